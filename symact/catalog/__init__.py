@@ -1,0 +1,125 @@
+"""The catalog: the one place where each function is written.
+
+An entry reads like the lecture notes: a name, the textbook formula as a SymPy expression, its
+parameters with PyTorch's defaults, the seed document it comes from and the convention at kinks.
+Everything else (gradients, stable forms, kernels, docs, tests) is derived from the entry.
+
+Fields of :class:`Activation`:
+
+``name``        kernel and CLI name (``softplus`` gives ``softplus``, ``softplus_grad`` …).
+``formula``     ``lambda x, *params: expr`` — the textbook formula; argument names must match
+                ``params``. Piecewise conditions fix the derivative at kinks (the branch owning the
+                boundary point wins), so write them to match the stated convention.
+``params``      :class:`Param` tuple, in kernel argument order.
+``source``      seed document and section the formula comes from.
+``kinks``       the derivative convention at non-differentiable points, and PyTorch's.
+``as_written``  optional: the formula exactly as the seed writes it when that differs in form
+                (``max(0, x)``); it is proven equal to ``formula`` at generation time.
+``pytorch``     optional ``lambda torch, x, *params: tensor`` — the PyTorch equivalent, used by the
+                tests to cross-check values and autograd (the catalog never imports torch).
+``summary``     one line for ``symact list`` and the docs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import sympy as sp
+
+X = sp.Symbol("x", real=True)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter of an entry.
+
+    ``learnable`` parameters get a gradient kernel ``name_grad_<param>``. ``constant`` parameters
+    (SELU's alpha and scale) are fixed numbers kept symbolic for readable formulas; they are not
+    kernel arguments. ``positive`` makes the symbol positive (needed for log identities) and makes the
+    kernel reject values <= 0; ``allow_inf`` lets a finite-only check accept ±inf (softplus threshold).
+    ``domain`` is the range where the entry's stated identities hold (e.g. ``max(a·x, x)`` is leaky
+    ReLU only for 0 <= a <= 1); the prover samples parameters from it.
+    """
+
+    name: str
+    default: float | str
+    doc: str = ""
+    learnable: bool = False
+    positive: bool = False
+    nonzero: bool = False
+    constant: bool = False
+    allow_inf: bool = False
+    domain: tuple[float, float] | None = None
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        if self.positive:
+            return sp.Symbol(self.name, positive=True)
+        return sp.Symbol(self.name, real=True, nonzero=True if self.nonzero else None)
+
+    @property
+    def value(self) -> sp.Expr:
+        """The default as an exact SymPy number (strings keep all their digits)."""
+        if isinstance(self.default, str):
+            return sp.Float(self.default, 40) if "." in self.default else sp.sympify(self.default)
+        if isinstance(self.default, float) and math.isinf(self.default):
+            return sp.oo if self.default > 0 else -sp.oo
+        return sp.nsimplify(self.default, rational=True)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise activation f(x; params)."""
+
+    name: str
+    formula: Callable[..., sp.Expr]
+    params: tuple[Param, ...] = ()
+    source: str = ""
+    kinks: str = "smooth: no kinks"
+    summary: str = ""
+    as_written: Optional[Callable[..., sp.Expr]] = None
+    pytorch: Optional[Callable] = None
+    kind: str = field(default="activation", init=False)
+
+    @property
+    def kernel_params(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if not p.constant)
+
+    @property
+    def learnable(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.learnable)
+
+    def _call(self, fn) -> sp.Expr:
+        return sp.sympify(fn(X, *(p.symbol for p in self.params)))
+
+    def expr(self) -> sp.Expr:
+        """The textbook formula with symbolic parameters."""
+        return self._call(self.formula)
+
+    def written_expr(self) -> Optional[sp.Expr]:
+        return None if self.as_written is None else self._call(self.as_written)
+
+    def domains(self) -> dict[str, tuple[float, float]]:
+        return {p.name: p.domain for p in self.params if p.domain is not None}
+
+    def constants(self) -> dict[sp.Symbol, sp.Expr]:
+        return {p.symbol: p.value for p in self.params if p.constant}
+
+
+def all_entries() -> list[Activation]:
+    from .activations import ACTIVATIONS
+
+    entries = list(ACTIVATIONS)
+    names = [e.name for e in entries]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ValueError(f"duplicate catalog names: {sorted(dup)}")
+    return entries
+
+
+def get(name: str) -> Activation:
+    for e in all_entries():
+        if e.name == name:
+            return e
+    raise KeyError(f"unknown function {name!r}; `symact list` shows the catalog")

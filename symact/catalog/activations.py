@@ -1,0 +1,187 @@
+"""Elementwise activations, each written once as in the seed documents (``../shared/seeds/``).
+
+Kink conventions follow PyTorch: the Piecewise branch that owns a boundary point decides the
+derivative there, so ``(x, x > 0), (0, True)`` gives relu'(0) = 0.
+"""
+from __future__ import annotations
+
+import math
+
+from sympy import Max, Min, Piecewise, Rational, erf, exp, log, pi, sin, sqrt, tanh
+
+from . import Activation, Param
+
+S000 = "seeds/000 (activation functions overview)"
+S001 = "seeds/001 (lecture: backprop, losses, activations)"
+S002 = "seeds/002 (Kainz, Deep Learning: activation and loss functions)"
+S003 = "seeds/003 (activation function notes)"
+S004 = "seeds/004 (activation function slides)"
+
+_SELU_ALPHA = "1.6732632423543772848170429916717"
+_SELU_SCALE = "1.0507009873554804934193349852946"
+
+ACTIVATIONS: tuple[Activation, ...] = (
+    Activation(
+        name="identity",
+        formula=lambda x: x,
+        source=f"{S003}: output layer 'linear identity activation'",
+        summary="f(x) = x",
+        pytorch=lambda t, x: x * 1,
+    ),
+    Activation(
+        name="linear",
+        formula=lambda x, c: c * x,
+        params=(Param("c", 1.0, "slope"),),
+        source=f"{S002}: Linear activation, Output = c·x",
+        summary="f(x) = c·x",
+    ),
+    Activation(
+        name="binary_step",
+        formula=lambda x: Piecewise((1, x >= 0), (0, True)),
+        source=f"{S002}: naive activation, 'above a certain value, declare it activated'",
+        kinks="step(0) = 1 (torch.heaviside(x, 1)); derivative 0 everywhere it exists (the jump at 0 "
+              "has no derivative; 0 is returned, as a subgradient-free step cannot train)",
+        summary="1 for x ≥ 0, else 0",
+        pytorch=lambda t, x: t.heaviside(x, t.ones_like(x)),
+    ),
+    Activation(
+        name="sigmoid",
+        formula=lambda x: 1 / (1 + exp(-x)),
+        source=f"{S001}: sigma(x) = 1/(1+e^-x)",
+        summary="logistic function, range (0, 1)",
+        pytorch=lambda t, x: t.sigmoid(x),
+    ),
+    Activation(
+        name="tanh",
+        formula=lambda x: (exp(x) - exp(-x)) / (exp(x) + exp(-x)),
+        source=f"{S001}: tanh(x) = (e^x - e^-x)/(e^x + e^-x)",
+        summary="hyperbolic tangent, range (-1, 1), zero-centred",
+        pytorch=lambda t, x: t.tanh(x),
+    ),
+    Activation(
+        name="relu",
+        formula=lambda x: Piecewise((x, x > 0), (0, True)),
+        as_written=lambda x: Max(0, x),
+        source=f"{S003}: relu(z) = max(0, z), relu'(z) = 1 if z > 0 else 0",
+        kinks="relu'(0) = 0 (PyTorch, and the seed's relu'(z) = 0 for z <= 0)",
+        summary="max(0, x)",
+        pytorch=lambda t, x: t.relu(x),
+    ),
+    Activation(
+        name="leaky_relu",
+        formula=lambda x, negative_slope: Piecewise((x, x > 0), (negative_slope * x, True)),
+        params=(Param("negative_slope", 0.01, "slope for x <= 0", domain=(0.0, 1.0)),),
+        as_written=lambda x, negative_slope: Max(negative_slope * x, x),
+        source=f"{S000}: Leaky ReLU, 0.01x for x < 0 (max(0.1x, x) in {S004})",
+        kinks="leaky_relu'(0) = negative_slope (PyTorch); the seeds' 1(x>=0)·x form would give 1",
+        summary="x for x > 0, negative_slope·x otherwise",
+        pytorch=lambda t, x, negative_slope: t.nn.functional.leaky_relu(x, negative_slope),
+    ),
+    Activation(
+        name="prelu",
+        formula=lambda x, weight: Piecewise((x, x > 0), (weight * x, True)),
+        params=(Param("weight", 0.25, "learnable negative slope a_i (PyTorch init 0.25); "
+                      "broadcasts, e.g. one value per channel", learnable=True),),
+        source=f"{S000}: PReLU, f(y_i) = y_i if y_i > 0 else a_i·y_i, a_i learnable",
+        kinks="prelu'(0) = weight and d/dweight at 0 is 0 (PyTorch)",
+        summary="leaky ReLU with a learnable slope",
+        pytorch=lambda t, x, weight: t.where(x > 0, x, weight * x),
+    ),
+    Activation(
+        name="elu",
+        formula=lambda x, alpha: Piecewise((x, x > 0), (alpha * (exp(x) - 1), True)),
+        params=(Param("alpha", 1.0, "saturation value -alpha for x -> -inf", domain=(0.0, 3.0)),),
+        as_written=lambda x, alpha: Max(0, x) + Min(0, alpha * (exp(x) - 1)),
+        source=f"{S002}: ELU, max(0, x) + min(0, alpha·(e^x - 1))",
+        kinks="elu'(0) = alpha (PyTorch takes the x <= 0 branch); C1 only for alpha = 1",
+        summary="x for x > 0, alpha·(e^x - 1) otherwise",
+        pytorch=lambda t, x, alpha: t.nn.functional.elu(x, alpha),
+    ),
+    Activation(
+        name="celu",
+        formula=lambda x, alpha: Piecewise((x, x > 0), (alpha * (exp(x / alpha) - 1), True)),
+        params=(Param("alpha", 1.0, "scale of the negative part", positive=True),),
+        as_written=lambda x, alpha: Max(0, x) + Min(0, alpha * (exp(x / alpha) - 1)),
+        source=f"{S002}: CELU, max(0, x) + min(0, alpha·(e^(x/alpha) - 1))",
+        kinks="celu'(0) = 1 from both sides (continuously differentiable for every alpha)",
+        summary="continuously differentiable ELU",
+        pytorch=lambda t, x, alpha: t.nn.functional.celu(x, alpha),
+    ),
+    Activation(
+        name="selu",
+        formula=lambda x, alpha, scale: scale * Piecewise((x, x > 0), (alpha * (exp(x) - 1), True)),
+        params=(Param("alpha", _SELU_ALPHA, "fixed SELU alpha", constant=True, domain=(1.6, 1.7)),
+                Param("scale", _SELU_SCALE, "fixed SELU scale", constant=True, domain=(1.0, 1.1))),
+        as_written=lambda x, alpha, scale: scale * (Max(0, x) + Min(0, alpha * (exp(x) - 1))),
+        source=f"{S002}: SELU, scale·(max(0, x) + min(0, alpha·(e^x - 1)))",
+        kinks="selu'(0) = scale·alpha (PyTorch takes the x <= 0 branch)",
+        summary="self-normalising scaled ELU",
+        pytorch=lambda t, x: t.nn.functional.selu(x),
+    ),
+    Activation(
+        name="gelu",
+        formula=lambda x: x * (1 + erf(x / sqrt(2))) / 2,
+        source=f"{S002}: GELU, x·Phi(x) with Phi the standard normal CDF",
+        summary="exact Gaussian error linear unit x·Phi(x)",
+        pytorch=lambda t, x: t.nn.functional.gelu(x),
+    ),
+    Activation(
+        name="gelu_tanh",
+        formula=lambda x: x / 2 * (1 + tanh(sqrt(2 / pi) * (x + Rational(44715, 10**6) * x**3))),
+        source=f"{S002}: GELU (tanh approximation of Phi, PyTorch approximate='tanh')",
+        summary="GELU with Phi approximated through tanh",
+        pytorch=lambda t, x: t.nn.functional.gelu(x, approximate="tanh"),
+    ),
+    Activation(
+        name="relu6",
+        formula=lambda x: Piecewise((0, x <= 0), (6, x >= 6), (x, True)),
+        as_written=lambda x: Min(Max(0, x), 6),
+        source=f"{S002}: ReLU6, min(max(0, x), 6)",
+        kinks="relu6'(0) = 0 and relu6'(6) = 0 (PyTorch hardtanh convention)",
+        summary="ReLU clipped at 6",
+        pytorch=lambda t, x: t.nn.functional.relu6(x),
+    ),
+    Activation(
+        name="softplus",
+        formula=lambda x, beta, threshold: Piecewise(
+            (x, beta * x > threshold), (log(1 + exp(beta * x)) / beta, True)),
+        params=(Param("beta", 1.0, "sharpness; softplus -> relu as beta -> inf", positive=True),
+                Param("threshold", math.inf, "PyTorch's switch to x where beta·x > threshold. "
+                      "Default inf: the true softplus everywhere (PyTorch's 20 costs ~6e5 ULP "
+                      "just above it); pass 20 for bit-for-bit PyTorch behaviour", allow_inf=True)),
+        source=f"{S002}: Softplus, (1/beta)·log(1 + e^(beta·x)), linear if beta·x > threshold; "
+               f"f = ln(1 + e^x) in {S000}",
+        summary="smooth ReLU, log(1 + e^x)",
+        pytorch=lambda t, x, beta, threshold: t.nn.functional.softplus(x, beta, threshold),
+    ),
+    Activation(
+        name="log_sigmoid",
+        formula=lambda x: log(1 / (1 + exp(-x))),
+        source=f"{S002}: LogSigmoid, log(1/(1 + e^-x))",
+        summary="log of the logistic function, range (-inf, 0)",
+        pytorch=lambda t, x: t.nn.functional.logsigmoid(x),
+    ),
+    Activation(
+        name="silu",
+        formula=lambda x: x / (1 + exp(-x)),
+        source=f"{S000}: Swish, y = x·sigmoid(x) (SiLU)",
+        summary="x·sigmoid(x)",
+        pytorch=lambda t, x: t.nn.functional.silu(x),
+    ),
+    Activation(
+        name="swish",
+        formula=lambda x, beta: x / (1 + exp(-beta * x)),
+        params=(Param("beta", 1.0, "learnable gate sharpness (beta = 1 is SiLU)", learnable=True),),
+        source=f"{S001}: Swish, a self-gated activation, x·sigma(beta·x)",
+        summary="x·sigmoid(beta·x) with learnable beta",
+        pytorch=lambda t, x, beta: x * t.sigmoid(beta * x),
+    ),
+    Activation(
+        name="sine",
+        formula=lambda x, omega0: sin(omega0 * x),
+        params=(Param("omega0", 30.0, "frequency (SIREN's omega_0 = 30)"),),
+        source=f"{S002}: periodic activations, SIREN, phi(x) = sin(W x + b) with first-layer omega_0",
+        summary="sin(omega0·x), SIREN",
+        pytorch=lambda t, x, omega0: t.sin(omega0 * x),
+    ),
+)

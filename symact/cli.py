@@ -1,0 +1,110 @@
+"""The ``symact`` command line: generate, list, show."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "generated"
+
+
+def _entries(only: list[str] | None):
+    from .catalog import all_entries
+
+    entries = all_entries()
+    if not only:
+        return entries
+    names = {e.name for e in entries}
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise SystemExit(f"symact: unknown function(s) {', '.join(unknown)}; `symact list` shows the catalog")
+    return [e for e in entries if e.name in only]
+
+
+def cmd_generate(args) -> int:
+    from .derive import derive
+    from .emit import render_package, write_atomically
+
+    entries = _entries(args.only)
+    t0 = time.perf_counter()
+    derived, failures = [], []
+    for i, e in enumerate(entries, 1):
+        d = derive(e)
+        derived.append(d)
+        bad = [p for p in d.all_proofs() if not p.ok]
+        failures += bad
+        status = "FAILED" if bad else "ok"
+        print(f"[{i:2d}/{len(entries)}] {e.name:<14} {len(d.kernels)} kernels, "
+              f"{len(d.all_proofs())} proofs {status}", file=sys.stderr, flush=True)
+    if failures:
+        for p in failures:
+            print(f"symact: proof failed: {p.name}: {p.method}", file=sys.stderr)
+        print("symact: nothing written; the previous output is intact", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    write_atomically(render_package(derived, package_hint=out.name if args.out != str(DEFAULT_OUT) else "symact.kernels"), out)
+    print(f"symact: wrote {sum(len(d.kernels) for d in derived)} kernels for {len(derived)} functions "
+          f"to {out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_list(args) -> int:
+    for e in _entries(None):
+        params = ", ".join(f"{p.name}={p.default}" + (" (learnable)" if p.learnable else "")
+                           for p in e.kernel_params) or "-"
+        print(f"{e.name:<14} {e.kind:<11} {params:<58} {e.summary}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    import sympy as sp
+
+    from .catalog import get
+    from .derive import derive
+
+    try:
+        e = get(args.name)
+    except KeyError as exc:
+        print(f"symact: {exc.args[0]}", file=sys.stderr)
+        return 2
+    d = derive(e)
+    print(f"{e.name} ({e.kind}): {e.summary}")
+    print(f"  source:      {e.source}")
+    print(f"  definition:  {sp.sstr(e.expr())}")
+    if e.written_expr() is not None:
+        print(f"  as written:  {sp.sstr(e.written_expr())}")
+    for p in e.params:
+        flags = [f for f, on in (("learnable", p.learnable), ("constant", p.constant), ("> 0", p.positive)) if on]
+        print(f"  param {p.name} = {p.default}{' [' + ', '.join(flags) + ']' if flags else ''}: {p.doc}")
+    print(f"  kinks:       {e.kinks}")
+    for k in d.kernels:
+        print(f"  {k.name}  ({k.role})")
+        print(f"      derived:  {sp.sstr(sp.simplify(k.textbook)) if k.role != 'f' else sp.sstr(k.textbook)}")
+        print(f"      stable:   {sp.sstr(k.stable)}   [rewrites: {', '.join(k.rules) or 'none needed'}]")
+        print(f"      proof:    {k.proof.method} ({k.proof.seconds * 1000:.0f} ms)")
+        lim = ", ".join(f"{s}inf -> {v}" for s, v in zip("+-", k.at_inf) if v is not None)
+        if lim:
+            print(f"      limits:   {lim}")
+    for p in d.proofs:
+        print(f"  identity: {p.name}: {p.status} ({p.method})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="symact", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="derive, prove and emit kernels into a package directory")
+    g.add_argument("--out", default=str(DEFAULT_OUT), help="output directory (default: generated/)")
+    g.add_argument("--only", nargs="+", metavar="NAME", help="emit only these catalog entries")
+    g.set_defaults(func=cmd_generate)
+    sub.add_parser("list", help="the catalog").set_defaults(func=cmd_list)
+    s = sub.add_parser("show", help="definition, derivatives, stable form and proofs of one entry")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

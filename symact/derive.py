@@ -1,0 +1,106 @@
+"""Derive everything a catalog entry implies: stable form, gradients, limits, and their proofs.
+
+For each kernel (f, df/dx, df/dp for each learnable p) we keep two SymPy expressions: the *textbook*
+one, differentiated straight from the definition (the reference for tests and docs), and the
+*stable* one, differentiated from the stabilized definition and stabilized again (what is emitted).
+The two are proven equal; nothing here is typed by hand.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import sympy as sp
+
+from .catalog import X, Activation
+from .primitives import to_textbook
+from .prove import Proof, _Timeout, prove, time_budget
+from .stabilize import stabilize
+
+
+@dataclass
+class Kernel:
+    """One scalar function to emit."""
+
+    name: str          # kernel name, e.g. "softplus_grad_beta"
+    role: str          # "f", "df/dx" or "df/d<param>"
+    textbook: sp.Expr  # straight from the definition; the truth tests compare against
+    stable: sp.Expr    # what the kernel computes
+    rules: list[str]   # stabilize rules applied
+    proof: Proof       # stable == textbook
+    at_inf: tuple[Optional[sp.Expr], Optional[sp.Expr]] = (None, None)  # values at x = +inf, -inf
+
+
+@dataclass
+class DerivedActivation:
+    entry: Activation
+    kernels: list[Kernel]
+    proofs: list[Proof] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(p.ok for p in self.all_proofs())
+
+    def all_proofs(self) -> list[Proof]:
+        return [k.proof for k in self.kernels] + self.proofs
+
+
+def _plain_limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
+    try:
+        with time_budget(3.0):
+            value = sp.limit(to_textbook(expr), X, direction)
+    except (_Timeout, Exception):  # noqa: BLE001 - no limit known: the kernel evaluates plainly
+        return None
+    if value.has(sp.Limit, sp.AccumBounds, sp.nan, sp.zoo, X, sp.sign) or isinstance(value, sp.Piecewise):
+        return None
+    return value
+
+
+def _limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
+    """lim f(x) for x → ±∞ when SymPy finds a definite value; else None (plain evaluation).
+
+    Kernels return this value for infinite input, so that x·σ(x) at −∞ is 0 and not −∞·0 = nan.
+    A real parameter without a sign (swish's beta, linear's c) is split into its three cases.
+    """
+    if expr.has(sp.Piecewise):
+        return None  # branches evaluate at ±inf by themselves (relu(inf) = inf, elu(-inf) = -alpha)
+    signless = [s for s in expr.free_symbols if s != X and not s.is_positive]
+    if not signless:
+        return _plain_limit(expr, direction)
+    if len(signless) > 1:
+        return None
+    s = signless[0]
+    p = sp.Symbol(s.name, positive=True)
+    cases = [(_plain_limit(expr.subs(s, p), direction), s > 0),
+             (_plain_limit(expr.subs(s, -p), direction), s < 0),
+             (_plain_limit(expr.subs(s, 0), direction), True)]
+    if any(v is None for v, _ in cases):
+        return None
+    return sp.Piecewise((cases[0][0].subs(p, s), s > 0), (cases[1][0].subs(p, -s), s < 0),
+                        (cases[2][0], True))
+
+
+def derive(entry: Activation) -> DerivedActivation:
+    f = entry.expr()
+    domains = entry.domains()
+    stable_f, rules_f = stabilize(f)
+    wrt = [(X, "df/dx", f"{entry.name}_grad")]
+    wrt += [(p.symbol, f"df/d{p.name}", f"{entry.name}_grad_{p.name}") for p in entry.learnable]
+
+    kernels = [Kernel(entry.name, "f", f, stable_f, rules_f,
+                      prove(stable_f, f, f"{entry.name}: stable form = definition", X, domains))]
+    for sym, role, name in wrt:
+        textbook = sp.diff(f, sym)
+        stable, rules = stabilize(sp.diff(stable_f, sym))
+        kernels.append(Kernel(name, role, textbook, stable, rules,
+                              prove(stable, textbook, f"{name}: stable {role} = {role} of the definition",
+                                    X, domains)))
+    for k in kernels:
+        k.at_inf = (_limit(k.stable, sp.oo), _limit(k.stable, -sp.oo))
+
+    proofs = []
+    written = entry.written_expr()
+    if written is not None:
+        proofs.append(prove(written, f, f"{entry.name}: definition = the seed's formula as written",
+                            X, domains))
+    return DerivedActivation(entry, kernels, proofs)

@@ -1,0 +1,166 @@
+"""SymPy → Numba scalar code, one dtype at a time.
+
+Why a printer of our own: SymPy's NumPy printer emits ``numpy.select`` for Piecewise (which Numba
+cannot type in scalar code) and bare float literals (which promote float32 arithmetic to float64).
+Here every number is printed as a constant of the kernel's dtype, Piecewise becomes a conditional
+expression, and each SymPy function maps, through one table, to a ``math`` function or a helper of
+the generated runtime (``_runtime.py``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+from .primitives import Expm1, Log1p, NormCdf, Sigmoid, Softplus
+
+# SymPy function → name in the generated code ({t} is the dtype tag, f32 or f64).
+FUNCTIONS: dict[type, str] = {
+    sp.exp: "math.exp",
+    sp.log: "math.log",
+    sp.sin: "math.sin",
+    sp.cos: "math.cos",
+    sp.tanh: "math.tanh",
+    sp.erf: "math.erf",
+    sp.erfc: "math.erfc",
+    sp.Abs: "abs",
+    Sigmoid: "sigmoid_{t}",
+    Softplus: "softplus_{t}",
+    Expm1: "math.expm1",
+    Log1p: "math.log1p",
+    NormCdf: "ncdf_{t}",
+}
+
+DTYPES = {"f32": np.float32, "f64": np.float64}
+
+
+def fold_constants(expr: sp.Expr) -> sp.Expr:
+    """Replace numeric subtrees (sqrt(2)/sqrt(pi), pi, …) by one Float each, so each prints once."""
+    def is_compound_number(e):
+        return e.is_number and not e.is_Atom and not isinstance(e, sp.Rational)
+
+    return expr.replace(is_compound_number, lambda e: sp.Float(e.evalf(40), 40))
+
+
+class NumbaPrinter(PythonCodePrinter):
+    """Prints scalar expressions for a Numba kernel of one dtype ('f32' or 'f64')."""
+
+    def __init__(self, tag: str):
+        super().__init__({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": False})
+        self.tag = tag
+        self.dtype = DTYPES[tag]
+        for cls in FUNCTIONS:  # route SymPy's built-in printers (exp, log, …) through the table
+            setattr(self, f"_print_{cls.__name__}", self._print_Function)
+
+    # -- numbers: always in the kernel's dtype --------------------------------------------------
+    def _const(self, value) -> str:
+        v = self.dtype(float(value))
+        if np.isinf(v):
+            text = "math.inf" if v > 0 else "-math.inf"
+            return text if self.tag == "f64" else f"np.float32({text})"
+        text = repr(float(v))
+        return text if self.tag == "f64" else f"np.float32({text})"
+
+    def _print_Integer(self, expr):
+        return self._const(int(expr))
+
+    def _print_Rational(self, expr):
+        return self._const(sp.Float(expr, 40))
+
+    def _print_Float(self, expr):
+        return self._const(expr)
+
+    def _print_NumberSymbol(self, expr):
+        return self._const(sp.Float(expr.evalf(40), 40))
+
+    _print_Pi = _print_Exp1 = _print_NumberSymbol
+
+    def _print_Infinity(self, expr):
+        return self._const(float("inf"))
+
+    def _print_NegativeInfinity(self, expr):
+        return self._const(float("-inf"))
+
+    def _print_Half(self, expr):
+        return self._const(0.5)
+
+    def _print_One(self, expr):
+        return self._const(1)
+
+    def _print_Zero(self, expr):
+        return self._const(0)
+
+    def _print_NegativeOne(self, expr):
+        return self._const(-1)
+
+    # -- structure ---------------------------------------------------------------------------------
+    def _print_Pow(self, expr, rational=False):
+        base, e = expr.base, expr.exp
+        b = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Pow"])
+        if e.is_Integer and 1 <= e <= 4:
+            return "(" + "*".join([b] * int(e)) + ")"
+        if e.is_Integer and -4 <= e <= -1:
+            return f"({self._const(1)}/(" + "*".join([b] * int(-e)) + "))"
+        if e == sp.S.Half:
+            return f"math.sqrt({self._print(base)})"
+        if e == -sp.S.Half:
+            return f"({self._const(1)}/math.sqrt({self._print(base)}))"
+        return f"{b}**{self.parenthesize(e, sp.printing.precedence.PRECEDENCE['Pow'])}"
+
+    def _print_Piecewise(self, expr):
+        *branches, (last_e, last_c) = expr.args
+        if last_c is not sp.true:
+            raise ValueError(f"Piecewise without an otherwise branch: {expr}")
+        out = self._print(last_e)
+        for e, c in reversed(branches):
+            out = f"({self._print(e)} if {self._print(c)} else {out})"
+        return out
+
+    def _print_Relational(self, expr):
+        op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]
+        return f"({self._print(expr.lhs)} {op} {self._print(expr.rhs)})"
+
+    def _print_And(self, expr):
+        return "(" + " and ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr):
+        return "(" + " or ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Not(self, expr):
+        return f"(not {self._print(expr.args[0])})"
+
+    def _print_BooleanTrue(self, expr):
+        return "True"
+
+    def _print_BooleanFalse(self, expr):
+        return "False"
+
+    def _print_Max(self, expr):
+        return self._nest("max", expr.args)
+
+    def _print_Min(self, expr):
+        return self._nest("min", expr.args)
+
+    def _nest(self, fn, args):
+        out = self._print(args[0])
+        for a in args[1:]:
+            out = f"{fn}({out}, {self._print(a)})"
+        return out
+
+    def _print_Function(self, expr):
+        name = FUNCTIONS.get(type(expr))
+        if name is None:
+            raise ValueError(f"no Numba mapping for {type(expr).__name__} (add it to printing.FUNCTIONS)")
+        return f"{name.format(t=self.tag)}({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Symbol(self, expr):
+        return expr.name
+
+
+def scalar_body(exprs: list[sp.Expr], tag: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """Common-subexpression-eliminated assignments and result expressions for one dtype."""
+    exprs = [fold_constants(e) for e in exprs]
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("t"), optimizations="basic",
+                                   ignore=())
+    p = NumbaPrinter(tag)
+    return [(str(s), p.doprint(e)) for s, e in replacements], [p.doprint(e) for e in reduced]

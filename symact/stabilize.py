@@ -1,0 +1,189 @@
+"""Textbook formulas → numerically stable forms.
+
+Each rule is a small function on one node of the expression tree, applied bottom-up until nothing
+changes. A rule only *recognises* a textbook pattern and replaces it by a stable primitive
+(:mod:`symact.primitives`); it never decides that the two are equal — :mod:`symact.prove` proves
+every rewritten expression equal to its textbook original, and the result is reported.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import sympy as sp
+
+from .primitives import Expm1, NormCdf, Sigmoid, Softplus
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    textbook: str
+    stable: str
+    why: str
+    apply: Callable[[sp.Expr], Optional[sp.Expr]]
+
+
+def _one_plus(node: sp.Expr, head) -> Optional[tuple[sp.Expr, int, sp.Expr]]:
+    """Match ``1 ± head(a) + rest``: return (a, sign, rest)."""
+    if not isinstance(node, sp.Add) or sp.S.One not in node.args:
+        return None
+    for term in node.args:
+        coeff, core = term.as_coeff_Mul()
+        if isinstance(core, head) and coeff in (1, -1):
+            rest = node - 1 - term
+            return core.args[0], int(coeff), rest
+    return None
+
+
+def _softplus(node):
+    # log(1 + e^a) → softplus(a)
+    if isinstance(node, sp.log):
+        m = _one_plus(node.args[0], sp.exp)
+        if m and m[1] == 1 and m[2] == 0:
+            return Softplus(m[0])
+    return None
+
+
+def _sigmoid_recip(node):
+    # (1 + e^a)^(-n) → σ(-a)^n
+    if isinstance(node, sp.Pow) and node.exp.is_Integer and node.exp < 0:
+        m = _one_plus(node.base, sp.exp)
+        if m and m[1] == 1 and m[2] == 0:
+            return Sigmoid(-m[0]) ** (-node.exp)
+    return None
+
+
+def _log_sigmoid(node):
+    # log σ(a) → −softplus(−a); log(1/u) → −log(u) for the σ(a)^n produced above
+    if isinstance(node, sp.log):
+        arg = node.args[0]
+        if isinstance(arg, Sigmoid):
+            return -Softplus(-arg.args[0])
+        if isinstance(arg, sp.Pow) and isinstance(arg.base, Sigmoid) and arg.exp.is_Integer:
+            return -arg.exp * Softplus(-arg.base.args[0])
+    return None
+
+
+def _exp_times_sigmoid(node):
+    # e^b · σ(−b) → σ(b)   (e^b/(1+e^b) and the textbook σ' = e^{-x}/(1+e^{-x})²)
+    if not isinstance(node, sp.Mul):
+        return None
+    factors = list(node.args)
+    for i, f in enumerate(factors):
+        if isinstance(f, sp.exp):
+            b = f.args[0]
+            for j, g in enumerate(factors):
+                base, n = (g.base, g.exp) if isinstance(g, sp.Pow) else (g, sp.S.One)
+                if isinstance(base, Sigmoid) and n.is_Integer and n >= 1 and sp.expand(base.args[0] + b) == 0:
+                    rest = [h for k, h in enumerate(factors) if k not in (i, j)]
+                    return sp.Mul(*rest) * Sigmoid(b) * base ** (n - 1)
+    return None
+
+
+def _expm1(node):
+    # e^a − 1 → expm1(a)
+    if isinstance(node, sp.Add) and sp.S.NegativeOne in node.args:
+        for term in node.args:
+            if isinstance(term, sp.exp):
+                return Expm1(term.args[0]) + (node - term + 1)
+    return None
+
+
+def _one_plus_erf(node):
+    # 1 ± erf(a) → 2Φ(±√2·a)
+    m = _one_plus(node, sp.erf)
+    if m:
+        a, sign, rest = m
+        return 2 * NormCdf(sign * sp.sqrt(2) * a) + rest
+    return None
+
+
+def _one_plus_tanh(node):
+    # 1 ± tanh(a) → 2σ(±2a)
+    m = _one_plus(node, sp.tanh)
+    if m:
+        a, sign, rest = m
+        return 2 * Sigmoid(sign * 2 * a) + rest
+    return None
+
+
+def _sech2(node):
+    # 1 − tanh²(a) → 4σ(2a)σ(−2a)
+    if isinstance(node, sp.Add) and sp.S.One in node.args:
+        for term in node.args:
+            coeff, core = term.as_coeff_Mul()
+            if coeff == -1 and isinstance(core, sp.Pow) and isinstance(core.base, sp.tanh) and core.exp == 2:
+                a = core.base.args[0]
+                return 4 * Sigmoid(2 * a) * Sigmoid(-2 * a) + (node - 1 - term)
+    return None
+
+
+def _tanh_ratio(node):
+    # (e^a − e^{−a})/(e^a + e^{−a}) → tanh(a)
+    if not isinstance(node, sp.Mul):
+        return None
+    num = den = None
+    for f in node.args:
+        if isinstance(f, sp.Pow) and f.exp == -1 and isinstance(f.base, sp.Add) and len(f.base.args) == 2:
+            den = f
+        elif isinstance(f, sp.Add) and len(f.args) == 2:
+            num = f
+    if num is None or den is None:
+        return None
+    e1, e2 = den.base.args
+    if not (isinstance(e1, sp.exp) and isinstance(e2, sp.exp) and sp.expand(e1.args[0] + e2.args[0]) == 0):
+        return None
+    a = e1.args[0] if sp.expand(num - (e1 - e2)) == 0 else e2.args[0]
+    if sp.expand(num - (sp.exp(a) - sp.exp(-a))) != 0:
+        return None
+    rest = [f for f in node.args if f is not num and f is not den]
+    return sp.Mul(*rest) * sp.tanh(a)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("tanh_ratio", "(e^a - e^-a)/(e^a + e^-a)", "tanh(a)",
+         "the ratio of exponentials is nan for |a| > 710 (inf/inf)", _tanh_ratio),
+    Rule("sigmoid", "1/(1 + e^a)", "sigma(-a)",
+         "e^a overflows for a > 709; sigma picks the branch whose exp cannot overflow", _sigmoid_recip),
+    Rule("exp_times_sigmoid", "e^b·sigma(-b)", "sigma(b)",
+         "e^b/(1+e^b) is inf/inf for large b and 0·inf in the textbook sigma'", _exp_times_sigmoid),
+    Rule("log_sigmoid", "log sigma(a)", "-softplus(-a)",
+         "log of an underflowed sigma is -inf where the truth is about a", _log_sigmoid),
+    Rule("softplus", "log(1 + e^a)", "softplus(a) = max(a, 0) + log1p(e^-|a|)",
+         "inf for a > 709.8 and 0 for a < -37 (log(1 + tiny) rounds to 0)", _softplus),
+    Rule("expm1", "e^a - 1", "expm1(a)", "cancellation: e^a - 1 is 0 for |a| < 1.1e-16", _expm1),
+    Rule("one_plus_erf", "1 ± erf(a)", "2·Phi(±sqrt(2)·a) = erfc(∓a)",
+         "1 + erf(a) cancels to 0 for a < -6 (erfc keeps the tail)", _one_plus_erf),
+    Rule("sech2", "1 - tanh(a)^2", "4·sigma(2a)·sigma(-2a)",
+         "1 - tanh^2 is 0 for |a| > 19 where the truth is about 4e^(-2|a|)", _sech2),
+    Rule("one_plus_tanh", "1 ± tanh(a)", "2·sigma(±2a)",
+         "1 + tanh(a) cancels to 0 for a < -19", _one_plus_tanh),
+)
+
+
+def stabilize(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
+    """Rewrite ``expr`` bottom-up with :data:`RULES`; return the stable form and the rules used."""
+    used: list[str] = []
+
+    def walk(node, depth=0):
+        if depth > 50:
+            raise RecursionError("stabilize: rule loop")
+        if node.is_Atom or isinstance(node, (sp.Tuple,)):
+            return node
+        if isinstance(node, sp.Piecewise):
+            node = sp.Piecewise(*[(walk(e), c) for e, c in node.args], evaluate=False)
+        else:
+            node = node.func(*[walk(a) for a in node.args])
+        for rule in RULES:
+            new = rule.apply(node)
+            if new is not None and new != node:
+                used.append(rule.name)
+                return walk(new, depth + 1)
+        return node
+
+    out = walk(sp.sympify(expr))
+    return out, sorted(set(used), key=used.index)
+
+
+RULES_BY_NAME = {r.name: r for r in RULES}

@@ -1,0 +1,1 @@
+"""Jinja2 templates for everything symact writes (kernels now; reference docs later)."""
