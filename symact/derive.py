@@ -45,11 +45,18 @@ class DerivedActivation:
         return [k.proof for k in self.kernels] + self.proofs
 
 
+LIMIT_BUDGET = 60.0
+
+
 def _plain_limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
+    # The budget is generous and a timeout is an error, not a None: emitted code must not depend
+    # on how loaded the machine is (generation is byte-for-byte deterministic).
     try:
-        with time_budget(3.0):
+        with time_budget(LIMIT_BUDGET):
             value = sp.limit(to_textbook(expr), X, direction)
-    except (_Timeout, Exception):  # noqa: BLE001 - no limit known: the kernel evaluates plainly
+    except _Timeout:
+        raise RuntimeError(f"limit of {expr} at {direction} took over {LIMIT_BUDGET} s") from None
+    except Exception:  # noqa: BLE001 - SymPy finds no limit: the kernel evaluates plainly
         return None
     if value.has(sp.Limit, sp.AccumBounds, sp.nan, sp.zoo, X, sp.sign) or isinstance(value, sp.Piecewise):
         return None

@@ -24,15 +24,19 @@ class Rule:
     apply: Callable[[sp.Expr], Optional[sp.Expr]]
 
 
-def _one_plus(node: sp.Expr, head) -> Optional[tuple[sp.Expr, int, sp.Expr]]:
-    """Match ``1 ± head(a) + rest``: return (a, sign, rest)."""
-    if not isinstance(node, sp.Add) or sp.S.One not in node.args:
+def _one_plus(node: sp.Expr, head) -> Optional[tuple[sp.Expr, int, sp.Expr, sp.Expr]]:
+    """Match ``c·(1 ± head(a)) + rest`` (SymPy distributes (1 + erf(a))/2 into 1/2 + erf(a)/2):
+    return (a, sign, rest/c) scaled so the caller's result is multiplied back by c."""
+    if not isinstance(node, sp.Add):
+        return None
+    c, _ = node.as_coeff_Add()
+    if c == 0:
         return None
     for term in node.args:
         coeff, core = term.as_coeff_Mul()
-        if isinstance(core, head) and coeff in (1, -1):
-            rest = node - 1 - term
-            return core.args[0], int(coeff), rest
+        if isinstance(core, head) and coeff in (c, -c):
+            rest = node - c - term
+            return core.args[0], int(coeff / c), c, rest
     return None
 
 
@@ -40,7 +44,7 @@ def _softplus(node):
     # log(1 + e^a) → softplus(a)
     if isinstance(node, sp.log):
         m = _one_plus(node.args[0], sp.exp)
-        if m and m[1] == 1 and m[2] == 0:
+        if m and m[1] == 1 and m[2] == 1 and m[3] == 0:
             return Softplus(m[0])
     return None
 
@@ -49,7 +53,7 @@ def _sigmoid_recip(node):
     # (1 + e^a)^(-n) → σ(-a)^n
     if isinstance(node, sp.Pow) and node.exp.is_Integer and node.exp < 0:
         m = _one_plus(node.base, sp.exp)
-        if m and m[1] == 1 and m[2] == 0:
+        if m and m[1] == 1 and m[2] == 1 and m[3] == 0:
             return Sigmoid(-m[0]) ** (-node.exp)
     return None
 
@@ -94,8 +98,8 @@ def _one_plus_erf(node):
     # 1 ± erf(a) → 2Φ(±√2·a)
     m = _one_plus(node, sp.erf)
     if m:
-        a, sign, rest = m
-        return 2 * NormCdf(sign * sp.sqrt(2) * a) + rest
+        a, sign, c, rest = m
+        return 2 * c * NormCdf(sign * sp.sqrt(2) * a) + rest
     return None
 
 
@@ -103,8 +107,8 @@ def _one_plus_tanh(node):
     # 1 ± tanh(a) → 2σ(±2a)
     m = _one_plus(node, sp.tanh)
     if m:
-        a, sign, rest = m
-        return 2 * Sigmoid(sign * 2 * a) + rest
+        a, sign, c, rest = m
+        return 2 * c * Sigmoid(sign * 2 * a) + rest
     return None
 
 

@@ -42,7 +42,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
         kinks="step(0) = 1 (torch.heaviside(x, 1)); derivative 0 everywhere it exists (the jump at 0 "
               "has no derivative; 0 is returned, as a subgradient-free step cannot train)",
         summary="1 for x ≥ 0, else 0",
-        pytorch=lambda t, x: t.heaviside(x, t.ones_like(x)),
+        pytorch=lambda t, x: (x >= 0).to(x.dtype) + 0 * x,  # torch.heaviside(x, 1) has no autograd
     ),
     Activation(
         name="sigmoid",

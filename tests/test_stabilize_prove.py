@@ -1,0 +1,85 @@
+"""Stabilize rules (shape of the result and a proven round trip) and the prover itself."""
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+
+from symact.catalog import X, all_entries
+from symact.primitives import Expm1, NormCdf, Sigmoid, Softplus
+from symact.prove import prove
+from symact.stabilize import RULES, stabilize
+
+x = X
+a = sp.Symbol("a", positive=True)
+
+# textbook input → expected stable shape, one per rule (a new rule needs a line here)
+EXAMPLES = {
+    "tanh_ratio": ((sp.exp(x) - sp.exp(-x)) / (sp.exp(x) + sp.exp(-x)), sp.tanh(x)),
+    "sigmoid": (1 / (1 + sp.exp(-x)), Sigmoid(x)),
+    "exp_times_sigmoid": (sp.exp(x) / (1 + sp.exp(x)), Sigmoid(x)),
+    "log_sigmoid": (sp.log(1 / (1 + sp.exp(-x))), -Softplus(-x)),
+    "softplus": (sp.log(1 + sp.exp(a * x)), Softplus(a * x)),
+    "expm1": (sp.exp(x) - 1, Expm1(x)),
+    "one_plus_erf": ((1 + sp.erf(x / sp.sqrt(2))) / 2, NormCdf(x)),
+    "sech2": (1 - sp.tanh(x) ** 2, 4 * Sigmoid(2 * x) * Sigmoid(-2 * x)),
+    "one_plus_tanh": (1 + sp.tanh(x), 2 * Sigmoid(2 * x)),
+}
+
+
+def test_every_rule_has_an_example():
+    assert sorted(EXAMPLES) == sorted(r.name for r in RULES)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_rule_shape_and_round_trip(name):
+    textbook, expected = EXAMPLES[name]
+    stable, used = stabilize(textbook)
+    assert stable == expected
+    assert name in used
+    assert prove(stable, textbook, name, x).ok
+
+
+def test_textbook_sigmoid_derivative_becomes_input_form():
+    """e^-x/(1+e^-x)^2 → σ(x)σ(−x), which keeps accuracy where σ(x) rounds to 1."""
+    stable, _ = stabilize(sp.diff(1 / (1 + sp.exp(-x)), x))
+    assert stable == Sigmoid(x) * Sigmoid(-x)
+
+
+@pytest.mark.parametrize("lhs,rhs", [
+    (sp.diff(Sigmoid(x), x), Sigmoid(x) * (1 - Sigmoid(x))),                       # σ' = σ(1−σ)
+    (sp.tanh(x), 2 * Sigmoid(2 * x) - 1),                                          # tanh = 2σ(2x)−1
+    (sp.diff(Softplus(x), x), Sigmoid(x)),                                         # softplus' = σ
+    (sp.diff(sp.tanh(x), x), 1 - sp.tanh(x) ** 2),                                 # tanh' = 1 − tanh²
+    (sp.tanh(x), (sp.exp(2 * x) - 1) / (sp.exp(2 * x) + 1)),
+    (sp.log(Sigmoid(x)), -Softplus(-x)),
+], ids=["sigmoid'", "tanh-sigmoid", "softplus'", "tanh'", "tanh-exp2x", "logsigmoid"])
+def test_seed_identities_are_proven_symbolically(lhs, rhs):
+    p = prove(lhs, rhs, "seed identity", x)
+    assert p.ok and p.method.startswith("symbolic"), p
+
+
+@pytest.mark.parametrize("lhs,rhs", [
+    (sp.tanh(x), 2 * Sigmoid(x) - 1),                        # forgot the 2x
+    (sp.diff(Sigmoid(x), x), Sigmoid(x) * (1 + Sigmoid(x))),
+    (Softplus(x), sp.log(1 + sp.exp(x)) + sp.Rational(1, 10**40)),  # off by 1e-40
+    (sp.Piecewise((x, x > 0), (0, True)), sp.Piecewise((x, x > 1e-9), (0, True))),
+])
+def test_false_identities_fail(lhs, rhs):
+    p = prove(lhs, rhs, "false", x)
+    assert not p.ok and p.method.startswith("numeric: differs")
+
+
+def test_every_catalog_proof_succeeds(derived):
+    for d in derived.values():
+        for p in d.all_proofs():
+            assert p.ok, p
+
+
+def test_catalog_entries_name_their_seed_and_kinks():
+    names = {e.name for e in all_entries()}
+    assert names == {"identity", "linear", "binary_step", "sigmoid", "tanh", "relu", "leaky_relu", "prelu",
+                     "elu", "celu", "selu", "gelu", "gelu_tanh", "relu6", "softplus", "log_sigmoid", "silu",
+                     "swish", "sine"}
+    for e in all_entries():
+        assert e.source.startswith("seeds/"), e.name
+        assert e.kinks, e.name
