@@ -88,9 +88,6 @@ def _variant(k: Kernel, tag: str, constants: dict) -> dict:
     return {"tag": tag, "guards": guards, "assignments": assignments, "result": result}
 
 
-_ROLE_DOC = {"f": "{name}(x): {summary}.", "df/dx": "Derivative of {base} with respect to x."}
-
-
 def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
     e = d.entry
     constants = e.constants()

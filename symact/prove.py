@@ -129,11 +129,7 @@ def _points(free: list[sp.Symbol], breakpoints: list[float], rng: random.Random,
         return rng.uniform(0.1, 3.0) * (1 if s.is_positive else rng.choice((-1, 1)))
 
     for xv in xs:
-        yield {s: (xv if s == x_symbol_of(free) else draw(s)) for s in free}
-
-
-def x_symbol_of(free):
-    return next(s for s in free if s.name == "x")
+        yield {s: (xv if s.name == "x" else draw(s)) for s in free}
 
 
 def breakpoints(expr: sp.Expr, x: sp.Symbol) -> list[float]:

@@ -22,7 +22,10 @@ import numpy as np
 from numba import njit
 
 from .._runtime import at, elementwise
+
+# (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
+
 
 @njit(cache=True, inline="always")
 def _binary_step_f32(x):
@@ -36,6 +39,7 @@ def _binary_step_loop_f32(x, out):
     for i in range(x.shape[0]):
         out[i] = _binary_step_f32(x[i])
 
+
 @njit(cache=True, inline="always")
 def _binary_step_f64(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -48,6 +52,7 @@ def _binary_step_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _binary_step_f64(x[i])
 
+
 _BINARY_STEP_LOOPS = {np.float32: _binary_step_loop_f32, np.float64: _binary_step_loop_f64}
 
 
@@ -59,6 +64,7 @@ def binary_step(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
     return elementwise('binary_step', _BINARY_STEP_LOOPS, x, (), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _binary_step_grad_f32(x):
@@ -76,6 +82,7 @@ def _binary_step_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
         out[i] = _binary_step_grad_f32(x[i])
 
+
 @njit(cache=True, inline="always")
 def _binary_step_grad_f64(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -91,6 +98,7 @@ def _binary_step_grad_f64(x):
 def _binary_step_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _binary_step_grad_f64(x[i])
+
 
 _BINARY_STEP_GRAD_LOOPS = {np.float32: _binary_step_grad_loop_f32, np.float64: _binary_step_grad_loop_f64}
 

@@ -22,7 +22,10 @@ import numpy as np
 from numba import njit
 
 from .._runtime import at, elementwise
-_PARAMS = (('alpha', True, False), )
+
+# (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
+_PARAMS = (('alpha', True, False),)
+
 
 @njit(cache=True, inline="always")
 def _celu_f32(x, alpha):
@@ -36,6 +39,7 @@ def _celu_loop_f32(x, alpha, out):
     for i in range(x.shape[0]):
         out[i] = _celu_f32(x[i], at(alpha, i))
 
+
 @njit(cache=True, inline="always")
 def _celu_f64(x, alpha):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -48,6 +52,7 @@ def _celu_loop_f64(x, alpha, out):
     for i in range(x.shape[0]):
         out[i] = _celu_f64(x[i], at(alpha, i))
 
+
 _CELU_LOOPS = {np.float32: _celu_loop_f32, np.float64: _celu_loop_f64}
 
 
@@ -58,7 +63,8 @@ def celu(x, alpha=1.0, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('celu', _CELU_LOOPS, x, (alpha, ), _PARAMS, out)
+    return elementwise('celu', _CELU_LOOPS, x, (alpha,), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _celu_grad_f32(x, alpha):
@@ -72,6 +78,7 @@ def _celu_grad_loop_f32(x, alpha, out):
     for i in range(x.shape[0]):
         out[i] = _celu_grad_f32(x[i], at(alpha, i))
 
+
 @njit(cache=True, inline="always")
 def _celu_grad_f64(x, alpha):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -84,6 +91,7 @@ def _celu_grad_loop_f64(x, alpha, out):
     for i in range(x.shape[0]):
         out[i] = _celu_grad_f64(x[i], at(alpha, i))
 
+
 _CELU_GRAD_LOOPS = {np.float32: _celu_grad_loop_f32, np.float64: _celu_grad_loop_f64}
 
 
@@ -94,4 +102,4 @@ def celu_grad(x, alpha=1.0, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('celu_grad', _CELU_GRAD_LOOPS, x, (alpha, ), _PARAMS, out)
+    return elementwise('celu_grad', _CELU_GRAD_LOOPS, x, (alpha,), _PARAMS, out)

@@ -22,7 +22,10 @@ import numpy as np
 from numba import njit
 
 from .._runtime import at, elementwise
-_PARAMS = (('alpha', False, False), )
+
+# (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
+_PARAMS = (('alpha', False, False),)
+
 
 @njit(cache=True, inline="always")
 def _elu_f32(x, alpha):
@@ -36,6 +39,7 @@ def _elu_loop_f32(x, alpha, out):
     for i in range(x.shape[0]):
         out[i] = _elu_f32(x[i], at(alpha, i))
 
+
 @njit(cache=True, inline="always")
 def _elu_f64(x, alpha):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -48,6 +52,7 @@ def _elu_loop_f64(x, alpha, out):
     for i in range(x.shape[0]):
         out[i] = _elu_f64(x[i], at(alpha, i))
 
+
 _ELU_LOOPS = {np.float32: _elu_loop_f32, np.float64: _elu_loop_f64}
 
 
@@ -58,7 +63,8 @@ def elu(x, alpha=1.0, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('elu', _ELU_LOOPS, x, (alpha, ), _PARAMS, out)
+    return elementwise('elu', _ELU_LOOPS, x, (alpha,), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _elu_grad_f32(x, alpha):
@@ -72,6 +78,7 @@ def _elu_grad_loop_f32(x, alpha, out):
     for i in range(x.shape[0]):
         out[i] = _elu_grad_f32(x[i], at(alpha, i))
 
+
 @njit(cache=True, inline="always")
 def _elu_grad_f64(x, alpha):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -84,6 +91,7 @@ def _elu_grad_loop_f64(x, alpha, out):
     for i in range(x.shape[0]):
         out[i] = _elu_grad_f64(x[i], at(alpha, i))
 
+
 _ELU_GRAD_LOOPS = {np.float32: _elu_grad_loop_f32, np.float64: _elu_grad_loop_f64}
 
 
@@ -94,4 +102,4 @@ def elu_grad(x, alpha=1.0, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('elu_grad', _ELU_GRAD_LOOPS, x, (alpha, ), _PARAMS, out)
+    return elementwise('elu_grad', _ELU_GRAD_LOOPS, x, (alpha,), _PARAMS, out)

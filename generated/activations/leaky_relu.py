@@ -22,7 +22,10 @@ import numpy as np
 from numba import njit
 
 from .._runtime import at, elementwise
-_PARAMS = (('negative_slope', False, False), )
+
+# (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
+_PARAMS = (('negative_slope', False, False),)
+
 
 @njit(cache=True, inline="always")
 def _leaky_relu_f32(x, negative_slope):
@@ -36,6 +39,7 @@ def _leaky_relu_loop_f32(x, negative_slope, out):
     for i in range(x.shape[0]):
         out[i] = _leaky_relu_f32(x[i], at(negative_slope, i))
 
+
 @njit(cache=True, inline="always")
 def _leaky_relu_f64(x, negative_slope):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -48,6 +52,7 @@ def _leaky_relu_loop_f64(x, negative_slope, out):
     for i in range(x.shape[0]):
         out[i] = _leaky_relu_f64(x[i], at(negative_slope, i))
 
+
 _LEAKY_RELU_LOOPS = {np.float32: _leaky_relu_loop_f32, np.float64: _leaky_relu_loop_f64}
 
 
@@ -58,7 +63,8 @@ def leaky_relu(x, negative_slope=0.01, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('leaky_relu', _LEAKY_RELU_LOOPS, x, (negative_slope, ), _PARAMS, out)
+    return elementwise('leaky_relu', _LEAKY_RELU_LOOPS, x, (negative_slope,), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _leaky_relu_grad_f32(x, negative_slope):
@@ -72,6 +78,7 @@ def _leaky_relu_grad_loop_f32(x, negative_slope, out):
     for i in range(x.shape[0]):
         out[i] = _leaky_relu_grad_f32(x[i], at(negative_slope, i))
 
+
 @njit(cache=True, inline="always")
 def _leaky_relu_grad_f64(x, negative_slope):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -84,6 +91,7 @@ def _leaky_relu_grad_loop_f64(x, negative_slope, out):
     for i in range(x.shape[0]):
         out[i] = _leaky_relu_grad_f64(x[i], at(negative_slope, i))
 
+
 _LEAKY_RELU_GRAD_LOOPS = {np.float32: _leaky_relu_grad_loop_f32, np.float64: _leaky_relu_grad_loop_f64}
 
 
@@ -94,4 +102,4 @@ def leaky_relu_grad(x, negative_slope=0.01, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('leaky_relu_grad', _LEAKY_RELU_GRAD_LOOPS, x, (negative_slope, ), _PARAMS, out)
+    return elementwise('leaky_relu_grad', _LEAKY_RELU_GRAD_LOOPS, x, (negative_slope,), _PARAMS, out)

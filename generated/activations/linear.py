@@ -22,7 +22,10 @@ import numpy as np
 from numba import njit
 
 from .._runtime import at, elementwise
-_PARAMS = (('c', False, False), )
+
+# (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
+_PARAMS = (('c', False, False),)
+
 
 @njit(cache=True, inline="always")
 def _linear_f32(x, c):
@@ -40,6 +43,7 @@ def _linear_loop_f32(x, c, out):
     for i in range(x.shape[0]):
         out[i] = _linear_f32(x[i], at(c, i))
 
+
 @njit(cache=True, inline="always")
 def _linear_f64(x, c):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -56,6 +60,7 @@ def _linear_loop_f64(x, c, out):
     for i in range(x.shape[0]):
         out[i] = _linear_f64(x[i], at(c, i))
 
+
 _LINEAR_LOOPS = {np.float32: _linear_loop_f32, np.float64: _linear_loop_f64}
 
 
@@ -66,7 +71,8 @@ def linear(x, c=1.0, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('linear', _LINEAR_LOOPS, x, (c, ), _PARAMS, out)
+    return elementwise('linear', _LINEAR_LOOPS, x, (c,), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _linear_grad_f32(x, c):
@@ -84,6 +90,7 @@ def _linear_grad_loop_f32(x, c, out):
     for i in range(x.shape[0]):
         out[i] = _linear_grad_f32(x[i], at(c, i))
 
+
 @njit(cache=True, inline="always")
 def _linear_grad_f64(x, c):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -100,6 +107,7 @@ def _linear_grad_loop_f64(x, c, out):
     for i in range(x.shape[0]):
         out[i] = _linear_grad_f64(x[i], at(c, i))
 
+
 _LINEAR_GRAD_LOOPS = {np.float32: _linear_grad_loop_f32, np.float64: _linear_grad_loop_f64}
 
 
@@ -110,4 +118,4 @@ def linear_grad(x, c=1.0, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('linear_grad', _LINEAR_GRAD_LOOPS, x, (c, ), _PARAMS, out)
+    return elementwise('linear_grad', _LINEAR_GRAD_LOOPS, x, (c,), _PARAMS, out)

@@ -22,7 +22,10 @@ import numpy as np
 from numba import njit
 
 from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
+
+# (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
+
 
 @njit(cache=True, inline="always")
 def _log_sigmoid_f32(x):
@@ -40,6 +43,7 @@ def _log_sigmoid_loop_f32(x, out):
     for i in range(x.shape[0]):
         out[i] = _log_sigmoid_f32(x[i])
 
+
 @njit(cache=True, inline="always")
 def _log_sigmoid_f64(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -56,6 +60,7 @@ def _log_sigmoid_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _log_sigmoid_f64(x[i])
 
+
 _LOG_SIGMOID_LOOPS = {np.float32: _log_sigmoid_loop_f32, np.float64: _log_sigmoid_loop_f64}
 
 
@@ -67,6 +72,7 @@ def log_sigmoid(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
     return elementwise('log_sigmoid', _LOG_SIGMOID_LOOPS, x, (), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _log_sigmoid_grad_f32(x):
@@ -84,6 +90,7 @@ def _log_sigmoid_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
         out[i] = _log_sigmoid_grad_f32(x[i])
 
+
 @njit(cache=True, inline="always")
 def _log_sigmoid_grad_f64(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -99,6 +106,7 @@ def _log_sigmoid_grad_f64(x):
 def _log_sigmoid_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _log_sigmoid_grad_f64(x[i])
+
 
 _LOG_SIGMOID_GRAD_LOOPS = {np.float32: _log_sigmoid_grad_loop_f32, np.float64: _log_sigmoid_grad_loop_f64}
 

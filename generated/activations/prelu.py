@@ -26,7 +26,10 @@ import numpy as np
 from numba import njit
 
 from .._runtime import at, elementwise
-_PARAMS = (('weight', False, False), )
+
+# (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
+_PARAMS = (('weight', False, False),)
+
 
 @njit(cache=True, inline="always")
 def _prelu_f32(x, weight):
@@ -40,6 +43,7 @@ def _prelu_loop_f32(x, weight, out):
     for i in range(x.shape[0]):
         out[i] = _prelu_f32(x[i], at(weight, i))
 
+
 @njit(cache=True, inline="always")
 def _prelu_f64(x, weight):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -52,6 +56,7 @@ def _prelu_loop_f64(x, weight, out):
     for i in range(x.shape[0]):
         out[i] = _prelu_f64(x[i], at(weight, i))
 
+
 _PRELU_LOOPS = {np.float32: _prelu_loop_f32, np.float64: _prelu_loop_f64}
 
 
@@ -62,7 +67,8 @@ def prelu(x, weight=0.25, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('prelu', _PRELU_LOOPS, x, (weight, ), _PARAMS, out)
+    return elementwise('prelu', _PRELU_LOOPS, x, (weight,), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _prelu_grad_f32(x, weight):
@@ -76,6 +82,7 @@ def _prelu_grad_loop_f32(x, weight, out):
     for i in range(x.shape[0]):
         out[i] = _prelu_grad_f32(x[i], at(weight, i))
 
+
 @njit(cache=True, inline="always")
 def _prelu_grad_f64(x, weight):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -88,6 +95,7 @@ def _prelu_grad_loop_f64(x, weight, out):
     for i in range(x.shape[0]):
         out[i] = _prelu_grad_f64(x[i], at(weight, i))
 
+
 _PRELU_GRAD_LOOPS = {np.float32: _prelu_grad_loop_f32, np.float64: _prelu_grad_loop_f64}
 
 
@@ -98,7 +106,8 @@ def prelu_grad(x, weight=0.25, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('prelu_grad', _PRELU_GRAD_LOOPS, x, (weight, ), _PARAMS, out)
+    return elementwise('prelu_grad', _PRELU_GRAD_LOOPS, x, (weight,), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _prelu_grad_weight_f32(x, weight):
@@ -112,6 +121,7 @@ def _prelu_grad_weight_loop_f32(x, weight, out):
     for i in range(x.shape[0]):
         out[i] = _prelu_grad_weight_f32(x[i], at(weight, i))
 
+
 @njit(cache=True, inline="always")
 def _prelu_grad_weight_f64(x, weight):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -124,6 +134,7 @@ def _prelu_grad_weight_loop_f64(x, weight, out):
     for i in range(x.shape[0]):
         out[i] = _prelu_grad_weight_f64(x[i], at(weight, i))
 
+
 _PRELU_GRAD_WEIGHT_LOOPS = {np.float32: _prelu_grad_weight_loop_f32, np.float64: _prelu_grad_weight_loop_f64}
 
 
@@ -134,4 +145,4 @@ def prelu_grad_weight(x, weight=0.25, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('prelu_grad_weight', _PRELU_GRAD_WEIGHT_LOOPS, x, (weight, ), _PARAMS, out)
+    return elementwise('prelu_grad_weight', _PRELU_GRAD_WEIGHT_LOOPS, x, (weight,), _PARAMS, out)

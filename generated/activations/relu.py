@@ -22,7 +22,10 @@ import numpy as np
 from numba import njit
 
 from .._runtime import at, elementwise
+
+# (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
+
 
 @njit(cache=True, inline="always")
 def _relu_f32(x):
@@ -36,6 +39,7 @@ def _relu_loop_f32(x, out):
     for i in range(x.shape[0]):
         out[i] = _relu_f32(x[i])
 
+
 @njit(cache=True, inline="always")
 def _relu_f64(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -47,6 +51,7 @@ def _relu_f64(x):
 def _relu_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _relu_f64(x[i])
+
 
 _RELU_LOOPS = {np.float32: _relu_loop_f32, np.float64: _relu_loop_f64}
 
@@ -60,6 +65,7 @@ def relu(x, *, out=None):
     """
     return elementwise('relu', _RELU_LOOPS, x, (), _PARAMS, out)
 
+
 @njit(cache=True, inline="always")
 def _relu_grad_f32(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -72,6 +78,7 @@ def _relu_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
         out[i] = _relu_grad_f32(x[i])
 
+
 @njit(cache=True, inline="always")
 def _relu_grad_f64(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -83,6 +90,7 @@ def _relu_grad_f64(x):
 def _relu_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _relu_grad_f64(x[i])
+
 
 _RELU_GRAD_LOOPS = {np.float32: _relu_grad_loop_f32, np.float64: _relu_grad_loop_f64}
 

@@ -22,7 +22,10 @@ import numpy as np
 from numba import njit
 
 from .._runtime import at, elementwise
-_PARAMS = (('omega0', False, False), )
+
+# (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
+_PARAMS = (('omega0', False, False),)
+
 
 @njit(cache=True, inline="always")
 def _sine_f32(x, omega0):
@@ -36,6 +39,7 @@ def _sine_loop_f32(x, omega0, out):
     for i in range(x.shape[0]):
         out[i] = _sine_f32(x[i], at(omega0, i))
 
+
 @njit(cache=True, inline="always")
 def _sine_f64(x, omega0):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -48,6 +52,7 @@ def _sine_loop_f64(x, omega0, out):
     for i in range(x.shape[0]):
         out[i] = _sine_f64(x[i], at(omega0, i))
 
+
 _SINE_LOOPS = {np.float32: _sine_loop_f32, np.float64: _sine_loop_f64}
 
 
@@ -58,7 +63,8 @@ def sine(x, omega0=30.0, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('sine', _SINE_LOOPS, x, (omega0, ), _PARAMS, out)
+    return elementwise('sine', _SINE_LOOPS, x, (omega0,), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _sine_grad_f32(x, omega0):
@@ -72,6 +78,7 @@ def _sine_grad_loop_f32(x, omega0, out):
     for i in range(x.shape[0]):
         out[i] = _sine_grad_f32(x[i], at(omega0, i))
 
+
 @njit(cache=True, inline="always")
 def _sine_grad_f64(x, omega0):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -84,6 +91,7 @@ def _sine_grad_loop_f64(x, omega0, out):
     for i in range(x.shape[0]):
         out[i] = _sine_grad_f64(x[i], at(omega0, i))
 
+
 _SINE_GRAD_LOOPS = {np.float32: _sine_grad_loop_f32, np.float64: _sine_grad_loop_f64}
 
 
@@ -94,4 +102,4 @@ def sine_grad(x, omega0=30.0, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('sine_grad', _SINE_GRAD_LOOPS, x, (omega0, ), _PARAMS, out)
+    return elementwise('sine_grad', _SINE_GRAD_LOOPS, x, (omega0,), _PARAMS, out)

@@ -22,7 +22,10 @@ import numpy as np
 from numba import njit
 
 from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
-_PARAMS = (('beta', True, False), ('threshold', False, True), )
+
+# (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
+_PARAMS = (('beta', True, False), ('threshold', False, True),)
+
 
 @njit(cache=True, inline="always")
 def _softplus_f32(x, beta, threshold):
@@ -37,6 +40,7 @@ def _softplus_loop_f32(x, beta, threshold, out):
     for i in range(x.shape[0]):
         out[i] = _softplus_f32(x[i], at(beta, i), at(threshold, i))
 
+
 @njit(cache=True, inline="always")
 def _softplus_f64(x, beta, threshold):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -50,6 +54,7 @@ def _softplus_loop_f64(x, beta, threshold, out):
     for i in range(x.shape[0]):
         out[i] = _softplus_f64(x[i], at(beta, i), at(threshold, i))
 
+
 _SOFTPLUS_LOOPS = {np.float32: _softplus_loop_f32, np.float64: _softplus_loop_f64}
 
 
@@ -60,7 +65,8 @@ def softplus(x, beta=1.0, threshold=math.inf, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('softplus', _SOFTPLUS_LOOPS, x, (beta, threshold, ), _PARAMS, out)
+    return elementwise('softplus', _SOFTPLUS_LOOPS, x, (beta, threshold,), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _softplus_grad_f32(x, beta, threshold):
@@ -75,6 +81,7 @@ def _softplus_grad_loop_f32(x, beta, threshold, out):
     for i in range(x.shape[0]):
         out[i] = _softplus_grad_f32(x[i], at(beta, i), at(threshold, i))
 
+
 @njit(cache=True, inline="always")
 def _softplus_grad_f64(x, beta, threshold):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -88,6 +95,7 @@ def _softplus_grad_loop_f64(x, beta, threshold, out):
     for i in range(x.shape[0]):
         out[i] = _softplus_grad_f64(x[i], at(beta, i), at(threshold, i))
 
+
 _SOFTPLUS_GRAD_LOOPS = {np.float32: _softplus_grad_loop_f32, np.float64: _softplus_grad_loop_f64}
 
 
@@ -98,4 +106,4 @@ def softplus_grad(x, beta=1.0, threshold=math.inf, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('softplus_grad', _SOFTPLUS_GRAD_LOOPS, x, (beta, threshold, ), _PARAMS, out)
+    return elementwise('softplus_grad', _SOFTPLUS_GRAD_LOOPS, x, (beta, threshold,), _PARAMS, out)

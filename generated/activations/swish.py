@@ -26,7 +26,10 @@ import numpy as np
 from numba import njit
 
 from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64
-_PARAMS = (('beta', False, False), )
+
+# (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
+_PARAMS = (('beta', False, False),)
+
 
 @njit(cache=True, inline="always")
 def _swish_f32(x, beta):
@@ -44,6 +47,7 @@ def _swish_loop_f32(x, beta, out):
     for i in range(x.shape[0]):
         out[i] = _swish_f32(x[i], at(beta, i))
 
+
 @njit(cache=True, inline="always")
 def _swish_f64(x, beta):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -60,6 +64,7 @@ def _swish_loop_f64(x, beta, out):
     for i in range(x.shape[0]):
         out[i] = _swish_f64(x[i], at(beta, i))
 
+
 _SWISH_LOOPS = {np.float32: _swish_loop_f32, np.float64: _swish_loop_f64}
 
 
@@ -70,7 +75,8 @@ def swish(x, beta=1.0, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('swish', _SWISH_LOOPS, x, (beta, ), _PARAMS, out)
+    return elementwise('swish', _SWISH_LOOPS, x, (beta,), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _swish_grad_f32(x, beta):
@@ -89,6 +95,7 @@ def _swish_grad_loop_f32(x, beta, out):
     for i in range(x.shape[0]):
         out[i] = _swish_grad_f32(x[i], at(beta, i))
 
+
 @njit(cache=True, inline="always")
 def _swish_grad_f64(x, beta):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -106,6 +113,7 @@ def _swish_grad_loop_f64(x, beta, out):
     for i in range(x.shape[0]):
         out[i] = _swish_grad_f64(x[i], at(beta, i))
 
+
 _SWISH_GRAD_LOOPS = {np.float32: _swish_grad_loop_f32, np.float64: _swish_grad_loop_f64}
 
 
@@ -116,7 +124,8 @@ def swish_grad(x, beta=1.0, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('swish_grad', _SWISH_GRAD_LOOPS, x, (beta, ), _PARAMS, out)
+    return elementwise('swish_grad', _SWISH_GRAD_LOOPS, x, (beta,), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _swish_grad_beta_f32(x, beta):
@@ -135,6 +144,7 @@ def _swish_grad_beta_loop_f32(x, beta, out):
     for i in range(x.shape[0]):
         out[i] = _swish_grad_beta_f32(x[i], at(beta, i))
 
+
 @njit(cache=True, inline="always")
 def _swish_grad_beta_f64(x, beta):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -152,6 +162,7 @@ def _swish_grad_beta_loop_f64(x, beta, out):
     for i in range(x.shape[0]):
         out[i] = _swish_grad_beta_f64(x[i], at(beta, i))
 
+
 _SWISH_GRAD_BETA_LOOPS = {np.float32: _swish_grad_beta_loop_f32, np.float64: _swish_grad_beta_loop_f64}
 
 
@@ -162,4 +173,4 @@ def swish_grad_beta(x, beta=1.0, *, out=None):
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
-    return elementwise('swish_grad_beta', _SWISH_GRAD_BETA_LOOPS, x, (beta, ), _PARAMS, out)
+    return elementwise('swish_grad_beta', _SWISH_GRAD_BETA_LOOPS, x, (beta,), _PARAMS, out)

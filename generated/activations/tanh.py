@@ -22,7 +22,10 @@ import numpy as np
 from numba import njit
 
 from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64
+
+# (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
+
 
 @njit(cache=True, inline="always")
 def _tanh_f32(x):
@@ -40,6 +43,7 @@ def _tanh_loop_f32(x, out):
     for i in range(x.shape[0]):
         out[i] = _tanh_f32(x[i])
 
+
 @njit(cache=True, inline="always")
 def _tanh_f64(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -56,6 +60,7 @@ def _tanh_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _tanh_f64(x[i])
 
+
 _TANH_LOOPS = {np.float32: _tanh_loop_f32, np.float64: _tanh_loop_f64}
 
 
@@ -67,6 +72,7 @@ def tanh(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
     return elementwise('tanh', _TANH_LOOPS, x, (), _PARAMS, out)
+
 
 @njit(cache=True, inline="always")
 def _tanh_grad_f32(x):
@@ -85,6 +91,7 @@ def _tanh_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
         out[i] = _tanh_grad_f32(x[i])
 
+
 @njit(cache=True, inline="always")
 def _tanh_grad_f64(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
@@ -101,6 +108,7 @@ def _tanh_grad_f64(x):
 def _tanh_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _tanh_grad_f64(x[i])
+
 
 _TANH_GRAD_LOOPS = {np.float32: _tanh_grad_loop_f32, np.float64: _tanh_grad_loop_f64}
 
