@@ -24,7 +24,9 @@ def _tree(path: Path) -> dict[str, str]:
     return {str(p.relative_to(path)): p.read_text() for p in sorted(path.rglob("*.py"))}
 
 
-def test_committed_generated_is_up_to_date(rendered):
+def test_committed_generated_is_up_to_date(rendered, tmp_path):
+    emit.write_atomically(rendered, tmp_path / "fresh")
+    rendered = _tree(tmp_path / "fresh")
     on_disk = _tree(GENERATED)
     assert sorted(on_disk) == sorted(rendered), "generated/ has missing or extra files: run `symact generate`"
     stale = [name for name in rendered if on_disk[name] != rendered[name]]
