@@ -20,7 +20,7 @@ import sympy as sp
 
 from . import __version__
 from .derive import DerivedActivation, Kernel
-from .printing import NumbaPrinter, fold_constants, scalar_body
+from .printing import NumbaPrinter, fold_constants, helpers_used, scalar_body
 
 
 def _templates_dir() -> Path:
@@ -44,7 +44,7 @@ def _environment() -> jinja2.Environment:
 
 def _const_filter(tag):
     printer = NumbaPrinter(tag)
-    return lambda v: printer._const(v)
+    return lambda v: printer.const(v)
 
 
 def _split(value: mpmath.mpf, dtype) -> tuple[float, float]:
@@ -109,10 +109,7 @@ def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
 def render_activation(env: jinja2.Environment, d: DerivedActivation) -> str:
     e = d.entry
     kernels = [_kernel_context(d, k) for k in d.kernels]
-    code = "\n".join(line for k in kernels for v in k["variants"]
-                     for line in v["guards"] + [a for _, a in v["assignments"]] + [v["result"]])
-    helpers = sorted(h for h in ("sigmoid_f32", "sigmoid_f64", "softplus_f32", "softplus_f64",
-                                 "ncdf_f32", "ncdf_f64") if h + "(" in code)
+    helpers = sorted({h for k in d.kernels for tag in ("f32", "f64") for h in helpers_used([k.stable], tag)})
     params = [{"name": p.name, "positive": p.positive, "allow_inf": p.allow_inf,
                "default_text": _default_text(p)} for p in e.kernel_params]
     return env.get_template("activation.py.j2").render(

@@ -12,7 +12,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from .primitives import Expm1, Log1p, NormCdf, Sigmoid, Softplus
+from .primitives import Expm1, NormCdf, Sigmoid, Softplus
 
 # SymPy function → name in the generated code ({t} is the dtype tag, f32 or f64).
 FUNCTIONS: dict[type, str] = {
@@ -27,7 +27,6 @@ FUNCTIONS: dict[type, str] = {
     Sigmoid: "sigmoid_{t}",
     Softplus: "softplus_{t}",
     Expm1: "math.expm1",
-    Log1p: "math.log1p",
     NormCdf: "ncdf_{t}",
 }
 
@@ -53,7 +52,7 @@ class NumbaPrinter(PythonCodePrinter):
             setattr(self, f"_print_{cls.__name__}", self._print_Function)
 
     # -- numbers: always in the kernel's dtype --------------------------------------------------
-    def _const(self, value) -> str:
+    def const(self, value) -> str:
         v = self.dtype(float(value))
         if np.isinf(v):
             text = "math.inf" if v > 0 else "-math.inf"
@@ -62,36 +61,36 @@ class NumbaPrinter(PythonCodePrinter):
         return text if self.tag == "f64" else f"np.float32({text})"
 
     def _print_Integer(self, expr):
-        return self._const(int(expr))
+        return self.const(int(expr))
 
     def _print_Rational(self, expr):
-        return self._const(sp.Float(expr, 40))
+        return self.const(sp.Float(expr, 40))
 
     def _print_Float(self, expr):
-        return self._const(expr)
+        return self.const(expr)
 
     def _print_NumberSymbol(self, expr):
-        return self._const(sp.Float(expr.evalf(40), 40))
+        return self.const(sp.Float(expr.evalf(40), 40))
 
     _print_Pi = _print_Exp1 = _print_NumberSymbol
 
     def _print_Infinity(self, expr):
-        return self._const(float("inf"))
+        return self.const(float("inf"))
 
     def _print_NegativeInfinity(self, expr):
-        return self._const(float("-inf"))
+        return self.const(float("-inf"))
 
     def _print_Half(self, expr):
-        return self._const(0.5)
+        return self.const(0.5)
 
     def _print_One(self, expr):
-        return self._const(1)
+        return self.const(1)
 
     def _print_Zero(self, expr):
-        return self._const(0)
+        return self.const(0)
 
     def _print_NegativeOne(self, expr):
-        return self._const(-1)
+        return self.const(-1)
 
     # -- structure ---------------------------------------------------------------------------------
     def _print_Pow(self, expr, rational=False):
@@ -100,11 +99,11 @@ class NumbaPrinter(PythonCodePrinter):
         if e.is_Integer and 1 <= e <= 4:
             return "(" + "*".join([b] * int(e)) + ")"
         if e.is_Integer and -4 <= e <= -1:
-            return f"({self._const(1)}/(" + "*".join([b] * int(-e)) + "))"
+            return f"({self.const(1)}/(" + "*".join([b] * int(-e)) + "))"
         if e == sp.S.Half:
             return f"math.sqrt({self._print(base)})"
         if e == -sp.S.Half:
-            return f"({self._const(1)}/math.sqrt({self._print(base)}))"
+            return f"({self.const(1)}/math.sqrt({self._print(base)}))"
         return f"{b}**{self.parenthesize(e, sp.printing.precedence.PRECEDENCE['Pow'])}"
 
     def _print_Piecewise(self, expr):
@@ -155,6 +154,12 @@ class NumbaPrinter(PythonCodePrinter):
 
     def _print_Symbol(self, expr):
         return expr.name
+
+
+def helpers_used(exprs: list[sp.Expr], tag: str) -> list[str]:
+    """Names of the runtime helpers (``sigmoid_f32`` …) that printing ``exprs`` calls."""
+    names = {FUNCTIONS[type(f)] for e in exprs for f in e.atoms(sp.Function) if type(f) in FUNCTIONS}
+    return sorted(n.format(t=tag) for n in names if "{t}" in n)
 
 
 def scalar_body(exprs: list[sp.Expr], tag: str) -> tuple[list[tuple[str, str]], list[str]]:

@@ -18,13 +18,11 @@ import numpy as np
 import sympy as sp
 
 from symact.catalog import X
-from symact.primitives import NormCdf, Sigmoid, Softplus, Expm1, Log1p
 
 _MP_PRIMS = {
     "Sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),
     "Softplus": lambda z: mpmath.log1p(mpmath.exp(z)),
     "Expm1": mpmath.expm1,
-    "Log1p": mpmath.log1p,
     "NormCdf": mpmath.ncdf,
 }
 
