@@ -59,6 +59,22 @@ def ncdf_f32(z):
     p = z * np.float32(0.7071067690849304)
     e = fma(z, np.float32(0.7071067690849304), -p) + z * np.float32(1.2101617485882343e-08)
     return np.float32(0.5) * math.erfc(-p) + e * np.float32(0.564189612865448) * math.exp(-p * p)
+
+
+@njit(cache=True, inline="always")
+def sin_mul_f32(a, b):
+    """sin(a*b) with the rounding of a*b undone: a*b = p + e exactly (fma), sin(p) + e*cos(p)."""
+    p = a * b
+    e = fma(a, b, -p)
+    return math.sin(p) + e * math.cos(p)
+
+
+@njit(cache=True, inline="always")
+def cos_mul_f32(a, b):
+    """cos(a*b) with the rounding of a*b undone: cos(p) - e*sin(p)."""
+    p = a * b
+    e = fma(a, b, -p)
+    return math.cos(p) - e * math.sin(p)
 # ---- float64 helpers ----------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
@@ -84,6 +100,22 @@ def ncdf_f64(z):
     p = z * 0.7071067811865476
     e = fma(z, 0.7071067811865476, -p) + z * -4.833646656726457e-17
     return 0.5 * math.erfc(-p) + e * 0.5641895835477563 * math.exp(-p * p)
+
+
+@njit(cache=True, inline="always")
+def sin_mul_f64(a, b):
+    """sin(a*b) with the rounding of a*b undone: a*b = p + e exactly (fma), sin(p) + e*cos(p)."""
+    p = a * b
+    e = fma(a, b, -p)
+    return math.sin(p) + e * math.cos(p)
+
+
+@njit(cache=True, inline="always")
+def cos_mul_f64(a, b):
+    """cos(a*b) with the rounding of a*b undone: cos(p) - e*sin(p)."""
+    p = a * b
+    e = fma(a, b, -p)
+    return math.cos(p) - e * math.sin(p)
 
 # ---- array front end ------------------------------------------------------------------------------
 

@@ -26,6 +26,10 @@ def cmd_generate(args) -> int:
     from .derive import derive
     from .emit import render_package, write_atomically
 
+    if args.only and Path(args.out).resolve() == DEFAULT_OUT:
+        print("symact: --only would drop the other entries from the built-in generated/ "
+              "(which a test keeps in sync); give --out DIR for a partial package", file=sys.stderr)
+        return 2
     entries = _entries(args.only)
     t0 = time.perf_counter()
     derived, failures = [], []
@@ -43,7 +47,7 @@ def cmd_generate(args) -> int:
         print("symact: nothing written; the previous output is intact", file=sys.stderr)
         return 1
     out = Path(args.out)
-    write_atomically(render_package(derived, package_hint=out.name if args.out != str(DEFAULT_OUT) else "symact.kernels"), out)
+    write_atomically(render_package(derived, package_hint="symact.kernels" if out.resolve() == DEFAULT_OUT else out.name), out)
     print(f"symact: wrote {sum(len(d.kernels) for d in derived)} kernels for {len(derived)} functions "
           f"to {out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0

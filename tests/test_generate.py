@@ -112,6 +112,11 @@ def test_show_unknown_name(capsys):
     assert "unknown function 'nonesuch'" in capsys.readouterr().err
 
 
+def test_only_refuses_to_truncate_the_builtin_output(capsys):
+    assert cli.main(["generate", "--only", "relu"]) == 2
+    assert "give --out DIR" in capsys.readouterr().err
+
+
 def test_generate_unknown_only_name():
     with pytest.raises(SystemExit, match="unknown function"):
         cli.main(["generate", "--out", "/nonexistent/never", "--only", "nonesuch"])

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._runtime import at, elementwise
+from .._runtime import at, elementwise, cos_mul_f32, cos_mul_f64, sin_mul_f32, sin_mul_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('omega0', False, False),)
@@ -31,7 +31,7 @@ _PARAMS = (('omega0', False, False),)
 def _sine_f32(x, omega0):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return math.sin(omega0*x)
+    return sin_mul_f32(omega0, x)
 
 
 @njit(cache=True)
@@ -44,7 +44,7 @@ def _sine_loop_f32(x, omega0, out):
 def _sine_f64(x, omega0):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return math.sin(omega0*x)
+    return sin_mul_f64(omega0, x)
 
 
 @njit(cache=True)
@@ -70,7 +70,7 @@ def sine(x, omega0=30.0, *, out=None):
 def _sine_grad_f32(x, omega0):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return omega0*math.cos(omega0*x)
+    return omega0*cos_mul_f32(omega0, x)
 
 
 @njit(cache=True)
@@ -83,7 +83,7 @@ def _sine_grad_loop_f32(x, omega0, out):
 def _sine_grad_f64(x, omega0):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return omega0*math.cos(omega0*x)
+    return omega0*cos_mul_f64(omega0, x)
 
 
 @njit(cache=True)
