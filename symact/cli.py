@@ -95,6 +95,31 @@ def cmd_show(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    import json
+
+    from .verify import run
+
+    if args.names:
+        _entries(args.names)  # unknown names: a clear error
+    t0 = time.perf_counter()
+    results = run(args.names)
+    failed = [r for r in results if r.status != "proved"]
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=1))
+    else:
+        width = max(len(r.name) for r in results)
+        for r in results:
+            mark = "ok  " if r.status == "proved" else "FAIL"
+            print(f"{mark} {r.name:<{width}}  {r.kind:<11} {r.source.split(' (')[0]:<9} "
+                  f"{r.seconds * 1000:5.0f} ms  {r.method}")
+        kinds = {k: sum(r.kind == k for r in results) for k in sorted({r.kind for r in results})}
+        numeric = sum(r.method.startswith("numeric") for r in results)
+        print(f"\n{len(results) - len(failed)}/{len(results)} proved ({', '.join(f'{v} {k}' for k, v in kinds.items())}); "
+              f"{numeric} by numeric check; {time.perf_counter() - t0:.1f} s")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="symact", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--only", nargs="+", metavar="NAME", help="emit only these catalog entries")
     g.set_defaults(func=cmd_generate)
     sub.add_parser("list", help="the catalog").set_defaults(func=cmd_list)
+    c = sub.add_parser("check", help="prove every identity, stable rewrite and derivative; say how")
+    c.add_argument("names", nargs="*", metavar="NAME", help="only these catalog entries (and identities about them)")
+    c.add_argument("--json", action="store_true", help="one JSON object per result")
+    c.set_defaults(func=cmd_check)
     s = sub.add_parser("show", help="definition, derivatives, stable form and proofs of one entry")
     s.add_argument("name")
     s.set_defaults(func=cmd_show)
