@@ -12,7 +12,8 @@ from typing import Optional
 
 import sympy as sp
 
-from .catalog import X, Activation
+from .catalog import X, Activation, Param
+from .from_output import Y, derive_from_output
 from .primitives import to_textbook
 from .prove import Proof, _Timeout, prove, time_budget
 from .stabilize import stabilize
@@ -29,6 +30,9 @@ class Kernel:
     rules: list[str]   # stabilize rules applied
     proof: Proof       # stable == textbook
     at_inf: tuple[Optional[sp.Expr], Optional[sp.Expr]] = (None, None)  # values at x = +inf, -inf
+    arg: sp.Symbol = X                        # the kernel's input: x, or y = f(x) for from-output kernels
+    params: Optional[tuple[Param, ...]] = None  # kernel parameters if not the entry's
+    note: str = ""                            # accuracy caveat to state in docs and `symact show`
 
 
 @dataclass
@@ -36,6 +40,7 @@ class DerivedActivation:
     entry: Activation
     kernels: list[Kernel]
     proofs: list[Proof] = field(default_factory=list)
+    no_from_output: str = ""  # why there is no from-output kernel, if there is none
 
     @property
     def ok(self) -> bool:
@@ -105,9 +110,20 @@ def derive(entry: Activation) -> DerivedActivation:
     for k in kernels:
         k.at_inf = (_limit(k.stable, sp.oo), _limit(k.stable, -sp.oo))
 
+    fo = derive_from_output(entry, f)
+    if fo.g is not None:
+        stable, rules = stabilize(fo.g)
+        proof = prove(stable, fo.g, f"{entry.name}_grad_from_output: stable form = g(y)", Y, domains)
+        proof = type(proof)(proof.name, proof.status, f"{fo.proof.method}; stable form: {proof.method}",
+                            fo.proof.seconds + proof.seconds) if proof.ok else proof
+        fixed = {s.name for s in fo.fixed}
+        kernels.append(Kernel(f"{entry.name}_grad_from_output", "df/dx from y = f(x)", fo.g, stable, rules, proof,
+                              arg=Y, params=tuple(p for p in entry.kernel_params if p.name not in fixed),
+                              note=fo.caveat))
+
     proofs = []
     written = entry.written_expr()
     if written is not None:
         proofs.append(prove(written, f, f"{entry.name}: definition = the seed's formula as written",
                             X, domains))
-    return DerivedActivation(entry, kernels, proofs)
+    return DerivedActivation(entry, kernels, proofs, no_from_output=fo.reason)

@@ -74,15 +74,19 @@ def _default_text(p) -> str:
     return repr(v)
 
 
+def _param_context(p) -> dict:
+    return {"name": p.name, "positive": p.positive, "allow_inf": p.allow_inf, "default_text": _default_text(p)}
+
+
 def _variant(k: Kernel, tag: str, constants: dict) -> dict:
     stable = k.stable.subs(constants)
     printer = NumbaPrinter(tag)
-    guards = []
-    guards.append("if x != x:  # nan in, nan out (also where a branch or a constant would hide it)")
-    guards.append("    return x")
+    a = k.arg.name
+    guards = [f"if {a} != {a}:  # nan in, nan out (also where a branch or a constant would hide it)",
+              f"    return {a}"]
     for value, sign in zip(k.at_inf, ("", "-")):
         if value is not None:
-            guards.append(f"if x == {sign}math.inf:  # limit at {sign}inf, derived by SymPy")
+            guards.append(f"if {a} == {sign}math.inf:  # limit at {sign}inf, derived by SymPy")
             guards.append(f"    return {printer.doprint(fold_constants(value.subs(constants)))}")
     assignments, (result,) = scalar_body([stable], tag)
     return {"tag": tag, "guards": guards, "assignments": assignments, "result": result}
@@ -95,11 +99,19 @@ def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
         doc = f"{e.name}(x): {e.summary}."
     elif k.role == "df/dx":
         doc = f"Derivative of {e.name} with respect to x."
+    elif k.arg.name == "y":
+        doc = (f"Derivative of {e.name} from its output y = {e.name}(x): what backprop needs when only y "
+               f"was kept.\n\n    Accuracy: {k.note}.")
     else:
         doc = (f"Derivative of {e.name} with respect to its parameter {k.role[3:]!r}, elementwise "
                f"(sum over the broadcast axes for the parameter's gradient).")
+    names = [p.name for p in e.kernel_params]
+    params = k.params if k.params is not None else e.kernel_params
+    specs = "_PARAMS" if [p.name for p in params] == names else \
+        "(" + "".join(f"_PARAMS[{names.index(p.name)}], " for p in params).rstrip(" ") + ")"
     return {
-        "name": k.name, "role": k.role, "doc": doc, "proof": k.proof,
+        "name": k.name, "role": k.role, "doc": doc, "proof": k.proof, "arg": k.arg.name,
+        "params": [_param_context(p) for p in params], "specs": specs,
         "stable_text": sp.sstr(k.stable),
         "rules_text": ", ".join(k.rules) or "none needed",
         "variants": [_variant(k, "f32", constants), _variant(k, "f64", constants)],
@@ -110,8 +122,7 @@ def render_activation(env: jinja2.Environment, d: DerivedActivation) -> str:
     e = d.entry
     kernels = [_kernel_context(d, k) for k in d.kernels]
     helpers = sorted({h for k in d.kernels for tag in ("f32", "f64") for h in helpers_used([k.stable], tag)})
-    params = [{"name": p.name, "positive": p.positive, "allow_inf": p.allow_inf,
-               "default_text": _default_text(p)} for p in e.kernel_params]
+    params = [_param_context(p) for p in e.kernel_params]
     return env.get_template("activation.py.j2").render(
         version=__version__, entry=e, definition=sp.sstr(e.expr()), kernels=kernels,
         params=params, helpers=helpers,

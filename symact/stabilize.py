@@ -86,11 +86,21 @@ def _exp_times_sigmoid(node):
 
 
 def _expm1(node):
-    # e^a − 1 → expm1(a)
-    if isinstance(node, sp.Add) and sp.S.NegativeOne in node.args:
-        for term in node.args:
-            if isinstance(term, sp.exp):
-                return Expm1(term.args[0]) + (node - term + 1)
+    # c·(e^a − 1) → c·expm1(a), also written c − c·e^a
+    m = _one_plus(node, sp.exp)
+    if m and m[1] == -1:
+        a, _, c, rest = m
+        return -c * Expm1(a) + rest
+    return None
+
+
+def _one_minus_square(node):
+    # 1 − a² → (1 − a)(1 + a): exact near |a| = 1 (tanh's 1 − y² from the output)
+    if isinstance(node, sp.Add) and len(node.args) == 2 and sp.S.One in node.args:
+        (term,) = [t for t in node.args if t is not sp.S.One]
+        coeff, core = term.as_coeff_Mul()
+        if coeff == -1 and isinstance(core, sp.Pow) and core.exp == 2:
+            return (1 - core.base) * (1 + core.base)
     return None
 
 
@@ -163,6 +173,8 @@ RULES: tuple[Rule, ...] = (
          "1 - tanh^2 is 0 for |a| > 19 where the truth is about 4e^(-2|a|)", _sech2),
     Rule("one_plus_tanh", "1 ± tanh(a)", "2·sigma(±2a)",
          "1 + tanh(a) cancels to 0 for a < -19", _one_plus_tanh),
+    Rule("one_minus_square", "1 - a^2", "(1 - a)(1 + a)",
+         "a^2 rounds before the subtraction: 1 - a^2 loses digits as |a| -> 1", _one_minus_square),
 )
 
 

@@ -20,6 +20,7 @@ EXAMPLES = {
     "log_sigmoid": (sp.log(1 / (1 + sp.exp(-x))), -Softplus(-x)),
     "softplus": (sp.log(1 + sp.exp(a * x)), Softplus(a * x)),
     "expm1": (sp.exp(x) - 1, Expm1(x)),
+    "one_minus_square": (1 - x**2, (1 - x) * (1 + x)),
     "one_plus_erf": ((1 + sp.erf(x / sp.sqrt(2))) / 2, NormCdf(x)),
     "sech2": (1 - sp.tanh(x) ** 2, 4 * Sigmoid(2 * x) * Sigmoid(-2 * x)),
     "one_plus_tanh": (1 + sp.tanh(x), 2 * Sigmoid(2 * x)),
@@ -37,6 +38,11 @@ def test_rule_shape_and_round_trip(name):
     assert stable == expected
     assert name in used
     assert prove(stable, textbook, name, x).ok
+
+
+def test_expm1_in_its_other_spellings():
+    assert stabilize(1 - sp.exp(-a * x))[0] == -Expm1(-a * x)
+    assert stabilize(3 * sp.exp(x) - 3)[0] == 3 * Expm1(x)
 
 
 def test_textbook_sigmoid_derivative_becomes_input_form():

@@ -15,6 +15,10 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
         emitted:  0
         rewrites: none needed
         proof:    symbolic: structural
+    binary_step_grad_from_output  (df/dx from y = f(x))
+        emitted:  0
+        rewrites: none needed
+        proof:    symbolic: structural; stable form: symbolic: structural
 """
 import math
 
@@ -111,3 +115,44 @@ def binary_step_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
     return elementwise('binary_step_grad', _BINARY_STEP_GRAD_LOOPS, x, (), _PARAMS, out)
+
+
+@njit(cache=True, inline="always")
+def _binary_step_grad_from_output_f32(y):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return np.float32(0.0)
+
+
+@njit(cache=True)
+def _binary_step_grad_from_output_loop_f32(y, out):
+    for i in range(y.shape[0]):
+        out[i] = _binary_step_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, inline="always")
+def _binary_step_grad_from_output_f64(y):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return 0.0
+
+
+@njit(cache=True)
+def _binary_step_grad_from_output_loop_f64(y, out):
+    for i in range(y.shape[0]):
+        out[i] = _binary_step_grad_from_output_f64(y[i])
+
+
+_BINARY_STEP_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _binary_step_grad_from_output_loop_f32, np.float64: _binary_step_grad_from_output_loop_f64}
+
+
+def binary_step_grad_from_output(y, *, out=None):
+    """Derivative of binary_step from its output y = binary_step(x): what backprop needs when only y was kept.
+
+    Accuracy: float32: no loss for |x| < 60; float64: no loss for |x| < 60.
+
+    Computes 0.
+    Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
+    (integers and bools are converted to float64). ``out``: optional array to write into.
+    """
+    return elementwise('binary_step_grad_from_output', _BINARY_STEP_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)

@@ -15,6 +15,10 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
         emitted:  Piecewise((1, x > 0), (alpha*exp(x), True))
         rewrites: none needed
         proof:    symbolic: structural
+    elu_grad_from_output  (df/dx from y = f(x))
+        emitted:  Piecewise((1, y > 0), (alpha + y, True))
+        rewrites: none needed
+        proof:    numeric: 206 points at 60 digits incl. 2 breakpoints, max rel diff 1.6e-61; stable form: symbolic: structural
 """
 import math
 
@@ -103,3 +107,44 @@ def elu_grad(x, alpha=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
     return elementwise('elu_grad', _ELU_GRAD_LOOPS, x, (alpha,), _PARAMS, out)
+
+
+@njit(cache=True, inline="always")
+def _elu_grad_from_output_f32(y, alpha):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return (np.float32(1.0) if (y > np.float32(0.0)) else alpha + y)
+
+
+@njit(cache=True)
+def _elu_grad_from_output_loop_f32(y, alpha, out):
+    for i in range(y.shape[0]):
+        out[i] = _elu_grad_from_output_f32(y[i], at(alpha, i))
+
+
+@njit(cache=True, inline="always")
+def _elu_grad_from_output_f64(y, alpha):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return (1.0 if (y > 0.0) else alpha + y)
+
+
+@njit(cache=True)
+def _elu_grad_from_output_loop_f64(y, alpha, out):
+    for i in range(y.shape[0]):
+        out[i] = _elu_grad_from_output_f64(y[i], at(alpha, i))
+
+
+_ELU_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _elu_grad_from_output_loop_f32, np.float64: _elu_grad_from_output_loop_f64}
+
+
+def elu_grad_from_output(y, alpha=1.0, *, out=None):
+    """Derivative of elu from its output y = elu(x): what backprop needs when only y was kept.
+
+    Accuracy: float32: g(f(x)) loses f'(x) from x = -12.5 on (use the input form); float64: g(f(x)) loses f'(x) from x = -22 on (use the input form).
+
+    Computes Piecewise((1, y > 0), (alpha + y, True)).
+    Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
+    (integers and bools are converted to float64). ``out``: optional array to write into.
+    """
+    return elementwise('elu_grad_from_output', _ELU_GRAD_FROM_OUTPUT_LOOPS, y, (alpha,), _PARAMS, out)

@@ -15,6 +15,10 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
         emitted:  Piecewise((1, x > 0), (negative_slope, True))
         rewrites: none needed
         proof:    symbolic: structural
+    leaky_relu_grad_from_output  (df/dx from y = f(x))
+        emitted:  Piecewise((1, y > 0), (negative_slope, True))
+        rewrites: none needed
+        proof:    numeric: 206 points at 60 digits incl. 2 breakpoints, max rel diff 0.0; stable form: symbolic: structural
 """
 import math
 
@@ -103,3 +107,44 @@ def leaky_relu_grad(x, negative_slope=0.01, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
     return elementwise('leaky_relu_grad', _LEAKY_RELU_GRAD_LOOPS, x, (negative_slope,), _PARAMS, out)
+
+
+@njit(cache=True, inline="always")
+def _leaky_relu_grad_from_output_f32(y, negative_slope):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return (np.float32(1.0) if (y > np.float32(0.0)) else negative_slope)
+
+
+@njit(cache=True)
+def _leaky_relu_grad_from_output_loop_f32(y, negative_slope, out):
+    for i in range(y.shape[0]):
+        out[i] = _leaky_relu_grad_from_output_f32(y[i], at(negative_slope, i))
+
+
+@njit(cache=True, inline="always")
+def _leaky_relu_grad_from_output_f64(y, negative_slope):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return (1.0 if (y > 0.0) else negative_slope)
+
+
+@njit(cache=True)
+def _leaky_relu_grad_from_output_loop_f64(y, negative_slope, out):
+    for i in range(y.shape[0]):
+        out[i] = _leaky_relu_grad_from_output_f64(y[i], at(negative_slope, i))
+
+
+_LEAKY_RELU_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _leaky_relu_grad_from_output_loop_f32, np.float64: _leaky_relu_grad_from_output_loop_f64}
+
+
+def leaky_relu_grad_from_output(y, negative_slope=0.01, *, out=None):
+    """Derivative of leaky_relu from its output y = leaky_relu(x): what backprop needs when only y was kept.
+
+    Accuracy: float32: no loss for |x| < 60; float64: no loss for |x| < 60.
+
+    Computes Piecewise((1, y > 0), (negative_slope, True)).
+    Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
+    (integers and bools are converted to float64). ``out``: optional array to write into.
+    """
+    return elementwise('leaky_relu_grad_from_output', _LEAKY_RELU_GRAD_FROM_OUTPUT_LOOPS, y, (negative_slope,), _PARAMS, out)

@@ -15,6 +15,10 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
         emitted:  Sigmoid(-x)
         rewrites: none needed
         proof:    symbolic: cancel(together)
+    log_sigmoid_grad_from_output  (df/dx from y = f(x))
+        emitted:  -Expm1(y)
+        rewrites: expm1
+        proof:    symbolic: cancel(together); stable form: symbolic: structural
 """
 import math
 
@@ -119,3 +123,44 @@ def log_sigmoid_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
     return elementwise('log_sigmoid_grad', _LOG_SIGMOID_GRAD_LOOPS, x, (), _PARAMS, out)
+
+
+@njit(cache=True, inline="always")
+def _log_sigmoid_grad_from_output_f32(y):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return -math.expm1(y)
+
+
+@njit(cache=True)
+def _log_sigmoid_grad_from_output_loop_f32(y, out):
+    for i in range(y.shape[0]):
+        out[i] = _log_sigmoid_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, inline="always")
+def _log_sigmoid_grad_from_output_f64(y):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return -math.expm1(y)
+
+
+@njit(cache=True)
+def _log_sigmoid_grad_from_output_loop_f64(y, out):
+    for i in range(y.shape[0]):
+        out[i] = _log_sigmoid_grad_from_output_f64(y[i])
+
+
+_LOG_SIGMOID_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _log_sigmoid_grad_from_output_loop_f32, np.float64: _log_sigmoid_grad_from_output_loop_f64}
+
+
+def log_sigmoid_grad_from_output(y, *, out=None):
+    """Derivative of log_sigmoid from its output y = log_sigmoid(x): what backprop needs when only y was kept.
+
+    Accuracy: float32: no loss for |x| < 60; float64: no loss for |x| < 60.
+
+    Computes -Expm1(y).
+    Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
+    (integers and bools are converted to float64). ``out``: optional array to write into.
+    """
+    return elementwise('log_sigmoid_grad_from_output', _LOG_SIGMOID_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)

@@ -15,6 +15,10 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
         emitted:  Piecewise((0, (x >= 6) | (x <= 0)), (1, True))
         rewrites: none needed
         proof:    symbolic: structural
+    relu6_grad_from_output  (df/dx from y = f(x))
+        emitted:  Piecewise((0, (y >= 6) | (y <= 0)), (1, True))
+        rewrites: none needed
+        proof:    symbolic: piecewise_fold, then structural; stable form: symbolic: structural
 """
 import math
 
@@ -103,3 +107,44 @@ def relu6_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
     return elementwise('relu6_grad', _RELU6_GRAD_LOOPS, x, (), _PARAMS, out)
+
+
+@njit(cache=True, inline="always")
+def _relu6_grad_from_output_f32(y):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return (np.float32(0.0) if ((y >= np.float32(6.0)) or (y <= np.float32(0.0))) else np.float32(1.0))
+
+
+@njit(cache=True)
+def _relu6_grad_from_output_loop_f32(y, out):
+    for i in range(y.shape[0]):
+        out[i] = _relu6_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, inline="always")
+def _relu6_grad_from_output_f64(y):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return (0.0 if ((y >= 6.0) or (y <= 0.0)) else 1.0)
+
+
+@njit(cache=True)
+def _relu6_grad_from_output_loop_f64(y, out):
+    for i in range(y.shape[0]):
+        out[i] = _relu6_grad_from_output_f64(y[i])
+
+
+_RELU6_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _relu6_grad_from_output_loop_f32, np.float64: _relu6_grad_from_output_loop_f64}
+
+
+def relu6_grad_from_output(y, *, out=None):
+    """Derivative of relu6 from its output y = relu6(x): what backprop needs when only y was kept.
+
+    Accuracy: float32: no loss for |x| < 60; float64: no loss for |x| < 60.
+
+    Computes Piecewise((0, (y >= 6) | (y <= 0)), (1, True)).
+    Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
+    (integers and bools are converted to float64). ``out``: optional array to write into.
+    """
+    return elementwise('relu6_grad_from_output', _RELU6_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)

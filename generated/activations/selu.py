@@ -15,6 +15,10 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
         emitted:  scale*Piecewise((1, x > 0), (alpha*exp(x), True))
         rewrites: none needed
         proof:    symbolic: structural
+    selu_grad_from_output  (df/dx from y = f(x))
+        emitted:  Piecewise((scale, y > 0), (alpha*scale + y, True))
+        rewrites: none needed
+        proof:    numeric: 206 points at 60 digits incl. 2 breakpoints, max rel diff 1.6e-61; stable form: symbolic: structural
 """
 import math
 
@@ -103,3 +107,44 @@ def selu_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
     return elementwise('selu_grad', _SELU_GRAD_LOOPS, x, (), _PARAMS, out)
+
+
+@njit(cache=True, inline="always")
+def _selu_grad_from_output_f32(y):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return (np.float32(1.0507010221481323) if (y > np.float32(0.0)) else y + np.float32(1.7580993175506592))
+
+
+@njit(cache=True)
+def _selu_grad_from_output_loop_f32(y, out):
+    for i in range(y.shape[0]):
+        out[i] = _selu_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, inline="always")
+def _selu_grad_from_output_f64(y):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return (1.0507009873554805 if (y > 0.0) else y + 1.7580993408473768)
+
+
+@njit(cache=True)
+def _selu_grad_from_output_loop_f64(y, out):
+    for i in range(y.shape[0]):
+        out[i] = _selu_grad_from_output_f64(y[i])
+
+
+_SELU_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _selu_grad_from_output_loop_f32, np.float64: _selu_grad_from_output_loop_f64}
+
+
+def selu_grad_from_output(y, *, out=None):
+    """Derivative of selu from its output y = selu(x): what backprop needs when only y was kept.
+
+    Accuracy: float32: g(f(x)) loses f'(x) from x = -11.5 on (use the input form); float64: g(f(x)) loses f'(x) from x = -22.5 on (use the input form).
+
+    Computes Piecewise((scale, y > 0), (alpha*scale + y, True)).
+    Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
+    (integers and bools are converted to float64). ``out``: optional array to write into.
+    """
+    return elementwise('selu_grad_from_output', _SELU_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)

@@ -15,6 +15,10 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
         emitted:  Sigmoid(-x)*Sigmoid(x)
         rewrites: none needed
         proof:    symbolic: cancel(together)
+    sigmoid_grad_from_output  (df/dx from y = f(x))
+        emitted:  y*(1 - y)
+        rewrites: none needed
+        proof:    symbolic: cancel(together); stable form: symbolic: structural
 """
 import math
 
@@ -119,3 +123,44 @@ def sigmoid_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
     return elementwise('sigmoid_grad', _SIGMOID_GRAD_LOOPS, x, (), _PARAMS, out)
+
+
+@njit(cache=True, inline="always")
+def _sigmoid_grad_from_output_f32(y):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return -y*(y + np.float32(-1.0))
+
+
+@njit(cache=True)
+def _sigmoid_grad_from_output_loop_f32(y, out):
+    for i in range(y.shape[0]):
+        out[i] = _sigmoid_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, inline="always")
+def _sigmoid_grad_from_output_f64(y):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return -y*(y - 1.0)
+
+
+@njit(cache=True)
+def _sigmoid_grad_from_output_loop_f64(y, out):
+    for i in range(y.shape[0]):
+        out[i] = _sigmoid_grad_from_output_f64(y[i])
+
+
+_SIGMOID_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _sigmoid_grad_from_output_loop_f32, np.float64: _sigmoid_grad_from_output_loop_f64}
+
+
+def sigmoid_grad_from_output(y, *, out=None):
+    """Derivative of sigmoid from its output y = sigmoid(x): what backprop needs when only y was kept.
+
+    Accuracy: float32: g(f(x)) loses f'(x) from x = 12.5 on (use the input form); float64: g(f(x)) loses f'(x) from x = 22 on (use the input form).
+
+    Computes y*(1 - y).
+    Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
+    (integers and bools are converted to float64). ``out``: optional array to write into.
+    """
+    return elementwise('sigmoid_grad_from_output', _SIGMOID_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)

@@ -15,6 +15,10 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
         emitted:  4*Sigmoid(-2*x)*Sigmoid(2*x)
         rewrites: sech2
         proof:    symbolic: cancel(together)
+    tanh_grad_from_output  (df/dx from y = f(x))
+        emitted:  (1 - y)*(y + 1)
+        rewrites: one_minus_square
+        proof:    symbolic: cancel(together); stable form: symbolic: cancel(together)
 """
 import math
 
@@ -121,3 +125,44 @@ def tanh_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     """
     return elementwise('tanh_grad', _TANH_GRAD_LOOPS, x, (), _PARAMS, out)
+
+
+@njit(cache=True, inline="always")
+def _tanh_grad_from_output_f32(y):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return -(y + np.float32(-1.0))*(y + np.float32(1.0))
+
+
+@njit(cache=True)
+def _tanh_grad_from_output_loop_f32(y, out):
+    for i in range(y.shape[0]):
+        out[i] = _tanh_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, inline="always")
+def _tanh_grad_from_output_f64(y):
+    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
+        return y
+    return -(y - 1.0)*(y + 1.0)
+
+
+@njit(cache=True)
+def _tanh_grad_from_output_loop_f64(y, out):
+    for i in range(y.shape[0]):
+        out[i] = _tanh_grad_from_output_f64(y[i])
+
+
+_TANH_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _tanh_grad_from_output_loop_f32, np.float64: _tanh_grad_from_output_loop_f64}
+
+
+def tanh_grad_from_output(y, *, out=None):
+    """Derivative of tanh from its output y = tanh(x): what backprop needs when only y was kept.
+
+    Accuracy: float32: g(f(x)) loses f'(x) from x = 6.5 on (use the input form); float64: g(f(x)) loses f'(x) from x = 12 on (use the input form).
+
+    Computes (1 - y)*(y + 1).
+    Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
+    (integers and bools are converted to float64). ``out``: optional array to write into.
+    """
+    return elementwise('tanh_grad_from_output', _TANH_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)
