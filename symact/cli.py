@@ -84,12 +84,16 @@ def cmd_show(args) -> int:
     print(f"  kinks:       {e.kinks}")
     for k in d.kernels:
         print(f"  {k.name}  ({k.role})")
-        print(f"      derived:  {sp.sstr(sp.simplify(k.textbook)) if k.role != 'f' else sp.sstr(k.textbook)}")
+        print(f"      derived:  {sp.sstr(k.textbook)}")
         print(f"      stable:   {sp.sstr(k.stable)}   [rewrites: {', '.join(k.rules) or 'none needed'}]")
         print(f"      proof:    {k.proof.method} ({k.proof.seconds * 1000:.0f} ms)")
         lim = ", ".join(f"{s}inf -> {v}" for s, v in zip("+-", k.at_inf) if v is not None)
         if lim:
             print(f"      limits:   {lim}")
+        if k.note:
+            print(f"      accuracy: {k.note}")
+    if d.no_from_output:
+        print(f"  no derivative from the output: {d.no_from_output}")
     for p in d.proofs:
         print(f"  identity: {p.name}: {p.status} ({p.method})")
     return 0
