@@ -94,6 +94,11 @@ def cmd_show(args) -> int:
             print(f"      accuracy: {k.note}")
     if d.no_from_output:
         print(f"  no derivative from the output: {d.no_from_output}")
+    from .properties import format_properties, properties
+
+    print("  properties:")
+    for line in format_properties(properties(e, d)):
+        print(f"    {line}")
     for p in d.proofs:
         print(f"  identity: {p.name}: {p.status} ({p.method})")
     return 0

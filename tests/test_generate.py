@@ -105,6 +105,8 @@ def test_show_softplus(capsys):
     text = capsys.readouterr().out
     assert "stable:   Piecewise((x, threshold < beta*x), (Softplus(beta*x)/beta, True))" in text
     assert "softplus_grad" in text and "proof:" in text and "seeds/002" in text
+    assert "range        (0, oo)" in text and "monotonic    increasing" in text
+    assert "softplus_grad_from_output" in text and "accuracy:" in text
 
 
 def test_show_unknown_name(capsys):
