@@ -41,6 +41,10 @@ def cmd_generate(args) -> int:
         status = "FAILED" if bad else "ok"
         print(f"[{i:2d}/{len(entries)}] {e.name:<14} {len(d.kernels)} kernels, "
               f"{len(d.all_proofs())} proofs {status}", file=sys.stderr, flush=True)
+    from .catalog import user_identities
+    from .verify import check
+
+    failures += [r for r in map(check, user_identities()) if r.status != "proved"]
     if failures:
         for p in failures:
             print(f"symact: proof failed: {p.name}: {p.method}", file=sys.stderr)
@@ -120,7 +124,7 @@ def cmd_check(args) -> int:
         width = max(len(r.name) for r in results)
         for r in results:
             mark = "ok  " if r.status == "proved" else "FAIL"
-            print(f"{mark} {r.name:<{width}}  {r.kind:<11} {r.source.split(' (')[0]:<9} "
+            print(f"{mark} {r.name:<{width}}  {r.kind:<11} {r.source.split(' (')[0][:12]:<12} "
                   f"{r.seconds * 1000:5.0f} ms  {r.method}")
         kinds = {k: sum(r.kind == k for r in results) for k in sorted({r.kind for r in results})}
         numeric = sum(r.method.startswith("numeric") for r in results)
@@ -129,9 +133,46 @@ def cmd_check(args) -> int:
     return 1 if failed else 0
 
 
+def _user_options() -> argparse.ArgumentParser:
+    """--spec/--define, shared by the commands that read the catalog."""
+    user = argparse.ArgumentParser(add_help=False)
+    user.add_argument("--spec", action="append", metavar="FILE", default=[],
+                      help="a Python file with ACTIVATIONS (and IDENTITIES) in the catalog API")
+    user.add_argument("--define", action="append", metavar="'NAME(p=1) = EXPR'", default=[],
+                      help="one activation as an expression in x, parsed safely (never executed)")
+    user.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    return user
+
+
+def _load_user(args) -> None:
+    """Validate and register the user's definitions; SpecError on anything wrong."""
+    from .catalog import builtin_names, register
+    from .userspec import SpecError, load_spec, parse_define, validate
+
+    entries, identities = [], []
+    for path in getattr(args, "spec", []):
+        acts, idents = load_spec(path)
+        entries += acts
+        identities += idents
+    entries += [parse_define(text) for text in getattr(args, "define", [])]
+    taken = set(builtin_names())
+    for e in entries:
+        validate(e, taken)
+        taken.add(e.name)
+    from .catalog.identities import Extremum, Identity, Limit
+
+    for i in identities:
+        if not isinstance(i, (Identity, Limit, Extremum)):
+            raise SpecError(f"IDENTITIES holds {i!r}, not an Identity, Limit or Extremum")
+    register(entries, identities)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="symact", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    user = _user_options()
+    _add_parser = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add_parser(*a, parents=[user], **k)  # every command takes them
     g = sub.add_parser("generate", help="derive, prove and emit kernels into a package directory")
     g.add_argument("--out", default=str(DEFAULT_OUT), help="output directory (default: generated/)")
     g.add_argument("--only", nargs="+", metavar="NAME", help="emit only these catalog entries")
@@ -148,5 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .catalog import clear_user
+    from .userspec import SpecError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        _load_user(args)
+        return args.func(args)
+    except SpecError as exc:
+        if args.debug:
+            raise
+        print(f"symact: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("symact: interrupted; any previous output is intact", file=sys.stderr)
+        return 130
+    finally:
+        clear_user()

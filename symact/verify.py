@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import mpmath
 import sympy as sp
 
-from .catalog import X, all_entries
+from .catalog import X, all_entries, user_identities
 from .catalog.identities import IDENTITIES, Extremum, Identity, Limit
 from .derive import derive
 from .primitives import to_textbook
@@ -94,7 +94,8 @@ def _check_extremum(e: Extremum) -> Result:
                   f"at {mpmath.nstr(best, 6)}", time.perf_counter() - t0)
 
 
-def _check(item) -> Result:
+def check(item) -> Result:
+    """Prove one Identity, Limit or Extremum."""
     if isinstance(item, Limit):
         return _check_limit(item)
     if isinstance(item, Extremum):
@@ -108,8 +109,9 @@ _KIND = {"f": "stable form", "df/dx": "derivative"}
 def run(names: list[str] | None = None, extra: tuple = ()) -> list[Result]:
     """Check the identities (those involving ``names``, or all) and the derived kernels' proofs."""
     entries = [e for e in all_entries() if not names or e.name in names]
-    items = [i for i in IDENTITIES + tuple(extra) if not names or set(i.involves) & set(names)]
-    results = [_check(i) for i in items]
+    stated = IDENTITIES + tuple(user_identities()) + tuple(extra)
+    items = [i for i in stated if not names or set(i.involves) & set(names)]
+    results = [check(i) for i in items]
     for e in entries:
         d = derive(e)
         for k in d.kernels:

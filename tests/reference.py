@@ -110,3 +110,60 @@ def sweep(dtype) -> np.ndarray:
     xs = np.concatenate([[0.0], pos, -pos, grid, kinks, [np.inf, -np.inf, np.nan]])
     with np.errstate(over="ignore"):
         return np.unique(xs.astype(dtype))
+
+
+def _bind(expr, entry):
+    return expr.subs({p.symbol: p.value for p in entry.params})
+
+
+def measure(d, kernel: str, dtype, kernels) -> tuple[float, float | None, list]:
+    """Run ``kernels.<kernel>`` over the sweep and judge it against mpmath (bounds: test_accuracy.py).
+
+    Hard failures (non-finite where the truth is finite, wrong inf/nan) raise AssertionError; returns
+    the max ULP, where it occurred, and the points beyond the documented bounds.
+    """
+    k = next(k for k in d.kernels if k.name == kernel)
+    # from-output kernels take y: written in X here, fed the forward kernel's outputs over the sweep
+    textbook = _bind(k.textbook, d.entry).subs(k.arg, X)
+    stable = _bind(k.stable, d.entry).subs(k.arg, X)
+    ref = Reference(textbook, stable)
+    slope = Reference(sp.diff(textbook, X), sp.diff(stable, X))
+    # the terms the kernel adds up: an error relative to their magnitude is what the sum allows
+    terms = sp.lambdify([X], [sp.Abs(t) for t in stable.args] if stable.is_Add else [stable],
+                        modules=[_MP_PRIMS, "mpmath"])
+    fi = np.finfo(dtype)
+    u = mpmath.mpf(2) ** -(fi.nmant + 1)
+    xs = sweep(dtype)
+    if k.arg != X:
+        xs = np.unique(getattr(kernels, d.entry.name)(xs))
+    got = getattr(kernels, kernel)(xs)
+    assert got.dtype == dtype
+    worst, worst_x, excess = 0.0, None, []
+    for x, y in zip(xs.tolist(), got.tolist()):
+        truth = ref(x)
+        if isinstance(truth, float) and math.isnan(truth):
+            assert math.isnan(y), f"{kernel}({x}) = {y}, expected nan"
+            continue
+        if isinstance(truth, float) and math.isinf(truth):
+            assert y == truth, f"{kernel}({x}) = {y}, expected {truth}"
+            continue
+        t = mpmath.mpf(truth)
+        if abs(t) > fi.max:
+            assert math.isinf(y) and (y > 0) == (t > 0), f"{kernel}({x}) = {y}, truth {t} overflows"
+            continue
+        assert math.isfinite(y), f"{kernel}({x}) = {y} but the true value {mpmath.nstr(t, 17)} is finite"
+        err = ulp_error(y, t, dtype)
+        if err > worst:
+            worst, worst_x = err, x
+        if err > 4:
+            with mpmath.workdps(60):
+                abs_err = abs(mpmath.mpf(y) - t)
+                half_p = mpmath.mpf(2) ** ((fi.nmant + 1) // 2)
+                if abs(t) < fi.tiny * half_p:
+                    if abs_err <= 4 * mpmath.mpf(float(fi.tiny)) / half_p:
+                        continue
+                sens = 2 * u * abs(mpmath.mpf(x) * slope(x))
+                magnitude = sum(terms(mpmath.mpf(x)))
+                if abs_err > 4 * max(ulp_of(t, dtype), ulp_of(magnitude, dtype)) + sens:
+                    excess.append((x, y, mpmath.nstr(t, 17), round(err, 1)))
+    return worst, worst_x, excess

@@ -44,7 +44,7 @@ def test_every_identity_names_its_seed():
     Limit("false: sigmoid -> 1/2 at inf", Sigmoid(X), X, sp.oo, sp.Rational(1, 2), "test"),
 ])
 def test_a_false_identity_fails(bad):
-    assert verify._check(bad).status == "failed"
+    assert verify.check(bad).status == "failed"
 
 
 def test_cli_exit_status_and_json(monkeypatch, capsys):

@@ -122,3 +122,35 @@ def test_only_refuses_to_truncate_the_builtin_output(capsys):
 def test_generate_unknown_only_name():
     with pytest.raises(SystemExit, match="unknown function"):
         cli.main(["generate", "--out", "/nonexistent/never", "--only", "nonesuch"])
+
+
+def test_ctrl_c_while_writing_leaves_previous_output_intact(tmp_path, monkeypatch):
+    out = tmp_path / "k"
+    emit.write_atomically({"__init__.py": "old = 1\n"}, out)
+    real = Path.write_text
+
+    def interrupted(self, *a, **k):
+        if self.name == "b.py":
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        emit.write_atomically({"__init__.py": "new = 1\n", "b.py": "y = 2\n"}, out)
+    monkeypatch.undo()
+    assert _tree(out) == {"__init__.py": "old = 1\n"}
+    assert [p.name for p in tmp_path.iterdir()] == ["k"]
+
+
+def test_concurrent_generates_into_one_directory(tmp_path):
+    """Two writers racing: the result is one complete output, never a mix, and no debris."""
+    out = tmp_path / "k"
+    code = ("import sys; from symact.atomic import write_atomically\n"
+            "tag = sys.argv[1]\n"
+            "files = {f'm{i}.py': f'tag = {tag!r}\\n' for i in range(200)}\n"
+            "for _ in range(15): write_atomically(files, sys.argv[2])\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, tag, str(out)]) for tag in ("a", "b")]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    contents = set(_tree(out).values())
+    assert len(_tree(out)) == 200 and contents in ({"tag = 'a'\n"}, {"tag = 'b'\n"})
+    assert [p.name for p in tmp_path.iterdir()] == ["k"]

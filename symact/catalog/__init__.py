@@ -107,15 +107,41 @@ class Activation:
         return {p.symbol: p.value for p in self.params if p.constant}
 
 
-def all_entries() -> list[Activation]:
+_USER_ENTRIES: list[Activation] = []
+_USER_IDENTITIES: list = []
+
+
+def builtin_names() -> set[str]:
     from .activations import ACTIVATIONS
 
-    entries = list(ACTIVATIONS)
+    return {e.name for e in ACTIVATIONS}
+
+
+def all_entries() -> list[Activation]:
+    """The built-in catalog followed by the user's registered definitions (``--spec``/``--define``)."""
+    from .activations import ACTIVATIONS
+
+    entries = list(ACTIVATIONS) + _USER_ENTRIES
     names = [e.name for e in entries]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise ValueError(f"duplicate catalog names: {sorted(dup)}")
     return entries
+
+
+def register(entries: list[Activation], identities: list = ()) -> None:
+    """Add user definitions for this process (validated by ``symact.userspec.validate`` first)."""
+    _USER_ENTRIES.extend(entries)
+    _USER_IDENTITIES.extend(identities)
+
+
+def user_identities() -> list:
+    return list(_USER_IDENTITIES)
+
+
+def clear_user() -> None:
+    _USER_ENTRIES.clear()
+    _USER_IDENTITIES.clear()
 
 
 def get(name: str) -> Activation:
