@@ -1,0 +1,60 @@
+"""Vector functions along an axis, written once with a *symbolic* class count K.
+
+``x`` is an IndexedBase over k = 0 … K−1, ``Sum`` is over the whole row; a function gives output
+component ``j`` (or a scalar, for logsumexp). Their Jacobians and vector-Jacobian products are
+derived in :mod:`symact.vector` and cross-checked against explicit K = 2, 3, 4.
+(Kernels for these are the next step of the losses/vector issue; maxout, a max over affine pieces,
+has a routed subgradient rather than a Sum formula and is not here yet.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import sympy as sp
+
+from .activations import S000, S001, S002
+
+K = sp.Symbol("K", integer=True, positive=True)
+i, j, k = sp.symbols("i j k", integer=True, nonnegative=True)
+x = sp.IndexedBase("x", real=True)
+g = sp.IndexedBase("g", real=True)  # the upstream gradient of a vector-Jacobian product
+
+
+def row_sum(body: sp.Expr) -> sp.Expr:
+    """Σ_k body(k) over the row."""
+    return sp.Sum(body, (k, 0, K - 1))
+
+
+@dataclass(frozen=True)
+class VectorFunction:
+    name: str
+    formula: Callable[..., sp.Expr]  # lambda j, *params: output component j (ignored when scalar)
+    source: str
+    summary: str
+    scalar: bool = False               # one value per row (logsumexp) instead of one per component
+    params: tuple = ()                 # (name, default, positive) triples
+    torch: Optional[str] = None
+    kind: str = field(default="vector", init=False)
+
+    def symbols(self) -> list[sp.Symbol]:
+        return [sp.Symbol(n, positive=True) if pos else sp.Symbol(n, real=True) for n, _, pos in self.params]
+
+    def expr(self, index: sp.Expr = j) -> sp.Expr:
+        return sp.sympify(self.formula(index, *self.symbols()))
+
+
+VECTORS: tuple[VectorFunction, ...] = (
+    VectorFunction("softmax", lambda j, beta: sp.exp(beta * x[j]) / row_sum(sp.exp(beta * x[k])),
+                   f"{S001}: sm_beta(s_i) = e^(beta s_i) / sum_j e^(beta s_j), beta = 1/T; {S000}: Softmax",
+                   "normalised exponentials, with inverse temperature beta", params=(("beta", 1, True),),
+                   torch="torch.softmax"),
+    VectorFunction("softmin", lambda j: sp.exp(-x[j]) / row_sum(sp.exp(-x[k])),
+                   f"{S002}: Softmin = e^(-x_i) / sum_j e^(-x_j)", "softmax of -x", torch="torch.nn.functional.softmin"),
+    VectorFunction("log_softmax", lambda j: sp.log(sp.exp(x[j]) / row_sum(sp.exp(x[k]))),
+                   f"{S002}: LogSoftmax = log(e^(x_i) / sum_j e^(x_j))", "log of softmax",
+                   torch="torch.log_softmax"),
+    VectorFunction("logsumexp", lambda j: sp.log(row_sum(sp.exp(x[k]))),
+                   f"{S001}: log sum_j e^(f_j), stabilised by the log C = -max_j f_j trick",
+                   "smooth maximum of a row", scalar=True, torch="torch.logsumexp"),
+)
