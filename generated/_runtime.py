@@ -9,6 +9,7 @@ import math
 import operator
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
@@ -34,21 +35,155 @@ def _at_impl(a, i):
         return lambda a, i: a[i]
     return lambda a, i: a
 
+
+def _bitcast_to_float(fty, width):
+    def impl(typingctx, i):
+        if not isinstance(i, types.Integer):
+            return None
+        sig = fty(i)
+
+        def codegen(context, builder, signature, args):
+            v = args[0]
+            if v.type.width > width:
+                v = builder.trunc(v, ir.IntType(width))
+            elif v.type.width < width:
+                v = builder.sext(v, ir.IntType(width))
+            return builder.bitcast(v, context.get_value_type(fty))
+
+        return sig, codegen
+    return impl
+
+
+def _bitcast_to_int(fty, ity):
+    def impl(typingctx, x):
+        if x != fty:
+            return None
+        sig = ity(x)
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(ity))
+
+        return sig, codegen
+    return impl
+
+
+# Bit casts between a float and the integer holding its IEEE bits (no conversion, one instruction,
+# vectorizes): the elementary functions build 2^k and split exponent from mantissa through them.
+f64_from_bits = intrinsic(_bitcast_to_float(types.float64, 64))
+f32_from_bits = intrinsic(_bitcast_to_float(types.float32, 32))
+f64_bits = intrinsic(_bitcast_to_int(types.float64, types.int64))
+f32_bits = intrinsic(_bitcast_to_int(types.float32, types.int32))
+
+
+# ---- float32 elementary functions ------------------------------------------------------------------
+# Written in arithmetic, selects and bit casts only (no libm call, no data-dependent branch), so a
+# loop calling them vectorizes; <= 1 ULP against mpmath over the whole domain (tests/test_elementary.py).
+# Never compile them with fastmath: reassociation undoes the Cody-Waite range reduction.
+
+@njit(cache=True, inline="always")
+def pow2_f32(k):
+    """2^k for an integer k in the normal exponent range."""
+    return f32_from_bits((k + 127) << 23)
+
+
+@njit(cache=True, inline="always")
+def ldexp_f32(p, k):
+    """p·2^k with one rounding (also into the subnormal range), k within twice the exponent range."""
+    h = k >> 1
+    return p * pow2_f32(h) * pow2_f32(k - h)
+
+
+@njit(cache=True, inline="always")
+def _reduce_f32(x):
+    """x = k·ln2 + r + rlo with k = round(x/ln2), |r| <= ln2/2, r + rlo exact to ~2^-100."""
+    kf = (x * np.float32(1.4426950216293335) + np.float32(12582912.0)) - np.float32(12582912.0)
+    hi = x - kf * np.float32(0.693145751953125)  # exact: ln2_hi has trailing zeros, Sterbenz
+    lo = kf * np.float32(1.428606765330187e-06)
+    r = hi - lo
+    return kf, r, (hi - r) - lo
+
+
+@njit(cache=True, inline="always")
+def exp_f32(x):
+    """e^x, <= 1 ULP: 2^k·(1 + r + r²q(r)) with the sum 1 + r kept exact; overflow to inf, gradual
+    underflow (one rounding into the subnormals), exp(-inf) = 0, nan propagates."""
+    xc = min(max(x, np.float32(-104.0)), np.float32(89.0))
+    kf, r, rlo = _reduce_f32(xc)
+    s = r * r * fma(r, fma(r, fma(r, fma(r, fma(r, np.float32(0.0001989126903936267), np.float32(0.0013933900045230985)), np.float32(0.00833331048488617)), np.float32(0.041666463017463684)), np.float32(0.1666666716337204)), np.float32(0.5))
+    h = np.float32(1.0) + r
+    e = (np.float32(1.0) - h) + r
+    y = ldexp_f32(h + (e + (rlo + s)), int(kf))
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def expm1_f32(x):
+    """e^x - 1, <= 1 ULP: 2^k·((1 - 2^-k) + r + r²q(r)) with 1 - 2^-k exact (or its error kept) and
+    the leading sum exact; x for tiny x, -1 below -20.0, inf on overflow, nan propagates."""
+    xc = min(max(x, np.float32(-20.0)), np.float32(89.0))
+    kf, r, rlo = _reduce_f32(xc)
+    k = int(kf)
+    s = r * r * fma(r, fma(r, fma(r, fma(r, fma(r, np.float32(0.0001989126903936267), np.float32(0.0013933900045230985)), np.float32(0.00833331048488617)), np.float32(0.041666463017463684)), np.float32(0.1666666716337204)), np.float32(0.5))
+    t = pow2_f32(-min(k, 40))
+    a = np.float32(1.0) - t
+    aerr = (np.float32(1.0) - a) - t
+    h = a + r
+    e = (a - h) + r
+    y = ldexp_f32(h + (e + ((rlo + aerr) + s)), k)
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def log1p_f32(x):
+    """log(1 + x), <= 1 ULP: u = 1 + x with its rounding error c kept exactly, u = 2^k·f with f in
+    [√2/2, √2), log f by fdlibm's rational form; log1p(-1) = -inf, nan below -1 and for nan."""
+    u = np.float32(1.0) + x
+    bv = u - np.float32(1.0)
+    c = (np.float32(1.0) - (u - bv)) + (x - bv)
+    iu = f32_bits(u) + (0x3f800000 - 0x3f3504f3)
+    k = (iu >> 23) - 127
+    fu = f32_from_bits((iu & 0x007fffff) + 0x3f3504f3)
+    f = x if k == 0 else fu - np.float32(1.0)
+    c = np.float32(0.0) if k == 0 else c / u
+    hfsq = np.float32(0.5) * f * f
+    s = f / (np.float32(2.0) + f)
+    z = s * s
+    w = z * z
+    big_r = z * fma(w, np.float32(0.2849878668785095), np.float32(0.6666666269302368)) + w * fma(w, np.float32(0.24279078841209412), np.float32(0.40000972151756287))
+    dk = np.float32(k)
+    y = s * (hfsq + big_r) + (dk * np.float32(9.05800061445916e-06) + c) - hfsq + f + dk * np.float32(0.6931381225585938)
+    y = x if x == np.float32(math.inf) else y
+    y = np.float32(-math.inf) if x == np.float32(-1.0) else y
+    return y if x >= np.float32(-1.0) else (x - x) * np.float32(math.inf)  # nan below -1 (0·inf) and for nan
+
+
+@njit(cache=True, inline="always")
+def tanh_f32(x):
+    """tanh(x) = sign(x)·m/(m + 2), m = expm1(2|x|) (|x| clamped where tanh rounds to 1): the error
+    of m shrinks by 2/(m + 2); the quotient gets one Newton step with the exact denominator."""
+    m = expm1_f32(np.float32(2.0) * min(abs(x), np.float32(10.0)))
+    d = m + np.float32(2.0)
+    bv = d - m
+    derr = (m - (d - bv)) + (np.float32(2.0) - bv)
+    q = m / d
+    q = q + (fma(-q, d, m) - q * derr) / d
+    return math.copysign(q, x)
+
+
 # ---- float32 helpers ----------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
 def sigmoid_f32(z):
-    """1/(1+e^-z) through the branch whose exp cannot overflow (<= 2 ULP, exact tails)."""
-    if z >= np.float32(0.0):
-        return np.float32(1.0) / (np.float32(1.0) + math.exp(-z))
-    e = math.exp(z)
-    return e / (np.float32(1.0) + e)
+    """1/(1+e^-z) with one exp of -|z| (cannot overflow): s = 1/(1+e) for z >= 0, e·s below."""
+    e = exp_f32(-abs(z))
+    s = np.float32(1.0) / (np.float32(1.0) + e)
+    return s if z >= np.float32(0.0) else e * s
 
 
 @njit(cache=True, inline="always")
 def softplus_f32(z):
     """log(1+e^z) = max(z, 0) + log1p(e^-|z|): no overflow, no cancellation in either tail."""
-    return max(z, np.float32(0.0)) + math.log1p(math.exp(-abs(z)))
+    return max(z, np.float32(0.0)) + log1p_f32(exp_f32(-abs(z)))
 
 
 @njit(cache=True, inline="always")
@@ -59,6 +194,19 @@ def ncdf_f32(z):
     p = z * np.float32(0.7071067690849304)
     e = fma(z, np.float32(0.7071067690849304), -p) + z * np.float32(1.2101617485882343e-08)
     return np.float32(0.5) * math.erfc(-p) + e * np.float32(0.564189612865448) * math.exp(-p * p)
+
+
+@njit(cache=True, inline="always")
+def hypot1_f32(z):
+    """sqrt(1 + z^2) without overflowing z^2."""
+    return math.hypot(np.float32(1.0), z)
+
+
+@njit(cache=True, inline="always")
+def hypot1m1_f32(z):
+    """sqrt(1 + z^2) - 1 = |z|·(|z|/(hypot(1, z) + 1)): no cancellation near 0, no overflow."""
+    a = abs(z)
+    return a * (a / (math.hypot(np.float32(1.0), a) + np.float32(1.0)))
 
 
 @njit(cache=True, inline="always")
@@ -75,21 +223,115 @@ def cos_mul_f32(a, b):
     p = a * b
     e = fma(a, b, -p)
     return math.cos(p) - e * math.sin(p)
+# ---- float64 elementary functions ------------------------------------------------------------------
+# Written in arithmetic, selects and bit casts only (no libm call, no data-dependent branch), so a
+# loop calling them vectorizes; <= 1 ULP against mpmath over the whole domain (tests/test_elementary.py).
+# Never compile them with fastmath: reassociation undoes the Cody-Waite range reduction.
+
+@njit(cache=True, inline="always")
+def pow2_f64(k):
+    """2^k for an integer k in the normal exponent range."""
+    return f64_from_bits((k + 1023) << 52)
+
+
+@njit(cache=True, inline="always")
+def ldexp_f64(p, k):
+    """p·2^k with one rounding (also into the subnormal range), k within twice the exponent range."""
+    h = k >> 1
+    return p * pow2_f64(h) * pow2_f64(k - h)
+
+
+@njit(cache=True, inline="always")
+def _reduce_f64(x):
+    """x = k·ln2 + r + rlo with k = round(x/ln2), |r| <= ln2/2, r + rlo exact to ~2^-100."""
+    kf = (x * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0
+    hi = x - kf * 0.6931471803691238  # exact: ln2_hi has trailing zeros, Sterbenz
+    lo = kf * 1.9082149292705877e-10
+    r = hi - lo
+    return kf, r, (hi - r) - lo
+
+
+@njit(cache=True, inline="always")
+def exp_f64(x):
+    """e^x, <= 1 ULP: 2^k·(1 + r + r²q(r)) with the sum 1 + r kept exact; overflow to inf, gradual
+    underflow (one rounding into the subnormals), exp(-inf) = 0, nan propagates."""
+    xc = min(max(x, -746.0), 710.0)
+    kf, r, rlo = _reduce_f64(xc)
+    s = r * r * fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, 2.0914898727175524e-09, 2.5105513541847086e-08), 2.755727313289604e-07), 2.7557254685728803e-06), 2.480158732595111e-05), 0.0001984126987538548), 0.0013888888888883633), 0.008333333333325973), 0.04166666666666667), 0.1666666666666667), 0.5)
+    h = 1.0 + r
+    e = (1.0 - h) + r
+    y = ldexp_f64(h + (e + (rlo + s)), int(kf))
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def expm1_f64(x):
+    """e^x - 1, <= 1 ULP: 2^k·((1 - 2^-k) + r + r²q(r)) with 1 - 2^-k exact (or its error kept) and
+    the leading sum exact; x for tiny x, -1 below -40.0, inf on overflow, nan propagates."""
+    xc = min(max(x, -40.0), 710.0)
+    kf, r, rlo = _reduce_f64(xc)
+    k = int(kf)
+    s = r * r * fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, 2.0914898727175524e-09, 2.5105513541847086e-08), 2.755727313289604e-07), 2.7557254685728803e-06), 2.480158732595111e-05), 0.0001984126987538548), 0.0013888888888883633), 0.008333333333325973), 0.04166666666666667), 0.1666666666666667), 0.5)
+    t = pow2_f64(-min(k, 100))
+    a = 1.0 - t
+    aerr = (1.0 - a) - t
+    h = a + r
+    e = (a - h) + r
+    y = ldexp_f64(h + (e + ((rlo + aerr) + s)), k)
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def log1p_f64(x):
+    """log(1 + x), <= 1 ULP: u = 1 + x with its rounding error c kept exactly, u = 2^k·f with f in
+    [√2/2, √2), log f by fdlibm's rational form; log1p(-1) = -inf, nan below -1 and for nan."""
+    u = 1.0 + x
+    bv = u - 1.0
+    c = (1.0 - (u - bv)) + (x - bv)
+    iu = f64_bits(u) + (0x3ff0000000000000 - 0x3fe6a09e00000000)
+    k = (iu >> 52) - 1023
+    fu = f64_from_bits((iu & 0x000fffffffffffff) + 0x3fe6a09e00000000)
+    f = x if k == 0 else fu - 1.0
+    c = 0.0 if k == 0 else c / u
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    big_r = z * fma(w, fma(w, fma(w, 0.14798198605116586, 0.1818357216161805), 0.2857142874366239), 0.6666666666666735) + w * fma(w, fma(w, 0.15313837699209373, 0.22222198432149784), 0.3999999999940942)
+    dk = np.float64(k)
+    y = s * (hfsq + big_r) + (dk * 1.9082149292705877e-10 + c) - hfsq + f + dk * 0.6931471803691238
+    y = x if x == math.inf else y
+    y = -math.inf if x == -1.0 else y
+    return y if x >= -1.0 else (x - x) * math.inf  # nan below -1 (0·inf) and for nan
+
+
+@njit(cache=True, inline="always")
+def tanh_f64(x):
+    """tanh(x) = sign(x)·m/(m + 2), m = expm1(2|x|) (|x| clamped where tanh rounds to 1): the error
+    of m shrinks by 2/(m + 2); the quotient gets one Newton step with the exact denominator."""
+    m = expm1_f64(2.0 * min(abs(x), 20.0))
+    d = m + 2.0
+    bv = d - m
+    derr = (m - (d - bv)) + (2.0 - bv)
+    q = m / d
+    q = q + (fma(-q, d, m) - q * derr) / d
+    return math.copysign(q, x)
+
+
 # ---- float64 helpers ----------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
 def sigmoid_f64(z):
-    """1/(1+e^-z) through the branch whose exp cannot overflow (<= 2 ULP, exact tails)."""
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+    """1/(1+e^-z) with one exp of -|z| (cannot overflow): s = 1/(1+e) for z >= 0, e·s below."""
+    e = exp_f64(-abs(z))
+    s = 1.0 / (1.0 + e)
+    return s if z >= 0.0 else e * s
 
 
 @njit(cache=True, inline="always")
 def softplus_f64(z):
     """log(1+e^z) = max(z, 0) + log1p(e^-|z|): no overflow, no cancellation in either tail."""
-    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+    return max(z, 0.0) + log1p_f64(exp_f64(-abs(z)))
 
 
 @njit(cache=True, inline="always")
@@ -100,6 +342,19 @@ def ncdf_f64(z):
     p = z * 0.7071067811865476
     e = fma(z, 0.7071067811865476, -p) + z * -4.833646656726457e-17
     return 0.5 * math.erfc(-p) + e * 0.5641895835477563 * math.exp(-p * p)
+
+
+@njit(cache=True, inline="always")
+def hypot1_f64(z):
+    """sqrt(1 + z^2) without overflowing z^2."""
+    return math.hypot(1.0, z)
+
+
+@njit(cache=True, inline="always")
+def hypot1m1_f64(z):
+    """sqrt(1 + z^2) - 1 = |z|·(|z|/(hypot(1, z) + 1)): no cancellation near 0, no overflow."""
+    a = abs(z)
+    return a * (a / (math.hypot(1.0, a) + 1.0))
 
 
 @njit(cache=True, inline="always")
@@ -144,12 +399,36 @@ def _check_param(fn, name, value, positive, allow_inf):
     return a
 
 
-def elementwise(fn, loops, x, params, specs, out):
-    """Validate, broadcast and run ``loops[dtype](x, *params, out)`` over flat arrays.
+# Arrays with at least PARALLEL_MIN_SIZE elements run on all cores (the prange loops); below it the
+# serial loop is faster (waking the worker threads dominates; measured 1.5-8x slower in parallel below
+# ~250k elements, about even at 0.4-4M on a busy 2-core machine). Measured with
+# `python benchmarks/run.py --crossover` on the development machine (2 cores); see configure().
+PARALLEL_MIN_SIZE = 1_000_000
+PARALLEL = None
+
+
+def configure(parallel=None, min_size=None):
+    """Choose how kernels use the cores: ``parallel=None`` (default) uses all of Numba's threads for
+    arrays of at least ``min_size`` elements (default kept if None), True always, False never.
+    Returns the previous (parallel, min_size). Numba's thread count is ``numba.set_num_threads``."""
+    global PARALLEL, PARALLEL_MIN_SIZE
+    previous = (PARALLEL, PARALLEL_MIN_SIZE)
+    if parallel not in (None, True, False):
+        raise ValueError(f"configure: parallel must be None, True or False, got {parallel!r}")
+    PARALLEL = parallel
+    if min_size is not None:
+        PARALLEL_MIN_SIZE = int(min_size)
+    return previous
+
+
+def elementwise(fn, loops, x, params, specs, out, nout=1):
+    """Validate, broadcast and run ``loops[dtype][serial or parallel](x, *params, *outs)`` over flat arrays.
 
     ``specs`` holds (name, positive, allow_inf) per parameter. Scalar parameters are passed as
     scalars of the kernel dtype; array parameters (e.g. a per-channel prelu weight) broadcast
-    against ``x`` like NumPy ufunc arguments.
+    against ``x`` like NumPy ufunc arguments. The parallel loop runs as ``configure`` chose (by
+    default for arrays of at least ``PARALLEL_MIN_SIZE`` elements). ``nout`` = 2 for fused
+    kernels: ``out`` is then a pair of arrays (or None) and a pair is returned.
     """
     xa = _as_float_array(x, fn, "x")
     values = [_check_param(fn, name, v, pos, inf) for v, (name, pos, inf) in zip(params, specs)]
@@ -164,20 +443,32 @@ def elementwise(fn, loops, x, params, specs, out):
     flat_x = np.ascontiguousarray(np.broadcast_to(xa, shape), dtype=dtype).reshape(n)
     args = [v.astype(dtype).reshape(())[()] if v.ndim == 0
             else np.ascontiguousarray(np.broadcast_to(v, shape), dtype=dtype).reshape(n) for v in values]
-    if out is None:
-        result = np.empty(shape, dtype)
-        target = result.reshape(n)
+    if nout == 1:
+        outs = (out,)
+    elif out is None:
+        outs = (None,) * nout
+    elif isinstance(out, tuple) and len(out) == nout:
+        outs = out
     else:
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"{fn}: out must be a numpy array, got {type(out).__name__}")
-        if out.shape != shape or out.dtype != dtype:
-            raise ValueError(f"{fn}: out has shape {out.shape} and dtype {out.dtype}; "
+        raise TypeError(f"{fn}: out must be a tuple of {nout} numpy arrays or None")
+    results, targets = [], []
+    for o in outs:
+        if o is None:
+            r = np.empty(shape, dtype)
+            results.append(r)
+            targets.append(r.reshape(n))
+            continue
+        if not isinstance(o, np.ndarray):
+            raise TypeError(f"{fn}: out must be a numpy array, got {type(o).__name__}")
+        if o.shape != shape or o.dtype != dtype:
+            raise ValueError(f"{fn}: out has shape {o.shape} and dtype {o.dtype}; "
                              f"expected shape {shape} and dtype {dtype}")
-        result = out
-        target = out.reshape(n) if out.flags.c_contiguous else np.empty(n, dtype)
-    loops[dtype.type](flat_x, *args, target)
-    if out is not None:
-        if not out.flags.c_contiguous:
-            out[...] = target.reshape(shape)
-        return out
-    return result[()] if result.ndim == 0 else result
+        results.append(o)
+        targets.append(o.reshape(n) if o.flags.c_contiguous else np.empty(n, dtype))
+    use_parallel = n >= PARALLEL_MIN_SIZE if PARALLEL is None else PARALLEL
+    loops[dtype.type][1 if use_parallel else 0](flat_x, *args, *targets)
+    for o, r, tgt in zip(outs, results, targets):
+        if o is not None and not o.flags.c_contiguous:
+            o[...] = tgt.reshape(shape)
+    results = [r if o is not None or r.ndim else r[()] for o, r in zip(outs, results)]
+    return results[0] if nout == 1 else tuple(results)

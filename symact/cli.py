@@ -23,45 +23,44 @@ def _entries(only: list[str] | None):
 
 
 def cmd_generate(args) -> int:
-    from .derive import derive
-    from .emit import render_package, write_atomically
+    from .atomic import write_atomically
+    from .build import all_names, build
 
     if args.only and Path(args.out).resolve() == DEFAULT_OUT:
         print("symact: --only would drop the other entries from the built-in generated/ "
               "(which a test keeps in sync); give --out DIR for a partial package", file=sys.stderr)
         return 2
-    entries = _entries(args.only)
+    unknown = [n for n in (args.only or []) if n not in all_names()]
+    if unknown:
+        raise SystemExit(f"symact: unknown function(s) {', '.join(unknown)}; `symact list` shows the catalog")
+    out = Path(args.out)
     t0 = time.perf_counter()
-    derived, failures = [], []
-    for i, e in enumerate(entries, 1):
-        d = derive(e)
-        derived.append(d)
-        bad = [p for p in d.all_proofs() if not p.ok]
-        failures += bad
-        status = "FAILED" if bad else "ok"
-        print(f"[{i:2d}/{len(entries)}] {e.name:<14} {len(d.kernels)} kernels, "
-              f"{len(d.all_proofs())} proofs {status}", file=sys.stderr, flush=True)
-    from .catalog import user_identities
-    from .verify import check
-
-    failures += [r for r in map(check, user_identities()) if r.status != "proved"]
-    if failures:
-        for p in failures:
+    result = build(args.only, package_hint="symact.kernels" if out.resolve() == DEFAULT_OUT else out.name,
+                   docs=not args.no_docs)
+    if result.failures:
+        for p in result.failures:
             print(f"symact: proof failed: {p.name}: {p.method}", file=sys.stderr)
         print("symact: nothing written; the previous output is intact", file=sys.stderr)
         return 1
-    out = Path(args.out)
-    write_atomically(render_package(derived, package_hint="symact.kernels" if out.resolve() == DEFAULT_OUT else out.name), out)
-    print(f"symact: wrote {sum(len(d.kernels) for d in derived)} kernels for {len(derived)} functions "
+    write_atomically(result.files, out)
+    print(f"symact: wrote {result.kernels} kernels for {result.functions} functions "
           f"to {out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
 
 
 def cmd_list(args) -> int:
-    for e in _entries(None):
-        params = ", ".join(f"{p.name}={p.default}" + (" (learnable)" if p.learnable else "")
-                           for p in e.kernel_params) or "-"
-        print(f"{e.name:<14} {e.kind:<11} {params:<58} {e.summary}")
+    from .catalog.losses import LOSSES
+    from .catalog.vectors import VECTORS
+
+    rows = [(e.name, e.kind, ", ".join(f"{p.name}={p.default}" + (" (learnable)" if p.learnable else "")
+                                       for p in e.kernel_params)) for e in _entries(None)]
+    rows += [(v.name, "vector", ", ".join(["axis=-1"] + [f"{n}={d}" for n, d, _ in v.params])) for v in VECTORS]
+    rows += [(loss.name, "loss", ", ".join([f"{p.name}={p.default}" for p in loss.params] + ["reduction='mean'"]))
+             for loss in LOSSES]
+    summaries = {e.name: e.summary for e in _entries(None)}
+    summaries |= {v.name: v.summary for v in VECTORS} | {loss.name: loss.summary for loss in LOSSES}
+    for name, kind, params in rows:
+        print(f"{name:<34} {kind:<11} {params or '-':<52} {summaries[name]}")
     return 0
 
 
@@ -133,6 +132,36 @@ def cmd_check(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_docs(args) -> int:
+    from .derive import derive
+    from .docs import DocsError, build_pdf, missing_engine_message, render_docs, tex_engine
+
+    if args.pdf and args.format == "markdown":
+        print("symact: --pdf builds the LaTeX reference; use --format latex (or no --format)", file=sys.stderr)
+        return 2
+    if args.pdf and tex_engine() is None:  # say so before the work, not after
+        print(f"symact: {missing_engine_message()}", file=sys.stderr)
+        return 3
+    entries = _entries(None)
+    t0 = time.perf_counter()
+    derived = []
+    for i, e in enumerate(entries, 1):
+        derived.append(derive(e))
+        print(f"[{i:2d}/{len(entries)}] {e.name}", file=sys.stderr, flush=True)
+    accuracy = Path(args.accuracy) if args.accuracy else None
+    try:
+        files = render_docs(derived, args.format, Path(args.out), accuracy=accuracy)
+        if args.pdf:
+            files.append(build_pdf(Path(args.out) / "reference.tex"))
+    except DocsError as exc:
+        print(f"symact: {exc}", file=sys.stderr)
+        return 1
+    docs = [str(f) for f in files if f.stem == "reference"]
+    print(f"symact: wrote {', '.join(docs)} and {len(files) - len(docs)} figures in "
+          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
 def _user_options() -> argparse.ArgumentParser:
     """--spec/--define, shared by the commands that read the catalog."""
     user = argparse.ArgumentParser(add_help=False)
@@ -176,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="derive, prove and emit kernels into a package directory")
     g.add_argument("--out", default=str(DEFAULT_OUT), help="output directory (default: generated/)")
     g.add_argument("--only", nargs="+", metavar="NAME", help="emit only these catalog entries")
+    g.add_argument("--no-docs", action="store_true", help="kernels only, no reference docs")
     g.set_defaults(func=cmd_generate)
     sub.add_parser("list", help="the catalog").set_defaults(func=cmd_list)
     c = sub.add_parser("check", help="prove every identity, stable rewrite and derivative; say how")
@@ -185,6 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="definition, derivatives, stable form and proofs of one entry")
     s.add_argument("name")
     s.set_defaults(func=cmd_show)
+    d = sub.add_parser("docs", help="the reference docs: LaTeX (optionally built to PDF) and Markdown, with plots")
+    d.add_argument("--format", choices=["latex", "markdown", "both"], default="both", help="default: both")
+    d.add_argument("--out", default=str(DEFAULT_OUT / "docs"), help="output directory (default: generated/docs/)")
+    d.add_argument("--pdf", action="store_true", help="build reference.pdf with a TeX engine (latexmk or pdflatex)")
+    _accuracy = Path(__file__).resolve().parent.parent / "tests" / "accuracy_table.md"
+    d.add_argument("--accuracy", metavar="FILE", default=str(_accuracy) if _accuracy.is_file() else None,
+                   help="max-ULP table written by tests/test_accuracy.py (default: tests/accuracy_table.md if present)")
+    d.set_defaults(func=cmd_docs)
     return parser
 
 

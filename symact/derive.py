@@ -92,12 +92,15 @@ def _limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
                         (cases[2][0], True))
 
 
-def derive(entry: Activation) -> DerivedActivation:
+def derive(entry: Activation, from_output: bool = True, gradients: bool = True) -> DerivedActivation:
+    """``gradients=False``: the function only (zero_one_loss has no gradient)."""
     f = entry.expr()
     domains = entry.domains()
     stable_f, rules_f = stabilize(f)
     wrt = [(X, "df/dx", f"{entry.name}_grad")]
     wrt += [(p.symbol, f"df/d{p.name}", f"{entry.name}_grad_{p.name}") for p in entry.learnable]
+    if not gradients:
+        wrt, from_output = [], False
 
     kernels = [Kernel(entry.name, "f", f, stable_f, rules_f,
                       prove(stable_f, f, f"{entry.name}: stable form = definition", X, domains))]
@@ -110,8 +113,8 @@ def derive(entry: Activation) -> DerivedActivation:
     for k in kernels:
         k.at_inf = (_limit(k.stable, sp.oo), _limit(k.stable, -sp.oo))
 
-    fo = derive_from_output(entry, f)
-    if fo.g is not None:
+    fo = derive_from_output(entry, f) if from_output else None
+    if fo is not None and fo.g is not None:
         stable, rules = stabilize(fo.g)
         proof = prove(stable, fo.g, f"{entry.name}_grad_from_output: stable form = g(y)", Y, domains)
         proof = type(proof)(proof.name, proof.status, f"{fo.proof.method}; stable form: {proof.method}",
@@ -126,4 +129,4 @@ def derive(entry: Activation) -> DerivedActivation:
     if written is not None:
         proofs.append(prove(written, f, f"{entry.name}: definition = the seed's formula as written",
                             X, domains))
-    return DerivedActivation(entry, kernels, proofs, no_from_output=fo.reason)
+    return DerivedActivation(entry, kernels, proofs, no_from_output=fo.reason if fo else "")

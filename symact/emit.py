@@ -7,9 +7,6 @@ written: a failure leaves the previous output intact.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import numpy as np
 import sympy as sp
 
 from . import __version__
+from .atomic import write_atomically  # noqa: F401 - emit's writer, re-exported
 from .derive import DerivedActivation, Kernel
 from .printing import NumbaPrinter, fold_constants, helpers_used, scalar_body
 
@@ -53,6 +51,39 @@ def _split(value: mpmath.mpf, dtype) -> tuple[float, float]:
     return float(hi), float(lo)
 
 
+# Constants of the vectorizable elementary functions in _runtime.py, per dtype.
+# exp/expm1: x = k·ln2 + r, ln2 = ln2_hi + ln2_lo with ln2_hi short enough that k·ln2_hi is exact;
+# e^r = 1 + r + r²·q(r), q a Chebyshev fit (mpmath.chebyfit) of (e^r − 1 − r)/r² on |r| ≤ ln2/2 + 0.001
+# (relative error of e^r 2^-61.8 in float64 with degree 10, 2^-31.9 in float32 with degree 5).
+# log1p: fdlibm/musl's reduction to [√2/2, √2) and its minimax coefficients Lg1.. for log((1+s)/(1−s)).
+ELEMENTARY = {
+    "f64": {
+        "ln2_hi": 0.6931471803691238, "ln2_lo": 1.9082149292705877e-10,
+        "exp_q": [0.5, 0.1666666666666667, 0.04166666666666667, 0.008333333333325973, 0.0013888888888883633,
+                  0.0001984126987538548, 2.480158732595111e-05, 2.7557254685728803e-06,
+                  2.755727313289604e-07, 2.5105513541847086e-08, 2.0914898727175524e-09],
+        "exp_lo": -746.0, "tanh_one": 20.0, "exp_hi": 710.0, "expm1_lo": -40.0, "shift": 6755399441055744.0,
+        "log_hi": 6.93147180369123816490e-01, "log_lo": 1.90821492927058770002e-10,
+        "lg_even": [3.999999999940941908e-01, 2.222219843214978396e-01, 1.531383769920937332e-01],
+        "lg_odd": [6.666666666666735130e-01, 2.857142874366239149e-01, 1.818357216161805012e-01,
+                   1.479819860511658591e-01],
+        "bias": 1023, "mant": 52, "tclamp": 100, "mask": "0x000fffffffffffff",
+        "one_bits": "0x3ff0000000000000", "sqrt_half_bits": "0x3fe6a09e00000000",
+    },
+    "f32": {
+        "ln2_hi": 0.693145751953125, "ln2_lo": 1.428606765330187e-06,
+        "exp_q": [0.5000000013692557, 0.1666666668187505, 0.041666462666195954, 0.008333310674603188,
+                  0.0013933900050040087, 0.00019891268510107283],
+        "exp_lo": -104.0, "tanh_one": 10.0, "exp_hi": 89.0, "expm1_lo": -20.0, "shift": 12582912.0,
+        "log_hi": 0.6931381225585938, "log_lo": 9.05800061445916e-06,
+        "lg_even": [0.40000972151756287, 0.24279078841209412],
+        "lg_odd": [0.6666666269302368, 0.2849878668785095],
+        "bias": 127, "mant": 23, "tclamp": 40, "mask": "0x007fffff",
+        "one_bits": "0x3f800000", "sqrt_half_bits": "0x3f3504f3",
+    },
+}
+
+
 def render_runtime(env: jinja2.Environment) -> str:
     with mpmath.workdps(50):
         inv_sqrt2 = 1 / mpmath.sqrt(2)
@@ -61,7 +92,7 @@ def render_runtime(env: jinja2.Environment) -> str:
             his[tag], los[tag] = _split(inv_sqrt2, dtype)
         inv_sqrt_pi = float(1 / mpmath.sqrt(mpmath.pi))
     return env.get_template("runtime.py.j2").render(
-        version=__version__,
+        version=__version__, elem=ELEMENTARY, inf=float("inf"),
         dtypes=[("f32", "float32", _const_filter("f32")), ("f64", "float64", _const_filter("f64"))],
         inv_sqrt2_hi=his, inv_sqrt2_lo=los, inv_sqrt_pi=inv_sqrt_pi,
     )
@@ -118,49 +149,87 @@ def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
     }
 
 
+# Each kernel gets a serial loop (small arrays) and a prange loop (all cores, large arrays); the
+# runtime's front end picks one. error_model="numpy": a float division by zero gives inf/nan instead
+# of a check-and-raise branch, which would keep the loop from vectorizing.
+LOOP_KINDS = [
+    ("loop", 'cache=True, error_model="numpy"', "range"),
+    ("ploop", 'cache=True, parallel=True, error_model="numpy"', "prange"),
+]
+
+
+def fused_kernels(d: DerivedActivation) -> list[tuple[str, Kernel, Kernel]]:
+    """(name, f, df/dx) for the fused forward+derivative kernel of an activation, if it has both
+    with the same argument and parameters."""
+    f = next((k for k in d.kernels if k.role == "f"), None)
+    g = next((k for k in d.kernels if k.role == "df/dx"), None)
+    if f is None or g is None or f.arg != g.arg or f.params != g.params:
+        return []
+    return [(f"{d.entry.name}_fwd_grad", f, g)]
+
+
 def render_activation(env: jinja2.Environment, d: DerivedActivation) -> str:
     e = d.entry
     kernels = [_kernel_context(d, k) for k in d.kernels]
     helpers = sorted({h for k in d.kernels for tag in ("f32", "f64") for h in helpers_used([k.stable], tag)})
     params = [_param_context(p) for p in e.kernel_params]
+    by_name = {k["name"]: k for k in kernels}
+    fused = [{"name": name, "f": f.name, "g": g.name, "params": by_name[f.name]["params"],
+              "specs": by_name[f.name]["specs"]} for name, f, g in fused_kernels(d)]
     return env.get_template("activation.py.j2").render(
         version=__version__, entry=e, definition=sp.sstr(e.expr()), kernels=kernels,
-        params=params, helpers=helpers,
+        params=params, helpers=helpers, loop_kinds=LOOP_KINDS, fused=fused,
     )
 
 
-def render_package(derived: list[DerivedActivation], package_hint: str = "symact.kernels") -> dict[str, str]:
-    """All files of the output package, as {relative path: text}."""
+def render_loss(env: jinja2.Environment, loss, d: DerivedActivation) -> tuple[str, list[str]]:
+    """The loss module (its per-element kernels, then the reducing wrappers) and its public names."""
+    params = [_param_context(p) for p in loss.params]
+    grads = []
+    if loss.grad:
+        grads.append({"name": f"{loss.name}_grad", "wrt": "input", "elementwise": f"{d.entry.name}_grad"})
+        if loss.second_input:
+            grads.append({"name": f"{loss.name}_grad_{loss.second_input}", "wrt": loss.second_input,
+                          "elementwise": f"{d.entry.name}_grad_{loss.second_input}"})
+    torch_name = loss.name if loss.pytorch is not None else None
+    text = env.get_template("loss.py.j2").render(
+        pointwise=render_activation(env, d).rstrip(), loss=loss, params=params, grads=grads,
+        weighted=loss.weight, formula=sp.sstr(d.entry.expr()), torch=torch_name)
+    return text, [loss.name] + [g["name"] for g in grads]
+
+
+def render_package(derived: list[DerivedActivation], package_hint: str = "symact.kernels",
+                   vectors=(), losses=()) -> dict[str, str]:
+    """All files of the output package, as {relative path: text}.
+
+    ``derived``: the activations; ``vectors``: VectorFunction entries (row-wise kernels);
+    ``losses``: (Loss, its derived per-element entry) pairs.
+    """
+    from .rowwise import render_vector
+
     env = _environment()
     files = {"_runtime.py": render_runtime(env),
              "activations/__init__.py": '"""Elementwise activations (generated by symact)."""\n'}
     index = []
     for d in sorted(derived, key=lambda d: d.entry.name):
-        files[f"activations/{d.entry.name}.py"] = render_activation(env, d)
-        index += [(k.name, f"activations.{d.entry.name}") for k in d.kernels]
+        module = f"activations.{d.entry.name}"
+        files[f"{module.replace('.', '/')}.py"] = render_activation(env, d)
+        index += [(k.name, module) for k in d.kernels] + [(name, module) for name, _, _ in fused_kernels(d)]
+    if vectors:
+        files["_rowwise.py"] = env.get_template("rowwise_runtime.py.j2").render(version=__version__)
+        files["vectors/__init__.py"] = '"""Vector functions along an axis (generated by symact)."""\n'
+        for fn in sorted(vectors, key=lambda f: f.name):
+            files[f"vectors/{fn.name}.py"] = render_vector(env, fn, __version__)
+            index += [(fn.name, f"vectors.{fn.name}"), (f"{fn.name}_vjp", f"vectors.{fn.name}")]
+    if losses:
+        files["_losses.py"] = env.get_template("loss_runtime.py.j2").render(version=__version__)
+        files["losses/__init__.py"] = '"""Losses with PyTorch semantics (generated by symact)."""\n'
+        for loss, d in sorted(losses, key=lambda p: p[0].name):
+            module = f"losses.{loss.name}"
+            files[f"losses/{loss.name}.py"], names = render_loss(env, loss, d)
+            index += [(n, module) for n in names] + [(k.name, module) for k in d.kernels]
+            index += [(name, module) for name, _, _ in fused_kernels(d)]
     files["__init__.py"] = env.get_template("package_init.py.j2").render(
         version=__version__, index=sorted(index), modules=sorted({m for _, m in index}),
         count=len(index), package_hint=package_hint)
     return files
-
-
-def write_atomically(files: dict[str, str], out: Path) -> None:
-    """Write ``files`` into ``out``, replacing it only once everything is written."""
-    out = Path(out).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        for rel, text in sorted(files.items()):
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, old / "previous")
-        os.rename(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -122,7 +122,10 @@ def derive_from_output(entry: Activation, f: sp.Expr) -> FromOutput:
         g = _inverse_derivative(e, d, entry)
         if g is None:
             return FromOutput(None, None, fixed, reason=f"y = {e} has no closed-form inverse for x")
-        ycond = _y_condition(cond, e, d, defaults)
+        try:
+            ycond = _y_condition(cond, e, d, defaults)
+        except TypeError:  # a comparison SymPy cannot decide (complex slope): no monotone branch
+            ycond = None
         if ycond is None:
             return FromOutput(None, None, fixed, reason=f"cannot map the condition {cond} to y")
         pieces.append((g, ycond))

@@ -103,6 +103,35 @@ class NormCdf(StablePrimitive):
         return self.args[0].is_real or None
 
 
+class Hypot1(StablePrimitive):
+    """sqrt(1 + z²) = hypot(1, z): no overflow of z² for |z| > 1e154."""
+
+    special = {sp.S.Zero: sp.S.One, sp.S.Infinity: sp.S.Infinity, sp.S.NegativeInfinity: sp.S.Infinity}
+
+    @classmethod
+    def textbook(cls, z):
+        return sp.sqrt(1 + z**2)
+
+    def fdiff(self, argindex=1):
+        return self.args[0] / Hypot1(self.args[0])
+
+    def _eval_is_positive(self):
+        return self.args[0].is_real or None
+
+
+class Hypot1m1(StablePrimitive):
+    """sqrt(1 + z²) − 1 = |z|·(|z|/(hypot(1, z) + 1)): exact for tiny z, finite for huge z."""
+
+    special = {sp.S.Zero: sp.S.Zero, sp.S.Infinity: sp.S.Infinity, sp.S.NegativeInfinity: sp.S.Infinity}
+
+    @classmethod
+    def textbook(cls, z):
+        return sp.sqrt(1 + z**2) - 1
+
+    def fdiff(self, argindex=1):
+        return self.args[0] / Hypot1(self.args[0])
+
+
 def to_textbook(expr: sp.Expr) -> sp.Expr:
     """Replace every stable primitive by its textbook formula (for proofs and the mpmath reference)."""
     return expr.replace(lambda e: isinstance(e, StablePrimitive), lambda e: type(e).textbook(e.args[0]))

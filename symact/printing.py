@@ -13,7 +13,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from .catalog import X
-from .primitives import Expm1, NormCdf, Sigmoid, Softplus
+from .primitives import Expm1, Hypot1, Hypot1m1, NormCdf, Sigmoid, Softplus
 
 
 class SinMul(sp.Function):
@@ -30,19 +30,23 @@ class CosMul(sp.Function):
 EXACT_PRODUCT = {sp.sin: SinMul, sp.cos: CosMul}
 
 # SymPy function → name in the generated code ({t} is the dtype tag, f32 or f64).
+# exp, expm1 and tanh go to the runtime's own vectorizable versions (<= 1 ULP for exp/expm1, <= 1.3
+# for tanh, tests/test_elementary.py): Numba would call scalar libm for math.* and not vectorize.
 FUNCTIONS: dict[type, str] = {
-    sp.exp: "math.exp",
+    sp.exp: "exp_{t}",
     sp.log: "math.log",
     sp.sin: "math.sin",
     sp.cos: "math.cos",
-    sp.tanh: "math.tanh",
+    sp.tanh: "tanh_{t}",
     sp.erf: "math.erf",
     sp.erfc: "math.erfc",
     sp.Abs: "abs",
     Sigmoid: "sigmoid_{t}",
     Softplus: "softplus_{t}",
-    Expm1: "math.expm1",
+    Expm1: "expm1_{t}",
     NormCdf: "ncdf_{t}",
+    Hypot1: "hypot1_{t}",
+    Hypot1m1: "hypot1m1_{t}",
     SinMul: "sin_mul_{t}",
     CosMul: "cos_mul_{t}",
 }

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import sympy as sp
 
-from .primitives import Expm1, NormCdf, Sigmoid, Softplus
+from .primitives import Expm1, Hypot1, Hypot1m1, NormCdf, Sigmoid, Softplus
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,37 @@ def _tanh_ratio(node):
     return sp.Mul(*rest) * sp.tanh(a)
 
 
+def _one_minus_sigmoid(node):
+    # c·(1 − σ(a)) → c·σ(−a)
+    m = _one_plus(node, Sigmoid)
+    if m and m[1] == -1:
+        a, _, c, rest = m
+        return c * Sigmoid(-a) + rest
+    return None
+
+
+def _hypot(node):
+    # sqrt(1 + t²) → hypot(1, t)
+    if isinstance(node, sp.Pow) and node.exp == sp.S.Half and isinstance(node.base, sp.Add) \
+            and len(node.base.args) == 2 and sp.S.One in node.base.args:
+        (sq,) = [t for t in node.base.args if t is not sp.S.One]
+        # only t² matters to hypot(1, t): the sign is free, so drop the Abs that sqrt(u²) brings
+        t = sp.powdenest(sp.sqrt(sq), force=True).replace(sp.Abs, lambda u: u)
+        if not t.has(sp.sqrt) and sp.expand(t**2 - sq) == 0:
+            return Hypot1(t)
+    return None
+
+
+def _hypot_minus_one(node):
+    # hypot(1, t) − 1 → hypot1m1(t) = |t|·(|t|/(hypot(1, t) + 1)), one opaque primitive (SymPy would
+    # merge |t|·|t| back into t², which overflows)
+    if isinstance(node, sp.Add) and sp.S.NegativeOne in node.args:
+        for term in node.args:
+            if isinstance(term, Hypot1):
+                return Hypot1m1(term.args[0]) + (node - term + 1)
+    return None
+
+
 RULES: tuple[Rule, ...] = (
     Rule("tanh_ratio", "(e^a - e^-a)/(e^a + e^-a)", "tanh(a)",
          "the ratio of exponentials is nan for |a| > 710 (inf/inf)", _tanh_ratio),
@@ -173,6 +204,11 @@ RULES: tuple[Rule, ...] = (
          "1 - tanh^2 is 0 for |a| > 19 where the truth is about 4e^(-2|a|)", _sech2),
     Rule("one_plus_tanh", "1 ± tanh(a)", "2·sigma(±2a)",
          "1 + tanh(a) cancels to 0 for a < -19", _one_plus_tanh),
+    Rule("one_minus_sigmoid", "1 - sigma(a)", "sigma(-a)",
+         "1 - sigma(a) cancels to 0 for a > 37 where the truth is e^-a", _one_minus_sigmoid),
+    Rule("hypot", "sqrt(1 + t^2)", "hypot(1, t)", "t^2 overflows for |t| > 1.3e154", _hypot),
+    Rule("hypot_minus_one", "sqrt(1 + t^2) - 1", "hypot1m1(t) = |t|·(|t|/(hypot(1, t) + 1))",
+         "cancels to 0 for |t| < 1.5e-8 (pseudo-Huber near 0)", _hypot_minus_one),
     Rule("one_minus_square", "1 - a^2", "(1 - a)(1 + a)",
          "a^2 rounds before the subtraction: 1 - a^2 loses digits as |a| -> 1", _one_minus_square),
 )

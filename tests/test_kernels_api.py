@@ -11,14 +11,27 @@ import pytest
 
 import symact.kernels as K
 from symact.catalog import all_entries
+from symact.catalog.losses import LOSSES
+from symact.catalog.vectors import VECTORS
 
-ALL = [(e, k) for e in all_entries()
+ALL = [(e, k) for e in all_entries() + [loss.pointwise() for loss in LOSSES]
        for k in [e.name, f"{e.name}_grad"] + [f"{e.name}_grad_{p.name}" for p in e.learnable]
-       + ([f"{e.name}_grad_from_output"] if f"{e.name}_grad_from_output" in K.__all__ else [])]
+       + ([f"{e.name}_grad_from_output"] if f"{e.name}_grad_from_output" in K.__all__ else [])
+       if k in K.__all__]
 
 
 def test_every_derived_kernel_is_exported(derived):
-    assert sorted(k.name for d in derived.values() for k in d.kernels) == sorted(K.__all__)
+    names = set(K.__all__)
+    for d in derived.values():
+        assert {k.name for k in d.kernels} <= names
+        assert f"{d.entry.name}_fwd_grad" in names
+    for v in VECTORS:
+        assert {v.name, f"{v.name}_vjp"} <= names
+    for loss in LOSSES:
+        assert loss.name in names and (f"{loss.name}_grad" in names) == loss.grad
+    assert "zero_one_loss_grad" not in names and "zero_one_loss_elementwise_grad" not in names
+    for name in K.__all__:
+        assert callable(getattr(K, name)), name
 
 
 @pytest.mark.parametrize("entry,name", ALL, ids=[k for _, k in ALL])

@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 
 from symact.catalog import X, all_entries
-from symact.primitives import Expm1, NormCdf, Sigmoid, Softplus
+from symact.primitives import Expm1, Hypot1, Hypot1m1, NormCdf, Sigmoid, Softplus
 from symact.prove import prove
 from symact.stabilize import RULES, stabilize
 
@@ -21,6 +21,9 @@ EXAMPLES = {
     "softplus": (sp.log(1 + sp.exp(a * x)), Softplus(a * x)),
     "expm1": (sp.exp(x) - 1, Expm1(x)),
     "one_minus_square": (1 - x**2, (1 - x) * (1 + x)),
+    "one_minus_sigmoid": (1 - Sigmoid(x), Sigmoid(-x)),
+    "hypot": (sp.sqrt(1 + x**2 / a**2), Hypot1(x / a)),
+    "hypot_minus_one": (sp.sqrt(1 + x**2) - 1, Hypot1m1(x)),
     "one_plus_erf": ((1 + sp.erf(x / sp.sqrt(2))) / 2, NormCdf(x)),
     "sech2": (1 - sp.tanh(x) ** 2, 4 * Sigmoid(2 * x) * Sigmoid(-2 * x)),
     "one_plus_tanh": (1 + sp.tanh(x), 2 * Sigmoid(2 * x)),

@@ -41,15 +41,22 @@ def test_matches_pytorch(entry, dtype):
     yt.sum().backward()
     # PyTorch loses accuracy in the tails (sigma'(30), GELU at -10; mpmath is the judge there, see
     # test_accuracy): compare to a few eps relative to the scale of the values, not of the tails.
+    # PyTorch rounds inner products such as 30·x before sin: allow what that rounding can move, eps·|x|
+    # times the slope (symact keeps the product exact; test_accuracy judges both against mpmath).
     eps = np.finfo(dtype).eps
-    rtol, atol = 8 * eps, 8 * eps * (1 + np.abs(x))
+    grad = getattr(K, f"{entry.name}_grad")
+    x64 = x.astype(np.float64)
+    h = 1e-5 * (1 + np.abs(x64))
+    curvature = np.abs(grad(x64 + h, **params) - grad(x64 - h, **params)) / (2 * h)
+    slope = np.abs(grad(x64, **params))
 
-    def close(ours, theirs, what):
-        bad = ~(np.abs(ours - theirs) <= atol + rtol * np.abs(theirs))
+    def close(ours, theirs, sensitivity, what):
+        atol = 8 * eps * (1 + np.abs(x) * (1 + sensitivity))
+        bad = ~(np.abs(ours - theirs) <= atol + 8 * eps * np.abs(theirs))
         assert not bad.any(), f"{what}: x={x[bad][:5]} symact={ours[bad][:5]} torch={theirs[bad][:5]}"
 
-    close(getattr(K, entry.name)(x, **params), yt.detach().numpy(), f"{entry.name} value")
-    close(getattr(K, f"{entry.name}_grad")(x, **params), xt.grad.numpy(), f"{entry.name} gradient")
+    close(getattr(K, entry.name)(x, **params), yt.detach().numpy(), slope, f"{entry.name} value")
+    close(grad(x, **params), xt.grad.numpy(), curvature, f"{entry.name} gradient")
     for p in entry.learnable:
         gp = getattr(K, f"{entry.name}_grad_{p.name}")(x, **params)
         np.testing.assert_allclose(gp.sum(dtype=np.float64), tparams[p.name].grad.item(),

@@ -23,7 +23,7 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._runtime import at, elementwise
 
@@ -38,9 +38,15 @@ def _binary_step_f32(x):
     return (np.float32(1.0) if (x >= np.float32(0.0)) else np.float32(0.0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _binary_step_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _binary_step_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _binary_step_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _binary_step_f32(x[i])
 
 
@@ -51,13 +57,20 @@ def _binary_step_f64(x):
     return (1.0 if (x >= 0.0) else 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _binary_step_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _binary_step_f64(x[i])
 
 
-_BINARY_STEP_LOOPS = {np.float32: _binary_step_loop_f32, np.float64: _binary_step_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _binary_step_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _binary_step_f64(x[i])
+
+
+_BINARY_STEP_LOOPS = {np.float32: (_binary_step_loop_f32, _binary_step_ploop_f32),
+                      np.float64: (_binary_step_loop_f64, _binary_step_ploop_f64)}
 
 
 def binary_step(x, *, out=None):
@@ -66,6 +79,7 @@ def binary_step(x, *, out=None):
     Computes Piecewise((1, x >= 0), (0, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('binary_step', _BINARY_STEP_LOOPS, x, (), _PARAMS, out)
 
@@ -81,9 +95,15 @@ def _binary_step_grad_f32(x):
     return np.float32(0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _binary_step_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _binary_step_grad_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _binary_step_grad_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _binary_step_grad_f32(x[i])
 
 
@@ -98,13 +118,20 @@ def _binary_step_grad_f64(x):
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _binary_step_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _binary_step_grad_f64(x[i])
 
 
-_BINARY_STEP_GRAD_LOOPS = {np.float32: _binary_step_grad_loop_f32, np.float64: _binary_step_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _binary_step_grad_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _binary_step_grad_f64(x[i])
+
+
+_BINARY_STEP_GRAD_LOOPS = {np.float32: (_binary_step_grad_loop_f32, _binary_step_grad_ploop_f32),
+                           np.float64: (_binary_step_grad_loop_f64, _binary_step_grad_ploop_f64)}
 
 
 def binary_step_grad(x, *, out=None):
@@ -113,6 +140,7 @@ def binary_step_grad(x, *, out=None):
     Computes 0.
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('binary_step_grad', _BINARY_STEP_GRAD_LOOPS, x, (), _PARAMS, out)
 
@@ -124,9 +152,15 @@ def _binary_step_grad_from_output_f32(y):
     return np.float32(0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _binary_step_grad_from_output_loop_f32(y, out):
     for i in range(y.shape[0]):
+        out[i] = _binary_step_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _binary_step_grad_from_output_ploop_f32(y, out):
+    for i in prange(y.shape[0]):
         out[i] = _binary_step_grad_from_output_f32(y[i])
 
 
@@ -137,13 +171,20 @@ def _binary_step_grad_from_output_f64(y):
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _binary_step_grad_from_output_loop_f64(y, out):
     for i in range(y.shape[0]):
         out[i] = _binary_step_grad_from_output_f64(y[i])
 
 
-_BINARY_STEP_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _binary_step_grad_from_output_loop_f32, np.float64: _binary_step_grad_from_output_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _binary_step_grad_from_output_ploop_f64(y, out):
+    for i in prange(y.shape[0]):
+        out[i] = _binary_step_grad_from_output_f64(y[i])
+
+
+_BINARY_STEP_GRAD_FROM_OUTPUT_LOOPS = {np.float32: (_binary_step_grad_from_output_loop_f32, _binary_step_grad_from_output_ploop_f32),
+                                       np.float64: (_binary_step_grad_from_output_loop_f64, _binary_step_grad_from_output_ploop_f64)}
 
 
 def binary_step_grad_from_output(y, *, out=None):
@@ -154,5 +195,51 @@ def binary_step_grad_from_output(y, *, out=None):
     Computes 0.
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('binary_step_grad_from_output', _BINARY_STEP_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _binary_step_fwd_grad_loop_f32(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _binary_step_f32(xi)
+        dout[i] = _binary_step_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _binary_step_fwd_grad_ploop_f32(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _binary_step_f32(xi)
+        dout[i] = _binary_step_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _binary_step_fwd_grad_loop_f64(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _binary_step_f64(xi)
+        dout[i] = _binary_step_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _binary_step_fwd_grad_ploop_f64(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _binary_step_f64(xi)
+        dout[i] = _binary_step_grad_f64(xi)
+
+
+_BINARY_STEP_FWD_GRAD_LOOPS = {np.float32: (_binary_step_fwd_grad_loop_f32, _binary_step_fwd_grad_ploop_f32),
+                               np.float64: (_binary_step_fwd_grad_loop_f64, _binary_step_fwd_grad_ploop_f64)}
+
+
+def binary_step_fwd_grad(x, *, out=None):
+    """(binary_step(x), binary_step_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('binary_step_fwd_grad', _BINARY_STEP_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)

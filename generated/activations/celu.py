@@ -23,9 +23,9 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .._runtime import at, elementwise
+from .._runtime import at, elementwise, exp_f32, exp_f64, expm1_f32, expm1_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('alpha', True, False),)
@@ -35,12 +35,18 @@ _PARAMS = (('alpha', True, False),)
 def _celu_f32(x, alpha):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return (x if (x > np.float32(0.0)) else alpha*math.expm1(x/alpha))
+    return (x if (x > np.float32(0.0)) else alpha*expm1_f32(x/alpha))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _celu_loop_f32(x, alpha, out):
     for i in range(x.shape[0]):
+        out[i] = _celu_f32(x[i], at(alpha, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _celu_ploop_f32(x, alpha, out):
+    for i in prange(x.shape[0]):
         out[i] = _celu_f32(x[i], at(alpha, i))
 
 
@@ -48,16 +54,23 @@ def _celu_loop_f32(x, alpha, out):
 def _celu_f64(x, alpha):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return (x if (x > 0.0) else alpha*math.expm1(x/alpha))
+    return (x if (x > 0.0) else alpha*expm1_f64(x/alpha))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _celu_loop_f64(x, alpha, out):
     for i in range(x.shape[0]):
         out[i] = _celu_f64(x[i], at(alpha, i))
 
 
-_CELU_LOOPS = {np.float32: _celu_loop_f32, np.float64: _celu_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _celu_ploop_f64(x, alpha, out):
+    for i in prange(x.shape[0]):
+        out[i] = _celu_f64(x[i], at(alpha, i))
+
+
+_CELU_LOOPS = {np.float32: (_celu_loop_f32, _celu_ploop_f32),
+               np.float64: (_celu_loop_f64, _celu_ploop_f64)}
 
 
 def celu(x, alpha=1.0, *, out=None):
@@ -66,6 +79,7 @@ def celu(x, alpha=1.0, *, out=None):
     Computes Piecewise((x, x > 0), (alpha*Expm1(x/alpha), True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('celu', _CELU_LOOPS, x, (alpha,), _PARAMS, out)
 
@@ -74,12 +88,18 @@ def celu(x, alpha=1.0, *, out=None):
 def _celu_grad_f32(x, alpha):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return (np.float32(1.0) if (x > np.float32(0.0)) else math.exp(x/alpha))
+    return (np.float32(1.0) if (x > np.float32(0.0)) else exp_f32(x/alpha))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _celu_grad_loop_f32(x, alpha, out):
     for i in range(x.shape[0]):
+        out[i] = _celu_grad_f32(x[i], at(alpha, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _celu_grad_ploop_f32(x, alpha, out):
+    for i in prange(x.shape[0]):
         out[i] = _celu_grad_f32(x[i], at(alpha, i))
 
 
@@ -87,16 +107,23 @@ def _celu_grad_loop_f32(x, alpha, out):
 def _celu_grad_f64(x, alpha):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return (1.0 if (x > 0.0) else math.exp(x/alpha))
+    return (1.0 if (x > 0.0) else exp_f64(x/alpha))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _celu_grad_loop_f64(x, alpha, out):
     for i in range(x.shape[0]):
         out[i] = _celu_grad_f64(x[i], at(alpha, i))
 
 
-_CELU_GRAD_LOOPS = {np.float32: _celu_grad_loop_f32, np.float64: _celu_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _celu_grad_ploop_f64(x, alpha, out):
+    for i in prange(x.shape[0]):
+        out[i] = _celu_grad_f64(x[i], at(alpha, i))
+
+
+_CELU_GRAD_LOOPS = {np.float32: (_celu_grad_loop_f32, _celu_grad_ploop_f32),
+                    np.float64: (_celu_grad_loop_f64, _celu_grad_ploop_f64)}
 
 
 def celu_grad(x, alpha=1.0, *, out=None):
@@ -105,6 +132,7 @@ def celu_grad(x, alpha=1.0, *, out=None):
     Computes Piecewise((1, x > 0), (exp(x/alpha), True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('celu_grad', _CELU_GRAD_LOOPS, x, (alpha,), _PARAMS, out)
 
@@ -116,9 +144,15 @@ def _celu_grad_from_output_f32(y, alpha):
     return (np.float32(1.0) if (y > np.float32(0.0)) else (alpha + y)/alpha)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _celu_grad_from_output_loop_f32(y, alpha, out):
     for i in range(y.shape[0]):
+        out[i] = _celu_grad_from_output_f32(y[i], at(alpha, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _celu_grad_from_output_ploop_f32(y, alpha, out):
+    for i in prange(y.shape[0]):
         out[i] = _celu_grad_from_output_f32(y[i], at(alpha, i))
 
 
@@ -129,13 +163,20 @@ def _celu_grad_from_output_f64(y, alpha):
     return (1.0 if (y > 0.0) else (alpha + y)/alpha)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _celu_grad_from_output_loop_f64(y, alpha, out):
     for i in range(y.shape[0]):
         out[i] = _celu_grad_from_output_f64(y[i], at(alpha, i))
 
 
-_CELU_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _celu_grad_from_output_loop_f32, np.float64: _celu_grad_from_output_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _celu_grad_from_output_ploop_f64(y, alpha, out):
+    for i in prange(y.shape[0]):
+        out[i] = _celu_grad_from_output_f64(y[i], at(alpha, i))
+
+
+_CELU_GRAD_FROM_OUTPUT_LOOPS = {np.float32: (_celu_grad_from_output_loop_f32, _celu_grad_from_output_ploop_f32),
+                                np.float64: (_celu_grad_from_output_loop_f64, _celu_grad_from_output_ploop_f64)}
 
 
 def celu_grad_from_output(y, alpha=1.0, *, out=None):
@@ -146,5 +187,51 @@ def celu_grad_from_output(y, alpha=1.0, *, out=None):
     Computes Piecewise((1, y > 0), ((alpha + y)/alpha, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('celu_grad_from_output', _CELU_GRAD_FROM_OUTPUT_LOOPS, y, (alpha,), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _celu_fwd_grad_loop_f32(x, alpha, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _celu_f32(xi, at(alpha, i))
+        dout[i] = _celu_grad_f32(xi, at(alpha, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _celu_fwd_grad_ploop_f32(x, alpha, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _celu_f32(xi, at(alpha, i))
+        dout[i] = _celu_grad_f32(xi, at(alpha, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _celu_fwd_grad_loop_f64(x, alpha, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _celu_f64(xi, at(alpha, i))
+        dout[i] = _celu_grad_f64(xi, at(alpha, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _celu_fwd_grad_ploop_f64(x, alpha, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _celu_f64(xi, at(alpha, i))
+        dout[i] = _celu_grad_f64(xi, at(alpha, i))
+
+
+_CELU_FWD_GRAD_LOOPS = {np.float32: (_celu_fwd_grad_loop_f32, _celu_fwd_grad_ploop_f32),
+                        np.float64: (_celu_fwd_grad_loop_f64, _celu_fwd_grad_ploop_f64)}
+
+
+def celu_fwd_grad(x, alpha=1.0, *, out=None):
+    """(celu(x), celu_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('celu_fwd_grad', _CELU_FWD_GRAD_LOOPS, x, (alpha,), _PARAMS, out, nout=2)

@@ -19,9 +19,9 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .._runtime import at, elementwise, ncdf_f32, ncdf_f64
+from .._runtime import at, elementwise, exp_f32, exp_f64, ncdf_f32, ncdf_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
@@ -38,9 +38,15 @@ def _gelu_f32(x):
     return x*ncdf_f32(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gelu_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _gelu_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _gelu_f32(x[i])
 
 
@@ -55,13 +61,20 @@ def _gelu_f64(x):
     return x*ncdf_f64(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gelu_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _gelu_f64(x[i])
 
 
-_GELU_LOOPS = {np.float32: _gelu_loop_f32, np.float64: _gelu_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _gelu_f64(x[i])
+
+
+_GELU_LOOPS = {np.float32: (_gelu_loop_f32, _gelu_ploop_f32),
+               np.float64: (_gelu_loop_f64, _gelu_ploop_f64)}
 
 
 def gelu(x, *, out=None):
@@ -70,6 +83,7 @@ def gelu(x, *, out=None):
     Computes x*NormCdf(x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('gelu', _GELU_LOOPS, x, (), _PARAMS, out)
 
@@ -82,12 +96,18 @@ def _gelu_grad_f32(x):
         return np.float32(1.0)
     if x == -math.inf:  # limit at -inf, derived by SymPy
         return np.float32(0.0)
-    return np.float32(0.3989422917366028)*x*math.exp(-np.float32(0.5)*(x*x)) + ncdf_f32(x)
+    return np.float32(0.3989422917366028)*x*exp_f32(-np.float32(0.5)*(x*x)) + ncdf_f32(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gelu_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _gelu_grad_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_grad_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _gelu_grad_f32(x[i])
 
 
@@ -99,16 +119,23 @@ def _gelu_grad_f64(x):
         return 1.0
     if x == -math.inf:  # limit at -inf, derived by SymPy
         return 0.0
-    return 0.3989422804014327*x*math.exp(-0.5*(x*x)) + ncdf_f64(x)
+    return 0.3989422804014327*x*exp_f64(-0.5*(x*x)) + ncdf_f64(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gelu_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _gelu_grad_f64(x[i])
 
 
-_GELU_GRAD_LOOPS = {np.float32: _gelu_grad_loop_f32, np.float64: _gelu_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_grad_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _gelu_grad_f64(x[i])
+
+
+_GELU_GRAD_LOOPS = {np.float32: (_gelu_grad_loop_f32, _gelu_grad_ploop_f32),
+                    np.float64: (_gelu_grad_loop_f64, _gelu_grad_ploop_f64)}
 
 
 def gelu_grad(x, *, out=None):
@@ -117,5 +144,51 @@ def gelu_grad(x, *, out=None):
     Computes sqrt(2)*x*exp(-x**2/2)/(2*sqrt(pi)) + NormCdf(x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('gelu_grad', _GELU_GRAD_LOOPS, x, (), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _gelu_fwd_grad_loop_f32(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _gelu_f32(xi)
+        dout[i] = _gelu_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_fwd_grad_ploop_f32(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _gelu_f32(xi)
+        dout[i] = _gelu_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _gelu_fwd_grad_loop_f64(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _gelu_f64(xi)
+        dout[i] = _gelu_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_fwd_grad_ploop_f64(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _gelu_f64(xi)
+        dout[i] = _gelu_grad_f64(xi)
+
+
+_GELU_FWD_GRAD_LOOPS = {np.float32: (_gelu_fwd_grad_loop_f32, _gelu_fwd_grad_ploop_f32),
+                        np.float64: (_gelu_fwd_grad_loop_f64, _gelu_fwd_grad_ploop_f64)}
+
+
+def gelu_fwd_grad(x, *, out=None):
+    """(gelu(x), gelu_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('gelu_fwd_grad', _GELU_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)

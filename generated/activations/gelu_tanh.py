@@ -19,7 +19,7 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64
 
@@ -38,9 +38,15 @@ def _gelu_tanh_f32(x):
     return x*sigmoid_f32(x*(np.float32(0.07135481387376785)*(x*x) + np.float32(1.5957691669464111)))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gelu_tanh_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _gelu_tanh_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_tanh_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _gelu_tanh_f32(x[i])
 
 
@@ -55,13 +61,20 @@ def _gelu_tanh_f64(x):
     return x*sigmoid_f64(x*(0.07135481627260025*(x*x) + 1.5957691216057308))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gelu_tanh_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _gelu_tanh_f64(x[i])
 
 
-_GELU_TANH_LOOPS = {np.float32: _gelu_tanh_loop_f32, np.float64: _gelu_tanh_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_tanh_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _gelu_tanh_f64(x[i])
+
+
+_GELU_TANH_LOOPS = {np.float32: (_gelu_tanh_loop_f32, _gelu_tanh_ploop_f32),
+                    np.float64: (_gelu_tanh_loop_f64, _gelu_tanh_ploop_f64)}
 
 
 def gelu_tanh(x, *, out=None):
@@ -70,6 +83,7 @@ def gelu_tanh(x, *, out=None):
     Computes x*Sigmoid(2*sqrt(2)*(8943*x**3/200000 + x)/sqrt(pi)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('gelu_tanh', _GELU_TANH_LOOPS, x, (), _PARAMS, out)
 
@@ -87,9 +101,15 @@ def _gelu_tanh_grad_f32(x):
     return (np.float32(7.978846042533405e-06)*x*(np.float32(26829.0)*t0 + np.float32(200000.0))*sigmoid_f32(-t1) + np.float32(1.0))*sigmoid_f32(t1)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gelu_tanh_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _gelu_tanh_grad_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_tanh_grad_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _gelu_tanh_grad_f32(x[i])
 
 
@@ -106,13 +126,20 @@ def _gelu_tanh_grad_f64(x):
     return (7.978845608028654e-06*x*(26829.0*t0 + 200000.0)*sigmoid_f64(-t1) + 1.0)*sigmoid_f64(t1)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gelu_tanh_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _gelu_tanh_grad_f64(x[i])
 
 
-_GELU_TANH_GRAD_LOOPS = {np.float32: _gelu_tanh_grad_loop_f32, np.float64: _gelu_tanh_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_tanh_grad_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _gelu_tanh_grad_f64(x[i])
+
+
+_GELU_TANH_GRAD_LOOPS = {np.float32: (_gelu_tanh_grad_loop_f32, _gelu_tanh_grad_ploop_f32),
+                         np.float64: (_gelu_tanh_grad_loop_f64, _gelu_tanh_grad_ploop_f64)}
 
 
 def gelu_tanh_grad(x, *, out=None):
@@ -121,5 +148,51 @@ def gelu_tanh_grad(x, *, out=None):
     Computes 2*sqrt(2)*x*(26829*x**2/200000 + 1)*Sigmoid(-2*sqrt(2)*(8943*x**3/200000 + x)/sqrt(pi))*Sigmoid(2*sqrt(2)*(8943*x**3/200000 + x)/sqrt(pi))/sqrt(pi) + Sigmoid(2*sqrt(2)*(8943*x**3/200000 + x)/sqrt(pi)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('gelu_tanh_grad', _GELU_TANH_GRAD_LOOPS, x, (), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _gelu_tanh_fwd_grad_loop_f32(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _gelu_tanh_f32(xi)
+        dout[i] = _gelu_tanh_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_tanh_fwd_grad_ploop_f32(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _gelu_tanh_f32(xi)
+        dout[i] = _gelu_tanh_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _gelu_tanh_fwd_grad_loop_f64(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _gelu_tanh_f64(xi)
+        dout[i] = _gelu_tanh_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_tanh_fwd_grad_ploop_f64(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _gelu_tanh_f64(xi)
+        dout[i] = _gelu_tanh_grad_f64(xi)
+
+
+_GELU_TANH_FWD_GRAD_LOOPS = {np.float32: (_gelu_tanh_fwd_grad_loop_f32, _gelu_tanh_fwd_grad_ploop_f32),
+                             np.float64: (_gelu_tanh_fwd_grad_loop_f64, _gelu_tanh_fwd_grad_ploop_f64)}
+
+
+def gelu_tanh_fwd_grad(x, *, out=None):
+    """(gelu_tanh(x), gelu_tanh_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('gelu_tanh_fwd_grad', _GELU_TANH_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)

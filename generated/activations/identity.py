@@ -23,7 +23,7 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._runtime import at, elementwise
 
@@ -42,9 +42,15 @@ def _identity_f32(x):
     return x
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _identity_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _identity_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _identity_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _identity_f32(x[i])
 
 
@@ -59,13 +65,20 @@ def _identity_f64(x):
     return x
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _identity_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _identity_f64(x[i])
 
 
-_IDENTITY_LOOPS = {np.float32: _identity_loop_f32, np.float64: _identity_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _identity_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _identity_f64(x[i])
+
+
+_IDENTITY_LOOPS = {np.float32: (_identity_loop_f32, _identity_ploop_f32),
+                   np.float64: (_identity_loop_f64, _identity_ploop_f64)}
 
 
 def identity(x, *, out=None):
@@ -74,6 +87,7 @@ def identity(x, *, out=None):
     Computes x.
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('identity', _IDENTITY_LOOPS, x, (), _PARAMS, out)
 
@@ -89,9 +103,15 @@ def _identity_grad_f32(x):
     return np.float32(1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _identity_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _identity_grad_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _identity_grad_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _identity_grad_f32(x[i])
 
 
@@ -106,13 +126,20 @@ def _identity_grad_f64(x):
     return 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _identity_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _identity_grad_f64(x[i])
 
 
-_IDENTITY_GRAD_LOOPS = {np.float32: _identity_grad_loop_f32, np.float64: _identity_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _identity_grad_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _identity_grad_f64(x[i])
+
+
+_IDENTITY_GRAD_LOOPS = {np.float32: (_identity_grad_loop_f32, _identity_grad_ploop_f32),
+                        np.float64: (_identity_grad_loop_f64, _identity_grad_ploop_f64)}
 
 
 def identity_grad(x, *, out=None):
@@ -121,6 +148,7 @@ def identity_grad(x, *, out=None):
     Computes 1.
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('identity_grad', _IDENTITY_GRAD_LOOPS, x, (), _PARAMS, out)
 
@@ -132,9 +160,15 @@ def _identity_grad_from_output_f32(y):
     return np.float32(1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _identity_grad_from_output_loop_f32(y, out):
     for i in range(y.shape[0]):
+        out[i] = _identity_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _identity_grad_from_output_ploop_f32(y, out):
+    for i in prange(y.shape[0]):
         out[i] = _identity_grad_from_output_f32(y[i])
 
 
@@ -145,13 +179,20 @@ def _identity_grad_from_output_f64(y):
     return 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _identity_grad_from_output_loop_f64(y, out):
     for i in range(y.shape[0]):
         out[i] = _identity_grad_from_output_f64(y[i])
 
 
-_IDENTITY_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _identity_grad_from_output_loop_f32, np.float64: _identity_grad_from_output_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _identity_grad_from_output_ploop_f64(y, out):
+    for i in prange(y.shape[0]):
+        out[i] = _identity_grad_from_output_f64(y[i])
+
+
+_IDENTITY_GRAD_FROM_OUTPUT_LOOPS = {np.float32: (_identity_grad_from_output_loop_f32, _identity_grad_from_output_ploop_f32),
+                                    np.float64: (_identity_grad_from_output_loop_f64, _identity_grad_from_output_ploop_f64)}
 
 
 def identity_grad_from_output(y, *, out=None):
@@ -162,5 +203,51 @@ def identity_grad_from_output(y, *, out=None):
     Computes 1.
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('identity_grad_from_output', _IDENTITY_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _identity_fwd_grad_loop_f32(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _identity_f32(xi)
+        dout[i] = _identity_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _identity_fwd_grad_ploop_f32(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _identity_f32(xi)
+        dout[i] = _identity_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _identity_fwd_grad_loop_f64(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _identity_f64(xi)
+        dout[i] = _identity_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _identity_fwd_grad_ploop_f64(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _identity_f64(xi)
+        dout[i] = _identity_grad_f64(xi)
+
+
+_IDENTITY_FWD_GRAD_LOOPS = {np.float32: (_identity_fwd_grad_loop_f32, _identity_fwd_grad_ploop_f32),
+                            np.float64: (_identity_fwd_grad_loop_f64, _identity_fwd_grad_ploop_f64)}
+
+
+def identity_fwd_grad(x, *, out=None):
+    """(identity(x), identity_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('identity_fwd_grad', _IDENTITY_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)

@@ -23,7 +23,7 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._runtime import at, elementwise
 
@@ -38,9 +38,15 @@ def _leaky_relu_f32(x, negative_slope):
     return (x if (x > np.float32(0.0)) else negative_slope*x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _leaky_relu_loop_f32(x, negative_slope, out):
     for i in range(x.shape[0]):
+        out[i] = _leaky_relu_f32(x[i], at(negative_slope, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _leaky_relu_ploop_f32(x, negative_slope, out):
+    for i in prange(x.shape[0]):
         out[i] = _leaky_relu_f32(x[i], at(negative_slope, i))
 
 
@@ -51,13 +57,20 @@ def _leaky_relu_f64(x, negative_slope):
     return (x if (x > 0.0) else negative_slope*x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _leaky_relu_loop_f64(x, negative_slope, out):
     for i in range(x.shape[0]):
         out[i] = _leaky_relu_f64(x[i], at(negative_slope, i))
 
 
-_LEAKY_RELU_LOOPS = {np.float32: _leaky_relu_loop_f32, np.float64: _leaky_relu_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _leaky_relu_ploop_f64(x, negative_slope, out):
+    for i in prange(x.shape[0]):
+        out[i] = _leaky_relu_f64(x[i], at(negative_slope, i))
+
+
+_LEAKY_RELU_LOOPS = {np.float32: (_leaky_relu_loop_f32, _leaky_relu_ploop_f32),
+                     np.float64: (_leaky_relu_loop_f64, _leaky_relu_ploop_f64)}
 
 
 def leaky_relu(x, negative_slope=0.01, *, out=None):
@@ -66,6 +79,7 @@ def leaky_relu(x, negative_slope=0.01, *, out=None):
     Computes Piecewise((x, x > 0), (negative_slope*x, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('leaky_relu', _LEAKY_RELU_LOOPS, x, (negative_slope,), _PARAMS, out)
 
@@ -77,9 +91,15 @@ def _leaky_relu_grad_f32(x, negative_slope):
     return (np.float32(1.0) if (x > np.float32(0.0)) else negative_slope)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _leaky_relu_grad_loop_f32(x, negative_slope, out):
     for i in range(x.shape[0]):
+        out[i] = _leaky_relu_grad_f32(x[i], at(negative_slope, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _leaky_relu_grad_ploop_f32(x, negative_slope, out):
+    for i in prange(x.shape[0]):
         out[i] = _leaky_relu_grad_f32(x[i], at(negative_slope, i))
 
 
@@ -90,13 +110,20 @@ def _leaky_relu_grad_f64(x, negative_slope):
     return (1.0 if (x > 0.0) else negative_slope)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _leaky_relu_grad_loop_f64(x, negative_slope, out):
     for i in range(x.shape[0]):
         out[i] = _leaky_relu_grad_f64(x[i], at(negative_slope, i))
 
 
-_LEAKY_RELU_GRAD_LOOPS = {np.float32: _leaky_relu_grad_loop_f32, np.float64: _leaky_relu_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _leaky_relu_grad_ploop_f64(x, negative_slope, out):
+    for i in prange(x.shape[0]):
+        out[i] = _leaky_relu_grad_f64(x[i], at(negative_slope, i))
+
+
+_LEAKY_RELU_GRAD_LOOPS = {np.float32: (_leaky_relu_grad_loop_f32, _leaky_relu_grad_ploop_f32),
+                          np.float64: (_leaky_relu_grad_loop_f64, _leaky_relu_grad_ploop_f64)}
 
 
 def leaky_relu_grad(x, negative_slope=0.01, *, out=None):
@@ -105,6 +132,7 @@ def leaky_relu_grad(x, negative_slope=0.01, *, out=None):
     Computes Piecewise((1, x > 0), (negative_slope, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('leaky_relu_grad', _LEAKY_RELU_GRAD_LOOPS, x, (negative_slope,), _PARAMS, out)
 
@@ -116,9 +144,15 @@ def _leaky_relu_grad_from_output_f32(y, negative_slope):
     return (np.float32(1.0) if (y > np.float32(0.0)) else negative_slope)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _leaky_relu_grad_from_output_loop_f32(y, negative_slope, out):
     for i in range(y.shape[0]):
+        out[i] = _leaky_relu_grad_from_output_f32(y[i], at(negative_slope, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _leaky_relu_grad_from_output_ploop_f32(y, negative_slope, out):
+    for i in prange(y.shape[0]):
         out[i] = _leaky_relu_grad_from_output_f32(y[i], at(negative_slope, i))
 
 
@@ -129,13 +163,20 @@ def _leaky_relu_grad_from_output_f64(y, negative_slope):
     return (1.0 if (y > 0.0) else negative_slope)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _leaky_relu_grad_from_output_loop_f64(y, negative_slope, out):
     for i in range(y.shape[0]):
         out[i] = _leaky_relu_grad_from_output_f64(y[i], at(negative_slope, i))
 
 
-_LEAKY_RELU_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _leaky_relu_grad_from_output_loop_f32, np.float64: _leaky_relu_grad_from_output_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _leaky_relu_grad_from_output_ploop_f64(y, negative_slope, out):
+    for i in prange(y.shape[0]):
+        out[i] = _leaky_relu_grad_from_output_f64(y[i], at(negative_slope, i))
+
+
+_LEAKY_RELU_GRAD_FROM_OUTPUT_LOOPS = {np.float32: (_leaky_relu_grad_from_output_loop_f32, _leaky_relu_grad_from_output_ploop_f32),
+                                      np.float64: (_leaky_relu_grad_from_output_loop_f64, _leaky_relu_grad_from_output_ploop_f64)}
 
 
 def leaky_relu_grad_from_output(y, negative_slope=0.01, *, out=None):
@@ -146,5 +187,51 @@ def leaky_relu_grad_from_output(y, negative_slope=0.01, *, out=None):
     Computes Piecewise((1, y > 0), (negative_slope, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('leaky_relu_grad_from_output', _LEAKY_RELU_GRAD_FROM_OUTPUT_LOOPS, y, (negative_slope,), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _leaky_relu_fwd_grad_loop_f32(x, negative_slope, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _leaky_relu_f32(xi, at(negative_slope, i))
+        dout[i] = _leaky_relu_grad_f32(xi, at(negative_slope, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _leaky_relu_fwd_grad_ploop_f32(x, negative_slope, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _leaky_relu_f32(xi, at(negative_slope, i))
+        dout[i] = _leaky_relu_grad_f32(xi, at(negative_slope, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _leaky_relu_fwd_grad_loop_f64(x, negative_slope, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _leaky_relu_f64(xi, at(negative_slope, i))
+        dout[i] = _leaky_relu_grad_f64(xi, at(negative_slope, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _leaky_relu_fwd_grad_ploop_f64(x, negative_slope, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _leaky_relu_f64(xi, at(negative_slope, i))
+        dout[i] = _leaky_relu_grad_f64(xi, at(negative_slope, i))
+
+
+_LEAKY_RELU_FWD_GRAD_LOOPS = {np.float32: (_leaky_relu_fwd_grad_loop_f32, _leaky_relu_fwd_grad_ploop_f32),
+                              np.float64: (_leaky_relu_fwd_grad_loop_f64, _leaky_relu_fwd_grad_ploop_f64)}
+
+
+def leaky_relu_fwd_grad(x, negative_slope=0.01, *, out=None):
+    """(leaky_relu(x), leaky_relu_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('leaky_relu_fwd_grad', _LEAKY_RELU_FWD_GRAD_LOOPS, x, (negative_slope,), _PARAMS, out, nout=2)

@@ -23,7 +23,7 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._runtime import at, elementwise
 
@@ -42,9 +42,15 @@ def _linear_f32(x, c):
     return c*x
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _linear_loop_f32(x, c, out):
     for i in range(x.shape[0]):
+        out[i] = _linear_f32(x[i], at(c, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _linear_ploop_f32(x, c, out):
+    for i in prange(x.shape[0]):
         out[i] = _linear_f32(x[i], at(c, i))
 
 
@@ -59,13 +65,20 @@ def _linear_f64(x, c):
     return c*x
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _linear_loop_f64(x, c, out):
     for i in range(x.shape[0]):
         out[i] = _linear_f64(x[i], at(c, i))
 
 
-_LINEAR_LOOPS = {np.float32: _linear_loop_f32, np.float64: _linear_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _linear_ploop_f64(x, c, out):
+    for i in prange(x.shape[0]):
+        out[i] = _linear_f64(x[i], at(c, i))
+
+
+_LINEAR_LOOPS = {np.float32: (_linear_loop_f32, _linear_ploop_f32),
+                 np.float64: (_linear_loop_f64, _linear_ploop_f64)}
 
 
 def linear(x, c=1.0, *, out=None):
@@ -74,6 +87,7 @@ def linear(x, c=1.0, *, out=None):
     Computes c*x.
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('linear', _LINEAR_LOOPS, x, (c,), _PARAMS, out)
 
@@ -89,9 +103,15 @@ def _linear_grad_f32(x, c):
     return c
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _linear_grad_loop_f32(x, c, out):
     for i in range(x.shape[0]):
+        out[i] = _linear_grad_f32(x[i], at(c, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _linear_grad_ploop_f32(x, c, out):
+    for i in prange(x.shape[0]):
         out[i] = _linear_grad_f32(x[i], at(c, i))
 
 
@@ -106,13 +126,20 @@ def _linear_grad_f64(x, c):
     return c
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _linear_grad_loop_f64(x, c, out):
     for i in range(x.shape[0]):
         out[i] = _linear_grad_f64(x[i], at(c, i))
 
 
-_LINEAR_GRAD_LOOPS = {np.float32: _linear_grad_loop_f32, np.float64: _linear_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _linear_grad_ploop_f64(x, c, out):
+    for i in prange(x.shape[0]):
+        out[i] = _linear_grad_f64(x[i], at(c, i))
+
+
+_LINEAR_GRAD_LOOPS = {np.float32: (_linear_grad_loop_f32, _linear_grad_ploop_f32),
+                      np.float64: (_linear_grad_loop_f64, _linear_grad_ploop_f64)}
 
 
 def linear_grad(x, c=1.0, *, out=None):
@@ -121,6 +148,7 @@ def linear_grad(x, c=1.0, *, out=None):
     Computes c.
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('linear_grad', _LINEAR_GRAD_LOOPS, x, (c,), _PARAMS, out)
 
@@ -132,9 +160,15 @@ def _linear_grad_from_output_f32(y, c):
     return c
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _linear_grad_from_output_loop_f32(y, c, out):
     for i in range(y.shape[0]):
+        out[i] = _linear_grad_from_output_f32(y[i], at(c, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _linear_grad_from_output_ploop_f32(y, c, out):
+    for i in prange(y.shape[0]):
         out[i] = _linear_grad_from_output_f32(y[i], at(c, i))
 
 
@@ -145,13 +179,20 @@ def _linear_grad_from_output_f64(y, c):
     return c
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _linear_grad_from_output_loop_f64(y, c, out):
     for i in range(y.shape[0]):
         out[i] = _linear_grad_from_output_f64(y[i], at(c, i))
 
 
-_LINEAR_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _linear_grad_from_output_loop_f32, np.float64: _linear_grad_from_output_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _linear_grad_from_output_ploop_f64(y, c, out):
+    for i in prange(y.shape[0]):
+        out[i] = _linear_grad_from_output_f64(y[i], at(c, i))
+
+
+_LINEAR_GRAD_FROM_OUTPUT_LOOPS = {np.float32: (_linear_grad_from_output_loop_f32, _linear_grad_from_output_ploop_f32),
+                                  np.float64: (_linear_grad_from_output_loop_f64, _linear_grad_from_output_ploop_f64)}
 
 
 def linear_grad_from_output(y, c=1.0, *, out=None):
@@ -162,5 +203,51 @@ def linear_grad_from_output(y, c=1.0, *, out=None):
     Computes c.
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('linear_grad_from_output', _LINEAR_GRAD_FROM_OUTPUT_LOOPS, y, (c,), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _linear_fwd_grad_loop_f32(x, c, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _linear_f32(xi, at(c, i))
+        dout[i] = _linear_grad_f32(xi, at(c, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _linear_fwd_grad_ploop_f32(x, c, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _linear_f32(xi, at(c, i))
+        dout[i] = _linear_grad_f32(xi, at(c, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _linear_fwd_grad_loop_f64(x, c, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _linear_f64(xi, at(c, i))
+        dout[i] = _linear_grad_f64(xi, at(c, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _linear_fwd_grad_ploop_f64(x, c, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _linear_f64(xi, at(c, i))
+        dout[i] = _linear_grad_f64(xi, at(c, i))
+
+
+_LINEAR_FWD_GRAD_LOOPS = {np.float32: (_linear_fwd_grad_loop_f32, _linear_fwd_grad_ploop_f32),
+                          np.float64: (_linear_fwd_grad_loop_f64, _linear_fwd_grad_ploop_f64)}
+
+
+def linear_fwd_grad(x, c=1.0, *, out=None):
+    """(linear(x), linear_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('linear_fwd_grad', _LINEAR_FWD_GRAD_LOOPS, x, (c,), _PARAMS, out, nout=2)

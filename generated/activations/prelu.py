@@ -23,7 +23,7 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._runtime import at, elementwise
 
@@ -38,9 +38,15 @@ def _prelu_f32(x, weight):
     return (x if (x > np.float32(0.0)) else weight*x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _prelu_loop_f32(x, weight, out):
     for i in range(x.shape[0]):
+        out[i] = _prelu_f32(x[i], at(weight, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _prelu_ploop_f32(x, weight, out):
+    for i in prange(x.shape[0]):
         out[i] = _prelu_f32(x[i], at(weight, i))
 
 
@@ -51,13 +57,20 @@ def _prelu_f64(x, weight):
     return (x if (x > 0.0) else weight*x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _prelu_loop_f64(x, weight, out):
     for i in range(x.shape[0]):
         out[i] = _prelu_f64(x[i], at(weight, i))
 
 
-_PRELU_LOOPS = {np.float32: _prelu_loop_f32, np.float64: _prelu_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _prelu_ploop_f64(x, weight, out):
+    for i in prange(x.shape[0]):
+        out[i] = _prelu_f64(x[i], at(weight, i))
+
+
+_PRELU_LOOPS = {np.float32: (_prelu_loop_f32, _prelu_ploop_f32),
+                np.float64: (_prelu_loop_f64, _prelu_ploop_f64)}
 
 
 def prelu(x, weight=0.25, *, out=None):
@@ -66,6 +79,7 @@ def prelu(x, weight=0.25, *, out=None):
     Computes Piecewise((x, x > 0), (weight*x, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('prelu', _PRELU_LOOPS, x, (weight,), _PARAMS, out)
 
@@ -77,9 +91,15 @@ def _prelu_grad_f32(x, weight):
     return (np.float32(1.0) if (x > np.float32(0.0)) else weight)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _prelu_grad_loop_f32(x, weight, out):
     for i in range(x.shape[0]):
+        out[i] = _prelu_grad_f32(x[i], at(weight, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _prelu_grad_ploop_f32(x, weight, out):
+    for i in prange(x.shape[0]):
         out[i] = _prelu_grad_f32(x[i], at(weight, i))
 
 
@@ -90,13 +110,20 @@ def _prelu_grad_f64(x, weight):
     return (1.0 if (x > 0.0) else weight)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _prelu_grad_loop_f64(x, weight, out):
     for i in range(x.shape[0]):
         out[i] = _prelu_grad_f64(x[i], at(weight, i))
 
 
-_PRELU_GRAD_LOOPS = {np.float32: _prelu_grad_loop_f32, np.float64: _prelu_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _prelu_grad_ploop_f64(x, weight, out):
+    for i in prange(x.shape[0]):
+        out[i] = _prelu_grad_f64(x[i], at(weight, i))
+
+
+_PRELU_GRAD_LOOPS = {np.float32: (_prelu_grad_loop_f32, _prelu_grad_ploop_f32),
+                     np.float64: (_prelu_grad_loop_f64, _prelu_grad_ploop_f64)}
 
 
 def prelu_grad(x, weight=0.25, *, out=None):
@@ -105,6 +132,7 @@ def prelu_grad(x, weight=0.25, *, out=None):
     Computes Piecewise((1, x > 0), (weight, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('prelu_grad', _PRELU_GRAD_LOOPS, x, (weight,), _PARAMS, out)
 
@@ -116,9 +144,15 @@ def _prelu_grad_weight_f32(x, weight):
     return (np.float32(0.0) if (x > np.float32(0.0)) else x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _prelu_grad_weight_loop_f32(x, weight, out):
     for i in range(x.shape[0]):
+        out[i] = _prelu_grad_weight_f32(x[i], at(weight, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _prelu_grad_weight_ploop_f32(x, weight, out):
+    for i in prange(x.shape[0]):
         out[i] = _prelu_grad_weight_f32(x[i], at(weight, i))
 
 
@@ -129,13 +163,20 @@ def _prelu_grad_weight_f64(x, weight):
     return (0.0 if (x > 0.0) else x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _prelu_grad_weight_loop_f64(x, weight, out):
     for i in range(x.shape[0]):
         out[i] = _prelu_grad_weight_f64(x[i], at(weight, i))
 
 
-_PRELU_GRAD_WEIGHT_LOOPS = {np.float32: _prelu_grad_weight_loop_f32, np.float64: _prelu_grad_weight_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _prelu_grad_weight_ploop_f64(x, weight, out):
+    for i in prange(x.shape[0]):
+        out[i] = _prelu_grad_weight_f64(x[i], at(weight, i))
+
+
+_PRELU_GRAD_WEIGHT_LOOPS = {np.float32: (_prelu_grad_weight_loop_f32, _prelu_grad_weight_ploop_f32),
+                            np.float64: (_prelu_grad_weight_loop_f64, _prelu_grad_weight_ploop_f64)}
 
 
 def prelu_grad_weight(x, weight=0.25, *, out=None):
@@ -144,5 +185,51 @@ def prelu_grad_weight(x, weight=0.25, *, out=None):
     Computes Piecewise((0, x > 0), (x, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('prelu_grad_weight', _PRELU_GRAD_WEIGHT_LOOPS, x, (weight,), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _prelu_fwd_grad_loop_f32(x, weight, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _prelu_f32(xi, at(weight, i))
+        dout[i] = _prelu_grad_f32(xi, at(weight, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _prelu_fwd_grad_ploop_f32(x, weight, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _prelu_f32(xi, at(weight, i))
+        dout[i] = _prelu_grad_f32(xi, at(weight, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _prelu_fwd_grad_loop_f64(x, weight, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _prelu_f64(xi, at(weight, i))
+        dout[i] = _prelu_grad_f64(xi, at(weight, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _prelu_fwd_grad_ploop_f64(x, weight, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _prelu_f64(xi, at(weight, i))
+        dout[i] = _prelu_grad_f64(xi, at(weight, i))
+
+
+_PRELU_FWD_GRAD_LOOPS = {np.float32: (_prelu_fwd_grad_loop_f32, _prelu_fwd_grad_ploop_f32),
+                         np.float64: (_prelu_fwd_grad_loop_f64, _prelu_fwd_grad_ploop_f64)}
+
+
+def prelu_fwd_grad(x, weight=0.25, *, out=None):
+    """(prelu(x), prelu_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('prelu_fwd_grad', _PRELU_FWD_GRAD_LOOPS, x, (weight,), _PARAMS, out, nout=2)

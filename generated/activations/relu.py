@@ -23,7 +23,7 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._runtime import at, elementwise
 
@@ -38,9 +38,15 @@ def _relu_f32(x):
     return (x if (x > np.float32(0.0)) else np.float32(0.0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _relu_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _relu_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _relu_f32(x[i])
 
 
@@ -51,13 +57,20 @@ def _relu_f64(x):
     return (x if (x > 0.0) else 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _relu_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _relu_f64(x[i])
 
 
-_RELU_LOOPS = {np.float32: _relu_loop_f32, np.float64: _relu_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _relu_f64(x[i])
+
+
+_RELU_LOOPS = {np.float32: (_relu_loop_f32, _relu_ploop_f32),
+               np.float64: (_relu_loop_f64, _relu_ploop_f64)}
 
 
 def relu(x, *, out=None):
@@ -66,6 +79,7 @@ def relu(x, *, out=None):
     Computes Piecewise((x, x > 0), (0, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('relu', _RELU_LOOPS, x, (), _PARAMS, out)
 
@@ -77,9 +91,15 @@ def _relu_grad_f32(x):
     return (np.float32(1.0) if (x > np.float32(0.0)) else np.float32(0.0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _relu_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _relu_grad_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu_grad_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _relu_grad_f32(x[i])
 
 
@@ -90,13 +110,20 @@ def _relu_grad_f64(x):
     return (1.0 if (x > 0.0) else 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _relu_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _relu_grad_f64(x[i])
 
 
-_RELU_GRAD_LOOPS = {np.float32: _relu_grad_loop_f32, np.float64: _relu_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu_grad_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _relu_grad_f64(x[i])
+
+
+_RELU_GRAD_LOOPS = {np.float32: (_relu_grad_loop_f32, _relu_grad_ploop_f32),
+                    np.float64: (_relu_grad_loop_f64, _relu_grad_ploop_f64)}
 
 
 def relu_grad(x, *, out=None):
@@ -105,6 +132,7 @@ def relu_grad(x, *, out=None):
     Computes Piecewise((1, x > 0), (0, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('relu_grad', _RELU_GRAD_LOOPS, x, (), _PARAMS, out)
 
@@ -116,9 +144,15 @@ def _relu_grad_from_output_f32(y):
     return (np.float32(1.0) if (y > np.float32(0.0)) else np.float32(0.0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _relu_grad_from_output_loop_f32(y, out):
     for i in range(y.shape[0]):
+        out[i] = _relu_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu_grad_from_output_ploop_f32(y, out):
+    for i in prange(y.shape[0]):
         out[i] = _relu_grad_from_output_f32(y[i])
 
 
@@ -129,13 +163,20 @@ def _relu_grad_from_output_f64(y):
     return (1.0 if (y > 0.0) else 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _relu_grad_from_output_loop_f64(y, out):
     for i in range(y.shape[0]):
         out[i] = _relu_grad_from_output_f64(y[i])
 
 
-_RELU_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _relu_grad_from_output_loop_f32, np.float64: _relu_grad_from_output_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu_grad_from_output_ploop_f64(y, out):
+    for i in prange(y.shape[0]):
+        out[i] = _relu_grad_from_output_f64(y[i])
+
+
+_RELU_GRAD_FROM_OUTPUT_LOOPS = {np.float32: (_relu_grad_from_output_loop_f32, _relu_grad_from_output_ploop_f32),
+                                np.float64: (_relu_grad_from_output_loop_f64, _relu_grad_from_output_ploop_f64)}
 
 
 def relu_grad_from_output(y, *, out=None):
@@ -146,5 +187,51 @@ def relu_grad_from_output(y, *, out=None):
     Computes Piecewise((1, y > 0), (0, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('relu_grad_from_output', _RELU_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _relu_fwd_grad_loop_f32(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _relu_f32(xi)
+        dout[i] = _relu_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu_fwd_grad_ploop_f32(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _relu_f32(xi)
+        dout[i] = _relu_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _relu_fwd_grad_loop_f64(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _relu_f64(xi)
+        dout[i] = _relu_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu_fwd_grad_ploop_f64(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _relu_f64(xi)
+        dout[i] = _relu_grad_f64(xi)
+
+
+_RELU_FWD_GRAD_LOOPS = {np.float32: (_relu_fwd_grad_loop_f32, _relu_fwd_grad_ploop_f32),
+                        np.float64: (_relu_fwd_grad_loop_f64, _relu_fwd_grad_ploop_f64)}
+
+
+def relu_fwd_grad(x, *, out=None):
+    """(relu(x), relu_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('relu_fwd_grad', _RELU_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)

@@ -23,7 +23,7 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._runtime import at, elementwise
 
@@ -38,9 +38,15 @@ def _relu6_f32(x):
     return (np.float32(0.0) if (x <= np.float32(0.0)) else (np.float32(6.0) if (x >= np.float32(6.0)) else x))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _relu6_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _relu6_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu6_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _relu6_f32(x[i])
 
 
@@ -51,13 +57,20 @@ def _relu6_f64(x):
     return (0.0 if (x <= 0.0) else (6.0 if (x >= 6.0) else x))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _relu6_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _relu6_f64(x[i])
 
 
-_RELU6_LOOPS = {np.float32: _relu6_loop_f32, np.float64: _relu6_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu6_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _relu6_f64(x[i])
+
+
+_RELU6_LOOPS = {np.float32: (_relu6_loop_f32, _relu6_ploop_f32),
+                np.float64: (_relu6_loop_f64, _relu6_ploop_f64)}
 
 
 def relu6(x, *, out=None):
@@ -66,6 +79,7 @@ def relu6(x, *, out=None):
     Computes Piecewise((0, x <= 0), (6, x >= 6), (x, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('relu6', _RELU6_LOOPS, x, (), _PARAMS, out)
 
@@ -77,9 +91,15 @@ def _relu6_grad_f32(x):
     return (np.float32(0.0) if ((x >= np.float32(6.0)) or (x <= np.float32(0.0))) else np.float32(1.0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _relu6_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _relu6_grad_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu6_grad_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _relu6_grad_f32(x[i])
 
 
@@ -90,13 +110,20 @@ def _relu6_grad_f64(x):
     return (0.0 if ((x >= 6.0) or (x <= 0.0)) else 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _relu6_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _relu6_grad_f64(x[i])
 
 
-_RELU6_GRAD_LOOPS = {np.float32: _relu6_grad_loop_f32, np.float64: _relu6_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu6_grad_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _relu6_grad_f64(x[i])
+
+
+_RELU6_GRAD_LOOPS = {np.float32: (_relu6_grad_loop_f32, _relu6_grad_ploop_f32),
+                     np.float64: (_relu6_grad_loop_f64, _relu6_grad_ploop_f64)}
 
 
 def relu6_grad(x, *, out=None):
@@ -105,6 +132,7 @@ def relu6_grad(x, *, out=None):
     Computes Piecewise((0, (x >= 6) | (x <= 0)), (1, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('relu6_grad', _RELU6_GRAD_LOOPS, x, (), _PARAMS, out)
 
@@ -116,9 +144,15 @@ def _relu6_grad_from_output_f32(y):
     return (np.float32(0.0) if ((y >= np.float32(6.0)) or (y <= np.float32(0.0))) else np.float32(1.0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _relu6_grad_from_output_loop_f32(y, out):
     for i in range(y.shape[0]):
+        out[i] = _relu6_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu6_grad_from_output_ploop_f32(y, out):
+    for i in prange(y.shape[0]):
         out[i] = _relu6_grad_from_output_f32(y[i])
 
 
@@ -129,13 +163,20 @@ def _relu6_grad_from_output_f64(y):
     return (0.0 if ((y >= 6.0) or (y <= 0.0)) else 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _relu6_grad_from_output_loop_f64(y, out):
     for i in range(y.shape[0]):
         out[i] = _relu6_grad_from_output_f64(y[i])
 
 
-_RELU6_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _relu6_grad_from_output_loop_f32, np.float64: _relu6_grad_from_output_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu6_grad_from_output_ploop_f64(y, out):
+    for i in prange(y.shape[0]):
+        out[i] = _relu6_grad_from_output_f64(y[i])
+
+
+_RELU6_GRAD_FROM_OUTPUT_LOOPS = {np.float32: (_relu6_grad_from_output_loop_f32, _relu6_grad_from_output_ploop_f32),
+                                 np.float64: (_relu6_grad_from_output_loop_f64, _relu6_grad_from_output_ploop_f64)}
 
 
 def relu6_grad_from_output(y, *, out=None):
@@ -146,5 +187,51 @@ def relu6_grad_from_output(y, *, out=None):
     Computes Piecewise((0, (y >= 6) | (y <= 0)), (1, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('relu6_grad_from_output', _RELU6_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _relu6_fwd_grad_loop_f32(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _relu6_f32(xi)
+        dout[i] = _relu6_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu6_fwd_grad_ploop_f32(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _relu6_f32(xi)
+        dout[i] = _relu6_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _relu6_fwd_grad_loop_f64(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _relu6_f64(xi)
+        dout[i] = _relu6_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu6_fwd_grad_ploop_f64(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _relu6_f64(xi)
+        dout[i] = _relu6_grad_f64(xi)
+
+
+_RELU6_FWD_GRAD_LOOPS = {np.float32: (_relu6_fwd_grad_loop_f32, _relu6_fwd_grad_ploop_f32),
+                         np.float64: (_relu6_fwd_grad_loop_f64, _relu6_fwd_grad_ploop_f64)}
+
+
+def relu6_fwd_grad(x, *, out=None):
+    """(relu6(x), relu6_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('relu6_fwd_grad', _RELU6_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)

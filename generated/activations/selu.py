@@ -23,9 +23,9 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .._runtime import at, elementwise
+from .._runtime import at, elementwise, exp_f32, exp_f64, expm1_f32, expm1_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
@@ -35,12 +35,18 @@ _PARAMS = ()
 def _selu_f32(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return np.float32(1.0507010221481323)*(x if (x > np.float32(0.0)) else np.float32(1.6732631921768188)*math.expm1(x))
+    return np.float32(1.0507010221481323)*(x if (x > np.float32(0.0)) else np.float32(1.6732631921768188)*expm1_f32(x))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _selu_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _selu_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _selu_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _selu_f32(x[i])
 
 
@@ -48,16 +54,23 @@ def _selu_loop_f32(x, out):
 def _selu_f64(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return 1.0507009873554805*(x if (x > 0.0) else 1.6732632423543772*math.expm1(x))
+    return 1.0507009873554805*(x if (x > 0.0) else 1.6732632423543772*expm1_f64(x))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _selu_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _selu_f64(x[i])
 
 
-_SELU_LOOPS = {np.float32: _selu_loop_f32, np.float64: _selu_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _selu_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _selu_f64(x[i])
+
+
+_SELU_LOOPS = {np.float32: (_selu_loop_f32, _selu_ploop_f32),
+               np.float64: (_selu_loop_f64, _selu_ploop_f64)}
 
 
 def selu(x, *, out=None):
@@ -66,6 +79,7 @@ def selu(x, *, out=None):
     Computes scale*Piecewise((x, x > 0), (alpha*Expm1(x), True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('selu', _SELU_LOOPS, x, (), _PARAMS, out)
 
@@ -74,12 +88,18 @@ def selu(x, *, out=None):
 def _selu_grad_f32(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return np.float32(1.0507010221481323)*(np.float32(1.0) if (x > np.float32(0.0)) else np.float32(1.6732631921768188)*math.exp(x))
+    return np.float32(1.0507010221481323)*(np.float32(1.0) if (x > np.float32(0.0)) else np.float32(1.6732631921768188)*exp_f32(x))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _selu_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _selu_grad_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _selu_grad_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _selu_grad_f32(x[i])
 
 
@@ -87,16 +107,23 @@ def _selu_grad_loop_f32(x, out):
 def _selu_grad_f64(x):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return 1.0507009873554805*(1.0 if (x > 0.0) else 1.6732632423543772*math.exp(x))
+    return 1.0507009873554805*(1.0 if (x > 0.0) else 1.6732632423543772*exp_f64(x))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _selu_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _selu_grad_f64(x[i])
 
 
-_SELU_GRAD_LOOPS = {np.float32: _selu_grad_loop_f32, np.float64: _selu_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _selu_grad_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _selu_grad_f64(x[i])
+
+
+_SELU_GRAD_LOOPS = {np.float32: (_selu_grad_loop_f32, _selu_grad_ploop_f32),
+                    np.float64: (_selu_grad_loop_f64, _selu_grad_ploop_f64)}
 
 
 def selu_grad(x, *, out=None):
@@ -105,6 +132,7 @@ def selu_grad(x, *, out=None):
     Computes scale*Piecewise((1, x > 0), (alpha*exp(x), True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('selu_grad', _SELU_GRAD_LOOPS, x, (), _PARAMS, out)
 
@@ -116,9 +144,15 @@ def _selu_grad_from_output_f32(y):
     return (np.float32(1.0507010221481323) if (y > np.float32(0.0)) else y + np.float32(1.7580993175506592))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _selu_grad_from_output_loop_f32(y, out):
     for i in range(y.shape[0]):
+        out[i] = _selu_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _selu_grad_from_output_ploop_f32(y, out):
+    for i in prange(y.shape[0]):
         out[i] = _selu_grad_from_output_f32(y[i])
 
 
@@ -129,13 +163,20 @@ def _selu_grad_from_output_f64(y):
     return (1.0507009873554805 if (y > 0.0) else y + 1.7580993408473768)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _selu_grad_from_output_loop_f64(y, out):
     for i in range(y.shape[0]):
         out[i] = _selu_grad_from_output_f64(y[i])
 
 
-_SELU_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _selu_grad_from_output_loop_f32, np.float64: _selu_grad_from_output_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _selu_grad_from_output_ploop_f64(y, out):
+    for i in prange(y.shape[0]):
+        out[i] = _selu_grad_from_output_f64(y[i])
+
+
+_SELU_GRAD_FROM_OUTPUT_LOOPS = {np.float32: (_selu_grad_from_output_loop_f32, _selu_grad_from_output_ploop_f32),
+                                np.float64: (_selu_grad_from_output_loop_f64, _selu_grad_from_output_ploop_f64)}
 
 
 def selu_grad_from_output(y, *, out=None):
@@ -146,5 +187,51 @@ def selu_grad_from_output(y, *, out=None):
     Computes Piecewise((scale, y > 0), (alpha*scale + y, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('selu_grad_from_output', _SELU_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _selu_fwd_grad_loop_f32(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _selu_f32(xi)
+        dout[i] = _selu_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _selu_fwd_grad_ploop_f32(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _selu_f32(xi)
+        dout[i] = _selu_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _selu_fwd_grad_loop_f64(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _selu_f64(xi)
+        dout[i] = _selu_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _selu_fwd_grad_ploop_f64(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _selu_f64(xi)
+        dout[i] = _selu_grad_f64(xi)
+
+
+_SELU_FWD_GRAD_LOOPS = {np.float32: (_selu_fwd_grad_loop_f32, _selu_fwd_grad_ploop_f32),
+                        np.float64: (_selu_fwd_grad_loop_f64, _selu_fwd_grad_ploop_f64)}
+
+
+def selu_fwd_grad(x, *, out=None):
+    """(selu(x), selu_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('selu_fwd_grad', _SELU_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)

@@ -23,7 +23,7 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64
 
@@ -42,9 +42,15 @@ def _sigmoid_f32(x):
     return sigmoid_f32(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sigmoid_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _sigmoid_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sigmoid_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _sigmoid_f32(x[i])
 
 
@@ -59,13 +65,20 @@ def _sigmoid_f64(x):
     return sigmoid_f64(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sigmoid_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _sigmoid_f64(x[i])
 
 
-_SIGMOID_LOOPS = {np.float32: _sigmoid_loop_f32, np.float64: _sigmoid_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sigmoid_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _sigmoid_f64(x[i])
+
+
+_SIGMOID_LOOPS = {np.float32: (_sigmoid_loop_f32, _sigmoid_ploop_f32),
+                  np.float64: (_sigmoid_loop_f64, _sigmoid_ploop_f64)}
 
 
 def sigmoid(x, *, out=None):
@@ -74,6 +87,7 @@ def sigmoid(x, *, out=None):
     Computes Sigmoid(x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('sigmoid', _SIGMOID_LOOPS, x, (), _PARAMS, out)
 
@@ -89,9 +103,15 @@ def _sigmoid_grad_f32(x):
     return sigmoid_f32(-x)*sigmoid_f32(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sigmoid_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _sigmoid_grad_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sigmoid_grad_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _sigmoid_grad_f32(x[i])
 
 
@@ -106,13 +126,20 @@ def _sigmoid_grad_f64(x):
     return sigmoid_f64(-x)*sigmoid_f64(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sigmoid_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _sigmoid_grad_f64(x[i])
 
 
-_SIGMOID_GRAD_LOOPS = {np.float32: _sigmoid_grad_loop_f32, np.float64: _sigmoid_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sigmoid_grad_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _sigmoid_grad_f64(x[i])
+
+
+_SIGMOID_GRAD_LOOPS = {np.float32: (_sigmoid_grad_loop_f32, _sigmoid_grad_ploop_f32),
+                       np.float64: (_sigmoid_grad_loop_f64, _sigmoid_grad_ploop_f64)}
 
 
 def sigmoid_grad(x, *, out=None):
@@ -121,6 +148,7 @@ def sigmoid_grad(x, *, out=None):
     Computes Sigmoid(-x)*Sigmoid(x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('sigmoid_grad', _SIGMOID_GRAD_LOOPS, x, (), _PARAMS, out)
 
@@ -132,9 +160,15 @@ def _sigmoid_grad_from_output_f32(y):
     return -y*(y + np.float32(-1.0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sigmoid_grad_from_output_loop_f32(y, out):
     for i in range(y.shape[0]):
+        out[i] = _sigmoid_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sigmoid_grad_from_output_ploop_f32(y, out):
+    for i in prange(y.shape[0]):
         out[i] = _sigmoid_grad_from_output_f32(y[i])
 
 
@@ -145,13 +179,20 @@ def _sigmoid_grad_from_output_f64(y):
     return -y*(y - 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sigmoid_grad_from_output_loop_f64(y, out):
     for i in range(y.shape[0]):
         out[i] = _sigmoid_grad_from_output_f64(y[i])
 
 
-_SIGMOID_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _sigmoid_grad_from_output_loop_f32, np.float64: _sigmoid_grad_from_output_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sigmoid_grad_from_output_ploop_f64(y, out):
+    for i in prange(y.shape[0]):
+        out[i] = _sigmoid_grad_from_output_f64(y[i])
+
+
+_SIGMOID_GRAD_FROM_OUTPUT_LOOPS = {np.float32: (_sigmoid_grad_from_output_loop_f32, _sigmoid_grad_from_output_ploop_f32),
+                                   np.float64: (_sigmoid_grad_from_output_loop_f64, _sigmoid_grad_from_output_ploop_f64)}
 
 
 def sigmoid_grad_from_output(y, *, out=None):
@@ -162,5 +203,51 @@ def sigmoid_grad_from_output(y, *, out=None):
     Computes y*(1 - y).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('sigmoid_grad_from_output', _SIGMOID_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _sigmoid_fwd_grad_loop_f32(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _sigmoid_f32(xi)
+        dout[i] = _sigmoid_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sigmoid_fwd_grad_ploop_f32(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _sigmoid_f32(xi)
+        dout[i] = _sigmoid_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _sigmoid_fwd_grad_loop_f64(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _sigmoid_f64(xi)
+        dout[i] = _sigmoid_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sigmoid_fwd_grad_ploop_f64(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _sigmoid_f64(xi)
+        dout[i] = _sigmoid_grad_f64(xi)
+
+
+_SIGMOID_FWD_GRAD_LOOPS = {np.float32: (_sigmoid_fwd_grad_loop_f32, _sigmoid_fwd_grad_ploop_f32),
+                           np.float64: (_sigmoid_fwd_grad_loop_f64, _sigmoid_fwd_grad_ploop_f64)}
+
+
+def sigmoid_fwd_grad(x, *, out=None):
+    """(sigmoid(x), sigmoid_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('sigmoid_fwd_grad', _SIGMOID_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)

@@ -19,7 +19,7 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64
 
@@ -38,9 +38,15 @@ def _silu_f32(x):
     return x*sigmoid_f32(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _silu_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _silu_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _silu_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _silu_f32(x[i])
 
 
@@ -55,13 +61,20 @@ def _silu_f64(x):
     return x*sigmoid_f64(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _silu_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _silu_f64(x[i])
 
 
-_SILU_LOOPS = {np.float32: _silu_loop_f32, np.float64: _silu_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _silu_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _silu_f64(x[i])
+
+
+_SILU_LOOPS = {np.float32: (_silu_loop_f32, _silu_ploop_f32),
+               np.float64: (_silu_loop_f64, _silu_ploop_f64)}
 
 
 def silu(x, *, out=None):
@@ -70,6 +83,7 @@ def silu(x, *, out=None):
     Computes x*Sigmoid(x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('silu', _SILU_LOOPS, x, (), _PARAMS, out)
 
@@ -85,9 +99,15 @@ def _silu_grad_f32(x):
     return (x*sigmoid_f32(-x) + np.float32(1.0))*sigmoid_f32(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _silu_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _silu_grad_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _silu_grad_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _silu_grad_f32(x[i])
 
 
@@ -102,13 +122,20 @@ def _silu_grad_f64(x):
     return (x*sigmoid_f64(-x) + 1.0)*sigmoid_f64(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _silu_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _silu_grad_f64(x[i])
 
 
-_SILU_GRAD_LOOPS = {np.float32: _silu_grad_loop_f32, np.float64: _silu_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _silu_grad_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _silu_grad_f64(x[i])
+
+
+_SILU_GRAD_LOOPS = {np.float32: (_silu_grad_loop_f32, _silu_grad_ploop_f32),
+                    np.float64: (_silu_grad_loop_f64, _silu_grad_ploop_f64)}
 
 
 def silu_grad(x, *, out=None):
@@ -117,5 +144,51 @@ def silu_grad(x, *, out=None):
     Computes x*Sigmoid(-x)*Sigmoid(x) + Sigmoid(x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('silu_grad', _SILU_GRAD_LOOPS, x, (), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _silu_fwd_grad_loop_f32(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _silu_f32(xi)
+        dout[i] = _silu_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _silu_fwd_grad_ploop_f32(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _silu_f32(xi)
+        dout[i] = _silu_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _silu_fwd_grad_loop_f64(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _silu_f64(xi)
+        dout[i] = _silu_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _silu_fwd_grad_ploop_f64(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _silu_f64(xi)
+        dout[i] = _silu_grad_f64(xi)
+
+
+_SILU_FWD_GRAD_LOOPS = {np.float32: (_silu_fwd_grad_loop_f32, _silu_fwd_grad_ploop_f32),
+                        np.float64: (_silu_fwd_grad_loop_f64, _silu_fwd_grad_ploop_f64)}
+
+
+def silu_fwd_grad(x, *, out=None):
+    """(silu(x), silu_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('silu_fwd_grad', _SILU_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)

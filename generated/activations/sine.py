@@ -19,7 +19,7 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._runtime import at, elementwise, cos_mul_f32, cos_mul_f64, sin_mul_f32, sin_mul_f64
 
@@ -34,9 +34,15 @@ def _sine_f32(x, omega0):
     return sin_mul_f32(omega0, x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sine_loop_f32(x, omega0, out):
     for i in range(x.shape[0]):
+        out[i] = _sine_f32(x[i], at(omega0, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sine_ploop_f32(x, omega0, out):
+    for i in prange(x.shape[0]):
         out[i] = _sine_f32(x[i], at(omega0, i))
 
 
@@ -47,13 +53,20 @@ def _sine_f64(x, omega0):
     return sin_mul_f64(omega0, x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sine_loop_f64(x, omega0, out):
     for i in range(x.shape[0]):
         out[i] = _sine_f64(x[i], at(omega0, i))
 
 
-_SINE_LOOPS = {np.float32: _sine_loop_f32, np.float64: _sine_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sine_ploop_f64(x, omega0, out):
+    for i in prange(x.shape[0]):
+        out[i] = _sine_f64(x[i], at(omega0, i))
+
+
+_SINE_LOOPS = {np.float32: (_sine_loop_f32, _sine_ploop_f32),
+               np.float64: (_sine_loop_f64, _sine_ploop_f64)}
 
 
 def sine(x, omega0=30.0, *, out=None):
@@ -62,6 +75,7 @@ def sine(x, omega0=30.0, *, out=None):
     Computes sin(omega0*x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('sine', _SINE_LOOPS, x, (omega0,), _PARAMS, out)
 
@@ -73,9 +87,15 @@ def _sine_grad_f32(x, omega0):
     return omega0*cos_mul_f32(omega0, x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sine_grad_loop_f32(x, omega0, out):
     for i in range(x.shape[0]):
+        out[i] = _sine_grad_f32(x[i], at(omega0, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sine_grad_ploop_f32(x, omega0, out):
+    for i in prange(x.shape[0]):
         out[i] = _sine_grad_f32(x[i], at(omega0, i))
 
 
@@ -86,13 +106,20 @@ def _sine_grad_f64(x, omega0):
     return omega0*cos_mul_f64(omega0, x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sine_grad_loop_f64(x, omega0, out):
     for i in range(x.shape[0]):
         out[i] = _sine_grad_f64(x[i], at(omega0, i))
 
 
-_SINE_GRAD_LOOPS = {np.float32: _sine_grad_loop_f32, np.float64: _sine_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sine_grad_ploop_f64(x, omega0, out):
+    for i in prange(x.shape[0]):
+        out[i] = _sine_grad_f64(x[i], at(omega0, i))
+
+
+_SINE_GRAD_LOOPS = {np.float32: (_sine_grad_loop_f32, _sine_grad_ploop_f32),
+                    np.float64: (_sine_grad_loop_f64, _sine_grad_ploop_f64)}
 
 
 def sine_grad(x, omega0=30.0, *, out=None):
@@ -101,5 +128,51 @@ def sine_grad(x, omega0=30.0, *, out=None):
     Computes omega0*cos(omega0*x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('sine_grad', _SINE_GRAD_LOOPS, x, (omega0,), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _sine_fwd_grad_loop_f32(x, omega0, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _sine_f32(xi, at(omega0, i))
+        dout[i] = _sine_grad_f32(xi, at(omega0, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sine_fwd_grad_ploop_f32(x, omega0, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _sine_f32(xi, at(omega0, i))
+        dout[i] = _sine_grad_f32(xi, at(omega0, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _sine_fwd_grad_loop_f64(x, omega0, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _sine_f64(xi, at(omega0, i))
+        dout[i] = _sine_grad_f64(xi, at(omega0, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sine_fwd_grad_ploop_f64(x, omega0, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _sine_f64(xi, at(omega0, i))
+        dout[i] = _sine_grad_f64(xi, at(omega0, i))
+
+
+_SINE_FWD_GRAD_LOOPS = {np.float32: (_sine_fwd_grad_loop_f32, _sine_fwd_grad_ploop_f32),
+                        np.float64: (_sine_fwd_grad_loop_f64, _sine_fwd_grad_ploop_f64)}
+
+
+def sine_fwd_grad(x, omega0=30.0, *, out=None):
+    """(sine(x), sine_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('sine_fwd_grad', _SINE_FWD_GRAD_LOOPS, x, (omega0,), _PARAMS, out, nout=2)

@@ -23,9 +23,9 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
+from .._runtime import at, elementwise, expm1_f32, expm1_f64, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('beta', True, False), ('threshold', False, True),)
@@ -39,9 +39,15 @@ def _softplus_f32(x, beta, threshold):
     return (x if (t0 > threshold) else softplus_f32(t0)/beta)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _softplus_loop_f32(x, beta, threshold, out):
     for i in range(x.shape[0]):
+        out[i] = _softplus_f32(x[i], at(beta, i), at(threshold, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softplus_ploop_f32(x, beta, threshold, out):
+    for i in prange(x.shape[0]):
         out[i] = _softplus_f32(x[i], at(beta, i), at(threshold, i))
 
 
@@ -53,13 +59,20 @@ def _softplus_f64(x, beta, threshold):
     return (x if (t0 > threshold) else softplus_f64(t0)/beta)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _softplus_loop_f64(x, beta, threshold, out):
     for i in range(x.shape[0]):
         out[i] = _softplus_f64(x[i], at(beta, i), at(threshold, i))
 
 
-_SOFTPLUS_LOOPS = {np.float32: _softplus_loop_f32, np.float64: _softplus_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softplus_ploop_f64(x, beta, threshold, out):
+    for i in prange(x.shape[0]):
+        out[i] = _softplus_f64(x[i], at(beta, i), at(threshold, i))
+
+
+_SOFTPLUS_LOOPS = {np.float32: (_softplus_loop_f32, _softplus_ploop_f32),
+                   np.float64: (_softplus_loop_f64, _softplus_ploop_f64)}
 
 
 def softplus(x, beta=1.0, threshold=math.inf, *, out=None):
@@ -68,6 +81,7 @@ def softplus(x, beta=1.0, threshold=math.inf, *, out=None):
     Computes Piecewise((x, threshold < beta*x), (Softplus(beta*x)/beta, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('softplus', _SOFTPLUS_LOOPS, x, (beta, threshold,), _PARAMS, out)
 
@@ -80,9 +94,15 @@ def _softplus_grad_f32(x, beta, threshold):
     return (np.float32(1.0) if (t0 > threshold) else sigmoid_f32(t0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _softplus_grad_loop_f32(x, beta, threshold, out):
     for i in range(x.shape[0]):
+        out[i] = _softplus_grad_f32(x[i], at(beta, i), at(threshold, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softplus_grad_ploop_f32(x, beta, threshold, out):
+    for i in prange(x.shape[0]):
         out[i] = _softplus_grad_f32(x[i], at(beta, i), at(threshold, i))
 
 
@@ -94,13 +114,20 @@ def _softplus_grad_f64(x, beta, threshold):
     return (1.0 if (t0 > threshold) else sigmoid_f64(t0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _softplus_grad_loop_f64(x, beta, threshold, out):
     for i in range(x.shape[0]):
         out[i] = _softplus_grad_f64(x[i], at(beta, i), at(threshold, i))
 
 
-_SOFTPLUS_GRAD_LOOPS = {np.float32: _softplus_grad_loop_f32, np.float64: _softplus_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softplus_grad_ploop_f64(x, beta, threshold, out):
+    for i in prange(x.shape[0]):
+        out[i] = _softplus_grad_f64(x[i], at(beta, i), at(threshold, i))
+
+
+_SOFTPLUS_GRAD_LOOPS = {np.float32: (_softplus_grad_loop_f32, _softplus_grad_ploop_f32),
+                        np.float64: (_softplus_grad_loop_f64, _softplus_grad_ploop_f64)}
 
 
 def softplus_grad(x, beta=1.0, threshold=math.inf, *, out=None):
@@ -109,6 +136,7 @@ def softplus_grad(x, beta=1.0, threshold=math.inf, *, out=None):
     Computes Piecewise((1, threshold < beta*x), (Sigmoid(beta*x), True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('softplus_grad', _SOFTPLUS_GRAD_LOOPS, x, (beta, threshold,), _PARAMS, out)
 
@@ -117,12 +145,18 @@ def softplus_grad(x, beta=1.0, threshold=math.inf, *, out=None):
 def _softplus_grad_from_output_f32(y, beta):
     if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
         return y
-    return -math.expm1(-beta*y)
+    return -expm1_f32(-beta*y)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _softplus_grad_from_output_loop_f32(y, beta, out):
     for i in range(y.shape[0]):
+        out[i] = _softplus_grad_from_output_f32(y[i], at(beta, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softplus_grad_from_output_ploop_f32(y, beta, out):
+    for i in prange(y.shape[0]):
         out[i] = _softplus_grad_from_output_f32(y[i], at(beta, i))
 
 
@@ -130,16 +164,23 @@ def _softplus_grad_from_output_loop_f32(y, beta, out):
 def _softplus_grad_from_output_f64(y, beta):
     if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
         return y
-    return -math.expm1(-beta*y)
+    return -expm1_f64(-beta*y)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _softplus_grad_from_output_loop_f64(y, beta, out):
     for i in range(y.shape[0]):
         out[i] = _softplus_grad_from_output_f64(y[i], at(beta, i))
 
 
-_SOFTPLUS_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _softplus_grad_from_output_loop_f32, np.float64: _softplus_grad_from_output_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softplus_grad_from_output_ploop_f64(y, beta, out):
+    for i in prange(y.shape[0]):
+        out[i] = _softplus_grad_from_output_f64(y[i], at(beta, i))
+
+
+_SOFTPLUS_GRAD_FROM_OUTPUT_LOOPS = {np.float32: (_softplus_grad_from_output_loop_f32, _softplus_grad_from_output_ploop_f32),
+                                    np.float64: (_softplus_grad_from_output_loop_f64, _softplus_grad_from_output_ploop_f64)}
 
 
 def softplus_grad_from_output(y, beta=1.0, *, out=None):
@@ -150,5 +191,51 @@ def softplus_grad_from_output(y, beta=1.0, *, out=None):
     Computes -Expm1(-beta*y).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('softplus_grad_from_output', _SOFTPLUS_GRAD_FROM_OUTPUT_LOOPS, y, (beta,), (_PARAMS[0],), out)
+
+
+@njit(cache=True, error_model="numpy")
+def _softplus_fwd_grad_loop_f32(x, beta, threshold, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _softplus_f32(xi, at(beta, i), at(threshold, i))
+        dout[i] = _softplus_grad_f32(xi, at(beta, i), at(threshold, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softplus_fwd_grad_ploop_f32(x, beta, threshold, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _softplus_f32(xi, at(beta, i), at(threshold, i))
+        dout[i] = _softplus_grad_f32(xi, at(beta, i), at(threshold, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _softplus_fwd_grad_loop_f64(x, beta, threshold, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _softplus_f64(xi, at(beta, i), at(threshold, i))
+        dout[i] = _softplus_grad_f64(xi, at(beta, i), at(threshold, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softplus_fwd_grad_ploop_f64(x, beta, threshold, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _softplus_f64(xi, at(beta, i), at(threshold, i))
+        dout[i] = _softplus_grad_f64(xi, at(beta, i), at(threshold, i))
+
+
+_SOFTPLUS_FWD_GRAD_LOOPS = {np.float32: (_softplus_fwd_grad_loop_f32, _softplus_fwd_grad_ploop_f32),
+                            np.float64: (_softplus_fwd_grad_loop_f64, _softplus_fwd_grad_ploop_f64)}
+
+
+def softplus_fwd_grad(x, beta=1.0, threshold=math.inf, *, out=None):
+    """(softplus(x), softplus_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('softplus_fwd_grad', _SOFTPLUS_FWD_GRAD_LOOPS, x, (beta, threshold,), _PARAMS, out, nout=2)

@@ -23,7 +23,7 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64
 
@@ -42,9 +42,15 @@ def _swish_f32(x, beta):
     return x*sigmoid_f32(beta*x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _swish_loop_f32(x, beta, out):
     for i in range(x.shape[0]):
+        out[i] = _swish_f32(x[i], at(beta, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _swish_ploop_f32(x, beta, out):
+    for i in prange(x.shape[0]):
         out[i] = _swish_f32(x[i], at(beta, i))
 
 
@@ -59,13 +65,20 @@ def _swish_f64(x, beta):
     return x*sigmoid_f64(beta*x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _swish_loop_f64(x, beta, out):
     for i in range(x.shape[0]):
         out[i] = _swish_f64(x[i], at(beta, i))
 
 
-_SWISH_LOOPS = {np.float32: _swish_loop_f32, np.float64: _swish_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _swish_ploop_f64(x, beta, out):
+    for i in prange(x.shape[0]):
+        out[i] = _swish_f64(x[i], at(beta, i))
+
+
+_SWISH_LOOPS = {np.float32: (_swish_loop_f32, _swish_ploop_f32),
+                np.float64: (_swish_loop_f64, _swish_ploop_f64)}
 
 
 def swish(x, beta=1.0, *, out=None):
@@ -74,6 +87,7 @@ def swish(x, beta=1.0, *, out=None):
     Computes x*Sigmoid(beta*x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('swish', _SWISH_LOOPS, x, (beta,), _PARAMS, out)
 
@@ -90,9 +104,15 @@ def _swish_grad_f32(x, beta):
     return (t0*sigmoid_f32(-t0) + np.float32(1.0))*sigmoid_f32(t0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _swish_grad_loop_f32(x, beta, out):
     for i in range(x.shape[0]):
+        out[i] = _swish_grad_f32(x[i], at(beta, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _swish_grad_ploop_f32(x, beta, out):
+    for i in prange(x.shape[0]):
         out[i] = _swish_grad_f32(x[i], at(beta, i))
 
 
@@ -108,13 +128,20 @@ def _swish_grad_f64(x, beta):
     return (t0*sigmoid_f64(-t0) + 1.0)*sigmoid_f64(t0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _swish_grad_loop_f64(x, beta, out):
     for i in range(x.shape[0]):
         out[i] = _swish_grad_f64(x[i], at(beta, i))
 
 
-_SWISH_GRAD_LOOPS = {np.float32: _swish_grad_loop_f32, np.float64: _swish_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _swish_grad_ploop_f64(x, beta, out):
+    for i in prange(x.shape[0]):
+        out[i] = _swish_grad_f64(x[i], at(beta, i))
+
+
+_SWISH_GRAD_LOOPS = {np.float32: (_swish_grad_loop_f32, _swish_grad_ploop_f32),
+                     np.float64: (_swish_grad_loop_f64, _swish_grad_ploop_f64)}
 
 
 def swish_grad(x, beta=1.0, *, out=None):
@@ -123,6 +150,7 @@ def swish_grad(x, beta=1.0, *, out=None):
     Computes beta*x*Sigmoid(-beta*x)*Sigmoid(beta*x) + Sigmoid(beta*x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('swish_grad', _SWISH_GRAD_LOOPS, x, (beta,), _PARAMS, out)
 
@@ -139,9 +167,15 @@ def _swish_grad_beta_f32(x, beta):
     return (x*x)*sigmoid_f32(-t0)*sigmoid_f32(t0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _swish_grad_beta_loop_f32(x, beta, out):
     for i in range(x.shape[0]):
+        out[i] = _swish_grad_beta_f32(x[i], at(beta, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _swish_grad_beta_ploop_f32(x, beta, out):
+    for i in prange(x.shape[0]):
         out[i] = _swish_grad_beta_f32(x[i], at(beta, i))
 
 
@@ -157,13 +191,20 @@ def _swish_grad_beta_f64(x, beta):
     return (x*x)*sigmoid_f64(-t0)*sigmoid_f64(t0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _swish_grad_beta_loop_f64(x, beta, out):
     for i in range(x.shape[0]):
         out[i] = _swish_grad_beta_f64(x[i], at(beta, i))
 
 
-_SWISH_GRAD_BETA_LOOPS = {np.float32: _swish_grad_beta_loop_f32, np.float64: _swish_grad_beta_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _swish_grad_beta_ploop_f64(x, beta, out):
+    for i in prange(x.shape[0]):
+        out[i] = _swish_grad_beta_f64(x[i], at(beta, i))
+
+
+_SWISH_GRAD_BETA_LOOPS = {np.float32: (_swish_grad_beta_loop_f32, _swish_grad_beta_ploop_f32),
+                          np.float64: (_swish_grad_beta_loop_f64, _swish_grad_beta_ploop_f64)}
 
 
 def swish_grad_beta(x, beta=1.0, *, out=None):
@@ -172,5 +213,51 @@ def swish_grad_beta(x, beta=1.0, *, out=None):
     Computes x**2*Sigmoid(-beta*x)*Sigmoid(beta*x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('swish_grad_beta', _SWISH_GRAD_BETA_LOOPS, x, (beta,), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _swish_fwd_grad_loop_f32(x, beta, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _swish_f32(xi, at(beta, i))
+        dout[i] = _swish_grad_f32(xi, at(beta, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _swish_fwd_grad_ploop_f32(x, beta, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _swish_f32(xi, at(beta, i))
+        dout[i] = _swish_grad_f32(xi, at(beta, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _swish_fwd_grad_loop_f64(x, beta, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _swish_f64(xi, at(beta, i))
+        dout[i] = _swish_grad_f64(xi, at(beta, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _swish_fwd_grad_ploop_f64(x, beta, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _swish_f64(xi, at(beta, i))
+        dout[i] = _swish_grad_f64(xi, at(beta, i))
+
+
+_SWISH_FWD_GRAD_LOOPS = {np.float32: (_swish_fwd_grad_loop_f32, _swish_fwd_grad_ploop_f32),
+                         np.float64: (_swish_fwd_grad_loop_f64, _swish_fwd_grad_ploop_f64)}
+
+
+def swish_fwd_grad(x, beta=1.0, *, out=None):
+    """(swish(x), swish_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('swish_fwd_grad', _SWISH_FWD_GRAD_LOOPS, x, (beta,), _PARAMS, out, nout=2)

@@ -23,9 +23,9 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64
+from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64, tanh_f32, tanh_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
@@ -39,12 +39,18 @@ def _tanh_f32(x):
         return np.float32(1.0)
     if x == -math.inf:  # limit at -inf, derived by SymPy
         return np.float32(-1.0)
-    return math.tanh(x)
+    return tanh_f32(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _tanh_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _tanh_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _tanh_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _tanh_f32(x[i])
 
 
@@ -56,16 +62,23 @@ def _tanh_f64(x):
         return 1.0
     if x == -math.inf:  # limit at -inf, derived by SymPy
         return -1.0
-    return math.tanh(x)
+    return tanh_f64(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _tanh_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _tanh_f64(x[i])
 
 
-_TANH_LOOPS = {np.float32: _tanh_loop_f32, np.float64: _tanh_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _tanh_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _tanh_f64(x[i])
+
+
+_TANH_LOOPS = {np.float32: (_tanh_loop_f32, _tanh_ploop_f32),
+               np.float64: (_tanh_loop_f64, _tanh_ploop_f64)}
 
 
 def tanh(x, *, out=None):
@@ -74,6 +87,7 @@ def tanh(x, *, out=None):
     Computes tanh(x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('tanh', _TANH_LOOPS, x, (), _PARAMS, out)
 
@@ -90,9 +104,15 @@ def _tanh_grad_f32(x):
     return np.float32(4.0)*sigmoid_f32(-t0)*sigmoid_f32(t0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _tanh_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        out[i] = _tanh_grad_f32(x[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _tanh_grad_ploop_f32(x, out):
+    for i in prange(x.shape[0]):
         out[i] = _tanh_grad_f32(x[i])
 
 
@@ -108,13 +128,20 @@ def _tanh_grad_f64(x):
     return 4.0*sigmoid_f64(-t0)*sigmoid_f64(t0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _tanh_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
         out[i] = _tanh_grad_f64(x[i])
 
 
-_TANH_GRAD_LOOPS = {np.float32: _tanh_grad_loop_f32, np.float64: _tanh_grad_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _tanh_grad_ploop_f64(x, out):
+    for i in prange(x.shape[0]):
+        out[i] = _tanh_grad_f64(x[i])
+
+
+_TANH_GRAD_LOOPS = {np.float32: (_tanh_grad_loop_f32, _tanh_grad_ploop_f32),
+                    np.float64: (_tanh_grad_loop_f64, _tanh_grad_ploop_f64)}
 
 
 def tanh_grad(x, *, out=None):
@@ -123,6 +150,7 @@ def tanh_grad(x, *, out=None):
     Computes 4*Sigmoid(-2*x)*Sigmoid(2*x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('tanh_grad', _TANH_GRAD_LOOPS, x, (), _PARAMS, out)
 
@@ -134,9 +162,15 @@ def _tanh_grad_from_output_f32(y):
     return -(y + np.float32(-1.0))*(y + np.float32(1.0))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _tanh_grad_from_output_loop_f32(y, out):
     for i in range(y.shape[0]):
+        out[i] = _tanh_grad_from_output_f32(y[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _tanh_grad_from_output_ploop_f32(y, out):
+    for i in prange(y.shape[0]):
         out[i] = _tanh_grad_from_output_f32(y[i])
 
 
@@ -147,13 +181,20 @@ def _tanh_grad_from_output_f64(y):
     return -(y - 1.0)*(y + 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _tanh_grad_from_output_loop_f64(y, out):
     for i in range(y.shape[0]):
         out[i] = _tanh_grad_from_output_f64(y[i])
 
 
-_TANH_GRAD_FROM_OUTPUT_LOOPS = {np.float32: _tanh_grad_from_output_loop_f32, np.float64: _tanh_grad_from_output_loop_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _tanh_grad_from_output_ploop_f64(y, out):
+    for i in prange(y.shape[0]):
+        out[i] = _tanh_grad_from_output_f64(y[i])
+
+
+_TANH_GRAD_FROM_OUTPUT_LOOPS = {np.float32: (_tanh_grad_from_output_loop_f32, _tanh_grad_from_output_ploop_f32),
+                                np.float64: (_tanh_grad_from_output_loop_f64, _tanh_grad_from_output_ploop_f64)}
 
 
 def tanh_grad_from_output(y, *, out=None):
@@ -164,5 +205,51 @@ def tanh_grad_from_output(y, *, out=None):
     Computes (1 - y)*(y + 1).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
+    Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('tanh_grad_from_output', _TANH_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _tanh_fwd_grad_loop_f32(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _tanh_f32(xi)
+        dout[i] = _tanh_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _tanh_fwd_grad_ploop_f32(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _tanh_f32(xi)
+        dout[i] = _tanh_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _tanh_fwd_grad_loop_f64(x, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _tanh_f64(xi)
+        dout[i] = _tanh_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _tanh_fwd_grad_ploop_f64(x, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _tanh_f64(xi)
+        dout[i] = _tanh_grad_f64(xi)
+
+
+_TANH_FWD_GRAD_LOOPS = {np.float32: (_tanh_fwd_grad_loop_f32, _tanh_fwd_grad_ploop_f32),
+                        np.float64: (_tanh_fwd_grad_loop_f64, _tanh_fwd_grad_ploop_f64)}
+
+
+def tanh_fwd_grad(x, *, out=None):
+    """(tanh(x), tanh_grad(x)) in one pass over x: forward value and derivative for training.
+
+    Same results as the two kernels called separately; ``out``: optional pair of arrays to write
+    into. Large arrays run on all cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('tanh_fwd_grad', _TANH_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)

@@ -1,0 +1,105 @@
+"""Pointwise losses: one catalog entry each, written as in the seeds, in (input x, target y).
+
+A loss is an elementwise formula ℓ(x, y; params) plus a reduction; ``name(input, target, …,
+reduction='mean')`` and ``name_grad(…)`` (the gradient of the *reduced* loss w.r.t. input) follow
+``torch.nn.functional`` where PyTorch has the function. The per-element loss and derivative are
+derived, stabilized and emitted by the same pipeline as the activations (x is the input, the target
+and any second input are array parameters), so they are proven and accuracy-tested the same way.
+
+``target``: what the target may hold — "real", "pm1" (labels ±1) or "prob" (in [0, 1]); the
+kernels reject anything else with a clear error. ``input_domain``: "prob" where the input must be a
+probability (binary_cross_entropy). ``grad=False``: forward only (zero_one_loss has no gradient). ``weight``: the loss takes PyTorch's
+elementwise ``weight``; with reduction='mean' torch 2.13 divides by the number of elements for
+huber_loss and the BCE losses but by the sum of the weights for l1_loss and mse_loss — copied as is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import sympy as sp
+
+from . import Activation, Param
+from .activations import S000, S001, S002
+
+
+@dataclass(frozen=True)
+class Loss:
+    name: str
+    formula: Callable[..., sp.Expr]          # lambda x, y, *params: per-element loss
+    params: tuple[Param, ...] = ()
+    source: str = ""
+    summary: str = ""
+    kinks: str = "smooth: no kinks"
+    target: str = "real"
+    input_domain: str = "real"
+    grad: bool = True
+    second_input: Optional[str] = None        # margin_ranking_loss's input2: an array the loss is differentiated by
+    weight: Optional[str] = None              # PyTorch's elementwise weight; its 'mean' divides by "count" or "weights" (Σw)
+    pytorch: Optional[Callable] = None        # lambda F, input, target, **params, reduction: tensor
+    kind: str = field(default="loss", init=False)
+
+    def pointwise(self) -> Activation:
+        """The per-element loss as an entry of the elementwise pipeline (x = input)."""
+        extra = (Param(self.second_input, 0.0, "second input", learnable=True),) if self.second_input else ()
+        target = (Param("target", 0.0, "target"),)
+        return Activation(
+            name=f"{self.name}_elementwise",
+            formula=self.formula,
+            params=extra + target + self.params,
+            source=self.source, kinks=self.kinks, summary=f"{self.summary} (per element, no reduction)",
+        )
+
+
+def _abs_pw(d):  # |d| with d/dd = 0 at d = 0 (PyTorch's sign(0) = 0)
+    return sp.Piecewise((d, d > 0), (-d, d < 0), (0, True))
+
+
+LOSSES: tuple[Loss, ...] = (
+    Loss("l1_loss", lambda x, y: _abs_pw(x - y), source=f"{S000}: L1 = sum |y_true - y_pred|",
+         summary="absolute error", kinks="d/dx at x = y is 0 (PyTorch: sign(0) = 0)", weight="weights",
+         pytorch=lambda F, x, y, reduction: F.l1_loss(x, y, reduction=reduction)),
+    Loss("mse_loss", lambda x, y: (x - y) ** 2, source=f"{S000}: L2 = sum (y_true - y_pred)^2",
+         summary="squared error", weight="weights", pytorch=lambda F, x, y, reduction: F.mse_loss(x, y, reduction=reduction)),
+    Loss("lq_loss", lambda x, y, q: sp.Piecewise(((x - y) ** q, x > y), ((y - x) ** q, x < y), (0, True)),
+         params=(Param("q", 1.5, "exponent (q = 1: L1, q = 2: L2)", positive=True, domain=(1.0, 3.0)),),
+         source=f"{S001}: L_i = sum_j |s_j - y_j|^q", summary="|x - y|^q",
+         kinks="d/dx at x = y is 0 (for q >= 1)"),
+    Loss("huber_loss", lambda x, y, delta: sp.Piecewise(((x - y) ** 2 / 2, sp.Abs(x - y) < delta),
+                                                        (delta * (_abs_pw(x - y) - delta / 2), True)),
+         params=(Param("delta", 1.0, "switch from quadratic to linear", positive=True),),
+         source=f"{S000}: Huber loss L_delta", summary="quadratic near 0, linear beyond delta", weight="count",
+         pytorch=lambda F, x, y, reduction, delta: F.huber_loss(x, y, reduction=reduction, delta=delta)),
+    Loss("smooth_l1_loss", lambda x, y, beta: sp.Piecewise(((x - y) ** 2 / (2 * beta), sp.Abs(x - y) < beta),
+                                                           (_abs_pw(x - y) - beta / 2, True)),
+         params=(Param("beta", 1.0, "switch point", positive=True),),
+         source=f"{S002}: SmoothL1Loss", summary="Huber divided by beta",
+         pytorch=lambda F, x, y, reduction, beta: F.smooth_l1_loss(x, y, reduction=reduction, beta=beta)),
+    Loss("pseudo_huber_loss", lambda x, y, delta: delta**2 * (sp.sqrt(1 + ((x - y) / delta) ** 2) - 1),
+         params=(Param("delta", 1.0, "slope for large |x - y|", positive=True),),
+         source=f"{S000}: Pseudo-Huber, delta^2 (sqrt(1 + (a/delta)^2) - 1)", summary="smooth Huber"),
+    Loss("hinge_loss", lambda x, y: sp.Piecewise((1 - y * x, 1 - y * x > 0), (0, True)), target="pm1",
+         source=f"{S000}: hinge loss max(0, 1 - t·y), t = ±1", summary="max(0, 1 - t·x)",
+         kinks="d/dx at t·x = 1 is 0"),
+    Loss("squared_hinge_loss", lambda x, y: sp.Piecewise(((1 - y * x) ** 2, 1 - y * x > 0), (0, True)),
+         target="pm1", source=f"{S001}: square loss (1 - y f(x))^2, clipped at 0", summary="max(0, 1 - t·x)^2"),
+    Loss("logistic_loss", lambda x, y: -sp.log(1 / (1 + sp.exp(-y * x))), target="pm1",
+         source=f"{S001}: L = -log(1/(1 + e^(-y f(x))))", summary="log(1 + e^(-t·x)), labels ±1",
+         pytorch=lambda F, x, y, reduction: F.soft_margin_loss(x, y, reduction=reduction)),
+    Loss("binary_cross_entropy_with_logits",
+         lambda x, y, pos_weight: -(pos_weight * y * sp.log(1 / (1 + sp.exp(-x)))
+                                    + (1 - y) * sp.log(1 - 1 / (1 + sp.exp(-x)))),
+         params=(Param("pos_weight", 1.0, "weight of positive examples (PyTorch's pos_weight)", positive=True),),
+         target="prob", source=f"{S000}: sigmoid-cross-entropy loss", summary="BCE on logits", weight="count",
+         pytorch=lambda F, x, y, reduction, pos_weight: F.binary_cross_entropy_with_logits(
+             x, y, reduction=reduction, pos_weight=x.new_tensor(pos_weight))),
+    Loss("margin_ranking_loss", lambda x, input2, y, margin: sp.Piecewise(
+        (-y * (x - input2) + margin, -y * (x - input2) + margin > 0), (0, True)),
+         params=(Param("margin", 0.0, "margin"),), target="pm1", second_input="input2",
+         source=f"{S002}: max(0, -y·(x1 - x2) + margin)", summary="ranking hinge on a pair",
+         kinks="d/dx1 at the hinge is 0",
+         pytorch=lambda F, x, x2, y, reduction, margin: F.margin_ranking_loss(x, x2, y, margin=margin,
+                                                                               reduction=reduction)),
+    Loss("zero_one_loss", lambda x, y: sp.Piecewise((1, y * x < 0), (0, True)), target="pm1", grad=False,
+         source=f"{S001}: L = 1(y f(x) < 0)", summary="misclassification count (forward only: no gradient)"),
+)
