@@ -66,7 +66,7 @@ def build(only: list[str] | None = None, package_hint: str = "symact.kernels", d
         from .docs import render_docs
 
         with tempfile.TemporaryDirectory() as tmp:
-            for path in render_docs(derived, "both", Path(tmp)):
+            for path in render_docs(derived, "both", Path(tmp), vectors=vectors, losses=pointwise):
                 files[f"docs/{path.relative_to(tmp)}"] = path.read_bytes()
             for path in Path(tmp).rglob("*"):
                 if path.is_file():

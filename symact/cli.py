@@ -148,9 +148,14 @@ def cmd_docs(args) -> int:
     for i, e in enumerate(entries, 1):
         derived.append(derive(e))
         print(f"[{i:2d}/{len(entries)}] {e.name}", file=sys.stderr, flush=True)
+    from .catalog.losses import LOSSES
+    from .catalog.vectors import VECTORS
+
+    losses = [(loss, derive(loss.pointwise(), from_output=False, gradients=loss.grad)) for loss in LOSSES]
     accuracy = Path(args.accuracy) if args.accuracy else None
     try:
-        files = render_docs(derived, args.format, Path(args.out), accuracy=accuracy)
+        files = render_docs(derived, args.format, Path(args.out), accuracy=accuracy, vectors=VECTORS,
+                            losses=losses)
         if args.pdf:
             files.append(build_pdf(Path(args.out) / "reference.tex"))
     except DocsError as exc:

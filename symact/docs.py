@@ -691,8 +691,49 @@ def _environment(fmt: str):
     return env
 
 
+def _vector_context(vectors) -> list[dict]:
+    """Vector functions: definition with symbolic K, each kernel as derived and as emitted (max-shifted)."""
+    from .rowwise import derive_rows
+
+    rows = []
+    for fn in vectors:
+        kernels = [dict(name=rk.name, vjp=rk.vjp, derived=tex(rk.derived), stable=tex(rk.stable),
+                        proof=rk.proof.method) for rk in derive_rows(fn)]
+        params = [dict(name=n, default=repr(float(dflt))) for n, dflt, _ in fn.params]
+        call = ", ".join(["x", "axis=-1"] + [f"{p['name']}={p['default']}" for p in params])
+        rows.append(dict(name=fn.name, summary=fn.summary, source=fn.source, scalar=fn.scalar, params=params,
+                         definition=tex(fn.expr()), kernels=kernels, torch=fn.torch or "",
+                         usage=f"import numpy as np\nfrom symact.kernels import {fn.name}, {fn.name}_vjp\n"
+                               f"y = {fn.name}({call})\n"
+                               f"dx = {fn.name}_vjp(x, g, axis=-1)   # g: upstream gradient\n"))
+    return rows
+
+
+def _loss_context(losses) -> list[dict]:
+    """Losses: per-element formula, stable form, derivative, reduction and weight semantics."""
+    rows = []
+    for loss, d in losses:
+        names = _symbol_names([k.stable for k in d.kernels] + [d.entry.expr()])
+        kernels = [dict(name=k.name, role=k.role, derived=tex(readable(k.textbook), names=names),
+                        stable=tex(k.stable, names=names), rules=list(k.rules), proof=k.proof.method)
+                   for k in d.kernels]
+        params = [dict(name=p.name, default=repr(float(p.value)), doc=p.doc) for p in loss.params]
+        args = ", ".join(["x"] + ([loss.second_input] if loss.second_input else []) + ["y"]
+                         + [f"{p['name']}={p['default']}" for p in params] + ["reduction='mean'"])
+        weight = {None: "", "count": "the number of elements", "weights": "the sum of the weights"}[loss.weight]
+        rows.append(dict(name=loss.name, summary=loss.summary, source=loss.source, target=loss.target,
+                         kinks=loss.kinks, params=params, grad=loss.grad, weight=weight,
+                         definition=tex(d.entry.expr(), names=names), kernels=kernels,
+                         torch=loss.name if loss.pytorch else "",
+                         usage=f"from symact.kernels import {loss.name}"
+                               + (f", {loss.name}_grad" if loss.grad else "")
+                               + f"\nloss = {loss.name}({args})\n"
+                               + (f"dx = {loss.name}_grad({args})   # gradient of the reduced loss\n" if loss.grad else "")))
+    return rows
+
+
 def render_docs(derived: list[DerivedActivation], fmt: str, out_dir: Path,
-                accuracy: Optional[Path] = None) -> list[Path]:
+                accuracy: Optional[Path] = None, vectors=(), losses=()) -> list[Path]:
     """Write the reference in ``fmt`` ("latex", "markdown" or "both") into ``out_dir``: the document
     (``reference.tex`` / ``reference.md``) and its figures (``figures/*.pdf`` / ``*.svg``).
 
@@ -707,6 +748,8 @@ def render_docs(derived: list[DerivedActivation], fmt: str, out_dir: Path,
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     ctx = build_context(derived, accuracy)
+    ctx["vectors"] = _vector_context(vectors)
+    ctx["losses"] = _loss_context(losses)
     written: list[Path] = []
     for f in formats:
         ext = FIG_EXT[f]

@@ -25,10 +25,17 @@ class RowMax(sp.Function):
     """max_k a(x_k) over the row; the argument is a(x[k]) with k the catalog's row index."""
     nargs = 1
 
+    def _latex(self, printer):
+        return rf"\max_k {printer._print(self.args[0])}"
+
 
 class RowLog1pRest(sp.Function):
     """log Σ_k e^{a_k − M} = log1p(Σ_{k ≠ argmax} e^{a_k − M}): exact when one term dominates."""
     nargs = 1
+
+    def _latex(self, printer):
+        a = printer._print(self.args[0])
+        return rf"\operatorname{{log1p}}\Big(\sum_{{k \neq \arg\max}} e^{{{a} - \max_k {a}}}\Big)"
 
 
 class Difference(sp.Function):
@@ -39,6 +46,9 @@ class Difference(sp.Function):
 class Centered(sp.Function):
     """a(x_idx) − max_k a(x_k): Centered(a(x[idx]), a(x[k])). Keeps the subtraction first."""
     nargs = 2
+
+    def _latex(self, printer):
+        return rf"\left({printer._print(self.args[0])} - \max_k {printer._print(self.args[1])}\right)"
 
 
 def _pattern_at(pattern: sp.Expr, idx) -> sp.Expr:

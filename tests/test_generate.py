@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,7 @@ def test_generate_cli_writes_an_importable_package(tmp_path):
     out = tmp_path / "mykernels"
     r = subprocess.run([sys.executable, "-m", "symact", "generate", "--out", str(out), "--only", "relu", "sigmoid"],
                        capture_output=True, text=True, check=True)
-    assert "[ 2/2] relu" in r.stderr and "wrote 6 kernels" in r.stderr
+    assert "[ 2/2] relu" in r.stderr and re.search(r"wrote \d+ kernels for 2 functions", r.stderr)
     code = ("import sys; sys.modules['sympy'] = None\n"
             "import numpy as np, mykernels\n"
             "assert {'relu', 'relu_grad', 'sigmoid', 'sigmoid_grad_from_output'} <= set(mykernels.__all__)\n"
