@@ -512,6 +512,11 @@ def _numeric(expr: sp.Expr, e) -> callable:
         "NormCdf": lambda z: 0.5 * erfc(-np.asarray(z, dtype=float) / math.sqrt(2)),
         "erf": erf, "erfc": erfc,
     }
+    from .primitives import StablePrimitive
+
+    # primitives without a NumPy form here are plotted through their textbook formula
+    expr = expr.replace(lambda q: isinstance(q, StablePrimitive) and type(q).__name__ not in impl,
+                        lambda q: type(q).textbook(q.args[0]))
     fn = sp.lambdify([X], expr, modules=[impl, "numpy"])
 
     def f(x):
@@ -722,6 +727,7 @@ def _loss_context(losses) -> list[dict]:
                          + [f"{p['name']}={p['default']}" for p in params] + ["reduction='mean'"])
         weight = {None: "", "count": "the number of elements", "weights": "the sum of the weights"}[loss.weight]
         rows.append(dict(name=loss.name, summary=loss.summary, source=loss.source, target=loss.target,
+                         plotted=loss.grad,
                          kinks=loss.kinks, params=params, grad=loss.grad, weight=weight,
                          definition=tex(d.entry.expr(), names=names), kernels=kernels,
                          torch=loss.name if loss.pytorch else "",
@@ -757,6 +763,9 @@ def render_docs(derived: list[DerivedActivation], fmt: str, out_dir: Path,
             if d.entry.kind == "activation":
                 written += _plot_function(d, out_dir / "figures" / d.entry.name, ext)
         written.append(_plot_comparison(derived, out_dir / "figures" / f"comparison.{ext}"))
+        for loss, d in losses:
+            if loss.grad:  # the loss at a fixed target, and its derivative
+                written += _plot_function(d, out_dir / "figures" / loss.name, ext)
         name, template = {"latex": ("reference.tex", "reference.tex.j2"),
                           "markdown": ("reference.md", "reference.md.j2")}[f]
         text = _environment(f).get_template(template).render(**ctx, fig_ext=ext)

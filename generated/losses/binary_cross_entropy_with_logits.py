@@ -73,7 +73,7 @@ _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_LOOPS = {np.float32: (_binary_cros
                                                        np.float64: (_binary_cross_entropy_with_logits_elementwise_loop_f64, _binary_cross_entropy_with_logits_elementwise_ploop_f64)}
 
 
-def binary_cross_entropy_with_logits_elementwise(x, target=0.0, pos_weight=1.0, *, out=None):
+def binary_cross_entropy_with_logits_elementwise(x, target=1.0, pos_weight=1.0, *, out=None):
     """binary_cross_entropy_with_logits_elementwise(x): BCE on logits (per element, no reduction).
 
     Computes pos_weight*target*Softplus(-x) + (1 - target)*Softplus(x).
@@ -134,7 +134,7 @@ _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_GRAD_LOOPS = {np.float32: (_binary
                                                             np.float64: (_binary_cross_entropy_with_logits_elementwise_grad_loop_f64, _binary_cross_entropy_with_logits_elementwise_grad_ploop_f64)}
 
 
-def binary_cross_entropy_with_logits_elementwise_grad(x, target=0.0, pos_weight=1.0, *, out=None):
+def binary_cross_entropy_with_logits_elementwise_grad(x, target=1.0, pos_weight=1.0, *, out=None):
     """Derivative of binary_cross_entropy_with_logits_elementwise with respect to x.
 
     Computes -pos_weight*target*Sigmoid(-x) + (1 - target)*Sigmoid(x).
@@ -181,7 +181,7 @@ _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_bi
                                                                 np.float64: (_binary_cross_entropy_with_logits_elementwise_fwd_grad_loop_f64, _binary_cross_entropy_with_logits_elementwise_fwd_grad_ploop_f64)}
 
 
-def binary_cross_entropy_with_logits_elementwise_fwd_grad(x, target=0.0, pos_weight=1.0, *, out=None):
+def binary_cross_entropy_with_logits_elementwise_fwd_grad(x, target=1.0, pos_weight=1.0, *, out=None):
     """(binary_cross_entropy_with_logits_elementwise(x), binary_cross_entropy_with_logits_elementwise_grad(x)) in one pass over x: forward value and derivative for training.
 
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write

@@ -71,7 +71,7 @@ _HINGE_LOSS_ELEMENTWISE_LOOPS = {np.float32: (_hinge_loss_elementwise_loop_f32, 
                                  np.float64: (_hinge_loss_elementwise_loop_f64, _hinge_loss_elementwise_ploop_f64)}
 
 
-def hinge_loss_elementwise(x, target=0.0, *, out=None):
+def hinge_loss_elementwise(x, target=1.0, *, out=None):
     """hinge_loss_elementwise(x): max(0, 1 - t·x) (per element, no reduction).
 
     Computes Piecewise((-target*x + 1, target*x < 1), (0, True)).
@@ -124,7 +124,7 @@ _HINGE_LOSS_ELEMENTWISE_GRAD_LOOPS = {np.float32: (_hinge_loss_elementwise_grad_
                                       np.float64: (_hinge_loss_elementwise_grad_loop_f64, _hinge_loss_elementwise_grad_ploop_f64)}
 
 
-def hinge_loss_elementwise_grad(x, target=0.0, *, out=None):
+def hinge_loss_elementwise_grad(x, target=1.0, *, out=None):
     """Derivative of hinge_loss_elementwise with respect to x.
 
     Computes Piecewise((-target, target*x < 1), (0, True)).
@@ -171,7 +171,7 @@ _HINGE_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_hinge_loss_elementwise_f
                                           np.float64: (_hinge_loss_elementwise_fwd_grad_loop_f64, _hinge_loss_elementwise_fwd_grad_ploop_f64)}
 
 
-def hinge_loss_elementwise_fwd_grad(x, target=0.0, *, out=None):
+def hinge_loss_elementwise_fwd_grad(x, target=1.0, *, out=None):
     """(hinge_loss_elementwise(x), hinge_loss_elementwise_grad(x)) in one pass over x: forward value and derivative for training.
 
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write

@@ -77,7 +77,7 @@ _LOGISTIC_LOSS_ELEMENTWISE_LOOPS = {np.float32: (_logistic_loss_elementwise_loop
                                     np.float64: (_logistic_loss_elementwise_loop_f64, _logistic_loss_elementwise_ploop_f64)}
 
 
-def logistic_loss_elementwise(x, target=0.0, *, out=None):
+def logistic_loss_elementwise(x, target=1.0, *, out=None):
     """logistic_loss_elementwise(x): log(1 + e^(-t·x)), labels ±1 (per element, no reduction).
 
     Computes Softplus(-target*x).
@@ -138,7 +138,7 @@ _LOGISTIC_LOSS_ELEMENTWISE_GRAD_LOOPS = {np.float32: (_logistic_loss_elementwise
                                          np.float64: (_logistic_loss_elementwise_grad_loop_f64, _logistic_loss_elementwise_grad_ploop_f64)}
 
 
-def logistic_loss_elementwise_grad(x, target=0.0, *, out=None):
+def logistic_loss_elementwise_grad(x, target=1.0, *, out=None):
     """Derivative of logistic_loss_elementwise with respect to x.
 
     Computes -target*Sigmoid(-target*x).
@@ -185,7 +185,7 @@ _LOGISTIC_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_logistic_loss_element
                                              np.float64: (_logistic_loss_elementwise_fwd_grad_loop_f64, _logistic_loss_elementwise_fwd_grad_ploop_f64)}
 
 
-def logistic_loss_elementwise_fwd_grad(x, target=0.0, *, out=None):
+def logistic_loss_elementwise_fwd_grad(x, target=1.0, *, out=None):
     """(logistic_loss_elementwise(x), logistic_loss_elementwise_grad(x)) in one pass over x: forward value and derivative for training.
 
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write

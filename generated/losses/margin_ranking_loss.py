@@ -75,7 +75,7 @@ _MARGIN_RANKING_LOSS_ELEMENTWISE_LOOPS = {np.float32: (_margin_ranking_loss_elem
                                           np.float64: (_margin_ranking_loss_elementwise_loop_f64, _margin_ranking_loss_elementwise_ploop_f64)}
 
 
-def margin_ranking_loss_elementwise(x, input2=0.0, target=0.0, margin=0.0, *, out=None):
+def margin_ranking_loss_elementwise(x, input2=0.0, target=1.0, margin=0.0, *, out=None):
     """margin_ranking_loss_elementwise(x): ranking hinge on a pair (per element, no reduction).
 
     Computes Piecewise((margin - target*(-input2 + x), margin - target*(-input2 + x) > 0), (0, True)).
@@ -128,7 +128,7 @@ _MARGIN_RANKING_LOSS_ELEMENTWISE_GRAD_LOOPS = {np.float32: (_margin_ranking_loss
                                                np.float64: (_margin_ranking_loss_elementwise_grad_loop_f64, _margin_ranking_loss_elementwise_grad_ploop_f64)}
 
 
-def margin_ranking_loss_elementwise_grad(x, input2=0.0, target=0.0, margin=0.0, *, out=None):
+def margin_ranking_loss_elementwise_grad(x, input2=0.0, target=1.0, margin=0.0, *, out=None):
     """Derivative of margin_ranking_loss_elementwise with respect to x.
 
     Computes Piecewise((-target, margin - target*(-input2 + x) > 0), (0, True)).
@@ -181,7 +181,7 @@ _MARGIN_RANKING_LOSS_ELEMENTWISE_GRAD_INPUT2_LOOPS = {np.float32: (_margin_ranki
                                                       np.float64: (_margin_ranking_loss_elementwise_grad_input2_loop_f64, _margin_ranking_loss_elementwise_grad_input2_ploop_f64)}
 
 
-def margin_ranking_loss_elementwise_grad_input2(x, input2=0.0, target=0.0, margin=0.0, *, out=None):
+def margin_ranking_loss_elementwise_grad_input2(x, input2=0.0, target=1.0, margin=0.0, *, out=None):
     """Derivative of margin_ranking_loss_elementwise with respect to its parameter 'dinput2', elementwise (sum over the broadcast axes for the parameter's gradient).
 
     Computes Piecewise((target, margin - target*(-input2 + x) > 0), (0, True)).
@@ -228,7 +228,7 @@ _MARGIN_RANKING_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_margin_ranking_
                                                    np.float64: (_margin_ranking_loss_elementwise_fwd_grad_loop_f64, _margin_ranking_loss_elementwise_fwd_grad_ploop_f64)}
 
 
-def margin_ranking_loss_elementwise_fwd_grad(x, input2=0.0, target=0.0, margin=0.0, *, out=None):
+def margin_ranking_loss_elementwise_fwd_grad(x, input2=0.0, target=1.0, margin=0.0, *, out=None):
     """(margin_ranking_loss_elementwise(x), margin_ranking_loss_elementwise_grad(x)) in one pass over x: forward value and derivative for training.
 
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write

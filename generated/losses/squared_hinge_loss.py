@@ -71,7 +71,7 @@ _SQUARED_HINGE_LOSS_ELEMENTWISE_LOOPS = {np.float32: (_squared_hinge_loss_elemen
                                          np.float64: (_squared_hinge_loss_elementwise_loop_f64, _squared_hinge_loss_elementwise_ploop_f64)}
 
 
-def squared_hinge_loss_elementwise(x, target=0.0, *, out=None):
+def squared_hinge_loss_elementwise(x, target=1.0, *, out=None):
     """squared_hinge_loss_elementwise(x): max(0, 1 - t·x)^2 (per element, no reduction).
 
     Computes Piecewise(((-target*x + 1)**2, target*x < 1), (0, True)).
@@ -126,7 +126,7 @@ _SQUARED_HINGE_LOSS_ELEMENTWISE_GRAD_LOOPS = {np.float32: (_squared_hinge_loss_e
                                               np.float64: (_squared_hinge_loss_elementwise_grad_loop_f64, _squared_hinge_loss_elementwise_grad_ploop_f64)}
 
 
-def squared_hinge_loss_elementwise_grad(x, target=0.0, *, out=None):
+def squared_hinge_loss_elementwise_grad(x, target=1.0, *, out=None):
     """Derivative of squared_hinge_loss_elementwise with respect to x.
 
     Computes Piecewise((-2*target*(-target*x + 1), target*x < 1), (0, True)).
@@ -173,7 +173,7 @@ _SQUARED_HINGE_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_squared_hinge_lo
                                                   np.float64: (_squared_hinge_loss_elementwise_fwd_grad_loop_f64, _squared_hinge_loss_elementwise_fwd_grad_ploop_f64)}
 
 
-def squared_hinge_loss_elementwise_fwd_grad(x, target=0.0, *, out=None):
+def squared_hinge_loss_elementwise_fwd_grad(x, target=1.0, *, out=None):
     """(squared_hinge_loss_elementwise(x), squared_hinge_loss_elementwise_grad(x)) in one pass over x: forward value and derivative for training.
 
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write

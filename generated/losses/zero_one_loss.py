@@ -65,7 +65,7 @@ _ZERO_ONE_LOSS_ELEMENTWISE_LOOPS = {np.float32: (_zero_one_loss_elementwise_loop
                                     np.float64: (_zero_one_loss_elementwise_loop_f64, _zero_one_loss_elementwise_ploop_f64)}
 
 
-def zero_one_loss_elementwise(x, target=0.0, *, out=None):
+def zero_one_loss_elementwise(x, target=1.0, *, out=None):
     """zero_one_loss_elementwise(x): misclassification count (forward only: no gradient) (per element, no reduction).
 
     Computes Piecewise((1, target*x < 0), (0, True)).

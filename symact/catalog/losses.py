@@ -42,7 +42,7 @@ class Loss:
     def pointwise(self) -> Activation:
         """The per-element loss as an entry of the elementwise pipeline (x = input)."""
         extra = (Param(self.second_input, 0.0, "second input", learnable=True),) if self.second_input else ()
-        target = (Param("target", 0.0, "target"),)
+        target = (Param("target", 0.0 if self.target == "real" else 1.0, "target"),)
         return Activation(
             name=f"{self.name}_elementwise",
             formula=self.formula,
