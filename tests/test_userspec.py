@@ -167,3 +167,12 @@ def test_broadcast_views_work(user_package):
 def test_validate_rejects_a_name_clash_directly():
     with pytest.raises(SpecError, match="already used"):
         validate(parse_define("sigmoid = x"), {"sigmoid"})
+
+
+def test_user_functions_get_the_same_docs(tmp_path):
+    r = run("docs", "--define", MISH, "--format", "markdown", "--out", str(tmp_path / "docs"))
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "docs" / "reference.md").read_text()
+    section = text.split("\n## mish\n", 1)[1].split("\n## ", 1)[0]
+    assert "### Definition" in section and "x \\tanh" in section and "### Properties" in section
+    assert (tmp_path / "docs" / "figures" / "mish.svg").exists()
