@@ -8,11 +8,12 @@ import numpy as np
 from ._runtime import _as_float_array, _check_param
 
 
-def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False):
+def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces=None):
     """Run ``loops[dtype](x2d, [g2d,] *params, out2d)`` along ``axis``.
 
     ``scalar``: one value per row (logsumexp) — the result drops ``axis``; a vjp of a scalar function
-    takes ``g`` with that reduced shape.
+    takes ``g`` with that reduced shape. ``pieces`` (maxout): the axis is cut into consecutive groups
+    of that many, each group is a row, and the result keeps the axis with one value per group.
     """
     xa = _as_float_array(x, fn, "x")
     if xa.ndim == 0:
@@ -26,15 +27,26 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False):
             raise ValueError(f"{fn}: parameter {name!r} must be a scalar")
     dtype = xa.dtype
     moved = np.moveaxis(xa, axis, -1)
+    grouped_shape = None
+    if pieces is not None:
+        size = moved.shape[-1]
+        if isinstance(pieces, bool) or not isinstance(pieces, (int, np.integer)) or pieces < 1 or size % pieces:
+            raise ValueError(f"{fn}: pieces must be a positive integer dividing the axis length {size}, "
+                             f"got {pieces!r}")
+        grouped_shape = moved.shape
+        moved = moved.reshape(moved.shape[:-1] + (size // pieces, int(pieces)))
     rows = np.ascontiguousarray(moved, dtype=dtype).reshape(-1, moved.shape[-1]) if moved.shape[-1] else \
         np.empty((int(np.prod(moved.shape[:-1])), 0), dtype)
     args = [rows]
     if g is not None:
         ga = _as_float_array(g, fn, "g")
-        want = moved.shape[:-1] if scalar else xa.shape
+        if grouped_shape is not None:
+            want = np.moveaxis(np.empty(moved.shape[:-1], bool), -1, axis).shape
+        else:
+            want = moved.shape[:-1] if scalar else xa.shape
         if ga.shape != want:
             raise ValueError(f"{fn}: g has shape {ga.shape}, expected {want}")
-        gm = ga if scalar else np.moveaxis(ga, axis, -1)
+        gm = np.moveaxis(ga, axis, -1) if grouped_shape is not None or not scalar else ga
         args.append(np.ascontiguousarray(gm.reshape(rows.shape[0]) if scalar else gm.reshape(rows.shape),
                                          dtype=dtype))
         scalar = False  # a vjp returns one value per element
@@ -44,7 +56,9 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False):
     if rows.shape[0]:
         loops[dtype.type](*args, result)
     result = result.reshape(shape)
-    if not scalar:
+    if grouped_shape is not None and not scalar:  # a vjp: back to the ungrouped axis
+        result = result.reshape(grouped_shape)
+    if not scalar or grouped_shape is not None:
         result = np.moveaxis(result, -1, axis)
     if out is not None:
         if not isinstance(out, np.ndarray) or out.shape != result.shape or out.dtype != dtype:

@@ -14,6 +14,7 @@ from typing import Callable
 
 from .catalog import all_entries, user_identities
 from .catalog.losses import LOSSES
+from .catalog.row_losses import ROW_LOSSES
 from .catalog.vectors import VECTORS
 
 
@@ -26,7 +27,7 @@ class Build:
 
 
 def all_names() -> list[str]:
-    return [e.name for e in all_entries()] + [v.name for v in VECTORS] + [loss.name for loss in LOSSES]
+    return [e.name for e in all_entries()] + [v.name for v in VECTORS] + [loss.name for loss in LOSSES] + [r.name for r in ROW_LOSSES]
 
 
 def build(only: list[str] | None = None, package_hint: str = "symact.kernels", docs: bool = True,
@@ -41,7 +42,8 @@ def build(only: list[str] | None = None, package_hint: str = "symact.kernels", d
     entries = [e for e in all_entries() if wanted(e.name)]
     vectors = [v for v in VECTORS if wanted(v.name)]
     losses = [loss for loss in LOSSES if wanted(loss.name)]
-    total = len(entries) + len(vectors) + len(losses)
+    row_losses = [r for r in ROW_LOSSES if wanted(r.name)]
+    total = len(entries) + len(vectors) + len(losses) + len(row_losses)
     derived, pointwise, failures = [], [], []
     for n, e in enumerate(entries, 1):
         d = derive(e)
@@ -59,14 +61,18 @@ def build(only: list[str] | None = None, package_hint: str = "symact.kernels", d
     failures += [r for r in map(check, user_identities()) if r.status != "proved"]
     if failures:
         return Build({}, failures)
-    files = render_package(derived, package_hint=package_hint, vectors=vectors, losses=pointwise)
+    files = render_package(derived, package_hint=package_hint, vectors=vectors, losses=pointwise,
+                           row_losses=row_losses)
     for n, v in enumerate(vectors, len(entries) + 1):
         progress(f"[{n:2d}/{total}] {v.name:<14} vector: value and vjp proven at K = 2, 3, 4")
+    for n, r in enumerate(row_losses, len(entries) + len(vectors) + len(losses) + 1):
+        progress(f"[{n:2d}/{total}] {r.name:<14} row loss: gradients checked and stable forms proven at K = 2, 3, 4")
     if docs and derived:
         from .docs import render_docs
 
         with tempfile.TemporaryDirectory() as tmp:
-            for path in render_docs(derived, "both", Path(tmp), vectors=vectors, losses=pointwise):
+            for path in render_docs(derived, "both", Path(tmp), vectors=vectors, losses=pointwise,
+                                     row_losses=row_losses):
                 files[f"docs/{path.relative_to(tmp)}"] = path.read_bytes()
             for path in Path(tmp).rglob("*"):
                 if path.is_file():

@@ -50,6 +50,7 @@ def cmd_generate(args) -> int:
 
 def cmd_list(args) -> int:
     from .catalog.losses import LOSSES
+    from .catalog.row_losses import ROW_LOSSES
     from .catalog.vectors import VECTORS
 
     rows = [(e.name, e.kind, ", ".join(f"{p.name}={p.default}" + (" (learnable)" if p.learnable else "")
@@ -57,8 +58,16 @@ def cmd_list(args) -> int:
     rows += [(v.name, "vector", ", ".join(["axis=-1"] + [f"{n}={d}" for n, d, _ in v.params])) for v in VECTORS]
     rows += [(loss.name, "loss", ", ".join([f"{p.name}={p.default}" for p in loss.params] + ["reduction='mean'"]))
              for loss in LOSSES]
+    rows += [(r.name, "loss", ", ".join(([] if r.formulas.keys() == {"none"} else ["target"])
+                                        + [f"{p.name}={p.default}" for p in r.params]
+                                        + (["weight=None"] if r.weight else [])
+                                        + (["ignore_index=-100"] if r.ignore_index else [])
+                                        + (["axis=-1", "base=None", "reduction='none'"] if r.axis_arg
+                                           else ["reduction='mean'"])))
+             for r in ROW_LOSSES]
     summaries = {e.name: e.summary for e in _entries(None)}
     summaries |= {v.name: v.summary for v in VECTORS} | {loss.name: loss.summary for loss in LOSSES}
+    summaries |= {r.name: r.summary for r in ROW_LOSSES}
     for name, kind, params in rows:
         print(f"{name:<34} {kind:<11} {params or '-':<52} {summaries[name]}")
     return 0
@@ -73,6 +82,8 @@ def cmd_show(args) -> int:
     try:
         e = get(args.name)
     except KeyError as exc:
+        if _show_vector_or_loss(args.name):
+            return 0
         print(f"symact: {exc.args[0]}", file=sys.stderr)
         return 2
     d = derive(e)
@@ -107,13 +118,78 @@ def cmd_show(args) -> int:
     return 0
 
 
+def _show_vector_or_loss(name: str) -> bool:
+    """`symact show` for a vector function, a pointwise loss or a row loss; False if none is called so."""
+    import sympy as sp
+
+    from .catalog.losses import LOSSES
+    from .catalog.row_losses import ROW_LOSSES
+    from .catalog.vectors import VECTORS
+
+    vector = next((v for v in VECTORS if v.name == name), None)
+    loss = next((v for v in LOSSES if v.name == name), None)
+    row = next((v for v in ROW_LOSSES if v.name == name), None)
+    if vector is not None:
+        from .rowwise import derive_rows
+
+        print(f"{name} (vector, along an axis): {vector.summary}")
+        print(f"  source:      {vector.source}")
+        print(f"  definition:  {sp.sstr(vector.expr())}   (K classes, symbolic)")
+        for rk in derive_rows(vector):
+            print(f"  {rk.name}")
+            print(f"      derived:  {sp.sstr(rk.derived)}")
+            print(f"      emitted:  {sp.sstr(rk.stable)}")
+            print(f"      proof:    {rk.proof.method}")
+        return True
+    if loss is not None:
+        from .derive import derive
+
+        d = derive(loss.pointwise(), from_output=False, gradients=loss.grad)
+        print(f"{name} (loss, per element): {loss.summary}")
+        print(f"  source:      {loss.source}")
+        print(f"  per element: {sp.sstr(d.entry.expr())}")
+        for p in loss.params:
+            print(f"  param {p.name} = {p.default}: {p.doc}")
+        print(f"  kinks:       {loss.kinks}")
+        for k in d.kernels:
+            print(f"  {k.name}  ({k.role})")
+            print(f"      derived:  {sp.sstr(k.textbook)}")
+            print(f"      stable:   {sp.sstr(k.stable)}   [rewrites: {', '.join(k.rules) or 'none needed'}]")
+            print(f"      proof:    {k.proof.method}")
+        return True
+    if row is not None:
+        from .row_loss import derive_row_loss
+
+        print(f"{name} (loss, per row): {row.summary}")
+        print(f"  source:      {row.source}")
+        if row.note:
+            print(f"  note:        {row.note}")
+        for target, f in row.formulas.items():
+            print(f"  per row ({target} target): {sp.sstr(f)}")
+        for p in row.params:
+            print(f"  param {p.name} = {p.default}: {p.doc}")
+        for rk in derive_row_loss(row):
+            print(f"  {rk.name}")
+            print(f"      derived:  {sp.sstr(rk.derived)}")
+            print(f"      emitted:  {sp.sstr(rk.stable)}")
+            print(f"      proof:    {rk.proof}")
+            if rk.wrt is not None:
+                print(f"      checked:  {rk.check}")
+        return True
+    return False
+
+
 def cmd_check(args) -> int:
     import json
 
     from .verify import run
 
     if args.names:
-        _entries(args.names)  # unknown names: a clear error
+        from .build import all_names
+
+        unknown = [n for n in args.names if n not in all_names()]
+        if unknown:  # a clear error
+            raise SystemExit(f"symact: unknown function(s) {', '.join(unknown)}; `symact list` shows the catalog")
     t0 = time.perf_counter()
     results = run(args.names)
     failed = [r for r in results if r.status != "proved"]

@@ -738,8 +738,27 @@ def _loss_context(losses) -> list[dict]:
     return rows
 
 
+def _row_loss_context(row_losses) -> list[dict]:
+    """Row losses: the per-row formula of each target kind, every kernel as derived and as emitted."""
+    from .row_loss import derive_row_loss
+
+    rows = []
+    for loss in row_losses:
+        kernels = [dict(name=rk.name, derived=tex(rk.derived), stable=tex(rk.stable), proof=rk.proof,
+                        check=rk.check) for rk in derive_row_loss(loss)]
+        args = [a for a, _ in loss.inputs] + ([] if set(loss.formulas) == {"none"} else ["target"])
+        grads = ", ".join(n for n, _ in loss.grad_names)
+        rows.append(dict(name=loss.name, summary=loss.summary, source=loss.source, note=loss.note,
+                         formulas=[dict(target=t, tex=tex(f)) for t, f in loss.formulas.items()],
+                         kernels=kernels, torch=loss.name if loss.pytorch else "",
+                         usage=f"from symact.kernels import {loss.name}{', ' + grads if grads else ''}\n"
+                               f"loss = {loss.name}({', '.join(args)})\n"
+                               + "".join(f"d_{a} = {n}({', '.join(args)})\n" for n, a in loss.grad_names)))
+    return rows
+
+
 def render_docs(derived: list[DerivedActivation], fmt: str, out_dir: Path,
-                accuracy: Optional[Path] = None, vectors=(), losses=()) -> list[Path]:
+                accuracy: Optional[Path] = None, vectors=(), losses=(), row_losses=()) -> list[Path]:
     """Write the reference in ``fmt`` ("latex", "markdown" or "both") into ``out_dir``: the document
     (``reference.tex`` / ``reference.md``) and its figures (``figures/*.pdf`` / ``*.svg``).
 
@@ -756,6 +775,7 @@ def render_docs(derived: list[DerivedActivation], fmt: str, out_dir: Path,
     ctx = build_context(derived, accuracy)
     ctx["vectors"] = _vector_context(vectors)
     ctx["losses"] = _loss_context(losses)
+    ctx["row_losses"] = _row_loss_context(row_losses)
     written: list[Path] = []
     for f in formats:
         ext = FIG_EXT[f]

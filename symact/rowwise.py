@@ -16,17 +16,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .catalog.vectors import K, g, k, x
+from .catalog.vectors import K, RowArgMax, RowMax, g, k, x
 from .printing import NumbaPrinter, fold_constants
 from .prove import prove
-
-
-class RowMax(sp.Function):
-    """max_k a(x_k) over the row; the argument is a(x[k]) with k the catalog's row index."""
-    nargs = 1
-
-    def _latex(self, printer):
-        return rf"\max_k {printer._print(self.args[0])}"
 
 
 class RowLog1pRest(sp.Function):
@@ -93,17 +85,49 @@ def stabilize_row(expr: sp.Expr) -> sp.Expr:
             return sp.exp(Centered(e.args[0], a)) if idx is not None else e
 
         expr = expr.replace(lambda e: isinstance(e, sp.exp) and not isinstance(e.args[0], Centered), shift)
-    # a(x_j) − M − rest: rewrite a(x_j) − RowMax as Centered so the subtraction happens first
-    for a in pats:
-        if isinstance(expr, sp.Add):
-            terms = list(expr.args)
-            mx = [t for t in terms if t == -RowMax(a)]
-            own = [t for t in terms if _matches(t, a) is not None and not t.has(RowMax, Centered, sp.Sum)]
-            if mx and own:
-                terms.remove(mx[0])
-                terms.remove(own[0])
-                expr = sp.Add(Centered(own[0], a), *terms)
-    return expr
+    # a(x_j) − M (or M − a(x_j)), in any sum of terms: Centered, so the subtraction happens first
+    # (−log softmax(x)_y = M − x_y + rest: for [100, 0, 0], y = 0 it is 0 + log1p(2e^-100), not 0)
+    def center(add):
+        terms = list(add.args)
+        for a in pats:
+            for sign in (1, -1):
+                mx = [t for t in terms if t == -sign * RowMax(a)]
+                own = [t for t in terms if not t.has(RowMax, Centered, sp.Sum)
+                       and _matches(sign * t, a) is not None]
+                if mx and own:
+                    terms.remove(mx[0])
+                    terms.remove(own[0])
+                    terms.append(sign * Centered(sign * own[0], a))
+        return sp.Add(*terms)
+
+    expr = expr.replace(lambda e: isinstance(e, sp.Add) and e.has(RowMax), center)
+    return expr.replace(lambda e: isinstance(e, sp.Add) and e.has(sp.KroneckerDelta), _softmax_minus_onehot)
+
+
+def _softmax_minus_onehot(add):
+    """p_i − δ(i, y) → −Σ_{k≠y} e^{x_k−M} / Σ_k e^{x_k−M} at i = y (else p_i): the gradient of
+    cross-entropy at the label, where 1 − p_y would cancel to 0 (x = [100, 0, 0]: −7.4e−44, not 0)."""
+    terms = list(add.args)
+    deltas = [t for t in terms if isinstance(-t, sp.KroneckerDelta)]
+    for d in deltas:
+        a_idx, b_idx = (-d).args
+        for term in terms:
+            num, den = sp.fraction(term)
+            if isinstance(num, sp.exp) and isinstance(num.args[0], Centered) and isinstance(den, sp.Sum):
+                body, limits = den.function, den.limits[0]
+                if not (isinstance(body, sp.exp) and isinstance(body.args[0], Centered)):
+                    continue
+                owner = num.args[0].args[0]
+                idx = next((ind.indices[0] for ind in owner.atoms(sp.Indexed)), None)
+                if idx not in (a_idx, b_idx):
+                    continue
+                other = b_idx if idx == a_idx else a_idx
+                var = limits[0]
+                rest = sp.Sum((1 - sp.KroneckerDelta(var, other)) * body, limits)
+                terms.remove(d)
+                terms.remove(term)
+                return sp.Add(sp.Piecewise((-rest / den, sp.Eq(idx, other)), (term, True)), *terms)
+    return add
 
 
 def to_textbook_row(expr: sp.Expr, n: int) -> sp.Expr:
@@ -141,10 +165,19 @@ class Reduction:
     kind: str          # max | rest | sum
     body: sp.Expr      # in terms of x[v], g[v] with v the loop index
     loop_index: sp.Symbol
+    inner: list = None  # reductions computed inside this loop, per iteration (nested sums)
+
+
+LOOP_INDICES = frozenset(sp.symbols("i j k", integer=True, nonnegative=True))
 
 
 def _pull_out(s: sp.Sum) -> sp.Expr:
     body, (var, lo, hi) = s.function, s.limits[0]
+    def has_row_constant(f):  # a term free of the index that is not a plain number (log1p rest, M, …)
+        return isinstance(f, sp.Add) and any(var not in a.free_symbols and not a.is_number for a in f.args)
+
+    if isinstance(body, sp.Mul) and any(has_row_constant(f) for f in body.args):
+        body = sp.expand_mul(body, deep=False)  # Σ a·(b + c) → Σ a·b + c·Σ a: row constants come out
     if isinstance(body, sp.Add):
         return sp.Add(*[_pull_out(sp.Sum(t, (var, lo, hi))) for t in body.args])
     inside, outside = [], []
@@ -153,53 +186,89 @@ def _pull_out(s: sp.Sum) -> sp.Expr:
     return sp.Mul(*outside) * sp.Sum(sp.Mul(*inside), (var, lo, hi))
 
 
-def lower(expr: sp.Expr, out_index) -> tuple[list[Reduction], sp.Expr]:
-    """Row reductions in dependency order, and the per-index output expression."""
+def lower(expr: sp.Expr, out_index) -> tuple[list[Reduction], sp.Expr, list[Reduction]]:
+    """Row reductions in dependency order, the per-index output expression, and the reductions
+    that depend on the output index (computed inside the output loop, per index).
+
+    A sum whose body depends on an enclosing loop's index (the output index, or an outer sum's)
+    becomes a nested loop inside that loop; every other sum is computed once per row.
+    """
     expr = expr.replace(lambda e: isinstance(e, sp.Sum), _pull_out)
     reductions: list[Reduction] = []
+    out_inner: list[Reduction] = []
     names: dict = {}
+    counter = [0]
+
+    def fresh(prefix):
+        counter[0] += 1
+        return sp.Symbol(f"{prefix}{len(names) + counter[0] - 1}")
 
     def name_of(node):
         if node in names:
             return names[node]
         if isinstance(node, RowMax):
-            names[node] = sp.Symbol(f"m{len(names)}")
+            names[node] = fresh("m")
             reductions.append(Reduction(str(names[node]), "max", node.args[0], k))
+        elif isinstance(node, RowArgMax):
+            names[node] = fresh("a")
+            reductions.append(Reduction(str(names[node]), "argmax", node.args[0], k))
         elif isinstance(node, RowLog1pRest):
             m = name_of(RowMax(node.args[0]))
-            names[node] = sp.Symbol(f"l{len(names)}")
+            names[node] = fresh("l")
             reductions.append(Reduction(str(names[node]), "rest", Difference(node.args[0], m), k))
         return names[node]
 
-    def visit(e):
+    def visit(e, bound, scope):
         if isinstance(e, Centered):
             return Difference(e.args[0], name_of(RowMax(e.args[1])))
-        if isinstance(e, (RowMax, RowLog1pRest)):
+        if isinstance(e, (RowMax, RowArgMax, RowLog1pRest)):
             return name_of(e)
         if isinstance(e, sp.Sum):
             body, (var, _, _) = e.function, e.limits[0]
-            if out_index is not None and out_index in body.free_symbols:
-                raise NotImplementedError(f"sum depends on the output index: {e}")
-            inner = body.replace(lambda q: isinstance(q, (Centered, RowMax, RowLog1pRest, sp.Sum)), visit)
+            inner_scope: list[Reduction] = []
+            inner = transform(body, bound | {var}, inner_scope)
+            nested = (body.free_symbols & LOOP_INDICES) - {var}
+            if nested & bound:  # depends on an enclosing loop: computed inside it, per iteration
+                sym = fresh("s")
+                scope.append(Reduction(str(sym), "sum", inner, var, inner_scope))
+                return sym
             key = sp.Sum(inner, e.limits[0])
             if key not in names:
-                names[key] = sp.Symbol(f"s{len(names)}")
-                reductions.append(Reduction(str(names[key]), "sum", inner, var))
+                names[key] = fresh("s")
+                reductions.append(Reduction(str(names[key]), "sum", inner, var, inner_scope))
             return names[key]
         return e
 
-    out = expr.replace(lambda q: isinstance(q, (Centered, RowMax, RowLog1pRest, sp.Sum)), visit)
-    return reductions, out
+    def transform(e, bound, scope):  # top-down, so an outer sum is seen before the sums inside it
+        if isinstance(e, (Centered, RowMax, RowArgMax, RowLog1pRest, sp.Sum)):
+            return visit(e, bound, scope)
+        if not e.args or isinstance(e, sp.Indexed):
+            return e
+        return e.func(*[transform(a, bound, scope) for a in e.args])
+
+    bound = frozenset({out_index}) if out_index is not None else frozenset()
+    out = transform(expr, bound, out_inner)
+    return reductions, out, out_inner
 
 
 class RowPrinter(NumbaPrinter):
-    """Indexed row elements print as ``x[r, i]``; everything else as in scalar kernels."""
+    """Indexed row elements print as ``x[r, i]``, per-class weights as ``w[i]``, per-row targets
+    (the label y, the ±1 target s, the upstream gradient g of a scalar function) as ``y[r]``;
+    everything else as in scalar kernels."""
+
+    PER_ROW = ("g", "y", "s")
 
     def _print_Indexed(self, expr):
+        if expr.base.name == "w":
+            return f"w[{self._print(expr.indices[0])}]"
         return f"{expr.base}[r, {self._print(expr.indices[0])}]"
 
     def _print_Symbol(self, expr):
-        return "g[r]" if expr.name == "g" else expr.name  # a scalar function's upstream gradient
+        if expr.name in self.PER_ROW:
+            return f"{expr.name}[r]"
+        if expr.name == "K":
+            return "n" if self.tag == "f64" else "np.float32(n)"  # K in arithmetic: the row length
+        return expr.name
 
     def _print_Difference(self, expr):
         return f"({self._print(expr.args[0])} - {self._print(expr.args[1])})"
@@ -207,31 +276,96 @@ class RowPrinter(NumbaPrinter):
     def _print_Idx(self, expr):
         return expr.name
 
+    def _print_KroneckerDelta(self, expr):
+        a, b = (self._print(v) for v in expr.args)
+        return f"({self.const(1)} if {a} == {b} else {self.const(0)})"
 
-def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, scalar: bool) -> list[str]:
+    def _print_Ramp(self, expr):
+        return f"max({self._print(expr.args[0])}, {self.const(0)})"
+
+    def _print_Step(self, expr):
+        return f"({self.const(1)} if {self._print(expr.args[0])} > {self.const(0)} else {self.const(0)})"
+
+    def _print_XLogX(self, expr):
+        z = self._print(expr.args[0])
+        return f"({self.const(0)} if {z} == {self.const(0)} else {z}*math.log({z}))"
+
+    def _print_sign(self, expr):
+        return f"np.sign({self._print(expr.args[0])})"
+
+
+def _reduction_lines(p: RowPrinter, red: Reduction) -> list[str]:
+    zero, ninf = p.const(0), p.const(float("-inf"))
+    v = str(red.loop_index)
+    body = p.doprint(fold_constants(red.body))
+    inner = [f"    {line}" for sub in (red.inner or []) for line in _reduction_lines(p, sub)]
+    if red.kind == "max":  # a nan anywhere in the row makes the max nan (Python's max would skip it)
+        return [f"{red.var} = {ninf}", f"for {v} in range(n):", f"    z = {body}",
+                f"    {red.var} = z if (z > {red.var} or z != z) and {red.var} == {red.var} else {red.var}"]
+    if red.kind == "argmax":  # the first index of the largest value (of the first nan, if any)
+        return [f"{red.var} = 0", f"z = {ninf}", f"for {v} in range(n):",
+                f"    if ({body} > z or {body} != {body}) and z == z:",
+                f"        z = {body}", f"        {red.var} = {v}"]
+    if red.kind == "rest":
+        return [f"{red.var} = {zero}", "skipped = False", f"for {v} in range(n):",
+                f"    z = {body}", f"    if not skipped and z == {zero}:",
+                "        skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1",
+                "        continue", f"    {red.var} += {p.doprint(sp.exp(sp.Symbol('z')))}",
+                f"{red.var} = math.log1p({red.var})"]
+    return [f"{red.var} = {zero}", f"for {v} in range(n):", *inner, f"    {red.var} += {body}"]
+
+
+def _plain_sum(red: Reduction) -> bool:
+    return red.kind == "sum" and not red.inner
+
+
+def fuse_sums(reductions: list[Reduction]) -> list[list[Reduction]]:
+    """Reductions grouped so that plain sums over the row share one loop: a sum joins the
+    earliest group whose position already has every value it reads. (Safe: reductions come in
+    dependency order, so nothing between that group and the sum reads the sum.)"""
+    groups: list[list[Reduction]] = []
+    defined_before: list[set] = []
+    defined: set = set()
+    for red in reductions:
+        reads = {str(v) for v in red.body.free_symbols}
+        target = None
+        if _plain_sum(red):
+            target = next((g for g, before in zip(groups, defined_before)
+                           if _plain_sum(g[0]) and (reads & {r.var for r in reductions}) <= before), None)
+        if target is None:
+            groups.append([red])
+            defined_before.append(set(defined))
+        else:
+            target.append(red)
+        defined.add(red.var)
+    return groups
+
+
+def _fused_lines(p: RowPrinter, group: list[Reduction]) -> list[str]:
+    """One loop for several sums; common subexpressions (the shifted exp) computed once."""
+    index = group[0].loop_index
+    v = str(index)
+    bodies = [fold_constants(r.body.subs(r.loop_index, index)) for r in group]  # one loop index for all
+    temps, bodies = sp.cse(bodies, symbols=sp.numbered_symbols("c"))
+    lines = [f"{r.var} = {p.const(0)}" for r in group] + [f"for {v} in range(n):"]
+    lines += [f"    {t} = {p.doprint(e)}" for t, e in temps]
+    lines += [f"    {r.var} += {p.doprint(b)}" for r, b in zip(group, bodies)]
+    return lines
+
+
+def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, scalar: bool,
+             out_inner: list[Reduction] = ()) -> list[str]:
     """Body lines of the per-row loop (indented by the template)."""
     p = RowPrinter(tag)
     lines = []
-    zero, ninf = p.const(0), p.const(float("-inf"))
-    for red in reductions:
-        v = str(red.loop_index)
-        body = p.doprint(fold_constants(red.body))
-        if red.kind == "max":
-            lines += [f"{red.var} = {ninf}", f"for {v} in range(n):",
-                      f"    {red.var} = max({red.var}, {body})"]
-        elif red.kind == "rest":
-            lines += [f"{red.var} = {zero}", "skipped = False", f"for {v} in range(n):",
-                      f"    t = {body}", f"    if not skipped and t == {zero}:",
-                      "        skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1",
-                      "        continue", f"    {red.var} += {p.doprint(sp.exp(sp.Symbol('t')))}",
-                      f"{red.var} = math.log1p({red.var})"]
-        else:
-            lines += [f"{red.var} = {zero}", f"for {v} in range(n):", f"    {red.var} += {body}"]
+    for group in fuse_sums(reductions):
+        lines += _fused_lines(p, group) if len(group) > 1 else _reduction_lines(p, group[0])
     value = p.doprint(fold_constants(out))
     if scalar:
         lines.append(f"out[r] = {value}")
     else:
-        lines += [f"for {out_index} in range(n):", f"    out[r, {out_index}] = {value}"]
+        inner = [f"    {line}" for red in out_inner for line in _reduction_lines(p, red)]
+        lines += [f"for {out_index} in range(n):", *inner, f"    out[r, {out_index}] = {value}"]
     return lines
 
 
@@ -257,10 +391,16 @@ def derive_rows(fn) -> list[RowKernel]:
     for name, expr, index, is_vjp in ((fn.name, d.value, None if fn.scalar else j, False),
                                        (f"{fn.name}_vjp", d.vjp, i, True)):
         stable = stabilize_row(expr)
-        proof = prove_row(stable, expr, f"{name}: stable = derived", index)
+        if stable == expr:
+            from .prove import Proof
+            proof = Proof(f"{name}: stable = derived", "proved", "no rewrite needed: the derived form is emitted", 0.0)
+        else:
+            proof = prove_row(stable, expr, f"{name}: stable = derived", index)
         if not proof.ok:
             raise AssertionError(f"{name}: {proof.method}")
-        reds, out = lower(stable, index)
+        reds, out, inner = lower(stable, index)
+        if inner:
+            raise NotImplementedError(f"{name}: a sum depends on the output index")
         kernels.append(RowKernel(name, is_vjp, expr, stable, proof, reds, out, index))
     return kernels
 
@@ -283,4 +423,4 @@ def render_vector(env, fn, version: str) -> str:
     params = [{"name": n, "default": repr(float(dflt)), "positive": pos} for n, dflt, pos in fn.params]
     return env.get_template("vector.py.j2").render(
         version=version, fn=fn, definition=sp.sstr(fn.expr()), kernels=kernels, params=params,
-        helpers=helpers, scalar=fn.scalar)
+        helpers=helpers, scalar=fn.scalar, grouped=fn.grouped)

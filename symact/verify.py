@@ -119,4 +119,50 @@ def run(names: list[str] | None = None, extra: tuple = ()) -> list[Result]:
             results.append(Result(k.proof.name, kind, e.source, k.proof.status, k.proof.method, k.proof.seconds))
         for p in d.proofs:
             results.append(Result(p.name, "as written", e.source, p.status, p.method, p.seconds))
+    return results + _vectors_and_losses(names)
+
+
+def _labelled(method: str) -> str:
+    """Row proofs name their stages; a result is numeric if any stage was."""
+    if method.startswith(("symbolic:", "numeric:")):
+        return method
+    return f"{'numeric' if 'numeric' in method else 'symbolic'}: {method}"
+
+
+def _vectors_and_losses(names) -> list[Result]:
+    """The vector functions' and losses' stable forms and derivatives, proven as at generation."""
+    from .catalog.losses import LOSSES
+    from .catalog.row_losses import ROW_LOSSES
+    from .catalog.vectors import VECTORS
+    from .row_loss import derive_row_loss
+    from .rowwise import derive_rows
+
+    def wanted(name):
+        return not names or name in names
+
+    results = []
+    for fn in filter(lambda f: wanted(f.name), VECTORS):
+        t0 = time.perf_counter()
+        for rk in derive_rows(fn):
+            results.append(Result(rk.proof.name, "stable form", fn.source, rk.proof.status,
+                                  _labelled(rk.proof.method), time.perf_counter() - t0))
+    for loss in filter(lambda f: wanted(f.name), LOSSES):
+        d = derive(loss.pointwise(), from_output=False, gradients=loss.grad)
+        for k in d.kernels:
+            results.append(Result(k.proof.name, _KIND.get(k.role, "derivative"), loss.source, k.proof.status,
+                                  k.proof.method, k.proof.seconds))
+    for loss in filter(lambda f: wanted(f.name), ROW_LOSSES):
+        t0 = time.perf_counter()
+        try:
+            kernels = derive_row_loss(loss)
+        except AssertionError as exc:  # a gradient or a stable form that does not hold
+            results.append(Result(loss.name, "derivative", loss.source, "failed", f"numeric: {exc}",
+                                  time.perf_counter() - t0))
+            continue
+        for rk in kernels:
+            if rk.wrt is not None:
+                results.append(Result(f"{rk.name} = d/d{rk.wrt} at K = 2, 3, 4", "derivative", loss.source,
+                                      "proved", _labelled(rk.check), time.perf_counter() - t0))
+            results.append(Result(f"{rk.name}: stable = derived", "stable form", loss.source, "proved",
+                                  _labelled(rk.proof), time.perf_counter() - t0))
     return results

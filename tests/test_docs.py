@@ -155,3 +155,29 @@ def test_pdf_without_tex_engine_says_what_to_install(tmp_path, monkeypatch, caps
     assert "no TeX engine" in err and all(p in err for p in TEX_PACKAGES)
     assert not (tmp_path / "out").exists()  # refused before doing the work
     assert cli.main(["docs", "--format", "markdown", "--pdf", "--out", str(tmp_path / "o")]) != 0
+
+
+def test_committed_reference_with_vectors_and_losses_compiles():
+    """generated/docs (kept in sync by test_generate) has every section — activations, vector
+    functions, losses, row losses — and its LaTeX compiles."""
+    docs = Path(__file__).resolve().parent.parent / "generated" / "docs"
+    md = (docs / "reference.md").read_text()
+    from symact.catalog.losses import LOSSES
+    from symact.catalog.row_losses import ROW_LOSSES
+    from symact.catalog.vectors import VECTORS
+
+    for entry in (*VECTORS, *LOSSES, *ROW_LOSSES):
+        assert f"\n### {entry.name}\n" in md, entry.name
+    if tex_engine() is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must compile the LaTeX reference; install: apt-get install {' '.join(TEX_PACKAGES)}")
+        pytest.skip("no TeX engine")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "docs"
+        shutil.copytree(docs, work)
+        pdf = build_pdf(work / "reference.tex")
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+        log = (work / "reference.log").read_text(errors="replace")
+        assert "LaTeX Error" not in log and "Undefined control sequence" not in log

@@ -30,18 +30,19 @@ def _log_softmax_rows_f32(x, out):
     for r in range(x.shape[0]):
         m0 = np.float32(-math.inf)
         for k in range(n):
-            m0 = max(m0, x[r, k])
-        l1 = np.float32(0.0)
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        l2 = np.float32(0.0)
         skipped = False
         for k in range(n):
-            t = (x[r, k] - m0)
-            if not skipped and t == np.float32(0.0):
+            z = (x[r, k] - m0)
+            if not skipped and z == np.float32(0.0):
                 skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1
                 continue
-            l1 += exp_f32(t)
-        l1 = math.log1p(l1)
+            l2 += exp_f32(z)
+        l2 = math.log1p(l2)
         for j in range(n):
-            out[r, j] = -l1 + (x[r, j] - m0)
+            out[r, j] = -l2 + (x[r, j] - m0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -50,18 +51,19 @@ def _log_softmax_rows_f64(x, out):
     for r in range(x.shape[0]):
         m0 = -math.inf
         for k in range(n):
-            m0 = max(m0, x[r, k])
-        l1 = 0.0
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        l2 = 0.0
         skipped = False
         for k in range(n):
-            t = (x[r, k] - m0)
-            if not skipped and t == 0.0:
+            z = (x[r, k] - m0)
+            if not skipped and z == 0.0:
                 skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1
                 continue
-            l1 += exp_f64(t)
-        l1 = math.log1p(l1)
+            l2 += exp_f64(z)
+        l2 = math.log1p(l2)
         for j in range(n):
-            out[r, j] = -l1 + (x[r, j] - m0)
+            out[r, j] = -l2 + (x[r, j] - m0)
 
 
 _LOG_SOFTMAX_LOOPS = {np.float32: _log_softmax_rows_f32, np.float64: _log_softmax_rows_f64}
@@ -78,15 +80,15 @@ def _log_softmax_vjp_rows_f32(x, g, out):
     for r in range(x.shape[0]):
         m0 = np.float32(-math.inf)
         for k in range(n):
-            m0 = max(m0, x[r, k])
-        s1 = np.float32(0.0)
-        for k in range(n):
-            s1 += exp_f32((x[r, k] - m0))
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
         s2 = np.float32(0.0)
-        for j in range(n):
-            s2 += g[r, j]
+        s4 = np.float32(0.0)
+        for k in range(n):
+            s2 += exp_f32((x[r, k] - m0))
+            s4 += g[r, k]
         for i in range(n):
-            out[r, i] = g[r, i] - s2*exp_f32((x[r, i] - m0))/s1
+            out[r, i] = g[r, i] - s4*exp_f32((x[r, i] - m0))/s2
 
 
 @njit(cache=True, error_model="numpy")
@@ -95,15 +97,15 @@ def _log_softmax_vjp_rows_f64(x, g, out):
     for r in range(x.shape[0]):
         m0 = -math.inf
         for k in range(n):
-            m0 = max(m0, x[r, k])
-        s1 = 0.0
-        for k in range(n):
-            s1 += exp_f64((x[r, k] - m0))
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
         s2 = 0.0
-        for j in range(n):
-            s2 += g[r, j]
+        s4 = 0.0
+        for k in range(n):
+            s2 += exp_f64((x[r, k] - m0))
+            s4 += g[r, k]
         for i in range(n):
-            out[r, i] = g[r, i] - s2*exp_f64((x[r, i] - m0))/s1
+            out[r, i] = g[r, i] - s4*exp_f64((x[r, i] - m0))/s2
 
 
 _LOG_SOFTMAX_VJP_LOOPS = {np.float32: _log_softmax_vjp_rows_f32, np.float64: _log_softmax_vjp_rows_f64}

@@ -30,17 +30,18 @@ def _logsumexp_rows_f32(x, out):
     for r in range(x.shape[0]):
         m0 = np.float32(-math.inf)
         for k in range(n):
-            m0 = max(m0, x[r, k])
-        l1 = np.float32(0.0)
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        l2 = np.float32(0.0)
         skipped = False
         for k in range(n):
-            t = (x[r, k] - m0)
-            if not skipped and t == np.float32(0.0):
+            z = (x[r, k] - m0)
+            if not skipped and z == np.float32(0.0):
                 skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1
                 continue
-            l1 += exp_f32(t)
-        l1 = math.log1p(l1)
-        out[r] = l1 + m0
+            l2 += exp_f32(z)
+        l2 = math.log1p(l2)
+        out[r] = l2 + m0
 
 
 @njit(cache=True, error_model="numpy")
@@ -49,17 +50,18 @@ def _logsumexp_rows_f64(x, out):
     for r in range(x.shape[0]):
         m0 = -math.inf
         for k in range(n):
-            m0 = max(m0, x[r, k])
-        l1 = 0.0
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        l2 = 0.0
         skipped = False
         for k in range(n):
-            t = (x[r, k] - m0)
-            if not skipped and t == 0.0:
+            z = (x[r, k] - m0)
+            if not skipped and z == 0.0:
                 skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1
                 continue
-            l1 += exp_f64(t)
-        l1 = math.log1p(l1)
-        out[r] = l1 + m0
+            l2 += exp_f64(z)
+        l2 = math.log1p(l2)
+        out[r] = l2 + m0
 
 
 _LOGSUMEXP_LOOPS = {np.float32: _logsumexp_rows_f32, np.float64: _logsumexp_rows_f64}
@@ -76,12 +78,13 @@ def _logsumexp_vjp_rows_f32(x, g, out):
     for r in range(x.shape[0]):
         m0 = np.float32(-math.inf)
         for k in range(n):
-            m0 = max(m0, x[r, k])
-        s1 = np.float32(0.0)
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        s2 = np.float32(0.0)
         for k in range(n):
-            s1 += exp_f32((x[r, k] - m0))
+            s2 += exp_f32((x[r, k] - m0))
         for i in range(n):
-            out[r, i] = g[r]*exp_f32((x[r, i] - m0))/s1
+            out[r, i] = g[r]*exp_f32((x[r, i] - m0))/s2
 
 
 @njit(cache=True, error_model="numpy")
@@ -90,12 +93,13 @@ def _logsumexp_vjp_rows_f64(x, g, out):
     for r in range(x.shape[0]):
         m0 = -math.inf
         for k in range(n):
-            m0 = max(m0, x[r, k])
-        s1 = 0.0
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        s2 = 0.0
         for k in range(n):
-            s1 += exp_f64((x[r, k] - m0))
+            s2 += exp_f64((x[r, k] - m0))
         for i in range(n):
-            out[r, i] = g[r]*exp_f64((x[r, i] - m0))/s1
+            out[r, i] = g[r]*exp_f64((x[r, i] - m0))/s2
 
 
 _LOGSUMEXP_VJP_LOOPS = {np.float32: _logsumexp_vjp_rows_f32, np.float64: _logsumexp_vjp_rows_f64}

@@ -30,12 +30,13 @@ def _softmax_rows_f32(x, beta, out):
     for r in range(x.shape[0]):
         m0 = np.float32(-math.inf)
         for k in range(n):
-            m0 = max(m0, beta*x[r, k])
-        s1 = np.float32(0.0)
+            z = beta*x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        s2 = np.float32(0.0)
         for k in range(n):
-            s1 += exp_f32((beta*x[r, k] - m0))
+            s2 += exp_f32((beta*x[r, k] - m0))
         for j in range(n):
-            out[r, j] = exp_f32((beta*x[r, j] - m0))/s1
+            out[r, j] = exp_f32((beta*x[r, j] - m0))/s2
 
 
 @njit(cache=True, error_model="numpy")
@@ -44,12 +45,13 @@ def _softmax_rows_f64(x, beta, out):
     for r in range(x.shape[0]):
         m0 = -math.inf
         for k in range(n):
-            m0 = max(m0, beta*x[r, k])
-        s1 = 0.0
+            z = beta*x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        s2 = 0.0
         for k in range(n):
-            s1 += exp_f64((beta*x[r, k] - m0))
+            s2 += exp_f64((beta*x[r, k] - m0))
         for j in range(n):
-            out[r, j] = exp_f64((beta*x[r, j] - m0))/s1
+            out[r, j] = exp_f64((beta*x[r, j] - m0))/s2
 
 
 _SOFTMAX_LOOPS = {np.float32: _softmax_rows_f32, np.float64: _softmax_rows_f64}
@@ -66,15 +68,16 @@ def _softmax_vjp_rows_f32(x, g, beta, out):
     for r in range(x.shape[0]):
         m0 = np.float32(-math.inf)
         for k in range(n):
-            m0 = max(m0, beta*x[r, k])
-        s1 = np.float32(0.0)
-        for k in range(n):
-            s1 += exp_f32((beta*x[r, k] - m0))
+            z = beta*x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
         s2 = np.float32(0.0)
-        for j in range(n):
-            s2 += exp_f32((beta*x[r, j] - m0))*g[r, j]
+        s4 = np.float32(0.0)
+        for k in range(n):
+            c0 = exp_f32((beta*x[r, k] - m0))
+            s2 += c0
+            s4 += c0*g[r, k]
         for i in range(n):
-            out[r, i] = beta*exp_f32((beta*x[r, i] - m0))*g[r, i]/s1 - beta*s2*exp_f32((beta*x[r, i] - m0))/(s1*s1)
+            out[r, i] = beta*exp_f32((beta*x[r, i] - m0))*g[r, i]/s2 - beta*s4*exp_f32((beta*x[r, i] - m0))/(s2*s2)
 
 
 @njit(cache=True, error_model="numpy")
@@ -83,15 +86,16 @@ def _softmax_vjp_rows_f64(x, g, beta, out):
     for r in range(x.shape[0]):
         m0 = -math.inf
         for k in range(n):
-            m0 = max(m0, beta*x[r, k])
-        s1 = 0.0
-        for k in range(n):
-            s1 += exp_f64((beta*x[r, k] - m0))
+            z = beta*x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
         s2 = 0.0
-        for j in range(n):
-            s2 += exp_f64((beta*x[r, j] - m0))*g[r, j]
+        s4 = 0.0
+        for k in range(n):
+            c0 = exp_f64((beta*x[r, k] - m0))
+            s2 += c0
+            s4 += c0*g[r, k]
         for i in range(n):
-            out[r, i] = beta*exp_f64((beta*x[r, i] - m0))*g[r, i]/s1 - beta*s2*exp_f64((beta*x[r, i] - m0))/(s1*s1)
+            out[r, i] = beta*exp_f64((beta*x[r, i] - m0))*g[r, i]/s2 - beta*s4*exp_f64((beta*x[r, i] - m0))/(s2*s2)
 
 
 _SOFTMAX_VJP_LOOPS = {np.float32: _softmax_vjp_rows_f32, np.float64: _softmax_vjp_rows_f64}

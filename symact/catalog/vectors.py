@@ -3,8 +3,8 @@
 ``x`` is an IndexedBase over k = 0 … K−1, ``Sum`` is over the whole row; a function gives output
 component ``j`` (or a scalar, for logsumexp). Their Jacobians and vector-Jacobian products are
 derived in :mod:`symact.vector` and cross-checked against explicit K = 2, 3, 4.
-(Kernels for these are the next step of the losses/vector issue; maxout, a max over affine pieces,
-has a routed subgradient rather than a Sum formula and is not here yet.)
+maxout is the max over a row (of affine pieces computed by the layer before); its derivative routes
+the gradient to the first winning piece (``RowArgMax``), as PyTorch's max does.
 """
 from __future__ import annotations
 
@@ -21,6 +21,28 @@ x = sp.IndexedBase("x", real=True)
 g = sp.IndexedBase("g", real=True)  # the upstream gradient of a vector-Jacobian product
 
 
+class RowMax(sp.Function):
+    """max_k a(x_k) over the row; the argument is a(x[k]) with k the row index. Its derivative by
+    x[i] is δ(i, argmax): the subgradient that routes everything to the first winning piece."""
+    nargs = 1
+
+    def _eval_derivative(self, s):
+        if isinstance(s, sp.Indexed) and s.base == x and self.args[0] == x[k]:
+            return sp.KroneckerDelta(s.indices[0], RowArgMax(self.args[0]))
+        raise NotImplementedError(f"d/d{s} of {self}")
+
+    def _latex(self, printer):
+        return rf"\max_k {printer._print(self.args[0])}"
+
+
+class RowArgMax(sp.Function):
+    """The first k at which a(x_k) is largest."""
+    nargs = 1
+
+    def _latex(self, printer):
+        return rf"\operatorname{{argmax}}_k {printer._print(self.args[0])}"
+
+
 def row_sum(body: sp.Expr) -> sp.Expr:
     """Σ_k body(k) over the row."""
     return sp.Sum(body, (k, 0, K - 1))
@@ -35,6 +57,7 @@ class VectorFunction:
     scalar: bool = False               # one value per row (logsumexp) instead of one per component
     params: tuple = ()                 # (name, default, positive) triples
     torch: Optional[str] = None
+    grouped: bool = False              # takes pieces=: the max over groups of that many along the axis
     kind: str = field(default="vector", init=False)
 
     def symbols(self) -> list[sp.Symbol]:
@@ -54,6 +77,10 @@ VECTORS: tuple[VectorFunction, ...] = (
     VectorFunction("log_softmax", lambda j: sp.log(sp.exp(x[j]) / row_sum(sp.exp(x[k]))),
                    f"{S002}: LogSoftmax = log(e^(x_i) / sum_j e^(x_j))", "log of softmax",
                    torch="torch.log_softmax"),
+    VectorFunction("maxout", lambda j: RowMax(x[k]),
+                   f"{S000}: Maxout max(w_1^T x + b_1, w_2^T x + b_2); {S001}: maxout (Goodfellow et al. 2013)",
+                   "max over the pieces (groups of `pieces` along the axis)", scalar=True, grouped=True,
+                   torch="torch.amax"),
     VectorFunction("logsumexp", lambda j: sp.log(row_sum(sp.exp(x[k]))),
                    f"{S001}: log sum_j e^(f_j), stabilised by the log C = -max_j f_j trick",
                    "smooth maximum of a row", scalar=True, torch="torch.logsumexp"),
