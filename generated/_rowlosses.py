@@ -89,8 +89,9 @@ def _per_row(fn, target, batch, what, ok, dtype):
 
 
 def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_index=-100, axis=None,
-        base=None, grad=None):
-    """The reduced loss (grad=None) or its gradient w.r.t. the input named ``grad``."""
+        base=None, grad=None, fused=False):
+    """The reduced loss (grad=None) or its gradient w.r.t. the input named ``grad``; with ``fused``
+    both, from one pass over each row."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"{fn}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
     rows, moved_shape, axis, dtype = _rows(fn, spec, inputs, axis)
@@ -148,24 +149,31 @@ def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_
         if b.ndim != 0 or b == 1:
             raise ValueError(f"{fn}: base must be a positive number other than 1, got {base!r}")
         scale = 1.0 / math.log(float(b))
-    loop = loops[(kind, grad)][dtype.type]
+    loop = loops[(kind, grad, fused)][dtype.type]
     out = np.empty(n_rows if grad is None else (n_rows, classes), dtype)
+    outs = [out, np.empty(n_rows, dtype)] if fused else [out]  # the gradient, then the fused loss
     if n_rows:
-        loop(*rows, *extra, *values, out)
+        loop(*rows, *extra, *values, *outs[::-1])  # kernels take (…, vout, out)
     if kept is not None and not kept.all():
-        out[~kept] = 0
+        for o in outs:
+            o[~kept] = 0
     if scale is not None:
-        out = (out * scale).astype(dtype)
+        outs = [(o * scale).astype(dtype) for o in outs]
+    denominator = None
     if reduction == "mean":
         if kind == "label" and spec["mean"] == "weights":
             denominator = extra[-1][extra[0][kept]].sum(dtype=dtype) if spec["weight"] else dtype.type(kept.sum())
         else:
             denominator = dtype.type(n_rows)
     if grad is None:
-        if reduction == "none":
-            return out.reshape(batch)
-        total = out.sum(dtype=dtype)
-        return dtype.type(total / denominator) if reduction == "mean" else dtype.type(total)
-    if reduction == "mean":
-        out = out / denominator
-    return np.moveaxis(out.reshape(moved_shape), -1, axis).astype(dtype, copy=False)
+        return _reduce_values(outs[0], batch, reduction, denominator, dtype)
+    g = outs[0] / denominator if reduction == "mean" else outs[0]
+    g = np.moveaxis(g.reshape(moved_shape), -1, axis).astype(dtype, copy=False)
+    return (_reduce_values(outs[1], batch, reduction, denominator, dtype), g) if fused else g
+
+
+def _reduce_values(values, batch, reduction, denominator, dtype):
+    if reduction == "none":
+        return values.reshape(batch)
+    total = values.sum(dtype=dtype)
+    return dtype.type(total / denominator) if reduction == "mean" else dtype.type(total)

@@ -169,6 +169,9 @@ def _show_vector_or_loss(name: str) -> bool:
         for p in row.params:
             print(f"  param {p.name} = {p.default}: {p.doc}")
         for rk in derive_row_loss(row):
+            if rk.fused:
+                print(f"  {rk.name}: {rk.proof}, in one pass over each row")
+                continue
             print(f"  {rk.name}")
             print(f"      derived:  {sp.sstr(rk.derived)}")
             print(f"      emitted:  {sp.sstr(rk.stable)}")

@@ -745,7 +745,7 @@ def _row_loss_context(row_losses) -> list[dict]:
     rows = []
     for loss in row_losses:
         kernels = [dict(name=rk.name, derived=tex(rk.derived), stable=tex(rk.stable), proof=rk.proof,
-                        check=rk.check) for rk in derive_row_loss(loss)]
+                        check=rk.check) for rk in derive_row_loss(loss) if not rk.fused]
         args = [a for a, _ in loss.inputs] + ([] if set(loss.formulas) == {"none"} else ["target"])
         grads = ", ".join(n for n, _ in loss.grad_names)
         rows.append(dict(name=loss.name, summary=loss.summary, source=loss.source, note=loss.note,

@@ -35,6 +35,7 @@ class RowLossKernel:
     proof: str              # how stable == derived was shown
     check: str              # how the general-K gradient was cross-checked
     lowered: tuple
+    fused: bool = False     # loss (vout) and gradient (out) in one kernel
 
 
 def _bases(expr: sp.Expr) -> set:
@@ -152,12 +153,19 @@ def _derive_row_loss(loss: RowLoss) -> list[RowLossKernel]:
             base = dict(loss.inputs)[arg]
             grad = reduce_deltas(sp.diff(formula, base[i]))
             items.append((f"{loss.name}_{target}_grad_{arg}", arg, grad, base))
+        first = len(kernels)
         for name, wrt, expr, base in items:
-            check = cross_check(formula, expr, base, name) if base is not None else "definition"
+            check = cross_check(formula, expr, base, name) if base is not None else "the definition"
             stable = stabilize_row(expr)
             proof = prove_stable(stable, expr, name)
             index = i if wrt is not None else None
             kernels.append(RowLossKernel(name, target, wrt, expr, stable, proof, check, lower(stable, index)))
+        if len(items) > 1:  # loss and gradient w.r.t. the first input in one pass over each row
+            value, grad = kernels[first], kernels[first + 1]
+            kernels.append(RowLossKernel(f"{loss.name}_{target}_fwd_grad_{grad.wrt}", target, grad.wrt,
+                                         grad.derived, grad.stable, f"as {value.name} and {grad.name}",
+                                         grad.check, lower(grad.stable, i, row_value=value.stable),
+                                         fused=True))
     return kernels
 
 
@@ -180,21 +188,25 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
 
     kernels, exprs = [], []
     for rk in derive_row_loss(loss):
-        reds, out, inner = rk.lowered
-        variants = [{"tag": tag, "lines": row_code(reds, out, tag, i, rk.wrt is None, inner)}
+        reds, out, inner, *value = rk.lowered
+        variants = [{"tag": tag, "lines": row_code(reds, out, tag, i, rk.wrt is None, inner, *value)}
                     for tag in ("f32", "f64")]
-        exprs += [r.body for r in reds + inner] + [out]
+        exprs += [r.body for r in reds + inner] + [out] + value
         kernels.append({"name": rk.name, "target": rk.target, "wrt": rk.wrt, "derived": sp.sstr(rk.derived),
-                        "stable": sp.sstr(rk.stable), "proof": rk.proof, "check": rk.check,
-                        "args": _signature(loss, rk.target), "variants": variants})
+                        "stable": sp.sstr(rk.stable), "proof": rk.proof, "check": rk.check, "fused": rk.fused,
+                        "args": _signature(loss, rk.target) + (["vout"] if rk.fused else []),
+                        "variants": variants})
     exprs = [e.replace(lambda q: isinstance(q, ROW_FUNCTIONS), lambda q: q.args[0]) for e in exprs]
     exprs.append(sp.exp(sp.Symbol("z")))
     helpers = sorted({h for tag in ("f32", "f64") for h in helpers_used(exprs, tag)})
     params = [{"name": p.name, "default": repr(float(p.value)), "positive": p.positive} for p in loss.params]
-    names = [loss.name] + [n for n, _ in loss.grad_names]
+    api = [(loss.name, None, False)] + [(n, arg, False) for n, arg in loss.grad_names]
+    if loss.grad_names:
+        api.append((f"{loss.name}_fwd_grad", loss.grad_names[0][1], True))
+    names = [name for name, _, _ in api]
     text = env.get_template("row_loss.py.j2").render(
         version=version, loss=loss, kernels=kernels, helpers=helpers, params=params,
-        formulas={k: sp.sstr(v) for k, v in loss.formulas.items()}, grads=loss.grad_names,
+        formulas={k: sp.sstr(v) for k, v in loss.formulas.items()}, grads=loss.grad_names, api=api,
         inputs=tuple(arg for arg, _ in loss.inputs), targets=tuple(loss.formulas))
     return text, names
 

@@ -186,12 +186,14 @@ def _pull_out(s: sp.Sum) -> sp.Expr:
     return sp.Mul(*outside) * sp.Sum(sp.Mul(*inside), (var, lo, hi))
 
 
-def lower(expr: sp.Expr, out_index) -> tuple[list[Reduction], sp.Expr, list[Reduction]]:
+def lower(expr: sp.Expr, out_index, row_value: sp.Expr | None = None):
     """Row reductions in dependency order, the per-index output expression, and the reductions
     that depend on the output index (computed inside the output loop, per index).
 
     A sum whose body depends on an enclosing loop's index (the output index, or an outer sum's)
     becomes a nested loop inside that loop; every other sum is computed once per row.
+    ``row_value``: a per-row expression lowered along (a fused loss + gradient kernel); it shares
+    the reductions, and its lowered form is returned fourth.
     """
     expr = expr.replace(lambda e: isinstance(e, sp.Sum), _pull_out)
     reductions: list[Reduction] = []
@@ -248,7 +250,12 @@ def lower(expr: sp.Expr, out_index) -> tuple[list[Reduction], sp.Expr, list[Redu
 
     bound = frozenset({out_index}) if out_index is not None else frozenset()
     out = transform(expr, bound, out_inner)
-    return reductions, out, out_inner
+    if row_value is None:
+        return reductions, out, out_inner
+    top: list[Reduction] = []
+    value = transform(row_value.replace(lambda e: isinstance(e, sp.Sum), _pull_out), frozenset(), top)
+    assert not top, "a per-row value has no enclosing loop"
+    return reductions, out, out_inner, value
 
 
 class RowPrinter(NumbaPrinter):
@@ -316,7 +323,7 @@ def _reduction_lines(p: RowPrinter, red: Reduction) -> list[str]:
 
 
 def _plain_sum(red: Reduction) -> bool:
-    return red.kind == "sum" and not red.inner
+    return red.kind in ("sum", "rest") and not red.inner
 
 
 def fuse_sums(reductions: list[Reduction]) -> list[list[Reduction]]:
@@ -346,20 +353,34 @@ def _fused_lines(p: RowPrinter, group: list[Reduction]) -> list[str]:
     index = group[0].loop_index
     v = str(index)
     bodies = [fold_constants(r.body.subs(r.loop_index, index)) for r in group]  # one loop index for all
-    temps, bodies = sp.cse(bodies, symbols=sp.numbered_symbols("c"))
-    lines = [f"{r.var} = {p.const(0)}" for r in group] + [f"for {v} in range(n):"]
+    summands = [sp.exp(b) if r.kind == "rest" else b for r, b in zip(group, bodies)]
+    temps, summands = sp.cse(summands + [b for r, b in zip(group, bodies) if r.kind == "rest"],
+                             symbols=sp.numbered_symbols("c"))
+    shifts = iter(summands[len(group):])  # a rest's exponent, for its skip test
+    lines = [f"{r.var} = {p.const(0)}" for r in group]
+    lines += [f"skipped_{r.var} = False" for r in group if r.kind == "rest"] + [f"for {v} in range(n):"]
     lines += [f"    {t} = {p.doprint(e)}" for t, e in temps]
-    lines += [f"    {r.var} += {p.doprint(b)}" for r, b in zip(group, bodies)]
+    for r, b in zip(group, summands):
+        if r.kind == "rest":  # the maximum's own term, e^0 = 1, goes into log1p's 1
+            lines += [f"    if not skipped_{r.var} and {p.doprint(next(shifts))} == {p.const(0)}:",
+                      f"        skipped_{r.var} = True  # the maximum's own e^0 = 1 is log1p's 1",
+                      "    else:", f"        {r.var} += {p.doprint(b)}"]
+        else:
+            lines.append(f"    {r.var} += {p.doprint(b)}")
+    lines += [f"{r.var} = math.log1p({r.var})" for r in group if r.kind == "rest"]
     return lines
 
 
 def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, scalar: bool,
-             out_inner: list[Reduction] = ()) -> list[str]:
-    """Body lines of the per-row loop (indented by the template)."""
+             out_inner: list[Reduction] = (), row_value: sp.Expr | None = None) -> list[str]:
+    """Body lines of the per-row loop (indented by the template). With ``row_value`` (fused loss
+    and gradient) the row's value goes to ``vout[r]`` and the per-index output to ``out``."""
     p = RowPrinter(tag)
     lines = []
     for group in fuse_sums(reductions):
         lines += _fused_lines(p, group) if len(group) > 1 else _reduction_lines(p, group[0])
+    if row_value is not None:
+        lines.append(f"vout[r] = {p.doprint(fold_constants(row_value))}")
     value = p.doprint(fold_constants(out))
     if scalar:
         lines.append(f"out[r] = {value}")

@@ -82,6 +82,21 @@ def test_values_and_gradients_match_pytorch(reduction, dtype):
             np.testing.assert_allclose(g, t.grad.numpy(), **_tol(dtype), err_msg=f"{grad_name} {what}")
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_fused_loss_and_gradient_equal_the_separate_kernels(reduction):
+    """name_fwd_grad: one pass over each row, the same numbers as name and name_grad."""
+    rng = np.random.default_rng(8)
+    for dtype in DTYPES:
+        for name, args, kw in _cases(rng, dtype):
+            loss, grad = getattr(K, f"{name}_fwd_grad")(*args, reduction=reduction, **kw)
+            np.testing.assert_array_equal(loss, getattr(K, name)(*args, reduction=reduction, **kw))
+            np.testing.assert_array_equal(grad, getattr(K, f"{name}_grad")(*args, reduction=reduction, **kw))
+            assert np.asarray(loss).dtype == dtype and grad.dtype == dtype
+    p = np.array([[0.8, 0.15, 0.05]])
+    h, dh = K.entropy_fwd_grad(p, base=2)
+    assert h == K.entropy(p, base=2) and np.array_equal(dh, K.entropy_grad(p, base=2))
+
+
 def test_cross_entropy_shapes_follow_pytorch():
     """(C,) with a 0-d label, and (N, C, d) with labels (N, d): classes along dim 1."""
     torch = pytest.importorskip("torch", reason="PyTorch is a test-only dependency; .ci/run installs it")

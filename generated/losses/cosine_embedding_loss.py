@@ -11,7 +11,7 @@ cosine_embedding_loss_pm1:
     derived:  Piecewise((1 - Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)), Eq(s, 1)), (Ramp(-margin + Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12))), True))
     emitted:  Piecewise((1 - Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)), Eq(s, 1)), (Ramp(-margin + Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12))), True))
     proof:    no rewrite needed: the derived form is emitted
-    checked:  definition
+    checked:  the definition
 
 cosine_embedding_loss_pm1_grad_input1:
     derived:  Piecewise((-input2[i]/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)) + input1[i]*Sum(input1[k]*input2[k], (k, 0, K - 1))/((Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)**(3/2)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)), Eq(s, 1)), ((input2[i]/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)) - input1[i]*Sum(input1[k]*input2[k], (k, 0, K - 1))/((Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)**(3/2)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)))*Step(-margin + Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12))), True))
@@ -122,10 +122,43 @@ def _cosine_embedding_loss_pm1_grad_input2_rows_f64(input1, input2, s, margin, o
             out[r, i] = (s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
 
 
+@njit(cache=True, error_model="numpy")
+def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margin, vout, out):
+    n = input1.shape[1]
+    for r in range(input1.shape[0]):
+        s0 = np.float32(0.0)
+        s2 = np.float32(0.0)
+        s4 = np.float32(0.0)
+        for k in range(n):
+            s0 += (input1[r, k]*input1[r, k])
+            s2 += (input2[r, k]*input2[r, k])
+            s4 += input1[r, k]*input2[r, k]
+        vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s[r] == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+        for i in range(n):
+            out[r, i] = (s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
+
+
+@njit(cache=True, error_model="numpy")
+def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64(input1, input2, s, margin, vout, out):
+    n = input1.shape[1]
+    for r in range(input1.shape[0]):
+        s0 = 0.0
+        s2 = 0.0
+        s4 = 0.0
+        for k in range(n):
+            s0 += (input1[r, k]*input1[r, k])
+            s2 += (input2[r, k]*input2[r, k])
+            s4 += input1[r, k]*input2[r, k]
+        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s[r] == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        for i in range(n):
+            out[r, i] = (s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
+
+
 _LOOPS = {
-    ('pm1', None): {np.float32: _cosine_embedding_loss_pm1_rows_f32, np.float64: _cosine_embedding_loss_pm1_rows_f64},
-    ('pm1', 'input1'): {np.float32: _cosine_embedding_loss_pm1_grad_input1_rows_f32, np.float64: _cosine_embedding_loss_pm1_grad_input1_rows_f64},
-    ('pm1', 'input2'): {np.float32: _cosine_embedding_loss_pm1_grad_input2_rows_f32, np.float64: _cosine_embedding_loss_pm1_grad_input2_rows_f64},
+    ('pm1', None, False): {np.float32: _cosine_embedding_loss_pm1_rows_f32, np.float64: _cosine_embedding_loss_pm1_rows_f64},
+    ('pm1', 'input1', False): {np.float32: _cosine_embedding_loss_pm1_grad_input1_rows_f32, np.float64: _cosine_embedding_loss_pm1_grad_input1_rows_f64},
+    ('pm1', 'input2', False): {np.float32: _cosine_embedding_loss_pm1_grad_input2_rows_f32, np.float64: _cosine_embedding_loss_pm1_grad_input2_rows_f64},
+    ('pm1', 'input1', True): {np.float32: _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32, np.float64: _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64},
 }
 _SPEC = {
     "inputs": ('input1', 'input2'), "targets": ('pm1',), "weight": False,
@@ -148,3 +181,8 @@ def cosine_embedding_loss_grad(input1, input2, target, margin=0.0, reduction='me
 def cosine_embedding_loss_grad_input2(input1, input2, target, margin=0.0, reduction='mean'):
     """Gradient of the reduced cosine_embedding_loss with respect to input2 (same arguments)."""
     return run('cosine_embedding_loss_grad_input2', _SPEC, _LOOPS, (input1, input2,), target, (margin,), reduction, grad='input2')
+
+
+def cosine_embedding_loss_fwd_grad(input1, input2, target, margin=0.0, reduction='mean'):
+    """(loss, gradient w.r.t. input1) in one pass over each row: what cosine_embedding_loss and cosine_embedding_loss_grad return."""
+    return run('cosine_embedding_loss_fwd_grad', _SPEC, _LOOPS, (input1, input2,), target, (margin,), reduction, grad='input1', fused=True)

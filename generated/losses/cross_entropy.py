@@ -12,7 +12,7 @@ cross_entropy_label:
     derived:  -(-log(Sum(exp(x[k]), (k, 0, K - 1))) + x[y])*w[y]
     emitted:  -(Centered(x[y], x[k]) - RowLog1pRest(x[k]))*w[y]
     proof:    K = 2, 3, 4 at every index and label: numeric
-    checked:  definition
+    checked:  the definition
 
 cross_entropy_label_grad_input:
     derived:  (exp(x[i])/Sum(exp(x[k]), (k, 0, K - 1)) - KroneckerDelta(i, y))*w[y]
@@ -24,7 +24,7 @@ cross_entropy_prob:
     derived:  -Sum((-log(Sum(exp(x[k]), (k, 0, K - 1))) + x[j])*t[j]*w[j], (j, 0, K - 1))
     emitted:  -Sum((Centered(x[j], x[k]) - RowLog1pRest(x[k]))*t[j]*w[j], (j, 0, K - 1))
     proof:    K = 2, 3, 4 at every index and label: numeric
-    checked:  definition
+    checked:  the definition
 
 cross_entropy_prob_grad_input:
     derived:  -t[i]*w[i] - Sum(-exp(x[i])*t[j]*w[j]/Sum(exp(x[k]), (k, 0, K - 1)), (j, 0, K - 1))
@@ -118,6 +118,60 @@ def _cross_entropy_label_grad_input_rows_f64(x, y, w, out):
 
 
 @njit(cache=True, error_model="numpy")
+def _cross_entropy_label_fwd_grad_input_rows_f32(x, y, w, vout, out):
+    n = x.shape[1]
+    for r in range(x.shape[0]):
+        m0 = np.float32(-math.inf)
+        for k in range(n):
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        s2 = np.float32(0.0)
+        s4 = np.float32(0.0)
+        l6 = np.float32(0.0)
+        skipped_l6 = False
+        for k in range(n):
+            c0 = (x[r, k] - m0)
+            c1 = exp_f32(c0)
+            s2 += c1
+            s4 += c1*(np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))
+            if not skipped_l6 and c0 == np.float32(0.0):
+                skipped_l6 = True  # the maximum's own e^0 = 1 is log1p's 1
+            else:
+                l6 += c1
+        l6 = math.log1p(l6)
+        vout[r] = -(-l6 + (x[r, y[r]] - m0))*w[y[r]]
+        for i in range(n):
+            out[r, i] = (-s4/s2 if (i == y[r]) else exp_f32((x[r, i] - m0))/s2)*w[y[r]]
+
+
+@njit(cache=True, error_model="numpy")
+def _cross_entropy_label_fwd_grad_input_rows_f64(x, y, w, vout, out):
+    n = x.shape[1]
+    for r in range(x.shape[0]):
+        m0 = -math.inf
+        for k in range(n):
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        s2 = 0.0
+        s4 = 0.0
+        l6 = 0.0
+        skipped_l6 = False
+        for k in range(n):
+            c0 = (x[r, k] - m0)
+            c1 = exp_f64(c0)
+            s2 += c1
+            s4 += c1*(1.0 - (1.0 if k == y[r] else 0.0))
+            if not skipped_l6 and c0 == 0.0:
+                skipped_l6 = True  # the maximum's own e^0 = 1 is log1p's 1
+            else:
+                l6 += c1
+        l6 = math.log1p(l6)
+        vout[r] = -(-l6 + (x[r, y[r]] - m0))*w[y[r]]
+        for i in range(n):
+            out[r, i] = (-s4/s2 if (i == y[r]) else exp_f64((x[r, i] - m0))/s2)*w[y[r]]
+
+
+@njit(cache=True, error_model="numpy")
 def _cross_entropy_prob_rows_f32(x, t, w, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
@@ -126,19 +180,18 @@ def _cross_entropy_prob_rows_f32(x, t, w, out):
             z = x[r, k]
             m0 = z if (z > m0 or z != z) and m0 == m0 else m0
         s2 = np.float32(0.0)
-        s6 = np.float32(0.0)
-        for j in range(n):
-            c0 = t[r, j]*w[j]
-            s2 += c0*(x[r, j] - m0)
-            s6 += c0
         l4 = np.float32(0.0)
-        skipped = False
-        for k in range(n):
-            z = (x[r, k] - m0)
-            if not skipped and z == np.float32(0.0):
-                skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1
-                continue
-            l4 += exp_f32(z)
+        s6 = np.float32(0.0)
+        skipped_l4 = False
+        for j in range(n):
+            c0 = (x[r, j] - m0)
+            c1 = t[r, j]*w[j]
+            s2 += c0*c1
+            if not skipped_l4 and c0 == np.float32(0.0):
+                skipped_l4 = True  # the maximum's own e^0 = 1 is log1p's 1
+            else:
+                l4 += exp_f32(c0)
+            s6 += c1
         l4 = math.log1p(l4)
         out[r] = l4*s6 - s2
 
@@ -152,19 +205,18 @@ def _cross_entropy_prob_rows_f64(x, t, w, out):
             z = x[r, k]
             m0 = z if (z > m0 or z != z) and m0 == m0 else m0
         s2 = 0.0
-        s6 = 0.0
-        for j in range(n):
-            c0 = t[r, j]*w[j]
-            s2 += c0*(x[r, j] - m0)
-            s6 += c0
         l4 = 0.0
-        skipped = False
-        for k in range(n):
-            z = (x[r, k] - m0)
-            if not skipped and z == 0.0:
-                skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1
-                continue
-            l4 += exp_f64(z)
+        s6 = 0.0
+        skipped_l4 = False
+        for j in range(n):
+            c0 = (x[r, j] - m0)
+            c1 = t[r, j]*w[j]
+            s2 += c0*c1
+            if not skipped_l4 and c0 == 0.0:
+                skipped_l4 = True  # the maximum's own e^0 = 1 is log1p's 1
+            else:
+                l4 += exp_f64(c0)
+            s6 += c1
         l4 = math.log1p(l4)
         out[r] = l4*s6 - s2
 
@@ -203,11 +255,73 @@ def _cross_entropy_prob_grad_input_rows_f64(x, t, w, out):
             out[r, i] = -t[r, i]*w[i] + s4*exp_f64((x[r, i] - m0))/s2
 
 
+@njit(cache=True, error_model="numpy")
+def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, vout, out):
+    n = x.shape[1]
+    for r in range(x.shape[0]):
+        m0 = np.float32(-math.inf)
+        for k in range(n):
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        s2 = np.float32(0.0)
+        s4 = np.float32(0.0)
+        s6 = np.float32(0.0)
+        l8 = np.float32(0.0)
+        skipped_l8 = False
+        for k in range(n):
+            c0 = (x[r, k] - m0)
+            c1 = exp_f32(c0)
+            c2 = t[r, k]*w[k]
+            s2 += c1
+            s4 += c2
+            s6 += c0*c2
+            if not skipped_l8 and c0 == np.float32(0.0):
+                skipped_l8 = True  # the maximum's own e^0 = 1 is log1p's 1
+            else:
+                l8 += c1
+        l8 = math.log1p(l8)
+        vout[r] = l8*s4 - s6
+        for i in range(n):
+            out[r, i] = -t[r, i]*w[i] + s4*exp_f32((x[r, i] - m0))/s2
+
+
+@njit(cache=True, error_model="numpy")
+def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, vout, out):
+    n = x.shape[1]
+    for r in range(x.shape[0]):
+        m0 = -math.inf
+        for k in range(n):
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        s2 = 0.0
+        s4 = 0.0
+        s6 = 0.0
+        l8 = 0.0
+        skipped_l8 = False
+        for k in range(n):
+            c0 = (x[r, k] - m0)
+            c1 = exp_f64(c0)
+            c2 = t[r, k]*w[k]
+            s2 += c1
+            s4 += c2
+            s6 += c0*c2
+            if not skipped_l8 and c0 == 0.0:
+                skipped_l8 = True  # the maximum's own e^0 = 1 is log1p's 1
+            else:
+                l8 += c1
+        l8 = math.log1p(l8)
+        vout[r] = l8*s4 - s6
+        for i in range(n):
+            out[r, i] = -t[r, i]*w[i] + s4*exp_f64((x[r, i] - m0))/s2
+
+
 _LOOPS = {
-    ('label', None): {np.float32: _cross_entropy_label_rows_f32, np.float64: _cross_entropy_label_rows_f64},
-    ('label', 'input'): {np.float32: _cross_entropy_label_grad_input_rows_f32, np.float64: _cross_entropy_label_grad_input_rows_f64},
-    ('prob', None): {np.float32: _cross_entropy_prob_rows_f32, np.float64: _cross_entropy_prob_rows_f64},
-    ('prob', 'input'): {np.float32: _cross_entropy_prob_grad_input_rows_f32, np.float64: _cross_entropy_prob_grad_input_rows_f64},
+    ('label', None, False): {np.float32: _cross_entropy_label_rows_f32, np.float64: _cross_entropy_label_rows_f64},
+    ('label', 'input', False): {np.float32: _cross_entropy_label_grad_input_rows_f32, np.float64: _cross_entropy_label_grad_input_rows_f64},
+    ('label', 'input', True): {np.float32: _cross_entropy_label_fwd_grad_input_rows_f32, np.float64: _cross_entropy_label_fwd_grad_input_rows_f64},
+    ('prob', None, False): {np.float32: _cross_entropy_prob_rows_f32, np.float64: _cross_entropy_prob_rows_f64},
+    ('prob', 'input', False): {np.float32: _cross_entropy_prob_grad_input_rows_f32, np.float64: _cross_entropy_prob_grad_input_rows_f64},
+    ('prob', 'input', True): {np.float32: _cross_entropy_prob_fwd_grad_input_rows_f32, np.float64: _cross_entropy_prob_fwd_grad_input_rows_f64},
 }
 _SPEC = {
     "inputs": ('input',), "targets": ('label', 'prob'), "weight": True,
@@ -225,3 +339,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean
 def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction='mean'):
     """Gradient of the reduced cross_entropy with respect to input (same arguments)."""
     return run('cross_entropy_grad', _SPEC, _LOOPS, (input,), target, (), reduction, weight=weight, ignore_index=ignore_index, grad='input')
+
+
+def cross_entropy_fwd_grad(input, target, weight=None, ignore_index=-100, reduction='mean'):
+    """(loss, gradient w.r.t. input) in one pass over each row: what cross_entropy and cross_entropy_grad return."""
+    return run('cross_entropy_fwd_grad', _SPEC, _LOOPS, (input,), target, (), reduction, weight=weight, ignore_index=ignore_index, grad='input', fused=True)

@@ -11,7 +11,7 @@ multiclass_hinge_loss_label:
     derived:  w[y]*Sum((1 - KroneckerDelta(k, y))*Ramp(margin + x[k] - x[y]), (k, 0, K - 1))
     emitted:  w[y]*Sum((1 - KroneckerDelta(k, y))*Ramp(margin + x[k] - x[y]), (k, 0, K - 1))
     proof:    no rewrite needed: the derived form is emitted
-    checked:  definition
+    checked:  the definition
 
 multiclass_hinge_loss_label_grad_input:
     derived:  (KroneckerDelta(i, y)*Step(margin) - KroneckerDelta(i, y)*Step(margin + x[i] - x[y]) + KroneckerDelta(i, y)*Sum(-Step(margin + x[k] - x[y]), (k, 0, K - 1)) + Step(margin + x[i] - x[y]))*w[y]
@@ -70,9 +70,40 @@ def _multiclass_hinge_loss_label_grad_input_rows_f64(x, y, w, margin, out):
             out[r, i] = (-s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0) - (1.0 if i == y[r] else 0.0)*(1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0) + (1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0))*w[y[r]]
 
 
+@njit(cache=True, error_model="numpy")
+def _multiclass_hinge_loss_label_fwd_grad_input_rows_f32(x, y, w, margin, vout, out):
+    n = x.shape[1]
+    for r in range(x.shape[0]):
+        s0 = np.float32(0.0)
+        s2 = np.float32(0.0)
+        for k in range(n):
+            c0 = margin + x[r, k] - x[r, y[r]]
+            s0 += (np.float32(1.0) if c0 > np.float32(0.0) else np.float32(0.0))
+            s2 += (np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))*max(c0, np.float32(0.0))
+        vout[r] = s2*w[y[r]]
+        for i in range(n):
+            out[r, i] = (-s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) - (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)) + (np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
+
+
+@njit(cache=True, error_model="numpy")
+def _multiclass_hinge_loss_label_fwd_grad_input_rows_f64(x, y, w, margin, vout, out):
+    n = x.shape[1]
+    for r in range(x.shape[0]):
+        s0 = 0.0
+        s2 = 0.0
+        for k in range(n):
+            c0 = margin + x[r, k] - x[r, y[r]]
+            s0 += (1.0 if c0 > 0.0 else 0.0)
+            s2 += (1.0 - (1.0 if k == y[r] else 0.0))*max(c0, 0.0)
+        vout[r] = s2*w[y[r]]
+        for i in range(n):
+            out[r, i] = (-s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0) - (1.0 if i == y[r] else 0.0)*(1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0) + (1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0))*w[y[r]]
+
+
 _LOOPS = {
-    ('label', None): {np.float32: _multiclass_hinge_loss_label_rows_f32, np.float64: _multiclass_hinge_loss_label_rows_f64},
-    ('label', 'input'): {np.float32: _multiclass_hinge_loss_label_grad_input_rows_f32, np.float64: _multiclass_hinge_loss_label_grad_input_rows_f64},
+    ('label', None, False): {np.float32: _multiclass_hinge_loss_label_rows_f32, np.float64: _multiclass_hinge_loss_label_rows_f64},
+    ('label', 'input', False): {np.float32: _multiclass_hinge_loss_label_grad_input_rows_f32, np.float64: _multiclass_hinge_loss_label_grad_input_rows_f64},
+    ('label', 'input', True): {np.float32: _multiclass_hinge_loss_label_fwd_grad_input_rows_f32, np.float64: _multiclass_hinge_loss_label_fwd_grad_input_rows_f64},
 }
 _SPEC = {
     "inputs": ('input',), "targets": ('label',), "weight": True,
@@ -90,3 +121,8 @@ def multiclass_hinge_loss(input, target, margin=1.0, weight=None, reduction='mea
 def multiclass_hinge_loss_grad(input, target, margin=1.0, weight=None, reduction='mean'):
     """Gradient of the reduced multiclass_hinge_loss with respect to input (same arguments)."""
     return run('multiclass_hinge_loss_grad', _SPEC, _LOOPS, (input,), target, (margin,), reduction, weight=weight, grad='input')
+
+
+def multiclass_hinge_loss_fwd_grad(input, target, margin=1.0, weight=None, reduction='mean'):
+    """(loss, gradient w.r.t. input) in one pass over each row: what multiclass_hinge_loss and multiclass_hinge_loss_grad return."""
+    return run('multiclass_hinge_loss_fwd_grad', _SPEC, _LOOPS, (input,), target, (margin,), reduction, weight=weight, grad='input', fused=True)

@@ -11,7 +11,7 @@ multilabel_hinge_loss_mask:
     derived:  Sum(t[j]*Sum((1 - t[k])*Ramp(-x[j] + x[k] + 1), (k, 0, K - 1)), (j, 0, K - 1))/K
     emitted:  Sum(t[j]*Sum((1 - t[k])*Ramp(-x[j] + x[k] + 1), (k, 0, K - 1)), (j, 0, K - 1))/K
     proof:    no rewrite needed: the derived form is emitted
-    checked:  definition
+    checked:  the definition
 
 multilabel_hinge_loss_mask_grad_input:
     derived:  (t[i]*Sum(Step(-x[i] + x[k] + 1)*t[k], (k, 0, K - 1)) + t[i]*Sum(-Step(-x[i] + x[k] + 1), (k, 0, K - 1)) + Sum(Step(x[i] - x[j] + 1)*t[j], (j, 0, K - 1)) + Sum(-Step(x[i] - x[j] + 1)*t[i]*t[j], (j, 0, K - 1)))/K
@@ -94,9 +94,64 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f64(x, t, out):
             out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n
 
 
+@njit(cache=True, error_model="numpy")
+def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, vout, out):
+    n = x.shape[1]
+    for r in range(x.shape[0]):
+        s5 = np.float32(0.0)
+        for j in range(n):
+            s4 = np.float32(0.0)
+            for k in range(n):
+                s4 += (np.float32(1.0) - t[r, k])*max(-x[r, j] + x[r, k] + np.float32(1.0), np.float32(0.0))
+            s5 += s4*t[r, j]
+        vout[r] = s5/np.float32(n)
+        for i in range(n):
+            s0 = np.float32(0.0)
+            for k in range(n):
+                s0 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k]
+            s1 = np.float32(0.0)
+            for j in range(n):
+                s1 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
+            s2 = np.float32(0.0)
+            for k in range(n):
+                s2 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
+            s3 = np.float32(0.0)
+            for j in range(n):
+                s3 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
+            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n)
+
+
+@njit(cache=True, error_model="numpy")
+def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, vout, out):
+    n = x.shape[1]
+    for r in range(x.shape[0]):
+        s5 = 0.0
+        for j in range(n):
+            s4 = 0.0
+            for k in range(n):
+                s4 += (1.0 - t[r, k])*max(-x[r, j] + x[r, k] + 1.0, 0.0)
+            s5 += s4*t[r, j]
+        vout[r] = s5/n
+        for i in range(n):
+            s0 = 0.0
+            for k in range(n):
+                s0 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)*t[r, k]
+            s1 = 0.0
+            for j in range(n):
+                s1 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
+            s2 = 0.0
+            for k in range(n):
+                s2 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)
+            s3 = 0.0
+            for j in range(n):
+                s3 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
+            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n
+
+
 _LOOPS = {
-    ('mask', None): {np.float32: _multilabel_hinge_loss_mask_rows_f32, np.float64: _multilabel_hinge_loss_mask_rows_f64},
-    ('mask', 'input'): {np.float32: _multilabel_hinge_loss_mask_grad_input_rows_f32, np.float64: _multilabel_hinge_loss_mask_grad_input_rows_f64},
+    ('mask', None, False): {np.float32: _multilabel_hinge_loss_mask_rows_f32, np.float64: _multilabel_hinge_loss_mask_rows_f64},
+    ('mask', 'input', False): {np.float32: _multilabel_hinge_loss_mask_grad_input_rows_f32, np.float64: _multilabel_hinge_loss_mask_grad_input_rows_f64},
+    ('mask', 'input', True): {np.float32: _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32, np.float64: _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64},
 }
 _SPEC = {
     "inputs": ('input',), "targets": ('mask',), "weight": False,
@@ -114,3 +169,8 @@ def multilabel_hinge_loss(input, target, reduction='mean'):
 def multilabel_hinge_loss_grad(input, target, reduction='mean'):
     """Gradient of the reduced multilabel_hinge_loss with respect to input (same arguments)."""
     return run('multilabel_hinge_loss_grad', _SPEC, _LOOPS, (input,), target, (), reduction, grad='input')
+
+
+def multilabel_hinge_loss_fwd_grad(input, target, reduction='mean'):
+    """(loss, gradient w.r.t. input) in one pass over each row: what multilabel_hinge_loss and multilabel_hinge_loss_grad return."""
+    return run('multilabel_hinge_loss_fwd_grad', _SPEC, _LOOPS, (input,), target, (), reduction, grad='input', fused=True)

@@ -11,7 +11,7 @@ triplet_margin_loss_none:
     derived:  Ramp(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))
     emitted:  Ramp(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))
     proof:    no rewrite needed: the derived form is emitted
-    checked:  definition
+    checked:  the definition
 
 triplet_margin_loss_none_grad_anchor:
     derived:  (Abs(eps + anchor[i] - positive[i])**p*sign(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))) - Abs(eps + anchor[i] - negative[i])**p*sign(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))))*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))
@@ -150,11 +150,42 @@ def _triplet_margin_loss_none_grad_negative_rows_f64(anchor, positive, negative,
             out[r, i] = s0**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i]))
 
 
+@njit(cache=True, error_model="numpy")
+def _triplet_margin_loss_none_fwd_grad_anchor_rows_f32(anchor, positive, negative, margin, p, eps, vout, out):
+    n = anchor.shape[1]
+    for r in range(anchor.shape[0]):
+        s0 = np.float32(0.0)
+        s2 = np.float32(0.0)
+        for k in range(n):
+            c0 = eps + anchor[r, k]
+            s0 += abs(c0 - positive[r, k])**p
+            s2 += abs(c0 - negative[r, k])**p
+        vout[r] = max(margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))), np.float32(0.0))
+        for i in range(n):
+            out[r, i] = (-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))
+
+
+@njit(cache=True, error_model="numpy")
+def _triplet_margin_loss_none_fwd_grad_anchor_rows_f64(anchor, positive, negative, margin, p, eps, vout, out):
+    n = anchor.shape[1]
+    for r in range(anchor.shape[0]):
+        s0 = 0.0
+        s2 = 0.0
+        for k in range(n):
+            c0 = eps + anchor[r, k]
+            s0 += abs(c0 - positive[r, k])**p
+            s2 += abs(c0 - negative[r, k])**p
+        vout[r] = max(margin + s0**((1.0/(p))) - s2**((1.0/(p))), 0.0)
+        for i in range(n):
+            out[r, i] = (-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)
+
+
 _LOOPS = {
-    ('none', None): {np.float32: _triplet_margin_loss_none_rows_f32, np.float64: _triplet_margin_loss_none_rows_f64},
-    ('none', 'anchor'): {np.float32: _triplet_margin_loss_none_grad_anchor_rows_f32, np.float64: _triplet_margin_loss_none_grad_anchor_rows_f64},
-    ('none', 'positive'): {np.float32: _triplet_margin_loss_none_grad_positive_rows_f32, np.float64: _triplet_margin_loss_none_grad_positive_rows_f64},
-    ('none', 'negative'): {np.float32: _triplet_margin_loss_none_grad_negative_rows_f32, np.float64: _triplet_margin_loss_none_grad_negative_rows_f64},
+    ('none', None, False): {np.float32: _triplet_margin_loss_none_rows_f32, np.float64: _triplet_margin_loss_none_rows_f64},
+    ('none', 'anchor', False): {np.float32: _triplet_margin_loss_none_grad_anchor_rows_f32, np.float64: _triplet_margin_loss_none_grad_anchor_rows_f64},
+    ('none', 'positive', False): {np.float32: _triplet_margin_loss_none_grad_positive_rows_f32, np.float64: _triplet_margin_loss_none_grad_positive_rows_f64},
+    ('none', 'negative', False): {np.float32: _triplet_margin_loss_none_grad_negative_rows_f32, np.float64: _triplet_margin_loss_none_grad_negative_rows_f64},
+    ('none', 'anchor', True): {np.float32: _triplet_margin_loss_none_fwd_grad_anchor_rows_f32, np.float64: _triplet_margin_loss_none_fwd_grad_anchor_rows_f64},
 }
 _SPEC = {
     "inputs": ('anchor', 'positive', 'negative'), "targets": ('none',), "weight": False,
@@ -182,3 +213,8 @@ def triplet_margin_loss_grad_positive(anchor, positive, negative, margin=1.0, p=
 def triplet_margin_loss_grad_negative(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-06, reduction='mean'):
     """Gradient of the reduced triplet_margin_loss with respect to negative (same arguments)."""
     return run('triplet_margin_loss_grad_negative', _SPEC, _LOOPS, (anchor, positive, negative,), None, (margin, p, eps,), reduction, grad='negative')
+
+
+def triplet_margin_loss_fwd_grad(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-06, reduction='mean'):
+    """(loss, gradient w.r.t. anchor) in one pass over each row: what triplet_margin_loss and triplet_margin_loss_grad return."""
+    return run('triplet_margin_loss_fwd_grad', _SPEC, _LOOPS, (anchor, positive, negative,), None, (margin, p, eps,), reduction, grad='anchor', fused=True)
