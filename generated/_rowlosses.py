@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ._runtime import _as_float_array, _check_param
+from ._rowwise import pick
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -149,7 +150,7 @@ def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_
         if b.ndim != 0 or b == 1:
             raise ValueError(f"{fn}: base must be a positive number other than 1, got {base!r}")
         scale = 1.0 / math.log(float(b))
-    loop = loops[(kind, grad, fused)][dtype.type]
+    loop = pick(loops[(kind, grad, fused)], dtype, rows[0].size)
     out = np.empty(n_rows if grad is None else (n_rows, classes), dtype)
     outs = [out, np.empty(n_rows, dtype)] if fused else [out]  # the gradient, then the fused loss
     if n_rows:
@@ -167,8 +168,10 @@ def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_
             denominator = dtype.type(n_rows)
     if grad is None:
         return _reduce_values(outs[0], batch, reduction, denominator, dtype)
-    g = outs[0] / denominator if reduction == "mean" else outs[0]
-    g = np.moveaxis(g.reshape(moved_shape), -1, axis).astype(dtype, copy=False)
+    g = outs[0]
+    if reduction == "mean":
+        g /= denominator  # in place: the kernel's own output
+    g = np.moveaxis(g.reshape(moved_shape), -1, axis)
     return (_reduce_values(outs[1], batch, reduction, denominator, dtype), g) if fused else g
 
 

@@ -3,9 +3,57 @@
 
 The row loops themselves are in ``vectors/<name>.py``; they see a C-contiguous (rows, K) array.
 """
-import numpy as np
+import math
 
+import numpy as np
+from numba import njit
+
+from . import _runtime
 from ._runtime import _as_float_array, _check_param
+
+
+# Row reductions that vectorize. LLVM keeps a float sum or max in order (scalar) unless it may
+# reassociate; these two helpers may (SIMD partial sums; a max that assumes no nan). They only ever
+# see finished summands, and the kernels compute the summands and the shift in strict arithmetic, so
+# nothing else is reassociated. A nan in a row still reaches every result through the sums.
+@njit(cache=True, fastmath={"reassoc", "nsz"})
+def fsum_f32(a):
+    s = np.float32(0.0)
+    for k in range(a.shape[0]):
+        s += a[k]
+    return s
+
+
+@njit(cache=True, fastmath={"reassoc", "nsz"})
+def fsum_f64(a):
+    s = 0.0
+    for k in range(a.shape[0]):
+        s += a[k]
+    return s
+
+
+@njit(cache=True, fastmath={"nnan", "nsz"})
+def fmax_f32(a):
+    m = np.float32(-math.inf)
+    for k in range(a.shape[0]):
+        m = max(m, a[k])
+    return m
+
+
+@njit(cache=True, fastmath={"nnan", "nsz"})
+def fmax_f64(a):
+    m = -math.inf
+    for k in range(a.shape[0]):
+        m = max(m, a[k])
+    return m
+
+
+def pick(loops, dtype, size):
+    """The serial or the all-cores row loop, as ``_runtime.configure`` says (by default all cores
+    from ``PARALLEL_MIN_SIZE`` elements on)."""
+    serial, parallel = loops[dtype.type]
+    on = _runtime.PARALLEL if _runtime.PARALLEL is not None else size >= _runtime.PARALLEL_MIN_SIZE
+    return parallel if on else serial
 
 
 def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces=None):
@@ -52,9 +100,15 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
         scalar = False  # a vjp returns one value per element
     args += [v.astype(dtype).reshape(())[()] for v in values]
     shape = moved.shape[:-1] if scalar else moved.shape
-    result = np.empty(rows.shape[0] if scalar else rows.shape, dtype)
+    flat = rows.shape[0] if scalar else rows.shape
+    # out= along the last axis, C-contiguous: the kernel writes into it directly (no second pass)
+    direct = (isinstance(out, np.ndarray) and out.dtype == dtype and out.flags.c_contiguous
+              and grouped_shape is None and (scalar or axis == xa.ndim - 1) and out.shape == shape)
+    result = out.reshape(flat) if direct else np.empty(flat, dtype)
     if rows.shape[0]:
-        loops[dtype.type](*args, result)
+        pick(loops, dtype, rows.size)(*args, result)
+    if direct:
+        return out
     result = result.reshape(shape)
     if grouped_shape is not None and not scalar:  # a vjp: back to the ungrouped axis
         result = result.reshape(grouped_shape)

@@ -18,7 +18,7 @@ import sympy as sp
 from .catalog.row_losses import ROW_FUNCTIONS, Ramp, RowLoss, Step, XLogX, s, t, w, y
 from .catalog.vectors import K, i
 from .prove import Proof, prove
-from .rowwise import lower, row_code, stabilize_row, to_textbook_row
+from .rowwise import ROW_LOOP_KINDS, lower, row_code, stabilize_row, to_textbook_row
 from .vector import reduce_deltas
 
 CHECK_POINTS = 12
@@ -189,8 +189,8 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
     kernels, exprs = [], []
     for rk in derive_row_loss(loss):
         reds, out, inner, *value = rk.lowered
-        variants = [{"tag": tag, "lines": row_code(reds, out, tag, i, rk.wrt is None, inner, *value)}
-                    for tag in ("f32", "f64")]
+        variants = [dict(zip(("lines", "nbuf"), row_code(reds, out, tag, i, rk.wrt is None, inner, *value)),
+                         tag=tag) for tag in ("f32", "f64")]
         exprs += [r.body for r in reds + inner] + [out] + value
         kernels.append({"name": rk.name, "target": rk.target, "wrt": rk.wrt, "derived": sp.sstr(rk.derived),
                         "stable": sp.sstr(rk.stable), "proof": rk.proof, "check": rk.check, "fused": rk.fused,
@@ -205,7 +205,7 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
         api.append((f"{loss.name}_fwd_grad", loss.grad_names[0][1], True))
     names = [name for name, _, _ in api]
     text = env.get_template("row_loss.py.j2").render(
-        version=version, loss=loss, kernels=kernels, helpers=helpers, params=params,
+        version=version, loss=loss, kernels=kernels, helpers=helpers, params=params, loop_kinds=ROW_LOOP_KINDS,
         formulas={k: sp.sstr(v) for k, v in loss.formulas.items()}, grads=loss.grad_names, api=api,
         inputs=tuple(arg for arg, _ in loss.inputs), targets=tuple(loss.formulas))
     return text, names

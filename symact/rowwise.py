@@ -166,6 +166,7 @@ class Reduction:
     body: sp.Expr      # in terms of x[v], g[v] with v the loop index
     loop_index: sp.Symbol
     inner: list = None  # reductions computed inside this loop, per iteration (nested sums)
+    fast: bool = True   # a max used only as a shift (nan reaches the result through the sums anyway)
 
 
 LOOP_INDICES = frozenset(sp.symbols("i j k", integer=True, nonnegative=True))
@@ -224,7 +225,10 @@ def lower(expr: sp.Expr, out_index, row_value: sp.Expr | None = None):
         if isinstance(e, Centered):
             return Difference(e.args[0], name_of(RowMax(e.args[1])))
         if isinstance(e, (RowMax, RowArgMax, RowLog1pRest)):
-            return name_of(e)
+            sym = name_of(e)
+            if isinstance(e, RowMax):  # the max itself is a result (maxout): nan must propagate
+                next(r for r in reductions if r.var == str(sym)).fast = False
+            return sym
         if isinstance(e, sp.Sum):
             body, (var, _, _) = e.function, e.limits[0]
             inner_scope: list[Reduction] = []
@@ -348,46 +352,111 @@ def fuse_sums(reductions: list[Reduction]) -> list[list[Reduction]]:
     return groups
 
 
-def _fused_lines(p: RowPrinter, group: list[Reduction]) -> list[str]:
-    """One loop for several sums; common subexpressions (the shifted exp) computed once."""
+def _expanded(e: sp.Expr, temps: dict) -> sp.Expr:
+    """A CSE'd expression with its temporaries substituted back (to compare with the output's)."""
+    while e.free_symbols & set(temps):
+        e = e.xreplace(temps)
+    return e
+
+
+def _buffered_lines(p: RowPrinter, group: list[Reduction], buf: int, out_exprs: list, out_index):
+    """Sums over the row in two steps that both vectorize: one strict loop computes every summand
+    (the shifted exp once per element) into rows of a scratch buffer, then ``fsum`` adds each row
+    (reassociated: SIMD partial sums; the summands themselves are never reassociated). A log1p
+    rest skips the maximum's own e^0 = 1 by counting zeros exactly. Returns the lines, the buffer
+    rows used, and {expression at out_index: buffer element} for the output loop to reuse."""
     index = group[0].loop_index
     v = str(index)
     bodies = [fold_constants(r.body.subs(r.loop_index, index)) for r in group]  # one loop index for all
     summands = [sp.exp(b) if r.kind == "rest" else b for r, b in zip(group, bodies)]
-    temps, summands = sp.cse(summands + [b for r, b in zip(group, bodies) if r.kind == "rest"],
-                             symbols=sp.numbered_symbols("c"))
-    shifts = iter(summands[len(group):])  # a rest's exponent, for its skip test
-    lines = [f"{r.var} = {p.const(0)}" for r in group]
-    lines += [f"skipped_{r.var} = False" for r in group if r.kind == "rest"] + [f"for {v} in range(n):"]
+    shifts = [b for r, b in zip(group, bodies) if r.kind == "rest"]
+    temps, reduced = sp.cse(summands + shifts, symbols=sp.numbered_symbols("c"))
+    table = dict(temps)
+    slots, reuse = {}, {}
+    for r, b in zip(group, reduced):
+        slots[r.var] = buf + len(slots)
+    # exp temporaries the output loop also needs: kept in a buffer row of their own
+    wanted = [o for o in out_exprs if o is not None]
+    extra = []
+    for t, e in temps:
+        full = _expanded(e, table)
+        if isinstance(full, sp.Function) and not isinstance(full, Difference) and out_index is not None and \
+                any(o.has(full.subs(index, out_index)) for o in wanted):
+            same = next((r.var for r, b in zip(group, reduced) if r.kind != "rest" and b == t), None)
+            slot = slots[same] if same else buf + len(slots) + len(extra)
+            if not same:
+                extra.append((t, slot))
+            reuse[full.subs(index, out_index)] = sp.Symbol(f"buf[{slot}, {out_index}]")
+    used = len(slots) + len(extra)
+    zero = p.const(0)
+    rests = [r for r in group if r.kind == "rest"]
+    lines = [f"nz_{r.var} = 0" for r in rests] + [f"for {v} in range(n):"]
     lines += [f"    {t} = {p.doprint(e)}" for t, e in temps]
-    for r, b in zip(group, summands):
-        if r.kind == "rest":  # the maximum's own term, e^0 = 1, goes into log1p's 1
-            lines += [f"    if not skipped_{r.var} and {p.doprint(next(shifts))} == {p.const(0)}:",
-                      f"        skipped_{r.var} = True  # the maximum's own e^0 = 1 is log1p's 1",
-                      "    else:", f"        {r.var} += {p.doprint(b)}"]
+    shift_of = dict(zip([r.var for r in rests], reduced[len(group):]))
+    for r, b in zip(group, reduced):
+        if r.kind == "rest":
+            z = p.doprint(shift_of[r.var])
+            lines += [f"    buf[{slots[r.var]}, {v}] = {zero} if {z} == {zero} else {p.doprint(b)}",
+                      f"    nz_{r.var} += {z} == {zero}"]
         else:
-            lines.append(f"    {r.var} += {p.doprint(b)}")
-    lines += [f"{r.var} = math.log1p({r.var})" for r in group if r.kind == "rest"]
-    return lines
+            lines.append(f"    buf[{slots[r.var]}, {v}] = {p.doprint(b)}")
+    lines += [f"    buf[{slot}, {v}] = {t}" for t, slot in extra]
+    for r in group:
+        total = f"fsum_{p.tag}(buf[{slots[r.var]}])"
+        if r.kind == "rest":  # every further e^0 of a tied maximum is exactly 1
+            lines.append(f"{r.var} = math.log1p({total} + np.{p.dtype.__name__}(nz_{r.var} - 1))")
+        else:
+            lines.append(f"{r.var} = {total}")
+    return lines, used, reuse
+
+
+def _max_lines(p: RowPrinter, red: Reduction, buf: int):
+    """A shift's max: ``fmax`` over the row (vectorized; see _rowwise.py), materializing the body
+    first unless it is a plain row element. Returns the lines and the buffer rows used."""
+    body = red.body
+    if isinstance(body, sp.Indexed) and body.indices[0] == red.loop_index:
+        return [f"{red.var} = fmax_{p.tag}({body.base}[r])"], 0
+    v = str(red.loop_index)
+    return [f"for {v} in range(n):", f"    buf[{buf}, {v}] = {p.doprint(fold_constants(body))}",
+            f"{red.var} = fmax_{p.tag}(buf[{buf}])"], 1
 
 
 def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, scalar: bool,
-             out_inner: list[Reduction] = (), row_value: sp.Expr | None = None) -> list[str]:
-    """Body lines of the per-row loop (indented by the template). With ``row_value`` (fused loss
+             out_inner: list[Reduction] = (), row_value: sp.Expr | None = None) -> tuple[list[str], int]:
+    """Body lines of the per-row loop (indented by the template), and the rows of scratch buffer
+    ``buf`` (shape (rows, n), one per row being worked on) they use. With ``row_value`` (fused loss
     and gradient) the row's value goes to ``vout[r]`` and the per-index output to ``out``."""
     p = RowPrinter(tag)
-    lines = []
+    lines, nbuf = [], 0
+    reuse: dict = {}
     for group in fuse_sums(reductions):
-        lines += _fused_lines(p, group) if len(group) > 1 else _reduction_lines(p, group[0])
+        red = group[0]
+        if _plain_sum(red):
+            more, used, found = _buffered_lines(p, group, nbuf, [out, row_value], out_index)
+            reuse.update(found)
+        elif red.kind == "max" and red.fast:
+            more, used = _max_lines(p, red, nbuf)
+        else:
+            more, used = _reduction_lines(p, red), 0
+        lines += more
+        nbuf += used
     if row_value is not None:
         lines.append(f"vout[r] = {p.doprint(fold_constants(row_value))}")
-    value = p.doprint(fold_constants(out))
+    value = p.doprint(fold_constants(out).xreplace(reuse))
     if scalar:
         lines.append(f"out[r] = {value}")
     else:
         inner = [f"    {line}" for red in out_inner for line in _reduction_lines(p, red)]
         lines += [f"for {out_index} in range(n):", *inner, f"    out[r, {out_index}] = {value}"]
-    return lines
+    return lines, nbuf
+
+
+# Row kernels: a serial loop over rows (one scratch buffer) and a prange loop (a buffer per row);
+# the front end picks by size as the elementwise kernels do (_runtime.configure).
+ROW_LOOP_KINDS = [
+    ("rows", 'cache=True, error_model="numpy"', "range"),
+    ("prows", 'cache=True, parallel=True, error_model="numpy"', "prange"),
+]
 
 
 @dataclass
@@ -432,8 +501,8 @@ def render_vector(env, fn, version: str) -> str:
     kernels = []
     rks = derive_rows(fn)
     for rk in rks:
-        variants = [{"tag": t, "lines": row_code(rk.reductions, rk.out, t, rk.index, fn.scalar and not rk.vjp)}
-                    for t in ("f32", "f64")]
+        variants = [dict(zip(("lines", "nbuf"), row_code(rk.reductions, rk.out, t, rk.index,
+                                                         fn.scalar and not rk.vjp)), tag=t) for t in ("f32", "f64")]
         what = "vector-Jacobian product g·∂y/∂x (what backprop needs)" if rk.vjp else fn.summary
         kernels.append({"name": rk.name, "vjp": rk.vjp, "derived": sp.sstr(rk.derived),
                         "stable": sp.sstr(rk.stable), "proof": rk.proof.method, "variants": variants,
@@ -444,4 +513,4 @@ def render_vector(env, fn, version: str) -> str:
     params = [{"name": n, "default": repr(float(dflt)), "positive": pos} for n, dflt, pos in fn.params]
     return env.get_template("vector.py.j2").render(
         version=version, fn=fn, definition=sp.sstr(fn.expr()), kernels=kernels, params=params,
-        helpers=helpers, scalar=fn.scalar, grouped=fn.grouped)
+        helpers=helpers, scalar=fn.scalar, grouped=fn.grouped, loop_kinds=ROW_LOOP_KINDS)

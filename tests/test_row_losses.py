@@ -262,3 +262,31 @@ def test_listed_with_their_arguments():
     line = next(line for line in out.splitlines() if line.startswith("cross_entropy "))
     assert "weight=None" in line and "ignore_index=-100" in line
     assert "maxout" in out and "maxout_vjp" in K.__all__
+
+
+def test_all_cores_give_the_same_rows_as_one():
+    """The prange row loops (large inputs, or configure(parallel=True)) equal the serial ones."""
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((64, 33)) * 5).astype(np.float32)
+    y = rng.integers(0, 33, 64)
+    before = K.configure(parallel=False)
+    try:
+        serial = [K.cross_entropy_fwd_grad(x, y, reduction="none"), K.softmax_vjp(x, x), K.log_softmax(x),
+                  K.logsumexp(x), K.maxout(x, pieces=3)]
+        K.configure(parallel=True)
+        parallel = [K.cross_entropy_fwd_grad(x, y, reduction="none"), K.softmax_vjp(x, x), K.log_softmax(x),
+                    K.logsumexp(x), K.maxout(x, pieces=3)]
+    finally:
+        K.configure(*before)
+    for a, b in zip(serial, parallel):
+        for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+            np.testing.assert_array_equal(u, v)
+
+
+def test_out_along_the_last_axis_is_written_in_place():
+    x = np.random.default_rng(10).standard_normal((5, 7))
+    o, s = np.empty_like(x), np.empty(5)
+    assert K.softmax(x, out=o) is o and np.array_equal(o, K.softmax(x))
+    assert K.logsumexp(x, out=s) is s and np.array_equal(s, K.logsumexp(x))
+    o2 = np.empty((7, 5))
+    assert K.softmax(x.T, axis=0, out=o2) is o2 and np.array_equal(o2, K.softmax(x, axis=1).T)

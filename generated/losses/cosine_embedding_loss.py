@@ -30,49 +30,101 @@ import math
 import numpy as np
 from numba import njit
 
+from numba import prange
+
 from .._rowlosses import run
+from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64
 from .._runtime import exp_f32, exp_f64
 
 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_rows_f32(input1, input2, s, margin, out):
     n = input1.shape[1]
+    buf = np.empty((3, n), np.float32)
     for r in range(input1.shape[0]):
-        s0 = np.float32(0.0)
-        s2 = np.float32(0.0)
-        s4 = np.float32(0.0)
         for k in range(n):
-            s0 += (input1[r, k]*input1[r, k])
-            s2 += (input2[r, k]*input2[r, k])
-            s4 += input1[r, k]*input2[r, k]
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[2])
+        out[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s[r] == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cosine_embedding_loss_pm1_prows_f32(input1, input2, s, margin, out):
+    n = input1.shape[1]
+    for r in prange(input1.shape[0]):
+        buf = np.empty((3, n), np.float32)
+        for k in range(n):
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[2])
         out[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s[r] == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
 
 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_rows_f64(input1, input2, s, margin, out):
     n = input1.shape[1]
+    buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
-        s0 = 0.0
-        s2 = 0.0
-        s4 = 0.0
         for k in range(n):
-            s0 += (input1[r, k]*input1[r, k])
-            s2 += (input2[r, k]*input2[r, k])
-            s4 += input1[r, k]*input2[r, k]
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
+        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s[r] == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cosine_embedding_loss_pm1_prows_f64(input1, input2, s, margin, out):
+    n = input1.shape[1]
+    for r in prange(input1.shape[0]):
+        buf = np.empty((3, n), np.float64)
+        for k in range(n):
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
         out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s[r] == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
 
 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_grad_input1_rows_f32(input1, input2, s, margin, out):
     n = input1.shape[1]
+    buf = np.empty((3, n), np.float32)
     for r in range(input1.shape[0]):
-        s0 = np.float32(0.0)
-        s2 = np.float32(0.0)
-        s4 = np.float32(0.0)
         for k in range(n):
-            s0 += (input1[r, k]*input1[r, k])
-            s2 += (input2[r, k]*input2[r, k])
-            s4 += input1[r, k]*input2[r, k]
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[2])
+        for i in range(n):
+            out[r, i] = (s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cosine_embedding_loss_pm1_grad_input1_prows_f32(input1, input2, s, margin, out):
+    n = input1.shape[1]
+    for r in prange(input1.shape[0]):
+        buf = np.empty((3, n), np.float32)
+        for k in range(n):
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[2])
         for i in range(n):
             out[r, i] = (s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
 
@@ -80,14 +132,31 @@ def _cosine_embedding_loss_pm1_grad_input1_rows_f32(input1, input2, s, margin, o
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_grad_input1_rows_f64(input1, input2, s, margin, out):
     n = input1.shape[1]
+    buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
-        s0 = 0.0
-        s2 = 0.0
-        s4 = 0.0
         for k in range(n):
-            s0 += (input1[r, k]*input1[r, k])
-            s2 += (input2[r, k]*input2[r, k])
-            s4 += input1[r, k]*input2[r, k]
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
+        for i in range(n):
+            out[r, i] = (s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cosine_embedding_loss_pm1_grad_input1_prows_f64(input1, input2, s, margin, out):
+    n = input1.shape[1]
+    for r in prange(input1.shape[0]):
+        buf = np.empty((3, n), np.float64)
+        for k in range(n):
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
         for i in range(n):
             out[r, i] = (s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
 
@@ -95,14 +164,31 @@ def _cosine_embedding_loss_pm1_grad_input1_rows_f64(input1, input2, s, margin, o
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_grad_input2_rows_f32(input1, input2, s, margin, out):
     n = input1.shape[1]
+    buf = np.empty((3, n), np.float32)
     for r in range(input1.shape[0]):
-        s0 = np.float32(0.0)
-        s2 = np.float32(0.0)
-        s4 = np.float32(0.0)
         for k in range(n):
-            s0 += (input1[r, k]*input1[r, k])
-            s2 += (input2[r, k]*input2[r, k])
-            s4 += input1[r, k]*input2[r, k]
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[2])
+        for i in range(n):
+            out[r, i] = (s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) - input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) + input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cosine_embedding_loss_pm1_grad_input2_prows_f32(input1, input2, s, margin, out):
+    n = input1.shape[1]
+    for r in prange(input1.shape[0]):
+        buf = np.empty((3, n), np.float32)
+        for k in range(n):
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[2])
         for i in range(n):
             out[r, i] = (s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) - input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) + input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
 
@@ -110,14 +196,31 @@ def _cosine_embedding_loss_pm1_grad_input2_rows_f32(input1, input2, s, margin, o
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_grad_input2_rows_f64(input1, input2, s, margin, out):
     n = input1.shape[1]
+    buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
-        s0 = 0.0
-        s2 = 0.0
-        s4 = 0.0
         for k in range(n):
-            s0 += (input1[r, k]*input1[r, k])
-            s2 += (input2[r, k]*input2[r, k])
-            s4 += input1[r, k]*input2[r, k]
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
+        for i in range(n):
+            out[r, i] = (s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cosine_embedding_loss_pm1_grad_input2_prows_f64(input1, input2, s, margin, out):
+    n = input1.shape[1]
+    for r in prange(input1.shape[0]):
+        buf = np.empty((3, n), np.float64)
+        for k in range(n):
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
         for i in range(n):
             out[r, i] = (s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
 
@@ -125,14 +228,32 @@ def _cosine_embedding_loss_pm1_grad_input2_rows_f64(input1, input2, s, margin, o
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margin, vout, out):
     n = input1.shape[1]
+    buf = np.empty((3, n), np.float32)
     for r in range(input1.shape[0]):
-        s0 = np.float32(0.0)
-        s2 = np.float32(0.0)
-        s4 = np.float32(0.0)
         for k in range(n):
-            s0 += (input1[r, k]*input1[r, k])
-            s2 += (input2[r, k]*input2[r, k])
-            s4 += input1[r, k]*input2[r, k]
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[2])
+        vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s[r] == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+        for i in range(n):
+            out[r, i] = (s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f32(input1, input2, s, margin, vout, out):
+    n = input1.shape[1]
+    for r in prange(input1.shape[0]):
+        buf = np.empty((3, n), np.float32)
+        for k in range(n):
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[2])
         vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s[r] == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
         for i in range(n):
             out[r, i] = (s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
@@ -141,24 +262,50 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margi
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64(input1, input2, s, margin, vout, out):
     n = input1.shape[1]
+    buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
-        s0 = 0.0
-        s2 = 0.0
-        s4 = 0.0
         for k in range(n):
-            s0 += (input1[r, k]*input1[r, k])
-            s2 += (input2[r, k]*input2[r, k])
-            s4 += input1[r, k]*input2[r, k]
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
+        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s[r] == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        for i in range(n):
+            out[r, i] = (s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f64(input1, input2, s, margin, vout, out):
+    n = input1.shape[1]
+    for r in prange(input1.shape[0]):
+        buf = np.empty((3, n), np.float64)
+        for k in range(n):
+            buf[0, k] = (input1[r, k]*input1[r, k])
+            buf[1, k] = (input2[r, k]*input2[r, k])
+            buf[2, k] = input1[r, k]*input2[r, k]
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
         vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s[r] == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
         for i in range(n):
             out[r, i] = (s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
 
 
 _LOOPS = {
-    ('pm1', None, False): {np.float32: _cosine_embedding_loss_pm1_rows_f32, np.float64: _cosine_embedding_loss_pm1_rows_f64},
-    ('pm1', 'input1', False): {np.float32: _cosine_embedding_loss_pm1_grad_input1_rows_f32, np.float64: _cosine_embedding_loss_pm1_grad_input1_rows_f64},
-    ('pm1', 'input2', False): {np.float32: _cosine_embedding_loss_pm1_grad_input2_rows_f32, np.float64: _cosine_embedding_loss_pm1_grad_input2_rows_f64},
-    ('pm1', 'input1', True): {np.float32: _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32, np.float64: _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64},
+    ('pm1', None, False): {
+        np.float32: (_cosine_embedding_loss_pm1_rows_f32, _cosine_embedding_loss_pm1_prows_f32),
+        np.float64: (_cosine_embedding_loss_pm1_rows_f64, _cosine_embedding_loss_pm1_prows_f64)},
+    ('pm1', 'input1', False): {
+        np.float32: (_cosine_embedding_loss_pm1_grad_input1_rows_f32, _cosine_embedding_loss_pm1_grad_input1_prows_f32),
+        np.float64: (_cosine_embedding_loss_pm1_grad_input1_rows_f64, _cosine_embedding_loss_pm1_grad_input1_prows_f64)},
+    ('pm1', 'input2', False): {
+        np.float32: (_cosine_embedding_loss_pm1_grad_input2_rows_f32, _cosine_embedding_loss_pm1_grad_input2_prows_f32),
+        np.float64: (_cosine_embedding_loss_pm1_grad_input2_rows_f64, _cosine_embedding_loss_pm1_grad_input2_prows_f64)},
+    ('pm1', 'input1', True): {
+        np.float32: (_cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32, _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f32),
+        np.float64: (_cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64, _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f64)},
 }
 _SPEC = {
     "inputs": ('input1', 'input2'), "targets": ('pm1',), "weight": False,

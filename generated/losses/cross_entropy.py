@@ -37,203 +37,331 @@ import math
 import numpy as np
 from numba import njit
 
+from numba import prange
+
 from .._rowlosses import run
+from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64
 from .._runtime import exp_f32, exp_f64
 
 
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_label_rows_f32(x, y, w, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
-        m0 = np.float32(-math.inf)
+        m0 = fmax_f32(x[r])
+        nz_l2 = 0
         for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        l2 = np.float32(0.0)
-        skipped = False
+            c0 = (x[r, k] - m0)
+            buf[0, k] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
+            nz_l2 += c0 == np.float32(0.0)
+        l2 = math.log1p(fsum_f32(buf[0]) + np.float32(nz_l2 - 1))
+        out[r] = -(-l2 + (x[r, y[r]] - m0))*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cross_entropy_label_prows_f32(x, y, w, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float32)
+        m0 = fmax_f32(x[r])
+        nz_l2 = 0
         for k in range(n):
-            z = (x[r, k] - m0)
-            if not skipped and z == np.float32(0.0):
-                skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1
-                continue
-            l2 += exp_f32(z)
-        l2 = math.log1p(l2)
+            c0 = (x[r, k] - m0)
+            buf[0, k] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
+            nz_l2 += c0 == np.float32(0.0)
+        l2 = math.log1p(fsum_f32(buf[0]) + np.float32(nz_l2 - 1))
         out[r] = -(-l2 + (x[r, y[r]] - m0))*w[y[r]]
 
 
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_label_rows_f64(x, y, w, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
-        m0 = -math.inf
+        m0 = fmax_f64(x[r])
+        nz_l2 = 0
         for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        l2 = 0.0
-        skipped = False
+            c0 = (x[r, k] - m0)
+            buf[0, k] = 0.0 if c0 == 0.0 else exp_f64(c0)
+            nz_l2 += c0 == 0.0
+        l2 = math.log1p(fsum_f64(buf[0]) + np.float64(nz_l2 - 1))
+        out[r] = -(-l2 + (x[r, y[r]] - m0))*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cross_entropy_label_prows_f64(x, y, w, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float64)
+        m0 = fmax_f64(x[r])
+        nz_l2 = 0
         for k in range(n):
-            z = (x[r, k] - m0)
-            if not skipped and z == 0.0:
-                skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1
-                continue
-            l2 += exp_f64(z)
-        l2 = math.log1p(l2)
+            c0 = (x[r, k] - m0)
+            buf[0, k] = 0.0 if c0 == 0.0 else exp_f64(c0)
+            nz_l2 += c0 == 0.0
+        l2 = math.log1p(fsum_f64(buf[0]) + np.float64(nz_l2 - 1))
         out[r] = -(-l2 + (x[r, y[r]] - m0))*w[y[r]]
 
 
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_label_grad_input_rows_f32(x, y, w, out):
     n = x.shape[1]
+    buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
-        m0 = np.float32(-math.inf)
-        for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = np.float32(0.0)
-        s4 = np.float32(0.0)
+        m0 = fmax_f32(x[r])
         for k in range(n):
             c0 = exp_f32((x[r, k] - m0))
-            s2 += c0
-            s4 += c0*(np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))
+            buf[0, k] = c0
+            buf[1, k] = c0*(np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))
+        s2 = fsum_f32(buf[0])
+        s4 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = (-s4/s2 if (i == y[r]) else exp_f32((x[r, i] - m0))/s2)*w[y[r]]
+            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cross_entropy_label_grad_input_prows_f32(x, y, w, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((2, n), np.float32)
+        m0 = fmax_f32(x[r])
+        for k in range(n):
+            c0 = exp_f32((x[r, k] - m0))
+            buf[0, k] = c0
+            buf[1, k] = c0*(np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))
+        s2 = fsum_f32(buf[0])
+        s4 = fsum_f32(buf[1])
+        for i in range(n):
+            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
 
 
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_label_grad_input_rows_f64(x, y, w, out):
     n = x.shape[1]
+    buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
-        m0 = -math.inf
-        for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = 0.0
-        s4 = 0.0
+        m0 = fmax_f64(x[r])
         for k in range(n):
             c0 = exp_f64((x[r, k] - m0))
-            s2 += c0
-            s4 += c0*(1.0 - (1.0 if k == y[r] else 0.0))
+            buf[0, k] = c0
+            buf[1, k] = c0*(1.0 - (1.0 if k == y[r] else 0.0))
+        s2 = fsum_f64(buf[0])
+        s4 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (-s4/s2 if (i == y[r]) else exp_f64((x[r, i] - m0))/s2)*w[y[r]]
+            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cross_entropy_label_grad_input_prows_f64(x, y, w, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((2, n), np.float64)
+        m0 = fmax_f64(x[r])
+        for k in range(n):
+            c0 = exp_f64((x[r, k] - m0))
+            buf[0, k] = c0
+            buf[1, k] = c0*(1.0 - (1.0 if k == y[r] else 0.0))
+        s2 = fsum_f64(buf[0])
+        s4 = fsum_f64(buf[1])
+        for i in range(n):
+            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
 
 
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_label_fwd_grad_input_rows_f32(x, y, w, vout, out):
     n = x.shape[1]
+    buf = np.empty((3, n), np.float32)
     for r in range(x.shape[0]):
-        m0 = np.float32(-math.inf)
-        for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = np.float32(0.0)
-        s4 = np.float32(0.0)
-        l6 = np.float32(0.0)
-        skipped_l6 = False
+        m0 = fmax_f32(x[r])
+        nz_l6 = 0
         for k in range(n):
             c0 = (x[r, k] - m0)
             c1 = exp_f32(c0)
-            s2 += c1
-            s4 += c1*(np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))
-            if not skipped_l6 and c0 == np.float32(0.0):
-                skipped_l6 = True  # the maximum's own e^0 = 1 is log1p's 1
-            else:
-                l6 += c1
-        l6 = math.log1p(l6)
+            buf[0, k] = c1
+            buf[1, k] = c1*(np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))
+            buf[2, k] = np.float32(0.0) if c0 == np.float32(0.0) else c1
+            nz_l6 += c0 == np.float32(0.0)
+        s2 = fsum_f32(buf[0])
+        s4 = fsum_f32(buf[1])
+        l6 = math.log1p(fsum_f32(buf[2]) + np.float32(nz_l6 - 1))
         vout[r] = -(-l6 + (x[r, y[r]] - m0))*w[y[r]]
         for i in range(n):
-            out[r, i] = (-s4/s2 if (i == y[r]) else exp_f32((x[r, i] - m0))/s2)*w[y[r]]
+            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cross_entropy_label_fwd_grad_input_prows_f32(x, y, w, vout, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((3, n), np.float32)
+        m0 = fmax_f32(x[r])
+        nz_l6 = 0
+        for k in range(n):
+            c0 = (x[r, k] - m0)
+            c1 = exp_f32(c0)
+            buf[0, k] = c1
+            buf[1, k] = c1*(np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))
+            buf[2, k] = np.float32(0.0) if c0 == np.float32(0.0) else c1
+            nz_l6 += c0 == np.float32(0.0)
+        s2 = fsum_f32(buf[0])
+        s4 = fsum_f32(buf[1])
+        l6 = math.log1p(fsum_f32(buf[2]) + np.float32(nz_l6 - 1))
+        vout[r] = -(-l6 + (x[r, y[r]] - m0))*w[y[r]]
+        for i in range(n):
+            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
 
 
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_label_fwd_grad_input_rows_f64(x, y, w, vout, out):
     n = x.shape[1]
+    buf = np.empty((3, n), np.float64)
     for r in range(x.shape[0]):
-        m0 = -math.inf
-        for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = 0.0
-        s4 = 0.0
-        l6 = 0.0
-        skipped_l6 = False
+        m0 = fmax_f64(x[r])
+        nz_l6 = 0
         for k in range(n):
             c0 = (x[r, k] - m0)
             c1 = exp_f64(c0)
-            s2 += c1
-            s4 += c1*(1.0 - (1.0 if k == y[r] else 0.0))
-            if not skipped_l6 and c0 == 0.0:
-                skipped_l6 = True  # the maximum's own e^0 = 1 is log1p's 1
-            else:
-                l6 += c1
-        l6 = math.log1p(l6)
+            buf[0, k] = c1
+            buf[1, k] = c1*(1.0 - (1.0 if k == y[r] else 0.0))
+            buf[2, k] = 0.0 if c0 == 0.0 else c1
+            nz_l6 += c0 == 0.0
+        s2 = fsum_f64(buf[0])
+        s4 = fsum_f64(buf[1])
+        l6 = math.log1p(fsum_f64(buf[2]) + np.float64(nz_l6 - 1))
         vout[r] = -(-l6 + (x[r, y[r]] - m0))*w[y[r]]
         for i in range(n):
-            out[r, i] = (-s4/s2 if (i == y[r]) else exp_f64((x[r, i] - m0))/s2)*w[y[r]]
+            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cross_entropy_label_fwd_grad_input_prows_f64(x, y, w, vout, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((3, n), np.float64)
+        m0 = fmax_f64(x[r])
+        nz_l6 = 0
+        for k in range(n):
+            c0 = (x[r, k] - m0)
+            c1 = exp_f64(c0)
+            buf[0, k] = c1
+            buf[1, k] = c1*(1.0 - (1.0 if k == y[r] else 0.0))
+            buf[2, k] = 0.0 if c0 == 0.0 else c1
+            nz_l6 += c0 == 0.0
+        s2 = fsum_f64(buf[0])
+        s4 = fsum_f64(buf[1])
+        l6 = math.log1p(fsum_f64(buf[2]) + np.float64(nz_l6 - 1))
+        vout[r] = -(-l6 + (x[r, y[r]] - m0))*w[y[r]]
+        for i in range(n):
+            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
 
 
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_prob_rows_f32(x, t, w, out):
     n = x.shape[1]
+    buf = np.empty((3, n), np.float32)
     for r in range(x.shape[0]):
-        m0 = np.float32(-math.inf)
-        for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = np.float32(0.0)
-        l4 = np.float32(0.0)
-        s6 = np.float32(0.0)
-        skipped_l4 = False
+        m0 = fmax_f32(x[r])
+        nz_l4 = 0
         for j in range(n):
             c0 = (x[r, j] - m0)
             c1 = t[r, j]*w[j]
-            s2 += c0*c1
-            if not skipped_l4 and c0 == np.float32(0.0):
-                skipped_l4 = True  # the maximum's own e^0 = 1 is log1p's 1
-            else:
-                l4 += exp_f32(c0)
-            s6 += c1
-        l4 = math.log1p(l4)
+            buf[0, j] = c0*c1
+            buf[1, j] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
+            nz_l4 += c0 == np.float32(0.0)
+            buf[2, j] = c1
+        s2 = fsum_f32(buf[0])
+        l4 = math.log1p(fsum_f32(buf[1]) + np.float32(nz_l4 - 1))
+        s6 = fsum_f32(buf[2])
+        out[r] = l4*s6 - s2
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cross_entropy_prob_prows_f32(x, t, w, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((3, n), np.float32)
+        m0 = fmax_f32(x[r])
+        nz_l4 = 0
+        for j in range(n):
+            c0 = (x[r, j] - m0)
+            c1 = t[r, j]*w[j]
+            buf[0, j] = c0*c1
+            buf[1, j] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
+            nz_l4 += c0 == np.float32(0.0)
+            buf[2, j] = c1
+        s2 = fsum_f32(buf[0])
+        l4 = math.log1p(fsum_f32(buf[1]) + np.float32(nz_l4 - 1))
+        s6 = fsum_f32(buf[2])
         out[r] = l4*s6 - s2
 
 
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_prob_rows_f64(x, t, w, out):
     n = x.shape[1]
+    buf = np.empty((3, n), np.float64)
     for r in range(x.shape[0]):
-        m0 = -math.inf
-        for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = 0.0
-        l4 = 0.0
-        s6 = 0.0
-        skipped_l4 = False
+        m0 = fmax_f64(x[r])
+        nz_l4 = 0
         for j in range(n):
             c0 = (x[r, j] - m0)
             c1 = t[r, j]*w[j]
-            s2 += c0*c1
-            if not skipped_l4 and c0 == 0.0:
-                skipped_l4 = True  # the maximum's own e^0 = 1 is log1p's 1
-            else:
-                l4 += exp_f64(c0)
-            s6 += c1
-        l4 = math.log1p(l4)
+            buf[0, j] = c0*c1
+            buf[1, j] = 0.0 if c0 == 0.0 else exp_f64(c0)
+            nz_l4 += c0 == 0.0
+            buf[2, j] = c1
+        s2 = fsum_f64(buf[0])
+        l4 = math.log1p(fsum_f64(buf[1]) + np.float64(nz_l4 - 1))
+        s6 = fsum_f64(buf[2])
+        out[r] = l4*s6 - s2
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cross_entropy_prob_prows_f64(x, t, w, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((3, n), np.float64)
+        m0 = fmax_f64(x[r])
+        nz_l4 = 0
+        for j in range(n):
+            c0 = (x[r, j] - m0)
+            c1 = t[r, j]*w[j]
+            buf[0, j] = c0*c1
+            buf[1, j] = 0.0 if c0 == 0.0 else exp_f64(c0)
+            nz_l4 += c0 == 0.0
+            buf[2, j] = c1
+        s2 = fsum_f64(buf[0])
+        l4 = math.log1p(fsum_f64(buf[1]) + np.float64(nz_l4 - 1))
+        s6 = fsum_f64(buf[2])
         out[r] = l4*s6 - s2
 
 
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_prob_grad_input_rows_f32(x, t, w, out):
     n = x.shape[1]
+    buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
-        m0 = np.float32(-math.inf)
+        m0 = fmax_f32(x[r])
         for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = np.float32(0.0)
-        s4 = np.float32(0.0)
+            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[1, k] = t[r, k]*w[k]
+        s2 = fsum_f32(buf[0])
+        s4 = fsum_f32(buf[1])
+        for i in range(n):
+            out[r, i] = -t[r, i]*w[i] + s4*exp_f32((x[r, i] - m0))/s2
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cross_entropy_prob_grad_input_prows_f32(x, t, w, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((2, n), np.float32)
+        m0 = fmax_f32(x[r])
         for k in range(n):
-            s2 += exp_f32((x[r, k] - m0))
-            s4 += t[r, k]*w[k]
+            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[1, k] = t[r, k]*w[k]
+        s2 = fsum_f32(buf[0])
+        s4 = fsum_f32(buf[1])
         for i in range(n):
             out[r, i] = -t[r, i]*w[i] + s4*exp_f32((x[r, i] - m0))/s2
 
@@ -241,16 +369,29 @@ def _cross_entropy_prob_grad_input_rows_f32(x, t, w, out):
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_prob_grad_input_rows_f64(x, t, w, out):
     n = x.shape[1]
+    buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
-        m0 = -math.inf
+        m0 = fmax_f64(x[r])
         for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = 0.0
-        s4 = 0.0
+            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[1, k] = t[r, k]*w[k]
+        s2 = fsum_f64(buf[0])
+        s4 = fsum_f64(buf[1])
+        for i in range(n):
+            out[r, i] = -t[r, i]*w[i] + s4*exp_f64((x[r, i] - m0))/s2
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cross_entropy_prob_grad_input_prows_f64(x, t, w, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((2, n), np.float64)
+        m0 = fmax_f64(x[r])
         for k in range(n):
-            s2 += exp_f64((x[r, k] - m0))
-            s4 += t[r, k]*w[k]
+            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[1, k] = t[r, k]*w[k]
+        s2 = fsum_f64(buf[0])
+        s4 = fsum_f64(buf[1])
         for i in range(n):
             out[r, i] = -t[r, i]*w[i] + s4*exp_f64((x[r, i] - m0))/s2
 
@@ -258,70 +399,122 @@ def _cross_entropy_prob_grad_input_rows_f64(x, t, w, out):
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, vout, out):
     n = x.shape[1]
+    buf = np.empty((4, n), np.float32)
     for r in range(x.shape[0]):
-        m0 = np.float32(-math.inf)
-        for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = np.float32(0.0)
-        s4 = np.float32(0.0)
-        s6 = np.float32(0.0)
-        l8 = np.float32(0.0)
-        skipped_l8 = False
+        m0 = fmax_f32(x[r])
+        nz_l8 = 0
         for k in range(n):
             c0 = (x[r, k] - m0)
             c1 = exp_f32(c0)
             c2 = t[r, k]*w[k]
-            s2 += c1
-            s4 += c2
-            s6 += c0*c2
-            if not skipped_l8 and c0 == np.float32(0.0):
-                skipped_l8 = True  # the maximum's own e^0 = 1 is log1p's 1
-            else:
-                l8 += c1
-        l8 = math.log1p(l8)
+            buf[0, k] = c1
+            buf[1, k] = c2
+            buf[2, k] = c0*c2
+            buf[3, k] = np.float32(0.0) if c0 == np.float32(0.0) else c1
+            nz_l8 += c0 == np.float32(0.0)
+        s2 = fsum_f32(buf[0])
+        s4 = fsum_f32(buf[1])
+        s6 = fsum_f32(buf[2])
+        l8 = math.log1p(fsum_f32(buf[3]) + np.float32(nz_l8 - 1))
         vout[r] = l8*s4 - s6
         for i in range(n):
-            out[r, i] = -t[r, i]*w[i] + s4*exp_f32((x[r, i] - m0))/s2
+            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cross_entropy_prob_fwd_grad_input_prows_f32(x, t, w, vout, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((4, n), np.float32)
+        m0 = fmax_f32(x[r])
+        nz_l8 = 0
+        for k in range(n):
+            c0 = (x[r, k] - m0)
+            c1 = exp_f32(c0)
+            c2 = t[r, k]*w[k]
+            buf[0, k] = c1
+            buf[1, k] = c2
+            buf[2, k] = c0*c2
+            buf[3, k] = np.float32(0.0) if c0 == np.float32(0.0) else c1
+            nz_l8 += c0 == np.float32(0.0)
+        s2 = fsum_f32(buf[0])
+        s4 = fsum_f32(buf[1])
+        s6 = fsum_f32(buf[2])
+        l8 = math.log1p(fsum_f32(buf[3]) + np.float32(nz_l8 - 1))
+        vout[r] = l8*s4 - s6
+        for i in range(n):
+            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
 
 
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, vout, out):
     n = x.shape[1]
+    buf = np.empty((4, n), np.float64)
     for r in range(x.shape[0]):
-        m0 = -math.inf
-        for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = 0.0
-        s4 = 0.0
-        s6 = 0.0
-        l8 = 0.0
-        skipped_l8 = False
+        m0 = fmax_f64(x[r])
+        nz_l8 = 0
         for k in range(n):
             c0 = (x[r, k] - m0)
             c1 = exp_f64(c0)
             c2 = t[r, k]*w[k]
-            s2 += c1
-            s4 += c2
-            s6 += c0*c2
-            if not skipped_l8 and c0 == 0.0:
-                skipped_l8 = True  # the maximum's own e^0 = 1 is log1p's 1
-            else:
-                l8 += c1
-        l8 = math.log1p(l8)
+            buf[0, k] = c1
+            buf[1, k] = c2
+            buf[2, k] = c0*c2
+            buf[3, k] = 0.0 if c0 == 0.0 else c1
+            nz_l8 += c0 == 0.0
+        s2 = fsum_f64(buf[0])
+        s4 = fsum_f64(buf[1])
+        s6 = fsum_f64(buf[2])
+        l8 = math.log1p(fsum_f64(buf[3]) + np.float64(nz_l8 - 1))
         vout[r] = l8*s4 - s6
         for i in range(n):
-            out[r, i] = -t[r, i]*w[i] + s4*exp_f64((x[r, i] - m0))/s2
+            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _cross_entropy_prob_fwd_grad_input_prows_f64(x, t, w, vout, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((4, n), np.float64)
+        m0 = fmax_f64(x[r])
+        nz_l8 = 0
+        for k in range(n):
+            c0 = (x[r, k] - m0)
+            c1 = exp_f64(c0)
+            c2 = t[r, k]*w[k]
+            buf[0, k] = c1
+            buf[1, k] = c2
+            buf[2, k] = c0*c2
+            buf[3, k] = 0.0 if c0 == 0.0 else c1
+            nz_l8 += c0 == 0.0
+        s2 = fsum_f64(buf[0])
+        s4 = fsum_f64(buf[1])
+        s6 = fsum_f64(buf[2])
+        l8 = math.log1p(fsum_f64(buf[3]) + np.float64(nz_l8 - 1))
+        vout[r] = l8*s4 - s6
+        for i in range(n):
+            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
 
 
 _LOOPS = {
-    ('label', None, False): {np.float32: _cross_entropy_label_rows_f32, np.float64: _cross_entropy_label_rows_f64},
-    ('label', 'input', False): {np.float32: _cross_entropy_label_grad_input_rows_f32, np.float64: _cross_entropy_label_grad_input_rows_f64},
-    ('label', 'input', True): {np.float32: _cross_entropy_label_fwd_grad_input_rows_f32, np.float64: _cross_entropy_label_fwd_grad_input_rows_f64},
-    ('prob', None, False): {np.float32: _cross_entropy_prob_rows_f32, np.float64: _cross_entropy_prob_rows_f64},
-    ('prob', 'input', False): {np.float32: _cross_entropy_prob_grad_input_rows_f32, np.float64: _cross_entropy_prob_grad_input_rows_f64},
-    ('prob', 'input', True): {np.float32: _cross_entropy_prob_fwd_grad_input_rows_f32, np.float64: _cross_entropy_prob_fwd_grad_input_rows_f64},
+    ('label', None, False): {
+        np.float32: (_cross_entropy_label_rows_f32, _cross_entropy_label_prows_f32),
+        np.float64: (_cross_entropy_label_rows_f64, _cross_entropy_label_prows_f64)},
+    ('label', 'input', False): {
+        np.float32: (_cross_entropy_label_grad_input_rows_f32, _cross_entropy_label_grad_input_prows_f32),
+        np.float64: (_cross_entropy_label_grad_input_rows_f64, _cross_entropy_label_grad_input_prows_f64)},
+    ('label', 'input', True): {
+        np.float32: (_cross_entropy_label_fwd_grad_input_rows_f32, _cross_entropy_label_fwd_grad_input_prows_f32),
+        np.float64: (_cross_entropy_label_fwd_grad_input_rows_f64, _cross_entropy_label_fwd_grad_input_prows_f64)},
+    ('prob', None, False): {
+        np.float32: (_cross_entropy_prob_rows_f32, _cross_entropy_prob_prows_f32),
+        np.float64: (_cross_entropy_prob_rows_f64, _cross_entropy_prob_prows_f64)},
+    ('prob', 'input', False): {
+        np.float32: (_cross_entropy_prob_grad_input_rows_f32, _cross_entropy_prob_grad_input_prows_f32),
+        np.float64: (_cross_entropy_prob_grad_input_rows_f64, _cross_entropy_prob_grad_input_prows_f64)},
+    ('prob', 'input', True): {
+        np.float32: (_cross_entropy_prob_fwd_grad_input_rows_f32, _cross_entropy_prob_fwd_grad_input_prows_f32),
+        np.float64: (_cross_entropy_prob_fwd_grad_input_rows_f64, _cross_entropy_prob_fwd_grad_input_prows_f64)},
 }
 _SPEC = {
     "inputs": ('input',), "targets": ('label', 'prob'), "weight": True,

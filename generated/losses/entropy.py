@@ -24,34 +24,71 @@ import math
 import numpy as np
 from numba import njit
 
+from numba import prange
+
 from .._rowlosses import run
+from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64
 from .._runtime import exp_f32, exp_f64
 
 
 @njit(cache=True, error_model="numpy")
 def _entropy_none_rows_f32(x, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
-        s0 = np.float32(0.0)
         for k in range(n):
-            s0 += (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
+            buf[0, k] = (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
+        s0 = fsum_f32(buf[0])
+        out[r] = -s0
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _entropy_none_prows_f32(x, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float32)
+        for k in range(n):
+            buf[0, k] = (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
+        s0 = fsum_f32(buf[0])
         out[r] = -s0
 
 
 @njit(cache=True, error_model="numpy")
 def _entropy_none_rows_f64(x, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
-        s0 = 0.0
         for k in range(n):
-            s0 += (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
+            buf[0, k] = (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
+        s0 = fsum_f64(buf[0])
+        out[r] = -s0
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _entropy_none_prows_f64(x, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float64)
+        for k in range(n):
+            buf[0, k] = (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
+        s0 = fsum_f64(buf[0])
         out[r] = -s0
 
 
 @njit(cache=True, error_model="numpy")
 def _entropy_none_grad_p_rows_f32(x, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
+        for i in range(n):
+            out[r, i] = -math.log(x[r, i]) + np.float32(-1.0)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _entropy_none_grad_p_prows_f32(x, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float32)
         for i in range(n):
             out[r, i] = -math.log(x[r, i]) + np.float32(-1.0)
 
@@ -59,7 +96,17 @@ def _entropy_none_grad_p_rows_f32(x, out):
 @njit(cache=True, error_model="numpy")
 def _entropy_none_grad_p_rows_f64(x, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
+        for i in range(n):
+            out[r, i] = -math.log(x[r, i]) - 1.0
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _entropy_none_grad_p_prows_f64(x, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float64)
         for i in range(n):
             out[r, i] = -math.log(x[r, i]) - 1.0
 
@@ -67,10 +114,24 @@ def _entropy_none_grad_p_rows_f64(x, out):
 @njit(cache=True, error_model="numpy")
 def _entropy_none_fwd_grad_p_rows_f32(x, vout, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
-        s0 = np.float32(0.0)
         for k in range(n):
-            s0 += (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
+            buf[0, k] = (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
+        s0 = fsum_f32(buf[0])
+        vout[r] = -s0
+        for i in range(n):
+            out[r, i] = -math.log(x[r, i]) + np.float32(-1.0)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _entropy_none_fwd_grad_p_prows_f32(x, vout, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float32)
+        for k in range(n):
+            buf[0, k] = (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
+        s0 = fsum_f32(buf[0])
         vout[r] = -s0
         for i in range(n):
             out[r, i] = -math.log(x[r, i]) + np.float32(-1.0)
@@ -79,19 +140,39 @@ def _entropy_none_fwd_grad_p_rows_f32(x, vout, out):
 @njit(cache=True, error_model="numpy")
 def _entropy_none_fwd_grad_p_rows_f64(x, vout, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
-        s0 = 0.0
         for k in range(n):
-            s0 += (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
+            buf[0, k] = (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
+        s0 = fsum_f64(buf[0])
+        vout[r] = -s0
+        for i in range(n):
+            out[r, i] = -math.log(x[r, i]) - 1.0
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _entropy_none_fwd_grad_p_prows_f64(x, vout, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float64)
+        for k in range(n):
+            buf[0, k] = (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
+        s0 = fsum_f64(buf[0])
         vout[r] = -s0
         for i in range(n):
             out[r, i] = -math.log(x[r, i]) - 1.0
 
 
 _LOOPS = {
-    ('none', None, False): {np.float32: _entropy_none_rows_f32, np.float64: _entropy_none_rows_f64},
-    ('none', 'p', False): {np.float32: _entropy_none_grad_p_rows_f32, np.float64: _entropy_none_grad_p_rows_f64},
-    ('none', 'p', True): {np.float32: _entropy_none_fwd_grad_p_rows_f32, np.float64: _entropy_none_fwd_grad_p_rows_f64},
+    ('none', None, False): {
+        np.float32: (_entropy_none_rows_f32, _entropy_none_prows_f32),
+        np.float64: (_entropy_none_rows_f64, _entropy_none_prows_f64)},
+    ('none', 'p', False): {
+        np.float32: (_entropy_none_grad_p_rows_f32, _entropy_none_grad_p_prows_f32),
+        np.float64: (_entropy_none_grad_p_rows_f64, _entropy_none_grad_p_prows_f64)},
+    ('none', 'p', True): {
+        np.float32: (_entropy_none_fwd_grad_p_rows_f32, _entropy_none_fwd_grad_p_prows_f32),
+        np.float64: (_entropy_none_fwd_grad_p_rows_f64, _entropy_none_fwd_grad_p_prows_f64)},
 }
 _SPEC = {
     "inputs": ('p',), "targets": ('none',), "weight": False,

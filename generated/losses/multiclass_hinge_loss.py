@@ -24,37 +24,77 @@ import math
 import numpy as np
 from numba import njit
 
+from numba import prange
+
 from .._rowlosses import run
+from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64
 from .._runtime import exp_f32, exp_f64
 
 
 @njit(cache=True, error_model="numpy")
 def _multiclass_hinge_loss_label_rows_f32(x, y, w, margin, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
-        s0 = np.float32(0.0)
         for k in range(n):
-            s0 += (np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))*max(margin + x[r, k] - x[r, y[r]], np.float32(0.0))
+            buf[0, k] = (np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))*max(margin + x[r, k] - x[r, y[r]], np.float32(0.0))
+        s0 = fsum_f32(buf[0])
+        out[r] = s0*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _multiclass_hinge_loss_label_prows_f32(x, y, w, margin, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float32)
+        for k in range(n):
+            buf[0, k] = (np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))*max(margin + x[r, k] - x[r, y[r]], np.float32(0.0))
+        s0 = fsum_f32(buf[0])
         out[r] = s0*w[y[r]]
 
 
 @njit(cache=True, error_model="numpy")
 def _multiclass_hinge_loss_label_rows_f64(x, y, w, margin, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
-        s0 = 0.0
         for k in range(n):
-            s0 += (1.0 - (1.0 if k == y[r] else 0.0))*max(margin + x[r, k] - x[r, y[r]], 0.0)
+            buf[0, k] = (1.0 - (1.0 if k == y[r] else 0.0))*max(margin + x[r, k] - x[r, y[r]], 0.0)
+        s0 = fsum_f64(buf[0])
+        out[r] = s0*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _multiclass_hinge_loss_label_prows_f64(x, y, w, margin, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float64)
+        for k in range(n):
+            buf[0, k] = (1.0 - (1.0 if k == y[r] else 0.0))*max(margin + x[r, k] - x[r, y[r]], 0.0)
+        s0 = fsum_f64(buf[0])
         out[r] = s0*w[y[r]]
 
 
 @njit(cache=True, error_model="numpy")
 def _multiclass_hinge_loss_label_grad_input_rows_f32(x, y, w, margin, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
-        s0 = np.float32(0.0)
         for k in range(n):
-            s0 += (np.float32(1.0) if margin + x[r, k] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0))
+            buf[0, k] = (np.float32(1.0) if margin + x[r, k] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0))
+        s0 = fsum_f32(buf[0])
+        for i in range(n):
+            out[r, i] = (-s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) - (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)) + (np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _multiclass_hinge_loss_label_grad_input_prows_f32(x, y, w, margin, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float32)
+        for k in range(n):
+            buf[0, k] = (np.float32(1.0) if margin + x[r, k] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0))
+        s0 = fsum_f32(buf[0])
         for i in range(n):
             out[r, i] = (-s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) - (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)) + (np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
 
@@ -62,10 +102,23 @@ def _multiclass_hinge_loss_label_grad_input_rows_f32(x, y, w, margin, out):
 @njit(cache=True, error_model="numpy")
 def _multiclass_hinge_loss_label_grad_input_rows_f64(x, y, w, margin, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
-        s0 = 0.0
         for k in range(n):
-            s0 += (1.0 if margin + x[r, k] - x[r, y[r]] > 0.0 else 0.0)
+            buf[0, k] = (1.0 if margin + x[r, k] - x[r, y[r]] > 0.0 else 0.0)
+        s0 = fsum_f64(buf[0])
+        for i in range(n):
+            out[r, i] = (-s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0) - (1.0 if i == y[r] else 0.0)*(1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0) + (1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0))*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _multiclass_hinge_loss_label_grad_input_prows_f64(x, y, w, margin, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float64)
+        for k in range(n):
+            buf[0, k] = (1.0 if margin + x[r, k] - x[r, y[r]] > 0.0 else 0.0)
+        s0 = fsum_f64(buf[0])
         for i in range(n):
             out[r, i] = (-s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0) - (1.0 if i == y[r] else 0.0)*(1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0) + (1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0))*w[y[r]]
 
@@ -73,13 +126,30 @@ def _multiclass_hinge_loss_label_grad_input_rows_f64(x, y, w, margin, out):
 @njit(cache=True, error_model="numpy")
 def _multiclass_hinge_loss_label_fwd_grad_input_rows_f32(x, y, w, margin, vout, out):
     n = x.shape[1]
+    buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
-        s0 = np.float32(0.0)
-        s2 = np.float32(0.0)
         for k in range(n):
             c0 = margin + x[r, k] - x[r, y[r]]
-            s0 += (np.float32(1.0) if c0 > np.float32(0.0) else np.float32(0.0))
-            s2 += (np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))*max(c0, np.float32(0.0))
+            buf[0, k] = (np.float32(1.0) if c0 > np.float32(0.0) else np.float32(0.0))
+            buf[1, k] = (np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))*max(c0, np.float32(0.0))
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        vout[r] = s2*w[y[r]]
+        for i in range(n):
+            out[r, i] = (-s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) - (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)) + (np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _multiclass_hinge_loss_label_fwd_grad_input_prows_f32(x, y, w, margin, vout, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((2, n), np.float32)
+        for k in range(n):
+            c0 = margin + x[r, k] - x[r, y[r]]
+            buf[0, k] = (np.float32(1.0) if c0 > np.float32(0.0) else np.float32(0.0))
+            buf[1, k] = (np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))*max(c0, np.float32(0.0))
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
         vout[r] = s2*w[y[r]]
         for i in range(n):
             out[r, i] = (-s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) - (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)) + (np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
@@ -88,22 +158,45 @@ def _multiclass_hinge_loss_label_fwd_grad_input_rows_f32(x, y, w, margin, vout, 
 @njit(cache=True, error_model="numpy")
 def _multiclass_hinge_loss_label_fwd_grad_input_rows_f64(x, y, w, margin, vout, out):
     n = x.shape[1]
+    buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
-        s0 = 0.0
-        s2 = 0.0
         for k in range(n):
             c0 = margin + x[r, k] - x[r, y[r]]
-            s0 += (1.0 if c0 > 0.0 else 0.0)
-            s2 += (1.0 - (1.0 if k == y[r] else 0.0))*max(c0, 0.0)
+            buf[0, k] = (1.0 if c0 > 0.0 else 0.0)
+            buf[1, k] = (1.0 - (1.0 if k == y[r] else 0.0))*max(c0, 0.0)
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        vout[r] = s2*w[y[r]]
+        for i in range(n):
+            out[r, i] = (-s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0) - (1.0 if i == y[r] else 0.0)*(1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0) + (1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0))*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _multiclass_hinge_loss_label_fwd_grad_input_prows_f64(x, y, w, margin, vout, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((2, n), np.float64)
+        for k in range(n):
+            c0 = margin + x[r, k] - x[r, y[r]]
+            buf[0, k] = (1.0 if c0 > 0.0 else 0.0)
+            buf[1, k] = (1.0 - (1.0 if k == y[r] else 0.0))*max(c0, 0.0)
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
         vout[r] = s2*w[y[r]]
         for i in range(n):
             out[r, i] = (-s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0) - (1.0 if i == y[r] else 0.0)*(1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0) + (1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0))*w[y[r]]
 
 
 _LOOPS = {
-    ('label', None, False): {np.float32: _multiclass_hinge_loss_label_rows_f32, np.float64: _multiclass_hinge_loss_label_rows_f64},
-    ('label', 'input', False): {np.float32: _multiclass_hinge_loss_label_grad_input_rows_f32, np.float64: _multiclass_hinge_loss_label_grad_input_rows_f64},
-    ('label', 'input', True): {np.float32: _multiclass_hinge_loss_label_fwd_grad_input_rows_f32, np.float64: _multiclass_hinge_loss_label_fwd_grad_input_rows_f64},
+    ('label', None, False): {
+        np.float32: (_multiclass_hinge_loss_label_rows_f32, _multiclass_hinge_loss_label_prows_f32),
+        np.float64: (_multiclass_hinge_loss_label_rows_f64, _multiclass_hinge_loss_label_prows_f64)},
+    ('label', 'input', False): {
+        np.float32: (_multiclass_hinge_loss_label_grad_input_rows_f32, _multiclass_hinge_loss_label_grad_input_prows_f32),
+        np.float64: (_multiclass_hinge_loss_label_grad_input_rows_f64, _multiclass_hinge_loss_label_grad_input_prows_f64)},
+    ('label', 'input', True): {
+        np.float32: (_multiclass_hinge_loss_label_fwd_grad_input_rows_f32, _multiclass_hinge_loss_label_fwd_grad_input_prows_f32),
+        np.float64: (_multiclass_hinge_loss_label_fwd_grad_input_rows_f64, _multiclass_hinge_loss_label_fwd_grad_input_prows_f64)},
 }
 _SPEC = {
     "inputs": ('input',), "targets": ('label',), "weight": True,

@@ -24,14 +24,32 @@ import math
 import numpy as np
 from numba import njit
 
+from numba import prange
+
 from .._rowlosses import run
+from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64
 from .._runtime import exp_f32, exp_f64
 
 
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_rows_f32(x, t, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
+        s1 = np.float32(0.0)
+        for j in range(n):
+            s0 = np.float32(0.0)
+            for k in range(n):
+                s0 += (np.float32(1.0) - t[r, k])*max(-x[r, j] + x[r, k] + np.float32(1.0), np.float32(0.0))
+            s1 += s0*t[r, j]
+        out[r] = s1/np.float32(n)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _multilabel_hinge_loss_mask_prows_f32(x, t, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float32)
         s1 = np.float32(0.0)
         for j in range(n):
             s0 = np.float32(0.0)
@@ -44,7 +62,22 @@ def _multilabel_hinge_loss_mask_rows_f32(x, t, out):
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_rows_f64(x, t, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
+        s1 = 0.0
+        for j in range(n):
+            s0 = 0.0
+            for k in range(n):
+                s0 += (1.0 - t[r, k])*max(-x[r, j] + x[r, k] + 1.0, 0.0)
+            s1 += s0*t[r, j]
+        out[r] = s1/n
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _multilabel_hinge_loss_mask_prows_f64(x, t, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float64)
         s1 = 0.0
         for j in range(n):
             s0 = 0.0
@@ -57,7 +90,29 @@ def _multilabel_hinge_loss_mask_rows_f64(x, t, out):
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_grad_input_rows_f32(x, t, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
+        for i in range(n):
+            s0 = np.float32(0.0)
+            for k in range(n):
+                s0 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k]
+            s1 = np.float32(0.0)
+            for j in range(n):
+                s1 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
+            s2 = np.float32(0.0)
+            for k in range(n):
+                s2 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
+            s3 = np.float32(0.0)
+            for j in range(n):
+                s3 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
+            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _multilabel_hinge_loss_mask_grad_input_prows_f32(x, t, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float32)
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
@@ -77,7 +132,29 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f32(x, t, out):
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_grad_input_rows_f64(x, t, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
+        for i in range(n):
+            s0 = 0.0
+            for k in range(n):
+                s0 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)*t[r, k]
+            s1 = 0.0
+            for j in range(n):
+                s1 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
+            s2 = 0.0
+            for k in range(n):
+                s2 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)
+            s3 = 0.0
+            for j in range(n):
+                s3 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
+            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _multilabel_hinge_loss_mask_grad_input_prows_f64(x, t, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float64)
         for i in range(n):
             s0 = 0.0
             for k in range(n):
@@ -97,7 +174,36 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f64(x, t, out):
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, vout, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
+        s5 = np.float32(0.0)
+        for j in range(n):
+            s4 = np.float32(0.0)
+            for k in range(n):
+                s4 += (np.float32(1.0) - t[r, k])*max(-x[r, j] + x[r, k] + np.float32(1.0), np.float32(0.0))
+            s5 += s4*t[r, j]
+        vout[r] = s5/np.float32(n)
+        for i in range(n):
+            s0 = np.float32(0.0)
+            for k in range(n):
+                s0 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k]
+            s1 = np.float32(0.0)
+            for j in range(n):
+                s1 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
+            s2 = np.float32(0.0)
+            for k in range(n):
+                s2 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
+            s3 = np.float32(0.0)
+            for j in range(n):
+                s3 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
+            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f32(x, t, vout, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float32)
         s5 = np.float32(0.0)
         for j in range(n):
             s4 = np.float32(0.0)
@@ -124,6 +230,7 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, vout, out):
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, vout, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         s5 = 0.0
         for j in range(n):
@@ -148,10 +255,44 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, vout, out):
             out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n
 
 
+@njit(cache=True, parallel=True, error_model="numpy")
+def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f64(x, t, vout, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float64)
+        s5 = 0.0
+        for j in range(n):
+            s4 = 0.0
+            for k in range(n):
+                s4 += (1.0 - t[r, k])*max(-x[r, j] + x[r, k] + 1.0, 0.0)
+            s5 += s4*t[r, j]
+        vout[r] = s5/n
+        for i in range(n):
+            s0 = 0.0
+            for k in range(n):
+                s0 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)*t[r, k]
+            s1 = 0.0
+            for j in range(n):
+                s1 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
+            s2 = 0.0
+            for k in range(n):
+                s2 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)
+            s3 = 0.0
+            for j in range(n):
+                s3 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
+            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n
+
+
 _LOOPS = {
-    ('mask', None, False): {np.float32: _multilabel_hinge_loss_mask_rows_f32, np.float64: _multilabel_hinge_loss_mask_rows_f64},
-    ('mask', 'input', False): {np.float32: _multilabel_hinge_loss_mask_grad_input_rows_f32, np.float64: _multilabel_hinge_loss_mask_grad_input_rows_f64},
-    ('mask', 'input', True): {np.float32: _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32, np.float64: _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64},
+    ('mask', None, False): {
+        np.float32: (_multilabel_hinge_loss_mask_rows_f32, _multilabel_hinge_loss_mask_prows_f32),
+        np.float64: (_multilabel_hinge_loss_mask_rows_f64, _multilabel_hinge_loss_mask_prows_f64)},
+    ('mask', 'input', False): {
+        np.float32: (_multilabel_hinge_loss_mask_grad_input_rows_f32, _multilabel_hinge_loss_mask_grad_input_prows_f32),
+        np.float64: (_multilabel_hinge_loss_mask_grad_input_rows_f64, _multilabel_hinge_loss_mask_grad_input_prows_f64)},
+    ('mask', 'input', True): {
+        np.float32: (_multilabel_hinge_loss_mask_fwd_grad_input_rows_f32, _multilabel_hinge_loss_mask_fwd_grad_input_prows_f32),
+        np.float64: (_multilabel_hinge_loss_mask_fwd_grad_input_rows_f64, _multilabel_hinge_loss_mask_fwd_grad_input_prows_f64)},
 }
 _SPEC = {
     "inputs": ('input',), "targets": ('mask',), "weight": False,

@@ -22,28 +22,59 @@ import math
 import numpy as np
 from numba import njit
 
+from numba import prange
+
 from .._rowlosses import run
+from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64
 from .._runtime import exp_f32, exp_f64
 
 
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_rows_f32(x, y, w, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
+        out[r] = -w[y[r]]*x[r, y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _nll_loss_label_prows_f32(x, y, w, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float32)
         out[r] = -w[y[r]]*x[r, y[r]]
 
 
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_rows_f64(x, y, w, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
+        out[r] = -w[y[r]]*x[r, y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _nll_loss_label_prows_f64(x, y, w, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float64)
         out[r] = -w[y[r]]*x[r, y[r]]
 
 
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_grad_input_rows_f32(x, y, w, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
+        for i in range(n):
+            out[r, i] = -(np.float32(1.0) if i == y[r] else np.float32(0.0))*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _nll_loss_label_grad_input_prows_f32(x, y, w, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float32)
         for i in range(n):
             out[r, i] = -(np.float32(1.0) if i == y[r] else np.float32(0.0))*w[y[r]]
 
@@ -51,7 +82,17 @@ def _nll_loss_label_grad_input_rows_f32(x, y, w, out):
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_grad_input_rows_f64(x, y, w, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
+        for i in range(n):
+            out[r, i] = -(1.0 if i == y[r] else 0.0)*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _nll_loss_label_grad_input_prows_f64(x, y, w, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float64)
         for i in range(n):
             out[r, i] = -(1.0 if i == y[r] else 0.0)*w[y[r]]
 
@@ -59,7 +100,18 @@ def _nll_loss_label_grad_input_rows_f64(x, y, w, out):
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_fwd_grad_input_rows_f32(x, y, w, vout, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
+        vout[r] = -w[y[r]]*x[r, y[r]]
+        for i in range(n):
+            out[r, i] = -(np.float32(1.0) if i == y[r] else np.float32(0.0))*w[y[r]]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _nll_loss_label_fwd_grad_input_prows_f32(x, y, w, vout, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float32)
         vout[r] = -w[y[r]]*x[r, y[r]]
         for i in range(n):
             out[r, i] = -(np.float32(1.0) if i == y[r] else np.float32(0.0))*w[y[r]]
@@ -68,16 +120,33 @@ def _nll_loss_label_fwd_grad_input_rows_f32(x, y, w, vout, out):
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_fwd_grad_input_rows_f64(x, y, w, vout, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         vout[r] = -w[y[r]]*x[r, y[r]]
         for i in range(n):
             out[r, i] = -(1.0 if i == y[r] else 0.0)*w[y[r]]
 
 
+@njit(cache=True, parallel=True, error_model="numpy")
+def _nll_loss_label_fwd_grad_input_prows_f64(x, y, w, vout, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float64)
+        vout[r] = -w[y[r]]*x[r, y[r]]
+        for i in range(n):
+            out[r, i] = -(1.0 if i == y[r] else 0.0)*w[y[r]]
+
+
 _LOOPS = {
-    ('label', None, False): {np.float32: _nll_loss_label_rows_f32, np.float64: _nll_loss_label_rows_f64},
-    ('label', 'input', False): {np.float32: _nll_loss_label_grad_input_rows_f32, np.float64: _nll_loss_label_grad_input_rows_f64},
-    ('label', 'input', True): {np.float32: _nll_loss_label_fwd_grad_input_rows_f32, np.float64: _nll_loss_label_fwd_grad_input_rows_f64},
+    ('label', None, False): {
+        np.float32: (_nll_loss_label_rows_f32, _nll_loss_label_prows_f32),
+        np.float64: (_nll_loss_label_rows_f64, _nll_loss_label_prows_f64)},
+    ('label', 'input', False): {
+        np.float32: (_nll_loss_label_grad_input_rows_f32, _nll_loss_label_grad_input_prows_f32),
+        np.float64: (_nll_loss_label_grad_input_rows_f64, _nll_loss_label_grad_input_prows_f64)},
+    ('label', 'input', True): {
+        np.float32: (_nll_loss_label_fwd_grad_input_rows_f32, _nll_loss_label_fwd_grad_input_prows_f32),
+        np.float64: (_nll_loss_label_fwd_grad_input_rows_f64, _nll_loss_label_fwd_grad_input_prows_f64)},
 }
 _SPEC = {
     "inputs": ('input',), "targets": ('label',), "weight": True,

@@ -36,46 +36,95 @@ import math
 import numpy as np
 from numba import njit
 
+from numba import prange
+
 from .._rowlosses import run
+from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64
 from .._runtime import exp_f32, exp_f64
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_rows_f32(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
+    buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
-        s0 = np.float32(0.0)
-        s2 = np.float32(0.0)
         for k in range(n):
             c0 = eps + anchor[r, k]
-            s0 += abs(c0 - positive[r, k])**p
-            s2 += abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        out[r] = max(margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))), np.float32(0.0))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _triplet_margin_loss_none_prows_f32(anchor, positive, negative, margin, p, eps, out):
+    n = anchor.shape[1]
+    for r in prange(anchor.shape[0]):
+        buf = np.empty((2, n), np.float32)
+        for k in range(n):
+            c0 = eps + anchor[r, k]
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
         out[r] = max(margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))), np.float32(0.0))
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_rows_f64(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
+    buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
-        s0 = 0.0
-        s2 = 0.0
         for k in range(n):
             c0 = eps + anchor[r, k]
-            s0 += abs(c0 - positive[r, k])**p
-            s2 += abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        out[r] = max(margin + s0**((1.0/(p))) - s2**((1.0/(p))), 0.0)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _triplet_margin_loss_none_prows_f64(anchor, positive, negative, margin, p, eps, out):
+    n = anchor.shape[1]
+    for r in prange(anchor.shape[0]):
+        buf = np.empty((2, n), np.float64)
+        for k in range(n):
+            c0 = eps + anchor[r, k]
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
         out[r] = max(margin + s0**((1.0/(p))) - s2**((1.0/(p))), 0.0)
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_anchor_rows_f32(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
+    buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
-        s0 = np.float32(0.0)
-        s2 = np.float32(0.0)
         for k in range(n):
             c0 = eps + anchor[r, k]
-            s0 += abs(c0 - positive[r, k])**p
-            s2 += abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        for i in range(n):
+            out[r, i] = (-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _triplet_margin_loss_none_grad_anchor_prows_f32(anchor, positive, negative, margin, p, eps, out):
+    n = anchor.shape[1]
+    for r in prange(anchor.shape[0]):
+        buf = np.empty((2, n), np.float32)
+        for k in range(n):
+            c0 = eps + anchor[r, k]
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
         for i in range(n):
             out[r, i] = (-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))
 
@@ -83,13 +132,29 @@ def _triplet_margin_loss_none_grad_anchor_rows_f32(anchor, positive, negative, m
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_anchor_rows_f64(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
+    buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
-        s0 = 0.0
-        s2 = 0.0
         for k in range(n):
             c0 = eps + anchor[r, k]
-            s0 += abs(c0 - positive[r, k])**p
-            s2 += abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        for i in range(n):
+            out[r, i] = (-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _triplet_margin_loss_none_grad_anchor_prows_f64(anchor, positive, negative, margin, p, eps, out):
+    n = anchor.shape[1]
+    for r in prange(anchor.shape[0]):
+        buf = np.empty((2, n), np.float64)
+        for k in range(n):
+            c0 = eps + anchor[r, k]
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
         for i in range(n):
             out[r, i] = (-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)
 
@@ -97,13 +162,29 @@ def _triplet_margin_loss_none_grad_anchor_rows_f64(anchor, positive, negative, m
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_positive_rows_f32(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
+    buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
-        s0 = np.float32(0.0)
-        s2 = np.float32(0.0)
         for k in range(n):
             c0 = eps + anchor[r, k]
-            s0 += abs(c0 - positive[r, k])**p
-            s2 += abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        for i in range(n):
+            out[r, i] = -s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i]))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _triplet_margin_loss_none_grad_positive_prows_f32(anchor, positive, negative, margin, p, eps, out):
+    n = anchor.shape[1]
+    for r in prange(anchor.shape[0]):
+        buf = np.empty((2, n), np.float32)
+        for k in range(n):
+            c0 = eps + anchor[r, k]
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
         for i in range(n):
             out[r, i] = -s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i]))
 
@@ -111,13 +192,29 @@ def _triplet_margin_loss_none_grad_positive_rows_f32(anchor, positive, negative,
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_positive_rows_f64(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
+    buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
-        s0 = 0.0
-        s2 = 0.0
         for k in range(n):
             c0 = eps + anchor[r, k]
-            s0 += abs(c0 - positive[r, k])**p
-            s2 += abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        for i in range(n):
+            out[r, i] = -s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i]))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _triplet_margin_loss_none_grad_positive_prows_f64(anchor, positive, negative, margin, p, eps, out):
+    n = anchor.shape[1]
+    for r in prange(anchor.shape[0]):
+        buf = np.empty((2, n), np.float64)
+        for k in range(n):
+            c0 = eps + anchor[r, k]
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
         for i in range(n):
             out[r, i] = -s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i]))
 
@@ -125,13 +222,29 @@ def _triplet_margin_loss_none_grad_positive_rows_f64(anchor, positive, negative,
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_negative_rows_f32(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
+    buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
-        s0 = np.float32(0.0)
-        s2 = np.float32(0.0)
         for k in range(n):
             c0 = eps + anchor[r, k]
-            s0 += abs(c0 - negative[r, k])**p
-            s2 += abs(c0 - positive[r, k])**p
+            buf[0, k] = abs(c0 - negative[r, k])**p
+            buf[1, k] = abs(c0 - positive[r, k])**p
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        for i in range(n):
+            out[r, i] = s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(np.float32(1.0) if margin - s0**((np.float32(1.0)/(p))) + s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i]))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _triplet_margin_loss_none_grad_negative_prows_f32(anchor, positive, negative, margin, p, eps, out):
+    n = anchor.shape[1]
+    for r in prange(anchor.shape[0]):
+        buf = np.empty((2, n), np.float32)
+        for k in range(n):
+            c0 = eps + anchor[r, k]
+            buf[0, k] = abs(c0 - negative[r, k])**p
+            buf[1, k] = abs(c0 - positive[r, k])**p
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
         for i in range(n):
             out[r, i] = s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(np.float32(1.0) if margin - s0**((np.float32(1.0)/(p))) + s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i]))
 
@@ -139,13 +252,29 @@ def _triplet_margin_loss_none_grad_negative_rows_f32(anchor, positive, negative,
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_negative_rows_f64(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
+    buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
-        s0 = 0.0
-        s2 = 0.0
         for k in range(n):
             c0 = eps + anchor[r, k]
-            s0 += abs(c0 - negative[r, k])**p
-            s2 += abs(c0 - positive[r, k])**p
+            buf[0, k] = abs(c0 - negative[r, k])**p
+            buf[1, k] = abs(c0 - positive[r, k])**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        for i in range(n):
+            out[r, i] = s0**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i]))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _triplet_margin_loss_none_grad_negative_prows_f64(anchor, positive, negative, margin, p, eps, out):
+    n = anchor.shape[1]
+    for r in prange(anchor.shape[0]):
+        buf = np.empty((2, n), np.float64)
+        for k in range(n):
+            c0 = eps + anchor[r, k]
+            buf[0, k] = abs(c0 - negative[r, k])**p
+            buf[1, k] = abs(c0 - positive[r, k])**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
         for i in range(n):
             out[r, i] = s0**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i]))
 
@@ -153,13 +282,30 @@ def _triplet_margin_loss_none_grad_negative_rows_f64(anchor, positive, negative,
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_fwd_grad_anchor_rows_f32(anchor, positive, negative, margin, p, eps, vout, out):
     n = anchor.shape[1]
+    buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
-        s0 = np.float32(0.0)
-        s2 = np.float32(0.0)
         for k in range(n):
             c0 = eps + anchor[r, k]
-            s0 += abs(c0 - positive[r, k])**p
-            s2 += abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
+        vout[r] = max(margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))), np.float32(0.0))
+        for i in range(n):
+            out[r, i] = (-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _triplet_margin_loss_none_fwd_grad_anchor_prows_f32(anchor, positive, negative, margin, p, eps, vout, out):
+    n = anchor.shape[1]
+    for r in prange(anchor.shape[0]):
+        buf = np.empty((2, n), np.float32)
+        for k in range(n):
+            c0 = eps + anchor[r, k]
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f32(buf[0])
+        s2 = fsum_f32(buf[1])
         vout[r] = max(margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))), np.float32(0.0))
         for i in range(n):
             out[r, i] = (-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))
@@ -168,24 +314,51 @@ def _triplet_margin_loss_none_fwd_grad_anchor_rows_f32(anchor, positive, negativ
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_fwd_grad_anchor_rows_f64(anchor, positive, negative, margin, p, eps, vout, out):
     n = anchor.shape[1]
+    buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
-        s0 = 0.0
-        s2 = 0.0
         for k in range(n):
             c0 = eps + anchor[r, k]
-            s0 += abs(c0 - positive[r, k])**p
-            s2 += abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        vout[r] = max(margin + s0**((1.0/(p))) - s2**((1.0/(p))), 0.0)
+        for i in range(n):
+            out[r, i] = (-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _triplet_margin_loss_none_fwd_grad_anchor_prows_f64(anchor, positive, negative, margin, p, eps, vout, out):
+    n = anchor.shape[1]
+    for r in prange(anchor.shape[0]):
+        buf = np.empty((2, n), np.float64)
+        for k in range(n):
+            c0 = eps + anchor[r, k]
+            buf[0, k] = abs(c0 - positive[r, k])**p
+            buf[1, k] = abs(c0 - negative[r, k])**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
         vout[r] = max(margin + s0**((1.0/(p))) - s2**((1.0/(p))), 0.0)
         for i in range(n):
             out[r, i] = (-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)
 
 
 _LOOPS = {
-    ('none', None, False): {np.float32: _triplet_margin_loss_none_rows_f32, np.float64: _triplet_margin_loss_none_rows_f64},
-    ('none', 'anchor', False): {np.float32: _triplet_margin_loss_none_grad_anchor_rows_f32, np.float64: _triplet_margin_loss_none_grad_anchor_rows_f64},
-    ('none', 'positive', False): {np.float32: _triplet_margin_loss_none_grad_positive_rows_f32, np.float64: _triplet_margin_loss_none_grad_positive_rows_f64},
-    ('none', 'negative', False): {np.float32: _triplet_margin_loss_none_grad_negative_rows_f32, np.float64: _triplet_margin_loss_none_grad_negative_rows_f64},
-    ('none', 'anchor', True): {np.float32: _triplet_margin_loss_none_fwd_grad_anchor_rows_f32, np.float64: _triplet_margin_loss_none_fwd_grad_anchor_rows_f64},
+    ('none', None, False): {
+        np.float32: (_triplet_margin_loss_none_rows_f32, _triplet_margin_loss_none_prows_f32),
+        np.float64: (_triplet_margin_loss_none_rows_f64, _triplet_margin_loss_none_prows_f64)},
+    ('none', 'anchor', False): {
+        np.float32: (_triplet_margin_loss_none_grad_anchor_rows_f32, _triplet_margin_loss_none_grad_anchor_prows_f32),
+        np.float64: (_triplet_margin_loss_none_grad_anchor_rows_f64, _triplet_margin_loss_none_grad_anchor_prows_f64)},
+    ('none', 'positive', False): {
+        np.float32: (_triplet_margin_loss_none_grad_positive_rows_f32, _triplet_margin_loss_none_grad_positive_prows_f32),
+        np.float64: (_triplet_margin_loss_none_grad_positive_rows_f64, _triplet_margin_loss_none_grad_positive_prows_f64)},
+    ('none', 'negative', False): {
+        np.float32: (_triplet_margin_loss_none_grad_negative_rows_f32, _triplet_margin_loss_none_grad_negative_prows_f32),
+        np.float64: (_triplet_margin_loss_none_grad_negative_rows_f64, _triplet_margin_loss_none_grad_negative_prows_f64)},
+    ('none', 'anchor', True): {
+        np.float32: (_triplet_margin_loss_none_fwd_grad_anchor_rows_f32, _triplet_margin_loss_none_fwd_grad_anchor_prows_f32),
+        np.float64: (_triplet_margin_loss_none_fwd_grad_anchor_rows_f64, _triplet_margin_loss_none_fwd_grad_anchor_prows_f64)},
 }
 _SPEC = {
     "inputs": ('anchor', 'positive', 'negative'), "targets": ('none',), "weight": False,

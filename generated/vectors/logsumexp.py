@@ -18,7 +18,9 @@ import math
 import numpy as np
 from numba import njit
 
-from .._rowwise import rowwise
+from numba import prange
+
+from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64, rowwise
 from .._runtime import _as_float_array, exp_f32, exp_f64
 
 _PARAMS = ()
@@ -27,44 +29,77 @@ _PARAMS = ()
 @njit(cache=True, error_model="numpy")
 def _logsumexp_rows_f32(x, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
         m0 = np.float32(-math.inf)
         for k in range(n):
             z = x[r, k]
             m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        l2 = np.float32(0.0)
-        skipped = False
+        nz_l2 = 0
         for k in range(n):
-            z = (x[r, k] - m0)
-            if not skipped and z == np.float32(0.0):
-                skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1
-                continue
-            l2 += exp_f32(z)
-        l2 = math.log1p(l2)
+            c0 = (x[r, k] - m0)
+            buf[0, k] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
+            nz_l2 += c0 == np.float32(0.0)
+        l2 = math.log1p(fsum_f32(buf[0]) + np.float32(nz_l2 - 1))
+        out[r] = l2 + m0
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _logsumexp_prows_f32(x, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float32)
+        m0 = np.float32(-math.inf)
+        for k in range(n):
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        nz_l2 = 0
+        for k in range(n):
+            c0 = (x[r, k] - m0)
+            buf[0, k] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
+            nz_l2 += c0 == np.float32(0.0)
+        l2 = math.log1p(fsum_f32(buf[0]) + np.float32(nz_l2 - 1))
         out[r] = l2 + m0
 
 
 @njit(cache=True, error_model="numpy")
 def _logsumexp_rows_f64(x, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
         m0 = -math.inf
         for k in range(n):
             z = x[r, k]
             m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        l2 = 0.0
-        skipped = False
+        nz_l2 = 0
         for k in range(n):
-            z = (x[r, k] - m0)
-            if not skipped and z == 0.0:
-                skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1
-                continue
-            l2 += exp_f64(z)
-        l2 = math.log1p(l2)
+            c0 = (x[r, k] - m0)
+            buf[0, k] = 0.0 if c0 == 0.0 else exp_f64(c0)
+            nz_l2 += c0 == 0.0
+        l2 = math.log1p(fsum_f64(buf[0]) + np.float64(nz_l2 - 1))
         out[r] = l2 + m0
 
 
-_LOGSUMEXP_LOOPS = {np.float32: _logsumexp_rows_f32, np.float64: _logsumexp_rows_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _logsumexp_prows_f64(x, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float64)
+        m0 = -math.inf
+        for k in range(n):
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        nz_l2 = 0
+        for k in range(n):
+            c0 = (x[r, k] - m0)
+            buf[0, k] = 0.0 if c0 == 0.0 else exp_f64(c0)
+            nz_l2 += c0 == 0.0
+        l2 = math.log1p(fsum_f64(buf[0]) + np.float64(nz_l2 - 1))
+        out[r] = l2 + m0
+
+
+_LOGSUMEXP_LOOPS = {np.float32: (_logsumexp_rows_f32, _logsumexp_prows_f32),
+                   np.float64: (_logsumexp_rows_f64, _logsumexp_prows_f64)}
 
 
 def logsumexp(x, axis=-1, *, out=None):
@@ -75,14 +110,25 @@ def logsumexp(x, axis=-1, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _logsumexp_vjp_rows_f32(x, g, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
-        m0 = np.float32(-math.inf)
+        m0 = fmax_f32(x[r])
         for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = np.float32(0.0)
+            buf[0, k] = exp_f32((x[r, k] - m0))
+        s2 = fsum_f32(buf[0])
+        for i in range(n):
+            out[r, i] = g[r]*exp_f32((x[r, i] - m0))/s2
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _logsumexp_vjp_prows_f32(x, g, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float32)
+        m0 = fmax_f32(x[r])
         for k in range(n):
-            s2 += exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0))
+        s2 = fsum_f32(buf[0])
         for i in range(n):
             out[r, i] = g[r]*exp_f32((x[r, i] - m0))/s2
 
@@ -90,19 +136,31 @@ def _logsumexp_vjp_rows_f32(x, g, out):
 @njit(cache=True, error_model="numpy")
 def _logsumexp_vjp_rows_f64(x, g, out):
     n = x.shape[1]
+    buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
-        m0 = -math.inf
+        m0 = fmax_f64(x[r])
         for k in range(n):
-            z = x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = 0.0
-        for k in range(n):
-            s2 += exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0))
+        s2 = fsum_f64(buf[0])
         for i in range(n):
             out[r, i] = g[r]*exp_f64((x[r, i] - m0))/s2
 
 
-_LOGSUMEXP_VJP_LOOPS = {np.float32: _logsumexp_vjp_rows_f32, np.float64: _logsumexp_vjp_rows_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _logsumexp_vjp_prows_f64(x, g, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((1, n), np.float64)
+        m0 = fmax_f64(x[r])
+        for k in range(n):
+            buf[0, k] = exp_f64((x[r, k] - m0))
+        s2 = fsum_f64(buf[0])
+        for i in range(n):
+            out[r, i] = g[r]*exp_f64((x[r, i] - m0))/s2
+
+
+_LOGSUMEXP_VJP_LOOPS = {np.float32: (_logsumexp_vjp_rows_f32, _logsumexp_vjp_prows_f32),
+                       np.float64: (_logsumexp_vjp_rows_f64, _logsumexp_vjp_prows_f64)}
 
 
 def logsumexp_vjp(x, g, axis=-1, *, out=None):

@@ -18,7 +18,9 @@ import math
 import numpy as np
 from numba import njit
 
-from .._rowwise import rowwise
+from numba import prange
+
+from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64, rowwise
 from .._runtime import _as_float_array, exp_f32, exp_f64
 
 _PARAMS = ()
@@ -27,7 +29,20 @@ _PARAMS = ()
 @njit(cache=True, error_model="numpy")
 def _maxout_rows_f32(x, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
+        m0 = np.float32(-math.inf)
+        for k in range(n):
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        out[r] = m0
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _maxout_prows_f32(x, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float32)
         m0 = np.float32(-math.inf)
         for k in range(n):
             z = x[r, k]
@@ -38,6 +53,7 @@ def _maxout_rows_f32(x, out):
 @njit(cache=True, error_model="numpy")
 def _maxout_rows_f64(x, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         m0 = -math.inf
         for k in range(n):
@@ -46,7 +62,20 @@ def _maxout_rows_f64(x, out):
         out[r] = m0
 
 
-_MAXOUT_LOOPS = {np.float32: _maxout_rows_f32, np.float64: _maxout_rows_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _maxout_prows_f64(x, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float64)
+        m0 = -math.inf
+        for k in range(n):
+            z = x[r, k]
+            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
+        out[r] = m0
+
+
+_MAXOUT_LOOPS = {np.float32: (_maxout_rows_f32, _maxout_prows_f32),
+                np.float64: (_maxout_rows_f64, _maxout_prows_f64)}
 
 
 def maxout(x, axis=-1, pieces=None, *, out=None):
@@ -59,7 +88,23 @@ def maxout(x, axis=-1, pieces=None, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _maxout_vjp_rows_f32(x, g, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
+        a0 = 0
+        z = np.float32(-math.inf)
+        for k in range(n):
+            if (x[r, k] > z or x[r, k] != x[r, k]) and z == z:
+                z = x[r, k]
+                a0 = k
+        for i in range(n):
+            out[r, i] = g[r]*(np.float32(1.0) if a0 == i else np.float32(0.0))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _maxout_vjp_prows_f32(x, g, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float32)
         a0 = 0
         z = np.float32(-math.inf)
         for k in range(n):
@@ -73,6 +118,7 @@ def _maxout_vjp_rows_f32(x, g, out):
 @njit(cache=True, error_model="numpy")
 def _maxout_vjp_rows_f64(x, g, out):
     n = x.shape[1]
+    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         a0 = 0
         z = -math.inf
@@ -84,7 +130,23 @@ def _maxout_vjp_rows_f64(x, g, out):
             out[r, i] = g[r]*(1.0 if a0 == i else 0.0)
 
 
-_MAXOUT_VJP_LOOPS = {np.float32: _maxout_vjp_rows_f32, np.float64: _maxout_vjp_rows_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _maxout_vjp_prows_f64(x, g, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((0, n), np.float64)
+        a0 = 0
+        z = -math.inf
+        for k in range(n):
+            if (x[r, k] > z or x[r, k] != x[r, k]) and z == z:
+                z = x[r, k]
+                a0 = k
+        for i in range(n):
+            out[r, i] = g[r]*(1.0 if a0 == i else 0.0)
+
+
+_MAXOUT_VJP_LOOPS = {np.float32: (_maxout_vjp_rows_f32, _maxout_vjp_prows_f32),
+                    np.float64: (_maxout_vjp_rows_f64, _maxout_vjp_prows_f64)}
 
 
 def maxout_vjp(x, g, axis=-1, pieces=None, *, out=None):

@@ -18,7 +18,9 @@ import math
 import numpy as np
 from numba import njit
 
-from .._rowwise import rowwise
+from numba import prange
+
+from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64, rowwise
 from .._runtime import _as_float_array, exp_f32, exp_f64
 
 _PARAMS = (('beta', True, False),)
@@ -27,14 +29,29 @@ _PARAMS = (('beta', True, False),)
 @njit(cache=True, error_model="numpy")
 def _softmax_rows_f32(x, beta, out):
     n = x.shape[1]
+    buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
-        m0 = np.float32(-math.inf)
         for k in range(n):
-            z = beta*x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = np.float32(0.0)
+            buf[0, k] = beta*x[r, k]
+        m0 = fmax_f32(buf[0])
         for k in range(n):
-            s2 += exp_f32((beta*x[r, k] - m0))
+            buf[1, k] = exp_f32((beta*x[r, k] - m0))
+        s2 = fsum_f32(buf[1])
+        for j in range(n):
+            out[r, j] = exp_f32((beta*x[r, j] - m0))/s2
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softmax_prows_f32(x, beta, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((2, n), np.float32)
+        for k in range(n):
+            buf[0, k] = beta*x[r, k]
+        m0 = fmax_f32(buf[0])
+        for k in range(n):
+            buf[1, k] = exp_f32((beta*x[r, k] - m0))
+        s2 = fsum_f32(buf[1])
         for j in range(n):
             out[r, j] = exp_f32((beta*x[r, j] - m0))/s2
 
@@ -42,19 +59,35 @@ def _softmax_rows_f32(x, beta, out):
 @njit(cache=True, error_model="numpy")
 def _softmax_rows_f64(x, beta, out):
     n = x.shape[1]
+    buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
-        m0 = -math.inf
         for k in range(n):
-            z = beta*x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = 0.0
+            buf[0, k] = beta*x[r, k]
+        m0 = fmax_f64(buf[0])
         for k in range(n):
-            s2 += exp_f64((beta*x[r, k] - m0))
+            buf[1, k] = exp_f64((beta*x[r, k] - m0))
+        s2 = fsum_f64(buf[1])
         for j in range(n):
             out[r, j] = exp_f64((beta*x[r, j] - m0))/s2
 
 
-_SOFTMAX_LOOPS = {np.float32: _softmax_rows_f32, np.float64: _softmax_rows_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softmax_prows_f64(x, beta, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((2, n), np.float64)
+        for k in range(n):
+            buf[0, k] = beta*x[r, k]
+        m0 = fmax_f64(buf[0])
+        for k in range(n):
+            buf[1, k] = exp_f64((beta*x[r, k] - m0))
+        s2 = fsum_f64(buf[1])
+        for j in range(n):
+            out[r, j] = exp_f64((beta*x[r, j] - m0))/s2
+
+
+_SOFTMAX_LOOPS = {np.float32: (_softmax_rows_f32, _softmax_prows_f32),
+                 np.float64: (_softmax_rows_f64, _softmax_prows_f64)}
 
 
 def softmax(x, axis=-1, beta=1.0, *, out=None):
@@ -65,40 +98,77 @@ def softmax(x, axis=-1, beta=1.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _softmax_vjp_rows_f32(x, g, beta, out):
     n = x.shape[1]
+    buf = np.empty((3, n), np.float32)
     for r in range(x.shape[0]):
-        m0 = np.float32(-math.inf)
         for k in range(n):
-            z = beta*x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = np.float32(0.0)
-        s4 = np.float32(0.0)
+            buf[0, k] = beta*x[r, k]
+        m0 = fmax_f32(buf[0])
         for k in range(n):
             c0 = exp_f32((beta*x[r, k] - m0))
-            s2 += c0
-            s4 += c0*g[r, k]
+            buf[1, k] = c0
+            buf[2, k] = c0*g[r, k]
+        s2 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[2])
         for i in range(n):
-            out[r, i] = beta*exp_f32((beta*x[r, i] - m0))*g[r, i]/s2 - beta*s4*exp_f32((beta*x[r, i] - m0))/(s2*s2)
+            out[r, i] = beta*buf[1, i]*g[r, i]/s2 - beta*buf[1, i]*s4/(s2*s2)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softmax_vjp_prows_f32(x, g, beta, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((3, n), np.float32)
+        for k in range(n):
+            buf[0, k] = beta*x[r, k]
+        m0 = fmax_f32(buf[0])
+        for k in range(n):
+            c0 = exp_f32((beta*x[r, k] - m0))
+            buf[1, k] = c0
+            buf[2, k] = c0*g[r, k]
+        s2 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[2])
+        for i in range(n):
+            out[r, i] = beta*buf[1, i]*g[r, i]/s2 - beta*buf[1, i]*s4/(s2*s2)
 
 
 @njit(cache=True, error_model="numpy")
 def _softmax_vjp_rows_f64(x, g, beta, out):
     n = x.shape[1]
+    buf = np.empty((3, n), np.float64)
     for r in range(x.shape[0]):
-        m0 = -math.inf
         for k in range(n):
-            z = beta*x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = 0.0
-        s4 = 0.0
+            buf[0, k] = beta*x[r, k]
+        m0 = fmax_f64(buf[0])
         for k in range(n):
             c0 = exp_f64((beta*x[r, k] - m0))
-            s2 += c0
-            s4 += c0*g[r, k]
+            buf[1, k] = c0
+            buf[2, k] = c0*g[r, k]
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = beta*exp_f64((beta*x[r, i] - m0))*g[r, i]/s2 - beta*s4*exp_f64((beta*x[r, i] - m0))/(s2*s2)
+            out[r, i] = beta*buf[1, i]*g[r, i]/s2 - beta*buf[1, i]*s4/(s2*s2)
 
 
-_SOFTMAX_VJP_LOOPS = {np.float32: _softmax_vjp_rows_f32, np.float64: _softmax_vjp_rows_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softmax_vjp_prows_f64(x, g, beta, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((3, n), np.float64)
+        for k in range(n):
+            buf[0, k] = beta*x[r, k]
+        m0 = fmax_f64(buf[0])
+        for k in range(n):
+            c0 = exp_f64((beta*x[r, k] - m0))
+            buf[1, k] = c0
+            buf[2, k] = c0*g[r, k]
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
+        for i in range(n):
+            out[r, i] = beta*buf[1, i]*g[r, i]/s2 - beta*buf[1, i]*s4/(s2*s2)
+
+
+_SOFTMAX_VJP_LOOPS = {np.float32: (_softmax_vjp_rows_f32, _softmax_vjp_prows_f32),
+                     np.float64: (_softmax_vjp_rows_f64, _softmax_vjp_prows_f64)}
 
 
 def softmax_vjp(x, g, axis=-1, beta=1.0, *, out=None):

@@ -18,7 +18,9 @@ import math
 import numpy as np
 from numba import njit
 
-from .._rowwise import rowwise
+from numba import prange
+
+from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64, rowwise
 from .._runtime import _as_float_array, exp_f32, exp_f64
 
 _PARAMS = ()
@@ -27,14 +29,29 @@ _PARAMS = ()
 @njit(cache=True, error_model="numpy")
 def _softmin_rows_f32(x, out):
     n = x.shape[1]
+    buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
-        m0 = np.float32(-math.inf)
         for k in range(n):
-            z = -x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = np.float32(0.0)
+            buf[0, k] = -x[r, k]
+        m0 = fmax_f32(buf[0])
         for k in range(n):
-            s2 += exp_f32((-x[r, k] - m0))
+            buf[1, k] = exp_f32((-x[r, k] - m0))
+        s2 = fsum_f32(buf[1])
+        for j in range(n):
+            out[r, j] = exp_f32((-x[r, j] - m0))/s2
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softmin_prows_f32(x, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((2, n), np.float32)
+        for k in range(n):
+            buf[0, k] = -x[r, k]
+        m0 = fmax_f32(buf[0])
+        for k in range(n):
+            buf[1, k] = exp_f32((-x[r, k] - m0))
+        s2 = fsum_f32(buf[1])
         for j in range(n):
             out[r, j] = exp_f32((-x[r, j] - m0))/s2
 
@@ -42,19 +59,35 @@ def _softmin_rows_f32(x, out):
 @njit(cache=True, error_model="numpy")
 def _softmin_rows_f64(x, out):
     n = x.shape[1]
+    buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
-        m0 = -math.inf
         for k in range(n):
-            z = -x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = 0.0
+            buf[0, k] = -x[r, k]
+        m0 = fmax_f64(buf[0])
         for k in range(n):
-            s2 += exp_f64((-x[r, k] - m0))
+            buf[1, k] = exp_f64((-x[r, k] - m0))
+        s2 = fsum_f64(buf[1])
         for j in range(n):
             out[r, j] = exp_f64((-x[r, j] - m0))/s2
 
 
-_SOFTMIN_LOOPS = {np.float32: _softmin_rows_f32, np.float64: _softmin_rows_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softmin_prows_f64(x, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((2, n), np.float64)
+        for k in range(n):
+            buf[0, k] = -x[r, k]
+        m0 = fmax_f64(buf[0])
+        for k in range(n):
+            buf[1, k] = exp_f64((-x[r, k] - m0))
+        s2 = fsum_f64(buf[1])
+        for j in range(n):
+            out[r, j] = exp_f64((-x[r, j] - m0))/s2
+
+
+_SOFTMIN_LOOPS = {np.float32: (_softmin_rows_f32, _softmin_prows_f32),
+                 np.float64: (_softmin_rows_f64, _softmin_prows_f64)}
 
 
 def softmin(x, axis=-1, *, out=None):
@@ -65,40 +98,77 @@ def softmin(x, axis=-1, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _softmin_vjp_rows_f32(x, g, out):
     n = x.shape[1]
+    buf = np.empty((3, n), np.float32)
     for r in range(x.shape[0]):
-        m0 = np.float32(-math.inf)
         for k in range(n):
-            z = -x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = np.float32(0.0)
-        s4 = np.float32(0.0)
+            buf[0, k] = -x[r, k]
+        m0 = fmax_f32(buf[0])
         for k in range(n):
             c0 = exp_f32((-x[r, k] - m0))
-            s2 += c0
-            s4 += c0*g[r, k]
+            buf[1, k] = c0
+            buf[2, k] = c0*g[r, k]
+        s2 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[2])
         for i in range(n):
-            out[r, i] = -exp_f32((-x[r, i] - m0))*g[r, i]/s2 + s4*exp_f32((-x[r, i] - m0))/(s2*s2)
+            out[r, i] = -buf[1, i]*g[r, i]/s2 + buf[1, i]*s4/(s2*s2)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softmin_vjp_prows_f32(x, g, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((3, n), np.float32)
+        for k in range(n):
+            buf[0, k] = -x[r, k]
+        m0 = fmax_f32(buf[0])
+        for k in range(n):
+            c0 = exp_f32((-x[r, k] - m0))
+            buf[1, k] = c0
+            buf[2, k] = c0*g[r, k]
+        s2 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[2])
+        for i in range(n):
+            out[r, i] = -buf[1, i]*g[r, i]/s2 + buf[1, i]*s4/(s2*s2)
 
 
 @njit(cache=True, error_model="numpy")
 def _softmin_vjp_rows_f64(x, g, out):
     n = x.shape[1]
+    buf = np.empty((3, n), np.float64)
     for r in range(x.shape[0]):
-        m0 = -math.inf
         for k in range(n):
-            z = -x[r, k]
-            m0 = z if (z > m0 or z != z) and m0 == m0 else m0
-        s2 = 0.0
-        s4 = 0.0
+            buf[0, k] = -x[r, k]
+        m0 = fmax_f64(buf[0])
         for k in range(n):
             c0 = exp_f64((-x[r, k] - m0))
-            s2 += c0
-            s4 += c0*g[r, k]
+            buf[1, k] = c0
+            buf[2, k] = c0*g[r, k]
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = -exp_f64((-x[r, i] - m0))*g[r, i]/s2 + s4*exp_f64((-x[r, i] - m0))/(s2*s2)
+            out[r, i] = -buf[1, i]*g[r, i]/s2 + buf[1, i]*s4/(s2*s2)
 
 
-_SOFTMIN_VJP_LOOPS = {np.float32: _softmin_vjp_rows_f32, np.float64: _softmin_vjp_rows_f64}
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softmin_vjp_prows_f64(x, g, out):
+    n = x.shape[1]
+    for r in prange(x.shape[0]):
+        buf = np.empty((3, n), np.float64)
+        for k in range(n):
+            buf[0, k] = -x[r, k]
+        m0 = fmax_f64(buf[0])
+        for k in range(n):
+            c0 = exp_f64((-x[r, k] - m0))
+            buf[1, k] = c0
+            buf[2, k] = c0*g[r, k]
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
+        for i in range(n):
+            out[r, i] = -buf[1, i]*g[r, i]/s2 + buf[1, i]*s4/(s2*s2)
+
+
+_SOFTMIN_VJP_LOOPS = {np.float32: (_softmin_vjp_rows_f32, _softmin_vjp_prows_f32),
+                     np.float64: (_softmin_vjp_rows_f64, _softmin_vjp_prows_f64)}
 
 
 def softmin_vjp(x, g, axis=-1, *, out=None):
