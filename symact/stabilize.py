@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import sympy as sp
 
-from .primitives import Expm1, Hypot1, Hypot1m1, NormCdf, Sigmoid, Softplus
+from .primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, Sigmoid, Softplus
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,15 @@ def _softplus(node):
         m = _one_plus(node.args[0], sp.exp)
         if m and m[1] == 1 and m[2] == 1 and m[3] == 0:
             return Softplus(m[0])
+    return None
+
+
+def _log1p(node):
+    # log(1 + a) → log1p(a) (after the softplus rule has taken log(1 + e^a))
+    if isinstance(node, sp.log) and isinstance(node.args[0], sp.Add):
+        c, rest = node.args[0].as_coeff_Add()
+        if c == 1 and rest != 0:
+            return Log1p(rest)
     return None
 
 
@@ -197,6 +206,8 @@ RULES: tuple[Rule, ...] = (
          "log of an underflowed sigma is -inf where the truth is about a", _log_sigmoid),
     Rule("softplus", "log(1 + e^a)", "softplus(a) = max(a, 0) + log1p(e^-|a|)",
          "inf for a > 709.8 and 0 for a < -37 (log(1 + tiny) rounds to 0)", _softplus),
+    Rule("log1p", "log(1 + a)", "log1p(a)",
+         "1 + a rounds: log(1 - x) is 0 for |x| < 1.1e-16 and loses digits well before", _log1p),
     Rule("expm1", "e^a - 1", "expm1(a)", "cancellation: e^a - 1 is 0 for |a| < 1.1e-16", _expm1),
     Rule("one_plus_erf", "1 ± erf(a)", "2·Phi(±sqrt(2)·a) = erfc(∓a)",
          "1 + erf(a) cancels to 0 for a < -6 (erfc keeps the tail)", _one_plus_erf),
