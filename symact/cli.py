@@ -55,7 +55,8 @@ def cmd_list(args) -> int:
     rows = [(e.name, e.kind, ", ".join(f"{p.name}={p.default}" + (" (learnable)" if p.learnable else "")
                                        for p in e.kernel_params)) for e in _entries(None)]
     rows += [(v.name, "vector", ", ".join(["axis=-1"] + [f"{n}={d}" for n, d, _ in v.params])) for v in VECTORS]
-    rows += [(loss.name, "loss", ", ".join([f"{p.name}={p.default}" for p in loss.params] + ["reduction='mean'"]))
+    rows += [(loss.name, "loss", ", ".join([f"{p.name}={p.default}" for p in loss.params] + ["reduction='mean'"]
+                                           + [f"{v.flag}=False" for v in loss.variants]))
              for loss in LOSSES]
     summaries = {e.name: e.summary for e in _entries(None)}
     summaries |= {v.name: v.summary for v in VECTORS} | {loss.name: loss.summary for loss in LOSSES}
@@ -151,7 +152,7 @@ def cmd_docs(args) -> int:
     from .catalog.losses import LOSSES
     from .catalog.vectors import VECTORS
 
-    losses = [(loss, derive(loss.pointwise(), from_output=False, gradients=loss.grad)) for loss in LOSSES]
+    losses = [(loss, loss.derive()) for loss in LOSSES]
     accuracy = Path(args.accuracy) if args.accuracy else None
     try:
         files = render_docs(derived, args.format, Path(args.out), accuracy=accuracy, vectors=VECTORS,

@@ -32,7 +32,7 @@ from sympy.printing.latex import LatexPrinter
 
 from .catalog import X
 from .derive import DerivedActivation, Kernel
-from .primitives import Expm1, NormCdf, Sigmoid, Softplus
+from .primitives import Expm1, Log1p, NormCdf, Sigmoid, Softplus
 from .prove import _Timeout, time_budget
 
 FORMATS = ("latex", "markdown")
@@ -49,12 +49,14 @@ PRIMITIVE_LATEX: dict[type, str] = {
     Sigmoid: r"\sigma",
     Softplus: r"\operatorname{softplus}",
     Expm1: r"\operatorname{expm1}",
+    Log1p: r"\operatorname{log1p}",
     NormCdf: r"\Phi",
 }
 PRIMITIVE_MEANING = {
     Sigmoid: r"\sigma(z) = \frac{1}{1 + e^{-z}}",
     Softplus: r"\operatorname{softplus}(z) = \log\left(1 + e^{z}\right)",
     Expm1: r"\operatorname{expm1}(z) = e^{z} - 1",
+    Log1p: r"\operatorname{log1p}(z) = \log(1 + z)",
     NormCdf: r"\Phi(z) = \frac{1}{2}\left(1 + \operatorname{erf}\frac{z}{\sqrt{2}}\right)",
 }
 
@@ -509,6 +511,7 @@ def _numeric(expr: sp.Expr, e) -> callable:
         "Sigmoid": lambda z: 0.5 * (1 + np.tanh(np.asarray(z, dtype=float) / 2)),
         "Softplus": lambda z: np.logaddexp(0.0, z),
         "Expm1": np.expm1,
+        "Log1p": np.log1p,
         "NormCdf": lambda z: 0.5 * erfc(-np.asarray(z, dtype=float) / math.sqrt(2)),
         "erf": erf, "erfc": erfc,
     }
@@ -726,7 +729,13 @@ def _loss_context(losses) -> list[dict]:
         args = ", ".join(["x"] + ([loss.second_input] if loss.second_input else []) + ["y"]
                          + [f"{p['name']}={p['default']}" for p in params] + ["reduction='mean'"])
         weight = {None: "", "count": "the number of elements", "weights": "the sum of the weights"}[loss.weight]
-        rows.append(dict(name=loss.name, summary=loss.summary, source=loss.source, target=loss.target,
+        kinds = {"real": "real numbers", "pm1": "labels -1 or +1", "prob": "probabilities in [0, 1]",
+                 "nonneg": "non-negative numbers (probabilities)"}
+        variants = [dict(flag=v.flag, doc=v.doc, target=kinds[v.target],
+                         definition=tex(loss.pointwise(v).expr(), names=names)) for v in loss.variants]
+        rows.append(dict(name=loss.name, summary=loss.summary, source=loss.source, target=kinds[loss.target],
+                         input=kinds[loss.input_domain] if loss.input_domain != "real" else "",
+                         variants=variants, notes=loss.notes, reductions=" / ".join(loss.reductions),
                          plotted=loss.grad,
                          kinks=loss.kinks, params=params, grad=loss.grad, weight=weight,
                          definition=tex(d.entry.expr(), names=names), kernels=kernels,

@@ -11,6 +11,11 @@ kernels reject anything else with a clear error. ``input_domain``: "prob" where 
 probability (binary_cross_entropy). ``grad=False``: forward only (zero_one_loss has no gradient). ``weight``: the loss takes PyTorch's
 elementwise ``weight``; with reduction='mean' torch 2.13 divides by the number of elements for
 huber_loss and the BCE losses but by the sum of the weights for l1_loss and mse_loss — copied as is.
+``variants``: further per-element formulas, each selected by a boolean keyword of the loss (kl_div's
+``log_target``); each is derived, stabilized, proven and emitted like the main formula, as
+``<name>_<flag>_elementwise`` and its gradient. ``reductions``: what ``reduction`` may be (kl_div adds
+PyTorch's 'batchmean', the sum divided by input.shape[0]). ``notes``: choices to state in the docs
+(where symact departs from PyTorch, and why).
 """
 from __future__ import annotations
 
@@ -21,6 +26,16 @@ import sympy as sp
 
 from . import Activation, Param
 from .activations import S000, S001, S002
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A second per-element formula of a loss, used when the boolean keyword ``flag`` is true."""
+
+    flag: str
+    formula: Callable[..., sp.Expr]           # lambda x, y, *params: per-element loss, as Loss.formula
+    doc: str = ""                             # what the flag means, for the docstring and the docs
+    target: str = "real"                      # what the target may hold when the flag is set
 
 
 @dataclass(frozen=True)
@@ -37,18 +52,36 @@ class Loss:
     second_input: Optional[str] = None        # margin_ranking_loss's input2: an array the loss is differentiated by
     weight: Optional[str] = None              # PyTorch's elementwise weight; its 'mean' divides by "count" or "weights" (Σw)
     pytorch: Optional[Callable] = None        # lambda F, input, target, **params, reduction: tensor
+    variants: tuple[Variant, ...] = ()
+    reductions: tuple[str, ...] = ("none", "mean", "sum")
+    notes: str = ""
     kind: str = field(default="loss", init=False)
 
-    def pointwise(self) -> Activation:
-        """The per-element loss as an entry of the elementwise pipeline (x = input)."""
+    def pointwise(self, variant: Optional[Variant] = None) -> Activation:
+        """The per-element loss (or one of its variants) as an entry of the elementwise pipeline (x = input)."""
         extra = (Param(self.second_input, 0.0, "second input", learnable=True),) if self.second_input else ()
-        target = (Param("target", 0.0 if self.target == "real" else 1.0, "target"),)
+        kind = variant.target if variant else self.target
+        # with variants the target may be infinite (log_target's t = -inf, the log of a zero probability);
+        # the kernels of one loss share their parameter checks, so this holds for all of its formulas
+        target = (Param("target", 0.0 if kind == "real" else 1.0, "target", allow_inf=bool(self.variants)),)
         return Activation(
-            name=f"{self.name}_elementwise",
-            formula=self.formula,
+            name=f"{self.name}_{variant.flag}_elementwise" if variant else f"{self.name}_elementwise",
+            formula=variant.formula if variant else self.formula,
             params=extra + target + self.params,
-            source=self.source, kinks=self.kinks, summary=f"{self.summary} (per element, no reduction)",
+            source=self.source, kinks=self.kinks,
+            summary=f"{self.summary}{f', {variant.doc}' if variant else ''} (per element, no reduction)",
         )
+
+    def derive(self):
+        """The derived per-element kernels: the main formula's, then each variant's (one module)."""
+        from ..derive import derive
+
+        d = derive(self.pointwise(), from_output=False, gradients=self.grad)
+        for v in self.variants:
+            dv = derive(self.pointwise(v), from_output=False, gradients=self.grad)
+            d.kernels.extend(dv.kernels)
+            d.proofs.extend(dv.proofs)
+        return d
 
 
 def _abs_pw(d):  # |d| with d/dd = 0 at d = 0 (PyTorch's sign(0) = 0)
