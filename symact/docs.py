@@ -597,7 +597,7 @@ def _save(fig, path: Path):
     fig.savefig(path, format=ext, metadata=METADATA[ext])
 
 
-def _plot_function(d: DerivedActivation, base: Path, ext: str) -> list[Path]:
+def _plot_function(d: DerivedActivation, base: Path, ext: str, window=None) -> list[Path]:
     import matplotlib
     from matplotlib.figure import Figure
 
@@ -605,7 +605,7 @@ def _plot_function(d: DerivedActivation, base: Path, ext: str) -> list[Path]:
     f = _numeric(d.kernels[0].stable, e)
     grad = next(k for k in d.kernels if k.role == "df/dx")
     g = _numeric(grad.stable, e)
-    lo, hi = _window(d)
+    lo, hi = window or _window(d)
     bps = _breakpoints(d)
     written = []
     with matplotlib.rc_context(_rc()):
@@ -774,7 +774,9 @@ def render_docs(derived: list[DerivedActivation], fmt: str, out_dir: Path,
         written.append(_plot_comparison(derived, out_dir / "figures" / f"comparison.{ext}"))
         for loss, d in losses:
             if loss.grad:  # the loss at a fixed target, and its derivative
-                written += _plot_function(d, out_dir / "figures" / loss.name, ext)
+                # a probability input is plotted inside (0, 1), short of the poles of log x and log(1 - x)
+                window = (0.02, 0.98) if loss.input_domain == "prob" else None
+                written += _plot_function(d, out_dir / "figures" / loss.name, ext, window)
         name, template = {"latex": ("reference.tex", "reference.tex.j2"),
                           "markdown": ("reference.md", "reference.md.j2")}[f]
         text = _environment(f).get_template(template).render(**ctx, fig_ext=ext)

@@ -84,6 +84,16 @@ class Loss:
         return d
 
 
+def _xlogy(a, b):  # a·log b with 0·log b = 0 also at b = 0 (scipy.special.xlogy): d/db is then 0 too
+    return sp.Piecewise((0, sp.Eq(a, 0)), (a * sp.log(b), True))
+
+
+# kl_div with log_target: e^t·(t − x) is 0·(−inf) = nan at t = −inf (the log of a zero probability),
+# where the term is 0. Below t = −10⁴ the exact term is under e^−10⁴·(|t| + |x|) < 1e−4000 for every
+# finite float x, so it is 0 in float32 and float64 alike: the branch changes no representable value.
+LOG_ZERO = -10**4
+
+
 def _abs_pw(d):  # |d| with d/dd = 0 at d = 0 (PyTorch's sign(0) = 0)
     return sp.Piecewise((d, d > 0), (-d, d < 0), (0, True))
 
@@ -133,6 +143,36 @@ LOSSES: tuple[Loss, ...] = (
          kinks="d/dx1 at the hinge is 0",
          pytorch=lambda F, x, x2, y, reduction, margin: F.margin_ranking_loss(x, x2, y, margin=margin,
                                                                                reduction=reduction)),
+    Loss("binary_cross_entropy", lambda x, y: -(_xlogy(y, x) + _xlogy(1 - y, 1 - x)),
+         target="prob", input_domain="prob", weight="count",
+         source=f"{S002}: BCE loss, l_n = -w_n [y_n log x_n + (1 - y_n) log(1 - x_n)]",
+         summary="binary cross-entropy on probabilities",
+         kinks="0·log 0 = 0: y = 0 drops the log x term and y = 1 the log(1 - x) term, with their derivatives",
+         notes="The true loss, not PyTorch's: torch clamps each log at -100, so it returns 100 wherever the "
+               "loss exceeds 100 (x = 1e-300, y = 1: torch 100, true 690.78) and +-1e12 for the gradient where "
+               "x(1 - x) < 1e-12 (x = 1 - 2^-53, y = 0: torch 1e12, true 9.0e15). symact returns the true values: "
+               "loss +inf where x = 0 with y > 0 or x = 1 with y < 1 (a certain prediction that is wrong; "
+               "gradient -inf at x = 0), and 0·log 0 = 0 where it is right (x = y = 0 or 1: loss 0, and the "
+               "derivative of the term that remains, 1 or -1, not 0/0). log(1 - x) is computed as log1p(-x). "
+               "Input and target outside [0, 1] are a ValueError. Known issue: at exactly x = 1 with y < 1 the "
+               "gradient is -inf where it should be +inf (the kernel printer writes 1 - x as -(x - 1), and "
+               "x - 1 is +0 there).",
+         pytorch=lambda F, x, y, reduction: F.binary_cross_entropy(x, y, reduction=reduction)),
+    Loss("kl_div", lambda x, y: sp.Piecewise((0, sp.Eq(y, 0)), (y * (sp.log(y) - x), True)),
+         target="nonneg", reductions=("none", "mean", "sum", "batchmean"),
+         variants=(Variant("log_target",
+                           lambda x, t: sp.Piecewise((0, t < LOG_ZERO), (sp.exp(t) * (t - x), True)),
+                           "target given as log-probabilities t: per element e^t (t - x)"),),
+         source=f"{S002}: KL divergence loss, l_n = y_n (log y_n - log x_n), with the input as log x_n",
+         summary="Kullback-Leibler divergence, input as log-probabilities",
+         kinks="y = 0 terms are exactly 0 (0·log 0 = 0), their derivative too",
+         notes="As torch.nn.functional.kl_div: the input holds log-probabilities; 'mean' divides by the number "
+               "of elements and 'batchmean' by input.shape[0] (the KL divergence per sample). A negative target "
+               "is a ValueError (torch returns nan). y = 0 terms are 0 even where x = -inf (torch: nan). With "
+               "log_target=True, t = -inf terms are 0 (torch: nan): the per-element form is 0 below t = -10^4, "
+               "where the exact value is below 1e-4000 for every float x.",
+         pytorch=lambda F, x, y, reduction, log_target=False: F.kl_div(x, y, reduction=reduction,
+                                                                        log_target=log_target)),
     Loss("zero_one_loss", lambda x, y: sp.Piecewise((1, y * x < 0), (0, True)), target="pm1", grad=False,
          source=f"{S001}: L = 1(y f(x) < 0)", summary="misclassification count (forward only: no gradient)"),
 )
