@@ -163,10 +163,10 @@ BCE_POINTS = {np.float64: [1e-300, 5e-324, 1e-20, 1e-8, 0.1, 0.3, 0.5, 0.9, 1 - 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 def test_bce_extremes_against_mpmath(dtype):
     """Value and gradient within 4 ULP of the truth at tiny x, x next to 1 and exact 0/1 targets (PyTorch
-    clamps each log at -100 and x(1-x) at 1e-12 here); well-conditioned points only (x far from y)."""
+    clamps each log at -100 and x(1-x) at 1e-12 here)."""
     with mpmath.workdps(60):
-        for y in [0.0, 1.0, 1e-3, 0.25, 0.75]:
-            x = np.array([p for p in BCE_POINTS[dtype] if not 0.5 * y <= p <= 2 * y or y in (0.0, 1.0)], dtype)
+        for y in [0.0, 1.0, 1e-3, 0.25, 0.3, 0.75]:
+            x = np.array(BCE_POINTS[dtype], dtype)
             t = np.full_like(x, y)
             v = K.binary_cross_entropy(x, t, reduction="none")
             g = K.binary_cross_entropy_grad(x, t, reduction="sum")
@@ -319,20 +319,19 @@ def test_bce_and_kl_div_listed_and_documented():
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 def test_bce_random_sweep_against_mpmath(dtype):
-    """Over random (x, y) in [0, 1]²: the value within 4 ULP; the gradient -y/x + (1-y)/(1-x) within 4 ULP
-    of the sum of its terms' magnitudes (it cancels where x ≈ y: inherent to the problem, the bound the
-    activations' roots of f' use too)."""
+    """Over random (x, y) in [0, 1]², also x ≈ y: value and gradient within 4 ULP. The textbook gradient
+    -y/x + (1-y)/(1-x) cancels where x ≈ y (276 ULP in float32 at x = 0.1645, y = 0.1650); the emitted
+    (x - y)/(x(1 - x)) does not (stabilize rule fraction_sum)."""
     r = np.random.default_rng(11)
     x = r.uniform(0, 1, 300).astype(dtype)
     y = r.uniform(0, 1, 300).astype(dtype)
     y[:30] = 0.0
     y[30:60] = 1.0
+    x[60:90] = (y[60:90] * (1 + r.uniform(-1e-3, 1e-3, 30))).astype(dtype)  # x ≈ y: the gradient is near 0
     v = K.binary_cross_entropy(x, y, reduction="none")
     g = K.binary_cross_entropy_grad(x, y, reduction="sum")
-    eps = np.finfo(dtype).eps
     with mpmath.workdps(60):
         for xi, yi, vi, gi in zip(x, y, v, g):
             want, dwant = _bce_mp(xi, yi)
             assert _ulps(vi, want, dtype) <= 4, (xi, yi, vi, want)
-            terms = float(abs(yi / mpmath.mpf(float(xi))) + abs((1 - yi) / (1 - mpmath.mpf(float(xi)))))
-            assert abs(float(gi) - float(dwant)) <= 4 * eps * terms, (xi, yi, gi, dwant)
+            assert _ulps(gi, dwant, dtype) <= 4, (xi, yi, gi, dwant)

@@ -21,6 +21,7 @@ EXAMPLES = {
     "softplus": (sp.log(1 + sp.exp(a * x)), Softplus(a * x)),
     "expm1": (sp.exp(x) - 1, Expm1(x)),
     "log1p": (sp.log(1 - x), Log1p(-x)),
+    "fraction_sum": (-a / x + (1 - a) / (1 - x), (x - a) / (x * (1 - x))),
     "one_minus_square": (1 - x**2, (1 - x) * (1 + x)),
     "one_minus_sigmoid": (1 - Sigmoid(x), Sigmoid(-x)),
     "hypot": (sp.sqrt(1 + x**2 / a**2), Hypot1(x / a)),

@@ -3,18 +3,18 @@
 """binary_cross_entropy_elementwise: binary cross-entropy on probabilities (per element, no reduction).
 
 Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): BCE loss, l_n = -w_n [y_n log x_n + (1 - y_n) log(1 - x_n)]):
-    -Piecewise((0, Eq(target, 0)), (target*log(x), True)) - Piecewise((0, Eq(target, 1)), ((1 - target)*log(1 - x), True))
+    Piecewise((-log(1 - x), Eq(target, 0)), (-log(x), Eq(target, 1)), (-target*log(x) - (1 - target)*log(1 - x), True))
 Convention at kinks: 0·log 0 = 0: y = 0 drops the log x term and y = 1 the log(1 - x) term, with their derivatives
 
 Kernels, each derived by SymPy from the definition and proven equal to it:
     binary_cross_entropy_elementwise  (f)
-        emitted:  -Piecewise((0, Eq(target, 0)), (target*log(x), True)) - Piecewise((0, Eq(target, 1)), ((1 - target)*Log1p(-x), True))
+        emitted:  Piecewise((-Log1p(-x), Eq(target, 0)), (-log(x), Eq(target, 1)), (-target*log(x) - (1 - target)*Log1p(-x), True))
         rewrites: log1p
         proof:    symbolic: structural
     binary_cross_entropy_elementwise_grad  (df/dx)
-        emitted:  -Piecewise((0, Eq(target, 0)), (target/x, True)) - Piecewise((0, Eq(target, 1)), (-(1 - target)/(1 - x), True))
-        rewrites: none needed
-        proof:    symbolic: structural
+        emitted:  Piecewise((1/(1 - x), Eq(target, 0)), (-1/x, Eq(target, 1)), ((-target + x)/(x*(1 - x)), True))
+        rewrites: fraction_sum
+        proof:    symbolic: piecewise: 2 pieces (cancel(together), point)
 """
 import math
 
@@ -31,7 +31,9 @@ _PARAMS = (('target', False, False),)
 def _binary_cross_entropy_elementwise_f32(x, target):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return -(np.float32(0.0) if (target == np.float32(0.0)) else target*math.log(x)) - (np.float32(0.0) if (target == np.float32(1.0)) else -(target + np.float32(-1.0))*log1p_f32(-x))
+    t0 = log1p_f32(-x)
+    t1 = math.log(x)
+    return (-t0 if (target == np.float32(0.0)) else (-t1 if (target == np.float32(1.0)) else t0*(target + np.float32(-1.0)) - t1*target))
 
 
 @njit(cache=True, error_model="numpy")
@@ -50,7 +52,9 @@ def _binary_cross_entropy_elementwise_ploop_f32(x, target, out):
 def _binary_cross_entropy_elementwise_f64(x, target):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return -(0.0 if (target == 0.0) else target*math.log(x)) - (0.0 if (target == 1.0) else -(target - 1.0)*log1p_f64(-x))
+    t0 = log1p_f64(-x)
+    t1 = math.log(x)
+    return (-t0 if (target == 0.0) else (-t1 if (target == 1.0) else t0*(target - 1.0) - t1*target))
 
 
 @njit(cache=True, error_model="numpy")
@@ -72,7 +76,7 @@ _BINARY_CROSS_ENTROPY_ELEMENTWISE_LOOPS = {np.float32: (_binary_cross_entropy_el
 def binary_cross_entropy_elementwise(x, target=1.0, *, out=None):
     """binary_cross_entropy_elementwise(x): binary cross-entropy on probabilities (per element, no reduction).
 
-    Computes -Piecewise((0, Eq(target, 0)), (target*log(x), True)) - Piecewise((0, Eq(target, 1)), ((1 - target)*Log1p(-x), True)).
+    Computes Piecewise((-Log1p(-x), Eq(target, 0)), (-log(x), Eq(target, 1)), (-target*log(x) - (1 - target)*Log1p(-x), True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
@@ -84,7 +88,9 @@ def binary_cross_entropy_elementwise(x, target=1.0, *, out=None):
 def _binary_cross_entropy_elementwise_grad_f32(x, target):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return -(np.float32(0.0) if (target == np.float32(0.0)) else target/x) - (np.float32(0.0) if (target == np.float32(1.0)) else -(target + np.float32(-1.0))/(x + np.float32(-1.0)))
+    t0 = (np.float32(1.0)/((x + np.float32(-1.0))))
+    t1 = (np.float32(1.0)/(x))
+    return (-t0 if (target == np.float32(0.0)) else (-t1 if (target == np.float32(1.0)) else t0*t1*(target - x)))
 
 
 @njit(cache=True, error_model="numpy")
@@ -103,7 +109,9 @@ def _binary_cross_entropy_elementwise_grad_ploop_f32(x, target, out):
 def _binary_cross_entropy_elementwise_grad_f64(x, target):
     if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
         return x
-    return -(0.0 if (target == 0.0) else target/x) - (0.0 if (target == 1.0) else -(target - 1.0)/(x - 1.0))
+    t0 = (1.0/((x - 1.0)))
+    t1 = (1.0/(x))
+    return (-t0 if (target == 0.0) else (-t1 if (target == 1.0) else t0*t1*(target - x)))
 
 
 @njit(cache=True, error_model="numpy")
@@ -125,7 +133,7 @@ _BINARY_CROSS_ENTROPY_ELEMENTWISE_GRAD_LOOPS = {np.float32: (_binary_cross_entro
 def binary_cross_entropy_elementwise_grad(x, target=1.0, *, out=None):
     """Derivative of binary_cross_entropy_elementwise with respect to x.
 
-    Computes -Piecewise((0, Eq(target, 0)), (target/x, True)) - Piecewise((0, Eq(target, 1)), (-(1 - target)/(1 - x), True)).
+    Computes Piecewise((1/(1 - x), Eq(target, 0)), (-1/x, Eq(target, 1)), ((-target + x)/(x*(1 - x)), True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
@@ -185,7 +193,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 def binary_cross_entropy(input, target, reduction="mean", weight=None):
     """binary cross-entropy on probabilities: seeds/002 (Kainz, Deep Learning: activation and loss functions): BCE loss, l_n = -w_n [y_n log x_n + (1 - y_n) log(1 - x_n)].
 
-    Per element -Piecewise((0, Eq(target, 0)), (target*log(x), True)) - Piecewise((0, Eq(target, 1)), ((1 - target)*log(1 - x), True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
+    Per element Piecewise((-log(1 - x), Eq(target, 0)), (-log(x), Eq(target, 1)), (-target*log(x) - (1 - target)*log(1 - x), True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
     ``weight`` rescales each element's loss (broadcast; 'mean' then divides by the number of elements), as in torch.nn.functional.binary_cross_entropy.
 
     The true loss, not PyTorch's: torch clamps each log at -100, so it returns 100 wherever the loss

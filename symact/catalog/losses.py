@@ -84,8 +84,12 @@ class Loss:
         return d
 
 
-def _xlogy(a, b):  # a·log b with 0·log b = 0 also at b = 0 (scipy.special.xlogy): d/db is then 0 too
-    return sp.Piecewise((0, sp.Eq(a, 0)), (a * sp.log(b), True))
+def _bce(x, y):
+    """-(y log x + (1 - y) log(1 - x)) with 0·log 0 = 0: at y = 0 and y = 1 the term with a zero factor
+    is absent (not 0·(-inf) = nan), and so is its derivative. One Piecewise, so that the derivative's
+    two quotients -y/x + (1 - y)/(1 - x) meet in one sum (stabilized to (x - y)/(x(1 - x)))."""
+    return sp.Piecewise((-sp.log(1 - x), sp.Eq(y, 0)), (-sp.log(x), sp.Eq(y, 1)),
+                        (-(y * sp.log(x) + (1 - y) * sp.log(1 - x)), True))
 
 
 # kl_div with log_target: e^t·(t − x) is 0·(−inf) = nan at t = −inf (the log of a zero probability),
@@ -143,7 +147,7 @@ LOSSES: tuple[Loss, ...] = (
          kinks="d/dx1 at the hinge is 0",
          pytorch=lambda F, x, x2, y, reduction, margin: F.margin_ranking_loss(x, x2, y, margin=margin,
                                                                                reduction=reduction)),
-    Loss("binary_cross_entropy", lambda x, y: -(_xlogy(y, x) + _xlogy(1 - y, 1 - x)),
+    Loss("binary_cross_entropy", _bce,
          target="prob", input_domain="prob", weight="count",
          source=f"{S002}: BCE loss, l_n = -w_n [y_n log x_n + (1 - y_n) log(1 - x_n)]",
          summary="binary cross-entropy on probabilities",
