@@ -3,7 +3,8 @@
 
 The per-element loss and its derivative are the generated ``<name>_elementwise`` kernels; this
 module checks what they are given and reduces: ``mean`` divides by the number of elements (also with
-a ``weight``, as torch.nn.functional does), ``sum`` adds, ``none`` keeps the shape.
+a ``weight``, as torch.nn.functional does), ``sum`` adds, ``none`` keeps the shape, and ``batchmean``
+(kl_div only) divides the sum by input.shape[0].
 """
 import numpy as np
 
@@ -14,14 +15,26 @@ _TARGETS = {
     "real": (lambda t: np.ones(t.shape, bool), "real numbers"),
     "pm1": (lambda t: (t == 1) | (t == -1), "labels -1 or +1"),
     "prob": (lambda t: (t >= 0) & (t <= 1), "probabilities in [0, 1]"),
+    "nonneg": (lambda t: t >= 0, "non-negative numbers (probabilities)"),
 }
 
 
-def check(fn, input, target, kind, reduction, others=()):
-    """Arrays of one float dtype and one shape, a valid target and reduction; or a clear error."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+def flag(fn, name, value):
+    """A boolean keyword (kl_div's log_target): True or False, nothing else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check(fn, input, target, kind, reduction, others=(), input_kind="real", reductions=REDUCTIONS):
+    """Arrays of one float dtype and one shape, a valid input, target and reduction; or a clear error."""
+    if not isinstance(reduction, str) or reduction not in reductions:
+        raise ValueError(f"{fn}: reduction must be one of {', '.join(reductions)}, got {reduction!r}")
     x = _as_float_array(input, fn, "input")
+    ok, what = _TARGETS[input_kind]
+    bad = ~ok(x) & ~np.isnan(x)
+    if bad.any():
+        raise ValueError(f"{fn}: input must hold {what}; found {float(x[bad].flat[0])!r}")
     t = _as_float_array(target, fn, "target")
     arrays = [_as_float_array(o, fn, name) for name, o in others]
     for name, a in [("target", t)] + [(n, a) for (n, _), a in zip(others, arrays)]:
@@ -53,12 +66,19 @@ def _denominator(values, w, mean_by):
     return values.dtype.type(values.size)
 
 
+def _batch(values):
+    """What 'batchmean' divides by: input.shape[0] (1 for a 0-d input, as torch)."""
+    return values.dtype.type(values.shape[0] if values.ndim else 1)
+
+
 def reduce(fn, values, reduction, weight=None, mean_by="count"):
     w = _weight(fn, weight, values.shape, values.dtype)
     weighted = values * w if w is not None else values
     if reduction == "none":
         return weighted
     total = weighted.sum(dtype=values.dtype)
+    if reduction == "batchmean":
+        return total / _batch(values)
     return total / _denominator(values, w, mean_by) if reduction == "mean" else total
 
 
@@ -68,4 +88,6 @@ def reduce_grad(fn, grads, reduction, weight=None, mean_by="count"):
     weighted = grads * w if w is not None else grads
     if reduction == "mean" and grads.size:
         weighted = weighted / _denominator(grads, w, mean_by)
+    if reduction == "batchmean":
+        weighted = weighted / _batch(grads)
     return weighted

@@ -53,7 +53,7 @@ def build(only: list[str] | None = None, package_hint: str = "symact.kernels", d
         progress(f"[{n:2d}/{total}] {e.name:<14} {len(d.kernels)} kernels, {len(d.all_proofs())} proofs "
                  f"{'FAILED' if bad else 'ok'}")
     for n, loss in enumerate(losses, len(entries) + len(vectors) + 1):
-        d = derive(loss.pointwise(), from_output=False, gradients=loss.grad)
+        d = loss.derive()
         pointwise.append((loss, d))
         bad = [p for p in d.all_proofs() if not p.ok]
         failures += bad

@@ -56,7 +56,8 @@ def cmd_list(args) -> int:
     rows = [(e.name, e.kind, ", ".join(f"{p.name}={p.default}" + (" (learnable)" if p.learnable else "")
                                        for p in e.kernel_params)) for e in _entries(None)]
     rows += [(v.name, "vector", ", ".join(["axis=-1"] + [f"{n}={d}" for n, d, _ in v.params])) for v in VECTORS]
-    rows += [(loss.name, "loss", ", ".join([f"{p.name}={p.default}" for p in loss.params] + ["reduction='mean'"]))
+    rows += [(loss.name, "loss", ", ".join([f"{p.name}={p.default}" for p in loss.params] + ["reduction='mean'"]
+                                           + [f"{v.flag}=False" for v in loss.variants]))
              for loss in LOSSES]
     rows += [(r.name, "loss", ", ".join(([] if r.formulas.keys() == {"none"} else ["target"])
                                         + [f"{p.name}={p.default}" for p in r.params]
@@ -80,11 +81,13 @@ def cmd_show(args) -> int:
     from .derive import derive
 
     try:
-        e = get(args.name)
+        e, unknown = get(args.name), None
     except KeyError as exc:
+        e, unknown = None, exc.args[0]
+    if e is None:
         if _show_vector_or_loss(args.name):
             return 0
-        print(f"symact: {exc.args[0]}", file=sys.stderr)
+        print(f"symact: {unknown}", file=sys.stderr)
         return 2
     d = derive(e)
     print(f"{e.name} ({e.kind}): {e.summary}")
@@ -142,9 +145,7 @@ def _show_vector_or_loss(name: str) -> bool:
             print(f"      proof:    {rk.proof.method}")
         return True
     if loss is not None:
-        from .derive import derive
-
-        d = derive(loss.pointwise(), from_output=False, gradients=loss.grad)
+        d = loss.derive()
         print(f"{name} (loss, per element): {loss.summary}")
         print(f"  source:      {loss.source}")
         print(f"  per element: {sp.sstr(d.entry.expr())}")
@@ -228,13 +229,14 @@ def cmd_docs(args) -> int:
         derived.append(derive(e))
         print(f"[{i:2d}/{len(entries)}] {e.name}", file=sys.stderr, flush=True)
     from .catalog.losses import LOSSES
+    from .catalog.row_losses import ROW_LOSSES
     from .catalog.vectors import VECTORS
 
-    losses = [(loss, derive(loss.pointwise(), from_output=False, gradients=loss.grad)) for loss in LOSSES]
+    losses = [(loss, loss.derive()) for loss in LOSSES]
     accuracy = Path(args.accuracy) if args.accuracy else None
     try:
         files = render_docs(derived, args.format, Path(args.out), accuracy=accuracy, vectors=VECTORS,
-                            losses=losses)
+                            losses=losses, row_losses=ROW_LOSSES)
         if args.pdf:
             files.append(build_pdf(Path(args.out) / "reference.tex"))
     except DocsError as exc:
@@ -326,5 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("symact: interrupted; any previous output is intact", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `symact show softmax | head`: the reader left; no traceback
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         clear_user()

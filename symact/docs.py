@@ -32,7 +32,7 @@ from sympy.printing.latex import LatexPrinter
 
 from .catalog import X
 from .derive import DerivedActivation, Kernel
-from .primitives import Expm1, NormCdf, Sigmoid, Softplus
+from .primitives import Expm1, Log1p, NormCdf, Sigmoid, Softplus
 from .prove import _Timeout, time_budget
 
 FORMATS = ("latex", "markdown")
@@ -49,12 +49,14 @@ PRIMITIVE_LATEX: dict[type, str] = {
     Sigmoid: r"\sigma",
     Softplus: r"\operatorname{softplus}",
     Expm1: r"\operatorname{expm1}",
+    Log1p: r"\operatorname{log1p}",
     NormCdf: r"\Phi",
 }
 PRIMITIVE_MEANING = {
     Sigmoid: r"\sigma(z) = \frac{1}{1 + e^{-z}}",
     Softplus: r"\operatorname{softplus}(z) = \log\left(1 + e^{z}\right)",
     Expm1: r"\operatorname{expm1}(z) = e^{z} - 1",
+    Log1p: r"\operatorname{log1p}(z) = \log(1 + z)",
     NormCdf: r"\Phi(z) = \frac{1}{2}\left(1 + \operatorname{erf}\frac{z}{\sqrt{2}}\right)",
 }
 
@@ -509,6 +511,7 @@ def _numeric(expr: sp.Expr, e) -> callable:
         "Sigmoid": lambda z: 0.5 * (1 + np.tanh(np.asarray(z, dtype=float) / 2)),
         "Softplus": lambda z: np.logaddexp(0.0, z),
         "Expm1": np.expm1,
+        "Log1p": np.log1p,
         "NormCdf": lambda z: 0.5 * erfc(-np.asarray(z, dtype=float) / math.sqrt(2)),
         "erf": erf, "erfc": erfc,
     }
@@ -594,7 +597,7 @@ def _save(fig, path: Path):
     fig.savefig(path, format=ext, metadata=METADATA[ext])
 
 
-def _plot_function(d: DerivedActivation, base: Path, ext: str) -> list[Path]:
+def _plot_function(d: DerivedActivation, base: Path, ext: str, window=None) -> list[Path]:
     import matplotlib
     from matplotlib.figure import Figure
 
@@ -602,7 +605,7 @@ def _plot_function(d: DerivedActivation, base: Path, ext: str) -> list[Path]:
     f = _numeric(d.kernels[0].stable, e)
     grad = next(k for k in d.kernels if k.role == "df/dx")
     g = _numeric(grad.stable, e)
-    lo, hi = _window(d)
+    lo, hi = window or _window(d)
     bps = _breakpoints(d)
     written = []
     with matplotlib.rc_context(_rc()):
@@ -726,7 +729,13 @@ def _loss_context(losses) -> list[dict]:
         args = ", ".join(["x"] + ([loss.second_input] if loss.second_input else []) + ["y"]
                          + [f"{p['name']}={p['default']}" for p in params] + ["reduction='mean'"])
         weight = {None: "", "count": "the number of elements", "weights": "the sum of the weights"}[loss.weight]
-        rows.append(dict(name=loss.name, summary=loss.summary, source=loss.source, target=loss.target,
+        kinds = {"real": "real numbers", "pm1": "labels -1 or +1", "prob": "probabilities in [0, 1]",
+                 "nonneg": "non-negative numbers (probabilities)"}
+        variants = [dict(flag=v.flag, doc=v.doc, target=kinds[v.target],
+                         definition=tex(loss.pointwise(v).expr(), names=names)) for v in loss.variants]
+        rows.append(dict(name=loss.name, summary=loss.summary, source=loss.source, target=kinds[loss.target],
+                         input=kinds[loss.input_domain] if loss.input_domain != "real" else "",
+                         variants=variants, notes=loss.notes, reductions=" / ".join(loss.reductions),
                          plotted=loss.grad,
                          kinks=loss.kinks, params=params, grad=loss.grad, weight=weight,
                          definition=tex(d.entry.expr(), names=names), kernels=kernels,
@@ -785,7 +794,9 @@ def render_docs(derived: list[DerivedActivation], fmt: str, out_dir: Path,
         written.append(_plot_comparison(derived, out_dir / "figures" / f"comparison.{ext}"))
         for loss, d in losses:
             if loss.grad:  # the loss at a fixed target, and its derivative
-                written += _plot_function(d, out_dir / "figures" / loss.name, ext)
+                # a probability input is plotted inside (0, 1), short of the poles of log x and log(1 - x)
+                window = (0.02, 0.98) if loss.input_domain == "prob" else None
+                written += _plot_function(d, out_dir / "figures" / loss.name, ext, window)
         name, template = {"latex": ("reference.tex", "reference.tex.j2"),
                           "markdown": ("reference.md", "reference.md.j2")}[f]
         text = _environment(f).get_template(template).render(**ctx, fig_ext=ext)

@@ -126,10 +126,10 @@ def _variant(k: Kernel, tag: str, constants: dict) -> dict:
 def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
     e = d.entry
     constants = e.constants()
-    if k.role == "f":
-        doc = f"{e.name}(x): {e.summary}."
+    if k.role == "f":  # k.name: a loss module also holds its variants' kernels (kl_div_log_target_elementwise)
+        doc = f"{k.name}(x): {e.summary}."
     elif k.role == "df/dx":
-        doc = f"Derivative of {e.name} with respect to x."
+        doc = f"Derivative of {k.name.removesuffix('_grad')} with respect to x."
     elif k.arg.name == "y":
         doc = (f"Derivative of {e.name} from its output y = {e.name}(x): what backprop needs when only y "
                f"was kept.\n\n    Accuracy: {k.note}.")
@@ -185,16 +185,23 @@ def render_activation(env: jinja2.Environment, d: DerivedActivation) -> str:
 def render_loss(env: jinja2.Environment, loss, d: DerivedActivation) -> tuple[str, list[str]]:
     """The loss module (its per-element kernels, then the reducing wrappers) and its public names."""
     params = [_param_context(p) for p in loss.params]
+    kernels = [d.entry.name] + [loss.pointwise(v).name for v in loss.variants]  # main formula, then each variant
     grads = []
     if loss.grad:
-        grads.append({"name": f"{loss.name}_grad", "wrt": "input", "elementwise": f"{d.entry.name}_grad"})
+        grads.append({"name": f"{loss.name}_grad", "wrt": "input", "elementwise": [f"{k}_grad" for k in kernels]})
         if loss.second_input:
             grads.append({"name": f"{loss.name}_grad_{loss.second_input}", "wrt": loss.second_input,
-                          "elementwise": f"{d.entry.name}_grad_{loss.second_input}"})
+                          "elementwise": [f"{k}_grad_{loss.second_input}" for k in kernels]})
     torch_name = loss.name if loss.pytorch is not None else None
+    variants = [{"flag": v.flag, "doc": v.doc, "target": v.target, "formula": sp.sstr(loss.pointwise(v).expr())}
+                for v in loss.variants]
+    reductions = list(loss.reductions)
+    reduction_text = ", ".join(f"'{r}'" + {"mean": " (over all elements)", "batchmean": " (sum / input.shape[0])"}
+                               .get(r, "") for r in reductions[:-1]) + f" or '{reductions[-1]}'"
     text = env.get_template("loss.py.j2").render(
         pointwise=render_activation(env, d).rstrip(), loss=loss, params=params, grads=grads,
-        weighted=loss.weight, formula=sp.sstr(d.entry.expr()), torch=torch_name)
+        weighted=loss.weight, formula=sp.sstr(d.entry.expr()), torch=torch_name, variants=variants,
+        variant_kernels=kernels[1:], reductions=reductions, reduction_text=reduction_text, notes=loss.notes)
     return text, [loss.name] + [g["name"] for g in grads]
 
 

@@ -86,6 +86,19 @@ class Expm1(StablePrimitive):
         return sp.exp(self.args[0])
 
 
+class Log1p(StablePrimitive):
+    """log(1 + z) without the rounding of 1 + z: log(1 - x) keeps full accuracy for tiny x (BCE)."""
+
+    special = {sp.S.Zero: sp.S.Zero, sp.S.NegativeOne: sp.S.NegativeInfinity, sp.S.Infinity: sp.S.Infinity}
+
+    @classmethod
+    def textbook(cls, z):
+        return sp.log(1 + z)
+
+    def fdiff(self, argindex=1):
+        return 1 / (1 + self.args[0])
+
+
 class NormCdf(StablePrimitive):
     """Φ(z), the standard normal CDF; kernel: erfc(−z/√2)/2, exact in both tails (1+erf is not)."""
 

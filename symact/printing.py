@@ -13,7 +13,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from .catalog import X
-from .primitives import Expm1, Hypot1, Hypot1m1, NormCdf, Sigmoid, Softplus
+from .primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, Sigmoid, Softplus
 
 
 class SinMul(sp.Function):
@@ -44,6 +44,7 @@ FUNCTIONS: dict[type, str] = {
     Sigmoid: "sigmoid_{t}",
     Softplus: "softplus_{t}",
     Expm1: "expm1_{t}",
+    Log1p: "log1p_{t}",
     NormCdf: "ncdf_{t}",
     Hypot1: "hypot1_{t}",
     Hypot1m1: "hypot1m1_{t}",

@@ -12,7 +12,8 @@ from typing import Callable, Optional
 
 import sympy as sp
 
-from .primitives import Expm1, Hypot1, Hypot1m1, NormCdf, Sigmoid, Softplus
+from .catalog import X
+from .primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, Sigmoid, Softplus
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,33 @@ def _softplus(node):
         if m and m[1] == 1 and m[2] == 1 and m[3] == 0:
             return Softplus(m[0])
     return None
+
+
+def _log1p(node):
+    # log(1 + a) → log1p(a) (after the softplus rule has taken log(1 + e^a))
+    if isinstance(node, sp.log) and isinstance(node.args[0], sp.Add):
+        c, rest = node.args[0].as_coeff_Add()
+        if c == 1 and rest != 0:
+            return Log1p(rest)
+    return None
+
+
+def _fraction_sum(node):
+    # a/u + b/v with u, v linear in x → (a·v + b·u)/(u·v) when the numerator cancels to fewer terms:
+    # BCE's -y/x + (1 - y)/(1 - x) = (x - y)/(x(1 - x)), exact where x ≈ y (the sum cancels there)
+    if not (isinstance(node, sp.Add) and len(node.args) == 2):
+        return None
+    parts = []
+    for term in node.args:
+        num, den = sp.fraction(term)
+        if den == 1 or num.has(X) or not den.has(X) or not den.is_polynomial(X) or sp.degree(den, X) != 1:
+            return None
+        parts.append((num, den))
+    (a, u), (b, v) = parts
+    top = sp.expand(a * v + b * u)
+    if len(sp.Add.make_args(top)) >= len(sp.Add.make_args(sp.expand(a * v))) + len(sp.Add.make_args(sp.expand(b * u))) - 1:
+        return None
+    return sp.factor_terms(top) / (u * v)
 
 
 def _sigmoid_recip(node):
@@ -197,6 +225,10 @@ RULES: tuple[Rule, ...] = (
          "log of an underflowed sigma is -inf where the truth is about a", _log_sigmoid),
     Rule("softplus", "log(1 + e^a)", "softplus(a) = max(a, 0) + log1p(e^-|a|)",
          "inf for a > 709.8 and 0 for a < -37 (log(1 + tiny) rounds to 0)", _softplus),
+    Rule("log1p", "log(1 + a)", "log1p(a)",
+         "1 + a rounds: log(1 - x) is 0 for |x| < 1.1e-16 and loses digits well before", _log1p),
+    Rule("fraction_sum", "a/u + b/v (u, v linear in x)", "(a·v + b·u)/(u·v), numerator cancelled",
+         "the two quotients cancel where the sum is small (BCE's gradient near x = y)", _fraction_sum),
     Rule("expm1", "e^a - 1", "expm1(a)", "cancellation: e^a - 1 is 0 for |a| < 1.1e-16", _expm1),
     Rule("one_plus_erf", "1 ± erf(a)", "2·Phi(±sqrt(2)·a) = erfc(∓a)",
          "1 + erf(a) cancels to 0 for a < -6 (erfc keeps the tail)", _one_plus_erf),

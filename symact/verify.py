@@ -147,7 +147,7 @@ def _vectors_and_losses(names) -> list[Result]:
             results.append(Result(rk.proof.name, "stable form", fn.source, rk.proof.status,
                                   _labelled(rk.proof.method), time.perf_counter() - t0))
     for loss in filter(lambda f: wanted(f.name), LOSSES):
-        d = derive(loss.pointwise(), from_output=False, gradients=loss.grad)
+        d = loss.derive()
         for k in d.kernels:
             results.append(Result(k.proof.name, _KIND.get(k.role, "derivative"), loss.source, k.proof.status,
                                   k.proof.method, k.proof.seconds))

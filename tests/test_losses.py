@@ -2,6 +2,10 @@
 has no such loss, stability at the extremes, and clear errors on bad input."""
 from __future__ import annotations
 
+import math
+import re
+from pathlib import Path
+
 import mpmath
 import numpy as np
 import pytest
@@ -11,6 +15,9 @@ import symact.kernels as K
 from symact.catalog import X
 from symact.catalog.losses import LOSSES
 
+# torch warns on every kl_div(reduction='mean') that 'mean' will mean 'batchmean' in a future release
+pytestmark = pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")
+
 REDUCTIONS = ["none", "mean", "sum"]
 DTYPES = [np.float64, np.float32]
 rng = np.random.default_rng(7)
@@ -18,10 +25,13 @@ rng = np.random.default_rng(7)
 
 def _data(loss, n, dtype):
     x = (rng.standard_normal(n) * 2).astype(dtype)
+    if loss.input_domain == "prob":
+        x = rng.uniform(0.01, 0.99, n).astype(dtype)
     if loss.target == "pm1":
         y = rng.choice([-1.0, 1.0], n).astype(dtype)
-    elif loss.target == "prob":
+    elif loss.target in ("prob", "nonneg"):
         y = rng.uniform(0, 1, n).astype(dtype)
+        y[3:6] = [0.0, 1.0, 0.0]  # exact 0 and 1 targets: the 0·log 0 = 0 terms of BCE and KL
     else:
         y = (x + rng.standard_normal(n) * 1.5).astype(dtype)
     x[:3] = y[:3]  # ties: the kinks of l1/huber/smooth_l1 (PyTorch's conventions there)
@@ -122,3 +132,206 @@ def test_extremes_stay_finite_and_accurate():
 def test_bad_input_is_a_clear_error(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+# ---- binary_cross_entropy and kl_div: extremes against mpmath, PyTorch's clamp, KL's options -----------
+
+def _ulps(ours, truth, dtype) -> float:
+    """|ours - truth| in units in the last place of the correctly rounded truth (0 for equal infinities)."""
+    with np.errstate(over="ignore"):
+        t = dtype(float(truth))
+    if np.isinf(t):  # infinite, or beyond the dtype's largest finite number: overflows to inf
+        return 0.0 if np.isinf(ours) and (ours > 0) == (truth > 0) else math.inf
+    if t == 0:
+        return 0.0 if ours == 0 else math.inf
+    return float(abs(mpmath.mpf(float(ours)) - truth) / mpmath.mpf(float(np.spacing(np.abs(t)))))
+
+
+def _bce_mp(x, y):
+    """-(y log x + (1 - y) log(1 - x)) with 0·log 0 = 0, and its derivative, in mpmath."""
+    x, y = mpmath.mpf(float(x)), mpmath.mpf(float(y))
+    value = -((0 if y == 0 else y * mpmath.log(x)) + (0 if y == 1 else (1 - y) * mpmath.log1p(-x)))
+    grad = (0 if y == 0 else (-y / x if x else -mpmath.inf)) + (0 if y == 1 else (1 - y) / (1 - x))
+    return value, grad
+
+
+# x = 1 is left out of the gradient sweep: see test_bce_certain_predictions
+BCE_POINTS = {np.float64: [1e-300, 5e-324, 1e-20, 1e-8, 0.1, 0.3, 0.5, 0.9, 1 - 1e-10, 1 - 2**-53, 0.0],
+              np.float32: [1e-30, 1e-45, 1e-8, 0.1, 0.3, 0.5, 0.9, 1 - 1e-5, 1 - 2**-24, 0.0]}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_bce_extremes_against_mpmath(dtype):
+    """Value and gradient within 4 ULP of the truth at tiny x, x next to 1 and exact 0/1 targets (PyTorch
+    clamps each log at -100 and x(1-x) at 1e-12 here)."""
+    with mpmath.workdps(60):
+        for y in [0.0, 1.0, 1e-3, 0.25, 0.3, 0.75]:
+            x = np.array(BCE_POINTS[dtype], dtype)
+            t = np.full_like(x, y)
+            v = K.binary_cross_entropy(x, t, reduction="none")
+            g = K.binary_cross_entropy_grad(x, t, reduction="sum")
+            assert v.dtype == g.dtype == dtype
+            for xi, vi, gi in zip(x, v, g):
+                want, dwant = _bce_mp(xi, dtype(y))
+                assert _ulps(vi, want, dtype) <= 4, (xi, y, vi, want)
+                assert _ulps(gi, dwant, dtype) <= 4, (xi, y, gi, dwant)
+
+
+def test_bce_true_value_not_pytorch_clamp():
+    """x = 1e-300, y = 1: the loss is -log(1e-300) = 690.77...; torch clamps the log at -100 and returns 100."""
+    v = K.binary_cross_entropy(np.array([1e-300]), np.array([1.0]), reduction="sum")
+    np.testing.assert_allclose(v, 300 * math.log(10), rtol=4e-16)
+    x = np.array([1 - 2**-53])
+    np.testing.assert_allclose(K.binary_cross_entropy_grad(x, np.zeros(1), reduction="sum"), 2.0**53, rtol=4e-16)
+    torch = pytest.importorskip("torch")
+    assert torch.nn.functional.binary_cross_entropy(torch.tensor([1e-300], dtype=torch.float64),
+                                                    torch.tensor([1.0], dtype=torch.float64)).item() == 100.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_bce_certain_predictions(dtype):
+    """0·log 0 = 0: a certain right prediction costs 0 and its gradient is that of the remaining term (no
+    0/0 nan); a certain wrong one costs +inf (the true value; torch says 100)."""
+    x = np.array([0.0, 1.0, 0.0, 1.0, 0.0], dtype)
+    y = np.array([0.0, 1.0, 1.0, 0.0, 0.5], dtype)
+    v = K.binary_cross_entropy(x, y, reduction="none")
+    np.testing.assert_array_equal(v, [0.0, 0.0, np.inf, np.inf, np.inf])
+    g = K.binary_cross_entropy_grad(x, y, reduction="none")
+    np.testing.assert_array_equal(g[[0, 1, 2, 4]], [1.0, -1.0, -np.inf, -np.inf])  # d/dx -log(1-x) at 0 is 1
+    assert not np.isnan(g).any()
+    assert K.binary_cross_entropy(x[:2], y[:2]) == 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_kl_div_extremes_against_mpmath(dtype):
+    tiny = 1e-300 if dtype == np.float64 else 1e-30
+    y = np.array([0.0, 0.0, tiny, 1.0, 1.0, 0.5, 1e-3, 3.0], dtype)
+    x = np.array([-2.0, -np.inf, -5.0, -1e-8, -np.inf, -0.1, -50.0, 0.25], dtype)
+    v = K.kl_div(x, y, reduction="none")
+    g = K.kl_div_grad(x, y, reduction="sum")
+    assert v[0] == v[1] == 0.0 and g[0] == g[1] == 0.0  # 0·log 0 = 0, also against log 0 = -inf
+    assert v[4] == np.inf
+    with mpmath.workdps(60):
+        for xi, yi, vi, gi in zip(x, y, v, g):
+            if yi == 0:
+                continue
+            want = mpmath.mpf(float(yi)) * (mpmath.log(mpmath.mpf(float(yi))) - mpmath.mpf(float(xi)))
+            assert _ulps(vi, want, dtype) <= 4, (xi, yi, vi, want)
+            assert gi == -yi
+    # log_target: e^t (t - x); t = -inf (a zero probability) is 0, not 0·(-inf) = nan as in torch
+    t = np.array([-np.inf, -800.0, -80.0, -1e-8, 0.0, 2.0], dtype)
+    x = np.array([-1.0, -900.0, -3.0, -0.5, -1e-8, 0.5], dtype)
+    v = K.kl_div(x, t, reduction="none", log_target=True)
+    g = K.kl_div_grad(x, t, reduction="none", log_target=True)
+    assert v[0] == 0.0 and g[0] == 0.0
+    with mpmath.workdps(60):
+        for xi, ti, vi, gi in zip(x[1:], t[1:], v[1:], g[1:]):
+            e = mpmath.exp(mpmath.mpf(float(ti)))
+            assert _ulps(vi, e * (mpmath.mpf(float(ti)) - mpmath.mpf(float(xi))), dtype) <= 4, (xi, ti, vi)
+            assert _ulps(gi, -e, dtype) <= 4, (xi, ti, gi)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum", "batchmean"])
+@pytest.mark.parametrize("log_target", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_kl_div_matches_pytorch(reduction, log_target, dtype):
+    """2-D input (batchmean divides by the batch size, mean by every element), both target forms."""
+    torch = pytest.importorskip("torch")
+    x = torch.log_softmax(torch.tensor(rng.standard_normal((5, 7)), dtype=torch.float64), -1).numpy().astype(dtype)
+    p = rng.dirichlet(np.ones(7), 5)
+    p[:, :2] = 0.0  # zero probabilities: 0 terms
+    y = (np.log(p, where=p > 0, out=np.full_like(p, -50.0)) if log_target else p).astype(dtype)
+    xt = torch.tensor(x, requires_grad=True)
+    out = torch.nn.functional.kl_div(xt, torch.tensor(y), reduction=reduction, log_target=log_target)
+    (out * torch.ones_like(out)).sum().backward()
+    tol = dict(rtol=1e-12, atol=1e-15) if dtype == np.float64 else dict(rtol=2e-5, atol=1e-7)
+    ours = K.kl_div(x, y, reduction=reduction, log_target=log_target)
+    assert np.asarray(ours).dtype == dtype
+    np.testing.assert_allclose(ours, out.detach().numpy(), **tol)
+    np.testing.assert_allclose(K.kl_div_grad(x, y, reduction=reduction, log_target=log_target), xt.grad.numpy(),
+                               **tol)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_bce_weights_all_reductions_match_pytorch(reduction, dtype):
+    """Elementwise weight, broadcast along rows; 'mean' divides by the element count (torch 2.13)."""
+    torch = pytest.importorskip("torch")
+    x = rng.uniform(0.001, 0.999, (4, 6)).astype(dtype)
+    y = rng.uniform(0, 1, (4, 6)).astype(dtype)
+    y[0, :2] = [0.0, 1.0]
+    w = rng.uniform(0.1, 3.0, 6).astype(dtype)
+    xt = torch.tensor(x, requires_grad=True)
+    out = torch.nn.functional.binary_cross_entropy(xt, torch.tensor(y), weight=torch.tensor(w), reduction=reduction)
+    (out * torch.ones_like(out)).sum().backward()
+    tol = dict(rtol=1e-12, atol=1e-15) if dtype == np.float64 else dict(rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(K.binary_cross_entropy(x, y, reduction=reduction, weight=w), out.detach().numpy(), **tol)
+    np.testing.assert_allclose(K.binary_cross_entropy_grad(x, y, reduction=reduction, weight=w), xt.grad.numpy(),
+                               **tol)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: K.binary_cross_entropy([1.5], [1.0]), "binary_cross_entropy: input must hold probabilities in \\[0, 1\\]; found 1.5"),
+    (lambda: K.binary_cross_entropy([-0.1], [1.0]), "input must hold probabilities in \\[0, 1\\]; found -0.1"),
+    (lambda: K.binary_cross_entropy_grad([np.inf], [1.0]), "binary_cross_entropy_grad: input must hold probabilities"),
+    (lambda: K.binary_cross_entropy([0.5], [1.5]), "target must hold probabilities in \\[0, 1\\]; found 1.5"),
+    (lambda: K.binary_cross_entropy([0.5], [-1.0]), "target must hold probabilities in \\[0, 1\\]"),
+    (lambda: K.binary_cross_entropy([0.5] * 3, [1.0] * 3, weight=[1.0, 2.0]), "weight of shape \\(2,\\) does not broadcast"),
+    (lambda: K.kl_div([-1.0, -2.0], [0.5, -0.1]), "kl_div: target must hold non-negative numbers .*; found -0.1"),
+    (lambda: K.kl_div_grad([-1.0], [-1e-300]), "kl_div_grad: target must hold non-negative numbers"),
+    (lambda: K.kl_div([-1.0], [0.5], log_target="yes"), "kl_div: log_target must be True or False, got 'yes'"),
+    (lambda: K.kl_div([-1.0], [0.5], reduction="avg"), "reduction must be one of none, mean, sum, batchmean, got 'avg'"),
+    (lambda: K.mse_loss([1.0], [1.0], reduction="batchmean"), "reduction must be one of none, mean, sum, got 'batchmean'"),
+    (lambda: K.binary_cross_entropy([0.5], [1.0], reduction="batchmean"), "reduction must be one of none, mean, sum,"),
+    (lambda: K.kl_div(np.ones(3), np.ones(4)), "target has shape \\(4,\\) but input has shape \\(3,\\)"),
+])
+def test_bce_and_kl_bad_input_is_a_clear_error(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()
+
+
+def test_log_target_allows_negative_targets_and_batchmean_of_a_scalar():
+    assert K.kl_div(np.array(-1.0), np.array(-0.5), reduction="batchmean", log_target=True) == \
+        K.kl_div(np.array(-1.0), np.array(-0.5), reduction="sum", log_target=True)
+    np.testing.assert_allclose(K.kl_div(np.zeros((4, 3)), np.ones((4, 3)), reduction="batchmean"), 0.0)
+    np.testing.assert_allclose(K.kl_div_grad(np.zeros((4, 3)), np.full((4, 3), 0.5), reduction="batchmean"),
+                               np.full((4, 3), -0.125))
+
+
+def test_bce_and_kl_div_listed_and_documented():
+    from symact import cli
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        cli.main(["list"])
+    listing = buf.getvalue()
+    assert re.search(r"^binary_cross_entropy +loss ", listing, re.M)
+    assert re.search(r"^kl_div +loss +reduction='mean', log_target=False", listing, re.M)
+    md = (Path(__file__).resolve().parent.parent / "generated" / "docs" / "reference.md").read_text()
+    bce = md.split("### binary_cross_entropy\n")[1].split("\n### ")[0]
+    assert "Input: probabilities in [0, 1]" in bce and "torch clamps each log at -100" in bce
+    kl = md.split("### kl_div\n")[1].split("\n### ")[0]
+    assert "With `log_target=True`" in kl and "Reductions: none / mean / sum / batchmean" in kl
+    assert kl.count("$$") >= 10 and "kl_div_log_target_elementwise_grad" in kl
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_bce_random_sweep_against_mpmath(dtype):
+    """Over random (x, y) in [0, 1]², also x ≈ y: value and gradient within 4 ULP. The textbook gradient
+    -y/x + (1-y)/(1-x) cancels where x ≈ y (276 ULP in float32 at x = 0.1645, y = 0.1650); the emitted
+    (x - y)/(x(1 - x)) does not (stabilize rule fraction_sum)."""
+    r = np.random.default_rng(11)
+    x = r.uniform(0, 1, 300).astype(dtype)
+    y = r.uniform(0, 1, 300).astype(dtype)
+    y[:30] = 0.0
+    y[30:60] = 1.0
+    x[60:90] = (y[60:90] * (1 + r.uniform(-1e-3, 1e-3, 30))).astype(dtype)  # x ≈ y: the gradient is near 0
+    v = K.binary_cross_entropy(x, y, reduction="none")
+    g = K.binary_cross_entropy_grad(x, y, reduction="sum")
+    with mpmath.workdps(60):
+        for xi, yi, vi, gi in zip(x, y, v, g):
+            want, dwant = _bce_mp(xi, yi)
+            assert _ulps(vi, want, dtype) <= 4, (xi, yi, vi, want)
+            assert _ulps(gi, dwant, dtype) <= 4, (xi, yi, gi, dwant)

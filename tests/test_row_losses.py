@@ -290,3 +290,22 @@ def test_out_along_the_last_axis_is_written_in_place():
     assert K.logsumexp(x, out=s) is s and np.array_equal(s, K.logsumexp(x))
     o2 = np.empty((7, 5))
     assert K.softmax(x.T, axis=0, out=o2) is o2 and np.array_equal(o2, K.softmax(x, axis=1).T)
+
+
+def test_show_and_check_cover_vectors_and_losses(capsys):
+    import json
+
+    from symact import cli
+
+    for name, expect in [("cross_entropy", "cross_entropy_label_grad_input"), ("softmax", "softmax_vjp"),
+                         ("maxout", "RowArgMax"), ("huber_loss", "huber_loss_elementwise_grad")]:
+        assert cli.main(["show", name]) == 0
+        out = capsys.readouterr().out
+        assert expect in out and "proof" in out, name
+    assert cli.main(["check", "cross_entropy", "log_softmax", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = {r["name"] for r in rows}
+    assert "cross_entropy_label_grad_input: stable = derived" in names
+    assert "cross_entropy_label_grad_input = d/dinput at K = 2, 3, 4" in names
+    assert any(n.startswith("log_softmax_vjp") for n in names)
+    assert all(r["status"] == "proved" and r["method"].startswith(("symbolic:", "numeric:")) for r in rows)

@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 
 from symact.catalog import X, all_entries
-from symact.primitives import Expm1, Hypot1, Hypot1m1, NormCdf, Sigmoid, Softplus
+from symact.primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, Sigmoid, Softplus
 from symact.prove import prove
 from symact.stabilize import RULES, stabilize
 
@@ -20,6 +20,8 @@ EXAMPLES = {
     "log_sigmoid": (sp.log(1 / (1 + sp.exp(-x))), -Softplus(-x)),
     "softplus": (sp.log(1 + sp.exp(a * x)), Softplus(a * x)),
     "expm1": (sp.exp(x) - 1, Expm1(x)),
+    "log1p": (sp.log(1 - x), Log1p(-x)),
+    "fraction_sum": (-a / x + (1 - a) / (1 - x), (x - a) / (x * (1 - x))),
     "one_minus_square": (1 - x**2, (1 - x) * (1 + x)),
     "one_minus_sigmoid": (1 - Sigmoid(x), Sigmoid(-x)),
     "hypot": (sp.sqrt(1 + x**2 / a**2), Hypot1(x / a)),

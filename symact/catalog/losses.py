@@ -11,6 +11,11 @@ kernels reject anything else with a clear error. ``input_domain``: "prob" where 
 probability (binary_cross_entropy). ``grad=False``: forward only (zero_one_loss has no gradient). ``weight``: the loss takes PyTorch's
 elementwise ``weight``; with reduction='mean' torch 2.13 divides by the number of elements for
 huber_loss and the BCE losses but by the sum of the weights for l1_loss and mse_loss — copied as is.
+``variants``: further per-element formulas, each selected by a boolean keyword of the loss (kl_div's
+``log_target``); each is derived, stabilized, proven and emitted like the main formula, as
+``<name>_<flag>_elementwise`` and its gradient. ``reductions``: what ``reduction`` may be (kl_div adds
+PyTorch's 'batchmean', the sum divided by input.shape[0]). ``notes``: choices to state in the docs
+(where symact departs from PyTorch, and why).
 """
 from __future__ import annotations
 
@@ -21,6 +26,16 @@ import sympy as sp
 
 from . import Activation, Param
 from .activations import S000, S001, S002
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A second per-element formula of a loss, used when the boolean keyword ``flag`` is true."""
+
+    flag: str
+    formula: Callable[..., sp.Expr]           # lambda x, y, *params: per-element loss, as Loss.formula
+    doc: str = ""                             # what the flag means, for the docstring and the docs
+    target: str = "real"                      # what the target may hold when the flag is set
 
 
 @dataclass(frozen=True)
@@ -37,18 +52,50 @@ class Loss:
     second_input: Optional[str] = None        # margin_ranking_loss's input2: an array the loss is differentiated by
     weight: Optional[str] = None              # PyTorch's elementwise weight; its 'mean' divides by "count" or "weights" (Σw)
     pytorch: Optional[Callable] = None        # lambda F, input, target, **params, reduction: tensor
+    variants: tuple[Variant, ...] = ()
+    reductions: tuple[str, ...] = ("none", "mean", "sum")
+    notes: str = ""
     kind: str = field(default="loss", init=False)
 
-    def pointwise(self) -> Activation:
-        """The per-element loss as an entry of the elementwise pipeline (x = input)."""
+    def pointwise(self, variant: Optional[Variant] = None) -> Activation:
+        """The per-element loss (or one of its variants) as an entry of the elementwise pipeline (x = input)."""
         extra = (Param(self.second_input, 0.0, "second input", learnable=True),) if self.second_input else ()
-        target = (Param("target", 0.0 if self.target == "real" else 1.0, "target"),)
+        kind = variant.target if variant else self.target
+        # with variants the target may be infinite (log_target's t = -inf, the log of a zero probability);
+        # the kernels of one loss share their parameter checks, so this holds for all of its formulas
+        target = (Param("target", 0.0 if kind == "real" else 1.0, "target", allow_inf=bool(self.variants)),)
         return Activation(
-            name=f"{self.name}_elementwise",
-            formula=self.formula,
+            name=f"{self.name}_{variant.flag}_elementwise" if variant else f"{self.name}_elementwise",
+            formula=variant.formula if variant else self.formula,
             params=extra + target + self.params,
-            source=self.source, kinks=self.kinks, summary=f"{self.summary} (per element, no reduction)",
+            source=self.source, kinks=self.kinks,
+            summary=f"{self.summary}{f', {variant.doc}' if variant else ''} (per element, no reduction)",
         )
+
+    def derive(self):
+        """The derived per-element kernels: the main formula's, then each variant's (one module)."""
+        from ..derive import derive
+
+        d = derive(self.pointwise(), from_output=False, gradients=self.grad)
+        for v in self.variants:
+            dv = derive(self.pointwise(v), from_output=False, gradients=self.grad)
+            d.kernels.extend(dv.kernels)
+            d.proofs.extend(dv.proofs)
+        return d
+
+
+def _bce(x, y):
+    """-(y log x + (1 - y) log(1 - x)) with 0·log 0 = 0: at y = 0 and y = 1 the term with a zero factor
+    is absent (not 0·(-inf) = nan), and so is its derivative. One Piecewise, so that the derivative's
+    two quotients -y/x + (1 - y)/(1 - x) meet in one sum (stabilized to (x - y)/(x(1 - x)))."""
+    return sp.Piecewise((-sp.log(1 - x), sp.Eq(y, 0)), (-sp.log(x), sp.Eq(y, 1)),
+                        (-(y * sp.log(x) + (1 - y) * sp.log(1 - x)), True))
+
+
+# kl_div with log_target: e^t·(t − x) is 0·(−inf) = nan at t = −inf (the log of a zero probability),
+# where the term is 0. Below t = −10⁴ the exact term is under e^−10⁴·(|t| + |x|) < 1e−4000 for every
+# finite float x, so it is 0 in float32 and float64 alike: the branch changes no representable value.
+LOG_ZERO = -10**4
 
 
 def _abs_pw(d):  # |d| with d/dd = 0 at d = 0 (PyTorch's sign(0) = 0)
@@ -100,6 +147,36 @@ LOSSES: tuple[Loss, ...] = (
          kinks="d/dx1 at the hinge is 0",
          pytorch=lambda F, x, x2, y, reduction, margin: F.margin_ranking_loss(x, x2, y, margin=margin,
                                                                                reduction=reduction)),
+    Loss("binary_cross_entropy", _bce,
+         target="prob", input_domain="prob", weight="count",
+         source=f"{S002}: BCE loss, l_n = -w_n [y_n log x_n + (1 - y_n) log(1 - x_n)]",
+         summary="binary cross-entropy on probabilities",
+         kinks="0·log 0 = 0: y = 0 drops the log x term and y = 1 the log(1 - x) term, with their derivatives",
+         notes="The true loss, not PyTorch's: torch clamps each log at -100, so it returns 100 wherever the "
+               "loss exceeds 100 (x = 1e-300, y = 1: torch 100, true 690.78) and +-1e12 for the gradient where "
+               "x(1 - x) < 1e-12 (x = 1 - 2^-53, y = 0: torch 1e12, true 9.0e15). symact returns the true values: "
+               "loss +inf where x = 0 with y > 0 or x = 1 with y < 1 (a certain prediction that is wrong; "
+               "gradient -inf at x = 0), and 0·log 0 = 0 where it is right (x = y = 0 or 1: loss 0, and the "
+               "derivative of the term that remains, 1 or -1, not 0/0). log(1 - x) is computed as log1p(-x). "
+               "Input and target outside [0, 1] are a ValueError. Known issue: at exactly x = 1 with y < 1 the "
+               "gradient is -inf where it should be +inf (the kernel printer writes 1 - x as -(x - 1), and "
+               "x - 1 is +0 there).",
+         pytorch=lambda F, x, y, reduction: F.binary_cross_entropy(x, y, reduction=reduction)),
+    Loss("kl_div", lambda x, y: sp.Piecewise((0, sp.Eq(y, 0)), (y * (sp.log(y) - x), True)),
+         target="nonneg", reductions=("none", "mean", "sum", "batchmean"),
+         variants=(Variant("log_target",
+                           lambda x, t: sp.Piecewise((0, t < LOG_ZERO), (sp.exp(t) * (t - x), True)),
+                           "target given as log-probabilities t: per element e^t (t - x)"),),
+         source=f"{S002}: KL divergence loss, l_n = y_n (log y_n - log x_n), with the input as log x_n",
+         summary="Kullback-Leibler divergence, input as log-probabilities",
+         kinks="y = 0 terms are exactly 0 (0·log 0 = 0), their derivative too",
+         notes="As torch.nn.functional.kl_div: the input holds log-probabilities; 'mean' divides by the number "
+               "of elements and 'batchmean' by input.shape[0] (the KL divergence per sample). A negative target "
+               "is a ValueError (torch returns nan). y = 0 terms are 0 even where x = -inf (torch: nan). With "
+               "log_target=True, t = -inf terms are 0 (torch: nan): the per-element form is 0 below t = -10^4, "
+               "where the exact value is below 1e-4000 for every float x.",
+         pytorch=lambda F, x, y, reduction, log_target=False: F.kl_div(x, y, reduction=reduction,
+                                                                        log_target=log_target)),
     Loss("zero_one_loss", lambda x, y: sp.Piecewise((1, y * x < 0), (0, True)), target="pm1", grad=False,
          source=f"{S001}: L = 1(y f(x) < 0)", summary="misclassification count (forward only: no gradient)"),
 )
