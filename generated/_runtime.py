@@ -574,10 +574,12 @@ def _check_param(fn, name, value, positive, allow_inf):
 
 
 # Arrays with at least PARALLEL_MIN_SIZE elements run on all cores (the prange loops); below it the
-# serial loop is faster (waking the worker threads dominates; measured 1.5-8x slower in parallel below
-# ~250k elements, about even at 0.4-4M on a busy 2-core machine). Measured with
-# `python benchmarks/run.py --crossover` on the development machine (2 cores); see configure().
-PARALLEL_MIN_SIZE = 1_000_000
+# serial loop is faster (waking the worker threads dominates). With Numba's OpenMP layer on the idle
+# 2-core development machine the parallel loop was already ~1.6x faster at 1e5 elements (relu and
+# sigmoid, both dtypes); `python benchmarks/run.py --crossover` measures it. Numba's 'workqueue'
+# fallback layer costs ~0.1 ms per launch (there 1e6 was about even), and on cores busy with other
+# work OpenMP's threads wait for each other: configure(parallel=False) is then the better choice.
+PARALLEL_MIN_SIZE = 65_536
 PARALLEL = None
 
 
