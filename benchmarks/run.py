@@ -398,6 +398,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.threads:
         numba.set_num_threads(args.threads)
+        if args.threads == 1:
+            K.configure(parallel=False)  # the serial loops, no thread pool at all
     threads = numba.get_num_threads()
     if torch:
         torch.set_num_threads(threads)
