@@ -217,7 +217,7 @@ def fused_kernels(d: DerivedActivation, vjp: bool = False) -> list[tuple[str, Ke
     return [(f"{d.entry.name}_fwd_grad", f, g)] + ([(f"{d.entry.name}_fwd_vjp", f, g)] if vjp else [])
 
 
-def render_activation(env: jinja2.Environment, d: DerivedActivation, vjp: bool = True) -> str:
+def render_activation(env: jinja2.Environment, d: DerivedActivation, vjp: bool = False) -> str:
     e = d.entry
     kernels = [_kernel_context(d, k) for k in d.kernels]
     helpers = sorted({h for k in d.kernels for tag in ("f32", "f64") for h in helpers_used([k.stable], tag)})
@@ -243,7 +243,7 @@ def render_loss(env: jinja2.Environment, loss, d: DerivedActivation) -> tuple[st
                           "elementwise": f"{d.entry.name}_grad_{loss.second_input}"})
     torch_name = loss.name if loss.pytorch is not None else None
     text = env.get_template("loss.py.j2").render(
-        pointwise=render_activation(env, d, vjp=False).rstrip(), loss=loss, params=params, grads=grads,
+        pointwise=render_activation(env, d).rstrip(), loss=loss, params=params, grads=grads,
         weighted=loss.weight, formula=sp.sstr(d.entry.expr()), torch=torch_name)
     return text, [loss.name] + [g["name"] for g in grads]
 
@@ -263,7 +263,7 @@ def render_package(derived: list[DerivedActivation], package_hint: str = "symact
     index = []
     for d in sorted(derived, key=lambda d: d.entry.name):
         module = f"activations.{d.entry.name}"
-        files[f"{module.replace('.', '/')}.py"] = render_activation(env, d)
+        files[f"{module.replace('.', '/')}.py"] = render_activation(env, d, vjp=True)
         index += [(k.name, module) for k in d.kernels] + [(name, module) for name, _, _ in fused_kernels(d, vjp=True)]
     if vectors:
         files["_rowwise.py"] = env.get_template("rowwise_runtime.py.j2").render(version=__version__)
