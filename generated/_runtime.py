@@ -641,7 +641,7 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=()):
     ``nout`` = 2 for fused kernels: ``out`` is then a pair of arrays (or None) and a pair is returned.
 
     The common call (C-contiguous float32/float64 arrays of one shape and dtype, Python-number
-    parameters, no ``out`` or fitting ``out`` arrays) takes a fast path of about a microsecond;
+    parameters, no ``out`` or fitting ``out`` arrays) takes a fast path of a few microseconds;
     everything else goes through the general path below, which gives the same results.
     """
     if type(x) is np.ndarray and x.ndim and x.flags.c_contiguous:
