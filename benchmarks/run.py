@@ -1,14 +1,16 @@
 """symact kernels against NumPy, scipy.special, PyTorch (CPU) and a streaming copy, in one run.
 
-    /work/venv/bin/python benchmarks/run.py              # full table -> benchmarks/results.md + .png
-    /work/venv/bin/python benchmarks/run.py --quick      # fewer repeats, 1e5 and 1e6 only
-    /work/venv/bin/python benchmarks/run.py --crossover  # serial vs parallel loop by array size
+    python benchmarks/run.py              # everything -> benchmarks/results.md + results.png
+    python benchmarks/run.py --quick      # fewer repeats, 1e5 and 1e6 only
+    python benchmarks/run.py --crossover  # serial vs parallel loop by array size
+    python benchmarks/run.py --startup    # import / first-use times only
 
-Times are medians of repeats; every ratio divides two medians measured in the same run. Outputs
-are written into preallocated arrays ("out=") and, separately, allocated per call ("alloc"): both
-are reported, like with like. Numba and PyTorch use the same thread count. Numba runs with its
-'workqueue' threading layer: Numba's OpenMP and PyTorch's bundled OpenMP in one process are two
-runtimes (field notes). Not a test: nothing here asserts a time.
+Candidates for one (kernel, dtype, size) are timed interleaved (round robin, so a burst of load on
+the machine hits all of them alike) and each is quoted as the median of its repeats; every ratio
+divides two medians of the same run. Outputs are written into preallocated arrays ("out=") and,
+separately, allocated per call ("alloc"): like is compared with like. Numba and PyTorch use the same
+thread count. Numba uses its default threading layer (OpenMP here; its 'workqueue' fallback costs
+~0.1 ms per parallel launch and scaled badly, see the README). Not a test: nothing here asserts a time.
 """
 from __future__ import annotations
 
@@ -16,134 +18,218 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+import numba
+import numpy as np
+import scipy.special as ss
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-import scipy.special as ss  # noqa: E402
-
-import symact.kernels as K  # noqa: E402
+import symact.kernels as K
 
 try:
-    import torch  # noqa: E402
+    import torch
 except ImportError:  # pragma: no cover - torch is optional
     torch = None
 
 HERE = Path(__file__).resolve().parent
 SIZES = (10**5, 10**6, 10**7)
+ROWS = ((128, 1000), (4096, 1000))
 DTYPES = (np.float32, np.float64)
+KERNELS = ["relu", "relu_grad", "sigmoid", "sigmoid_grad", "sigmoid_fwd_grad", "sigmoid_fwd_vjp", "log_sigmoid",
+           "softplus", "softplus_grad", "silu", "silu_grad", "silu_fwd_vjp", "elu", "elu_grad", "tanh", "tanh_grad",
+           "tanh_fwd_vjp", "gelu", "gelu_grad", "gelu_fwd_vjp"]
 
 
 def _np_sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def _np_softplus(x):
-    return np.log(1 + np.exp(x))
-
-
-def _np_elu(x):
-    return np.where(x > 0, x, np.exp(x) - 1)
-
-
-def _np_tanh_grad(x):
-    return 1 - np.tanh(x) ** 2
-
-
-def _np_silu(x):
-    return x / (1 + np.exp(-x))
-
-
-# kernel -> (textbook NumPy, scipy.special or None, torch allocating, torch out= (or None))
 def _peers():
+    """kernel -> (textbook NumPy, scipy.special, torch allocating, torch out=), None where absent.
+    Gradient and vjp peers in torch are what autograd runs: the forward op, then aten's backward op."""
     t = torch
     tf = t.nn.functional if t else None
-    return {
+    a = t.ops.aten if t else None
+    one = {}  # ones like x, per tensor (the grad output of a plain derivative)
+
+    def ones(x):
+        key = (x.dtype, x.shape)
+        if key not in one:
+            one[key] = t.ones_like(x)
+        return one[key]
+
+    def textbook_sigmoid_grad(x):
+        s = _np_sigmoid(x)
+        return s * (1 - s)
+
+    peers = {
+        "relu": (lambda x: np.maximum(x, 0), None, t and t.relu, t and (lambda x, o: t.clamp_min(x, 0, out=o))),
+        "relu_grad": (lambda x: (x > 0).astype(x.dtype), None,
+                      t and (lambda x: a.threshold_backward(ones(x), x, 0)), None),
         "sigmoid": (_np_sigmoid, ss.expit, t and t.sigmoid, t and (lambda x, o: t.sigmoid(x, out=o))),
-        "sigmoid_grad": (lambda x: _np_sigmoid(x) * (1 - _np_sigmoid(x)), None, None, None),
-        "sigmoid_fwd_grad": (None, None, t and (lambda x: (lambda y: (y, y * (1 - y)))(t.sigmoid(x))), None),
+        "sigmoid_grad": (textbook_sigmoid_grad, None,
+                         t and (lambda x: a.sigmoid_backward(ones(x), t.sigmoid(x))), None),
+        "sigmoid_fwd_grad": (None, None, t and (lambda x: (lambda y: (y, a.sigmoid_backward(ones(x), y)))(t.sigmoid(x))),
+                             None),
         "log_sigmoid": (lambda x: -np.log(1 + np.exp(-x)), ss.log_expit, tf and tf.logsigmoid, None),
-        "softplus": (_np_softplus, lambda x: np.logaddexp(0, x), tf and tf.softplus, None),
-        "silu": (_np_silu, None, tf and tf.silu, None),
-        "silu_grad": (None, None, None, None),
-        "elu": (_np_elu, None, tf and tf.elu, None),
+        "softplus": (lambda x: np.log(1 + np.exp(x)), lambda x: np.logaddexp(0, x), tf and tf.softplus, None),
+        "softplus_grad": (_np_sigmoid, ss.expit, t and (lambda x: a.softplus_backward(ones(x), x, 1, 20)), None),
+        "silu": (lambda x: x / (1 + np.exp(-x)), None, tf and tf.silu, None),
+        "silu_grad": (None, None, t and (lambda x: a.silu_backward(ones(x), x)), None),
+        "elu": (lambda x: np.where(x > 0, x, np.exp(x) - 1), None, tf and tf.elu, None),
+        "elu_grad": (lambda x: np.where(x > 0, 1, np.exp(x)), None,
+                     t and (lambda x: a.elu_backward(ones(x), 1.0, 1, 1, False, x)), None),
         "tanh": (np.tanh, None, t and t.tanh, t and (lambda x, o: t.tanh(x, out=o))),
-        "tanh_grad": (_np_tanh_grad, None, None, None),
+        "tanh_grad": (lambda x: 1 - np.tanh(x) ** 2, None, t and (lambda x: a.tanh_backward(ones(x), t.tanh(x))), None),
         "gelu": (lambda x: 0.5 * x * ss.erfc(-x / np.sqrt(2)), None, tf and tf.gelu, None),
-        "relu": (lambda x: np.maximum(x, 0), None, t and t.relu, None),
+        "gelu_grad": (None, None, t and (lambda x: a.gelu_backward(ones(x), x)), None),
     }
+    vjp_peers = {  # (x, g) -> (y, g·f'(x))
+        "sigmoid_fwd_vjp": t and (lambda x, g: (lambda y: (y, a.sigmoid_backward(g, y)))(t.sigmoid(x))),
+        "silu_fwd_vjp": t and (lambda x, g: (tf.silu(x), a.silu_backward(g, x))),
+        "tanh_fwd_vjp": t and (lambda x, g: (lambda y: (y, a.tanh_backward(g, y)))(t.tanh(x))),
+        "gelu_fwd_vjp": t and (lambda x, g: (tf.gelu(x), a.gelu_backward(g, x))),
+    }
+    return peers, vjp_peers
 
 
-def timeit(fn, target_s=0.02, repeats=7):
-    """Median seconds per call: each repeat runs enough calls to last ~target_s."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    one = max(time.perf_counter() - t0, 1e-7)
-    inner = max(1, int(target_s / one))
-    times = []
-    for _ in range(repeats):
+def measure(cands, repeats, target_s=0.02):
+    """Median seconds per call of each candidate (name -> callable), timed round robin: each
+    repeat runs every candidate for ~target_s."""
+    inner = {}
+    for name, fn in cands.items():
+        fn()
         t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times)
+        fn()
+        inner[name] = max(1, int(target_s / max(time.perf_counter() - t0, 1e-7)))
+    times = {name: [] for name in cands}
+    for _ in range(repeats):
+        for name, fn in cands.items():
+            n = inner[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            times[name].append((time.perf_counter() - t0) / n)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def machine_line():
     cpu = platform.processor() or "cpu"
+    flags = ""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        text = Path("/proc/cpuinfo").read_text()
+        flags = text
+        for line in text.splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
     except OSError:
         pass
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     simd = "AVX-512" if "avx512f" in flags else ("AVX2" if "avx2" in flags else "SSE")
     tv = torch.__version__ if torch else "absent"
     return (f"{cpu}, {os.cpu_count()} cores, {simd}; Python {platform.python_version()}, NumPy {np.__version__}, "
-            f"Numba {numba.__version__} ({numba.threading_layer() if _layer_ready() else 'n/a'} layer, "
-            f"{numba.get_num_threads()} threads), PyTorch {tv} ({torch.get_num_threads() if torch else 0} threads)")
+            f"Numba {numba.__version__} ({_layer()} layer, {numba.get_num_threads()} threads), "
+            f"PyTorch {tv} ({torch.get_num_threads() if torch else 0} threads)")
 
 
-def _layer_ready():
+def _layer():
     try:
-        numba.threading_layer()
-        return True
+        return numba.threading_layer()
     except ValueError:
-        return False
+        return "not yet chosen"
 
 
-def run(sizes, repeats, kernels):
+def loadavg():
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
+
+
+def run_elementwise(sizes, repeats, kernels):
     rng = np.random.default_rng(0)
-    peers = _peers()
+    peers, vjp_peers = _peers()
     rows = []
     for dt in DTYPES:
         for n in sizes:
             x = (rng.standard_normal(n) * 4).astype(dt)
+            g = rng.standard_normal(n).astype(dt)
             o1, o2 = np.empty_like(x), np.empty_like(x)
-            copy = timeit(lambda: np.copyto(o1, x), repeats=repeats)
             tx = torch.from_numpy(x) if torch else None
+            tg = torch.from_numpy(g) if torch else None
             to = torch.empty_like(tx) if torch else None
             for name in kernels:
-                fn = getattr(K, name)
-                fused = name.endswith("_fwd_grad")
-                outs = (o1, o2) if fused else o1
-                s_out = timeit(lambda: fn(x, out=outs), repeats=repeats)
-                s_alloc = timeit(lambda: fn(x), repeats=repeats)
+                fn = getattr(K, name, None)
+                if fn is None:
+                    continue
+                vjp = name.endswith("_fwd_vjp")
+                two = vjp or name.endswith("_fwd_grad")
+                outs = (o1, o2) if two else o1
+                args = (x, g) if vjp else (x,)
+                cands = {"copy": lambda: np.copyto(o1, x),
+                         "symact_out": lambda: fn(*args, out=outs),
+                         "symact_alloc": lambda: fn(*args)}
                 np_f, sp_f, t_alloc, t_out = peers.get(name, (None,) * 4)
+                if vjp and torch:
+                    t_alloc = vjp_peers.get(name)
+                if np_f:
+                    cands["numpy"] = lambda: np_f(x)
+                if sp_f:
+                    cands["scipy"] = lambda: sp_f(x)
+                if t_alloc:
+                    cands["torch_alloc"] = (lambda: t_alloc(tx, tg)) if vjp else (lambda: t_alloc(tx))
+                if t_out:
+                    cands["torch_out"] = lambda: t_out(tx, to)
                 with np.errstate(all="ignore"):
-                    r = {"kernel": name, "dtype": dt.__name__, "n": n, "copy": copy,
-                         "symact_out": s_out, "symact_alloc": s_alloc,
-                         "numpy": timeit(lambda: np_f(x), repeats=repeats) if np_f else None,
-                         "scipy": timeit(lambda: sp_f(x), repeats=repeats) if sp_f else None,
-                         "torch_alloc": timeit(lambda: t_alloc(tx), repeats=repeats) if t_alloc else None,
-                         "torch_out": timeit(lambda: t_out(tx, to), repeats=repeats) if t_out else None}
+                    r = measure(cands, repeats)
+                r.update(kernel=name, dtype=dt.__name__, n=n, traffic=(2 + two + vjp) / 2)
+                rows.append(r)
+                print(_fmt_row(r), flush=True)
+    return rows
+
+
+def run_rowwise(repeats):
+    rng = np.random.default_rng(1)
+    rows = []
+    t = torch
+    for dt in DTYPES:
+        for shape in ROWS:
+            x = (rng.standard_normal(shape) * 4).astype(dt)
+            g = rng.standard_normal(shape).astype(dt)
+            labels = rng.integers(0, shape[1], shape[0])
+            o = np.empty_like(x)
+            tx, tg = (t.from_numpy(x), t.from_numpy(g)) if t else (None, None)
+            tl = t.from_numpy(labels) if t else None
+            specs = [("softmax", lambda: K.softmax(x, out=o), lambda: K.softmax(x),
+                      t and (lambda: t.softmax(tx, -1)), 1.0),
+                     ("softmax_vjp", lambda: K.softmax_vjp(x, g, out=o), lambda: K.softmax_vjp(x, g),
+                      t and (lambda: t._softmax_backward_data(tg, t.softmax(tx, -1), -1, tx.dtype)), 1.5),
+                     ("log_softmax", lambda: K.log_softmax(x, out=o), lambda: K.log_softmax(x),
+                      t and (lambda: t.log_softmax(tx, -1)), 1.0),
+                     ("log_softmax_vjp", lambda: K.log_softmax_vjp(x, g, out=o), lambda: K.log_softmax_vjp(x, g),
+                      t and (lambda: t._log_softmax_backward_data(tg, t.log_softmax(tx, -1), -1, tx.dtype)), 1.5)]
+            ce, ce_grad = getattr(K, "cross_entropy", None), getattr(K, "cross_entropy_grad", None)
+            if ce is not None:
+                specs.append(("cross_entropy", None, lambda: ce(x, labels),
+                              t and (lambda: t.nn.functional.cross_entropy(tx, tl)), 0.5))
+            if ce_grad is not None:
+                def torch_ce_grad():
+                    xr = tx.detach().requires_grad_(True)
+                    t.nn.functional.cross_entropy(xr, tl).backward()
+                    return xr.grad
+                specs.append(("cross_entropy_grad", None, lambda: ce_grad(x, labels), t and torch_ce_grad, 1.0))
+            for name, s_out, s_alloc, t_fn, traffic in specs:
+                cands = {"copy": lambda: np.copyto(o, x), "symact_alloc": s_alloc}
+                if s_out:
+                    cands["symact_out"] = s_out
+                if t_fn:
+                    cands["torch_alloc"] = t_fn
+                r = measure(cands, repeats)
+                r.setdefault("symact_out", None)
+                r.update(kernel=name, dtype=dt.__name__, n=f"{shape[0]}×{shape[1]}", traffic=traffic)
                 rows.append(r)
                 print(_fmt_row(r), flush=True)
     return rows
@@ -153,28 +239,103 @@ def _ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "–"
 
 
+def _best(r):
+    return r["symact_out"] if r.get("symact_out") is not None else r["symact_alloc"]
+
+
 def _fmt_row(r):
-    return (f"{r['kernel']:18s} {r['dtype']:8s} {r['n']:>9,d}  copy {r['copy'] * 1e3:7.3f} ms  "
-            f"symact out= {r['symact_out'] * 1e3:7.3f} ms ({r['symact_out'] / r['copy']:.2f}× copy)  "
-            f"alloc {r['symact_alloc'] * 1e3:7.3f} ms  "
-            f"/torch alloc {_ratio(r['symact_alloc'], r['torch_alloc'])}  /torch out= {_ratio(r['symact_out'], r['torch_out'])}  "
-            f"/numpy {_ratio(r['symact_alloc'], r['numpy'])}  /scipy {_ratio(r['symact_alloc'], r['scipy'])}")
+    n = f"{r['n']:,d}" if isinstance(r["n"], int) else r["n"]
+    return (f"{r['kernel']:20s} {r['dtype']:8s} {n:>10s}  copy {r['copy'] * 1e3:7.3f} ms  "
+            f"symact {_best(r) * 1e3:7.3f} ms ({_best(r) / r['copy']:.2f}× copy)  "
+            f"/torch alloc {_ratio(r['symact_alloc'], r.get('torch_alloc'))}  "
+            f"/torch out= {_ratio(r.get('symact_out'), r.get('torch_out'))}  "
+            f"/numpy {_ratio(r['symact_alloc'], r.get('numpy'))}  /scipy {_ratio(r['symact_alloc'], r.get('scipy'))}")
 
 
-def write_markdown(rows, path, machine):
+def startup(runs=5):
+    """Median wall times, each in a fresh interpreter with a warm Numba cache."""
+    code = {
+        "import numba": "import time; t=time.perf_counter(); import numba; print(time.perf_counter()-t)",
+        "import symact.kernels": "import time; t=time.perf_counter(); import symact.kernels; print(time.perf_counter()-t)",
+        "first use: sigmoid(x), incl. numba import": (
+            "import time, numpy as np; x=np.ones(1000); import symact.kernels as K; t=time.perf_counter(); "
+            "K.sigmoid(x); print(time.perf_counter()-t)"),
+        "first use after numba is imported": (
+            "import time, numpy as np, numba; x=np.ones(1000); import symact.kernels as K; "
+            "t=time.perf_counter(); K.sigmoid(x); print(time.perf_counter()-t)"),
+        "second kernel (gelu_fwd_vjp)": (
+            "import time, numpy as np; x=np.ones(1000); import symact.kernels as K; K.sigmoid(x); "
+            "t=time.perf_counter(); K.gelu_fwd_vjp(x, x); print(time.perf_counter()-t)"),
+    }
+    for src in code.values():  # warm the cache (and the OS file cache)
+        subprocess.run([sys.executable, "-c", src], capture_output=True, check=True)
+    out = {}
+    for what, src in code.items():
+        ts = [float(subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, check=True)
+                    .stdout.split()[-1]) for _ in range(runs)]
+        out[what] = statistics.median(ts)
+        print(f"{what:45s} {out[what] * 1e3:8.1f} ms (median of {runs})", flush=True)
+    return out
+
+
+def summary(rows):
+    lines = []
+    ew = [r for r in rows if isinstance(r["n"], int)]
+    for n, bound in ((10**6, 2.0), (10**7, 1.3)):
+        sel = [r for r in ew if r["n"] == n]
+        if not sel:
+            continue
+        over = [f"{r['kernel']} {r['dtype']} ({r['symact_out'] / r['copy']:.2f})" for r in sel
+                if r["symact_out"] / r["copy"] > bound * r["traffic"]]
+        lines.append(f"- n = {n:.0e}: {len(sel) - len(over)} of {len(sel)} within {bound}× roofline"
+                     + (f"; over: {', '.join(over)}" if over else ""))
+    vs = [r for r in ew if r.get("torch_alloc")]
+    slower = [f"{r['kernel']} {r['dtype']} {r['n']:.0e} ({r['symact_alloc'] / r['torch_alloc']:.2f})"
+              for r in vs if r["symact_alloc"] >= r["torch_alloc"]]
+    lines.append(f"- faster than PyTorch (allocating vs allocating) in {len(vs) - len(slower)} of {len(vs)} cases"
+                 + (f"; not in: {', '.join(slower)}" if slower else ""))
+    vs_out = [r for r in ew if r.get("torch_out")]
+    slower = [f"{r['kernel']} {r['dtype']} {r['n']:.0e} ({r['symact_out'] / r['torch_out']:.2f})"
+              for r in vs_out if r["symact_out"] >= r["torch_out"]]
+    lines.append(f"- faster than PyTorch (out= vs out=) in {len(vs_out) - len(slower)} of {len(vs_out)} cases"
+                 + (f"; not in: {', '.join(slower)}" if slower else ""))
+    rw = [r for r in rows if not isinstance(r["n"], int) and r["n"].startswith("4096")]
+    for r in rw:
+        lines.append(f"- {r['kernel']} {r['dtype']} 4096×1000: {_best(r) / r['copy']:.2f}× copy "
+                     f"(moves {r['traffic']:.1f}× a copy's bytes), {_ratio(r['symact_alloc'], r.get('torch_alloc'))}× torch")
+    return lines
+
+
+def write_markdown(rows, path, machine, load_before, load_after, start):
     lines = ["# symact benchmark results", "", f"Machine: {machine}", "",
-             "Generated by `python benchmarks/run.py`. Medians of repeats. Ratios < 1: symact is faster.",
-             "*roofline* = symact (out=) time / streaming copy of the same array (`np.copyto` into a",
-             "preallocated array: read n + write n; fused kernels write 2n). *torch alloc* compares allocating calls,",
-             "*torch out=* compares `out=` calls (only where PyTorch has `out=`); *numpy* = textbook NumPy formula",
-             "(allocating); *scipy* = scipy.special (expit, log_expit) or np.logaddexp for softplus. – = no peer.", "",
-             "| kernel | dtype | n | symact out= (ms) | roofline | /torch alloc | /torch out= | /numpy | /scipy |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"Load average (1 min) before the run: {load_before}, after: {load_after}.", "",
+             "Generated by `python benchmarks/run.py`. Medians of interleaved repeats. Ratios < 1: symact is faster.",
+             "*/copy* = symact (out=) time / streaming copy of the same array (`np.copyto` into a preallocated",
+             "array: reads n, writes n elements). A kernel moving more (fused: writes 2n; vjp: reads 2n, writes 2n)",
+             "has its traffic in the *bytes* column, in copies. *torch alloc* compares allocating calls (for grads",
+             "and vjps: the forward op plus aten's backward op, what autograd runs), *torch out=* compares `out=`",
+             "calls where PyTorch has them; *numpy* = textbook NumPy formula, *scipy* = scipy.special (allocating).",
+             "", "## Summary against the targets", ""] + summary(rows) + [
+             "", "## Elementwise kernels", "",
+             "| kernel | dtype | n | symact out= (ms) | /copy | bytes | /torch alloc | /torch out= | /numpy | /scipy |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        if not isinstance(r["n"], int):
+            continue
         lines.append(f"| {r['kernel']} | {r['dtype']} | {r['n']:.0e} | {r['symact_out'] * 1e3:.3f} | "
-                     f"{r['symact_out'] / r['copy']:.2f} | {_ratio(r['symact_alloc'], r['torch_alloc'])} | "
-                     f"{_ratio(r['symact_out'], r['torch_out'])} | {_ratio(r['symact_alloc'], r['numpy'])} | "
-                     f"{_ratio(r['symact_alloc'], r['scipy'])} |")
+                     f"{r['symact_out'] / r['copy']:.2f} | {r['traffic']:.1f} | "
+                     f"{_ratio(r['symact_alloc'], r.get('torch_alloc'))} | {_ratio(r['symact_out'], r.get('torch_out'))} | "
+                     f"{_ratio(r['symact_alloc'], r.get('numpy'))} | {_ratio(r['symact_alloc'], r.get('scipy'))} |")
+    rw = [r for r in rows if not isinstance(r["n"], int)]
+    if rw:
+        lines += ["", "## Row-wise kernels (along the last axis)", "",
+                  "| kernel | dtype | rows×cols | symact (ms) | /copy | bytes | /torch alloc |", "|---|---|---|---:|---:|---:|---:|"]
+        for r in rw:
+            lines.append(f"| {r['kernel']} | {r['dtype']} | {r['n']} | {_best(r) * 1e3:.3f} | {_best(r) / r['copy']:.2f} | "
+                         f"{r['traffic']:.1f} | {_ratio(r['symact_alloc'], r.get('torch_alloc'))} |")
+    if start:
+        lines += ["", "## Start-up (fresh interpreter, warm Numba cache, medians of 5)", "", "| what | ms |", "|---|---:|"]
+        lines += [f"| {k} | {v * 1e3:.1f} |" for k, v in start.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -185,14 +346,17 @@ def plot(rows, path):
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    n = max(r["n"] for r in rows)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    ew = [r for r in rows if isinstance(r["n"], int)]
+    if not ew:
+        return
+    n = max(r["n"] for r in ew)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 7), sharey=True)
     for ax, dt in zip(axes, ("float32", "float64")):
-        sel = [r for r in rows if r["n"] == n and r["dtype"] == dt]
+        sel = [r for r in ew if r["n"] == n and r["dtype"] == dt]
         names = [r["kernel"] for r in sel]
         ys = np.arange(len(sel))
         ax.barh(ys - 0.2, [r["symact_out"] / r["copy"] for r in sel], 0.4, label="symact (out=)")
-        ax.barh(ys + 0.2, [r["torch_alloc"] / r["copy"] if r["torch_alloc"] else 0 for r in sel], 0.4,
+        ax.barh(ys + 0.2, [r["torch_alloc"] / r["copy"] if r.get("torch_alloc") else 0 for r in sel], 0.4,
                 label="PyTorch (allocating)")
         ax.axvline(1, color="k", lw=0.8)
         ax.set_yticks(ys, names)
@@ -206,48 +370,58 @@ def plot(rows, path):
 
 def crossover(repeats):
     """Serial vs parallel loop per size for a few kernels: where does all-cores start to win?"""
-    sizes = [int(v) for v in np.geomspace(1e3, 4e6, 16)]
+    sizes = [int(v) for v in np.geomspace(1e3, 4e6, 13)]
     rng = np.random.default_rng(0)
-    print(f"{'kernel':12s} {'dtype':8s} " + " ".join(f"{n:>9d}" for n in sizes))
-    for name in ("relu", "sigmoid", "softplus", "gelu"):
+    print(f"{'kernel':12s} {'dtype':8s} " + " ".join(f"{n:>8d}" for n in sizes))
+    for name in ("relu", "sigmoid", "gelu"):
         fn = getattr(K, name)
         for dt in DTYPES:
             ratios = []
             for n in sizes:
                 x = rng.standard_normal(n).astype(dt)
                 o = np.empty_like(x)
-                K.configure(parallel=False)
-                ser = timeit(lambda: fn(x, out=o), target_s=0.01, repeats=repeats)
-                K.configure(parallel=True)
-                par = timeit(lambda: fn(x, out=o), target_s=0.01, repeats=repeats)
-                ratios.append(par / ser)
-            K.configure(parallel=None)
-            print(f"{name:12s} {dt.__name__:8s} " + " ".join(f"{r:9.2f}" for r in ratios), flush=True)
-    print("(parallel time / serial time; < 1: all cores win)")
+                loops = sys.modules[fn.__module__].__dict__[f"_{name.upper()}_LOOPS"][dt]
+                r = measure({"ser": lambda: loops[0](x, o), "par": lambda: loops[1](x, o)}, repeats, 0.01)
+                ratios.append(r["par"] / r["ser"])
+            print(f"{name:12s} {dt.__name__:8s} " + " ".join(f"{v:8.2f}" for v in ratios), flush=True)
+    print(f"(parallel time / serial time; < 1: all cores win; threading layer {_layer()})")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="1e5 and 1e6 only, fewer repeats")
     ap.add_argument("--crossover", action="store_true", help="serial vs parallel loop by size")
+    ap.add_argument("--startup", action="store_true", help="import and first-use times only")
+    ap.add_argument("--kernels", nargs="*", help="elementwise kernels to run (default: a fixed list)")
+    ap.add_argument("--threads", type=int, help="threads for Numba and PyTorch (default: Numba's, all cores)")
     ap.add_argument("--out", default=str(HERE / "results.md"))
     args = ap.parse_args(argv)
+    if args.threads:
+        numba.set_num_threads(args.threads)
+        if args.threads == 1:
+            K.configure(parallel=False)  # the serial loops, no thread pool at all
     threads = numba.get_num_threads()
     if torch:
         torch.set_num_threads(threads)
-    repeats = 3 if args.quick else 7
+    repeats = 5 if args.quick else 9
     if args.crossover:
         crossover(repeats)
         return
-    kernels = ["relu", "sigmoid", "sigmoid_grad", "sigmoid_fwd_grad", "log_sigmoid", "softplus", "silu",
-               "silu_grad", "elu", "tanh", "tanh_grad", "gelu"]
+    if args.startup:
+        startup()
+        return
+    load_before = loadavg()
     sizes = SIZES[:2] if args.quick else SIZES
-    rows = run(sizes, repeats, kernels)
+    rows = run_elementwise(sizes, repeats, args.kernels or KERNELS)
+    rows += run_rowwise(repeats)
+    start = startup()
+    load_after = loadavg()
     machine = machine_line()
     out = Path(args.out)
-    write_markdown(rows, out, machine)
+    write_markdown(rows, out, machine, load_before, load_after, start)
     plot(rows, out.with_suffix(".png"))
-    print(f"wrote {out} and {out.with_suffix('.png')}\n{machine}", file=sys.stderr)
+    print("\n".join(summary(rows)))
+    print(f"wrote {out} and {out.with_suffix('.png')}\n{machine}\nload: {load_before} -> {load_after}", file=sys.stderr)
 
 
 if __name__ == "__main__":

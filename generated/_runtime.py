@@ -77,7 +77,8 @@ f32_bits = intrinsic(_bitcast_to_int(types.float32, types.int32))
 
 # ---- float32 elementary functions ------------------------------------------------------------------
 # Written in arithmetic, selects and bit casts only (no libm call, no data-dependent branch), so a
-# loop calling them vectorizes; <= 1 ULP against mpmath over the whole domain (tests/test_elementary.py).
+# loop calling them vectorizes; against mpmath over the whole domain (tests/test_elementary.py):
+# <= 1 ULP for exp, expm1, log, log1p, <= 2 ULP for tanh, erf, erfc.
 # Never compile them with fastmath: reassociation undoes the Cody-Waite range reduction.
 
 @njit(cache=True, inline="always")
@@ -95,12 +96,15 @@ def ldexp_f32(p, k):
 
 @njit(cache=True, inline="always")
 def _reduce_f32(x):
-    """x = k·ln2 + r + rlo with k = round(x/ln2), |r| <= ln2/2, r + rlo exact to ~2^-100."""
-    kf = (x * np.float32(1.4426950216293335) + np.float32(12582912.0)) - np.float32(12582912.0)
+    """x = k·ln2 + r + rlo with k = round(x/ln2), |r| <= ln2/2, r + rlo exact to ~2^-100. k comes
+    out twice: as a float, and as an integer read from the bits of x/ln2 + 1.5·2^23 (no
+    float-to-int conversion, and integers as wide as the float: both vectorize best)."""
+    kb = x * np.float32(1.4426950216293335) + np.float32(12582912.0)
+    kf = kb - np.float32(12582912.0)
     hi = x - kf * np.float32(0.693145751953125)  # exact: ln2_hi has trailing zeros, Sterbenz
     lo = kf * np.float32(1.428606765330187e-06)
     r = hi - lo
-    return kf, r, (hi - r) - lo
+    return kf, r, (hi - r) - lo, f32_bits(kb) - 0x4b400000
 
 
 @njit(cache=True, inline="always")
@@ -108,11 +112,11 @@ def exp_f32(x):
     """e^x, <= 1 ULP: 2^k·(1 + r + r²q(r)) with the sum 1 + r kept exact; overflow to inf, gradual
     underflow (one rounding into the subnormals), exp(-inf) = 0, nan propagates."""
     xc = min(max(x, np.float32(-104.0)), np.float32(89.0))
-    kf, r, rlo = _reduce_f32(xc)
+    kf, r, rlo, k = _reduce_f32(xc)
     s = r * r * fma(r, fma(r, fma(r, fma(r, fma(r, np.float32(0.0001989126903936267), np.float32(0.0013933900045230985)), np.float32(0.00833331048488617)), np.float32(0.041666463017463684)), np.float32(0.1666666716337204)), np.float32(0.5))
     h = np.float32(1.0) + r
     e = (np.float32(1.0) - h) + r
-    y = ldexp_f32(h + (e + (rlo + s)), int(kf))
+    y = ldexp_f32(h + (e + (rlo + s)), k)
     return y if x == x else x
 
 
@@ -121,8 +125,7 @@ def expm1_f32(x):
     """e^x - 1, <= 1 ULP: 2^k·((1 - 2^-k) + r + r²q(r)) with 1 - 2^-k exact (or its error kept) and
     the leading sum exact; x for tiny x, -1 below -20.0, inf on overflow, nan propagates."""
     xc = min(max(x, np.float32(-20.0)), np.float32(89.0))
-    kf, r, rlo = _reduce_f32(xc)
-    k = int(kf)
+    kf, r, rlo, k = _reduce_f32(xc)
     s = r * r * fma(r, fma(r, fma(r, fma(r, fma(r, np.float32(0.0001989126903936267), np.float32(0.0013933900045230985)), np.float32(0.00833331048488617)), np.float32(0.041666463017463684)), np.float32(0.1666666716337204)), np.float32(0.5))
     t = pow2_f32(-min(k, 40))
     a = np.float32(1.0) - t
@@ -170,6 +173,90 @@ def tanh_f32(x):
     return math.copysign(q, x)
 
 
+@njit(cache=True, inline="always")
+def log_f32(x):
+    """log(x), <= 1 ULP: x = 2^k·(1 + f) with 1 + f in [√2/2, √2) (subnormal x scaled up by
+    2^23 first, exactly), log(1 + f) by the same rational form as log1p; log(0) = -inf,
+    log(inf) = inf, nan for x < 0 and for nan."""
+    sub = x < np.float32(1.1754943508222875e-38)
+    xs = x * np.float32(8388608.0) if sub else x
+    iu = f32_bits(xs) + (0x3f800000 - 0x3f3504f3)
+    k = (iu >> 23) - (127 + 23 if sub else 127)
+    f = f32_from_bits((iu & 0x007fffff) + 0x3f3504f3) - np.float32(1.0)
+    hfsq = np.float32(0.5) * f * f
+    s = f / (np.float32(2.0) + f)
+    z = s * s
+    w = z * z
+    big_r = z * fma(w, np.float32(0.2849878668785095), np.float32(0.6666666269302368)) + w * fma(w, np.float32(0.24279078841209412), np.float32(0.40000972151756287))
+    dk = np.float32(k)
+    y = s * (hfsq + big_r) + dk * np.float32(9.05800061445916e-06) - hfsq + f + dk * np.float32(0.6931381225585938)
+    y = x if x == np.float32(math.inf) else y
+    y = np.float32(-math.inf) if x == np.float32(0.0) else y
+    return y if x >= np.float32(0.0) else (x - x) * np.float32(math.inf)  # nan below 0 (0·inf) and for nan
+
+
+@njit(cache=True, inline="always")
+def _erf_q_f32(a):
+    """a·Q(a²) with erf(a) = a + a·Q(a²) for 0 <= a <= 1 (Q a Chebyshev fit, emit.py:ELEMENTARY)."""
+    return a * fma((a * a), fma((a * a), fma((a * a), fma((a * a), fma((a * a), fma((a * a), np.float32(7.875874871388078e-05), np.float32(-0.000801686430349946)), np.float32(0.005189087241888046)), np.float32(-0.02685421146452427)), np.float32(0.11283594369888306)), np.float32(-0.3761262595653534)), np.float32(0.12837916612625122))
+
+
+@njit(cache=True, inline="always")
+def _exp2_f32(x, xlo):
+    """e^(x + xlo) for a two-part argument (|xlo| <= ulp(x)/2): the reduction of exp_f32 with xlo
+    added to the low part, <= 1 ULP; no nan or inf handling (callers clamp)."""
+    kf, r, rlo, k = _reduce_f32(x)
+    lo = rlo + xlo
+    r2 = r + lo
+    rlo2 = (r - r2) + lo
+    s = r2 * r2 * fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, np.float32(0.0001989126903936267), np.float32(0.0013933900045230985)), np.float32(0.00833331048488617)), np.float32(0.041666463017463684)), np.float32(0.1666666716337204)), np.float32(0.5))
+    h = np.float32(1.0) + r2
+    e = (np.float32(1.0) - h) + r2
+    return ldexp_f32(h + (e + (rlo2 + s)), k)
+
+
+@njit(cache=True, inline="always")
+def _erfc_big_f32(a):
+    """erfc(a) for a >= 0.84375 (a clamped to [0.84375, 10.5], past which erfc rounds to 0):
+    e^(-h² - c0 + (h - a)(h + a) + R)/a with h = a cut to 11 significant bits, so that
+    A = -h² - c0 is exact (c0 = 0.703125), R(a) = log(a·erfc(a)·e^(a²)) + c0 small (fits in a below 2, in t = 2/(2 + a) above),
+    and A + B (B the small rest) passed to the exponential as an exact two-part sum."""
+    ac = min(max(a, np.float32(0.84375)), np.float32(10.5))
+    h = f32_from_bits(f32_bits(ac) & -0x2000)
+    v = (np.float32(2.0) / (np.float32(2.0) + ac) - np.float32(0.33000001311302185)) * np.float32(5.882352828979492)
+    vn = (min(ac, np.float32(2.0)) - np.float32(1.5)) * np.float32(2.0)  # exact
+    big_r = fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, np.float32(1.444980057385692e-06), np.float32(-2.0071681774425087e-06)), np.float32(3.2099933378049172e-06)), np.float32(-1.8992514014826156e-05)), np.float32(6.768102321075276e-05)), np.float32(-0.00022512250870931894)), np.float32(0.00078256317647174)), np.float32(-0.002711062552407384)), np.float32(0.009117895737290382)), np.float32(-0.028715630993247032)), np.float32(0.07893291860818863)), np.float32(-0.025901980698108673)) if ac < np.float32(2.0) else fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, np.float32(-2.6470154352864483e-06), np.float32(-1.0669474249880295e-05)), np.float32(-3.6855250073131174e-05)), np.float32(-0.00020502874394878745)), np.float32(-0.0012916970299556851)), np.float32(-0.006452358327805996)), np.float32(-0.0223154928535223)), np.float32(-0.04080409184098244)), np.float32(0.10244975984096527))
+    big_a = -(h * h) - np.float32(0.703125)
+    big_b = (h - ac) * (h + ac) + big_r
+    hi = big_a + big_b
+    return _exp2_f32(hi, big_b - (hi - big_a)) / ac
+
+
+@njit(cache=True, inline="always")
+def erfc_f32(x):
+    """erfc(x), <= 2 ULP over the whole line: 1 - a - a·Q(a²) (a = |x| < 0.84375), the exponential
+    form of _erfc_big beyond; for x < 0, 1 + erf(a) (a < 1) or 2 - erfc(a); gradual underflow to 0
+    at the upper end."""
+    a = abs(x)
+    q = _erf_q_f32(min(a, np.float32(1.0)))
+    big = _erfc_big_f32(a)
+    pos = ((np.float32(1.0) - a) - q) if a < np.float32(0.84375) else big
+    neg = (np.float32(1.0) + (a + q)) if a < np.float32(1.0) else np.float32(2.0) - big
+    y = pos if x >= np.float32(0.0) else neg
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def erf_f32(x):
+    """erf(x), <= 2 ULP: a + a·Q(a²) for a = |x| < 1 (exact for tiny and subnormal x), 1 - erfc(a)
+    beyond, with the sign of x."""
+    a = abs(x)
+    q = _erf_q_f32(min(a, np.float32(1.0)))
+    y = (a + q) if a < np.float32(1.0) else np.float32(1.0) - _erfc_big_f32(a)
+    y = math.copysign(y, x)
+    return y if x == x else x
+
+
 # ---- float32 helpers ----------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
@@ -193,7 +280,7 @@ def ncdf_f32(z):
     cost ~z^2 ULP in the lower tail."""
     p = z * np.float32(0.7071067690849304)
     e = fma(z, np.float32(0.7071067690849304), -p) + z * np.float32(1.2101617485882343e-08)
-    return np.float32(0.5) * math.erfc(-p) + e * np.float32(0.564189612865448) * math.exp(-p * p)
+    return np.float32(0.5) * erfc_f32(-p) + e * np.float32(0.564189612865448) * exp_f32(-p * p)
 
 
 @njit(cache=True, inline="always")
@@ -225,7 +312,8 @@ def cos_mul_f32(a, b):
     return math.cos(p) - e * math.sin(p)
 # ---- float64 elementary functions ------------------------------------------------------------------
 # Written in arithmetic, selects and bit casts only (no libm call, no data-dependent branch), so a
-# loop calling them vectorizes; <= 1 ULP against mpmath over the whole domain (tests/test_elementary.py).
+# loop calling them vectorizes; against mpmath over the whole domain (tests/test_elementary.py):
+# <= 1 ULP for exp, expm1, log, log1p, <= 2 ULP for tanh, erf, erfc.
 # Never compile them with fastmath: reassociation undoes the Cody-Waite range reduction.
 
 @njit(cache=True, inline="always")
@@ -243,12 +331,15 @@ def ldexp_f64(p, k):
 
 @njit(cache=True, inline="always")
 def _reduce_f64(x):
-    """x = k·ln2 + r + rlo with k = round(x/ln2), |r| <= ln2/2, r + rlo exact to ~2^-100."""
-    kf = (x * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0
+    """x = k·ln2 + r + rlo with k = round(x/ln2), |r| <= ln2/2, r + rlo exact to ~2^-100. k comes
+    out twice: as a float, and as an integer read from the bits of x/ln2 + 1.5·2^52 (no
+    float-to-int conversion, and integers as wide as the float: both vectorize best)."""
+    kb = x * 1.4426950408889634 + 6755399441055744.0
+    kf = kb - 6755399441055744.0
     hi = x - kf * 0.6931471803691238  # exact: ln2_hi has trailing zeros, Sterbenz
     lo = kf * 1.9082149292705877e-10
     r = hi - lo
-    return kf, r, (hi - r) - lo
+    return kf, r, (hi - r) - lo, f64_bits(kb) - 0x4338000000000000
 
 
 @njit(cache=True, inline="always")
@@ -256,11 +347,11 @@ def exp_f64(x):
     """e^x, <= 1 ULP: 2^k·(1 + r + r²q(r)) with the sum 1 + r kept exact; overflow to inf, gradual
     underflow (one rounding into the subnormals), exp(-inf) = 0, nan propagates."""
     xc = min(max(x, -746.0), 710.0)
-    kf, r, rlo = _reduce_f64(xc)
+    kf, r, rlo, k = _reduce_f64(xc)
     s = r * r * fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, 2.0914898727175524e-09, 2.5105513541847086e-08), 2.755727313289604e-07), 2.7557254685728803e-06), 2.480158732595111e-05), 0.0001984126987538548), 0.0013888888888883633), 0.008333333333325973), 0.04166666666666667), 0.1666666666666667), 0.5)
     h = 1.0 + r
     e = (1.0 - h) + r
-    y = ldexp_f64(h + (e + (rlo + s)), int(kf))
+    y = ldexp_f64(h + (e + (rlo + s)), k)
     return y if x == x else x
 
 
@@ -269,8 +360,7 @@ def expm1_f64(x):
     """e^x - 1, <= 1 ULP: 2^k·((1 - 2^-k) + r + r²q(r)) with 1 - 2^-k exact (or its error kept) and
     the leading sum exact; x for tiny x, -1 below -40.0, inf on overflow, nan propagates."""
     xc = min(max(x, -40.0), 710.0)
-    kf, r, rlo = _reduce_f64(xc)
-    k = int(kf)
+    kf, r, rlo, k = _reduce_f64(xc)
     s = r * r * fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, 2.0914898727175524e-09, 2.5105513541847086e-08), 2.755727313289604e-07), 2.7557254685728803e-06), 2.480158732595111e-05), 0.0001984126987538548), 0.0013888888888883633), 0.008333333333325973), 0.04166666666666667), 0.1666666666666667), 0.5)
     t = pow2_f64(-min(k, 100))
     a = 1.0 - t
@@ -318,6 +408,90 @@ def tanh_f64(x):
     return math.copysign(q, x)
 
 
+@njit(cache=True, inline="always")
+def log_f64(x):
+    """log(x), <= 1 ULP: x = 2^k·(1 + f) with 1 + f in [√2/2, √2) (subnormal x scaled up by
+    2^52 first, exactly), log(1 + f) by the same rational form as log1p; log(0) = -inf,
+    log(inf) = inf, nan for x < 0 and for nan."""
+    sub = x < 2.2250738585072014e-308
+    xs = x * 4503599627370496.0 if sub else x
+    iu = f64_bits(xs) + (0x3ff0000000000000 - 0x3fe6a09e00000000)
+    k = (iu >> 52) - (1023 + 52 if sub else 1023)
+    f = f64_from_bits((iu & 0x000fffffffffffff) + 0x3fe6a09e00000000) - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    big_r = z * fma(w, fma(w, fma(w, 0.14798198605116586, 0.1818357216161805), 0.2857142874366239), 0.6666666666666735) + w * fma(w, fma(w, 0.15313837699209373, 0.22222198432149784), 0.3999999999940942)
+    dk = np.float64(k)
+    y = s * (hfsq + big_r) + dk * 1.9082149292705877e-10 - hfsq + f + dk * 0.6931471803691238
+    y = x if x == math.inf else y
+    y = -math.inf if x == 0.0 else y
+    return y if x >= 0.0 else (x - x) * math.inf  # nan below 0 (0·inf) and for nan
+
+
+@njit(cache=True, inline="always")
+def _erf_q_f64(a):
+    """a·Q(a²) with erf(a) = a + a·Q(a²) for 0 <= a <= 1 (Q a Chebyshev fit, emit.py:ELEMENTARY)."""
+    return a * fma((a * a), fma((a * a), fma((a * a), fma((a * a), fma((a * a), fma((a * a), fma((a * a), fma((a * a), fma((a * a), fma((a * a), fma((a * a), fma((a * a), fma((a * a), -4.230945824295338e-12, 8.709045129053106e-11), -1.216456005728345e-09), 1.4792401209404813e-08), -1.6364642158167616e-07), 1.6462045441468418e-06), -1.4925647567519332e-05), 0.00012055332902888736), -0.000854832702193483), 0.0052239776254232985), -0.02686617064512984), 0.1128379167095512), -0.37612638903183754), 0.1283791670955126)
+
+
+@njit(cache=True, inline="always")
+def _exp2_f64(x, xlo):
+    """e^(x + xlo) for a two-part argument (|xlo| <= ulp(x)/2): the reduction of exp_f64 with xlo
+    added to the low part, <= 1 ULP; no nan or inf handling (callers clamp)."""
+    kf, r, rlo, k = _reduce_f64(x)
+    lo = rlo + xlo
+    r2 = r + lo
+    rlo2 = (r - r2) + lo
+    s = r2 * r2 * fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, 2.0914898727175524e-09, 2.5105513541847086e-08), 2.755727313289604e-07), 2.7557254685728803e-06), 2.480158732595111e-05), 0.0001984126987538548), 0.0013888888888883633), 0.008333333333325973), 0.04166666666666667), 0.1666666666666667), 0.5)
+    h = 1.0 + r2
+    e = (1.0 - h) + r2
+    return ldexp_f64(h + (e + (rlo2 + s)), k)
+
+
+@njit(cache=True, inline="always")
+def _erfc_big_f64(a):
+    """erfc(a) for a >= 0.84375 (a clamped to [0.84375, 27.5], past which erfc rounds to 0):
+    e^(-h² - c0 + (h - a)(h + a) + R)/a with h = a cut to 21 significant bits, so that
+    A = -h² - c0 is exact (c0 = 0.703125), R(a) = log(a·erfc(a)·e^(a²)) + c0 small (fits in a below 2, in t = 2/(2 + a) above),
+    and A + B (B the small rest) passed to the exponential as an exact two-part sum."""
+    ac = min(max(a, 0.84375), 27.5)
+    h = f64_from_bits(f64_bits(ac) & -0x100000000)
+    v = (2.0 / (2.0 + ac) - 0.2838983050847458) * 4.627450980392156
+    vn = (min(ac, 2.0) - 1.5) * 2.0  # exact
+    big_r = fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, fma(vn, -1.1898699450445607e-11, -5.581150287970808e-12), 3.520731211580675e-11), 1.1034012208593324e-10), -2.4583616836922195e-10), 2.9452613877683095e-10), -1.3348569859383454e-09), 4.86429665444566e-09), -1.5013499782844937e-08), 4.806742798587649e-08), -1.5678052185979984e-07), 5.13373007405049e-07), -1.6943160512751234e-06), 5.649628685734116e-06), -1.9062312066092803e-05), 6.514548348775127e-05), -0.0002252492588089622), 0.0007837572453435902), -0.002710998103934699), 0.009117661433174783), -0.028715638209314713), 0.07893293244356897), -0.025901981443388337) if ac < 2.0 else fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, fma(v, -3.2421252248845143e-12, -1.0575849118995489e-11), -1.8447911706872376e-11), -7.940773726566682e-11), -3.3154702952309156e-10), -9.610814105938572e-10), -3.3438354049834738e-09), -1.4759348329787151e-08), -5.211247745545114e-08), -1.4970476171598375e-07), -5.566568340692758e-07), -2.610513445952343e-06), -9.886683626835077e-06), -2.8817757996049844e-05), -9.82841136716402e-05), -0.0005241645700359393), -0.00273512529984424), -0.010659474300244897), -0.0284367705972415), -0.03816930403361374), 0.11199613179458758)
+    big_a = -(h * h) - 0.703125
+    big_b = (h - ac) * (h + ac) + big_r
+    hi = big_a + big_b
+    return _exp2_f64(hi, big_b - (hi - big_a)) / ac
+
+
+@njit(cache=True, inline="always")
+def erfc_f64(x):
+    """erfc(x), <= 2 ULP over the whole line: 1 - a - a·Q(a²) (a = |x| < 0.84375), the exponential
+    form of _erfc_big beyond; for x < 0, 1 + erf(a) (a < 1) or 2 - erfc(a); gradual underflow to 0
+    at the upper end."""
+    a = abs(x)
+    q = _erf_q_f64(min(a, 1.0))
+    big = _erfc_big_f64(a)
+    pos = ((1.0 - a) - q) if a < 0.84375 else big
+    neg = (1.0 + (a + q)) if a < 1.0 else 2.0 - big
+    y = pos if x >= 0.0 else neg
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def erf_f64(x):
+    """erf(x), <= 2 ULP: a + a·Q(a²) for a = |x| < 1 (exact for tiny and subnormal x), 1 - erfc(a)
+    beyond, with the sign of x."""
+    a = abs(x)
+    q = _erf_q_f64(min(a, 1.0))
+    y = (a + q) if a < 1.0 else 1.0 - _erfc_big_f64(a)
+    y = math.copysign(y, x)
+    return y if x == x else x
+
+
 # ---- float64 helpers ----------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
@@ -341,7 +515,7 @@ def ncdf_f64(z):
     cost ~z^2 ULP in the lower tail."""
     p = z * 0.7071067811865476
     e = fma(z, 0.7071067811865476, -p) + z * -4.833646656726457e-17
-    return 0.5 * math.erfc(-p) + e * 0.5641895835477563 * math.exp(-p * p)
+    return 0.5 * erfc_f64(-p) + e * 0.5641895835477563 * exp_f64(-p * p)
 
 
 @njit(cache=True, inline="always")
@@ -400,10 +574,12 @@ def _check_param(fn, name, value, positive, allow_inf):
 
 
 # Arrays with at least PARALLEL_MIN_SIZE elements run on all cores (the prange loops); below it the
-# serial loop is faster (waking the worker threads dominates; measured 1.5-8x slower in parallel below
-# ~250k elements, about even at 0.4-4M on a busy 2-core machine). Measured with
-# `python benchmarks/run.py --crossover` on the development machine (2 cores); see configure().
-PARALLEL_MIN_SIZE = 1_000_000
+# serial loop is faster (waking the worker threads dominates). With Numba's OpenMP layer on the idle
+# 2-core development machine the parallel loop was already ~1.6x faster at 1e5 elements (relu and
+# sigmoid, both dtypes); `python benchmarks/run.py --crossover` measures it. Numba's 'workqueue'
+# fallback layer costs ~0.1 ms per launch (there 1e6 was about even), and on cores busy with other
+# work OpenMP's threads wait for each other: configure(parallel=False) is then the better choice.
+PARALLEL_MIN_SIZE = 65_536
 PARALLEL = None
 
 
@@ -421,28 +597,88 @@ def configure(parallel=None, min_size=None):
     return previous
 
 
-def elementwise(fn, loops, x, params, specs, out, nout=1):
-    """Validate, broadcast and run ``loops[dtype][serial or parallel](x, *params, *outs)`` over flat arrays.
+def _fast_scalars(params, specs, dtype):
+    """Plain Python float/int parameters that pass their checks, as scalars of ``dtype``; None when
+    any parameter needs the general path (arrays, NumPy scalars, or a value that is rejected there
+    with its error message)."""
+    args = []
+    for v, (_, positive, allow_inf) in zip(params, specs):
+        tv = type(v)
+        if tv is not float and (tv is not int or not -2**31 < v < 2**31):
+            return None
+        if v != v or (positive and not v > 0) or (not allow_inf and (v == math.inf or v == -math.inf)):
+            return None
+        args.append(dtype(v))
+    return args
+
+
+def _fast_target(o, x, write=True):
+    """``o`` flattened when the loop can use it directly (a C-contiguous ndarray of x's shape and
+    dtype, writeable if ``write``), else None (the general path handles it or explains the error)."""
+    if type(o) is np.ndarray and o.shape == x.shape and o.dtype == x.dtype and o.flags.c_contiguous \
+            and (o.flags.writeable or not write):
+        return o.reshape(x.size)
+    return None
+
+
+def _flat(a, shape, n, dtype):
+    """``a`` broadcast to ``shape``, C-contiguous, of ``dtype``, flattened. No copy (and the array's
+    own writeable flag kept, so the compiled loop has one signature) when it already has the shape."""
+    if a.shape == shape:
+        return np.ascontiguousarray(a, dtype=dtype).reshape(n)
+    return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(n)
+
+
+def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=()):
+    """Validate, broadcast and run ``loops[dtype][serial or parallel](x, *inputs, *params, *outs)``
+    over flat arrays.
 
     ``specs`` holds (name, positive, allow_inf) per parameter. Scalar parameters are passed as
     scalars of the kernel dtype; array parameters (e.g. a per-channel prelu weight) broadcast
-    against ``x`` like NumPy ufunc arguments. The parallel loop runs as ``configure`` chose (by
-    default for arrays of at least ``PARALLEL_MIN_SIZE`` elements). ``nout`` = 2 for fused
-    kernels: ``out`` is then a pair of arrays (or None) and a pair is returned.
+    against ``x`` like NumPy ufunc arguments. ``inputs``: further array operands (the incoming
+    gradient of a vjp kernel), broadcast and converted like ``x``, not checked. The parallel loop
+    runs as ``configure`` chose (by default for arrays of at least ``PARALLEL_MIN_SIZE`` elements).
+    ``nout`` = 2 for fused kernels: ``out`` is then a pair of arrays (or None) and a pair is returned.
+
+    The common call (C-contiguous float32/float64 arrays of one shape and dtype, Python-number
+    parameters, no ``out`` or fitting ``out`` arrays) takes a fast path of a few microseconds;
+    everything else goes through the general path below, which gives the same results.
     """
+    if type(x) is np.ndarray and x.ndim and x.flags.c_contiguous:
+        dt = x.dtype.type
+        if (dt is np.float32 or dt is np.float64) and all(_fast_target(v, x, False) is not None for v in inputs):
+            args = _fast_scalars(params, specs, dt)
+            if args is not None:
+                n = x.size
+                if out is None:
+                    results = tuple(np.empty(x.shape, dt) for _ in range(nout))
+                    targets = [r.reshape(n) for r in results]
+                elif nout == 1:
+                    results, targets = out, [_fast_target(out, x)]
+                elif type(out) is tuple and len(out) == nout:
+                    results, targets = out, [_fast_target(o, x) for o in out]
+                else:
+                    targets = [None]
+                if all(t is not None for t in targets):
+                    use_parallel = n >= PARALLEL_MIN_SIZE if PARALLEL is None else PARALLEL
+                    loops[dt][1 if use_parallel else 0](x.reshape(n), *(v.reshape(n) for v in inputs), *args,
+                                                        *targets)
+                    return results[0] if nout == 1 and out is None else results
     xa = _as_float_array(x, fn, "x")
+    extra = [_as_float_array(v, fn, "g") for v in inputs]
     values = [_check_param(fn, name, v, pos, inf) for v, (name, pos, inf) in zip(params, specs)]
-    arrays = [v for v in values if v.ndim > 0]
+    arrays = extra + [v for v in values if v.ndim > 0]
     dtype = np.result_type(xa.dtype, *(a.dtype for a in arrays))
     try:
         shape = np.broadcast_shapes(xa.shape, *(a.shape for a in arrays))
     except ValueError:
         shapes = ", ".join(str(s.shape) for s in [xa] + arrays)
-        raise ValueError(f"{fn}: shapes {shapes} of x and its parameters do not broadcast") from None
+        what = "x, g and the parameters" if inputs else "x and its parameters"
+        raise ValueError(f"{fn}: shapes {shapes} of {what} do not broadcast") from None
     n = math.prod(shape)
-    flat_x = np.ascontiguousarray(np.broadcast_to(xa, shape), dtype=dtype).reshape(n)
-    args = [v.astype(dtype).reshape(())[()] if v.ndim == 0
-            else np.ascontiguousarray(np.broadcast_to(v, shape), dtype=dtype).reshape(n) for v in values]
+    flat_x = _flat(xa, shape, n, dtype)
+    flat_inputs = [_flat(v, shape, n, dtype) for v in extra]
+    args = [v.astype(dtype).reshape(())[()] if v.ndim == 0 else _flat(v, shape, n, dtype) for v in values]
     if nout == 1:
         outs = (out,)
     elif out is None:
@@ -466,7 +702,7 @@ def elementwise(fn, loops, x, params, specs, out, nout=1):
         results.append(o)
         targets.append(o.reshape(n) if o.flags.c_contiguous else np.empty(n, dtype))
     use_parallel = n >= PARALLEL_MIN_SIZE if PARALLEL is None else PARALLEL
-    loops[dtype.type][1 if use_parallel else 0](flat_x, *args, *targets)
+    loops[dtype.type][1 if use_parallel else 0](flat_x, *flat_inputs, *args, *targets)
     for o, r, tgt in zip(outs, results, targets):
         if o is not None and not o.flags.c_contiguous:
             o[...] = tgt.reshape(shape)

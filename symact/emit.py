@@ -55,7 +55,15 @@ def _split(value: mpmath.mpf, dtype) -> tuple[float, float]:
 # exp/expm1: x = k·ln2 + r, ln2 = ln2_hi + ln2_lo with ln2_hi short enough that k·ln2_hi is exact;
 # e^r = 1 + r + r²·q(r), q a Chebyshev fit (mpmath.chebyfit) of (e^r − 1 − r)/r² on |r| ≤ ln2/2 + 0.001
 # (relative error of e^r 2^-61.8 in float64 with degree 10, 2^-31.9 in float32 with degree 5).
-# log1p: fdlibm/musl's reduction to [√2/2, √2) and its minimax coefficients Lg1.. for log((1+s)/(1−s)).
+# log1p, log: fdlibm/musl's reduction to [√2/2, √2) and its minimax coefficients Lg1.. for log((1+s)/(1−s)).
+# erf/erfc (own fits, mpmath.chebyfit at 40-50 digits): erf(a) = a + a·Q(a²) on 0 <= a <= 1, Q of degree 13
+# (f64, error 2e-21) / 6 (f32, 1.2e-9) in a²; erfc(a) = 1 − a − a·Q(a²) below a = erfc_small (up to 1 it cost
+# 2.4 ULP), and above it erfc(a) = e^(−h² − c0 + (h − a)(h + a) + R)/a, h = a cut to half_bits significant bits
+# (half_mask) so that h² and −h² − c0 are exact, c0 a short binary number centring
+# R(a) = log(a·erfc(a)·e^(a²)) + c0. R is fitted twice: as erfc_r_near in v = 2(a − 1.5) (exact) over
+# erfc_small <= a <= 2 (degree 21, 1.8e-18 / 11, 2.1e-9), and as erfc_r in v = (t − erfc_mid)/erfc_half,
+# t = 2/(2 + a), over 2 <= a <= erfc_max (degree 20, 1.2e-18 / 8, 2.8e-9). A single fit in t from a = 1 costs
+# up to 2.4 ULP near a = 1, where the rounding of t meets R's steepest slope.
 ELEMENTARY = {
     "f64": {
         "ln2_hi": 0.6931471803691238, "ln2_lo": 1.9082149292705877e-10,
@@ -69,6 +77,29 @@ ELEMENTARY = {
                    1.479819860511658591e-01],
         "bias": 1023, "mant": 52, "tclamp": 100, "mask": "0x000fffffffffffff",
         "one_bits": "0x3ff0000000000000", "sqrt_half_bits": "0x3fe6a09e00000000",
+        "shift_bits": "0x4338000000000000", "tiny": 2.2250738585072014e-308,
+        "erf_q": [0.1283791670955126, -0.37612638903183754, 0.1128379167095512,
+                  -0.02686617064512984, 0.0052239776254232985, -0.000854832702193483,
+                  0.00012055332902888736, -1.4925647567519332e-05, 1.6462045441468418e-06,
+                  -1.6364642158167616e-07, 1.4792401209404813e-08, -1.216456005728345e-09,
+                  8.709045129053106e-11, -4.230945824295338e-12],
+        "erfc_r": [0.11199613179458758, -0.03816930403361374, -0.0284367705972415,
+                  -0.010659474300244897, -0.00273512529984424, -0.0005241645700359393,
+                  -9.82841136716402e-05, -2.8817757996049844e-05, -9.886683626835077e-06,
+                  -2.610513445952343e-06, -5.566568340692758e-07, -1.4970476171598375e-07,
+                  -5.211247745545114e-08, -1.4759348329787151e-08, -3.3438354049834738e-09,
+                  -9.610814105938572e-10, -3.3154702952309156e-10, -7.940773726566682e-11,
+                  -1.8447911706872376e-11, -1.0575849118995489e-11, -3.2421252248845143e-12],
+        "erfc_r_near": [-0.025901981443388337, 0.07893293244356897, -0.028715638209314713,
+                       0.009117661433174783, -0.002710998103934699, 0.0007837572453435902,
+                       -0.0002252492588089622, 6.514548348775127e-05, -1.9062312066092803e-05,
+                       5.649628685734116e-06, -1.6943160512751234e-06, 5.13373007405049e-07,
+                       -1.5678052185979984e-07, 4.806742798587649e-08, -1.5013499782844937e-08,
+                       4.86429665444566e-09, -1.3348569859383454e-09, 2.9452613877683095e-10,
+                       -2.4583616836922195e-10, 1.1034012208593324e-10, 3.520731211580675e-11,
+                       -5.581150287970808e-12, -1.1898699450445607e-11],
+        "erfc_mid": 0.2838983050847458, "erfc_half": 0.21610169491525424, "erfc_max": 27.5, "erfc_c0": 0.703125, "erfc_small": 0.84375,
+        "half_mask": "-0x100000000", "half_bits": 21,
     },
     "f32": {
         "ln2_hi": 0.693145751953125, "ln2_lo": 1.428606765330187e-06,
@@ -80,6 +111,19 @@ ELEMENTARY = {
         "lg_odd": [0.6666666269302368, 0.2849878668785095],
         "bias": 127, "mant": 23, "tclamp": 40, "mask": "0x007fffff",
         "one_bits": "0x3f800000", "sqrt_half_bits": "0x3f3504f3",
+        "shift_bits": "0x4b400000", "tiny": 1.1754943508222875e-38,
+        "erf_q": [0.12837916584835093, -0.37612626666720334, 0.11283594715160218,
+                  -0.026854212010626412, 0.005189087423433974, -0.000801686428716587,
+                  7.875875062685488e-05],
+        "erfc_r": [0.10244975801666703, -0.04080409018883851, -0.022315493227951927,
+                  -0.006452358328854004, -0.0012916970598484524, -0.0002050287431027274,
+                  -3.685525071904393e-05, -1.0669474528907947e-05, -2.6470153519941297e-06],
+        "erfc_r_near": [-0.025901981512694964, 0.07893291946916102, -0.028715631155764285,
+                       0.009117895588431351, -0.0027110624913271675, 0.0007825631939200426,
+                       -0.0002251225120728614, 6.768102160290296e-05, -1.8992514353562448e-05,
+                       3.2099932248761143e-06, -2.0071682381031498e-06, 1.4449801090442154e-06],
+        "erfc_mid": 0.33, "erfc_half": 0.17, "erfc_max": 10.5, "erfc_c0": 0.703125, "erfc_small": 0.84375,
+        "half_mask": "-0x2000", "half_bits": 11,
     },
 }
 
@@ -110,15 +154,19 @@ def _param_context(p) -> dict:
 
 
 def _variant(k: Kernel, tag: str, constants: dict) -> dict:
+    """The scalar kernel body of one dtype. The special inputs (nan, and ±inf where SymPy derived a
+    limit) are applied as selects after the body, not as early returns: a loop over a body with
+    three early returns was left scalar by LLVM (gelu), one with selects vectorizes."""
     stable = k.stable.subs(constants)
     printer = NumbaPrinter(tag)
     a = k.arg.name
-    guards = [f"if {a} != {a}:  # nan in, nan out (also where a branch or a constant would hide it)",
-              f"    return {a}"]
+    guards = []
     for value, sign in zip(k.at_inf, ("", "-")):
         if value is not None:
-            guards.append(f"if {a} == {sign}math.inf:  # limit at {sign}inf, derived by SymPy")
-            guards.append(f"    return {printer.doprint(fold_constants(value.subs(constants)))}")
+            inf = printer.const(float(f"{sign}inf"))
+            guards.append(f"result = {printer.doprint(fold_constants(value.subs(constants)))} if {a} == {inf} else result"
+                          f"  # limit at {sign}inf, derived by SymPy")
+    guards.append(f"return {a} if {a} != {a} else result  # nan in, nan out (also where a branch or a constant would hide it)")
     assignments, (result,) = scalar_body([stable], tag)
     return {"tag": tag, "guards": guards, "assignments": assignments, "result": result}
 
@@ -158,24 +206,26 @@ LOOP_KINDS = [
 ]
 
 
-def fused_kernels(d: DerivedActivation) -> list[tuple[str, Kernel, Kernel]]:
-    """(name, f, df/dx) for the fused forward+derivative kernel of an activation, if it has both
-    with the same argument and parameters."""
+def fused_kernels(d: DerivedActivation, vjp: bool = False) -> list[tuple[str, Kernel, Kernel]]:
+    """(name, f, df/dx) for the fused kernels of an activation, if it has both with the same
+    argument and parameters: forward+derivative ``name_fwd_grad(x) -> (y, dy/dx)`` and (with
+    ``vjp``) forward+vector-Jacobian product ``name_fwd_vjp(x, g) -> (y, g·dy/dx)``."""
     f = next((k for k in d.kernels if k.role == "f"), None)
     g = next((k for k in d.kernels if k.role == "df/dx"), None)
     if f is None or g is None or f.arg != g.arg or f.params != g.params:
         return []
-    return [(f"{d.entry.name}_fwd_grad", f, g)]
+    return [(f"{d.entry.name}_fwd_grad", f, g)] + ([(f"{d.entry.name}_fwd_vjp", f, g)] if vjp else [])
 
 
-def render_activation(env: jinja2.Environment, d: DerivedActivation) -> str:
+def render_activation(env: jinja2.Environment, d: DerivedActivation, vjp: bool = False) -> str:
     e = d.entry
     kernels = [_kernel_context(d, k) for k in d.kernels]
     helpers = sorted({h for k in d.kernels for tag in ("f32", "f64") for h in helpers_used([k.stable], tag)})
     params = [_param_context(p) for p in e.kernel_params]
     by_name = {k["name"]: k for k in kernels}
     fused = [{"name": name, "f": f.name, "g": g.name, "params": by_name[f.name]["params"],
-              "specs": by_name[f.name]["specs"]} for name, f, g in fused_kernels(d)]
+              "specs": by_name[f.name]["specs"], "vjp": name.endswith("_fwd_vjp")}
+             for name, f, g in fused_kernels(d, vjp=vjp)]
     return env.get_template("activation.py.j2").render(
         version=__version__, entry=e, definition=sp.sstr(e.expr()), kernels=kernels,
         params=params, helpers=helpers, loop_kinds=LOOP_KINDS, fused=fused,
@@ -220,8 +270,8 @@ def render_package(derived: list[DerivedActivation], package_hint: str = "symact
     index = []
     for d in sorted(derived, key=lambda d: d.entry.name):
         module = f"activations.{d.entry.name}"
-        files[f"{module.replace('.', '/')}.py"] = render_activation(env, d)
-        index += [(k.name, module) for k in d.kernels] + [(name, module) for name, _, _ in fused_kernels(d)]
+        files[f"{module.replace('.', '/')}.py"] = render_activation(env, d, vjp=True)
+        index += [(k.name, module) for k in d.kernels] + [(name, module) for name, _, _ in fused_kernels(d, vjp=True)]
     if vectors or row_losses:
         files["_rowwise.py"] = env.get_template("rowwise_runtime.py.j2").render(version=__version__)
     if vectors:

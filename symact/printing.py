@@ -30,16 +30,17 @@ class CosMul(sp.Function):
 EXACT_PRODUCT = {sp.sin: SinMul, sp.cos: CosMul}
 
 # SymPy function → name in the generated code ({t} is the dtype tag, f32 or f64).
-# exp, expm1 and tanh go to the runtime's own vectorizable versions (<= 1 ULP for exp/expm1, <= 1.3
-# for tanh, tests/test_elementary.py): Numba would call scalar libm for math.* and not vectorize.
+# exp, expm1, log, tanh, erf and erfc go to the runtime's own vectorizable versions (<= 1 ULP for the
+# exp/log family, <= 2 for tanh/erf/erfc, tests/test_elementary.py): Numba would call scalar libm for
+# math.* and not vectorize. sin and cos still call libm (sin_mul/cos_mul keep their argument exact).
 FUNCTIONS: dict[type, str] = {
     sp.exp: "exp_{t}",
-    sp.log: "math.log",
+    sp.log: "log_{t}",
     sp.sin: "math.sin",
     sp.cos: "math.cos",
     sp.tanh: "tanh_{t}",
-    sp.erf: "math.erf",
-    sp.erfc: "math.erfc",
+    sp.erf: "erf_{t}",
+    sp.erfc: "erfc_{t}",
     sp.Abs: "abs",
     Sigmoid: "sigmoid_{t}",
     Softplus: "softplus_{t}",

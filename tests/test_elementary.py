@@ -1,9 +1,9 @@
-"""The runtime's vectorizable elementary functions (exp, expm1, log1p, tanh) against mpmath.
+"""The runtime's vectorizable elementary functions (exp, expm1, log, log1p, tanh, erf, erfc) against mpmath.
 
 Each is called through a small njit loop (as the kernels call them, inlined), in float32 and
 float64, over dense sweeps of its whole domain plus the edges: reduction boundaries (multiples of
 ln2/2), overflow and gradual-underflow thresholds, subnormal inputs, ±0, ±inf, nan. Bounds (issue 6,
-SLEEF's u10 level): <= 1 ULP for the exp/log family, <= 2 ULP for tanh. ULPs are counted at the
+SLEEF's u10 level): <= 1 ULP for the exp/log family, <= 2 ULP for tanh, erf, erfc. ULPs are counted at the
 true value, with the subnormal spacing below the normal range.
 
 float32 is also swept densely (every 97th float32 in the domain) against float64 NumPy, whose own
@@ -21,9 +21,11 @@ from numba import njit
 from symact.kernels import _runtime as R
 from reference import ulp_of
 
-BOUND = {"exp": 1.0, "expm1": 1.0, "log1p": 1.0, "tanh": 2.0}
-MP = {"exp": mpmath.exp, "expm1": mpmath.expm1, "log1p": mpmath.log1p, "tanh": mpmath.tanh}
-NP = {"exp": np.exp, "expm1": np.expm1, "log1p": np.log1p, "tanh": np.tanh}
+BOUND = {"exp": 1.0, "expm1": 1.0, "log": 1.0, "log1p": 1.0, "tanh": 2.0, "erf": 2.0, "erfc": 2.0}
+MP = {"exp": mpmath.exp, "expm1": mpmath.expm1, "log": mpmath.log, "log1p": mpmath.log1p, "tanh": mpmath.tanh,
+      "erf": mpmath.erf, "erfc": mpmath.erfc}
+NP = {"exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "tanh": np.tanh,
+      "erf": np.frompyfunc(math.erf, 1, 1), "erfc": np.frompyfunc(math.erfc, 1, 1)}  # libm, float64
 TAGS = {np.float32: "f32", np.float64: "f64"}
 
 
@@ -56,7 +58,10 @@ def domain(name, dtype):
     return {"exp": (-105.0, 90.0) if f32 else (-746.0, 710.0),
             "expm1": (-20.0, 90.0) if f32 else (-40.0, 710.0),
             "log1p": (-1.0, 1e6),
-            "tanh": (-12.0, 12.0) if f32 else (-22.0, 22.0)}[name]
+            "log": (0.0, 1e6),
+            "tanh": (-12.0, 12.0) if f32 else (-22.0, 22.0),
+            "erf": (-6.0, 6.0),
+            "erfc": (-6.0, 11.0) if f32 else (-6.0, 28.0)}[name]
 
 
 def edge_points(name, dtype):
@@ -80,6 +85,13 @@ def edge_points(name, dtype):
         pts += [-1.0 + fi.eps / 2, -0.5, np.sqrt(0.5) - 1, np.sqrt(2) - 1, -2.0, 1e30]
     if name == "expm1":
         pts += [-ln2 / 2, ln2 / 2, 0.3466, 0.35, -0.35, 0.5, 1e-8, -1e-8]
+    if name == "log":
+        pts += [-1.0, -fi.smallest_subnormal, np.sqrt(0.5), np.sqrt(2), 2.0, 0.5, 1e30, 1e-30]
+        pts += [dtype(1) + j * fi.eps for j in range(-8, 9)]
+    if name in ("erf", "erfc"):  # where the forms switch (|x| = 0.84375, 1, 2) and erfc underflows
+        one = dtype(1)
+        for c in (one, -one, dtype(0.84375), dtype(2), dtype(0.5), dtype(5.0), dtype(9.0), dtype(26.5), dtype(27.2)):
+            pts += [c, np.nextafter(c, dtype(np.inf)), np.nextafter(c, dtype(-np.inf))]
     return np.array(pts, dtype=np.float64)
 
 
@@ -94,6 +106,12 @@ def sweep(name, dtype, n):
                          tiny, -tiny, big, edge_points(name, dtype)])
     if name == "log1p":
         xs = np.concatenate([xs, -1 + np.geomspace(float(fi.eps) / 4, 1, n // 8)])
+    if name == "log":  # every binade, subnormals included
+        xs = np.concatenate([xs, np.geomspace(float(fi.smallest_subnormal), 1.0, n // 4)])
+    if name == "erfc":  # the whole upper tail, into gradual underflow
+        xs = np.concatenate([xs, np.linspace(1.0, domain(name, dtype)[1], n)])
+    if name in ("erf", "erfc"):  # densely where the forms meet
+        xs = np.concatenate([xs, rng.uniform(-3, 3, 2 * n)])
     with np.errstate(over="ignore"):
         return np.unique(xs.astype(dtype))
 
@@ -111,10 +129,22 @@ def check(name, dtype, xs, got, truth_of):
         if name == "log1p" and x == -1:
             assert y == -math.inf
             continue
+        if name == "log" and x < 0:
+            assert math.isnan(y), f"log({x}) = {y}, expected nan"
+            continue
+        if name == "log" and x == 0:
+            assert y == -math.inf, f"log({x}) = {y}"
+            continue
         if math.isinf(x):
             t = {"exp": (math.inf, 0.0), "expm1": (math.inf, -1.0), "log1p": (math.inf, math.nan),
-                 "tanh": (1.0, -1.0)}[name][x < 0]
+                 "log": (math.inf, math.nan), "tanh": (1.0, -1.0), "erf": (1.0, -1.0), "erfc": (0.0, 2.0)}[name][x < 0]
+            if math.isnan(t):
+                assert math.isnan(y), f"{name}({x}) = {y}, expected nan"
+                continue
             assert y == t, f"{name}({x}) = {y}, expected {t}"
+            continue
+        if name == "erfc" and x > 30:  # truth far below the smallest subnormal (mpmath overflows there)
+            assert y == 0.0, f"erfc({x}) = {y}, expected 0"
             continue
         t = truth_of(x)
         if abs(t) > fi.max:
@@ -143,11 +173,12 @@ def test_max_ulp_against_mpmath(name, dtype):
 @pytest.mark.parametrize("name", sorted(BOUND))
 def test_float32_dense_against_float64(name):
     lo, hi = domain(name, np.float32)
-    bits = np.arange(0, 2 ** 32, 97, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    step = 97 if name not in ("erf", "erfc") else 97 * 7  # math.erf per element is slower
+    bits = np.arange(0, 2 ** 32, step, dtype=np.uint64).astype(np.uint32).view(np.float32)
     xs = bits[np.isfinite(bits) & (bits >= lo) & (bits <= hi)]
     with np.errstate(all="ignore"):
         got = helper(name, np.float32)(xs).astype(np.float64)
-        truth = NP[name](xs.astype(np.float64))
+        truth = NP[name](xs.astype(np.float64)).astype(np.float64)
     finite = np.abs(truth) <= np.finfo(np.float32).max
     assert np.all(np.isinf(got[~finite]))
     t = truth[finite]

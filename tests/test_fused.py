@@ -1,5 +1,5 @@
-"""Fused forward+derivative kernels name_fwd_grad(x, *params) -> (y, dy/dx), and the serial and
-parallel loops: each must give exactly what the separate kernels give."""
+"""Fused kernels name_fwd_grad(x, *params) -> (y, dy/dx) and name_fwd_vjp(x, g, *params) ->
+(y, g·dy/dx), and the serial and parallel loops: each must give exactly what the separate kernels give."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +11,7 @@ from symact.catalog.row_losses import ROW_LOSSES
 # elementwise fused kernels (the row losses' name_fwd_grad are tested in test_row_losses.py)
 FUSED = [name for name in K.__all__ if name.endswith("_fwd_grad")
          and name[: -len("_fwd_grad")] not in {loss.name for loss in ROW_LOSSES}]
+VJP = [name for name in K.__all__ if name.endswith("_fwd_vjp")]
 
 
 def test_every_activation_with_f_and_grad_has_a_fused_kernel():
@@ -33,6 +34,65 @@ def test_fused_equals_separate_kernels(name, dtype):
     assert y.dtype == dy.dtype == dtype and y.shape == dy.shape == x.shape
     np.testing.assert_array_equal(y, ys)
     np.testing.assert_array_equal(dy, dys)
+
+
+def test_every_activation_with_fwd_grad_has_a_fwd_vjp():
+    activations = {n[: -len("_fwd_grad")] for n in FUSED if not n.endswith("_elementwise_fwd_grad")}
+    assert activations and activations == {n[: -len("_fwd_vjp")] for n in VJP}
+
+
+@pytest.mark.parametrize("name", VJP)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_fwd_vjp_equals_separate_kernels(name, dtype):
+    base = name[: -len("_fwd_vjp")]
+    x = np.concatenate([np.linspace(-30, 30, 1001), [0.0, np.inf, -np.inf, np.nan, 1e-30, -1e-30]]).astype(dtype)
+    g = np.random.default_rng(1).standard_normal(x.size).astype(dtype)
+    g[:3] = [0.0, np.inf, np.nan]
+    with np.errstate(all="ignore"):
+        y, vjp = getattr(K, name)(x, g)
+        ys = getattr(K, base)(x)
+        expected = g * getattr(K, f"{base}_grad")(x)
+    assert y.dtype == vjp.dtype == dtype and y.shape == vjp.shape == x.shape
+    np.testing.assert_array_equal(y, ys)
+    np.testing.assert_array_equal(vjp, expected)
+
+
+def test_fwd_vjp_broadcasts_converts_and_writes_out():
+    x = np.linspace(-4, 4, 12).reshape(3, 4)
+    g = np.array([1.0, -2.0, 0.5, 3.0])  # broadcasts along the rows
+    y, vjp = K.swish_fwd_vjp(x, g, 1.5)
+    np.testing.assert_array_equal(y, K.swish(x, 1.5))
+    np.testing.assert_array_equal(vjp, g * K.swish_grad(x, 1.5))
+    out = (np.empty_like(x), np.empty_like(x))
+    r = K.sigmoid_fwd_vjp(x, np.ones_like(x), out=out)
+    assert r[0] is out[0] and r[1] is out[1]
+    np.testing.assert_array_equal(out[1], K.sigmoid_grad(x))
+    y32, v32 = K.tanh_fwd_vjp(x.astype(np.float32), np.ones(4, np.float32))
+    assert y32.dtype == v32.dtype == np.float32
+    with pytest.raises(ValueError, match="do not broadcast"):
+        K.sigmoid_fwd_vjp(x, np.ones(5))
+    with pytest.raises(TypeError, match="g must be a real number"):
+        K.sigmoid_fwd_vjp(x, np.array(["a"] * 4))
+
+
+def test_fast_path_and_general_path_agree():
+    """Contiguous float arrays with Python-number parameters take the front end's fast path; other
+    inputs (lists, strided arrays, NumPy scalars as parameters) the general one: same results."""
+    x = np.random.default_rng(2).standard_normal((40, 30)) * 5
+    for fn, params in ((K.softplus, (2.0, 20.0)), (K.elu, (0.7,)), (K.sigmoid, ())):
+        fast = fn(x, *params)
+        np.testing.assert_array_equal(fn(x.tolist(), *params), fast)
+        np.testing.assert_array_equal(fn(np.asfortranarray(x), *[np.float64(p) for p in params]), fast)
+        out = np.empty_like(x)
+        assert fn(x, *params, out=out) is out
+        np.testing.assert_array_equal(out, fast)
+        out_f = np.empty_like(x, order="F")
+        fn(x, *params, out=out_f)
+        np.testing.assert_array_equal(out_f, fast)
+    with pytest.raises(ValueError, match="'beta' must be > 0"):  # the fast path leaves errors to the general one
+        K.softplus(x, -1.0)
+    with pytest.raises(ValueError, match="'beta' is nan"):
+        K.softplus(x, float("nan"))
 
 
 def test_fused_out_pair_and_parameters():

@@ -33,9 +33,8 @@ _PARAMS = ()
 
 @njit(cache=True, inline="always")
 def _binary_step_f32(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (np.float32(1.0) if (x >= np.float32(0.0)) else np.float32(0.0))
+    result = (np.float32(1.0) if (x >= np.float32(0.0)) else np.float32(0.0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,9 +51,8 @@ def _binary_step_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _binary_step_f64(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (1.0 if (x >= 0.0) else 0.0)
+    result = (1.0 if (x >= 0.0) else 0.0)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -86,13 +84,10 @@ def binary_step(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _binary_step_grad_f32(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return np.float32(0.0)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return np.float32(0.0)
-    return np.float32(0.0)
+    result = np.float32(0.0)
+    result = np.float32(0.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -109,13 +104,10 @@ def _binary_step_grad_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _binary_step_grad_f64(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return 0.0
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return 0.0
-    return 0.0
+    result = 0.0
+    result = 0.0 if x == math.inf else result  # limit at inf, derived by SymPy
+    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -147,9 +139,8 @@ def binary_step_grad(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _binary_step_grad_from_output_f32(y):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return np.float32(0.0)
+    result = np.float32(0.0)
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -166,9 +157,8 @@ def _binary_step_grad_from_output_ploop_f32(y, out):
 
 @njit(cache=True, inline="always")
 def _binary_step_grad_from_output_f64(y):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return 0.0
+    result = 0.0
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -243,3 +233,50 @@ def binary_step_fwd_grad(x, *, out=None):
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('binary_step_fwd_grad', _BINARY_STEP_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+
+
+@njit(cache=True, error_model="numpy")
+def _binary_step_fwd_vjp_loop_f32(x, g, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _binary_step_f32(xi)
+        dout[i] = g[i] * _binary_step_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _binary_step_fwd_vjp_ploop_f32(x, g, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _binary_step_f32(xi)
+        dout[i] = g[i] * _binary_step_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _binary_step_fwd_vjp_loop_f64(x, g, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _binary_step_f64(xi)
+        dout[i] = g[i] * _binary_step_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _binary_step_fwd_vjp_ploop_f64(x, g, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _binary_step_f64(xi)
+        dout[i] = g[i] * _binary_step_grad_f64(xi)
+
+
+_BINARY_STEP_FWD_VJP_LOOPS = {np.float32: (_binary_step_fwd_vjp_loop_f32, _binary_step_fwd_vjp_ploop_f32),
+                              np.float64: (_binary_step_fwd_vjp_loop_f64, _binary_step_fwd_vjp_ploop_f64)}
+
+
+def binary_step_fwd_vjp(x, g, *, out=None):
+    """(binary_step(x), g·binary_step_grad(x)) in one pass: forward value and vector-Jacobian product.
+
+    What a training step needs when the incoming gradient ``g`` is at hand: reads x and g once.
+    Same results as ``binary_step(x)`` and ``g * binary_step_grad(x)`` computed separately; x and g
+    broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
+    cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('binary_step_fwd_vjp', _BINARY_STEP_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))

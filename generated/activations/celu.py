@@ -33,9 +33,8 @@ _PARAMS = (('alpha', True, False),)
 
 @njit(cache=True, inline="always")
 def _celu_f32(x, alpha):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (x if (x > np.float32(0.0)) else alpha*expm1_f32(x/alpha))
+    result = (x if (x > np.float32(0.0)) else alpha*expm1_f32(x/alpha))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,9 +51,8 @@ def _celu_ploop_f32(x, alpha, out):
 
 @njit(cache=True, inline="always")
 def _celu_f64(x, alpha):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (x if (x > 0.0) else alpha*expm1_f64(x/alpha))
+    result = (x if (x > 0.0) else alpha*expm1_f64(x/alpha))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -86,9 +84,8 @@ def celu(x, alpha=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _celu_grad_f32(x, alpha):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (np.float32(1.0) if (x > np.float32(0.0)) else exp_f32(x/alpha))
+    result = (np.float32(1.0) if (x > np.float32(0.0)) else exp_f32(x/alpha))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -105,9 +102,8 @@ def _celu_grad_ploop_f32(x, alpha, out):
 
 @njit(cache=True, inline="always")
 def _celu_grad_f64(x, alpha):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (1.0 if (x > 0.0) else exp_f64(x/alpha))
+    result = (1.0 if (x > 0.0) else exp_f64(x/alpha))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -139,9 +135,8 @@ def celu_grad(x, alpha=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _celu_grad_from_output_f32(y, alpha):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return (np.float32(1.0) if (y > np.float32(0.0)) else (alpha + y)/alpha)
+    result = (np.float32(1.0) if (y > np.float32(0.0)) else (alpha + y)/alpha)
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -158,9 +153,8 @@ def _celu_grad_from_output_ploop_f32(y, alpha, out):
 
 @njit(cache=True, inline="always")
 def _celu_grad_from_output_f64(y, alpha):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return (1.0 if (y > 0.0) else (alpha + y)/alpha)
+    result = (1.0 if (y > 0.0) else (alpha + y)/alpha)
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -235,3 +229,50 @@ def celu_fwd_grad(x, alpha=1.0, *, out=None):
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('celu_fwd_grad', _CELU_FWD_GRAD_LOOPS, x, (alpha,), _PARAMS, out, nout=2)
+
+
+@njit(cache=True, error_model="numpy")
+def _celu_fwd_vjp_loop_f32(x, g, alpha, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _celu_f32(xi, at(alpha, i))
+        dout[i] = g[i] * _celu_grad_f32(xi, at(alpha, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _celu_fwd_vjp_ploop_f32(x, g, alpha, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _celu_f32(xi, at(alpha, i))
+        dout[i] = g[i] * _celu_grad_f32(xi, at(alpha, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _celu_fwd_vjp_loop_f64(x, g, alpha, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _celu_f64(xi, at(alpha, i))
+        dout[i] = g[i] * _celu_grad_f64(xi, at(alpha, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _celu_fwd_vjp_ploop_f64(x, g, alpha, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _celu_f64(xi, at(alpha, i))
+        dout[i] = g[i] * _celu_grad_f64(xi, at(alpha, i))
+
+
+_CELU_FWD_VJP_LOOPS = {np.float32: (_celu_fwd_vjp_loop_f32, _celu_fwd_vjp_ploop_f32),
+                       np.float64: (_celu_fwd_vjp_loop_f64, _celu_fwd_vjp_ploop_f64)}
+
+
+def celu_fwd_vjp(x, g, alpha=1.0, *, out=None):
+    """(celu(x), g·celu_grad(x)) in one pass: forward value and vector-Jacobian product.
+
+    What a training step needs when the incoming gradient ``g`` is at hand: reads x and g once.
+    Same results as ``celu(x)`` and ``g * celu_grad(x)`` computed separately; x and g
+    broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
+    cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('celu_fwd_vjp', _CELU_FWD_VJP_LOOPS, x, (alpha,), _PARAMS, out, nout=2, inputs=(g,))

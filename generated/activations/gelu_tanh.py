@@ -29,13 +29,10 @@ _PARAMS = ()
 
 @njit(cache=True, inline="always")
 def _gelu_tanh_f32(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return np.float32(math.inf)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return np.float32(0.0)
-    return x*sigmoid_f32(x*(np.float32(0.07135481387376785)*(x*x) + np.float32(1.5957691669464111)))
+    result = x*sigmoid_f32(x*(np.float32(0.07135481387376785)*(x*x) + np.float32(1.5957691669464111)))
+    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,13 +49,10 @@ def _gelu_tanh_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _gelu_tanh_f64(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return math.inf
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return 0.0
-    return x*sigmoid_f64(x*(0.07135481627260025*(x*x) + 1.5957691216057308))
+    result = x*sigmoid_f64(x*(0.07135481627260025*(x*x) + 1.5957691216057308))
+    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
+    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -90,15 +84,12 @@ def gelu_tanh(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _gelu_tanh_grad_f32(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return np.float32(1.0)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return np.float32(0.0)
     t0 = (x*x)
     t1 = x*(np.float32(0.07135481387376785)*t0 + np.float32(1.5957691669464111))
-    return (np.float32(7.978846042533405e-06)*x*(np.float32(26829.0)*t0 + np.float32(200000.0))*sigmoid_f32(-t1) + np.float32(1.0))*sigmoid_f32(t1)
+    result = (np.float32(7.978846042533405e-06)*x*(np.float32(26829.0)*t0 + np.float32(200000.0))*sigmoid_f32(-t1) + np.float32(1.0))*sigmoid_f32(t1)
+    result = np.float32(1.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -115,15 +106,12 @@ def _gelu_tanh_grad_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _gelu_tanh_grad_f64(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return 1.0
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return 0.0
     t0 = (x*x)
     t1 = x*(0.07135481627260025*t0 + 1.5957691216057308)
-    return (7.978845608028654e-06*x*(26829.0*t0 + 200000.0)*sigmoid_f64(-t1) + 1.0)*sigmoid_f64(t1)
+    result = (7.978845608028654e-06*x*(26829.0*t0 + 200000.0)*sigmoid_f64(-t1) + 1.0)*sigmoid_f64(t1)
+    result = 1.0 if x == math.inf else result  # limit at inf, derived by SymPy
+    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -196,3 +184,50 @@ def gelu_tanh_fwd_grad(x, *, out=None):
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('gelu_tanh_fwd_grad', _GELU_TANH_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+
+
+@njit(cache=True, error_model="numpy")
+def _gelu_tanh_fwd_vjp_loop_f32(x, g, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _gelu_tanh_f32(xi)
+        dout[i] = g[i] * _gelu_tanh_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_tanh_fwd_vjp_ploop_f32(x, g, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _gelu_tanh_f32(xi)
+        dout[i] = g[i] * _gelu_tanh_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _gelu_tanh_fwd_vjp_loop_f64(x, g, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _gelu_tanh_f64(xi)
+        dout[i] = g[i] * _gelu_tanh_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _gelu_tanh_fwd_vjp_ploop_f64(x, g, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _gelu_tanh_f64(xi)
+        dout[i] = g[i] * _gelu_tanh_grad_f64(xi)
+
+
+_GELU_TANH_FWD_VJP_LOOPS = {np.float32: (_gelu_tanh_fwd_vjp_loop_f32, _gelu_tanh_fwd_vjp_ploop_f32),
+                            np.float64: (_gelu_tanh_fwd_vjp_loop_f64, _gelu_tanh_fwd_vjp_ploop_f64)}
+
+
+def gelu_tanh_fwd_vjp(x, g, *, out=None):
+    """(gelu_tanh(x), g·gelu_tanh_grad(x)) in one pass: forward value and vector-Jacobian product.
+
+    What a training step needs when the incoming gradient ``g`` is at hand: reads x and g once.
+    Same results as ``gelu_tanh(x)`` and ``g * gelu_tanh_grad(x)`` computed separately; x and g
+    broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
+    cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('gelu_tanh_fwd_vjp', _GELU_TANH_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))

@@ -33,9 +33,8 @@ _PARAMS = (('negative_slope', False, False),)
 
 @njit(cache=True, inline="always")
 def _leaky_relu_f32(x, negative_slope):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (x if (x > np.float32(0.0)) else negative_slope*x)
+    result = (x if (x > np.float32(0.0)) else negative_slope*x)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,9 +51,8 @@ def _leaky_relu_ploop_f32(x, negative_slope, out):
 
 @njit(cache=True, inline="always")
 def _leaky_relu_f64(x, negative_slope):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (x if (x > 0.0) else negative_slope*x)
+    result = (x if (x > 0.0) else negative_slope*x)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -86,9 +84,8 @@ def leaky_relu(x, negative_slope=0.01, *, out=None):
 
 @njit(cache=True, inline="always")
 def _leaky_relu_grad_f32(x, negative_slope):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (np.float32(1.0) if (x > np.float32(0.0)) else negative_slope)
+    result = (np.float32(1.0) if (x > np.float32(0.0)) else negative_slope)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -105,9 +102,8 @@ def _leaky_relu_grad_ploop_f32(x, negative_slope, out):
 
 @njit(cache=True, inline="always")
 def _leaky_relu_grad_f64(x, negative_slope):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (1.0 if (x > 0.0) else negative_slope)
+    result = (1.0 if (x > 0.0) else negative_slope)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -139,9 +135,8 @@ def leaky_relu_grad(x, negative_slope=0.01, *, out=None):
 
 @njit(cache=True, inline="always")
 def _leaky_relu_grad_from_output_f32(y, negative_slope):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return (np.float32(1.0) if (y > np.float32(0.0)) else negative_slope)
+    result = (np.float32(1.0) if (y > np.float32(0.0)) else negative_slope)
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -158,9 +153,8 @@ def _leaky_relu_grad_from_output_ploop_f32(y, negative_slope, out):
 
 @njit(cache=True, inline="always")
 def _leaky_relu_grad_from_output_f64(y, negative_slope):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return (1.0 if (y > 0.0) else negative_slope)
+    result = (1.0 if (y > 0.0) else negative_slope)
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -235,3 +229,50 @@ def leaky_relu_fwd_grad(x, negative_slope=0.01, *, out=None):
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('leaky_relu_fwd_grad', _LEAKY_RELU_FWD_GRAD_LOOPS, x, (negative_slope,), _PARAMS, out, nout=2)
+
+
+@njit(cache=True, error_model="numpy")
+def _leaky_relu_fwd_vjp_loop_f32(x, g, negative_slope, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _leaky_relu_f32(xi, at(negative_slope, i))
+        dout[i] = g[i] * _leaky_relu_grad_f32(xi, at(negative_slope, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _leaky_relu_fwd_vjp_ploop_f32(x, g, negative_slope, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _leaky_relu_f32(xi, at(negative_slope, i))
+        dout[i] = g[i] * _leaky_relu_grad_f32(xi, at(negative_slope, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _leaky_relu_fwd_vjp_loop_f64(x, g, negative_slope, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _leaky_relu_f64(xi, at(negative_slope, i))
+        dout[i] = g[i] * _leaky_relu_grad_f64(xi, at(negative_slope, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _leaky_relu_fwd_vjp_ploop_f64(x, g, negative_slope, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _leaky_relu_f64(xi, at(negative_slope, i))
+        dout[i] = g[i] * _leaky_relu_grad_f64(xi, at(negative_slope, i))
+
+
+_LEAKY_RELU_FWD_VJP_LOOPS = {np.float32: (_leaky_relu_fwd_vjp_loop_f32, _leaky_relu_fwd_vjp_ploop_f32),
+                             np.float64: (_leaky_relu_fwd_vjp_loop_f64, _leaky_relu_fwd_vjp_ploop_f64)}
+
+
+def leaky_relu_fwd_vjp(x, g, negative_slope=0.01, *, out=None):
+    """(leaky_relu(x), g·leaky_relu_grad(x)) in one pass: forward value and vector-Jacobian product.
+
+    What a training step needs when the incoming gradient ``g`` is at hand: reads x and g once.
+    Same results as ``leaky_relu(x)`` and ``g * leaky_relu_grad(x)`` computed separately; x and g
+    broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
+    cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('leaky_relu_fwd_vjp', _LEAKY_RELU_FWD_VJP_LOOPS, x, (negative_slope,), _PARAMS, out, nout=2, inputs=(g,))

@@ -33,13 +33,10 @@ _PARAMS = (('c', False, False),)
 
 @njit(cache=True, inline="always")
 def _linear_f32(x, c):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (np.float32(math.inf) if (c > np.float32(0.0)) else (np.float32(-math.inf) if (c < np.float32(0.0)) else np.float32(0.0)))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (np.float32(-math.inf) if (c > np.float32(0.0)) else (np.float32(math.inf) if (c < np.float32(0.0)) else np.float32(0.0)))
-    return c*x
+    result = c*x
+    result = (np.float32(math.inf) if (c > np.float32(0.0)) else (np.float32(-math.inf) if (c < np.float32(0.0)) else np.float32(0.0))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (np.float32(-math.inf) if (c > np.float32(0.0)) else (np.float32(math.inf) if (c < np.float32(0.0)) else np.float32(0.0))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -56,13 +53,10 @@ def _linear_ploop_f32(x, c, out):
 
 @njit(cache=True, inline="always")
 def _linear_f64(x, c):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (math.inf if (c > 0.0) else (-math.inf if (c < 0.0) else 0.0))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (-math.inf if (c > 0.0) else (math.inf if (c < 0.0) else 0.0))
-    return c*x
+    result = c*x
+    result = (math.inf if (c > 0.0) else (-math.inf if (c < 0.0) else 0.0)) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (-math.inf if (c > 0.0) else (math.inf if (c < 0.0) else 0.0)) if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -94,13 +88,10 @@ def linear(x, c=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _linear_grad_f32(x, c):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (c if ((c > np.float32(0.0)) or (c < np.float32(0.0))) else np.float32(0.0))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (c if ((c > np.float32(0.0)) or (c < np.float32(0.0))) else np.float32(0.0))
-    return c
+    result = c
+    result = (c if ((c > np.float32(0.0)) or (c < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (c if ((c > np.float32(0.0)) or (c < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -117,13 +108,10 @@ def _linear_grad_ploop_f32(x, c, out):
 
 @njit(cache=True, inline="always")
 def _linear_grad_f64(x, c):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (c if ((c > 0.0) or (c < 0.0)) else 0.0)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (c if ((c > 0.0) or (c < 0.0)) else 0.0)
-    return c
+    result = c
+    result = (c if ((c > 0.0) or (c < 0.0)) else 0.0) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (c if ((c > 0.0) or (c < 0.0)) else 0.0) if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -155,9 +143,8 @@ def linear_grad(x, c=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _linear_grad_from_output_f32(y, c):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return c
+    result = c
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -174,9 +161,8 @@ def _linear_grad_from_output_ploop_f32(y, c, out):
 
 @njit(cache=True, inline="always")
 def _linear_grad_from_output_f64(y, c):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return c
+    result = c
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -251,3 +237,50 @@ def linear_fwd_grad(x, c=1.0, *, out=None):
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('linear_fwd_grad', _LINEAR_FWD_GRAD_LOOPS, x, (c,), _PARAMS, out, nout=2)
+
+
+@njit(cache=True, error_model="numpy")
+def _linear_fwd_vjp_loop_f32(x, g, c, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _linear_f32(xi, at(c, i))
+        dout[i] = g[i] * _linear_grad_f32(xi, at(c, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _linear_fwd_vjp_ploop_f32(x, g, c, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _linear_f32(xi, at(c, i))
+        dout[i] = g[i] * _linear_grad_f32(xi, at(c, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _linear_fwd_vjp_loop_f64(x, g, c, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _linear_f64(xi, at(c, i))
+        dout[i] = g[i] * _linear_grad_f64(xi, at(c, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _linear_fwd_vjp_ploop_f64(x, g, c, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _linear_f64(xi, at(c, i))
+        dout[i] = g[i] * _linear_grad_f64(xi, at(c, i))
+
+
+_LINEAR_FWD_VJP_LOOPS = {np.float32: (_linear_fwd_vjp_loop_f32, _linear_fwd_vjp_ploop_f32),
+                         np.float64: (_linear_fwd_vjp_loop_f64, _linear_fwd_vjp_ploop_f64)}
+
+
+def linear_fwd_vjp(x, g, c=1.0, *, out=None):
+    """(linear(x), g·linear_grad(x)) in one pass: forward value and vector-Jacobian product.
+
+    What a training step needs when the incoming gradient ``g`` is at hand: reads x and g once.
+    Same results as ``linear(x)`` and ``g * linear_grad(x)`` computed separately; x and g
+    broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
+    cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('linear_fwd_vjp', _LINEAR_FWD_VJP_LOOPS, x, (c,), _PARAMS, out, nout=2, inputs=(g,))

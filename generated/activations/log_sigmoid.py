@@ -33,13 +33,10 @@ _PARAMS = ()
 
 @njit(cache=True, inline="always")
 def _log_sigmoid_f32(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return np.float32(0.0)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return np.float32(-math.inf)
-    return -softplus_f32(-x)
+    result = -softplus_f32(-x)
+    result = np.float32(0.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = np.float32(-math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -56,13 +53,10 @@ def _log_sigmoid_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _log_sigmoid_f64(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return 0.0
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return -math.inf
-    return -softplus_f64(-x)
+    result = -softplus_f64(-x)
+    result = 0.0 if x == math.inf else result  # limit at inf, derived by SymPy
+    result = -math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -94,13 +88,10 @@ def log_sigmoid(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _log_sigmoid_grad_f32(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return np.float32(0.0)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return np.float32(1.0)
-    return sigmoid_f32(-x)
+    result = sigmoid_f32(-x)
+    result = np.float32(0.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = np.float32(1.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -117,13 +108,10 @@ def _log_sigmoid_grad_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _log_sigmoid_grad_f64(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return 0.0
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return 1.0
-    return sigmoid_f64(-x)
+    result = sigmoid_f64(-x)
+    result = 0.0 if x == math.inf else result  # limit at inf, derived by SymPy
+    result = 1.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -155,9 +143,8 @@ def log_sigmoid_grad(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _log_sigmoid_grad_from_output_f32(y):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return -expm1_f32(y)
+    result = -expm1_f32(y)
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -174,9 +161,8 @@ def _log_sigmoid_grad_from_output_ploop_f32(y, out):
 
 @njit(cache=True, inline="always")
 def _log_sigmoid_grad_from_output_f64(y):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return -expm1_f64(y)
+    result = -expm1_f64(y)
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -251,3 +237,50 @@ def log_sigmoid_fwd_grad(x, *, out=None):
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('log_sigmoid_fwd_grad', _LOG_SIGMOID_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+
+
+@njit(cache=True, error_model="numpy")
+def _log_sigmoid_fwd_vjp_loop_f32(x, g, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _log_sigmoid_f32(xi)
+        dout[i] = g[i] * _log_sigmoid_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _log_sigmoid_fwd_vjp_ploop_f32(x, g, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _log_sigmoid_f32(xi)
+        dout[i] = g[i] * _log_sigmoid_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _log_sigmoid_fwd_vjp_loop_f64(x, g, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _log_sigmoid_f64(xi)
+        dout[i] = g[i] * _log_sigmoid_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _log_sigmoid_fwd_vjp_ploop_f64(x, g, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _log_sigmoid_f64(xi)
+        dout[i] = g[i] * _log_sigmoid_grad_f64(xi)
+
+
+_LOG_SIGMOID_FWD_VJP_LOOPS = {np.float32: (_log_sigmoid_fwd_vjp_loop_f32, _log_sigmoid_fwd_vjp_ploop_f32),
+                              np.float64: (_log_sigmoid_fwd_vjp_loop_f64, _log_sigmoid_fwd_vjp_ploop_f64)}
+
+
+def log_sigmoid_fwd_vjp(x, g, *, out=None):
+    """(log_sigmoid(x), g·log_sigmoid_grad(x)) in one pass: forward value and vector-Jacobian product.
+
+    What a training step needs when the incoming gradient ``g`` is at hand: reads x and g once.
+    Same results as ``log_sigmoid(x)`` and ``g * log_sigmoid_grad(x)`` computed separately; x and g
+    broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
+    cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('log_sigmoid_fwd_vjp', _LOG_SIGMOID_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))

@@ -33,9 +33,8 @@ _PARAMS = (('weight', False, False),)
 
 @njit(cache=True, inline="always")
 def _prelu_f32(x, weight):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (x if (x > np.float32(0.0)) else weight*x)
+    result = (x if (x > np.float32(0.0)) else weight*x)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,9 +51,8 @@ def _prelu_ploop_f32(x, weight, out):
 
 @njit(cache=True, inline="always")
 def _prelu_f64(x, weight):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (x if (x > 0.0) else weight*x)
+    result = (x if (x > 0.0) else weight*x)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -86,9 +84,8 @@ def prelu(x, weight=0.25, *, out=None):
 
 @njit(cache=True, inline="always")
 def _prelu_grad_f32(x, weight):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (np.float32(1.0) if (x > np.float32(0.0)) else weight)
+    result = (np.float32(1.0) if (x > np.float32(0.0)) else weight)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -105,9 +102,8 @@ def _prelu_grad_ploop_f32(x, weight, out):
 
 @njit(cache=True, inline="always")
 def _prelu_grad_f64(x, weight):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (1.0 if (x > 0.0) else weight)
+    result = (1.0 if (x > 0.0) else weight)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -139,9 +135,8 @@ def prelu_grad(x, weight=0.25, *, out=None):
 
 @njit(cache=True, inline="always")
 def _prelu_grad_weight_f32(x, weight):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (np.float32(0.0) if (x > np.float32(0.0)) else x)
+    result = (np.float32(0.0) if (x > np.float32(0.0)) else x)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -158,9 +153,8 @@ def _prelu_grad_weight_ploop_f32(x, weight, out):
 
 @njit(cache=True, inline="always")
 def _prelu_grad_weight_f64(x, weight):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (0.0 if (x > 0.0) else x)
+    result = (0.0 if (x > 0.0) else x)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -233,3 +227,50 @@ def prelu_fwd_grad(x, weight=0.25, *, out=None):
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('prelu_fwd_grad', _PRELU_FWD_GRAD_LOOPS, x, (weight,), _PARAMS, out, nout=2)
+
+
+@njit(cache=True, error_model="numpy")
+def _prelu_fwd_vjp_loop_f32(x, g, weight, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _prelu_f32(xi, at(weight, i))
+        dout[i] = g[i] * _prelu_grad_f32(xi, at(weight, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _prelu_fwd_vjp_ploop_f32(x, g, weight, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _prelu_f32(xi, at(weight, i))
+        dout[i] = g[i] * _prelu_grad_f32(xi, at(weight, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _prelu_fwd_vjp_loop_f64(x, g, weight, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _prelu_f64(xi, at(weight, i))
+        dout[i] = g[i] * _prelu_grad_f64(xi, at(weight, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _prelu_fwd_vjp_ploop_f64(x, g, weight, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _prelu_f64(xi, at(weight, i))
+        dout[i] = g[i] * _prelu_grad_f64(xi, at(weight, i))
+
+
+_PRELU_FWD_VJP_LOOPS = {np.float32: (_prelu_fwd_vjp_loop_f32, _prelu_fwd_vjp_ploop_f32),
+                        np.float64: (_prelu_fwd_vjp_loop_f64, _prelu_fwd_vjp_ploop_f64)}
+
+
+def prelu_fwd_vjp(x, g, weight=0.25, *, out=None):
+    """(prelu(x), g·prelu_grad(x)) in one pass: forward value and vector-Jacobian product.
+
+    What a training step needs when the incoming gradient ``g`` is at hand: reads x and g once.
+    Same results as ``prelu(x)`` and ``g * prelu_grad(x)`` computed separately; x and g
+    broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
+    cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('prelu_fwd_vjp', _PRELU_FWD_VJP_LOOPS, x, (weight,), _PARAMS, out, nout=2, inputs=(g,))

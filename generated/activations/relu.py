@@ -33,9 +33,8 @@ _PARAMS = ()
 
 @njit(cache=True, inline="always")
 def _relu_f32(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (x if (x > np.float32(0.0)) else np.float32(0.0))
+    result = (x if (x > np.float32(0.0)) else np.float32(0.0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,9 +51,8 @@ def _relu_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _relu_f64(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (x if (x > 0.0) else 0.0)
+    result = (x if (x > 0.0) else 0.0)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -86,9 +84,8 @@ def relu(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _relu_grad_f32(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (np.float32(1.0) if (x > np.float32(0.0)) else np.float32(0.0))
+    result = (np.float32(1.0) if (x > np.float32(0.0)) else np.float32(0.0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -105,9 +102,8 @@ def _relu_grad_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _relu_grad_f64(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (1.0 if (x > 0.0) else 0.0)
+    result = (1.0 if (x > 0.0) else 0.0)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -139,9 +135,8 @@ def relu_grad(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _relu_grad_from_output_f32(y):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return (np.float32(1.0) if (y > np.float32(0.0)) else np.float32(0.0))
+    result = (np.float32(1.0) if (y > np.float32(0.0)) else np.float32(0.0))
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -158,9 +153,8 @@ def _relu_grad_from_output_ploop_f32(y, out):
 
 @njit(cache=True, inline="always")
 def _relu_grad_from_output_f64(y):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return (1.0 if (y > 0.0) else 0.0)
+    result = (1.0 if (y > 0.0) else 0.0)
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -235,3 +229,50 @@ def relu_fwd_grad(x, *, out=None):
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('relu_fwd_grad', _RELU_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+
+
+@njit(cache=True, error_model="numpy")
+def _relu_fwd_vjp_loop_f32(x, g, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _relu_f32(xi)
+        dout[i] = g[i] * _relu_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu_fwd_vjp_ploop_f32(x, g, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _relu_f32(xi)
+        dout[i] = g[i] * _relu_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _relu_fwd_vjp_loop_f64(x, g, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _relu_f64(xi)
+        dout[i] = g[i] * _relu_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _relu_fwd_vjp_ploop_f64(x, g, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _relu_f64(xi)
+        dout[i] = g[i] * _relu_grad_f64(xi)
+
+
+_RELU_FWD_VJP_LOOPS = {np.float32: (_relu_fwd_vjp_loop_f32, _relu_fwd_vjp_ploop_f32),
+                       np.float64: (_relu_fwd_vjp_loop_f64, _relu_fwd_vjp_ploop_f64)}
+
+
+def relu_fwd_vjp(x, g, *, out=None):
+    """(relu(x), g·relu_grad(x)) in one pass: forward value and vector-Jacobian product.
+
+    What a training step needs when the incoming gradient ``g`` is at hand: reads x and g once.
+    Same results as ``relu(x)`` and ``g * relu_grad(x)`` computed separately; x and g
+    broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
+    cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('relu_fwd_vjp', _RELU_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))

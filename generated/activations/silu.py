@@ -29,13 +29,10 @@ _PARAMS = ()
 
 @njit(cache=True, inline="always")
 def _silu_f32(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return np.float32(math.inf)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return np.float32(0.0)
-    return x*sigmoid_f32(x)
+    result = x*sigmoid_f32(x)
+    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,13 +49,10 @@ def _silu_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _silu_f64(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return math.inf
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return 0.0
-    return x*sigmoid_f64(x)
+    result = x*sigmoid_f64(x)
+    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
+    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -90,13 +84,10 @@ def silu(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _silu_grad_f32(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return np.float32(1.0)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return np.float32(0.0)
-    return (x*sigmoid_f32(-x) + np.float32(1.0))*sigmoid_f32(x)
+    result = (x*sigmoid_f32(-x) + np.float32(1.0))*sigmoid_f32(x)
+    result = np.float32(1.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -113,13 +104,10 @@ def _silu_grad_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _silu_grad_f64(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return 1.0
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return 0.0
-    return (x*sigmoid_f64(-x) + 1.0)*sigmoid_f64(x)
+    result = (x*sigmoid_f64(-x) + 1.0)*sigmoid_f64(x)
+    result = 1.0 if x == math.inf else result  # limit at inf, derived by SymPy
+    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -192,3 +180,50 @@ def silu_fwd_grad(x, *, out=None):
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('silu_fwd_grad', _SILU_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+
+
+@njit(cache=True, error_model="numpy")
+def _silu_fwd_vjp_loop_f32(x, g, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _silu_f32(xi)
+        dout[i] = g[i] * _silu_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _silu_fwd_vjp_ploop_f32(x, g, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _silu_f32(xi)
+        dout[i] = g[i] * _silu_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _silu_fwd_vjp_loop_f64(x, g, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _silu_f64(xi)
+        dout[i] = g[i] * _silu_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _silu_fwd_vjp_ploop_f64(x, g, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _silu_f64(xi)
+        dout[i] = g[i] * _silu_grad_f64(xi)
+
+
+_SILU_FWD_VJP_LOOPS = {np.float32: (_silu_fwd_vjp_loop_f32, _silu_fwd_vjp_ploop_f32),
+                       np.float64: (_silu_fwd_vjp_loop_f64, _silu_fwd_vjp_ploop_f64)}
+
+
+def silu_fwd_vjp(x, g, *, out=None):
+    """(silu(x), g·silu_grad(x)) in one pass: forward value and vector-Jacobian product.
+
+    What a training step needs when the incoming gradient ``g`` is at hand: reads x and g once.
+    Same results as ``silu(x)`` and ``g * silu_grad(x)`` computed separately; x and g
+    broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
+    cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('silu_fwd_vjp', _SILU_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))

@@ -33,10 +33,9 @@ _PARAMS = (('beta', True, False), ('threshold', False, True),)
 
 @njit(cache=True, inline="always")
 def _softplus_f32(x, beta, threshold):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = beta*x
-    return (x if (t0 > threshold) else softplus_f32(t0)/beta)
+    result = (x if (t0 > threshold) else softplus_f32(t0)/beta)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -53,10 +52,9 @@ def _softplus_ploop_f32(x, beta, threshold, out):
 
 @njit(cache=True, inline="always")
 def _softplus_f64(x, beta, threshold):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = beta*x
-    return (x if (t0 > threshold) else softplus_f64(t0)/beta)
+    result = (x if (t0 > threshold) else softplus_f64(t0)/beta)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -88,10 +86,9 @@ def softplus(x, beta=1.0, threshold=math.inf, *, out=None):
 
 @njit(cache=True, inline="always")
 def _softplus_grad_f32(x, beta, threshold):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = beta*x
-    return (np.float32(1.0) if (t0 > threshold) else sigmoid_f32(t0))
+    result = (np.float32(1.0) if (t0 > threshold) else sigmoid_f32(t0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -108,10 +105,9 @@ def _softplus_grad_ploop_f32(x, beta, threshold, out):
 
 @njit(cache=True, inline="always")
 def _softplus_grad_f64(x, beta, threshold):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = beta*x
-    return (1.0 if (t0 > threshold) else sigmoid_f64(t0))
+    result = (1.0 if (t0 > threshold) else sigmoid_f64(t0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -143,9 +139,8 @@ def softplus_grad(x, beta=1.0, threshold=math.inf, *, out=None):
 
 @njit(cache=True, inline="always")
 def _softplus_grad_from_output_f32(y, beta):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return -expm1_f32(-beta*y)
+    result = -expm1_f32(-beta*y)
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -162,9 +157,8 @@ def _softplus_grad_from_output_ploop_f32(y, beta, out):
 
 @njit(cache=True, inline="always")
 def _softplus_grad_from_output_f64(y, beta):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return -expm1_f64(-beta*y)
+    result = -expm1_f64(-beta*y)
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -239,3 +233,50 @@ def softplus_fwd_grad(x, beta=1.0, threshold=math.inf, *, out=None):
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('softplus_fwd_grad', _SOFTPLUS_FWD_GRAD_LOOPS, x, (beta, threshold,), _PARAMS, out, nout=2)
+
+
+@njit(cache=True, error_model="numpy")
+def _softplus_fwd_vjp_loop_f32(x, g, beta, threshold, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _softplus_f32(xi, at(beta, i), at(threshold, i))
+        dout[i] = g[i] * _softplus_grad_f32(xi, at(beta, i), at(threshold, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softplus_fwd_vjp_ploop_f32(x, g, beta, threshold, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _softplus_f32(xi, at(beta, i), at(threshold, i))
+        dout[i] = g[i] * _softplus_grad_f32(xi, at(beta, i), at(threshold, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _softplus_fwd_vjp_loop_f64(x, g, beta, threshold, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _softplus_f64(xi, at(beta, i), at(threshold, i))
+        dout[i] = g[i] * _softplus_grad_f64(xi, at(beta, i), at(threshold, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _softplus_fwd_vjp_ploop_f64(x, g, beta, threshold, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _softplus_f64(xi, at(beta, i), at(threshold, i))
+        dout[i] = g[i] * _softplus_grad_f64(xi, at(beta, i), at(threshold, i))
+
+
+_SOFTPLUS_FWD_VJP_LOOPS = {np.float32: (_softplus_fwd_vjp_loop_f32, _softplus_fwd_vjp_ploop_f32),
+                           np.float64: (_softplus_fwd_vjp_loop_f64, _softplus_fwd_vjp_ploop_f64)}
+
+
+def softplus_fwd_vjp(x, g, beta=1.0, threshold=math.inf, *, out=None):
+    """(softplus(x), g·softplus_grad(x)) in one pass: forward value and vector-Jacobian product.
+
+    What a training step needs when the incoming gradient ``g`` is at hand: reads x and g once.
+    Same results as ``softplus(x)`` and ``g * softplus_grad(x)`` computed separately; x and g
+    broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
+    cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('softplus_fwd_vjp', _SOFTPLUS_FWD_VJP_LOOPS, x, (beta, threshold,), _PARAMS, out, nout=2, inputs=(g,))

@@ -33,13 +33,10 @@ _PARAMS = (('beta', False, False),)
 
 @njit(cache=True, inline="always")
 def _swish_f32(x, beta):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (np.float32(math.inf) if (beta > np.float32(0.0)) else (np.float32(0.0) if (beta < np.float32(0.0)) else np.float32(math.inf)))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (np.float32(0.0) if (beta > np.float32(0.0)) else np.float32(-math.inf))
-    return x*sigmoid_f32(beta*x)
+    result = x*sigmoid_f32(beta*x)
+    result = (np.float32(math.inf) if (beta > np.float32(0.0)) else (np.float32(0.0) if (beta < np.float32(0.0)) else np.float32(math.inf))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (np.float32(0.0) if (beta > np.float32(0.0)) else np.float32(-math.inf)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -56,13 +53,10 @@ def _swish_ploop_f32(x, beta, out):
 
 @njit(cache=True, inline="always")
 def _swish_f64(x, beta):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (math.inf if (beta > 0.0) else (0.0 if (beta < 0.0) else math.inf))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (0.0 if (beta > 0.0) else -math.inf)
-    return x*sigmoid_f64(beta*x)
+    result = x*sigmoid_f64(beta*x)
+    result = (math.inf if (beta > 0.0) else (0.0 if (beta < 0.0) else math.inf)) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (0.0 if (beta > 0.0) else -math.inf) if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -94,14 +88,11 @@ def swish(x, beta=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _swish_grad_f32(x, beta):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (np.float32(1.0) if (beta > np.float32(0.0)) else (np.float32(0.0) if (beta < np.float32(0.0)) else np.float32(0.5)))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (np.float32(0.0) if (beta > np.float32(0.0)) else (np.float32(1.0) if (beta < np.float32(0.0)) else np.float32(0.5)))
     t0 = beta*x
-    return (t0*sigmoid_f32(-t0) + np.float32(1.0))*sigmoid_f32(t0)
+    result = (t0*sigmoid_f32(-t0) + np.float32(1.0))*sigmoid_f32(t0)
+    result = (np.float32(1.0) if (beta > np.float32(0.0)) else (np.float32(0.0) if (beta < np.float32(0.0)) else np.float32(0.5))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (np.float32(0.0) if (beta > np.float32(0.0)) else (np.float32(1.0) if (beta < np.float32(0.0)) else np.float32(0.5))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -118,14 +109,11 @@ def _swish_grad_ploop_f32(x, beta, out):
 
 @njit(cache=True, inline="always")
 def _swish_grad_f64(x, beta):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (1.0 if (beta > 0.0) else (0.0 if (beta < 0.0) else 0.5))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (0.0 if (beta > 0.0) else (1.0 if (beta < 0.0) else 0.5))
     t0 = beta*x
-    return (t0*sigmoid_f64(-t0) + 1.0)*sigmoid_f64(t0)
+    result = (t0*sigmoid_f64(-t0) + 1.0)*sigmoid_f64(t0)
+    result = (1.0 if (beta > 0.0) else (0.0 if (beta < 0.0) else 0.5)) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (0.0 if (beta > 0.0) else (1.0 if (beta < 0.0) else 0.5)) if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -157,14 +145,11 @@ def swish_grad(x, beta=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _swish_grad_beta_f32(x, beta):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (np.float32(0.0) if ((beta > np.float32(0.0)) or (beta < np.float32(0.0))) else np.float32(math.inf))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (np.float32(0.0) if ((beta > np.float32(0.0)) or (beta < np.float32(0.0))) else np.float32(math.inf))
     t0 = beta*x
-    return (x*x)*sigmoid_f32(-t0)*sigmoid_f32(t0)
+    result = (x*x)*sigmoid_f32(-t0)*sigmoid_f32(t0)
+    result = (np.float32(0.0) if ((beta > np.float32(0.0)) or (beta < np.float32(0.0))) else np.float32(math.inf)) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (np.float32(0.0) if ((beta > np.float32(0.0)) or (beta < np.float32(0.0))) else np.float32(math.inf)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -181,14 +166,11 @@ def _swish_grad_beta_ploop_f32(x, beta, out):
 
 @njit(cache=True, inline="always")
 def _swish_grad_beta_f64(x, beta):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (0.0 if ((beta > 0.0) or (beta < 0.0)) else math.inf)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (0.0 if ((beta > 0.0) or (beta < 0.0)) else math.inf)
     t0 = beta*x
-    return (x*x)*sigmoid_f64(-t0)*sigmoid_f64(t0)
+    result = (x*x)*sigmoid_f64(-t0)*sigmoid_f64(t0)
+    result = (0.0 if ((beta > 0.0) or (beta < 0.0)) else math.inf) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (0.0 if ((beta > 0.0) or (beta < 0.0)) else math.inf) if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -261,3 +243,50 @@ def swish_fwd_grad(x, beta=1.0, *, out=None):
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('swish_fwd_grad', _SWISH_FWD_GRAD_LOOPS, x, (beta,), _PARAMS, out, nout=2)
+
+
+@njit(cache=True, error_model="numpy")
+def _swish_fwd_vjp_loop_f32(x, g, beta, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _swish_f32(xi, at(beta, i))
+        dout[i] = g[i] * _swish_grad_f32(xi, at(beta, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _swish_fwd_vjp_ploop_f32(x, g, beta, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _swish_f32(xi, at(beta, i))
+        dout[i] = g[i] * _swish_grad_f32(xi, at(beta, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _swish_fwd_vjp_loop_f64(x, g, beta, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _swish_f64(xi, at(beta, i))
+        dout[i] = g[i] * _swish_grad_f64(xi, at(beta, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _swish_fwd_vjp_ploop_f64(x, g, beta, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _swish_f64(xi, at(beta, i))
+        dout[i] = g[i] * _swish_grad_f64(xi, at(beta, i))
+
+
+_SWISH_FWD_VJP_LOOPS = {np.float32: (_swish_fwd_vjp_loop_f32, _swish_fwd_vjp_ploop_f32),
+                        np.float64: (_swish_fwd_vjp_loop_f64, _swish_fwd_vjp_ploop_f64)}
+
+
+def swish_fwd_vjp(x, g, beta=1.0, *, out=None):
+    """(swish(x), g·swish_grad(x)) in one pass: forward value and vector-Jacobian product.
+
+    What a training step needs when the incoming gradient ``g`` is at hand: reads x and g once.
+    Same results as ``swish(x)`` and ``g * swish_grad(x)`` computed separately; x and g
+    broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
+    cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('swish_fwd_vjp', _SWISH_FWD_VJP_LOOPS, x, (beta,), _PARAMS, out, nout=2, inputs=(g,))

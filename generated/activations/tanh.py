@@ -33,13 +33,10 @@ _PARAMS = ()
 
 @njit(cache=True, inline="always")
 def _tanh_f32(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return np.float32(1.0)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return np.float32(-1.0)
-    return tanh_f32(x)
+    result = tanh_f32(x)
+    result = np.float32(1.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = np.float32(-1.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -56,13 +53,10 @@ def _tanh_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _tanh_f64(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return 1.0
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return -1.0
-    return tanh_f64(x)
+    result = tanh_f64(x)
+    result = 1.0 if x == math.inf else result  # limit at inf, derived by SymPy
+    result = -1.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -94,14 +88,11 @@ def tanh(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _tanh_grad_f32(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return np.float32(0.0)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return np.float32(0.0)
     t0 = np.float32(2.0)*x
-    return np.float32(4.0)*sigmoid_f32(-t0)*sigmoid_f32(t0)
+    result = np.float32(4.0)*sigmoid_f32(-t0)*sigmoid_f32(t0)
+    result = np.float32(0.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -118,14 +109,11 @@ def _tanh_grad_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _tanh_grad_f64(x):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return 0.0
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return 0.0
     t0 = 2.0*x
-    return 4.0*sigmoid_f64(-t0)*sigmoid_f64(t0)
+    result = 4.0*sigmoid_f64(-t0)*sigmoid_f64(t0)
+    result = 0.0 if x == math.inf else result  # limit at inf, derived by SymPy
+    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -157,9 +145,8 @@ def tanh_grad(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _tanh_grad_from_output_f32(y):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return -(y + np.float32(-1.0))*(y + np.float32(1.0))
+    result = -(y + np.float32(-1.0))*(y + np.float32(1.0))
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -176,9 +163,8 @@ def _tanh_grad_from_output_ploop_f32(y, out):
 
 @njit(cache=True, inline="always")
 def _tanh_grad_from_output_f64(y):
-    if y != y:  # nan in, nan out (also where a branch or a constant would hide it)
-        return y
-    return -(y - 1.0)*(y + 1.0)
+    result = -(y - 1.0)*(y + 1.0)
+    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -253,3 +239,50 @@ def tanh_fwd_grad(x, *, out=None):
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('tanh_fwd_grad', _TANH_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+
+
+@njit(cache=True, error_model="numpy")
+def _tanh_fwd_vjp_loop_f32(x, g, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _tanh_f32(xi)
+        dout[i] = g[i] * _tanh_grad_f32(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _tanh_fwd_vjp_ploop_f32(x, g, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _tanh_f32(xi)
+        dout[i] = g[i] * _tanh_grad_f32(xi)
+
+
+@njit(cache=True, error_model="numpy")
+def _tanh_fwd_vjp_loop_f64(x, g, out, dout):
+    for i in range(x.shape[0]):
+        xi = x[i]
+        out[i] = _tanh_f64(xi)
+        dout[i] = g[i] * _tanh_grad_f64(xi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _tanh_fwd_vjp_ploop_f64(x, g, out, dout):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        out[i] = _tanh_f64(xi)
+        dout[i] = g[i] * _tanh_grad_f64(xi)
+
+
+_TANH_FWD_VJP_LOOPS = {np.float32: (_tanh_fwd_vjp_loop_f32, _tanh_fwd_vjp_ploop_f32),
+                       np.float64: (_tanh_fwd_vjp_loop_f64, _tanh_fwd_vjp_ploop_f64)}
+
+
+def tanh_fwd_vjp(x, g, *, out=None):
+    """(tanh(x), g·tanh_grad(x)) in one pass: forward value and vector-Jacobian product.
+
+    What a training step needs when the incoming gradient ``g`` is at hand: reads x and g once.
+    Same results as ``tanh(x)`` and ``g * tanh_grad(x)`` computed separately; x and g
+    broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
+    cores (see ``symact.kernels.configure``).
+    """
+    return elementwise('tanh_fwd_vjp', _TANH_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))

@@ -29,11 +29,9 @@ _PARAMS = (('target', False, False), ('pos_weight', True, False),)
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_f32(x, target, pos_weight):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (np.float32(math.inf) if (target > np.float32(0.0)) else (np.float32(-math.inf) if (target < np.float32(0.0)) else np.float32(0.0)))
-    return pos_weight*target*softplus_f32(-x) - (target + np.float32(-1.0))*softplus_f32(x)
+    result = pos_weight*target*softplus_f32(-x) - (target + np.float32(-1.0))*softplus_f32(x)
+    result = (np.float32(math.inf) if (target > np.float32(0.0)) else (np.float32(-math.inf) if (target < np.float32(0.0)) else np.float32(0.0))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -50,11 +48,9 @@ def _binary_cross_entropy_with_logits_elementwise_ploop_f32(x, target, pos_weigh
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_f64(x, target, pos_weight):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (math.inf if (target > 0.0) else (-math.inf if (target < 0.0) else 0.0))
-    return pos_weight*target*softplus_f64(-x) - (target - 1.0)*softplus_f64(x)
+    result = pos_weight*target*softplus_f64(-x) - (target - 1.0)*softplus_f64(x)
+    result = (math.inf if (target > 0.0) else (-math.inf if (target < 0.0) else 0.0)) if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -86,13 +82,10 @@ def binary_cross_entropy_with_logits_elementwise(x, target=1.0, pos_weight=1.0, 
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_grad_f32(x, target, pos_weight):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (np.float32(1.0) - target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(1.0))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (-pos_weight*target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(0.0))
-    return -pos_weight*target*sigmoid_f32(-x) - (target + np.float32(-1.0))*sigmoid_f32(x)
+    result = -pos_weight*target*sigmoid_f32(-x) - (target + np.float32(-1.0))*sigmoid_f32(x)
+    result = (np.float32(1.0) - target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(1.0)) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (-pos_weight*target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -109,13 +102,10 @@ def _binary_cross_entropy_with_logits_elementwise_grad_ploop_f32(x, target, pos_
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_grad_f64(x, target, pos_weight):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (1.0 - target if ((target > 0.0) or (target < 0.0)) else 1.0)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (-pos_weight*target if ((target > 0.0) or (target < 0.0)) else 0.0)
-    return -pos_weight*target*sigmoid_f64(-x) - (target - 1.0)*sigmoid_f64(x)
+    result = -pos_weight*target*sigmoid_f64(-x) - (target - 1.0)*sigmoid_f64(x)
+    result = (1.0 - target if ((target > 0.0) or (target < 0.0)) else 1.0) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (-pos_weight*target if ((target > 0.0) or (target < 0.0)) else 0.0) if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")

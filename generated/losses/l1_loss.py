@@ -29,10 +29,9 @@ _PARAMS = (('target', False, False),)
 
 @njit(cache=True, inline="always")
 def _l1_loss_elementwise_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = target - x
-    return (-t0 if (t0 < np.float32(0.0)) else (t0 if (t0 > np.float32(0.0)) else np.float32(0.0)))
+    result = (-t0 if (t0 < np.float32(0.0)) else (t0 if (t0 > np.float32(0.0)) else np.float32(0.0)))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -49,10 +48,9 @@ def _l1_loss_elementwise_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _l1_loss_elementwise_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = target - x
-    return (-t0 if (t0 < 0.0) else (t0 if (t0 > 0.0) else 0.0))
+    result = (-t0 if (t0 < 0.0) else (t0 if (t0 > 0.0) else 0.0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -84,10 +82,9 @@ def l1_loss_elementwise(x, target=0.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _l1_loss_elementwise_grad_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = target - x
-    return (np.float32(1.0) if (t0 < np.float32(0.0)) else (np.float32(-1.0) if (t0 > np.float32(0.0)) else np.float32(0.0)))
+    result = (np.float32(1.0) if (t0 < np.float32(0.0)) else (np.float32(-1.0) if (t0 > np.float32(0.0)) else np.float32(0.0)))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -104,10 +101,9 @@ def _l1_loss_elementwise_grad_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _l1_loss_elementwise_grad_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = target - x
-    return (1.0 if (t0 < 0.0) else (-1.0 if (t0 > 0.0) else 0.0))
+    result = (1.0 if (t0 < 0.0) else (-1.0 if (t0 > 0.0) else 0.0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")

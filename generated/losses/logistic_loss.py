@@ -29,13 +29,10 @@ _PARAMS = (('target', False, False),)
 
 @njit(cache=True, inline="always")
 def _logistic_loss_elementwise_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (np.float32(0.0) if (target > np.float32(0.0)) else (np.float32(math.inf) if (target < np.float32(0.0)) else np.float32(0.6931471824645996)))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (np.float32(math.inf) if (target > np.float32(0.0)) else (np.float32(0.0) if (target < np.float32(0.0)) else np.float32(0.6931471824645996)))
-    return softplus_f32(-target*x)
+    result = softplus_f32(-target*x)
+    result = (np.float32(0.0) if (target > np.float32(0.0)) else (np.float32(math.inf) if (target < np.float32(0.0)) else np.float32(0.6931471824645996))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (np.float32(math.inf) if (target > np.float32(0.0)) else (np.float32(0.0) if (target < np.float32(0.0)) else np.float32(0.6931471824645996))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,13 +49,10 @@ def _logistic_loss_elementwise_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _logistic_loss_elementwise_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (0.0 if (target > 0.0) else (math.inf if (target < 0.0) else 0.6931471805599453))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (math.inf if (target > 0.0) else (0.0 if (target < 0.0) else 0.6931471805599453))
-    return softplus_f64(-target*x)
+    result = softplus_f64(-target*x)
+    result = (0.0 if (target > 0.0) else (math.inf if (target < 0.0) else 0.6931471805599453)) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (math.inf if (target > 0.0) else (0.0 if (target < 0.0) else 0.6931471805599453)) if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -90,13 +84,10 @@ def logistic_loss_elementwise(x, target=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _logistic_loss_elementwise_grad_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (np.float32(0.0) if (target > np.float32(0.0)) else (-target if (target < np.float32(0.0)) else np.float32(0.0)))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (-target if (target > np.float32(0.0)) else np.float32(0.0))
-    return -target*sigmoid_f32(-target*x)
+    result = -target*sigmoid_f32(-target*x)
+    result = (np.float32(0.0) if (target > np.float32(0.0)) else (-target if (target < np.float32(0.0)) else np.float32(0.0))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (-target if (target > np.float32(0.0)) else np.float32(0.0)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -113,13 +104,10 @@ def _logistic_loss_elementwise_grad_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _logistic_loss_elementwise_grad_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return (0.0 if (target > 0.0) else (-target if (target < 0.0) else 0.0))
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return (-target if (target > 0.0) else 0.0)
-    return -target*sigmoid_f64(-target*x)
+    result = -target*sigmoid_f64(-target*x)
+    result = (0.0 if (target > 0.0) else (-target if (target < 0.0) else 0.0)) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (-target if (target > 0.0) else 0.0) if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")

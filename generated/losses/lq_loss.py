@@ -29,10 +29,9 @@ _PARAMS = (('target', False, False), ('q', True, False),)
 
 @njit(cache=True, inline="always")
 def _lq_loss_elementwise_f32(x, target, q):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = target - x
-    return ((-t0)**q if (target < x) else (t0**q if (target > x) else np.float32(0.0)))
+    result = ((-t0)**q if (target < x) else (t0**q if (target > x) else np.float32(0.0)))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -49,10 +48,9 @@ def _lq_loss_elementwise_ploop_f32(x, target, q, out):
 
 @njit(cache=True, inline="always")
 def _lq_loss_elementwise_f64(x, target, q):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = target - x
-    return ((-t0)**q if (target < x) else (t0**q if (target > x) else 0.0))
+    result = ((-t0)**q if (target < x) else (t0**q if (target > x) else 0.0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -84,11 +82,10 @@ def lq_loss_elementwise(x, target=0.0, q=1.5, *, out=None):
 
 @njit(cache=True, inline="always")
 def _lq_loss_elementwise_grad_f32(x, target, q):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = target - x
     t1 = q/t0
-    return (-t1*(-t0)**q if (target < x) else (-t0**q*t1 if (target > x) else np.float32(0.0)))
+    result = (-t1*(-t0)**q if (target < x) else (-t0**q*t1 if (target > x) else np.float32(0.0)))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -105,11 +102,10 @@ def _lq_loss_elementwise_grad_ploop_f32(x, target, q, out):
 
 @njit(cache=True, inline="always")
 def _lq_loss_elementwise_grad_f64(x, target, q):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = target - x
     t1 = q/t0
-    return (-t1*(-t0)**q if (target < x) else (-t0**q*t1 if (target > x) else 0.0))
+    result = (-t1*(-t0)**q if (target < x) else (-t0**q*t1 if (target > x) else 0.0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")

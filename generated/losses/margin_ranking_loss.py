@@ -33,10 +33,9 @@ _PARAMS = (('input2', False, False), ('target', False, False), ('margin', False,
 
 @njit(cache=True, inline="always")
 def _margin_ranking_loss_elementwise_f32(x, input2, target, margin):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = margin + target*(input2 - x)
-    return (t0 if (t0 > np.float32(0.0)) else np.float32(0.0))
+    result = (t0 if (t0 > np.float32(0.0)) else np.float32(0.0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -53,10 +52,9 @@ def _margin_ranking_loss_elementwise_ploop_f32(x, input2, target, margin, out):
 
 @njit(cache=True, inline="always")
 def _margin_ranking_loss_elementwise_f64(x, input2, target, margin):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = margin + target*(input2 - x)
-    return (t0 if (t0 > 0.0) else 0.0)
+    result = (t0 if (t0 > 0.0) else 0.0)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -88,9 +86,8 @@ def margin_ranking_loss_elementwise(x, input2=0.0, target=1.0, margin=0.0, *, ou
 
 @njit(cache=True, inline="always")
 def _margin_ranking_loss_elementwise_grad_f32(x, input2, target, margin):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (-target if (margin + target*(input2 - x) > np.float32(0.0)) else np.float32(0.0))
+    result = (-target if (margin + target*(input2 - x) > np.float32(0.0)) else np.float32(0.0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -107,9 +104,8 @@ def _margin_ranking_loss_elementwise_grad_ploop_f32(x, input2, target, margin, o
 
 @njit(cache=True, inline="always")
 def _margin_ranking_loss_elementwise_grad_f64(x, input2, target, margin):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (-target if (margin + target*(input2 - x) > 0.0) else 0.0)
+    result = (-target if (margin + target*(input2 - x) > 0.0) else 0.0)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -141,9 +137,8 @@ def margin_ranking_loss_elementwise_grad(x, input2=0.0, target=1.0, margin=0.0, 
 
 @njit(cache=True, inline="always")
 def _margin_ranking_loss_elementwise_grad_input2_f32(x, input2, target, margin):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (target if (margin + target*(input2 - x) > np.float32(0.0)) else np.float32(0.0))
+    result = (target if (margin + target*(input2 - x) > np.float32(0.0)) else np.float32(0.0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -160,9 +155,8 @@ def _margin_ranking_loss_elementwise_grad_input2_ploop_f32(x, input2, target, ma
 
 @njit(cache=True, inline="always")
 def _margin_ranking_loss_elementwise_grad_input2_f64(x, input2, target, margin):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (target if (margin + target*(input2 - x) > 0.0) else 0.0)
+    result = (target if (margin + target*(input2 - x) > 0.0) else 0.0)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")

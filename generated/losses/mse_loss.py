@@ -29,13 +29,10 @@ _PARAMS = (('target', False, False),)
 
 @njit(cache=True, inline="always")
 def _mse_loss_elementwise_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return np.float32(math.inf)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return np.float32(math.inf)
-    return ((target - x)*(target - x))
+    result = ((target - x)*(target - x))
+    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = np.float32(math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,13 +49,10 @@ def _mse_loss_elementwise_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _mse_loss_elementwise_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return math.inf
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return math.inf
-    return ((target - x)*(target - x))
+    result = ((target - x)*(target - x))
+    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
+    result = math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -90,13 +84,10 @@ def mse_loss_elementwise(x, target=0.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _mse_loss_elementwise_grad_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return np.float32(math.inf)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return np.float32(-math.inf)
-    return np.float32(2.0)*(-target + x)
+    result = np.float32(2.0)*(-target + x)
+    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = np.float32(-math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -113,13 +104,10 @@ def _mse_loss_elementwise_grad_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _mse_loss_elementwise_grad_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return math.inf
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return -math.inf
-    return 2.0*(-target + x)
+    result = 2.0*(-target + x)
+    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
+    result = -math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")

@@ -29,13 +29,10 @@ _PARAMS = (('target', False, False), ('delta', True, False),)
 
 @njit(cache=True, inline="always")
 def _pseudo_huber_loss_elementwise_f32(x, target, delta):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return np.float32(math.inf)
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return np.float32(math.inf)
-    return (delta*delta)*hypot1m1_f32((target - x)/delta)
+    result = (delta*delta)*hypot1m1_f32((target - x)/delta)
+    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = np.float32(math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,13 +49,10 @@ def _pseudo_huber_loss_elementwise_ploop_f32(x, target, delta, out):
 
 @njit(cache=True, inline="always")
 def _pseudo_huber_loss_elementwise_f64(x, target, delta):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return math.inf
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return math.inf
-    return (delta*delta)*hypot1m1_f64((target - x)/delta)
+    result = (delta*delta)*hypot1m1_f64((target - x)/delta)
+    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
+    result = math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -90,14 +84,11 @@ def pseudo_huber_loss_elementwise(x, target=0.0, delta=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _pseudo_huber_loss_elementwise_grad_f32(x, target, delta):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return delta
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return -delta
     t0 = target - x
-    return -t0/hypot1_f32(t0/delta)
+    result = -t0/hypot1_f32(t0/delta)
+    result = delta if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = -delta if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -114,14 +105,11 @@ def _pseudo_huber_loss_elementwise_grad_ploop_f32(x, target, delta, out):
 
 @njit(cache=True, inline="always")
 def _pseudo_huber_loss_elementwise_grad_f64(x, target, delta):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    if x == math.inf:  # limit at inf, derived by SymPy
-        return delta
-    if x == -math.inf:  # limit at -inf, derived by SymPy
-        return -delta
     t0 = target - x
-    return -t0/hypot1_f64(t0/delta)
+    result = -t0/hypot1_f64(t0/delta)
+    result = delta if x == math.inf else result  # limit at inf, derived by SymPy
+    result = -delta if x == -math.inf else result  # limit at -inf, derived by SymPy
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")

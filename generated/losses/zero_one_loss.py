@@ -25,9 +25,8 @@ _PARAMS = (('target', False, False),)
 
 @njit(cache=True, inline="always")
 def _zero_one_loss_elementwise_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (np.float32(1.0) if (target*x < np.float32(0.0)) else np.float32(0.0))
+    result = (np.float32(1.0) if (target*x < np.float32(0.0)) else np.float32(0.0))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -44,9 +43,8 @@ def _zero_one_loss_elementwise_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _zero_one_loss_elementwise_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (1.0 if (target*x < 0.0) else 0.0)
+    result = (1.0 if (target*x < 0.0) else 0.0)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
