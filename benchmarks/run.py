@@ -221,6 +221,9 @@ def run_rowwise(repeats):
                     t.nn.functional.cross_entropy(xr, tl).backward()
                     return xr.grad
                 specs.append(("cross_entropy_grad", None, lambda: ce_grad(x, labels), t and torch_ce_grad, 1.0))
+            ce_fused = getattr(K, "cross_entropy_fwd_grad", None)
+            if ce_fused is not None:  # loss and gradient in one pass; torch: forward + backward
+                specs.append(("cross_entropy_fwd_grad", None, lambda: ce_fused(x, labels), t and torch_ce_grad, 1.0))
             for name, s_out, s_alloc, t_fn, traffic in specs:
                 cands = {"copy": lambda: np.copyto(o, x), "symact_alloc": s_alloc}
                 if s_out:

@@ -207,9 +207,12 @@ def helpers_used(exprs: list[sp.Expr], tag: str) -> list[str]:
 
 
 def scalar_body(exprs: list[sp.Expr], tag: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """Common-subexpression-eliminated assignments and result expressions for one dtype."""
+    """Common-subexpression-eliminated assignments and result expressions for one dtype.
+
+    No CSE pre-optimizations: "basic" rewrites 1 − x as −(x − 1), which is +0 at x = 1 and flips the
+    sign of a pole there (BCE's gradient came out −inf instead of +inf)."""
     exprs = [lower(e) for e in exprs]
-    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("t"), optimizations="basic",
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("t"), optimizations=None,
                                    ignore=())
     p = NumbaPrinter(tag)
     return [(str(s), p.doprint(e)) for s, e in replacements], [p.doprint(e) for e in reduced]

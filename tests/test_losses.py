@@ -197,7 +197,7 @@ def test_bce_certain_predictions(dtype):
     v = K.binary_cross_entropy(x, y, reduction="none")
     np.testing.assert_array_equal(v, [0.0, 0.0, np.inf, np.inf, np.inf])
     g = K.binary_cross_entropy_grad(x, y, reduction="none")
-    np.testing.assert_array_equal(g[[0, 1, 2, 4]], [1.0, -1.0, -np.inf, -np.inf])  # d/dx -log(1-x) at 0 is 1
+    np.testing.assert_array_equal(g, [1.0, -1.0, -np.inf, np.inf, -np.inf])  # d/dx -log(1-x) at 0 is 1
     assert not np.isnan(g).any()
     assert K.binary_cross_entropy(x[:2], y[:2]) == 0.0
 

@@ -29,7 +29,7 @@ _PARAMS = ()
 
 @njit(cache=True, inline="always")
 def _gelu_tanh_f32(x):
-    result = x*sigmoid_f32(x*(np.float32(0.07135481387376785)*(x*x) + np.float32(1.5957691669464111)))
+    result = x*sigmoid_f32(np.float32(0.07135481387376785)*(x*x*x) + np.float32(1.5957691669464111)*x)
     result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
@@ -49,7 +49,7 @@ def _gelu_tanh_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _gelu_tanh_f64(x):
-    result = x*sigmoid_f64(x*(0.07135481627260025*(x*x) + 1.5957691216057308))
+    result = x*sigmoid_f64(0.07135481627260025*(x*x*x) + 1.5957691216057308*x)
     result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
     result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
@@ -84,9 +84,10 @@ def gelu_tanh(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _gelu_tanh_grad_f32(x):
-    t0 = (x*x)
-    t1 = x*(np.float32(0.07135481387376785)*t0 + np.float32(1.5957691669464111))
-    result = (np.float32(7.978846042533405e-06)*x*(np.float32(26829.0)*t0 + np.float32(200000.0))*sigmoid_f32(-t1) + np.float32(1.0))*sigmoid_f32(t1)
+    t0 = np.float32(1.5957691669464111)*x
+    t1 = t0 + np.float32(0.07135481387376785)*(x*x*x)
+    t2 = sigmoid_f32(t1)
+    result = t0*t2*((np.float32(0.13414500653743744))*(x*x) + np.float32(1.0))*sigmoid_f32(-t1) + t2
     result = np.float32(1.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
@@ -106,9 +107,10 @@ def _gelu_tanh_grad_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _gelu_tanh_grad_f64(x):
-    t0 = (x*x)
-    t1 = x*(0.07135481627260025*t0 + 1.5957691216057308)
-    result = (7.978845608028654e-06*x*(26829.0*t0 + 200000.0)*sigmoid_f64(-t1) + 1.0)*sigmoid_f64(t1)
+    t0 = 1.5957691216057308*x
+    t1 = t0 + 0.07135481627260025*(x*x*x)
+    t2 = sigmoid_f64(t1)
+    result = t0*t2*((0.134145)*(x*x) + 1.0)*sigmoid_f64(-t1) + t2
     result = 1.0 if x == math.inf else result  # limit at inf, derived by SymPy
     result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)

@@ -143,7 +143,7 @@ def sigmoid_grad(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _sigmoid_grad_from_output_f32(y):
-    result = -y*(y + np.float32(-1.0))
+    result = y*(np.float32(1.0) - y)
     return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -161,7 +161,7 @@ def _sigmoid_grad_from_output_ploop_f32(y, out):
 
 @njit(cache=True, inline="always")
 def _sigmoid_grad_from_output_f64(y):
-    result = -y*(y - 1.0)
+    result = y*(1.0 - y)
     return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

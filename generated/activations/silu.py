@@ -84,7 +84,8 @@ def silu(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _silu_grad_f32(x):
-    result = (x*sigmoid_f32(-x) + np.float32(1.0))*sigmoid_f32(x)
+    t0 = sigmoid_f32(x)
+    result = t0*x*sigmoid_f32(-x) + t0
     result = np.float32(1.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
@@ -104,7 +105,8 @@ def _silu_grad_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _silu_grad_f64(x):
-    result = (x*sigmoid_f64(-x) + 1.0)*sigmoid_f64(x)
+    t0 = sigmoid_f64(x)
+    result = t0*x*sigmoid_f64(-x) + t0
     result = 1.0 if x == math.inf else result  # limit at inf, derived by SymPy
     result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)

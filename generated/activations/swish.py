@@ -89,7 +89,8 @@ def swish(x, beta=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _swish_grad_f32(x, beta):
     t0 = beta*x
-    result = (t0*sigmoid_f32(-t0) + np.float32(1.0))*sigmoid_f32(t0)
+    t1 = sigmoid_f32(t0)
+    result = t0*t1*sigmoid_f32(-t0) + t1
     result = (np.float32(1.0) if (beta > np.float32(0.0)) else (np.float32(0.0) if (beta < np.float32(0.0)) else np.float32(0.5))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = (np.float32(0.0) if (beta > np.float32(0.0)) else (np.float32(1.0) if (beta < np.float32(0.0)) else np.float32(0.5))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
@@ -110,7 +111,8 @@ def _swish_grad_ploop_f32(x, beta, out):
 @njit(cache=True, inline="always")
 def _swish_grad_f64(x, beta):
     t0 = beta*x
-    result = (t0*sigmoid_f64(-t0) + 1.0)*sigmoid_f64(t0)
+    t1 = sigmoid_f64(t0)
+    result = t0*t1*sigmoid_f64(-t0) + t1
     result = (1.0 if (beta > 0.0) else (0.0 if (beta < 0.0) else 0.5)) if x == math.inf else result  # limit at inf, derived by SymPy
     result = (0.0 if (beta > 0.0) else (1.0 if (beta < 0.0) else 0.5)) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)

@@ -145,7 +145,7 @@ def tanh_grad(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _tanh_grad_from_output_f32(y):
-    result = -(y + np.float32(-1.0))*(y + np.float32(1.0))
+    result = (np.float32(1.0) - y)*(y + np.float32(1.0))
     return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -163,7 +163,7 @@ def _tanh_grad_from_output_ploop_f32(y, out):
 
 @njit(cache=True, inline="always")
 def _tanh_grad_from_output_f64(y):
-    result = -(y - 1.0)*(y + 1.0)
+    result = (1.0 - y)*(y + 1.0)
     return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

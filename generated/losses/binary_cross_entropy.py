@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, log1p_f32, log1p_f64
+from .._runtime import at, elementwise, log1p_f32, log1p_f64, log_f32, log_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('target', False, False),)
@@ -29,11 +29,10 @@ _PARAMS = (('target', False, False),)
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_elementwise_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = log1p_f32(-x)
-    t1 = math.log(x)
-    return (-t0 if (target == np.float32(0.0)) else (-t1 if (target == np.float32(1.0)) else t0*(target + np.float32(-1.0)) - t1*target))
+    t1 = log_f32(x)
+    result = (-t0 if (target == np.float32(0.0)) else (-t1 if (target == np.float32(1.0)) else -t0*(np.float32(1.0) - target) - t1*target))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -50,11 +49,10 @@ def _binary_cross_entropy_elementwise_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_elementwise_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
     t0 = log1p_f64(-x)
-    t1 = math.log(x)
-    return (-t0 if (target == 0.0) else (-t1 if (target == 1.0) else t0*(target - 1.0) - t1*target))
+    t1 = log_f64(x)
+    result = (-t0 if (target == 0.0) else (-t1 if (target == 1.0) else -t0*(1.0 - target) - t1*target))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -86,11 +84,10 @@ def binary_cross_entropy_elementwise(x, target=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_elementwise_grad_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    t0 = (np.float32(1.0)/((x + np.float32(-1.0))))
+    t0 = (np.float32(1.0)/((np.float32(1.0) - x)))
     t1 = (np.float32(1.0)/(x))
-    return (-t0 if (target == np.float32(0.0)) else (-t1 if (target == np.float32(1.0)) else t0*t1*(target - x)))
+    result = (t0 if (target == np.float32(0.0)) else (-t1 if (target == np.float32(1.0)) else t0*t1*(-target + x)))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -107,11 +104,10 @@ def _binary_cross_entropy_elementwise_grad_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_elementwise_grad_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    t0 = (1.0/((x - 1.0)))
+    t0 = (1.0/((1.0 - x)))
     t1 = (1.0/(x))
-    return (-t0 if (target == 0.0) else (-t1 if (target == 1.0) else t0*t1*(target - x)))
+    result = (t0 if (target == 0.0) else (-t1 if (target == 1.0) else t0*t1*(-target + x)))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -200,10 +196,9 @@ def binary_cross_entropy(input, target, reduction="mean", weight=None):
     exceeds 100 (x = 1e-300, y = 1: torch 100, true 690.78) and +-1e12 for the gradient where x(1 -
     x) < 1e-12 (x = 1 - 2^-53, y = 0: torch 1e12, true 9.0e15). symact returns the true values: loss
     +inf where x = 0 with y > 0 or x = 1 with y < 1 (a certain prediction that is wrong; gradient
-    -inf at x = 0), and 0·log 0 = 0 where it is right (x = y = 0 or 1: loss 0, and the derivative of
-    the term that remains, 1 or -1, not 0/0). log(1 - x) is computed as log1p(-x). Input and target
-    outside [0, 1] are a ValueError. Known issue: at exactly x = 1 with y < 1 the gradient is -inf
-    where it should be +inf (the kernel printer writes 1 - x as -(x - 1), and x - 1 is +0 there).
+    -inf at x = 0, +inf at x = 1), and 0·log 0 = 0 where it is right (x = y = 0 or 1: loss 0, and
+    the derivative of the term that remains, 1 or -1, not 0/0). log(1 - x) is computed as log1p(-x).
+    Input and target outside [0, 1] are a ValueError.
     """
     x, t, others = check('binary_cross_entropy', input, target, 'prob', reduction, input_kind='prob')
     return reduce('binary_cross_entropy', binary_cross_entropy_elementwise(x, t), reduction, weight, 'count')

@@ -28,7 +28,7 @@ from numba import prange
 
 from .._rowlosses import run
 from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64
-from .._runtime import exp_f32, exp_f64
+from .._runtime import exp_f32, exp_f64, log_f32, log_f64
 
 
 @njit(cache=True, error_model="numpy")
@@ -81,7 +81,7 @@ def _entropy_none_grad_p_rows_f32(x, out):
     buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
         for i in range(n):
-            out[r, i] = -math.log(x[r, i]) + np.float32(-1.0)
+            out[r, i] = -log_f32(x[r, i]) + np.float32(-1.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -90,7 +90,7 @@ def _entropy_none_grad_p_prows_f32(x, out):
     for r in prange(x.shape[0]):
         buf = np.empty((0, n), np.float32)
         for i in range(n):
-            out[r, i] = -math.log(x[r, i]) + np.float32(-1.0)
+            out[r, i] = -log_f32(x[r, i]) + np.float32(-1.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -99,7 +99,7 @@ def _entropy_none_grad_p_rows_f64(x, out):
     buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         for i in range(n):
-            out[r, i] = -math.log(x[r, i]) - 1.0
+            out[r, i] = -log_f64(x[r, i]) - 1.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -108,7 +108,7 @@ def _entropy_none_grad_p_prows_f64(x, out):
     for r in prange(x.shape[0]):
         buf = np.empty((0, n), np.float64)
         for i in range(n):
-            out[r, i] = -math.log(x[r, i]) - 1.0
+            out[r, i] = -log_f64(x[r, i]) - 1.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -121,7 +121,7 @@ def _entropy_none_fwd_grad_p_rows_f32(x, vout, out):
         s0 = fsum_f32(buf[0])
         vout[r] = -s0
         for i in range(n):
-            out[r, i] = -math.log(x[r, i]) + np.float32(-1.0)
+            out[r, i] = -log_f32(x[r, i]) + np.float32(-1.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -134,7 +134,7 @@ def _entropy_none_fwd_grad_p_prows_f32(x, vout, out):
         s0 = fsum_f32(buf[0])
         vout[r] = -s0
         for i in range(n):
-            out[r, i] = -math.log(x[r, i]) + np.float32(-1.0)
+            out[r, i] = -log_f32(x[r, i]) + np.float32(-1.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -147,7 +147,7 @@ def _entropy_none_fwd_grad_p_rows_f64(x, vout, out):
         s0 = fsum_f64(buf[0])
         vout[r] = -s0
         for i in range(n):
-            out[r, i] = -math.log(x[r, i]) - 1.0
+            out[r, i] = -log_f64(x[r, i]) - 1.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -160,7 +160,7 @@ def _entropy_none_fwd_grad_p_prows_f64(x, vout, out):
         s0 = fsum_f64(buf[0])
         vout[r] = -s0
         for i in range(n):
-            out[r, i] = -math.log(x[r, i]) - 1.0
+            out[r, i] = -log_f64(x[r, i]) - 1.0
 
 
 _LOOPS = {

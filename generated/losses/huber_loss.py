@@ -30,7 +30,8 @@ _PARAMS = (('target', False, False), ('delta', True, False),)
 @njit(cache=True, inline="always")
 def _huber_loss_elementwise_f32(x, target, delta):
     t0 = target - x
-    result = ((np.float32(0.5))*(t0*t0) if (delta > abs(t0)) else -delta*((np.float32(0.5))*delta - (-t0 if (t0 < np.float32(0.0)) else (t0 if (t0 > np.float32(0.0)) else np.float32(0.0)))))
+    t1 = -t0
+    result = ((np.float32(0.5))*(t1*t1) if (delta > abs(t0)) else delta*(-np.float32(0.5)*delta + (t1 if (t0 < np.float32(0.0)) else (t0 if (t0 > np.float32(0.0)) else np.float32(0.0)))))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -49,7 +50,8 @@ def _huber_loss_elementwise_ploop_f32(x, target, delta, out):
 @njit(cache=True, inline="always")
 def _huber_loss_elementwise_f64(x, target, delta):
     t0 = target - x
-    result = ((0.5)*(t0*t0) if (delta > abs(t0)) else -delta*((0.5)*delta - (-t0 if (t0 < 0.0) else (t0 if (t0 > 0.0) else 0.0))))
+    t1 = -t0
+    result = ((0.5)*(t1*t1) if (delta > abs(t0)) else delta*(-0.5*delta + (t1 if (t0 < 0.0) else (t0 if (t0 > 0.0) else 0.0))))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

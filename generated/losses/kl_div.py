@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, exp_f32, exp_f64
+from .._runtime import at, elementwise, exp_f32, exp_f64, log_f32, log_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('target', False, True),)
@@ -37,9 +37,8 @@ _PARAMS = (('target', False, True),)
 
 @njit(cache=True, inline="always")
 def _kl_div_elementwise_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (np.float32(0.0) if (target == np.float32(0.0)) else -target*(x - math.log(target)))
+    result = (np.float32(0.0) if (target == np.float32(0.0)) else target*(-x + log_f32(target)))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -56,9 +55,8 @@ def _kl_div_elementwise_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _kl_div_elementwise_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (0.0 if (target == 0.0) else -target*(x - math.log(target)))
+    result = (0.0 if (target == 0.0) else target*(-x + log_f64(target)))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -90,9 +88,8 @@ def kl_div_elementwise(x, target=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _kl_div_elementwise_grad_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (np.float32(0.0) if (target == np.float32(0.0)) else -target)
+    result = (np.float32(0.0) if (target == np.float32(0.0)) else -target)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -109,9 +106,8 @@ def _kl_div_elementwise_grad_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _kl_div_elementwise_grad_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (0.0 if (target == 0.0) else -target)
+    result = (0.0 if (target == 0.0) else -target)
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -143,9 +139,8 @@ def kl_div_elementwise_grad(x, target=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (np.float32(0.0) if (target < np.float32(-10000.0)) else (target - x)*exp_f32(target))
+    result = (np.float32(0.0) if (target < np.float32(-10000.0)) else (target - x)*exp_f32(target))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -162,9 +157,8 @@ def _kl_div_log_target_elementwise_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (0.0 if (target < -10000.0) else (target - x)*exp_f64(target))
+    result = (0.0 if (target < -10000.0) else (target - x)*exp_f64(target))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -196,9 +190,8 @@ def kl_div_log_target_elementwise(x, target=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_grad_f32(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (np.float32(0.0) if (target < np.float32(-10000.0)) else -exp_f32(target))
+    result = (np.float32(0.0) if (target < np.float32(-10000.0)) else -exp_f32(target))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -215,9 +208,8 @@ def _kl_div_log_target_elementwise_grad_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_grad_f64(x, target):
-    if x != x:  # nan in, nan out (also where a branch or a constant would hide it)
-        return x
-    return (0.0 if (target < -10000.0) else -exp_f64(target))
+    result = (0.0 if (target < -10000.0) else -exp_f64(target))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")

@@ -83,8 +83,8 @@ def lq_loss_elementwise(x, target=0.0, q=1.5, *, out=None):
 @njit(cache=True, inline="always")
 def _lq_loss_elementwise_grad_f32(x, target, q):
     t0 = target - x
-    t1 = q/t0
-    result = (-t1*(-t0)**q if (target < x) else (-t0**q*t1 if (target > x) else np.float32(0.0)))
+    t1 = -t0
+    result = (q*t1**q/t1 if (target < x) else (-q*t0**q/t0 if (target > x) else np.float32(0.0)))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -103,8 +103,8 @@ def _lq_loss_elementwise_grad_ploop_f32(x, target, q, out):
 @njit(cache=True, inline="always")
 def _lq_loss_elementwise_grad_f64(x, target, q):
     t0 = target - x
-    t1 = q/t0
-    result = (-t1*(-t0)**q if (target < x) else (-t0**q*t1 if (target > x) else 0.0))
+    t1 = -t0
+    result = (q*t1**q/t1 if (target < x) else (-q*t0**q/t0 if (target > x) else 0.0))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

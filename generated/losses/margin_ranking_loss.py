@@ -33,7 +33,7 @@ _PARAMS = (('input2', False, False), ('target', False, False), ('margin', False,
 
 @njit(cache=True, inline="always")
 def _margin_ranking_loss_elementwise_f32(x, input2, target, margin):
-    t0 = margin + target*(input2 - x)
+    t0 = margin - target*(-input2 + x)
     result = (t0 if (t0 > np.float32(0.0)) else np.float32(0.0))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
@@ -52,7 +52,7 @@ def _margin_ranking_loss_elementwise_ploop_f32(x, input2, target, margin, out):
 
 @njit(cache=True, inline="always")
 def _margin_ranking_loss_elementwise_f64(x, input2, target, margin):
-    t0 = margin + target*(input2 - x)
+    t0 = margin - target*(-input2 + x)
     result = (t0 if (t0 > 0.0) else 0.0)
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
@@ -86,7 +86,7 @@ def margin_ranking_loss_elementwise(x, input2=0.0, target=1.0, margin=0.0, *, ou
 
 @njit(cache=True, inline="always")
 def _margin_ranking_loss_elementwise_grad_f32(x, input2, target, margin):
-    result = (-target if (margin + target*(input2 - x) > np.float32(0.0)) else np.float32(0.0))
+    result = (-target if (margin - target*(-input2 + x) > np.float32(0.0)) else np.float32(0.0))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -104,7 +104,7 @@ def _margin_ranking_loss_elementwise_grad_ploop_f32(x, input2, target, margin, o
 
 @njit(cache=True, inline="always")
 def _margin_ranking_loss_elementwise_grad_f64(x, input2, target, margin):
-    result = (-target if (margin + target*(input2 - x) > 0.0) else 0.0)
+    result = (-target if (margin - target*(-input2 + x) > 0.0) else 0.0)
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -137,7 +137,7 @@ def margin_ranking_loss_elementwise_grad(x, input2=0.0, target=1.0, margin=0.0, 
 
 @njit(cache=True, inline="always")
 def _margin_ranking_loss_elementwise_grad_input2_f32(x, input2, target, margin):
-    result = (target if (margin + target*(input2 - x) > np.float32(0.0)) else np.float32(0.0))
+    result = (target if (margin - target*(-input2 + x) > np.float32(0.0)) else np.float32(0.0))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -155,7 +155,7 @@ def _margin_ranking_loss_elementwise_grad_input2_ploop_f32(x, input2, target, ma
 
 @njit(cache=True, inline="always")
 def _margin_ranking_loss_elementwise_grad_input2_f64(x, input2, target, margin):
-    result = (target if (margin + target*(input2 - x) > 0.0) else 0.0)
+    result = (target if (margin - target*(-input2 + x) > 0.0) else 0.0)
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

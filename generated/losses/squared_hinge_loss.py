@@ -30,7 +30,7 @@ _PARAMS = (('target', False, False),)
 @njit(cache=True, inline="always")
 def _squared_hinge_loss_elementwise_f32(x, target):
     t0 = target*x
-    result = (((t0 + np.float32(-1.0))*(t0 + np.float32(-1.0))) if (t0 < np.float32(1.0)) else np.float32(0.0))
+    result = (((np.float32(1.0) - t0)*(np.float32(1.0) - t0)) if (t0 < np.float32(1.0)) else np.float32(0.0))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -49,7 +49,7 @@ def _squared_hinge_loss_elementwise_ploop_f32(x, target, out):
 @njit(cache=True, inline="always")
 def _squared_hinge_loss_elementwise_f64(x, target):
     t0 = target*x
-    result = (((t0 - 1.0)*(t0 - 1.0)) if (t0 < 1.0) else 0.0)
+    result = (((1.0 - t0)*(1.0 - t0)) if (t0 < 1.0) else 0.0)
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -83,7 +83,7 @@ def squared_hinge_loss_elementwise(x, target=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _squared_hinge_loss_elementwise_grad_f32(x, target):
     t0 = target*x
-    result = (np.float32(2.0)*target*(t0 + np.float32(-1.0)) if (t0 < np.float32(1.0)) else np.float32(0.0))
+    result = (-np.float32(2.0)*target*(np.float32(1.0) - t0) if (t0 < np.float32(1.0)) else np.float32(0.0))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -102,7 +102,7 @@ def _squared_hinge_loss_elementwise_grad_ploop_f32(x, target, out):
 @njit(cache=True, inline="always")
 def _squared_hinge_loss_elementwise_grad_f64(x, target):
     t0 = target*x
-    result = (2.0*target*(t0 - 1.0) if (t0 < 1.0) else 0.0)
+    result = (-2.0*target*(1.0 - t0) if (t0 < 1.0) else 0.0)
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

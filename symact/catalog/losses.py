@@ -156,11 +156,9 @@ LOSSES: tuple[Loss, ...] = (
                "loss exceeds 100 (x = 1e-300, y = 1: torch 100, true 690.78) and +-1e12 for the gradient where "
                "x(1 - x) < 1e-12 (x = 1 - 2^-53, y = 0: torch 1e12, true 9.0e15). symact returns the true values: "
                "loss +inf where x = 0 with y > 0 or x = 1 with y < 1 (a certain prediction that is wrong; "
-               "gradient -inf at x = 0), and 0·log 0 = 0 where it is right (x = y = 0 or 1: loss 0, and the "
+               "gradient -inf at x = 0, +inf at x = 1), and 0·log 0 = 0 where it is right (x = y = 0 or 1: loss 0, and the "
                "derivative of the term that remains, 1 or -1, not 0/0). log(1 - x) is computed as log1p(-x). "
-               "Input and target outside [0, 1] are a ValueError. Known issue: at exactly x = 1 with y < 1 the "
-               "gradient is -inf where it should be +inf (the kernel printer writes 1 - x as -(x - 1), and "
-               "x - 1 is +0 there).",
+               "Input and target outside [0, 1] are a ValueError.",
          pytorch=lambda F, x, y, reduction: F.binary_cross_entropy(x, y, reduction=reduction)),
     Loss("kl_div", lambda x, y: sp.Piecewise((0, sp.Eq(y, 0)), (y * (sp.log(y) - x), True)),
          target="nonneg", reductions=("none", "mean", "sum", "batchmean"),
