@@ -8,8 +8,7 @@ import math
 import numpy as np
 from numba import njit
 
-from . import _runtime
-from ._runtime import _as_float_array, _check_param
+from ._runtime import _as_float_array, _check_param, use_parallel
 
 
 # Row reductions that vectorize. LLVM keeps a float sum or max in order (scalar) unless it may
@@ -52,8 +51,7 @@ def pick(loops, dtype, size):
     """The serial or the all-cores row loop, as ``_runtime.configure`` says (by default all cores
     from ``PARALLEL_MIN_SIZE`` elements on)."""
     serial, parallel = loops[dtype.type]
-    on = _runtime.PARALLEL if _runtime.PARALLEL is not None else size >= _runtime.PARALLEL_MIN_SIZE
-    return parallel if on else serial
+    return parallel if use_parallel(size) else serial
 
 
 def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces=None):

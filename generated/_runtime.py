@@ -629,6 +629,11 @@ def _flat(a, shape, n, dtype):
     return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(n)
 
 
+def use_parallel(n):
+    """Whether a kernel over ``n`` elements runs on all cores, as ``configure`` chose."""
+    return n >= PARALLEL_MIN_SIZE if PARALLEL is None else PARALLEL
+
+
 def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=()):
     """Validate, broadcast and run ``loops[dtype][serial or parallel](x, *inputs, *params, *outs)``
     over flat arrays.
@@ -660,8 +665,7 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=()):
                 else:
                     targets = [None]
                 if all(t is not None for t in targets):
-                    use_parallel = n >= PARALLEL_MIN_SIZE if PARALLEL is None else PARALLEL
-                    loops[dt][1 if use_parallel else 0](x.reshape(n), *(v.reshape(n) for v in inputs), *args,
+                    loops[dt][1 if use_parallel(n) else 0](x.reshape(n), *(v.reshape(n) for v in inputs), *args,
                                                         *targets)
                     return results[0] if nout == 1 and out is None else results
     xa = _as_float_array(x, fn, "x")
@@ -701,8 +705,7 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=()):
                              f"expected shape {shape} and dtype {dtype}")
         results.append(o)
         targets.append(o.reshape(n) if o.flags.c_contiguous else np.empty(n, dtype))
-    use_parallel = n >= PARALLEL_MIN_SIZE if PARALLEL is None else PARALLEL
-    loops[dtype.type][1 if use_parallel else 0](flat_x, *flat_inputs, *args, *targets)
+    loops[dtype.type][1 if use_parallel(n) else 0](flat_x, *flat_inputs, *args, *targets)
     for o, r, tgt in zip(outs, results, targets):
         if o is not None and not o.flags.c_contiguous:
             o[...] = tgt.reshape(shape)

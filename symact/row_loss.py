@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
-from .catalog.row_losses import ROW_FUNCTIONS, Ramp, RowLoss, Step, XLogX, s, t, w, y
+from .catalog.row_losses import ROW_FUNCTIONS, RowLoss, s, y
 from .catalog.vectors import K, i
-from .prove import Proof, prove
-from .rowwise import ROW_LOOP_KINDS, lower, row_code, stabilize_row, to_textbook_row
+from .rowwise import ROW_LOOP_KINDS, lower, plain_row, prove_row, row_code, stabilize_row
 from .vector import reduce_deltas
 
 CHECK_POINTS = 12
@@ -38,26 +37,11 @@ class RowLossKernel:
     fused: bool = False     # loss (vout) and gradient (out) in one kernel
 
 
-def _bases(expr: sp.Expr) -> set:
-    return {a.base for a in expr.atoms(sp.Indexed)}
-
-
 def _explicit(expr: sp.Expr, n: int, label) -> sp.Expr:
     e = expr.subs(K, n)
     if label is not None:
         e = e.subs(y, label)
     return e.doit()
-
-
-def _plain(expr: sp.Expr, n: int) -> tuple[sp.Expr, dict]:
-    """Indexed elements at explicit K become plain symbols (x[0] → x_0, …)."""
-    table = {}
-    for base in _bases(expr):
-        for m in range(n):
-            positive = base == w
-            table[base[m]] = sp.Symbol(f"{base.name}_{m}", positive=True) if positive else \
-                sp.Symbol(f"{base.name}_{m}", real=True)
-    return expr.subs(table), table
 
 
 _MPMATH = {"Ramp": lambda z: max(z, 0), "Step": lambda z: mpmath.mpf(1) if z > 0 else mpmath.mpf(0),
@@ -95,9 +79,9 @@ def cross_check(loss_expr: sp.Expr, grad: sp.Expr, base: sp.IndexedBase, name: s
             for a in range(n):
                 direct = sp.diff(explicit, base[a])
                 general = _explicit(grad.subs(i, a), n, label)
-                pa, table = _plain(direct, n)
+                pa, table = plain_row(direct, n)
                 pb = general.subs(table)
-                pb, _ = _plain(pb, n)
+                pb, _ = plain_row(pb, n)
                 how = _same(pa, pb, seed=n * 100 + a)
                 if how is None:
                     raise AssertionError(f"{name}: d/d{base.name}[{a}] at K={n}, label {label}: "
@@ -105,29 +89,6 @@ def cross_check(loss_expr: sp.Expr, grad: sp.Expr, base: sp.IndexedBase, name: s
                 methods.add(how)
     return f"K = 2, 3, 4, every index{' and label' if y in loss_expr.free_symbols else ''}: " \
            + ", ".join(sorted(methods))
-
-
-def prove_stable(stable: sp.Expr, derived: sp.Expr, name: str) -> str:
-    """stable == derived at K = 2, 3, 4 (every index and label); the scalar prover decides each."""
-    if stable == derived:
-        return "no rewrite needed: the derived form is emitted"
-    methods = set()
-    index = i if i in derived.free_symbols else None
-    for n in (2, 3, 4):
-        for label in _labels(derived, n):
-            for pos in (range(n) if index is not None else [None]):
-                subs = {index: pos} if index is not None else {}
-                a = to_textbook_row(stable.subs(subs), n)
-                a = a.subs(y, label) if label is not None else a
-                b = _explicit(derived.subs(subs), n, label)
-                pa, table = _plain(a, n)
-                pb = b.subs(table)
-                var = sorted(pa.free_symbols | pb.free_symbols, key=lambda v: v.name)[0]
-                p: Proof = prove(pa, pb, name, var)
-                if not p.ok:
-                    raise AssertionError(f"{name}: stable form differs: {p.method}")
-                methods.add(p.method.split(":")[0])
-    return f"K = 2, 3, 4 at every index and label: {', '.join(sorted(methods))}"
 
 
 _DERIVED: dict = {}
@@ -157,7 +118,10 @@ def _derive_row_loss(loss: RowLoss) -> list[RowLossKernel]:
         for name, wrt, expr, base in items:
             check = cross_check(formula, expr, base, name) if base is not None else "the definition"
             stable = stabilize_row(expr)
-            proof = prove_stable(stable, expr, name)
+            proof = prove_row(stable, expr, name, i if wrt is not None else None)
+            if not proof.ok:
+                raise AssertionError(f"{name}: stable form differs: {proof.method}")
+            proof = proof.method
             index = i if wrt is not None else None
             kernels.append(RowLossKernel(name, target, wrt, expr, stable, proof, check, lower(stable, index)))
         if len(items) > 1:  # loss and gradient w.r.t. the first input in one pass over each row
@@ -211,5 +175,4 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
     return text, names
 
 
-__all__ = ["RowLossKernel", "derive_row_loss", "render_row_loss", "cross_check", "prove_stable",
-           "Ramp", "Step", "XLogX", "t", "w"]
+__all__ = ["RowLossKernel", "derive_row_loss", "render_row_loss", "cross_check"]

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .catalog.vectors import K, RowArgMax, RowMax, g, k, x
+from .catalog.vectors import K, RowArgMax, RowMax, k, x
 from .printing import NumbaPrinter, fold_constants
-from .prove import prove
+from .prove import Proof, prove
 
 
 class RowLog1pRest(sp.Function):
@@ -142,21 +142,40 @@ def to_textbook_row(expr: sp.Expr, n: int) -> sp.Expr:
     return expr.subs(K, n).doit()
 
 
-def prove_row(stable: sp.Expr, textbook: sp.Expr, name: str, index=None):
-    """stable == textbook at K = 2, 3, 4 (every output index), via the scalar prover."""
-    methods = []
+def plain_row(expr: sp.Expr, n: int) -> tuple[sp.Expr, dict]:
+    """Indexed elements at explicit K become plain symbols (x[0] → x_0, …; class weights positive)."""
+    from .catalog.row_losses import w
+
+    table = {}
+    for base in {a.base for a in expr.atoms(sp.Indexed)}:
+        for m in range(n):
+            table[base[m]] = sp.Symbol(f"{base.name}_{m}", **({"positive": True} if base == w else {"real": True}))
+    return expr.subs(table), table
+
+
+def prove_row(stable: sp.Expr, derived: sp.Expr, name: str, index=None) -> Proof:
+    """stable == derived at K = 2, 3, 4, at every output index and (row losses) every label, each by
+    the scalar prover."""
+    from .catalog.row_losses import y
+
+    if stable == derived:
+        return Proof(name, "proved", "no rewrite needed: the derived form is emitted", 0.0)
+    methods = set()
+    labelled = y in derived.free_symbols
     for n in (2, 3, 4):
-        plain = {x[m]: sp.Symbol(f"x{m}", real=True) for m in range(n)}
-        plain.update({g[m]: sp.Symbol(f"g{m}", real=True) for m in range(n)})
-        for pos in (range(n) if index is not None else [None]):
-            subs = {index: pos} if index is not None else {}
-            a = to_textbook_row(stable.subs(subs), n).subs(plain)
-            b = textbook.subs(subs).subs(K, n).doit().subs(plain)
-            p = prove(a, b, name, sp.Symbol("x0", real=True))
-            if not p.ok:
-                return p
-            methods.append(p.method.split(":")[0])
-    return type(p)(name, "proved", f"K = 2, 3, 4 at every index: {', '.join(sorted(set(methods)))}", 0.0)
+        for label in (range(n) if labelled else [None]):
+            for pos in (range(n) if index is not None else [None]):
+                subs = ({index: pos} if index is not None else {}) | ({y: label} if labelled else {})
+                a, table = plain_row(to_textbook_row(stable.subs(subs), n), n)
+                b, _ = plain_row(derived.subs(subs).subs(K, n).doit(), n)
+                free = sorted(a.free_symbols | b.free_symbols, key=lambda v: v.name)
+                var = next((v for v in free if v.name.startswith("x_")), free[0])  # sampled widest
+                p = prove(a, b, name, var)
+                if not p.ok:
+                    return p
+                methods.add(p.method.split(":")[0])
+    where = "every index and label" if labelled else "every index"
+    return Proof(name, "proved", f"K = 2, 3, 4 at {where}: {', '.join(sorted(methods))}", 0.0)
 
 
 @dataclass
@@ -306,6 +325,8 @@ class RowPrinter(NumbaPrinter):
 
 
 def _reduction_lines(p: RowPrinter, red: Reduction) -> list[str]:
+    """The loops that are not buffered: a max that is itself a result (nan must propagate), argmax,
+    and sums nested inside an enclosing loop."""
     zero, ninf = p.const(0), p.const(float("-inf"))
     v = str(red.loop_index)
     body = p.doprint(fold_constants(red.body))
@@ -317,12 +338,6 @@ def _reduction_lines(p: RowPrinter, red: Reduction) -> list[str]:
         return [f"{red.var} = 0", f"z = {ninf}", f"for {v} in range(n):",
                 f"    if ({body} > z or {body} != {body}) and z == z:",
                 f"        z = {body}", f"        {red.var} = {v}"]
-    if red.kind == "rest":
-        return [f"{red.var} = {zero}", "skipped = False", f"for {v} in range(n):",
-                f"    z = {body}", f"    if not skipped and z == {zero}:",
-                "        skipped = True  # the maximum's own term, e^0 = 1, goes into log1p's 1",
-                "        continue", f"    {red.var} += {p.doprint(sp.exp(sp.Symbol('z')))}",
-                f"{red.var} = math.log1p({red.var})"]
     return [f"{red.var} = {zero}", f"for {v} in range(n):", *inner, f"    {red.var} += {body}"]
 
 
@@ -481,11 +496,7 @@ def derive_rows(fn) -> list[RowKernel]:
     for name, expr, index, is_vjp in ((fn.name, d.value, None if fn.scalar else j, False),
                                        (f"{fn.name}_vjp", d.vjp, i, True)):
         stable = stabilize_row(expr)
-        if stable == expr:
-            from .prove import Proof
-            proof = Proof(f"{name}: stable = derived", "proved", "no rewrite needed: the derived form is emitted", 0.0)
-        else:
-            proof = prove_row(stable, expr, f"{name}: stable = derived", index)
+        proof = prove_row(stable, expr, f"{name}: stable = derived", index)
         if not proof.ok:
             raise AssertionError(f"{name}: {proof.method}")
         reds, out, inner = lower(stable, index)
@@ -505,6 +516,7 @@ def render_vector(env, fn, version: str) -> str:
                                                          fn.scalar and not rk.vjp)), tag=t) for t in ("f32", "f64")]
         what = "vector-Jacobian product g·∂y/∂x (what backprop needs)" if rk.vjp else fn.summary
         kernels.append({"name": rk.name, "vjp": rk.vjp, "derived": sp.sstr(rk.derived),
+                        "args": ["x"] + (["g"] if rk.vjp else []) + [n for n, _, _ in fn.params],
                         "stable": sp.sstr(rk.stable), "proof": rk.proof.method, "variants": variants,
                         "doc": f"{fn.name}{' vjp' if rk.vjp else ''} along ``axis``: {what}. Stable at any "
                                f"magnitude (max-shifted); float32 stays float32."})

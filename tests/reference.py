@@ -96,6 +96,19 @@ def ulp_error(got: float, truth, dtype) -> float:
     return float(abs(mpmath.mpf(float(got)) - mpmath.mpf(truth)) / ulp_of(truth, dtype))
 
 
+def assert_row_ulp(got, truth, dtype, row, what) -> float:
+    """A row kernel's result within 4 ULP plus the error inherent to its max shift: x − max(x)
+    rounds, a relative error up to |x − max|·u that e^x carries into the result (2·spread ULP).
+    Subnormal results: within 2 subnormal steps. Returns the error in ULP."""
+    if abs(truth) < np.finfo(dtype).tiny:
+        assert abs(mpmath.mpf(float(got)) - truth) <= 2 * np.finfo(dtype).smallest_subnormal, (what, got, truth)
+        return 0.0
+    err = ulp_error(float(got), truth, dtype)
+    spread = max(abs(float(v) - max(float(u) for u in row)) for v in row)
+    assert err <= 4 + 2 * spread, (what, float(got), mpmath.nstr(truth, 17), err)
+    return err
+
+
 def sweep(dtype) -> np.ndarray:
     """The stress sweep of the foundation issue, in ``dtype``."""
     fi = np.finfo(dtype)

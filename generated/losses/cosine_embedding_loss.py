@@ -28,9 +28,7 @@ cosine_embedding_loss_pm1_grad_input2:
 import math
 
 import numpy as np
-from numba import njit
-
-from numba import prange
+from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64

@@ -23,21 +23,19 @@ cross_entropy_label_grad_input:
 cross_entropy_prob:
     derived:  -Sum((-log(Sum(exp(x[k]), (k, 0, K - 1))) + x[j])*t[j]*w[j], (j, 0, K - 1))
     emitted:  -Sum((Centered(x[j], x[k]) - RowLog1pRest(x[k]))*t[j]*w[j], (j, 0, K - 1))
-    proof:    K = 2, 3, 4 at every index and label: numeric
+    proof:    K = 2, 3, 4 at every index: numeric
     checked:  the definition
 
 cross_entropy_prob_grad_input:
     derived:  -t[i]*w[i] - Sum(-exp(x[i])*t[j]*w[j]/Sum(exp(x[k]), (k, 0, K - 1)), (j, 0, K - 1))
     emitted:  -t[i]*w[i] - Sum(-exp(Centered(x[i], x[k]))*t[j]*w[j]/Sum(exp(Centered(x[k], x[k])), (k, 0, K - 1)), (j, 0, K - 1))
-    proof:    K = 2, 3, 4 at every index and label: numeric
+    proof:    K = 2, 3, 4 at every index: numeric
     checked:  K = 2, 3, 4, every index: structural
 """
 import math
 
 import numpy as np
-from numba import njit
-
-from numba import prange
+from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64

@@ -22,9 +22,7 @@ entropy_none_grad_p:
 import math
 
 import numpy as np
-from numba import njit
-
-from numba import prange
+from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64
@@ -78,7 +76,6 @@ def _entropy_none_prows_f64(x, out):
 @njit(cache=True, error_model="numpy")
 def _entropy_none_grad_p_rows_f32(x, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
         for i in range(n):
             out[r, i] = -log_f32(x[r, i]) + np.float32(-1.0)
@@ -88,7 +85,6 @@ def _entropy_none_grad_p_rows_f32(x, out):
 def _entropy_none_grad_p_prows_f32(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float32)
         for i in range(n):
             out[r, i] = -log_f32(x[r, i]) + np.float32(-1.0)
 
@@ -96,7 +92,6 @@ def _entropy_none_grad_p_prows_f32(x, out):
 @njit(cache=True, error_model="numpy")
 def _entropy_none_grad_p_rows_f64(x, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         for i in range(n):
             out[r, i] = -log_f64(x[r, i]) - 1.0
@@ -106,7 +101,6 @@ def _entropy_none_grad_p_rows_f64(x, out):
 def _entropy_none_grad_p_prows_f64(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float64)
         for i in range(n):
             out[r, i] = -log_f64(x[r, i]) - 1.0
 

@@ -22,9 +22,7 @@ multilabel_hinge_loss_mask_grad_input:
 import math
 
 import numpy as np
-from numba import njit
-
-from numba import prange
+from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64
@@ -34,7 +32,6 @@ from .._runtime import exp_f32, exp_f64
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_rows_f32(x, t, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
         s1 = np.float32(0.0)
         for j in range(n):
@@ -49,7 +46,6 @@ def _multilabel_hinge_loss_mask_rows_f32(x, t, out):
 def _multilabel_hinge_loss_mask_prows_f32(x, t, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float32)
         s1 = np.float32(0.0)
         for j in range(n):
             s0 = np.float32(0.0)
@@ -62,7 +58,6 @@ def _multilabel_hinge_loss_mask_prows_f32(x, t, out):
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_rows_f64(x, t, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         s1 = 0.0
         for j in range(n):
@@ -77,7 +72,6 @@ def _multilabel_hinge_loss_mask_rows_f64(x, t, out):
 def _multilabel_hinge_loss_mask_prows_f64(x, t, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float64)
         s1 = 0.0
         for j in range(n):
             s0 = 0.0
@@ -90,7 +84,6 @@ def _multilabel_hinge_loss_mask_prows_f64(x, t, out):
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_grad_input_rows_f32(x, t, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
         for i in range(n):
             s0 = np.float32(0.0)
@@ -112,7 +105,6 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f32(x, t, out):
 def _multilabel_hinge_loss_mask_grad_input_prows_f32(x, t, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float32)
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
@@ -132,7 +124,6 @@ def _multilabel_hinge_loss_mask_grad_input_prows_f32(x, t, out):
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_grad_input_rows_f64(x, t, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         for i in range(n):
             s0 = 0.0
@@ -154,7 +145,6 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f64(x, t, out):
 def _multilabel_hinge_loss_mask_grad_input_prows_f64(x, t, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float64)
         for i in range(n):
             s0 = 0.0
             for k in range(n):
@@ -174,7 +164,6 @@ def _multilabel_hinge_loss_mask_grad_input_prows_f64(x, t, out):
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, vout, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
         s5 = np.float32(0.0)
         for j in range(n):
@@ -203,7 +192,6 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, vout, out):
 def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f32(x, t, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float32)
         s5 = np.float32(0.0)
         for j in range(n):
             s4 = np.float32(0.0)
@@ -230,7 +218,6 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f32(x, t, vout, out):
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, vout, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         s5 = 0.0
         for j in range(n):
@@ -259,7 +246,6 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, vout, out):
 def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f64(x, t, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float64)
         s5 = 0.0
         for j in range(n):
             s4 = 0.0

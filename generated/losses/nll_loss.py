@@ -20,9 +20,7 @@ nll_loss_label_grad_input:
 import math
 
 import numpy as np
-from numba import njit
-
-from numba import prange
+from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64
@@ -32,7 +30,6 @@ from .._runtime import exp_f32, exp_f64
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_rows_f32(x, y, w, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
         out[r] = -w[y[r]]*x[r, y[r]]
 
@@ -41,14 +38,12 @@ def _nll_loss_label_rows_f32(x, y, w, out):
 def _nll_loss_label_prows_f32(x, y, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float32)
         out[r] = -w[y[r]]*x[r, y[r]]
 
 
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_rows_f64(x, y, w, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         out[r] = -w[y[r]]*x[r, y[r]]
 
@@ -57,14 +52,12 @@ def _nll_loss_label_rows_f64(x, y, w, out):
 def _nll_loss_label_prows_f64(x, y, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float64)
         out[r] = -w[y[r]]*x[r, y[r]]
 
 
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_grad_input_rows_f32(x, y, w, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
         for i in range(n):
             out[r, i] = -(np.float32(1.0) if i == y[r] else np.float32(0.0))*w[y[r]]
@@ -74,7 +67,6 @@ def _nll_loss_label_grad_input_rows_f32(x, y, w, out):
 def _nll_loss_label_grad_input_prows_f32(x, y, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float32)
         for i in range(n):
             out[r, i] = -(np.float32(1.0) if i == y[r] else np.float32(0.0))*w[y[r]]
 
@@ -82,7 +74,6 @@ def _nll_loss_label_grad_input_prows_f32(x, y, w, out):
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_grad_input_rows_f64(x, y, w, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         for i in range(n):
             out[r, i] = -(1.0 if i == y[r] else 0.0)*w[y[r]]
@@ -92,7 +83,6 @@ def _nll_loss_label_grad_input_rows_f64(x, y, w, out):
 def _nll_loss_label_grad_input_prows_f64(x, y, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float64)
         for i in range(n):
             out[r, i] = -(1.0 if i == y[r] else 0.0)*w[y[r]]
 
@@ -100,7 +90,6 @@ def _nll_loss_label_grad_input_prows_f64(x, y, w, out):
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_fwd_grad_input_rows_f32(x, y, w, vout, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
         vout[r] = -w[y[r]]*x[r, y[r]]
         for i in range(n):
@@ -111,7 +100,6 @@ def _nll_loss_label_fwd_grad_input_rows_f32(x, y, w, vout, out):
 def _nll_loss_label_fwd_grad_input_prows_f32(x, y, w, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float32)
         vout[r] = -w[y[r]]*x[r, y[r]]
         for i in range(n):
             out[r, i] = -(np.float32(1.0) if i == y[r] else np.float32(0.0))*w[y[r]]
@@ -120,7 +108,6 @@ def _nll_loss_label_fwd_grad_input_prows_f32(x, y, w, vout, out):
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_fwd_grad_input_rows_f64(x, y, w, vout, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         vout[r] = -w[y[r]]*x[r, y[r]]
         for i in range(n):
@@ -131,7 +118,6 @@ def _nll_loss_label_fwd_grad_input_rows_f64(x, y, w, vout, out):
 def _nll_loss_label_fwd_grad_input_prows_f64(x, y, w, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float64)
         vout[r] = -w[y[r]]*x[r, y[r]]
         for i in range(n):
             out[r, i] = -(1.0 if i == y[r] else 0.0)*w[y[r]]

@@ -34,9 +34,7 @@ triplet_margin_loss_none_grad_negative:
 import math
 
 import numpy as np
-from numba import njit
-
-from numba import prange
+from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64

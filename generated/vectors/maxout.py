@@ -16,9 +16,7 @@ maxout_vjp:
 import math
 
 import numpy as np
-from numba import njit
-
-from numba import prange
+from numba import njit, prange
 
 from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64, rowwise
 from .._runtime import _as_float_array, exp_f32, exp_f64
@@ -29,7 +27,6 @@ _PARAMS = ()
 @njit(cache=True, error_model="numpy")
 def _maxout_rows_f32(x, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
         m0 = np.float32(-math.inf)
         for k in range(n):
@@ -42,7 +39,6 @@ def _maxout_rows_f32(x, out):
 def _maxout_prows_f32(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float32)
         m0 = np.float32(-math.inf)
         for k in range(n):
             z = x[r, k]
@@ -53,7 +49,6 @@ def _maxout_prows_f32(x, out):
 @njit(cache=True, error_model="numpy")
 def _maxout_rows_f64(x, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         m0 = -math.inf
         for k in range(n):
@@ -66,7 +61,6 @@ def _maxout_rows_f64(x, out):
 def _maxout_prows_f64(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float64)
         m0 = -math.inf
         for k in range(n):
             z = x[r, k]
@@ -88,7 +82,6 @@ def maxout(x, axis=-1, pieces=None, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _maxout_vjp_rows_f32(x, g, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float32)
     for r in range(x.shape[0]):
         a0 = 0
         z = np.float32(-math.inf)
@@ -104,7 +97,6 @@ def _maxout_vjp_rows_f32(x, g, out):
 def _maxout_vjp_prows_f32(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float32)
         a0 = 0
         z = np.float32(-math.inf)
         for k in range(n):
@@ -118,7 +110,6 @@ def _maxout_vjp_prows_f32(x, g, out):
 @njit(cache=True, error_model="numpy")
 def _maxout_vjp_rows_f64(x, g, out):
     n = x.shape[1]
-    buf = np.empty((0, n), np.float64)
     for r in range(x.shape[0]):
         a0 = 0
         z = -math.inf
@@ -134,7 +125,6 @@ def _maxout_vjp_rows_f64(x, g, out):
 def _maxout_vjp_prows_f64(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((0, n), np.float64)
         a0 = 0
         z = -math.inf
         for k in range(n):

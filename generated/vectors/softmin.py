@@ -16,9 +16,7 @@ softmin_vjp:
 import math
 
 import numpy as np
-from numba import njit
-
-from numba import prange
+from numba import njit, prange
 
 from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64, rowwise
 from .._runtime import _as_float_array, exp_f32, exp_f64

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import sympy as sp
 
 from . import Param
-from .activations import S000, S001, S002
+from .activations import S001, S002
 from .vectors import K, j, k, row_sum, x
 
 
