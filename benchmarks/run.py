@@ -259,17 +259,27 @@ def startup(runs=5):
     """Median wall times, each in a fresh interpreter with a warm Numba cache."""
     code = {
         "import numba": "import time; t=time.perf_counter(); import numba; print(time.perf_counter()-t)",
-        "import symact.kernels": "import time; t=time.perf_counter(); import symact.kernels; print(time.perf_counter()-t)",
-        "first use: sigmoid(x), incl. numba import": (
+        "import symact.kernels (imports and sets up Numba)": (
+            "import time; t=time.perf_counter(); import symact.kernels; print(time.perf_counter()-t)"),
+        "first use after import: sigmoid(1000 elements)": (
             "import time, numpy as np; x=np.ones(1000); import symact.kernels as K; t=time.perf_counter(); "
             "K.sigmoid(x); print(time.perf_counter()-t)"),
-        "first use after numba is imported": (
-            "import time, numpy as np, numba; x=np.ones(1000); import symact.kernels as K; "
-            "t=time.perf_counter(); K.sigmoid(x); print(time.perf_counter()-t)"),
+        "first use, all cores: softplus(10^6 elements)": (
+            "import time, numpy as np; x=np.ones(10**6); import symact.kernels as K; t=time.perf_counter(); "
+            "K.softplus(x); print(time.perf_counter()-t)"),
         "second kernel (gelu_fwd_vjp)": (
             "import time, numpy as np; x=np.ones(1000); import symact.kernels as K; K.sigmoid(x); "
             "t=time.perf_counter(); K.gelu_fwd_vjp(x, x); print(time.perf_counter()-t)"),
+        "import to first result (import + sigmoid)": (
+            "import time; t=time.perf_counter(); import numpy as np; import symact.kernels as K; "
+            "K.sigmoid(np.ones(1000)); print(time.perf_counter()-t)"),
     }
+    try:
+        import torch  # noqa: F401  (for comparison: PyTorch's own import)
+        code["import torch (for comparison)"] = (
+            "import time; t=time.perf_counter(); import torch; print(time.perf_counter()-t)")
+    except ImportError:
+        pass
     for src in code.values():  # warm the cache (and the OS file cache)
         subprocess.run([sys.executable, "-c", src], capture_output=True, check=True)
     out = {}

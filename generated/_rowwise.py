@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._runtime import _as_float_array, _check_param, use_parallel
+from ._runtime import _as_float_array, _check_param, maxnum, use_parallel
 
 
 # Row reductions that vectorize. LLVM keeps a float sum or max in order (scalar) unless it may
@@ -35,7 +35,7 @@ def fsum_f64(a):
 def fmax_f32(a):
     m = np.float32(-math.inf)
     for k in range(a.shape[0]):
-        m = max(m, a[k])
+        m = maxnum(m, a[k])
     return m
 
 
@@ -43,7 +43,7 @@ def fmax_f32(a):
 def fmax_f64(a):
     m = -math.inf
     for k in range(a.shape[0]):
-        m = max(m, a[k])
+        m = maxnum(m, a[k])
     return m
 
 

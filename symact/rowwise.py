@@ -402,6 +402,12 @@ def _buffered_lines(p: RowPrinter, group: list[Reduction], buf: int, out_exprs: 
             if not same:
                 extra.append((t, slot))
             reuse[full.subs(index, out_index)] = sp.Symbol(f"buf[{slot}, {out_index}]")
+    # a summand that is itself such a function (softmax's shifted exp): its own row is reused
+    for r, b in zip(group, reduced):
+        full = _expanded(b, table)
+        if r.kind != "rest" and isinstance(full, sp.Function) and not isinstance(full, Difference) \
+                and out_index is not None and any(o.has(full.subs(index, out_index)) for o in wanted):
+            reuse.setdefault(full.subs(index, out_index), sp.Symbol(f"buf[{slots[r.var]}, {out_index}]"))
     used = len(slots) + len(extra)
     zero = p.const(0)
     rests = [r for r in group if r.kind == "rest"]

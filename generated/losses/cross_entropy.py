@@ -346,7 +346,7 @@ def _cross_entropy_prob_grad_input_rows_f32(x, t, w, out):
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = -t[r, i]*w[i] + s4*exp_f32((x[r, i] - m0))/s2
+            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -361,7 +361,7 @@ def _cross_entropy_prob_grad_input_prows_f32(x, t, w, out):
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = -t[r, i]*w[i] + s4*exp_f32((x[r, i] - m0))/s2
+            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
 
 
 @njit(cache=True, error_model="numpy")
@@ -376,7 +376,7 @@ def _cross_entropy_prob_grad_input_rows_f64(x, t, w, out):
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = -t[r, i]*w[i] + s4*exp_f64((x[r, i] - m0))/s2
+            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -391,7 +391,7 @@ def _cross_entropy_prob_grad_input_prows_f64(x, t, w, out):
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = -t[r, i]*w[i] + s4*exp_f64((x[r, i] - m0))/s2
+            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
 
 
 @njit(cache=True, error_model="numpy")

@@ -82,7 +82,7 @@ def _multiclass_hinge_loss_label_grad_input_rows_f32(x, y, w, margin, out):
             buf[0, k] = (np.float32(1.0) if margin + x[r, k] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0))
         s0 = fsum_f32(buf[0])
         for i in range(n):
-            out[r, i] = (-s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) - (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)) + (np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
+            out[r, i] = (-buf[0, i]*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -94,7 +94,7 @@ def _multiclass_hinge_loss_label_grad_input_prows_f32(x, y, w, margin, out):
             buf[0, k] = (np.float32(1.0) if margin + x[r, k] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0))
         s0 = fsum_f32(buf[0])
         for i in range(n):
-            out[r, i] = (-s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) - (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)) + (np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
+            out[r, i] = (-buf[0, i]*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
 
 
 @njit(cache=True, error_model="numpy")
@@ -106,7 +106,7 @@ def _multiclass_hinge_loss_label_grad_input_rows_f64(x, y, w, margin, out):
             buf[0, k] = (1.0 if margin + x[r, k] - x[r, y[r]] > 0.0 else 0.0)
         s0 = fsum_f64(buf[0])
         for i in range(n):
-            out[r, i] = (-s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0) - (1.0 if i == y[r] else 0.0)*(1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0) + (1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0))*w[y[r]]
+            out[r, i] = (-buf[0, i]*(1.0 if i == y[r] else 0.0) + buf[0, i] - s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0))*w[y[r]]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -118,7 +118,7 @@ def _multiclass_hinge_loss_label_grad_input_prows_f64(x, y, w, margin, out):
             buf[0, k] = (1.0 if margin + x[r, k] - x[r, y[r]] > 0.0 else 0.0)
         s0 = fsum_f64(buf[0])
         for i in range(n):
-            out[r, i] = (-s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0) - (1.0 if i == y[r] else 0.0)*(1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0) + (1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0))*w[y[r]]
+            out[r, i] = (-buf[0, i]*(1.0 if i == y[r] else 0.0) + buf[0, i] - s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0))*w[y[r]]
 
 
 @njit(cache=True, error_model="numpy")
@@ -134,7 +134,7 @@ def _multiclass_hinge_loss_label_fwd_grad_input_rows_f32(x, y, w, margin, vout, 
         s2 = fsum_f32(buf[1])
         vout[r] = s2*w[y[r]]
         for i in range(n):
-            out[r, i] = (-s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) - (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)) + (np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
+            out[r, i] = (-buf[0, i]*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -150,7 +150,7 @@ def _multiclass_hinge_loss_label_fwd_grad_input_prows_f32(x, y, w, margin, vout,
         s2 = fsum_f32(buf[1])
         vout[r] = s2*w[y[r]]
         for i in range(n):
-            out[r, i] = (-s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) - (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)) + (np.float32(1.0) if margin + x[r, i] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
+            out[r, i] = (-buf[0, i]*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
 
 
 @njit(cache=True, error_model="numpy")
@@ -166,7 +166,7 @@ def _multiclass_hinge_loss_label_fwd_grad_input_rows_f64(x, y, w, margin, vout, 
         s2 = fsum_f64(buf[1])
         vout[r] = s2*w[y[r]]
         for i in range(n):
-            out[r, i] = (-s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0) - (1.0 if i == y[r] else 0.0)*(1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0) + (1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0))*w[y[r]]
+            out[r, i] = (-buf[0, i]*(1.0 if i == y[r] else 0.0) + buf[0, i] - s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0))*w[y[r]]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -182,7 +182,7 @@ def _multiclass_hinge_loss_label_fwd_grad_input_prows_f64(x, y, w, margin, vout,
         s2 = fsum_f64(buf[1])
         vout[r] = s2*w[y[r]]
         for i in range(n):
-            out[r, i] = (-s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0) - (1.0 if i == y[r] else 0.0)*(1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0) + (1.0 if margin + x[r, i] - x[r, y[r]] > 0.0 else 0.0))*w[y[r]]
+            out[r, i] = (-buf[0, i]*(1.0 if i == y[r] else 0.0) + buf[0, i] - s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0))*w[y[r]]
 
 
 _LOOPS = {

@@ -109,7 +109,7 @@ def _log_softmax_vjp_rows_f32(x, g, out):
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = g[r, i] - s4*exp_f32((x[r, i] - m0))/s2
+            out[r, i] = -buf[0, i]*s4/s2 + g[r, i]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -124,7 +124,7 @@ def _log_softmax_vjp_prows_f32(x, g, out):
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = g[r, i] - s4*exp_f32((x[r, i] - m0))/s2
+            out[r, i] = -buf[0, i]*s4/s2 + g[r, i]
 
 
 @njit(cache=True, error_model="numpy")
@@ -139,7 +139,7 @@ def _log_softmax_vjp_rows_f64(x, g, out):
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = g[r, i] - s4*exp_f64((x[r, i] - m0))/s2
+            out[r, i] = -buf[0, i]*s4/s2 + g[r, i]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -154,7 +154,7 @@ def _log_softmax_vjp_prows_f64(x, g, out):
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = g[r, i] - s4*exp_f64((x[r, i] - m0))/s2
+            out[r, i] = -buf[0, i]*s4/s2 + g[r, i]
 
 
 _LOG_SOFTMAX_VJP_LOOPS = {np.float32: (_log_softmax_vjp_rows_f32, _log_softmax_vjp_prows_f32),

@@ -115,7 +115,7 @@ def _logsumexp_vjp_rows_f32(x, g, out):
             buf[0, k] = exp_f32((x[r, k] - m0))
         s2 = fsum_f32(buf[0])
         for i in range(n):
-            out[r, i] = g[r]*exp_f32((x[r, i] - m0))/s2
+            out[r, i] = buf[0, i]*g[r]/s2
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -128,7 +128,7 @@ def _logsumexp_vjp_prows_f32(x, g, out):
             buf[0, k] = exp_f32((x[r, k] - m0))
         s2 = fsum_f32(buf[0])
         for i in range(n):
-            out[r, i] = g[r]*exp_f32((x[r, i] - m0))/s2
+            out[r, i] = buf[0, i]*g[r]/s2
 
 
 @njit(cache=True, error_model="numpy")
@@ -141,7 +141,7 @@ def _logsumexp_vjp_rows_f64(x, g, out):
             buf[0, k] = exp_f64((x[r, k] - m0))
         s2 = fsum_f64(buf[0])
         for i in range(n):
-            out[r, i] = g[r]*exp_f64((x[r, i] - m0))/s2
+            out[r, i] = buf[0, i]*g[r]/s2
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -154,7 +154,7 @@ def _logsumexp_vjp_prows_f64(x, g, out):
             buf[0, k] = exp_f64((x[r, k] - m0))
         s2 = fsum_f64(buf[0])
         for i in range(n):
-            out[r, i] = g[r]*exp_f64((x[r, i] - m0))/s2
+            out[r, i] = buf[0, i]*g[r]/s2
 
 
 _LOGSUMEXP_VJP_LOOPS = {np.float32: (_logsumexp_vjp_rows_f32, _logsumexp_vjp_prows_f32),

@@ -36,7 +36,7 @@ def _softmax_rows_f32(x, beta, out):
             buf[1, k] = exp_f32((beta*x[r, k] - m0))
         s2 = fsum_f32(buf[1])
         for j in range(n):
-            out[r, j] = exp_f32((beta*x[r, j] - m0))/s2
+            out[r, j] = buf[1, j]/s2
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -51,7 +51,7 @@ def _softmax_prows_f32(x, beta, out):
             buf[1, k] = exp_f32((beta*x[r, k] - m0))
         s2 = fsum_f32(buf[1])
         for j in range(n):
-            out[r, j] = exp_f32((beta*x[r, j] - m0))/s2
+            out[r, j] = buf[1, j]/s2
 
 
 @njit(cache=True, error_model="numpy")
@@ -66,7 +66,7 @@ def _softmax_rows_f64(x, beta, out):
             buf[1, k] = exp_f64((beta*x[r, k] - m0))
         s2 = fsum_f64(buf[1])
         for j in range(n):
-            out[r, j] = exp_f64((beta*x[r, j] - m0))/s2
+            out[r, j] = buf[1, j]/s2
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -81,7 +81,7 @@ def _softmax_prows_f64(x, beta, out):
             buf[1, k] = exp_f64((beta*x[r, k] - m0))
         s2 = fsum_f64(buf[1])
         for j in range(n):
-            out[r, j] = exp_f64((beta*x[r, j] - m0))/s2
+            out[r, j] = buf[1, j]/s2
 
 
 _SOFTMAX_LOOPS = {np.float32: (_softmax_rows_f32, _softmax_prows_f32),
