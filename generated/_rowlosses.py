@@ -150,6 +150,14 @@ def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_
         if b.ndim != 0 or b == 1:
             raise ValueError(f"{fn}: base must be a positive number other than 1, got {base!r}")
         scale = 1.0 / math.log(float(b))
+    denominator = None
+    if reduction == "mean":
+        if kind == "label" and spec["mean"] == "weights":
+            denominator = extra[-1][extra[0][kept]].sum(dtype=dtype) if spec["weight"] else dtype.type(kept.sum())
+        else:
+            denominator = dtype.type(n_rows)
+    if grad is not None:  # gradient kernels divide by the 'mean' denominator as they store
+        values.append(denominator if denominator is not None else dtype.type(1))
     loop = pick(loops[(kind, grad, fused)], dtype, rows[0].size)
     out = np.empty(n_rows if grad is None else (n_rows, classes), dtype)
     outs = [out, np.empty(n_rows, dtype)] if fused else [out]  # the gradient, then the fused loss
@@ -160,18 +168,9 @@ def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_
             o[~kept] = 0
     if scale is not None:
         outs = [(o * scale).astype(dtype) for o in outs]
-    denominator = None
-    if reduction == "mean":
-        if kind == "label" and spec["mean"] == "weights":
-            denominator = extra[-1][extra[0][kept]].sum(dtype=dtype) if spec["weight"] else dtype.type(kept.sum())
-        else:
-            denominator = dtype.type(n_rows)
     if grad is None:
         return _reduce_values(outs[0], batch, reduction, denominator, dtype)
-    g = outs[0]
-    if reduction == "mean":
-        g /= denominator  # in place: the kernel's own output
-    g = np.moveaxis(g.reshape(moved_shape), -1, axis)
+    g = np.moveaxis(outs[0].reshape(moved_shape), -1, axis)
     return (_reduce_values(outs[1], batch, reduction, denominator, dtype), g) if fused else g
 
 

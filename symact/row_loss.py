@@ -153,12 +153,14 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
     kernels, exprs = [], []
     for rk in derive_row_loss(loss):
         reds, out, inner, *value = rk.lowered
-        variants = [dict(zip(("lines", "nbuf"), row_code(reds, out, tag, i, rk.wrt is None, inner, *value)),
-                         tag=tag) for tag in ("f32", "f64")]
+        divisor = None if rk.wrt is None else "gd"
+        variants = [dict(zip(("lines", "nbuf"), row_code(reds, out, tag, i, rk.wrt is None, inner, *value,
+                                                         divisor=divisor)), tag=tag) for tag in ("f32", "f64")]
         exprs += [r.body for r in reds + inner] + [out] + value
         kernels.append({"name": rk.name, "target": rk.target, "wrt": rk.wrt, "derived": sp.sstr(rk.derived),
                         "stable": sp.sstr(rk.stable), "proof": rk.proof, "check": rk.check, "fused": rk.fused,
-                        "args": _signature(loss, rk.target) + (["vout"] if rk.fused else []),
+                        "args": _signature(loss, rk.target) + ([divisor] if divisor else [])
+                        + (["vout"] if rk.fused else []),
                         "variants": variants})
     exprs = [e.replace(lambda q: isinstance(q, ROW_FUNCTIONS), lambda q: q.args[0]) for e in exprs]
     exprs.append(sp.exp(sp.Symbol("z")))

@@ -288,14 +288,32 @@ class RowPrinter(NumbaPrinter):
 
     PER_ROW = ("g", "y", "s")
 
+    def __init__(self, tag):
+        super().__init__(tag)
+        self.row_locals: dict[str, str] = {}  # local name -> what it holds, read once per row
+
     def _print_Indexed(self, expr):
         if expr.base.name == "w":
-            return f"w[{self._print(expr.indices[0])}]"
+            index = expr.indices[0]
+            printed = f"w[{self._print(index)}]"
+            if index.free_symbols and all(v.name in self.PER_ROW for v in index.free_symbols):
+                return self._row_local(f"w_{'_'.join(sorted(v.name for v in index.free_symbols))}", printed)
+            return printed
         return f"{expr.base}[r, {self._print(expr.indices[0])}]"
+
+    def _row_local(self, name, value):
+        self.row_locals.setdefault(name, value)
+        return name
+
+    def prelude(self) -> list[str]:
+        """Row-constant loads (the label, its class weight) read once at the top of the row: in the
+        loops LLVM would reload them at every element, as a store to ``out`` might change them,
+        and the reload kept the loops from vectorizing."""
+        return [f"{name} = {value}" for name, value in self.row_locals.items()]
 
     def _print_Symbol(self, expr):
         if expr.name in self.PER_ROW:
-            return f"{expr.name}[r]"
+            return self._row_local(f"{expr.name}_r", f"{expr.name}[r]")
         if expr.name == "K":
             return "n" if self.tag == "f64" else "np.float32(n)"  # K in arithmetic: the row length
         return expr.name
@@ -443,10 +461,13 @@ def _max_lines(p: RowPrinter, red: Reduction, buf: int):
 
 
 def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, scalar: bool,
-             out_inner: list[Reduction] = (), row_value: sp.Expr | None = None) -> tuple[list[str], int]:
+             out_inner: list[Reduction] = (), row_value: sp.Expr | None = None,
+             divisor: str | None = None) -> tuple[list[str], int]:
     """Body lines of the per-row loop (indented by the template), and the rows of scratch buffer
     ``buf`` (shape (rows, n), one per row being worked on) they use. With ``row_value`` (fused loss
-    and gradient) the row's value goes to ``vout[r]`` and the per-index output to ``out``."""
+    and gradient) the row's value goes to ``vout[r]`` and the per-index output to ``out``. A
+    ``divisor`` (a loss gradient's 'mean' denominator, a kernel argument) divides each output
+    element as it is stored: the same rounding as dividing afterwards, without a pass of its own."""
     p = RowPrinter(tag)
     lines, nbuf = [], 0
     reuse: dict = {}
@@ -468,8 +489,10 @@ def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, sca
         lines.append(f"out[r] = {value}")
     else:
         inner = [f"    {line}" for red in out_inner for line in _reduction_lines(p, red)]
+        if divisor:
+            value = f"({value})/{divisor}"
         lines += [f"for {out_index} in range(n):", *inner, f"    out[r, {out_index}] = {value}"]
-    return lines, nbuf
+    return p.prelude() + lines, nbuf
 
 
 # Row kernels: a serial loop over rows (one scratch buffer) and a prange loop (a buffer per row);

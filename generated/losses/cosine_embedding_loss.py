@@ -40,6 +40,7 @@ def _cosine_embedding_loss_pm1_rows_f32(input1, input2, s, margin, out):
     n = input1.shape[1]
     buf = np.empty((3, n), np.float32)
     for r in range(input1.shape[0]):
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -47,7 +48,7 @@ def _cosine_embedding_loss_pm1_rows_f32(input1, input2, s, margin, out):
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s[r] == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+        out[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -55,6 +56,7 @@ def _cosine_embedding_loss_pm1_prows_f32(input1, input2, s, margin, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         buf = np.empty((3, n), np.float32)
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -62,7 +64,7 @@ def _cosine_embedding_loss_pm1_prows_f32(input1, input2, s, margin, out):
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s[r] == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+        out[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
 
 
 @njit(cache=True, error_model="numpy")
@@ -70,6 +72,7 @@ def _cosine_embedding_loss_pm1_rows_f64(input1, input2, s, margin, out):
     n = input1.shape[1]
     buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -77,7 +80,7 @@ def _cosine_embedding_loss_pm1_rows_f64(input1, input2, s, margin, out):
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s[r] == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -85,6 +88,7 @@ def _cosine_embedding_loss_pm1_prows_f64(input1, input2, s, margin, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         buf = np.empty((3, n), np.float64)
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -92,14 +96,15 @@ def _cosine_embedding_loss_pm1_prows_f64(input1, input2, s, margin, out):
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s[r] == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
 
 
 @njit(cache=True, error_model="numpy")
-def _cosine_embedding_loss_pm1_grad_input1_rows_f32(input1, input2, s, margin, out):
+def _cosine_embedding_loss_pm1_grad_input1_rows_f32(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
     buf = np.empty((3, n), np.float32)
     for r in range(input1.shape[0]):
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -108,14 +113,15 @@ def _cosine_embedding_loss_pm1_grad_input1_rows_f32(input1, input2, s, margin, o
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
         for i in range(n):
-            out[r, i] = (s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
+            out[r, i] = ((s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cosine_embedding_loss_pm1_grad_input1_prows_f32(input1, input2, s, margin, out):
+def _cosine_embedding_loss_pm1_grad_input1_prows_f32(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         buf = np.empty((3, n), np.float32)
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -124,14 +130,15 @@ def _cosine_embedding_loss_pm1_grad_input1_prows_f32(input1, input2, s, margin, 
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
         for i in range(n):
-            out[r, i] = (s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
+            out[r, i] = ((s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _cosine_embedding_loss_pm1_grad_input1_rows_f64(input1, input2, s, margin, out):
+def _cosine_embedding_loss_pm1_grad_input1_rows_f64(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
     buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -140,14 +147,15 @@ def _cosine_embedding_loss_pm1_grad_input1_rows_f64(input1, input2, s, margin, o
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = (s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
+            out[r, i] = ((s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cosine_embedding_loss_pm1_grad_input1_prows_f64(input1, input2, s, margin, out):
+def _cosine_embedding_loss_pm1_grad_input1_prows_f64(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         buf = np.empty((3, n), np.float64)
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -156,14 +164,15 @@ def _cosine_embedding_loss_pm1_grad_input1_prows_f64(input1, input2, s, margin, 
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = (s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
+            out[r, i] = ((s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _cosine_embedding_loss_pm1_grad_input2_rows_f32(input1, input2, s, margin, out):
+def _cosine_embedding_loss_pm1_grad_input2_rows_f32(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
     buf = np.empty((3, n), np.float32)
     for r in range(input1.shape[0]):
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -172,14 +181,15 @@ def _cosine_embedding_loss_pm1_grad_input2_rows_f32(input1, input2, s, margin, o
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
         for i in range(n):
-            out[r, i] = (s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) - input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) + input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
+            out[r, i] = ((s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) - input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) + input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cosine_embedding_loss_pm1_grad_input2_prows_f32(input1, input2, s, margin, out):
+def _cosine_embedding_loss_pm1_grad_input2_prows_f32(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         buf = np.empty((3, n), np.float32)
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -188,14 +198,15 @@ def _cosine_embedding_loss_pm1_grad_input2_prows_f32(input1, input2, s, margin, 
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
         for i in range(n):
-            out[r, i] = (s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) - input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) + input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
+            out[r, i] = ((s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) - input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) + input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _cosine_embedding_loss_pm1_grad_input2_rows_f64(input1, input2, s, margin, out):
+def _cosine_embedding_loss_pm1_grad_input2_rows_f64(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
     buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -204,14 +215,15 @@ def _cosine_embedding_loss_pm1_grad_input2_rows_f64(input1, input2, s, margin, o
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = (s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
+            out[r, i] = ((s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cosine_embedding_loss_pm1_grad_input2_prows_f64(input1, input2, s, margin, out):
+def _cosine_embedding_loss_pm1_grad_input2_prows_f64(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         buf = np.empty((3, n), np.float64)
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -220,14 +232,15 @@ def _cosine_embedding_loss_pm1_grad_input2_prows_f64(input1, input2, s, margin, 
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = (s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
+            out[r, i] = ((s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margin, vout, out):
+def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margin, gd, vout, out):
     n = input1.shape[1]
     buf = np.empty((3, n), np.float32)
     for r in range(input1.shape[0]):
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -235,16 +248,17 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margi
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s[r] == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+        vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
         for i in range(n):
-            out[r, i] = (s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
+            out[r, i] = ((s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f32(input1, input2, s, margin, vout, out):
+def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f32(input1, input2, s, margin, gd, vout, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         buf = np.empty((3, n), np.float32)
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -252,16 +266,17 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f32(input1, input2, s, marg
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s[r] == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+        vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
         for i in range(n):
-            out[r, i] = (s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s[r] == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0)))
+            out[r, i] = ((s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64(input1, input2, s, margin, vout, out):
+def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64(input1, input2, s, margin, gd, vout, out):
     n = input1.shape[1]
     buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -269,16 +284,17 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64(input1, input2, s, margi
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s[r] == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
         for i in range(n):
-            out[r, i] = (s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
+            out[r, i] = ((s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f64(input1, input2, s, margin, vout, out):
+def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f64(input1, input2, s, margin, gd, vout, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         buf = np.empty((3, n), np.float64)
+        s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
             buf[1, k] = (input2[r, k]*input2[r, k])
@@ -286,9 +302,9 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f64(input1, input2, s, marg
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s[r] == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
         for i in range(n):
-            out[r, i] = (s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s[r] == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0))
+            out[r, i] = ((s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
 
 _LOOPS = {

@@ -47,6 +47,8 @@ def _cross_entropy_label_rows_f32(x, y, w, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         m0 = fmax_f32(x[r])
         nz_l2 = 0
         for k in range(n):
@@ -54,7 +56,7 @@ def _cross_entropy_label_rows_f32(x, y, w, out):
             buf[0, k] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
             nz_l2 += c0 == np.float32(0.0)
         l2 = math.log1p(fsum_f32(buf[0]) + np.float32(nz_l2 - 1))
-        out[r] = -(-l2 + (x[r, y[r]] - m0))*w[y[r]]
+        out[r] = -(-l2 + (x[r, y_r] - m0))*w_y
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -62,6 +64,8 @@ def _cross_entropy_label_prows_f32(x, y, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((1, n), np.float32)
+        y_r = y[r]
+        w_y = w[y_r]
         m0 = fmax_f32(x[r])
         nz_l2 = 0
         for k in range(n):
@@ -69,7 +73,7 @@ def _cross_entropy_label_prows_f32(x, y, w, out):
             buf[0, k] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
             nz_l2 += c0 == np.float32(0.0)
         l2 = math.log1p(fsum_f32(buf[0]) + np.float32(nz_l2 - 1))
-        out[r] = -(-l2 + (x[r, y[r]] - m0))*w[y[r]]
+        out[r] = -(-l2 + (x[r, y_r] - m0))*w_y
 
 
 @njit(cache=True, error_model="numpy")
@@ -77,6 +81,8 @@ def _cross_entropy_label_rows_f64(x, y, w, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         m0 = fmax_f64(x[r])
         nz_l2 = 0
         for k in range(n):
@@ -84,7 +90,7 @@ def _cross_entropy_label_rows_f64(x, y, w, out):
             buf[0, k] = 0.0 if c0 == 0.0 else exp_f64(c0)
             nz_l2 += c0 == 0.0
         l2 = math.log1p(fsum_f64(buf[0]) + np.float64(nz_l2 - 1))
-        out[r] = -(-l2 + (x[r, y[r]] - m0))*w[y[r]]
+        out[r] = -(-l2 + (x[r, y_r] - m0))*w_y
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -92,6 +98,8 @@ def _cross_entropy_label_prows_f64(x, y, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((1, n), np.float64)
+        y_r = y[r]
+        w_y = w[y_r]
         m0 = fmax_f64(x[r])
         nz_l2 = 0
         for k in range(n):
@@ -99,159 +107,175 @@ def _cross_entropy_label_prows_f64(x, y, w, out):
             buf[0, k] = 0.0 if c0 == 0.0 else exp_f64(c0)
             nz_l2 += c0 == 0.0
         l2 = math.log1p(fsum_f64(buf[0]) + np.float64(nz_l2 - 1))
-        out[r] = -(-l2 + (x[r, y[r]] - m0))*w[y[r]]
+        out[r] = -(-l2 + (x[r, y_r] - m0))*w_y
 
 
 @njit(cache=True, error_model="numpy")
-def _cross_entropy_label_grad_input_rows_f32(x, y, w, out):
+def _cross_entropy_label_grad_input_rows_f32(x, y, w, gd, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         m0 = fmax_f32(x[r])
         for k in range(n):
             c0 = exp_f32((x[r, k] - m0))
             buf[0, k] = c0
-            buf[1, k] = c0*(np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))
+            buf[1, k] = c0*(np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
+            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cross_entropy_label_grad_input_prows_f32(x, y, w, out):
+def _cross_entropy_label_grad_input_prows_f32(x, y, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((2, n), np.float32)
+        y_r = y[r]
+        w_y = w[y_r]
         m0 = fmax_f32(x[r])
         for k in range(n):
             c0 = exp_f32((x[r, k] - m0))
             buf[0, k] = c0
-            buf[1, k] = c0*(np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))
+            buf[1, k] = c0*(np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
+            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _cross_entropy_label_grad_input_rows_f64(x, y, w, out):
+def _cross_entropy_label_grad_input_rows_f64(x, y, w, gd, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         m0 = fmax_f64(x[r])
         for k in range(n):
             c0 = exp_f64((x[r, k] - m0))
             buf[0, k] = c0
-            buf[1, k] = c0*(1.0 - (1.0 if k == y[r] else 0.0))
+            buf[1, k] = c0*(1.0 - (1.0 if k == y_r else 0.0))
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
+            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cross_entropy_label_grad_input_prows_f64(x, y, w, out):
+def _cross_entropy_label_grad_input_prows_f64(x, y, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((2, n), np.float64)
+        y_r = y[r]
+        w_y = w[y_r]
         m0 = fmax_f64(x[r])
         for k in range(n):
             c0 = exp_f64((x[r, k] - m0))
             buf[0, k] = c0
-            buf[1, k] = c0*(1.0 - (1.0 if k == y[r] else 0.0))
+            buf[1, k] = c0*(1.0 - (1.0 if k == y_r else 0.0))
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
+            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _cross_entropy_label_fwd_grad_input_rows_f32(x, y, w, vout, out):
+def _cross_entropy_label_fwd_grad_input_rows_f32(x, y, w, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((3, n), np.float32)
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         m0 = fmax_f32(x[r])
         nz_l6 = 0
         for k in range(n):
             c0 = (x[r, k] - m0)
             c1 = exp_f32(c0)
             buf[0, k] = c1
-            buf[1, k] = c1*(np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))
+            buf[1, k] = c1*(np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))
             buf[2, k] = np.float32(0.0) if c0 == np.float32(0.0) else c1
             nz_l6 += c0 == np.float32(0.0)
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         l6 = math.log1p(fsum_f32(buf[2]) + np.float32(nz_l6 - 1))
-        vout[r] = -(-l6 + (x[r, y[r]] - m0))*w[y[r]]
+        vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
         for i in range(n):
-            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
+            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cross_entropy_label_fwd_grad_input_prows_f32(x, y, w, vout, out):
+def _cross_entropy_label_fwd_grad_input_prows_f32(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((3, n), np.float32)
+        y_r = y[r]
+        w_y = w[y_r]
         m0 = fmax_f32(x[r])
         nz_l6 = 0
         for k in range(n):
             c0 = (x[r, k] - m0)
             c1 = exp_f32(c0)
             buf[0, k] = c1
-            buf[1, k] = c1*(np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))
+            buf[1, k] = c1*(np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))
             buf[2, k] = np.float32(0.0) if c0 == np.float32(0.0) else c1
             nz_l6 += c0 == np.float32(0.0)
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         l6 = math.log1p(fsum_f32(buf[2]) + np.float32(nz_l6 - 1))
-        vout[r] = -(-l6 + (x[r, y[r]] - m0))*w[y[r]]
+        vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
         for i in range(n):
-            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
+            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _cross_entropy_label_fwd_grad_input_rows_f64(x, y, w, vout, out):
+def _cross_entropy_label_fwd_grad_input_rows_f64(x, y, w, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((3, n), np.float64)
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         m0 = fmax_f64(x[r])
         nz_l6 = 0
         for k in range(n):
             c0 = (x[r, k] - m0)
             c1 = exp_f64(c0)
             buf[0, k] = c1
-            buf[1, k] = c1*(1.0 - (1.0 if k == y[r] else 0.0))
+            buf[1, k] = c1*(1.0 - (1.0 if k == y_r else 0.0))
             buf[2, k] = 0.0 if c0 == 0.0 else c1
             nz_l6 += c0 == 0.0
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         l6 = math.log1p(fsum_f64(buf[2]) + np.float64(nz_l6 - 1))
-        vout[r] = -(-l6 + (x[r, y[r]] - m0))*w[y[r]]
+        vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
         for i in range(n):
-            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
+            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cross_entropy_label_fwd_grad_input_prows_f64(x, y, w, vout, out):
+def _cross_entropy_label_fwd_grad_input_prows_f64(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((3, n), np.float64)
+        y_r = y[r]
+        w_y = w[y_r]
         m0 = fmax_f64(x[r])
         nz_l6 = 0
         for k in range(n):
             c0 = (x[r, k] - m0)
             c1 = exp_f64(c0)
             buf[0, k] = c1
-            buf[1, k] = c1*(1.0 - (1.0 if k == y[r] else 0.0))
+            buf[1, k] = c1*(1.0 - (1.0 if k == y_r else 0.0))
             buf[2, k] = 0.0 if c0 == 0.0 else c1
             nz_l6 += c0 == 0.0
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         l6 = math.log1p(fsum_f64(buf[2]) + np.float64(nz_l6 - 1))
-        vout[r] = -(-l6 + (x[r, y[r]] - m0))*w[y[r]]
+        vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
         for i in range(n):
-            out[r, i] = (-s4/s2 if (i == y[r]) else buf[0, i]/s2)*w[y[r]]
+            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -335,7 +359,7 @@ def _cross_entropy_prob_prows_f64(x, t, w, out):
 
 
 @njit(cache=True, error_model="numpy")
-def _cross_entropy_prob_grad_input_rows_f32(x, t, w, out):
+def _cross_entropy_prob_grad_input_rows_f32(x, t, w, gd, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
@@ -346,11 +370,11 @@ def _cross_entropy_prob_grad_input_rows_f32(x, t, w, out):
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
+            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cross_entropy_prob_grad_input_prows_f32(x, t, w, out):
+def _cross_entropy_prob_grad_input_prows_f32(x, t, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((2, n), np.float32)
@@ -361,11 +385,11 @@ def _cross_entropy_prob_grad_input_prows_f32(x, t, w, out):
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
+            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _cross_entropy_prob_grad_input_rows_f64(x, t, w, out):
+def _cross_entropy_prob_grad_input_rows_f64(x, t, w, gd, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
@@ -376,11 +400,11 @@ def _cross_entropy_prob_grad_input_rows_f64(x, t, w, out):
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
+            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cross_entropy_prob_grad_input_prows_f64(x, t, w, out):
+def _cross_entropy_prob_grad_input_prows_f64(x, t, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((2, n), np.float64)
@@ -391,11 +415,11 @@ def _cross_entropy_prob_grad_input_prows_f64(x, t, w, out):
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
+            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, vout, out):
+def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((4, n), np.float32)
     for r in range(x.shape[0]):
@@ -416,11 +440,11 @@ def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, vout, out):
         l8 = math.log1p(fsum_f32(buf[3]) + np.float32(nz_l8 - 1))
         vout[r] = l8*s4 - s6
         for i in range(n):
-            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
+            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cross_entropy_prob_fwd_grad_input_prows_f32(x, t, w, vout, out):
+def _cross_entropy_prob_fwd_grad_input_prows_f32(x, t, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((4, n), np.float32)
@@ -441,11 +465,11 @@ def _cross_entropy_prob_fwd_grad_input_prows_f32(x, t, w, vout, out):
         l8 = math.log1p(fsum_f32(buf[3]) + np.float32(nz_l8 - 1))
         vout[r] = l8*s4 - s6
         for i in range(n):
-            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
+            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, vout, out):
+def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((4, n), np.float64)
     for r in range(x.shape[0]):
@@ -466,11 +490,11 @@ def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, vout, out):
         l8 = math.log1p(fsum_f64(buf[3]) + np.float64(nz_l8 - 1))
         vout[r] = l8*s4 - s6
         for i in range(n):
-            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
+            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cross_entropy_prob_fwd_grad_input_prows_f64(x, t, w, vout, out):
+def _cross_entropy_prob_fwd_grad_input_prows_f64(x, t, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((4, n), np.float64)
@@ -491,7 +515,7 @@ def _cross_entropy_prob_fwd_grad_input_prows_f64(x, t, w, vout, out):
         l8 = math.log1p(fsum_f64(buf[3]) + np.float64(nz_l8 - 1))
         vout[r] = l8*s4 - s6
         for i in range(n):
-            out[r, i] = buf[0, i]*s4/s2 - t[r, i]*w[i]
+            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
 
 
 _LOOPS = {

@@ -74,39 +74,39 @@ def _entropy_none_prows_f64(x, out):
 
 
 @njit(cache=True, error_model="numpy")
-def _entropy_none_grad_p_rows_f32(x, out):
+def _entropy_none_grad_p_rows_f32(x, gd, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
         for i in range(n):
-            out[r, i] = -log_f32(x[r, i]) + np.float32(-1.0)
+            out[r, i] = (-log_f32(x[r, i]) + np.float32(-1.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _entropy_none_grad_p_prows_f32(x, out):
+def _entropy_none_grad_p_prows_f32(x, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         for i in range(n):
-            out[r, i] = -log_f32(x[r, i]) + np.float32(-1.0)
+            out[r, i] = (-log_f32(x[r, i]) + np.float32(-1.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _entropy_none_grad_p_rows_f64(x, out):
+def _entropy_none_grad_p_rows_f64(x, gd, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
         for i in range(n):
-            out[r, i] = -log_f64(x[r, i]) - 1.0
+            out[r, i] = (-log_f64(x[r, i]) - 1.0)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _entropy_none_grad_p_prows_f64(x, out):
+def _entropy_none_grad_p_prows_f64(x, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         for i in range(n):
-            out[r, i] = -log_f64(x[r, i]) - 1.0
+            out[r, i] = (-log_f64(x[r, i]) - 1.0)/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _entropy_none_fwd_grad_p_rows_f32(x, vout, out):
+def _entropy_none_fwd_grad_p_rows_f32(x, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
@@ -115,11 +115,11 @@ def _entropy_none_fwd_grad_p_rows_f32(x, vout, out):
         s0 = fsum_f32(buf[0])
         vout[r] = -s0
         for i in range(n):
-            out[r, i] = -log_f32(x[r, i]) + np.float32(-1.0)
+            out[r, i] = (-log_f32(x[r, i]) + np.float32(-1.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _entropy_none_fwd_grad_p_prows_f32(x, vout, out):
+def _entropy_none_fwd_grad_p_prows_f32(x, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((1, n), np.float32)
@@ -128,11 +128,11 @@ def _entropy_none_fwd_grad_p_prows_f32(x, vout, out):
         s0 = fsum_f32(buf[0])
         vout[r] = -s0
         for i in range(n):
-            out[r, i] = -log_f32(x[r, i]) + np.float32(-1.0)
+            out[r, i] = (-log_f32(x[r, i]) + np.float32(-1.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _entropy_none_fwd_grad_p_rows_f64(x, vout, out):
+def _entropy_none_fwd_grad_p_rows_f64(x, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
@@ -141,11 +141,11 @@ def _entropy_none_fwd_grad_p_rows_f64(x, vout, out):
         s0 = fsum_f64(buf[0])
         vout[r] = -s0
         for i in range(n):
-            out[r, i] = -log_f64(x[r, i]) - 1.0
+            out[r, i] = (-log_f64(x[r, i]) - 1.0)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _entropy_none_fwd_grad_p_prows_f64(x, vout, out):
+def _entropy_none_fwd_grad_p_prows_f64(x, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((1, n), np.float64)
@@ -154,7 +154,7 @@ def _entropy_none_fwd_grad_p_prows_f64(x, vout, out):
         s0 = fsum_f64(buf[0])
         vout[r] = -s0
         for i in range(n):
-            out[r, i] = -log_f64(x[r, i]) - 1.0
+            out[r, i] = (-log_f64(x[r, i]) - 1.0)/gd
 
 
 _LOOPS = {

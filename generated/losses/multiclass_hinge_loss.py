@@ -34,10 +34,12 @@ def _multiclass_hinge_loss_label_rows_f32(x, y, w, margin, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))*max(margin + x[r, k] - x[r, y[r]], np.float32(0.0))
+            buf[0, k] = (np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))*max(margin + x[r, k] - x[r, y_r], np.float32(0.0))
         s0 = fsum_f32(buf[0])
-        out[r] = s0*w[y[r]]
+        out[r] = s0*w_y
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -45,10 +47,12 @@ def _multiclass_hinge_loss_label_prows_f32(x, y, w, margin, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((1, n), np.float32)
+        y_r = y[r]
+        w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))*max(margin + x[r, k] - x[r, y[r]], np.float32(0.0))
+            buf[0, k] = (np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))*max(margin + x[r, k] - x[r, y_r], np.float32(0.0))
         s0 = fsum_f32(buf[0])
-        out[r] = s0*w[y[r]]
+        out[r] = s0*w_y
 
 
 @njit(cache=True, error_model="numpy")
@@ -56,10 +60,12 @@ def _multiclass_hinge_loss_label_rows_f64(x, y, w, margin, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (1.0 - (1.0 if k == y[r] else 0.0))*max(margin + x[r, k] - x[r, y[r]], 0.0)
+            buf[0, k] = (1.0 - (1.0 if k == y_r else 0.0))*max(margin + x[r, k] - x[r, y_r], 0.0)
         s0 = fsum_f64(buf[0])
-        out[r] = s0*w[y[r]]
+        out[r] = s0*w_y
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -67,122 +73,140 @@ def _multiclass_hinge_loss_label_prows_f64(x, y, w, margin, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((1, n), np.float64)
+        y_r = y[r]
+        w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (1.0 - (1.0 if k == y[r] else 0.0))*max(margin + x[r, k] - x[r, y[r]], 0.0)
+            buf[0, k] = (1.0 - (1.0 if k == y_r else 0.0))*max(margin + x[r, k] - x[r, y_r], 0.0)
         s0 = fsum_f64(buf[0])
-        out[r] = s0*w[y[r]]
+        out[r] = s0*w_y
 
 
 @njit(cache=True, error_model="numpy")
-def _multiclass_hinge_loss_label_grad_input_rows_f32(x, y, w, margin, out):
+def _multiclass_hinge_loss_label_grad_input_rows_f32(x, y, w, margin, gd, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (np.float32(1.0) if margin + x[r, k] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0))
+            buf[0, k] = (np.float32(1.0) if margin + x[r, k] - x[r, y_r] > np.float32(0.0) else np.float32(0.0))
         s0 = fsum_f32(buf[0])
         for i in range(n):
-            out[r, i] = (-buf[0, i]*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
+            out[r, i] = ((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _multiclass_hinge_loss_label_grad_input_prows_f32(x, y, w, margin, out):
+def _multiclass_hinge_loss_label_grad_input_prows_f32(x, y, w, margin, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((1, n), np.float32)
+        y_r = y[r]
+        w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (np.float32(1.0) if margin + x[r, k] - x[r, y[r]] > np.float32(0.0) else np.float32(0.0))
+            buf[0, k] = (np.float32(1.0) if margin + x[r, k] - x[r, y_r] > np.float32(0.0) else np.float32(0.0))
         s0 = fsum_f32(buf[0])
         for i in range(n):
-            out[r, i] = (-buf[0, i]*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
+            out[r, i] = ((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _multiclass_hinge_loss_label_grad_input_rows_f64(x, y, w, margin, out):
+def _multiclass_hinge_loss_label_grad_input_rows_f64(x, y, w, margin, gd, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (1.0 if margin + x[r, k] - x[r, y[r]] > 0.0 else 0.0)
+            buf[0, k] = (1.0 if margin + x[r, k] - x[r, y_r] > 0.0 else 0.0)
         s0 = fsum_f64(buf[0])
         for i in range(n):
-            out[r, i] = (-buf[0, i]*(1.0 if i == y[r] else 0.0) + buf[0, i] - s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0))*w[y[r]]
+            out[r, i] = ((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _multiclass_hinge_loss_label_grad_input_prows_f64(x, y, w, margin, out):
+def _multiclass_hinge_loss_label_grad_input_prows_f64(x, y, w, margin, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((1, n), np.float64)
+        y_r = y[r]
+        w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (1.0 if margin + x[r, k] - x[r, y[r]] > 0.0 else 0.0)
+            buf[0, k] = (1.0 if margin + x[r, k] - x[r, y_r] > 0.0 else 0.0)
         s0 = fsum_f64(buf[0])
         for i in range(n):
-            out[r, i] = (-buf[0, i]*(1.0 if i == y[r] else 0.0) + buf[0, i] - s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0))*w[y[r]]
+            out[r, i] = ((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _multiclass_hinge_loss_label_fwd_grad_input_rows_f32(x, y, w, margin, vout, out):
+def _multiclass_hinge_loss_label_fwd_grad_input_rows_f32(x, y, w, margin, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         for k in range(n):
-            c0 = margin + x[r, k] - x[r, y[r]]
+            c0 = margin + x[r, k] - x[r, y_r]
             buf[0, k] = (np.float32(1.0) if c0 > np.float32(0.0) else np.float32(0.0))
-            buf[1, k] = (np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))*max(c0, np.float32(0.0))
+            buf[1, k] = (np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))*max(c0, np.float32(0.0))
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
-        vout[r] = s2*w[y[r]]
+        vout[r] = s2*w_y
         for i in range(n):
-            out[r, i] = (-buf[0, i]*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
+            out[r, i] = ((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _multiclass_hinge_loss_label_fwd_grad_input_prows_f32(x, y, w, margin, vout, out):
+def _multiclass_hinge_loss_label_fwd_grad_input_prows_f32(x, y, w, margin, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((2, n), np.float32)
+        y_r = y[r]
+        w_y = w[y_r]
         for k in range(n):
-            c0 = margin + x[r, k] - x[r, y[r]]
+            c0 = margin + x[r, k] - x[r, y_r]
             buf[0, k] = (np.float32(1.0) if c0 > np.float32(0.0) else np.float32(0.0))
-            buf[1, k] = (np.float32(1.0) - (np.float32(1.0) if k == y[r] else np.float32(0.0)))*max(c0, np.float32(0.0))
+            buf[1, k] = (np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))*max(c0, np.float32(0.0))
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
-        vout[r] = s2*w[y[r]]
+        vout[r] = s2*w_y
         for i in range(n):
-            out[r, i] = (-buf[0, i]*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y[r] else np.float32(0.0)) + (np.float32(1.0) if i == y[r] else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w[y[r]]
+            out[r, i] = ((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _multiclass_hinge_loss_label_fwd_grad_input_rows_f64(x, y, w, margin, vout, out):
+def _multiclass_hinge_loss_label_fwd_grad_input_rows_f64(x, y, w, margin, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         for k in range(n):
-            c0 = margin + x[r, k] - x[r, y[r]]
+            c0 = margin + x[r, k] - x[r, y_r]
             buf[0, k] = (1.0 if c0 > 0.0 else 0.0)
-            buf[1, k] = (1.0 - (1.0 if k == y[r] else 0.0))*max(c0, 0.0)
+            buf[1, k] = (1.0 - (1.0 if k == y_r else 0.0))*max(c0, 0.0)
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
-        vout[r] = s2*w[y[r]]
+        vout[r] = s2*w_y
         for i in range(n):
-            out[r, i] = (-buf[0, i]*(1.0 if i == y[r] else 0.0) + buf[0, i] - s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0))*w[y[r]]
+            out[r, i] = ((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _multiclass_hinge_loss_label_fwd_grad_input_prows_f64(x, y, w, margin, vout, out):
+def _multiclass_hinge_loss_label_fwd_grad_input_prows_f64(x, y, w, margin, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((2, n), np.float64)
+        y_r = y[r]
+        w_y = w[y_r]
         for k in range(n):
-            c0 = margin + x[r, k] - x[r, y[r]]
+            c0 = margin + x[r, k] - x[r, y_r]
             buf[0, k] = (1.0 if c0 > 0.0 else 0.0)
-            buf[1, k] = (1.0 - (1.0 if k == y[r] else 0.0))*max(c0, 0.0)
+            buf[1, k] = (1.0 - (1.0 if k == y_r else 0.0))*max(c0, 0.0)
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
-        vout[r] = s2*w[y[r]]
+        vout[r] = s2*w_y
         for i in range(n):
-            out[r, i] = (-buf[0, i]*(1.0 if i == y[r] else 0.0) + buf[0, i] - s0*(1.0 if i == y[r] else 0.0) + (1.0 if i == y[r] else 0.0)*(1.0 if margin > 0.0 else 0.0))*w[y[r]]
+            out[r, i] = ((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y)/gd
 
 
 _LOOPS = {

@@ -82,7 +82,7 @@ def _multilabel_hinge_loss_mask_prows_f64(x, t, out):
 
 
 @njit(cache=True, error_model="numpy")
-def _multilabel_hinge_loss_mask_grad_input_rows_f32(x, t, out):
+def _multilabel_hinge_loss_mask_grad_input_rows_f32(x, t, gd, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
         for i in range(n):
@@ -98,11 +98,11 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f32(x, t, out):
             s3 = np.float32(0.0)
             for j in range(n):
                 s3 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
-            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n)
+            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _multilabel_hinge_loss_mask_grad_input_prows_f32(x, t, out):
+def _multilabel_hinge_loss_mask_grad_input_prows_f32(x, t, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         for i in range(n):
@@ -118,11 +118,11 @@ def _multilabel_hinge_loss_mask_grad_input_prows_f32(x, t, out):
             s3 = np.float32(0.0)
             for j in range(n):
                 s3 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
-            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n)
+            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _multilabel_hinge_loss_mask_grad_input_rows_f64(x, t, out):
+def _multilabel_hinge_loss_mask_grad_input_rows_f64(x, t, gd, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
         for i in range(n):
@@ -138,11 +138,11 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f64(x, t, out):
             s3 = 0.0
             for j in range(n):
                 s3 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
-            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n
+            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _multilabel_hinge_loss_mask_grad_input_prows_f64(x, t, out):
+def _multilabel_hinge_loss_mask_grad_input_prows_f64(x, t, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         for i in range(n):
@@ -158,11 +158,11 @@ def _multilabel_hinge_loss_mask_grad_input_prows_f64(x, t, out):
             s3 = 0.0
             for j in range(n):
                 s3 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
-            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n
+            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n)/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, vout, out):
+def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, gd, vout, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
         s5 = np.float32(0.0)
@@ -185,11 +185,11 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, vout, out):
             s3 = np.float32(0.0)
             for j in range(n):
                 s3 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
-            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n)
+            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f32(x, t, vout, out):
+def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f32(x, t, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         s5 = np.float32(0.0)
@@ -212,11 +212,11 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f32(x, t, vout, out):
             s3 = np.float32(0.0)
             for j in range(n):
                 s3 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
-            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n)
+            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, vout, out):
+def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, gd, vout, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
         s5 = 0.0
@@ -239,11 +239,11 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, vout, out):
             s3 = 0.0
             for j in range(n):
                 s3 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
-            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n
+            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f64(x, t, vout, out):
+def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f64(x, t, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         s5 = 0.0
@@ -266,7 +266,7 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f64(x, t, vout, out):
             s3 = 0.0
             for j in range(n):
                 s3 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
-            out[r, i] = (s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n
+            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n)/gd
 
 
 _LOOPS = {

@@ -31,96 +31,120 @@ from .._runtime import exp_f32, exp_f64
 def _nll_loss_label_rows_f32(x, y, w, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
-        out[r] = -w[y[r]]*x[r, y[r]]
+        y_r = y[r]
+        w_y = w[y_r]
+        out[r] = -w_y*x[r, y_r]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _nll_loss_label_prows_f32(x, y, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        out[r] = -w[y[r]]*x[r, y[r]]
+        y_r = y[r]
+        w_y = w[y_r]
+        out[r] = -w_y*x[r, y_r]
 
 
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_rows_f64(x, y, w, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
-        out[r] = -w[y[r]]*x[r, y[r]]
+        y_r = y[r]
+        w_y = w[y_r]
+        out[r] = -w_y*x[r, y_r]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _nll_loss_label_prows_f64(x, y, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        out[r] = -w[y[r]]*x[r, y[r]]
+        y_r = y[r]
+        w_y = w[y_r]
+        out[r] = -w_y*x[r, y_r]
 
 
 @njit(cache=True, error_model="numpy")
-def _nll_loss_label_grad_input_rows_f32(x, y, w, out):
+def _nll_loss_label_grad_input_rows_f32(x, y, w, gd, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         for i in range(n):
-            out[r, i] = -(np.float32(1.0) if i == y[r] else np.float32(0.0))*w[y[r]]
+            out[r, i] = (-(np.float32(1.0) if i == y_r else np.float32(0.0))*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _nll_loss_label_grad_input_prows_f32(x, y, w, out):
+def _nll_loss_label_grad_input_prows_f32(x, y, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         for i in range(n):
-            out[r, i] = -(np.float32(1.0) if i == y[r] else np.float32(0.0))*w[y[r]]
+            out[r, i] = (-(np.float32(1.0) if i == y_r else np.float32(0.0))*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _nll_loss_label_grad_input_rows_f64(x, y, w, out):
+def _nll_loss_label_grad_input_rows_f64(x, y, w, gd, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         for i in range(n):
-            out[r, i] = -(1.0 if i == y[r] else 0.0)*w[y[r]]
+            out[r, i] = (-(1.0 if i == y_r else 0.0)*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _nll_loss_label_grad_input_prows_f64(x, y, w, out):
+def _nll_loss_label_grad_input_prows_f64(x, y, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        y_r = y[r]
+        w_y = w[y_r]
         for i in range(n):
-            out[r, i] = -(1.0 if i == y[r] else 0.0)*w[y[r]]
+            out[r, i] = (-(1.0 if i == y_r else 0.0)*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _nll_loss_label_fwd_grad_input_rows_f32(x, y, w, vout, out):
+def _nll_loss_label_fwd_grad_input_rows_f32(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
-        vout[r] = -w[y[r]]*x[r, y[r]]
+        y_r = y[r]
+        w_y = w[y_r]
+        vout[r] = -w_y*x[r, y_r]
         for i in range(n):
-            out[r, i] = -(np.float32(1.0) if i == y[r] else np.float32(0.0))*w[y[r]]
+            out[r, i] = (-(np.float32(1.0) if i == y_r else np.float32(0.0))*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _nll_loss_label_fwd_grad_input_prows_f32(x, y, w, vout, out):
+def _nll_loss_label_fwd_grad_input_prows_f32(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        vout[r] = -w[y[r]]*x[r, y[r]]
+        y_r = y[r]
+        w_y = w[y_r]
+        vout[r] = -w_y*x[r, y_r]
         for i in range(n):
-            out[r, i] = -(np.float32(1.0) if i == y[r] else np.float32(0.0))*w[y[r]]
+            out[r, i] = (-(np.float32(1.0) if i == y_r else np.float32(0.0))*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _nll_loss_label_fwd_grad_input_rows_f64(x, y, w, vout, out):
+def _nll_loss_label_fwd_grad_input_rows_f64(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
-        vout[r] = -w[y[r]]*x[r, y[r]]
+        y_r = y[r]
+        w_y = w[y_r]
+        vout[r] = -w_y*x[r, y_r]
         for i in range(n):
-            out[r, i] = -(1.0 if i == y[r] else 0.0)*w[y[r]]
+            out[r, i] = (-(1.0 if i == y_r else 0.0)*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _nll_loss_label_fwd_grad_input_prows_f64(x, y, w, vout, out):
+def _nll_loss_label_fwd_grad_input_prows_f64(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        vout[r] = -w[y[r]]*x[r, y[r]]
+        y_r = y[r]
+        w_y = w[y_r]
+        vout[r] = -w_y*x[r, y_r]
         for i in range(n):
-            out[r, i] = -(1.0 if i == y[r] else 0.0)*w[y[r]]
+            out[r, i] = (-(1.0 if i == y_r else 0.0)*w_y)/gd
 
 
 _LOOPS = {

@@ -98,7 +98,7 @@ def _triplet_margin_loss_none_prows_f64(anchor, positive, negative, margin, p, e
 
 
 @njit(cache=True, error_model="numpy")
-def _triplet_margin_loss_none_grad_anchor_rows_f32(anchor, positive, negative, margin, p, eps, out):
+def _triplet_margin_loss_none_grad_anchor_rows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
@@ -109,11 +109,11 @@ def _triplet_margin_loss_none_grad_anchor_rows_f32(anchor, positive, negative, m
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = (-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))
+            out[r, i] = ((-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _triplet_margin_loss_none_grad_anchor_prows_f32(anchor, positive, negative, margin, p, eps, out):
+def _triplet_margin_loss_none_grad_anchor_prows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         buf = np.empty((2, n), np.float32)
@@ -124,11 +124,11 @@ def _triplet_margin_loss_none_grad_anchor_prows_f32(anchor, positive, negative, 
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = (-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))
+            out[r, i] = ((-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _triplet_margin_loss_none_grad_anchor_rows_f64(anchor, positive, negative, margin, p, eps, out):
+def _triplet_margin_loss_none_grad_anchor_rows_f64(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
@@ -139,11 +139,11 @@ def _triplet_margin_loss_none_grad_anchor_rows_f64(anchor, positive, negative, m
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)
+            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _triplet_margin_loss_none_grad_anchor_prows_f64(anchor, positive, negative, margin, p, eps, out):
+def _triplet_margin_loss_none_grad_anchor_prows_f64(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         buf = np.empty((2, n), np.float64)
@@ -154,11 +154,11 @@ def _triplet_margin_loss_none_grad_anchor_prows_f64(anchor, positive, negative, 
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)
+            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _triplet_margin_loss_none_grad_positive_rows_f32(anchor, positive, negative, margin, p, eps, out):
+def _triplet_margin_loss_none_grad_positive_rows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
@@ -169,11 +169,11 @@ def _triplet_margin_loss_none_grad_positive_rows_f32(anchor, positive, negative,
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = -s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i]))
+            out[r, i] = (-s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _triplet_margin_loss_none_grad_positive_prows_f32(anchor, positive, negative, margin, p, eps, out):
+def _triplet_margin_loss_none_grad_positive_prows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         buf = np.empty((2, n), np.float32)
@@ -184,11 +184,11 @@ def _triplet_margin_loss_none_grad_positive_prows_f32(anchor, positive, negative
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = -s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i]))
+            out[r, i] = (-s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _triplet_margin_loss_none_grad_positive_rows_f64(anchor, positive, negative, margin, p, eps, out):
+def _triplet_margin_loss_none_grad_positive_rows_f64(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
@@ -199,11 +199,11 @@ def _triplet_margin_loss_none_grad_positive_rows_f64(anchor, positive, negative,
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = -s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i]))
+            out[r, i] = (-s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _triplet_margin_loss_none_grad_positive_prows_f64(anchor, positive, negative, margin, p, eps, out):
+def _triplet_margin_loss_none_grad_positive_prows_f64(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         buf = np.empty((2, n), np.float64)
@@ -214,11 +214,11 @@ def _triplet_margin_loss_none_grad_positive_prows_f64(anchor, positive, negative
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = -s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i]))
+            out[r, i] = (-s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _triplet_margin_loss_none_grad_negative_rows_f32(anchor, positive, negative, margin, p, eps, out):
+def _triplet_margin_loss_none_grad_negative_rows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
@@ -229,11 +229,11 @@ def _triplet_margin_loss_none_grad_negative_rows_f32(anchor, positive, negative,
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(np.float32(1.0) if margin - s0**((np.float32(1.0)/(p))) + s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i]))
+            out[r, i] = (s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(np.float32(1.0) if margin - s0**((np.float32(1.0)/(p))) + s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i])))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _triplet_margin_loss_none_grad_negative_prows_f32(anchor, positive, negative, margin, p, eps, out):
+def _triplet_margin_loss_none_grad_negative_prows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         buf = np.empty((2, n), np.float32)
@@ -244,11 +244,11 @@ def _triplet_margin_loss_none_grad_negative_prows_f32(anchor, positive, negative
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(np.float32(1.0) if margin - s0**((np.float32(1.0)/(p))) + s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i]))
+            out[r, i] = (s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(np.float32(1.0) if margin - s0**((np.float32(1.0)/(p))) + s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i])))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _triplet_margin_loss_none_grad_negative_rows_f64(anchor, positive, negative, margin, p, eps, out):
+def _triplet_margin_loss_none_grad_negative_rows_f64(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
@@ -259,11 +259,11 @@ def _triplet_margin_loss_none_grad_negative_rows_f64(anchor, positive, negative,
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = s0**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i]))
+            out[r, i] = (s0**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i])))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _triplet_margin_loss_none_grad_negative_prows_f64(anchor, positive, negative, margin, p, eps, out):
+def _triplet_margin_loss_none_grad_negative_prows_f64(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         buf = np.empty((2, n), np.float64)
@@ -274,11 +274,11 @@ def _triplet_margin_loss_none_grad_negative_prows_f64(anchor, positive, negative
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = s0**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i]))
+            out[r, i] = (s0**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i])))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _triplet_margin_loss_none_fwd_grad_anchor_rows_f32(anchor, positive, negative, margin, p, eps, vout, out):
+def _triplet_margin_loss_none_fwd_grad_anchor_rows_f32(anchor, positive, negative, margin, p, eps, gd, vout, out):
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
@@ -290,11 +290,11 @@ def _triplet_margin_loss_none_fwd_grad_anchor_rows_f32(anchor, positive, negativ
         s2 = fsum_f32(buf[1])
         vout[r] = max(margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))), np.float32(0.0))
         for i in range(n):
-            out[r, i] = (-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))
+            out[r, i] = ((-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _triplet_margin_loss_none_fwd_grad_anchor_prows_f32(anchor, positive, negative, margin, p, eps, vout, out):
+def _triplet_margin_loss_none_fwd_grad_anchor_prows_f32(anchor, positive, negative, margin, p, eps, gd, vout, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         buf = np.empty((2, n), np.float32)
@@ -306,11 +306,11 @@ def _triplet_margin_loss_none_fwd_grad_anchor_prows_f32(anchor, positive, negati
         s2 = fsum_f32(buf[1])
         vout[r] = max(margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))), np.float32(0.0))
         for i in range(n):
-            out[r, i] = (-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))
+            out[r, i] = ((-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
-def _triplet_margin_loss_none_fwd_grad_anchor_rows_f64(anchor, positive, negative, margin, p, eps, vout, out):
+def _triplet_margin_loss_none_fwd_grad_anchor_rows_f64(anchor, positive, negative, margin, p, eps, gd, vout, out):
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
@@ -322,11 +322,11 @@ def _triplet_margin_loss_none_fwd_grad_anchor_rows_f64(anchor, positive, negativ
         s2 = fsum_f64(buf[1])
         vout[r] = max(margin + s0**((1.0/(p))) - s2**((1.0/(p))), 0.0)
         for i in range(n):
-            out[r, i] = (-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)
+            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _triplet_margin_loss_none_fwd_grad_anchor_prows_f64(anchor, positive, negative, margin, p, eps, vout, out):
+def _triplet_margin_loss_none_fwd_grad_anchor_prows_f64(anchor, positive, negative, margin, p, eps, gd, vout, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         buf = np.empty((2, n), np.float64)
@@ -338,7 +338,7 @@ def _triplet_margin_loss_none_fwd_grad_anchor_prows_f64(anchor, positive, negati
         s2 = fsum_f64(buf[1])
         vout[r] = max(margin + s0**((1.0/(p))) - s2**((1.0/(p))), 0.0)
         for i in range(n):
-            out[r, i] = (-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)
+            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
 
 
 _LOOPS = {

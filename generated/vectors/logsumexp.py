@@ -110,12 +110,13 @@ def _logsumexp_vjp_rows_f32(x, g, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        g_r = g[r]
         m0 = fmax_f32(x[r])
         for k in range(n):
             buf[0, k] = exp_f32((x[r, k] - m0))
         s2 = fsum_f32(buf[0])
         for i in range(n):
-            out[r, i] = buf[0, i]*g[r]/s2
+            out[r, i] = buf[0, i]*g_r/s2
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -123,12 +124,13 @@ def _logsumexp_vjp_prows_f32(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((1, n), np.float32)
+        g_r = g[r]
         m0 = fmax_f32(x[r])
         for k in range(n):
             buf[0, k] = exp_f32((x[r, k] - m0))
         s2 = fsum_f32(buf[0])
         for i in range(n):
-            out[r, i] = buf[0, i]*g[r]/s2
+            out[r, i] = buf[0, i]*g_r/s2
 
 
 @njit(cache=True, error_model="numpy")
@@ -136,12 +138,13 @@ def _logsumexp_vjp_rows_f64(x, g, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        g_r = g[r]
         m0 = fmax_f64(x[r])
         for k in range(n):
             buf[0, k] = exp_f64((x[r, k] - m0))
         s2 = fsum_f64(buf[0])
         for i in range(n):
-            out[r, i] = buf[0, i]*g[r]/s2
+            out[r, i] = buf[0, i]*g_r/s2
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -149,12 +152,13 @@ def _logsumexp_vjp_prows_f64(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
         buf = np.empty((1, n), np.float64)
+        g_r = g[r]
         m0 = fmax_f64(x[r])
         for k in range(n):
             buf[0, k] = exp_f64((x[r, k] - m0))
         s2 = fsum_f64(buf[0])
         for i in range(n):
-            out[r, i] = buf[0, i]*g[r]/s2
+            out[r, i] = buf[0, i]*g_r/s2
 
 
 _LOGSUMEXP_VJP_LOOPS = {np.float32: (_logsumexp_vjp_rows_f32, _logsumexp_vjp_prows_f32),

@@ -83,6 +83,7 @@ def maxout(x, axis=-1, pieces=None, *, out=None):
 def _maxout_vjp_rows_f32(x, g, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        g_r = g[r]
         a0 = 0
         z = np.float32(-math.inf)
         for k in range(n):
@@ -90,13 +91,14 @@ def _maxout_vjp_rows_f32(x, g, out):
                 z = x[r, k]
                 a0 = k
         for i in range(n):
-            out[r, i] = g[r]*(np.float32(1.0) if a0 == i else np.float32(0.0))
+            out[r, i] = g_r*(np.float32(1.0) if a0 == i else np.float32(0.0))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _maxout_vjp_prows_f32(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        g_r = g[r]
         a0 = 0
         z = np.float32(-math.inf)
         for k in range(n):
@@ -104,13 +106,14 @@ def _maxout_vjp_prows_f32(x, g, out):
                 z = x[r, k]
                 a0 = k
         for i in range(n):
-            out[r, i] = g[r]*(np.float32(1.0) if a0 == i else np.float32(0.0))
+            out[r, i] = g_r*(np.float32(1.0) if a0 == i else np.float32(0.0))
 
 
 @njit(cache=True, error_model="numpy")
 def _maxout_vjp_rows_f64(x, g, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        g_r = g[r]
         a0 = 0
         z = -math.inf
         for k in range(n):
@@ -118,13 +121,14 @@ def _maxout_vjp_rows_f64(x, g, out):
                 z = x[r, k]
                 a0 = k
         for i in range(n):
-            out[r, i] = g[r]*(1.0 if a0 == i else 0.0)
+            out[r, i] = g_r*(1.0 if a0 == i else 0.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _maxout_vjp_prows_f64(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        g_r = g[r]
         a0 = 0
         z = -math.inf
         for k in range(n):
@@ -132,7 +136,7 @@ def _maxout_vjp_prows_f64(x, g, out):
                 z = x[r, k]
                 a0 = k
         for i in range(n):
-            out[r, i] = g[r]*(1.0 if a0 == i else 0.0)
+            out[r, i] = g_r*(1.0 if a0 == i else 0.0)
 
 
 _MAXOUT_VJP_LOOPS = {np.float32: (_maxout_vjp_rows_f32, _maxout_vjp_prows_f32),
