@@ -216,7 +216,8 @@ __all__ = sorted(_INDEX)
 
 def configure(parallel=None, min_size=None):
     """Multi-core use of all kernels: ``parallel=None`` (default) runs arrays of at least
-    ``min_size`` elements on all cores, True always, False never. Returns the previous setting."""
+    ``min_size`` elements on all cores (elementwise kernels with an exp, log, erf, ... from an eighth
+    of it), True always, False never. Returns the previous setting."""
     from ._runtime import configure as _configure
     return _configure(parallel, min_size)
 

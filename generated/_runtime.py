@@ -606,18 +606,21 @@ def _check_param(fn, name, value, positive, allow_inf):
 
 
 # Arrays with at least PARALLEL_MIN_SIZE elements run on all cores (the prange loops); below it the
-# serial loop is faster (waking the worker threads dominates). With Numba's OpenMP layer on the idle
-# 2-core development machine the parallel loop was already ~1.6x faster at 1e5 elements (relu and
-# sigmoid, both dtypes); `python benchmarks/run.py --crossover` measures it. Numba's 'workqueue'
+# serial loop is faster (waking the worker threads dominates). Kernels that evaluate an exp, log, erf,
+# ... do enough work per element to go parallel from PARALLEL_MIN_SIZE / HEAVY_FACTOR elements on.
+# `python benchmarks/run.py --crossover` measures where all cores start to win: with Numba's OpenMP
+# layer on the 2-core development machine relu at 32k-64k elements, sigmoid at 4k-8k, gelu at 1k-2k. Numba's 'workqueue'
 # fallback layer costs ~0.1 ms per launch (there 1e6 was about even), and on cores busy with other
 # work OpenMP's threads wait for each other: configure(parallel=False) is then the better choice.
 PARALLEL_MIN_SIZE = 65_536
+HEAVY_FACTOR = 8
 PARALLEL = None
 
 
 def configure(parallel=None, min_size=None):
     """Choose how kernels use the cores: ``parallel=None`` (default) uses all of Numba's threads for
-    arrays of at least ``min_size`` elements (default kept if None), True always, False never.
+    arrays of at least ``min_size`` elements (default kept if None; elementwise kernels with an exp,
+    log, erf, ... from an eighth of it), True always, False never.
     Returns the previous (parallel, min_size). Numba's thread count is ``numba.set_num_threads``."""
     global PARALLEL, PARALLEL_MIN_SIZE
     previous = (PARALLEL, PARALLEL_MIN_SIZE)
@@ -661,12 +664,15 @@ def _flat(a, shape, n, dtype):
     return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(n)
 
 
-def use_parallel(n):
-    """Whether a kernel over ``n`` elements runs on all cores, as ``configure`` chose."""
-    return n >= PARALLEL_MIN_SIZE if PARALLEL is None else PARALLEL
+def use_parallel(n, heavy=False):
+    """Whether a kernel over ``n`` elements runs on all cores, as ``configure`` chose; ``heavy``: the
+    kernel evaluates transcendental functions (parallel from PARALLEL_MIN_SIZE / HEAVY_FACTOR)."""
+    if PARALLEL is not None:
+        return PARALLEL
+    return n * HEAVY_FACTOR >= PARALLEL_MIN_SIZE if heavy else n >= PARALLEL_MIN_SIZE
 
 
-def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=()):
+def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=(), heavy=False):
     """Validate, broadcast and run ``loops[dtype][serial or parallel](x, *inputs, *params, *outs)``
     over flat arrays.
 
@@ -674,7 +680,8 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=()):
     scalars of the kernel dtype; array parameters (e.g. a per-channel prelu weight) broadcast
     against ``x`` like NumPy ufunc arguments. ``inputs``: further array operands (the incoming
     gradient of a vjp kernel), broadcast and converted like ``x``, not checked. The parallel loop
-    runs as ``configure`` chose (by default for arrays of at least ``PARALLEL_MIN_SIZE`` elements).
+    runs as ``configure`` chose (by default for arrays of at least ``PARALLEL_MIN_SIZE`` elements, an
+    eighth of that for ``heavy`` kernels: see use_parallel).
     ``nout`` = 2 for fused kernels: ``out`` is then a pair of arrays (or None) and a pair is returned.
 
     The common call (C-contiguous float32/float64 arrays of one shape and dtype, Python-number
@@ -697,7 +704,7 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=()):
                 else:
                     targets = [None]
                 if all(t is not None for t in targets):
-                    loops[dt][1 if use_parallel(n) else 0](x.reshape(n), *(v.reshape(n) for v in inputs), *args,
+                    loops[dt][1 if use_parallel(n, heavy) else 0](x.reshape(n), *(v.reshape(n) for v in inputs), *args,
                                                         *targets)
                     return results[0] if nout == 1 and out is None else results
     xa = _as_float_array(x, fn, "x")
@@ -737,7 +744,7 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=()):
                              f"expected shape {shape} and dtype {dtype}")
         results.append(o)
         targets.append(o.reshape(n) if o.flags.c_contiguous else np.empty(n, dtype))
-    loops[dtype.type][1 if use_parallel(n) else 0](flat_x, *flat_inputs, *args, *targets)
+    loops[dtype.type][1 if use_parallel(n, heavy) else 0](flat_x, *flat_inputs, *args, *targets)
     for o, r, tgt in zip(outs, results, targets):
         if o is not None and not o.flags.c_contiguous:
             o[...] = tgt.reshape(shape)

@@ -171,6 +171,16 @@ def _variant(k: Kernel, tag: str, constants: dict) -> dict:
     return {"tag": tag, "guards": guards, "assignments": assignments, "result": result}
 
 
+_CHEAP = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise)
+
+
+def _transcendental(expr: sp.Expr) -> bool:
+    """Whether a kernel evaluates more than arithmetic and selects (an exp, log, erf, sqrt, ...): such
+    kernels go parallel from a smaller size (_runtime.use_parallel)."""
+    return any(not isinstance(f, _CHEAP) for f in expr.atoms(sp.Function)) or \
+        any(not e.is_Integer for _, e in (p.as_base_exp() for p in expr.atoms(sp.Pow)))
+
+
 def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
     e = d.entry
     constants = e.constants()
@@ -194,6 +204,7 @@ def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
         "stable_text": sp.sstr(k.stable),
         "rules_text": ", ".join(k.rules) or "none needed",
         "variants": [_variant(k, "f32", constants), _variant(k, "f64", constants)],
+        "heavy": _transcendental(k.stable),
     }
 
 
@@ -224,7 +235,8 @@ def render_activation(env: jinja2.Environment, d: DerivedActivation, vjp: bool =
     params = [_param_context(p) for p in e.kernel_params]
     by_name = {k["name"]: k for k in kernels}
     fused = [{"name": name, "f": f.name, "g": g.name, "params": by_name[f.name]["params"],
-              "specs": by_name[f.name]["specs"], "vjp": name.endswith("_fwd_vjp")}
+              "specs": by_name[f.name]["specs"], "vjp": name.endswith("_fwd_vjp"),
+              "heavy": by_name[f.name]["heavy"] or by_name[g.name]["heavy"]}
              for name, f, g in fused_kernels(d, vjp=vjp)]
     return env.get_template("activation.py.j2").render(
         version=__version__, entry=e, definition=sp.sstr(e.expr()), kernels=kernels,

@@ -119,6 +119,40 @@ def test_parallel_and_serial_loops_agree(name):
     np.testing.assert_array_equal(par, ser)
 
 
+def _loop_used(name, x, monkeypatch):
+    """'serial' or 'parallel': which of the kernel's two loops its front end ran for ``x``."""
+    import sys
+    fn = getattr(K, name)
+    table = sys.modules[fn.__module__].__dict__[f"_{name.upper()}_LOOPS"]
+    used = []
+    serial, parallel = table[x.dtype.type]
+
+    def record(which, loop):
+        return lambda *args: (used.append(which), loop(*args))[1]
+    monkeypatch.setitem(table, x.dtype.type, (record("serial", serial), record("parallel", parallel)))
+    fn(x)
+    return used[0]
+
+
+def test_transcendental_kernels_go_parallel_at_smaller_sizes(monkeypatch):
+    # arithmetic kernels from PARALLEL_MIN_SIZE elements, those with an exp/log/erf from an eighth
+    # of it (the measured crossovers are ~50k and ~6k elements, benchmarks/run.py --crossover)
+    size = K._runtime.PARALLEL_MIN_SIZE
+    small, mid, big = (np.zeros(n) for n in (size // 16, size // 4, size))
+    assert _loop_used("relu", mid, monkeypatch) == "serial"
+    assert _loop_used("relu", big, monkeypatch) == "parallel"
+    for name in ("sigmoid", "gelu_grad", "softplus"):
+        assert _loop_used(name, small, monkeypatch) == "serial"
+        assert _loop_used(name, mid, monkeypatch) == "parallel"
+    assert _loop_used("sigmoid_grad_from_output", mid, monkeypatch) == "serial"  # arithmetic only
+    previous = K.configure(min_size=size * 4)
+    try:
+        assert _loop_used("sigmoid", mid, monkeypatch) == "serial"
+        assert _loop_used("relu", big, monkeypatch) == "serial"
+    finally:
+        K.configure(*previous)
+
+
 def test_configure_rejects_bad_values():
     with pytest.raises(ValueError, match="parallel must be"):
         K.configure(parallel="yes")

@@ -79,7 +79,7 @@ def celu(x, alpha=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('celu', _CELU_LOOPS, x, (alpha,), _PARAMS, out)
+    return elementwise('celu', _CELU_LOOPS, x, (alpha,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -130,7 +130,7 @@ def celu_grad(x, alpha=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('celu_grad', _CELU_GRAD_LOOPS, x, (alpha,), _PARAMS, out)
+    return elementwise('celu_grad', _CELU_GRAD_LOOPS, x, (alpha,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -228,7 +228,7 @@ def celu_fwd_grad(x, alpha=1.0, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('celu_fwd_grad', _CELU_FWD_GRAD_LOOPS, x, (alpha,), _PARAMS, out, nout=2)
+    return elementwise('celu_fwd_grad', _CELU_FWD_GRAD_LOOPS, x, (alpha,), _PARAMS, out, nout=2, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -275,4 +275,4 @@ def celu_fwd_vjp(x, g, alpha=1.0, *, out=None):
     broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
     cores (see ``symact.kernels.configure``).
     """
-    return elementwise('celu_fwd_vjp', _CELU_FWD_VJP_LOOPS, x, (alpha,), _PARAMS, out, nout=2, inputs=(g,))
+    return elementwise('celu_fwd_vjp', _CELU_FWD_VJP_LOOPS, x, (alpha,), _PARAMS, out, nout=2, inputs=(g,), heavy=True)

@@ -79,7 +79,7 @@ def gelu(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('gelu', _GELU_LOOPS, x, (), _PARAMS, out)
+    return elementwise('gelu', _GELU_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -134,7 +134,7 @@ def gelu_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('gelu_grad', _GELU_GRAD_LOOPS, x, (), _PARAMS, out)
+    return elementwise('gelu_grad', _GELU_GRAD_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -179,7 +179,7 @@ def gelu_fwd_grad(x, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('gelu_fwd_grad', _GELU_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+    return elementwise('gelu_fwd_grad', _GELU_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -226,4 +226,4 @@ def gelu_fwd_vjp(x, g, *, out=None):
     broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
     cores (see ``symact.kernels.configure``).
     """
-    return elementwise('gelu_fwd_vjp', _GELU_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))
+    return elementwise('gelu_fwd_vjp', _GELU_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,), heavy=True)

@@ -79,7 +79,7 @@ def gelu_tanh(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('gelu_tanh', _GELU_TANH_LOOPS, x, (), _PARAMS, out)
+    return elementwise('gelu_tanh', _GELU_TANH_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -140,7 +140,7 @@ def gelu_tanh_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('gelu_tanh_grad', _GELU_TANH_GRAD_LOOPS, x, (), _PARAMS, out)
+    return elementwise('gelu_tanh_grad', _GELU_TANH_GRAD_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -185,7 +185,7 @@ def gelu_tanh_fwd_grad(x, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('gelu_tanh_fwd_grad', _GELU_TANH_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+    return elementwise('gelu_tanh_fwd_grad', _GELU_TANH_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -232,4 +232,4 @@ def gelu_tanh_fwd_vjp(x, g, *, out=None):
     broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
     cores (see ``symact.kernels.configure``).
     """
-    return elementwise('gelu_tanh_fwd_vjp', _GELU_TANH_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))
+    return elementwise('gelu_tanh_fwd_vjp', _GELU_TANH_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,), heavy=True)

@@ -83,7 +83,7 @@ def log_sigmoid(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('log_sigmoid', _LOG_SIGMOID_LOOPS, x, (), _PARAMS, out)
+    return elementwise('log_sigmoid', _LOG_SIGMOID_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -138,7 +138,7 @@ def log_sigmoid_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('log_sigmoid_grad', _LOG_SIGMOID_GRAD_LOOPS, x, (), _PARAMS, out)
+    return elementwise('log_sigmoid_grad', _LOG_SIGMOID_GRAD_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -191,7 +191,7 @@ def log_sigmoid_grad_from_output(y, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('log_sigmoid_grad_from_output', _LOG_SIGMOID_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out)
+    return elementwise('log_sigmoid_grad_from_output', _LOG_SIGMOID_GRAD_FROM_OUTPUT_LOOPS, y, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -236,7 +236,7 @@ def log_sigmoid_fwd_grad(x, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('log_sigmoid_fwd_grad', _LOG_SIGMOID_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+    return elementwise('log_sigmoid_fwd_grad', _LOG_SIGMOID_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -283,4 +283,4 @@ def log_sigmoid_fwd_vjp(x, g, *, out=None):
     broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
     cores (see ``symact.kernels.configure``).
     """
-    return elementwise('log_sigmoid_fwd_vjp', _LOG_SIGMOID_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))
+    return elementwise('log_sigmoid_fwd_vjp', _LOG_SIGMOID_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,), heavy=True)

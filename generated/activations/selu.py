@@ -79,7 +79,7 @@ def selu(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('selu', _SELU_LOOPS, x, (), _PARAMS, out)
+    return elementwise('selu', _SELU_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -130,7 +130,7 @@ def selu_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('selu_grad', _SELU_GRAD_LOOPS, x, (), _PARAMS, out)
+    return elementwise('selu_grad', _SELU_GRAD_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -228,7 +228,7 @@ def selu_fwd_grad(x, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('selu_fwd_grad', _SELU_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+    return elementwise('selu_fwd_grad', _SELU_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -275,4 +275,4 @@ def selu_fwd_vjp(x, g, *, out=None):
     broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
     cores (see ``symact.kernels.configure``).
     """
-    return elementwise('selu_fwd_vjp', _SELU_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))
+    return elementwise('selu_fwd_vjp', _SELU_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,), heavy=True)

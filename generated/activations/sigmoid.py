@@ -83,7 +83,7 @@ def sigmoid(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('sigmoid', _SIGMOID_LOOPS, x, (), _PARAMS, out)
+    return elementwise('sigmoid', _SIGMOID_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -138,7 +138,7 @@ def sigmoid_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('sigmoid_grad', _SIGMOID_GRAD_LOOPS, x, (), _PARAMS, out)
+    return elementwise('sigmoid_grad', _SIGMOID_GRAD_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -236,7 +236,7 @@ def sigmoid_fwd_grad(x, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('sigmoid_fwd_grad', _SIGMOID_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+    return elementwise('sigmoid_fwd_grad', _SIGMOID_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -283,4 +283,4 @@ def sigmoid_fwd_vjp(x, g, *, out=None):
     broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
     cores (see ``symact.kernels.configure``).
     """
-    return elementwise('sigmoid_fwd_vjp', _SIGMOID_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))
+    return elementwise('sigmoid_fwd_vjp', _SIGMOID_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,), heavy=True)

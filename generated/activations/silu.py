@@ -79,7 +79,7 @@ def silu(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('silu', _SILU_LOOPS, x, (), _PARAMS, out)
+    return elementwise('silu', _SILU_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -136,7 +136,7 @@ def silu_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('silu_grad', _SILU_GRAD_LOOPS, x, (), _PARAMS, out)
+    return elementwise('silu_grad', _SILU_GRAD_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -181,7 +181,7 @@ def silu_fwd_grad(x, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('silu_fwd_grad', _SILU_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+    return elementwise('silu_fwd_grad', _SILU_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -228,4 +228,4 @@ def silu_fwd_vjp(x, g, *, out=None):
     broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
     cores (see ``symact.kernels.configure``).
     """
-    return elementwise('silu_fwd_vjp', _SILU_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))
+    return elementwise('silu_fwd_vjp', _SILU_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,), heavy=True)

@@ -75,7 +75,7 @@ def sine(x, omega0=30.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('sine', _SINE_LOOPS, x, (omega0,), _PARAMS, out)
+    return elementwise('sine', _SINE_LOOPS, x, (omega0,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -126,7 +126,7 @@ def sine_grad(x, omega0=30.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('sine_grad', _SINE_GRAD_LOOPS, x, (omega0,), _PARAMS, out)
+    return elementwise('sine_grad', _SINE_GRAD_LOOPS, x, (omega0,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -171,7 +171,7 @@ def sine_fwd_grad(x, omega0=30.0, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('sine_fwd_grad', _SINE_FWD_GRAD_LOOPS, x, (omega0,), _PARAMS, out, nout=2)
+    return elementwise('sine_fwd_grad', _SINE_FWD_GRAD_LOOPS, x, (omega0,), _PARAMS, out, nout=2, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -218,4 +218,4 @@ def sine_fwd_vjp(x, g, omega0=30.0, *, out=None):
     broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
     cores (see ``symact.kernels.configure``).
     """
-    return elementwise('sine_fwd_vjp', _SINE_FWD_VJP_LOOPS, x, (omega0,), _PARAMS, out, nout=2, inputs=(g,))
+    return elementwise('sine_fwd_vjp', _SINE_FWD_VJP_LOOPS, x, (omega0,), _PARAMS, out, nout=2, inputs=(g,), heavy=True)

@@ -81,7 +81,7 @@ def softplus(x, beta=1.0, threshold=math.inf, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('softplus', _SOFTPLUS_LOOPS, x, (beta, threshold,), _PARAMS, out)
+    return elementwise('softplus', _SOFTPLUS_LOOPS, x, (beta, threshold,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -134,7 +134,7 @@ def softplus_grad(x, beta=1.0, threshold=math.inf, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('softplus_grad', _SOFTPLUS_GRAD_LOOPS, x, (beta, threshold,), _PARAMS, out)
+    return elementwise('softplus_grad', _SOFTPLUS_GRAD_LOOPS, x, (beta, threshold,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -187,7 +187,7 @@ def softplus_grad_from_output(y, beta=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('softplus_grad_from_output', _SOFTPLUS_GRAD_FROM_OUTPUT_LOOPS, y, (beta,), (_PARAMS[0],), out)
+    return elementwise('softplus_grad_from_output', _SOFTPLUS_GRAD_FROM_OUTPUT_LOOPS, y, (beta,), (_PARAMS[0],), out, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -232,7 +232,7 @@ def softplus_fwd_grad(x, beta=1.0, threshold=math.inf, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('softplus_fwd_grad', _SOFTPLUS_FWD_GRAD_LOOPS, x, (beta, threshold,), _PARAMS, out, nout=2)
+    return elementwise('softplus_fwd_grad', _SOFTPLUS_FWD_GRAD_LOOPS, x, (beta, threshold,), _PARAMS, out, nout=2, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -279,4 +279,4 @@ def softplus_fwd_vjp(x, g, beta=1.0, threshold=math.inf, *, out=None):
     broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
     cores (see ``symact.kernels.configure``).
     """
-    return elementwise('softplus_fwd_vjp', _SOFTPLUS_FWD_VJP_LOOPS, x, (beta, threshold,), _PARAMS, out, nout=2, inputs=(g,))
+    return elementwise('softplus_fwd_vjp', _SOFTPLUS_FWD_VJP_LOOPS, x, (beta, threshold,), _PARAMS, out, nout=2, inputs=(g,), heavy=True)

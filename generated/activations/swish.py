@@ -83,7 +83,7 @@ def swish(x, beta=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('swish', _SWISH_LOOPS, x, (beta,), _PARAMS, out)
+    return elementwise('swish', _SWISH_LOOPS, x, (beta,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -142,7 +142,7 @@ def swish_grad(x, beta=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('swish_grad', _SWISH_GRAD_LOOPS, x, (beta,), _PARAMS, out)
+    return elementwise('swish_grad', _SWISH_GRAD_LOOPS, x, (beta,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -199,7 +199,7 @@ def swish_grad_beta(x, beta=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('swish_grad_beta', _SWISH_GRAD_BETA_LOOPS, x, (beta,), _PARAMS, out)
+    return elementwise('swish_grad_beta', _SWISH_GRAD_BETA_LOOPS, x, (beta,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -244,7 +244,7 @@ def swish_fwd_grad(x, beta=1.0, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('swish_fwd_grad', _SWISH_FWD_GRAD_LOOPS, x, (beta,), _PARAMS, out, nout=2)
+    return elementwise('swish_fwd_grad', _SWISH_FWD_GRAD_LOOPS, x, (beta,), _PARAMS, out, nout=2, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -291,4 +291,4 @@ def swish_fwd_vjp(x, g, beta=1.0, *, out=None):
     broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
     cores (see ``symact.kernels.configure``).
     """
-    return elementwise('swish_fwd_vjp', _SWISH_FWD_VJP_LOOPS, x, (beta,), _PARAMS, out, nout=2, inputs=(g,))
+    return elementwise('swish_fwd_vjp', _SWISH_FWD_VJP_LOOPS, x, (beta,), _PARAMS, out, nout=2, inputs=(g,), heavy=True)

@@ -83,7 +83,7 @@ def tanh(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('tanh', _TANH_LOOPS, x, (), _PARAMS, out)
+    return elementwise('tanh', _TANH_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -140,7 +140,7 @@ def tanh_grad(x, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('tanh_grad', _TANH_GRAD_LOOPS, x, (), _PARAMS, out)
+    return elementwise('tanh_grad', _TANH_GRAD_LOOPS, x, (), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -238,7 +238,7 @@ def tanh_fwd_grad(x, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('tanh_fwd_grad', _TANH_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2)
+    return elementwise('tanh_fwd_grad', _TANH_FWD_GRAD_LOOPS, x, (), _PARAMS, out, nout=2, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -285,4 +285,4 @@ def tanh_fwd_vjp(x, g, *, out=None):
     broadcast together; ``out``: optional pair of arrays to write into. Large arrays run on all
     cores (see ``symact.kernels.configure``).
     """
-    return elementwise('tanh_fwd_vjp', _TANH_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,))
+    return elementwise('tanh_fwd_vjp', _TANH_FWD_VJP_LOOPS, x, (), _PARAMS, out, nout=2, inputs=(g,), heavy=True)

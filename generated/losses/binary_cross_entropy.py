@@ -79,7 +79,7 @@ def binary_cross_entropy_elementwise(x, target=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('binary_cross_entropy_elementwise', _BINARY_CROSS_ENTROPY_ELEMENTWISE_LOOPS, x, (target,), _PARAMS, out)
+    return elementwise('binary_cross_entropy_elementwise', _BINARY_CROSS_ENTROPY_ELEMENTWISE_LOOPS, x, (target,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -179,7 +179,7 @@ def binary_cross_entropy_elementwise_fwd_grad(x, target=1.0, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('binary_cross_entropy_elementwise_fwd_grad', _BINARY_CROSS_ENTROPY_ELEMENTWISE_FWD_GRAD_LOOPS, x, (target,), _PARAMS, out, nout=2)
+    return elementwise('binary_cross_entropy_elementwise_fwd_grad', _BINARY_CROSS_ENTROPY_ELEMENTWISE_FWD_GRAD_LOOPS, x, (target,), _PARAMS, out, nout=2, heavy=True)
 
 # ---- the loss: binary_cross_entropy(input, target, ..., reduction='mean') ---------------------------------
 

@@ -77,7 +77,7 @@ def binary_cross_entropy_with_logits_elementwise(x, target=1.0, pos_weight=1.0, 
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('binary_cross_entropy_with_logits_elementwise', _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_LOOPS, x, (target, pos_weight,), _PARAMS, out)
+    return elementwise('binary_cross_entropy_with_logits_elementwise', _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_LOOPS, x, (target, pos_weight,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -132,7 +132,7 @@ def binary_cross_entropy_with_logits_elementwise_grad(x, target=1.0, pos_weight=
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('binary_cross_entropy_with_logits_elementwise_grad', _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_GRAD_LOOPS, x, (target, pos_weight,), _PARAMS, out)
+    return elementwise('binary_cross_entropy_with_logits_elementwise_grad', _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_GRAD_LOOPS, x, (target, pos_weight,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -177,7 +177,7 @@ def binary_cross_entropy_with_logits_elementwise_fwd_grad(x, target=1.0, pos_wei
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('binary_cross_entropy_with_logits_elementwise_fwd_grad', _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_FWD_GRAD_LOOPS, x, (target, pos_weight,), _PARAMS, out, nout=2)
+    return elementwise('binary_cross_entropy_with_logits_elementwise_fwd_grad', _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_FWD_GRAD_LOOPS, x, (target, pos_weight,), _PARAMS, out, nout=2, heavy=True)
 
 # ---- the loss: binary_cross_entropy_with_logits(input, target, ..., reduction='mean') ---------------------------------
 

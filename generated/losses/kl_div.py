@@ -83,7 +83,7 @@ def kl_div_elementwise(x, target=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('kl_div_elementwise', _KL_DIV_ELEMENTWISE_LOOPS, x, (target,), _PARAMS, out)
+    return elementwise('kl_div_elementwise', _KL_DIV_ELEMENTWISE_LOOPS, x, (target,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -185,7 +185,7 @@ def kl_div_log_target_elementwise(x, target=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('kl_div_log_target_elementwise', _KL_DIV_LOG_TARGET_ELEMENTWISE_LOOPS, x, (target,), _PARAMS, out)
+    return elementwise('kl_div_log_target_elementwise', _KL_DIV_LOG_TARGET_ELEMENTWISE_LOOPS, x, (target,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -236,7 +236,7 @@ def kl_div_log_target_elementwise_grad(x, target=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('kl_div_log_target_elementwise_grad', _KL_DIV_LOG_TARGET_ELEMENTWISE_GRAD_LOOPS, x, (target,), _PARAMS, out)
+    return elementwise('kl_div_log_target_elementwise_grad', _KL_DIV_LOG_TARGET_ELEMENTWISE_GRAD_LOOPS, x, (target,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -281,7 +281,7 @@ def kl_div_elementwise_fwd_grad(x, target=1.0, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('kl_div_elementwise_fwd_grad', _KL_DIV_ELEMENTWISE_FWD_GRAD_LOOPS, x, (target,), _PARAMS, out, nout=2)
+    return elementwise('kl_div_elementwise_fwd_grad', _KL_DIV_ELEMENTWISE_FWD_GRAD_LOOPS, x, (target,), _PARAMS, out, nout=2, heavy=True)
 
 # ---- the loss: kl_div(input, target, ..., reduction='mean') ---------------------------------
 

@@ -79,7 +79,7 @@ def logistic_loss_elementwise(x, target=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('logistic_loss_elementwise', _LOGISTIC_LOSS_ELEMENTWISE_LOOPS, x, (target,), _PARAMS, out)
+    return elementwise('logistic_loss_elementwise', _LOGISTIC_LOSS_ELEMENTWISE_LOOPS, x, (target,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -134,7 +134,7 @@ def logistic_loss_elementwise_grad(x, target=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('logistic_loss_elementwise_grad', _LOGISTIC_LOSS_ELEMENTWISE_GRAD_LOOPS, x, (target,), _PARAMS, out)
+    return elementwise('logistic_loss_elementwise_grad', _LOGISTIC_LOSS_ELEMENTWISE_GRAD_LOOPS, x, (target,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -179,7 +179,7 @@ def logistic_loss_elementwise_fwd_grad(x, target=1.0, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('logistic_loss_elementwise_fwd_grad', _LOGISTIC_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS, x, (target,), _PARAMS, out, nout=2)
+    return elementwise('logistic_loss_elementwise_fwd_grad', _LOGISTIC_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS, x, (target,), _PARAMS, out, nout=2, heavy=True)
 
 # ---- the loss: logistic_loss(input, target, ..., reduction='mean') ---------------------------------
 

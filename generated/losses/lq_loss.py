@@ -77,7 +77,7 @@ def lq_loss_elementwise(x, target=0.0, q=1.5, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('lq_loss_elementwise', _LQ_LOSS_ELEMENTWISE_LOOPS, x, (target, q,), _PARAMS, out)
+    return elementwise('lq_loss_elementwise', _LQ_LOSS_ELEMENTWISE_LOOPS, x, (target, q,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -132,7 +132,7 @@ def lq_loss_elementwise_grad(x, target=0.0, q=1.5, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('lq_loss_elementwise_grad', _LQ_LOSS_ELEMENTWISE_GRAD_LOOPS, x, (target, q,), _PARAMS, out)
+    return elementwise('lq_loss_elementwise_grad', _LQ_LOSS_ELEMENTWISE_GRAD_LOOPS, x, (target, q,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -177,7 +177,7 @@ def lq_loss_elementwise_fwd_grad(x, target=0.0, q=1.5, *, out=None):
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('lq_loss_elementwise_fwd_grad', _LQ_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS, x, (target, q,), _PARAMS, out, nout=2)
+    return elementwise('lq_loss_elementwise_fwd_grad', _LQ_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS, x, (target, q,), _PARAMS, out, nout=2, heavy=True)
 
 # ---- the loss: lq_loss(input, target, ..., reduction='mean') ---------------------------------
 

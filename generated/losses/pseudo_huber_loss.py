@@ -79,7 +79,7 @@ def pseudo_huber_loss_elementwise(x, target=0.0, delta=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('pseudo_huber_loss_elementwise', _PSEUDO_HUBER_LOSS_ELEMENTWISE_LOOPS, x, (target, delta,), _PARAMS, out)
+    return elementwise('pseudo_huber_loss_elementwise', _PSEUDO_HUBER_LOSS_ELEMENTWISE_LOOPS, x, (target, delta,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, inline="always")
@@ -136,7 +136,7 @@ def pseudo_huber_loss_elementwise_grad(x, target=0.0, delta=1.0, *, out=None):
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('pseudo_huber_loss_elementwise_grad', _PSEUDO_HUBER_LOSS_ELEMENTWISE_GRAD_LOOPS, x, (target, delta,), _PARAMS, out)
+    return elementwise('pseudo_huber_loss_elementwise_grad', _PSEUDO_HUBER_LOSS_ELEMENTWISE_GRAD_LOOPS, x, (target, delta,), _PARAMS, out, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -181,7 +181,7 @@ def pseudo_huber_loss_elementwise_fwd_grad(x, target=0.0, delta=1.0, *, out=None
     Same results as the two kernels called separately; ``out``: optional pair of arrays to write
     into. Large arrays run on all cores (see ``symact.kernels.configure``).
     """
-    return elementwise('pseudo_huber_loss_elementwise_fwd_grad', _PSEUDO_HUBER_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS, x, (target, delta,), _PARAMS, out, nout=2)
+    return elementwise('pseudo_huber_loss_elementwise_fwd_grad', _PSEUDO_HUBER_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS, x, (target, delta,), _PARAMS, out, nout=2, heavy=True)
 
 # ---- the loss: pseudo_huber_loss(input, target, ..., reduction='mean') ---------------------------------
 
