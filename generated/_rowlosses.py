@@ -90,9 +90,10 @@ def _per_row(fn, target, batch, what, ok, dtype):
 
 
 def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_index=-100, axis=None,
-        base=None, grad=None, fused=False):
+        base=None, grad=None, fused=False, heavy=False):
     """The reduced loss (grad=None) or its gradient w.r.t. the input named ``grad``; with ``fused``
-    both, from one pass over each row."""
+    both, from one pass over each row. ``heavy``: the loss evaluates exp, log, sqrt, ... (it goes
+    parallel at smaller sizes, _rowwise.pick)."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"{fn}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
     rows, moved_shape, axis, dtype = _rows(fn, spec, inputs, axis)
@@ -158,7 +159,7 @@ def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_
             denominator = dtype.type(n_rows)
     if grad is not None:  # gradient kernels divide by the 'mean' denominator as they store
         values.append(denominator if denominator is not None else dtype.type(1))
-    loop = pick(loops[(kind, grad, fused)], dtype, rows[0].size)
+    loop = pick(loops[(kind, grad, fused)], dtype, rows[0].size, heavy)
     out = np.empty(n_rows if grad is None else (n_rows, classes), dtype)
     outs = [out, np.empty(n_rows, dtype)] if fused else [out]  # the gradient, then the fused loss
     if n_rows:

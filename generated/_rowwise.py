@@ -47,14 +47,14 @@ def fmax_f64(a):
     return m
 
 
-def pick(loops, dtype, size):
+def pick(loops, dtype, size, heavy=False):
     """The serial or the all-cores row loop, as ``_runtime.configure`` says (by default all cores
-    from ``PARALLEL_MIN_SIZE`` elements on)."""
+    from ``PARALLEL_MIN_SIZE`` elements on, an eighth of that for ``heavy`` kernels: exp, log, ...)."""
     serial, parallel = loops[dtype.type]
-    return parallel if use_parallel(size) else serial
+    return parallel if use_parallel(size, heavy) else serial
 
 
-def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces=None):
+def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces=None, heavy=False):
     """Run ``loops[dtype](x2d, [g2d,] *params, out2d)`` along ``axis``.
 
     ``scalar``: one value per row (logsumexp) — the result drops ``axis``; a vjp of a scalar function
@@ -104,7 +104,7 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
               and grouped_shape is None and (scalar or axis == xa.ndim - 1) and out.shape == shape)
     result = out.reshape(flat) if direct else np.empty(flat, dtype)
     if rows.shape[0]:
-        pick(loops, dtype, rows.size)(*args, result)
+        pick(loops, dtype, rows.size, heavy)(*args, result)
     if direct:
         return out
     result = result.reshape(shape)

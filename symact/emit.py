@@ -18,7 +18,7 @@ import sympy as sp
 from . import __version__
 from .atomic import write_atomically  # noqa: F401 - emit's writer, re-exported
 from .derive import DerivedActivation, Kernel
-from .printing import NumbaPrinter, fold_constants, helpers_used, scalar_body
+from .printing import NumbaPrinter, fold_constants, helpers_used, scalar_body, transcendental
 
 
 def _templates_dir() -> Path:
@@ -171,16 +171,6 @@ def _variant(k: Kernel, tag: str, constants: dict) -> dict:
     return {"tag": tag, "guards": guards, "assignments": assignments, "result": result}
 
 
-_CHEAP = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise)
-
-
-def _transcendental(expr: sp.Expr) -> bool:
-    """Whether a kernel evaluates more than arithmetic and selects (an exp, log, erf, sqrt, ...): such
-    kernels go parallel from a smaller size (_runtime.use_parallel)."""
-    return any(not isinstance(f, _CHEAP) for f in expr.atoms(sp.Function)) or \
-        any(not e.is_Integer for _, e in (p.as_base_exp() for p in expr.atoms(sp.Pow)))
-
-
 def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
     e = d.entry
     constants = e.constants()
@@ -204,7 +194,7 @@ def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
         "stable_text": sp.sstr(k.stable),
         "rules_text": ", ".join(k.rules) or "none needed",
         "variants": [_variant(k, "f32", constants), _variant(k, "f64", constants)],
-        "heavy": _transcendental(k.stable),
+        "heavy": transcendental([k.stable]),
     }
 
 

@@ -199,6 +199,21 @@ def lower(expr: sp.Expr) -> sp.Expr:
     return fold_constants(expr.replace(is_product_arg, exact))
 
 
+_CHEAP = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.KroneckerDelta)
+
+
+def transcendental(exprs: list[sp.Expr]) -> bool:
+    """Whether kernels for ``exprs`` evaluate more than arithmetic and selects (an exp, log, erf, sqrt,
+    sin, ...): they do enough work per element to go parallel at smaller sizes (_runtime.use_parallel).
+    Functions of our own that are only arithmetic say so with a class attribute ``cheap = True``."""
+    for e in exprs:
+        if any(not (isinstance(f, _CHEAP) or getattr(f, "cheap", False)) for f in e.atoms(sp.Function)):
+            return True
+        if any(not p.exp.is_Integer for p in e.atoms(sp.Pow)):
+            return True
+    return False
+
+
 def helpers_used(exprs: list[sp.Expr], tag: str) -> list[str]:
     """Names of the runtime helpers (``sigmoid_f32`` …) that printing ``exprs`` calls."""
     exprs = [lower(e) for e in exprs]

@@ -17,7 +17,7 @@ import sympy as sp
 
 from .catalog.row_losses import ROW_FUNCTIONS, RowLoss, s, y
 from .catalog.vectors import K, i
-from .rowwise import ROW_LOOP_KINDS, lower, plain_row, prove_row, row_code, stabilize_row
+from .rowwise import ROW_LOOP_KINDS, heavy_rows, lower, plain_row, prove_row, row_code, stabilize_row
 from .vector import reduce_deltas
 
 CHECK_POINTS = 12
@@ -150,18 +150,20 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
     """The generated module of a row loss, and its public names."""
     from .printing import helpers_used
 
-    kernels, exprs = [], []
+    kernels, exprs, reductions = [], [], []
     for rk in derive_row_loss(loss):
         reds, out, inner, *value = rk.lowered
         divisor = None if rk.wrt is None else "gd"
         variants = [dict(zip(("lines", "nbuf"), row_code(reds, out, tag, i, rk.wrt is None, inner, *value,
                                                          divisor=divisor)), tag=tag) for tag in ("f32", "f64")]
         exprs += [r.body for r in reds + inner] + [out] + value
+        reductions += reds + inner
         kernels.append({"name": rk.name, "target": rk.target, "wrt": rk.wrt, "derived": sp.sstr(rk.derived),
                         "stable": sp.sstr(rk.stable), "proof": rk.proof, "check": rk.check, "fused": rk.fused,
                         "args": _signature(loss, rk.target) + ([divisor] if divisor else [])
                         + (["vout"] if rk.fused else []),
                         "variants": variants})
+    heavy = heavy_rows(reductions, exprs)
     exprs = [e.replace(lambda q: isinstance(q, ROW_FUNCTIONS), lambda q: q.args[0]) for e in exprs]
     exprs.append(sp.exp(sp.Symbol("z")))
     helpers = sorted({h for tag in ("f32", "f64") for h in helpers_used(exprs, tag)})
@@ -172,6 +174,7 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
     names = [name for name, _, _ in api]
     text = env.get_template("row_loss.py.j2").render(
         version=version, loss=loss, kernels=kernels, helpers=helpers, params=params, loop_kinds=ROW_LOOP_KINDS,
+        heavy=heavy,
         formulas={k: sp.sstr(v) for k, v in loss.formulas.items()}, grads=loss.grad_names, api=api,
         inputs=tuple(arg for arg, _ in loss.inputs), targets=tuple(loss.formulas))
     return text, names

@@ -32,11 +32,13 @@ class RowLog1pRest(sp.Function):
 
 class Difference(sp.Function):
     """Lowering only: a − b, printed in parentheses so the subtraction happens first."""
+    cheap = True  # arithmetic and selects only (printing.transcendental)
     nargs = 2
 
 
 class Centered(sp.Function):
     """a(x_idx) − max_k a(x_k): Centered(a(x[idx]), a(x[k])). Keeps the subtraction first."""
+    cheap = True  # arithmetic and selects only (printing.transcendental)
     nargs = 2
 
     def _latex(self, printer):
@@ -455,6 +457,11 @@ def _max_lines(p: RowPrinter, red: Reduction, buf: int):
     body = red.body
     if isinstance(body, sp.Indexed) and body.indices[0] == red.loop_index:
         return [f"{red.var} = fmax_{p.tag}({body.base}[r])"], 0
+    # c·x[k] with c > 0 (softmax's beta): max_k fl(c·x_k) = fl(c·max_k x_k) exactly, as rounding is
+    # monotone; no pass to materialize the products
+    scale, element = body.as_independent(red.loop_index, as_Add=False)
+    if isinstance(element, sp.Indexed) and element.indices[0] == red.loop_index and scale.is_positive:
+        return [f"{red.var} = {p.doprint(scale)}*fmax_{p.tag}({element.base}[r])"], 0
     v = str(red.loop_index)
     return [f"for {v} in range(n):", f"    buf[{buf}, {v}] = {p.doprint(fold_constants(body))}",
             f"{red.var} = fmax_{p.tag}(buf[{buf}])"], 1
@@ -535,6 +542,13 @@ def derive_rows(fn) -> list[RowKernel]:
     return kernels
 
 
+def heavy_rows(reductions: list[Reduction], exprs: list[sp.Expr]) -> bool:
+    """Whether a row kernel evaluates exp, log, sqrt, ... (a log1p "rest" sum evaluates exp and log1p
+    of its shifted body): it then goes parallel at smaller sizes (_rowwise.pick)."""
+    from .printing import transcendental
+    return any(r.kind == "rest" for r in reductions) or transcendental(exprs)
+
+
 def render_vector(env, fn, version: str) -> str:
     from .printing import helpers_used
 
@@ -547,6 +561,7 @@ def render_vector(env, fn, version: str) -> str:
         kernels.append({"name": rk.name, "vjp": rk.vjp, "derived": sp.sstr(rk.derived),
                         "args": ["x"] + (["g"] if rk.vjp else []) + [n for n, _, _ in fn.params],
                         "stable": sp.sstr(rk.stable), "proof": rk.proof.method, "variants": variants,
+                        "heavy": heavy_rows(rk.reductions, [r.body for r in rk.reductions] + [rk.out]),
                         "doc": f"{fn.name}{' vjp' if rk.vjp else ''} along ``axis``: {what}. Stable at any "
                                f"magnitude (max-shifted); float32 stays float32."})
     exprs = [sp.exp(sp.Symbol("t"))] + [e for rk in rks for e in [r.body for r in rk.reductions] + [rk.out]]

@@ -145,6 +145,9 @@ def test_transcendental_kernels_go_parallel_at_smaller_sizes(monkeypatch):
         assert _loop_used(name, small, monkeypatch) == "serial"
         assert _loop_used(name, mid, monkeypatch) == "parallel"
     assert _loop_used("sigmoid_grad_from_output", mid, monkeypatch) == "serial"  # arithmetic only
+    rows = mid.reshape(-1, 64)  # row kernels by the same rule: softmax has exps, maxout only compares
+    assert _loop_used("softmax", rows, monkeypatch) == "parallel"
+    assert _loop_used("maxout", rows, monkeypatch) == "serial"
     previous = K.configure(min_size=size * 4)
     try:
         assert _loop_used("sigmoid", mid, monkeypatch) == "serial"

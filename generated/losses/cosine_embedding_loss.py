@@ -331,19 +331,19 @@ _SPEC = {
 
 def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction='mean'):
     """cosine similarity loss on a pair of rows, target ±1; ``reduction`` is 'none', 'mean' or 'sum', as torch.nn.functional."""
-    return run('cosine_embedding_loss', _SPEC, _LOOPS, (input1, input2,), target, (margin,), reduction, grad=None)
+    return run('cosine_embedding_loss', _SPEC, _LOOPS, (input1, input2,), target, (margin,), reduction, grad=None, heavy=True)
 
 
 def cosine_embedding_loss_grad(input1, input2, target, margin=0.0, reduction='mean'):
     """Gradient of the reduced cosine_embedding_loss with respect to input1 (same arguments)."""
-    return run('cosine_embedding_loss_grad', _SPEC, _LOOPS, (input1, input2,), target, (margin,), reduction, grad='input1')
+    return run('cosine_embedding_loss_grad', _SPEC, _LOOPS, (input1, input2,), target, (margin,), reduction, grad='input1', heavy=True)
 
 
 def cosine_embedding_loss_grad_input2(input1, input2, target, margin=0.0, reduction='mean'):
     """Gradient of the reduced cosine_embedding_loss with respect to input2 (same arguments)."""
-    return run('cosine_embedding_loss_grad_input2', _SPEC, _LOOPS, (input1, input2,), target, (margin,), reduction, grad='input2')
+    return run('cosine_embedding_loss_grad_input2', _SPEC, _LOOPS, (input1, input2,), target, (margin,), reduction, grad='input2', heavy=True)
 
 
 def cosine_embedding_loss_fwd_grad(input1, input2, target, margin=0.0, reduction='mean'):
     """(loss, gradient w.r.t. input1) in one pass over each row: what cosine_embedding_loss and cosine_embedding_loss_grad return."""
-    return run('cosine_embedding_loss_fwd_grad', _SPEC, _LOOPS, (input1, input2,), target, (margin,), reduction, grad='input1', fused=True)
+    return run('cosine_embedding_loss_fwd_grad', _SPEC, _LOOPS, (input1, input2,), target, (margin,), reduction, grad='input1', fused=True, heavy=True)

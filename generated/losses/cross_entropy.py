@@ -548,14 +548,14 @@ _SPEC = {
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean'):
     """softmax cross-entropy (class labels or class probabilities); ``reduction`` is 'none', 'mean' or 'sum', as torch.nn.functional."""
-    return run('cross_entropy', _SPEC, _LOOPS, (input,), target, (), reduction, weight=weight, ignore_index=ignore_index, grad=None)
+    return run('cross_entropy', _SPEC, _LOOPS, (input,), target, (), reduction, weight=weight, ignore_index=ignore_index, grad=None, heavy=True)
 
 
 def cross_entropy_grad(input, target, weight=None, ignore_index=-100, reduction='mean'):
     """Gradient of the reduced cross_entropy with respect to input (same arguments)."""
-    return run('cross_entropy_grad', _SPEC, _LOOPS, (input,), target, (), reduction, weight=weight, ignore_index=ignore_index, grad='input')
+    return run('cross_entropy_grad', _SPEC, _LOOPS, (input,), target, (), reduction, weight=weight, ignore_index=ignore_index, grad='input', heavy=True)
 
 
 def cross_entropy_fwd_grad(input, target, weight=None, ignore_index=-100, reduction='mean'):
     """(loss, gradient w.r.t. input) in one pass over each row: what cross_entropy and cross_entropy_grad return."""
-    return run('cross_entropy_fwd_grad', _SPEC, _LOOPS, (input,), target, (), reduction, weight=weight, ignore_index=ignore_index, grad='input', fused=True)
+    return run('cross_entropy_fwd_grad', _SPEC, _LOOPS, (input,), target, (), reduction, weight=weight, ignore_index=ignore_index, grad='input', fused=True, heavy=True)

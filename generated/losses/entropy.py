@@ -178,14 +178,14 @@ _SPEC = {
 
 def entropy(p, axis=-1, base=None, reduction='none'):
     """Shannon entropy of a distribution along an axis (nats; base=2 for bits); ``reduction`` is 'none', 'mean' or 'sum'. ``base``: None for nats, 2 for bits."""
-    return run('entropy', _SPEC, _LOOPS, (p,), None, (), reduction, axis=axis, base=base, grad=None)
+    return run('entropy', _SPEC, _LOOPS, (p,), None, (), reduction, axis=axis, base=base, grad=None, heavy=True)
 
 
 def entropy_grad(p, axis=-1, base=None, reduction='none'):
     """Gradient of the reduced entropy with respect to p (same arguments)."""
-    return run('entropy_grad', _SPEC, _LOOPS, (p,), None, (), reduction, axis=axis, base=base, grad='p')
+    return run('entropy_grad', _SPEC, _LOOPS, (p,), None, (), reduction, axis=axis, base=base, grad='p', heavy=True)
 
 
 def entropy_fwd_grad(p, axis=-1, base=None, reduction='none'):
     """(loss, gradient w.r.t. p) in one pass over each row: what entropy and entropy_grad return."""
-    return run('entropy_fwd_grad', _SPEC, _LOOPS, (p,), None, (), reduction, axis=axis, base=base, grad='p', fused=True)
+    return run('entropy_fwd_grad', _SPEC, _LOOPS, (p,), None, (), reduction, axis=axis, base=base, grad='p', fused=True, heavy=True)

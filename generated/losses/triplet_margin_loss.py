@@ -368,24 +368,24 @@ _SPEC = {
 
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-06, reduction='mean'):
     """triplet margin loss on anchor, positive and negative rows; ``reduction`` is 'none', 'mean' or 'sum', as torch.nn.functional."""
-    return run('triplet_margin_loss', _SPEC, _LOOPS, (anchor, positive, negative,), None, (margin, p, eps,), reduction, grad=None)
+    return run('triplet_margin_loss', _SPEC, _LOOPS, (anchor, positive, negative,), None, (margin, p, eps,), reduction, grad=None, heavy=True)
 
 
 def triplet_margin_loss_grad(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-06, reduction='mean'):
     """Gradient of the reduced triplet_margin_loss with respect to anchor (same arguments)."""
-    return run('triplet_margin_loss_grad', _SPEC, _LOOPS, (anchor, positive, negative,), None, (margin, p, eps,), reduction, grad='anchor')
+    return run('triplet_margin_loss_grad', _SPEC, _LOOPS, (anchor, positive, negative,), None, (margin, p, eps,), reduction, grad='anchor', heavy=True)
 
 
 def triplet_margin_loss_grad_positive(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-06, reduction='mean'):
     """Gradient of the reduced triplet_margin_loss with respect to positive (same arguments)."""
-    return run('triplet_margin_loss_grad_positive', _SPEC, _LOOPS, (anchor, positive, negative,), None, (margin, p, eps,), reduction, grad='positive')
+    return run('triplet_margin_loss_grad_positive', _SPEC, _LOOPS, (anchor, positive, negative,), None, (margin, p, eps,), reduction, grad='positive', heavy=True)
 
 
 def triplet_margin_loss_grad_negative(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-06, reduction='mean'):
     """Gradient of the reduced triplet_margin_loss with respect to negative (same arguments)."""
-    return run('triplet_margin_loss_grad_negative', _SPEC, _LOOPS, (anchor, positive, negative,), None, (margin, p, eps,), reduction, grad='negative')
+    return run('triplet_margin_loss_grad_negative', _SPEC, _LOOPS, (anchor, positive, negative,), None, (margin, p, eps,), reduction, grad='negative', heavy=True)
 
 
 def triplet_margin_loss_fwd_grad(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-06, reduction='mean'):
     """(loss, gradient w.r.t. anchor) in one pass over each row: what triplet_margin_loss and triplet_margin_loss_grad return."""
-    return run('triplet_margin_loss_fwd_grad', _SPEC, _LOOPS, (anchor, positive, negative,), None, (margin, p, eps,), reduction, grad='anchor', fused=True)
+    return run('triplet_margin_loss_fwd_grad', _SPEC, _LOOPS, (anchor, positive, negative,), None, (margin, p, eps,), reduction, grad='anchor', fused=True, heavy=True)

@@ -94,7 +94,7 @@ _LOG_SOFTMAX_LOOPS = {np.float32: (_log_softmax_rows_f32, _log_softmax_prows_f32
 
 def log_softmax(x, axis=-1, *, out=None):
     """log_softmax along ``axis``: log of softmax. Stable at any magnitude (max-shifted); float32 stays float32."""
-    return rowwise('log_softmax', _LOG_SOFTMAX_LOOPS, x, axis, (), _PARAMS, out, scalar=False)
+    return rowwise('log_softmax', _LOG_SOFTMAX_LOOPS, x, axis, (), _PARAMS, out, scalar=False, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -163,4 +163,4 @@ _LOG_SOFTMAX_VJP_LOOPS = {np.float32: (_log_softmax_vjp_rows_f32, _log_softmax_v
 
 def log_softmax_vjp(x, g, axis=-1, *, out=None):
     """log_softmax vjp along ``axis``: vector-Jacobian product g·∂y/∂x (what backprop needs). Stable at any magnitude (max-shifted); float32 stays float32."""
-    return rowwise('log_softmax_vjp', _LOG_SOFTMAX_VJP_LOOPS, x, axis, (), _PARAMS, out, g=g, scalar=False)
+    return rowwise('log_softmax_vjp', _LOG_SOFTMAX_VJP_LOOPS, x, axis, (), _PARAMS, out, g=g, scalar=False, heavy=True)

@@ -102,7 +102,7 @@ _LOGSUMEXP_LOOPS = {np.float32: (_logsumexp_rows_f32, _logsumexp_prows_f32),
 
 def logsumexp(x, axis=-1, *, out=None):
     """logsumexp along ``axis``: smooth maximum of a row. Stable at any magnitude (max-shifted); float32 stays float32."""
-    return rowwise('logsumexp', _LOGSUMEXP_LOOPS, x, axis, (), _PARAMS, out, scalar=True)
+    return rowwise('logsumexp', _LOGSUMEXP_LOOPS, x, axis, (), _PARAMS, out, scalar=True, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -167,4 +167,4 @@ _LOGSUMEXP_VJP_LOOPS = {np.float32: (_logsumexp_vjp_rows_f32, _logsumexp_vjp_pro
 
 def logsumexp_vjp(x, g, axis=-1, *, out=None):
     """logsumexp vjp along ``axis``: vector-Jacobian product g·∂y/∂x (what backprop needs). Stable at any magnitude (max-shifted); float32 stays float32."""
-    return rowwise('logsumexp_vjp', _LOGSUMEXP_VJP_LOOPS, x, axis, (), _PARAMS, out, g=g, scalar=True)
+    return rowwise('logsumexp_vjp', _LOGSUMEXP_VJP_LOOPS, x, axis, (), _PARAMS, out, g=g, scalar=True, heavy=True)

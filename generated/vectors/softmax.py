@@ -90,7 +90,7 @@ _SOFTMAX_LOOPS = {np.float32: (_softmax_rows_f32, _softmax_prows_f32),
 
 def softmax(x, axis=-1, beta=1.0, *, out=None):
     """softmax along ``axis``: normalised exponentials, with inverse temperature beta. Stable at any magnitude (max-shifted); float32 stays float32."""
-    return rowwise('softmax', _SOFTMAX_LOOPS, x, axis, (beta,), _PARAMS, out, scalar=False)
+    return rowwise('softmax', _SOFTMAX_LOOPS, x, axis, (beta,), _PARAMS, out, scalar=False, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -171,4 +171,4 @@ _SOFTMAX_VJP_LOOPS = {np.float32: (_softmax_vjp_rows_f32, _softmax_vjp_prows_f32
 
 def softmax_vjp(x, g, axis=-1, beta=1.0, *, out=None):
     """softmax vjp along ``axis``: vector-Jacobian product g·∂y/∂x (what backprop needs). Stable at any magnitude (max-shifted); float32 stays float32."""
-    return rowwise('softmax_vjp', _SOFTMAX_VJP_LOOPS, x, axis, (beta,), _PARAMS, out, g=g, scalar=False)
+    return rowwise('softmax_vjp', _SOFTMAX_VJP_LOOPS, x, axis, (beta,), _PARAMS, out, g=g, scalar=False, heavy=True)

@@ -90,7 +90,7 @@ _SOFTMIN_LOOPS = {np.float32: (_softmin_rows_f32, _softmin_prows_f32),
 
 def softmin(x, axis=-1, *, out=None):
     """softmin along ``axis``: softmax of -x. Stable at any magnitude (max-shifted); float32 stays float32."""
-    return rowwise('softmin', _SOFTMIN_LOOPS, x, axis, (), _PARAMS, out, scalar=False)
+    return rowwise('softmin', _SOFTMIN_LOOPS, x, axis, (), _PARAMS, out, scalar=False, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -171,4 +171,4 @@ _SOFTMIN_VJP_LOOPS = {np.float32: (_softmin_vjp_rows_f32, _softmin_vjp_prows_f32
 
 def softmin_vjp(x, g, axis=-1, *, out=None):
     """softmin vjp along ``axis``: vector-Jacobian product g·∂y/∂x (what backprop needs). Stable at any magnitude (max-shifted); float32 stays float32."""
-    return rowwise('softmin_vjp', _SOFTMIN_VJP_LOOPS, x, axis, (), _PARAMS, out, g=g, scalar=False)
+    return rowwise('softmin_vjp', _SOFTMIN_VJP_LOOPS, x, axis, (), _PARAMS, out, g=g, scalar=False, heavy=True)

@@ -27,6 +27,7 @@ from .vectors import K, j, k, row_sum, x
 
 class Ramp(sp.Function):
     """max(z, 0), opaque so that its derivative is the step below (PyTorch: 0 at z = 0)."""
+    cheap = True  # arithmetic and selects only (printing.transcendental)
     nargs = 1
 
     def fdiff(self, argindex=1):
@@ -41,6 +42,7 @@ class Ramp(sp.Function):
 
 class Step(sp.Function):
     """1 for z > 0, else 0: the derivative of Ramp (the subgradient 0 at the kink, as PyTorch)."""
+    cheap = True  # arithmetic and selects only (printing.transcendental)
     nargs = 1
 
     def fdiff(self, argindex=1):

@@ -24,6 +24,7 @@ g = sp.IndexedBase("g", real=True)  # the upstream gradient of a vector-Jacobian
 class RowMax(sp.Function):
     """max_k a(x_k) over the row; the argument is a(x[k]) with k the row index. Its derivative by
     x[i] is δ(i, argmax): the subgradient that routes everything to the first winning piece."""
+    cheap = True  # arithmetic and selects only (printing.transcendental)
     nargs = 1
 
     def _eval_derivative(self, s):
@@ -37,6 +38,7 @@ class RowMax(sp.Function):
 
 class RowArgMax(sp.Function):
     """The first k at which a(x_k) is largest."""
+    cheap = True  # arithmetic and selects only (printing.transcendental)
     nargs = 1
 
     def _latex(self, printer):
