@@ -27,61 +27,53 @@ _PARAMS = (('beta', True, False),)
 @njit(cache=True, error_model="numpy")
 def _softmax_rows_f32(x, beta, out):
     n = x.shape[1]
-    buf = np.empty((2, n), np.float32)
+    buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        m0 = beta*fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = beta*x[r, k]
-        m0 = fmax_f32(buf[0])
-        for k in range(n):
-            buf[1, k] = exp_f32((beta*x[r, k] - m0))
-        s2 = fsum_f32(buf[1])
+            buf[0, k] = exp_f32((beta*x[r, k] - m0))
+        s2 = fsum_f32(buf[0])
         for j in range(n):
-            out[r, j] = buf[1, j]/s2
+            out[r, j] = buf[0, j]/s2
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softmax_prows_f32(x, beta, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((2, n), np.float32)
+        buf = np.empty((1, n), np.float32)
+        m0 = beta*fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = beta*x[r, k]
-        m0 = fmax_f32(buf[0])
-        for k in range(n):
-            buf[1, k] = exp_f32((beta*x[r, k] - m0))
-        s2 = fsum_f32(buf[1])
+            buf[0, k] = exp_f32((beta*x[r, k] - m0))
+        s2 = fsum_f32(buf[0])
         for j in range(n):
-            out[r, j] = buf[1, j]/s2
+            out[r, j] = buf[0, j]/s2
 
 
 @njit(cache=True, error_model="numpy")
 def _softmax_rows_f64(x, beta, out):
     n = x.shape[1]
-    buf = np.empty((2, n), np.float64)
+    buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        m0 = beta*fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = beta*x[r, k]
-        m0 = fmax_f64(buf[0])
-        for k in range(n):
-            buf[1, k] = exp_f64((beta*x[r, k] - m0))
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = exp_f64((beta*x[r, k] - m0))
+        s2 = fsum_f64(buf[0])
         for j in range(n):
-            out[r, j] = buf[1, j]/s2
+            out[r, j] = buf[0, j]/s2
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softmax_prows_f64(x, beta, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((2, n), np.float64)
+        buf = np.empty((1, n), np.float64)
+        m0 = beta*fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = beta*x[r, k]
-        m0 = fmax_f64(buf[0])
-        for k in range(n):
-            buf[1, k] = exp_f64((beta*x[r, k] - m0))
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = exp_f64((beta*x[r, k] - m0))
+        s2 = fsum_f64(buf[0])
         for j in range(n):
-            out[r, j] = buf[1, j]/s2
+            out[r, j] = buf[0, j]/s2
 
 
 _SOFTMAX_LOOPS = {np.float32: (_softmax_rows_f32, _softmax_prows_f32),
@@ -96,73 +88,65 @@ def softmax(x, axis=-1, beta=1.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _softmax_vjp_rows_f32(x, g, beta, out):
     n = x.shape[1]
-    buf = np.empty((3, n), np.float32)
+    buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
-        for k in range(n):
-            buf[0, k] = beta*x[r, k]
-        m0 = fmax_f32(buf[0])
+        m0 = beta*fmax_f32(x[r])
         for k in range(n):
             c0 = exp_f32((beta*x[r, k] - m0))
-            buf[1, k] = c0
-            buf[2, k] = c0*g[r, k]
-        s2 = fsum_f32(buf[1])
-        s4 = fsum_f32(buf[2])
+            buf[0, k] = c0
+            buf[1, k] = c0*g[r, k]
+        s2 = fsum_f32(buf[0])
+        s4 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = beta*buf[1, i]*g[r, i]/s2 - beta*buf[1, i]*s4/(s2*s2)
+            out[r, i] = beta*buf[0, i]*g[r, i]/s2 - beta*buf[0, i]*s4/(s2*s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softmax_vjp_prows_f32(x, g, beta, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((3, n), np.float32)
-        for k in range(n):
-            buf[0, k] = beta*x[r, k]
-        m0 = fmax_f32(buf[0])
+        buf = np.empty((2, n), np.float32)
+        m0 = beta*fmax_f32(x[r])
         for k in range(n):
             c0 = exp_f32((beta*x[r, k] - m0))
-            buf[1, k] = c0
-            buf[2, k] = c0*g[r, k]
-        s2 = fsum_f32(buf[1])
-        s4 = fsum_f32(buf[2])
+            buf[0, k] = c0
+            buf[1, k] = c0*g[r, k]
+        s2 = fsum_f32(buf[0])
+        s4 = fsum_f32(buf[1])
         for i in range(n):
-            out[r, i] = beta*buf[1, i]*g[r, i]/s2 - beta*buf[1, i]*s4/(s2*s2)
+            out[r, i] = beta*buf[0, i]*g[r, i]/s2 - beta*buf[0, i]*s4/(s2*s2)
 
 
 @njit(cache=True, error_model="numpy")
 def _softmax_vjp_rows_f64(x, g, beta, out):
     n = x.shape[1]
-    buf = np.empty((3, n), np.float64)
+    buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
-        for k in range(n):
-            buf[0, k] = beta*x[r, k]
-        m0 = fmax_f64(buf[0])
+        m0 = beta*fmax_f64(x[r])
         for k in range(n):
             c0 = exp_f64((beta*x[r, k] - m0))
-            buf[1, k] = c0
-            buf[2, k] = c0*g[r, k]
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
+            buf[0, k] = c0
+            buf[1, k] = c0*g[r, k]
+        s2 = fsum_f64(buf[0])
+        s4 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = beta*buf[1, i]*g[r, i]/s2 - beta*buf[1, i]*s4/(s2*s2)
+            out[r, i] = beta*buf[0, i]*g[r, i]/s2 - beta*buf[0, i]*s4/(s2*s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softmax_vjp_prows_f64(x, g, beta, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((3, n), np.float64)
-        for k in range(n):
-            buf[0, k] = beta*x[r, k]
-        m0 = fmax_f64(buf[0])
+        buf = np.empty((2, n), np.float64)
+        m0 = beta*fmax_f64(x[r])
         for k in range(n):
             c0 = exp_f64((beta*x[r, k] - m0))
-            buf[1, k] = c0
-            buf[2, k] = c0*g[r, k]
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
+            buf[0, k] = c0
+            buf[1, k] = c0*g[r, k]
+        s2 = fsum_f64(buf[0])
+        s4 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = beta*buf[1, i]*g[r, i]/s2 - beta*buf[1, i]*s4/(s2*s2)
+            out[r, i] = beta*buf[0, i]*g[r, i]/s2 - beta*buf[0, i]*s4/(s2*s2)
 
 
 _SOFTMAX_VJP_LOOPS = {np.float32: (_softmax_vjp_rows_f32, _softmax_vjp_prows_f32),
