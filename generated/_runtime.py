@@ -574,7 +574,7 @@ def cos_mul_f64(a, b):
 def _warm(x):
     """Trivial and cached: loading it makes Numba do its one-time set-up (its compiler registries,
     and with them SciPy's BLAS bindings when SciPy is installed), which the package import runs so
-    that no kernel's first call pays it (tests/test_kernels_api.py measures both)."""
+    that no kernel's first call pays it (`benchmarks/run.py --startup` times both)."""
     return x + 1.0
 
 
@@ -609,9 +609,10 @@ def _check_param(fn, name, value, positive, allow_inf):
 # serial loop is faster (waking the worker threads dominates). Kernels that evaluate an exp, log, erf,
 # ... do enough work per element to go parallel from PARALLEL_MIN_SIZE / HEAVY_FACTOR elements on.
 # `python benchmarks/run.py --crossover` measures where all cores start to win: with Numba's OpenMP
-# layer on the 2-core development machine relu at 32k-64k elements, sigmoid at 4k-8k, gelu at 1k-2k. Numba's 'workqueue'
-# fallback layer costs ~0.1 ms per launch (there 1e6 was about even), and on cores busy with other
-# work OpenMP's threads wait for each other: configure(parallel=False) is then the better choice.
+# layer on the 2-core development machine relu at 32k-64k elements, sigmoid at 4k-8k, gelu at 1k-2k.
+# Numba's 'workqueue' fallback layer costs ~0.1 ms per launch (there 1e6 was about even), and on
+# cores busy with other work OpenMP's threads wait for each other: configure(parallel=False) is then
+# the better choice.
 PARALLEL_MIN_SIZE = 65_536
 HEAVY_FACTOR = 8
 PARALLEL = None

@@ -410,13 +410,16 @@ def _buffered_lines(p: RowPrinter, group: list[Reduction], buf: int, out_exprs: 
     slots, reuse = {}, {}
     for r, b in zip(group, reduced):
         slots[r.var] = buf + len(slots)
-    # exp temporaries the output loop also needs: kept in a buffer row of their own
     wanted = [o for o in out_exprs if o is not None]
+
+    def needed(full):  # a function (an exp) that the output loop evaluates too, at its own index
+        return out_index is not None and isinstance(full, sp.Function) and not isinstance(full, Difference) \
+            and any(o.has(full.subs(index, out_index)) for o in wanted)
+    # exp temporaries the output loop also needs: kept in a buffer row of their own
     extra = []
     for t, e in temps:
         full = _expanded(e, table)
-        if isinstance(full, sp.Function) and not isinstance(full, Difference) and out_index is not None and \
-                any(o.has(full.subs(index, out_index)) for o in wanted):
+        if needed(full):
             same = next((r.var for r, b in zip(group, reduced) if r.kind != "rest" and b == t), None)
             slot = slots[same] if same else buf + len(slots) + len(extra)
             if not same:
@@ -425,8 +428,7 @@ def _buffered_lines(p: RowPrinter, group: list[Reduction], buf: int, out_exprs: 
     # a summand that is itself such a function (softmax's shifted exp): its own row is reused
     for r, b in zip(group, reduced):
         full = _expanded(b, table)
-        if r.kind != "rest" and isinstance(full, sp.Function) and not isinstance(full, Difference) \
-                and out_index is not None and any(o.has(full.subs(index, out_index)) for o in wanted):
+        if r.kind != "rest" and needed(full):
             reuse.setdefault(full.subs(index, out_index), sp.Symbol(f"buf[{slots[r.var]}, {out_index}]"))
     used = len(slots) + len(extra)
     zero = p.const(0)
