@@ -156,6 +156,19 @@ def expm1_f32(x):
 
 
 @njit(cache=True, inline="always")
+def _log_reduced_f32(f, k, c):
+    """k·ln2 + log(1 + f) + c for f in [√2/2 - 1, √2 - 1) and a small correction c: fdlibm's rational
+    form in s = f/(2 + f), ln2 in two parts. The core that log and log1p share."""
+    hfsq = np.float32(0.5) * f * f
+    s = f / (np.float32(2.0) + f)
+    z = s * s
+    w = z * z
+    big_r = z * fma(w, np.float32(0.2849878668785095), np.float32(0.6666666269302368)) + w * fma(w, np.float32(0.24279078841209412), np.float32(0.40000972151756287))
+    dk = np.float32(k)
+    return s * (hfsq + big_r) + (dk * np.float32(9.05800061445916e-06) + c) - hfsq + f + dk * np.float32(0.6931381225585938)
+
+
+@njit(cache=True, inline="always")
 def log1p_f32(x):
     """log(1 + x), <= 1 ULP: u = 1 + x with its rounding error c kept exactly, u = 2^k·f with f in
     [√2/2, √2), log f by fdlibm's rational form; log1p(-1) = -inf, nan below -1 and for nan."""
@@ -166,14 +179,7 @@ def log1p_f32(x):
     k = (iu >> 23) - 127
     fu = f32_from_bits((iu & 0x007fffff) + 0x3f3504f3)
     f = x if k == 0 else fu - np.float32(1.0)
-    c = np.float32(0.0) if k == 0 else c / u
-    hfsq = np.float32(0.5) * f * f
-    s = f / (np.float32(2.0) + f)
-    z = s * s
-    w = z * z
-    big_r = z * fma(w, np.float32(0.2849878668785095), np.float32(0.6666666269302368)) + w * fma(w, np.float32(0.24279078841209412), np.float32(0.40000972151756287))
-    dk = np.float32(k)
-    y = s * (hfsq + big_r) + (dk * np.float32(9.05800061445916e-06) + c) - hfsq + f + dk * np.float32(0.6931381225585938)
+    y = _log_reduced_f32(f, k, np.float32(0.0) if k == 0 else c / u)
     y = x if x == np.float32(math.inf) else y
     y = np.float32(-math.inf) if x == np.float32(-1.0) else y
     return y if x >= np.float32(-1.0) else (x - x) * np.float32(math.inf)  # nan below -1 (0·inf) and for nan
@@ -202,13 +208,7 @@ def log_f32(x):
     iu = f32_bits(xs) + (0x3f800000 - 0x3f3504f3)
     k = (iu >> 23) - (127 + 23 if sub else 127)
     f = f32_from_bits((iu & 0x007fffff) + 0x3f3504f3) - np.float32(1.0)
-    hfsq = np.float32(0.5) * f * f
-    s = f / (np.float32(2.0) + f)
-    z = s * s
-    w = z * z
-    big_r = z * fma(w, np.float32(0.2849878668785095), np.float32(0.6666666269302368)) + w * fma(w, np.float32(0.24279078841209412), np.float32(0.40000972151756287))
-    dk = np.float32(k)
-    y = s * (hfsq + big_r) + dk * np.float32(9.05800061445916e-06) - hfsq + f + dk * np.float32(0.6931381225585938)
+    y = _log_reduced_f32(f, k, np.float32(0.0))
     y = x if x == np.float32(math.inf) else y
     y = np.float32(-math.inf) if x == np.float32(0.0) else y
     return y if x >= np.float32(0.0) else (x - x) * np.float32(math.inf)  # nan below 0 (0·inf) and for nan
@@ -396,6 +396,19 @@ def expm1_f64(x):
 
 
 @njit(cache=True, inline="always")
+def _log_reduced_f64(f, k, c):
+    """k·ln2 + log(1 + f) + c for f in [√2/2 - 1, √2 - 1) and a small correction c: fdlibm's rational
+    form in s = f/(2 + f), ln2 in two parts. The core that log and log1p share."""
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    big_r = z * fma(w, fma(w, fma(w, 0.14798198605116586, 0.1818357216161805), 0.2857142874366239), 0.6666666666666735) + w * fma(w, fma(w, 0.15313837699209373, 0.22222198432149784), 0.3999999999940942)
+    dk = np.float64(k)
+    return s * (hfsq + big_r) + (dk * 1.9082149292705877e-10 + c) - hfsq + f + dk * 0.6931471803691238
+
+
+@njit(cache=True, inline="always")
 def log1p_f64(x):
     """log(1 + x), <= 1 ULP: u = 1 + x with its rounding error c kept exactly, u = 2^k·f with f in
     [√2/2, √2), log f by fdlibm's rational form; log1p(-1) = -inf, nan below -1 and for nan."""
@@ -406,14 +419,7 @@ def log1p_f64(x):
     k = (iu >> 52) - 1023
     fu = f64_from_bits((iu & 0x000fffffffffffff) + 0x3fe6a09e00000000)
     f = x if k == 0 else fu - 1.0
-    c = 0.0 if k == 0 else c / u
-    hfsq = 0.5 * f * f
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    big_r = z * fma(w, fma(w, fma(w, 0.14798198605116586, 0.1818357216161805), 0.2857142874366239), 0.6666666666666735) + w * fma(w, fma(w, 0.15313837699209373, 0.22222198432149784), 0.3999999999940942)
-    dk = np.float64(k)
-    y = s * (hfsq + big_r) + (dk * 1.9082149292705877e-10 + c) - hfsq + f + dk * 0.6931471803691238
+    y = _log_reduced_f64(f, k, 0.0 if k == 0 else c / u)
     y = x if x == math.inf else y
     y = -math.inf if x == -1.0 else y
     return y if x >= -1.0 else (x - x) * math.inf  # nan below -1 (0·inf) and for nan
@@ -442,13 +448,7 @@ def log_f64(x):
     iu = f64_bits(xs) + (0x3ff0000000000000 - 0x3fe6a09e00000000)
     k = (iu >> 52) - (1023 + 52 if sub else 1023)
     f = f64_from_bits((iu & 0x000fffffffffffff) + 0x3fe6a09e00000000) - 1.0
-    hfsq = 0.5 * f * f
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    big_r = z * fma(w, fma(w, fma(w, 0.14798198605116586, 0.1818357216161805), 0.2857142874366239), 0.6666666666666735) + w * fma(w, fma(w, 0.15313837699209373, 0.22222198432149784), 0.3999999999940942)
-    dk = np.float64(k)
-    y = s * (hfsq + big_r) + dk * 1.9082149292705877e-10 - hfsq + f + dk * 0.6931471803691238
+    y = _log_reduced_f64(f, k, 0.0)
     y = x if x == math.inf else y
     y = -math.inf if x == 0.0 else y
     return y if x >= 0.0 else (x - x) * math.inf  # nan below 0 (0·inf) and for nan
