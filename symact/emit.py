@@ -7,6 +7,7 @@ written: a failure leaves the previous output intact.
 """
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import sympy as sp
 from . import __version__
 from .atomic import write_atomically  # noqa: F401 - emit's writer, re-exported
 from .derive import DerivedActivation, Kernel
-from .printing import NumbaPrinter, fold_constants, helpers_used, scalar_body, transcendental
+from .printing import NumbaPrinter, fold_constants, helpers_used, scalar_body, special_value, transcendental
 
 
 def _templates_dir() -> Path:
@@ -156,19 +157,31 @@ def _param_context(p) -> dict:
 def _variant(k: Kernel, tag: str, constants: dict) -> dict:
     """The scalar kernel body of one dtype. The special inputs (nan, and ±inf where SymPy derived a
     limit) are applied as selects after the body, not as early returns: a loop over a body with
-    three early returns was left scalar by LLVM (gelu), one with selects vectorizes."""
+    three early returns was left scalar by LLVM (gelu), one with selects vectorizes. A select is
+    left out where the body already computes that value there (printing.special_value)."""
     stable = k.stable.subs(constants)
     printer = NumbaPrinter(tag)
     a = k.arg.name
     guards = []
-    for value, sign in zip(k.at_inf, ("", "-")):
-        if value is not None:
-            inf = printer.const(float(f"{sign}inf"))
-            guards.append(f"result = {printer.doprint(fold_constants(value.subs(constants)))} if {a} == {inf} else result"
-                          f"  # limit at {sign}inf, derived by SymPy")
-    guards.append(f"return {a} if {a} != {a} else result  # nan in, nan out (also where a branch or a constant would hide it)")
+    for value, x in zip(k.at_inf, (math.inf, -math.inf)):
+        if value is None:
+            continue
+        limit = fold_constants(value.subs(constants))
+        if limit.is_number and _same(special_value(stable, k.arg, x, tag), printer.dtype(float(limit))):
+            continue
+        sign = "-" if x < 0 else ""
+        guards.append(f"result = {printer.doprint(limit)} if {a} == {printer.const(x)} else result"
+                      f"  # limit at {sign}inf, derived by SymPy")
+    at_nan = special_value(stable, k.arg, math.nan, tag)
+    guards.append("return result  # nan in, nan out: the body propagates it" if at_nan is not None and np.isnan(at_nan)
+                  else f"return {a} if {a} != {a} else result  # nan in, nan out (also where a branch or a constant would hide it)")
     assignments, (result,) = scalar_body([stable], tag)
     return {"tag": tag, "guards": guards, "assignments": assignments, "result": result}
+
+
+def _same(got, want) -> bool:
+    """Bitwise the same float (so +0 and -0 differ); None (undecided) is never the same."""
+    return got is not None and not np.isnan(want) and got == want and np.signbit(got) == np.signbit(want)
 
 
 def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:

@@ -8,6 +8,8 @@ the generated runtime (``_runtime.py``).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
@@ -54,6 +56,24 @@ FUNCTIONS: dict[type, str] = {
 }
 
 DTYPES = {"f32": np.float32, "f64": np.float64}
+
+# What each runtime helper returns at +inf, -inf and nan, in both dtypes (tests/test_elementary.py
+# checks every entry against the helpers themselves). special_value uses it to see which of a
+# kernel's guards for the special inputs the body already satisfies: those are left out (each
+# guard is a compare and a select per element, ~18% of sigmoid's time).
+_NAN = float("nan")
+HELPER_SPECIALS: dict[type, tuple[float, float, float]] = {
+    sp.exp: (float("inf"), 0.0, _NAN),
+    sp.log: (float("inf"), _NAN, _NAN),
+    sp.tanh: (1.0, -1.0, _NAN),
+    sp.erf: (1.0, -1.0, _NAN),
+    sp.erfc: (0.0, 2.0, _NAN),
+    Sigmoid: (1.0, 0.0, _NAN),
+    Softplus: (float("inf"), 0.0, _NAN),
+    Expm1: (float("inf"), -1.0, _NAN),
+    Log1p: (float("inf"), _NAN, _NAN),
+    NormCdf: (_NAN, _NAN, _NAN),
+}
 
 
 def fold_constants(expr: sp.Expr) -> sp.Expr:
@@ -231,3 +251,85 @@ def scalar_body(exprs: list[sp.Expr], tag: str) -> tuple[list[tuple[str, str]], 
                                    ignore=())
     p = NumbaPrinter(tag)
     return [(str(s), p.doprint(e)) for s, e in replacements], [p.doprint(e) for e in reduced]
+
+
+def special_value(expr: sp.Expr, arg: sp.Symbol, x: float, tag: str):
+    """The value the printed kernel computes for ``expr`` at ``arg`` = x (±inf or nan) in the dtype of
+    ``tag``, followed through IEEE arithmetic and HELPER_SPECIALS; None where that does not decide it
+    (a helper at a finite argument, max/min of a nan, a function not tabulated). Other symbols are
+    parameters, unknown, but a nan absorbs them: nan·p and helper(nan) are nan, nan < p is false."""
+    dt = DTYPES[tag]
+    compare = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
+               ">=": np.greater_equal}
+
+    def nan(v):
+        return v is not None and not isinstance(v, bool) and np.isnan(v)
+
+    def ev(e):
+        if e == arg:
+            return dt(x)
+        if e.is_Number or isinstance(e, sp.NumberSymbol):
+            return dt(float(e)) if e.is_finite or e in (sp.oo, -sp.oo) else None
+        if e.is_Symbol:
+            return None
+        if isinstance(e, sp.Piecewise):
+            for branch, cond in e.args:
+                c = ev(cond)
+                if c is None:
+                    return None
+                if c:
+                    return ev(branch)
+            return None
+        if e is sp.true or e is sp.false:
+            return bool(e)
+        vals = [ev(a) for a in e.args]
+        if isinstance(e, sp.core.relational.Relational):
+            if any(nan(v) for v in vals):
+                return e.rel_op == "!="
+            return None if None in vals else bool(compare[e.rel_op](*vals))
+        if isinstance(e, (sp.And, sp.Or)):
+            decisive = isinstance(e, sp.Or)  # a true operand decides an Or, a false one an And
+            return decisive if decisive in vals else (None if None in vals else not decisive)
+        if isinstance(e, sp.Not):
+            return None if vals[0] is None else not vals[0]
+        if isinstance(e, (sp.Add, sp.Mul)) or (isinstance(e, sp.Pow) and e.exp.is_number and e.exp != 0) \
+                or type(e) in HELPER_SPECIALS or isinstance(e, sp.Abs):
+            if any(nan(v) for v in vals):
+                return dt(math.nan)
+        if None in vals:
+            return None
+        if isinstance(e, sp.Add):
+            return _fold(vals, lambda a, b: a + b, lambda v: v != 0)
+        if isinstance(e, sp.Mul):
+            return _fold(vals, lambda a, b: a * b, lambda v: v != 0 and np.frexp(v)[0] not in (0.5, -0.5))
+        if isinstance(e, sp.Pow):
+            b, p = vals
+            if e.exp.is_Integer and 1 <= abs(e.exp) <= 4:
+                m = _fold([b] * abs(int(e.exp)), lambda u, v: u * v, lambda v: False)
+                return m if e.exp > 0 else dt(1) / m
+            if abs(e.exp) == sp.S.Half:
+                r = np.sqrt(b)
+                return r if e.exp > 0 else dt(1) / r
+            return dt(np.power(b, p))
+        if isinstance(e, sp.Abs):
+            return abs(vals[0])
+        if isinstance(e, (sp.Max, sp.Min)):
+            r = None if any(nan(v) for v in vals) else (max if isinstance(e, sp.Max) else min)(vals)
+            return None if r == 0 else r  # which zero max(0.0, -0.0) keeps is not ours to assume
+        table = HELPER_SPECIALS.get(type(e))
+        if table is not None and len(vals) == 1 and not np.isfinite(vals[0]):
+            return dt(table[0] if vals[0] > 0 else table[1])
+        return None
+
+    def _fold(vals, op, rounds):
+        # order-independent only while at most two finite operands can round (the printed order of
+        # a sum or product is the printer's, not e.args')
+        if sum(1 for v in vals if np.isfinite(v) and rounds(v)) > 2:
+            return None
+        out = vals[0]
+        for v in vals[1:]:
+            out = op(out, v)
+        return dt(out)
+
+    with np.errstate(all="ignore"):
+        return ev(lower(expr))

@@ -187,3 +187,19 @@ def test_float32_dense_against_float64(name):
     i = int(np.argmax(err))
     print(f"{name} float32 dense ({xs.size} points): max {err[i]:.3f} ULP at x = {xs[finite][i]!r}")
     assert err[i] <= BOUND[name] + 1e-6, f"{name} float32: {err[i]:.3f} ULP at x = {xs[finite][i]!r}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_special_values_table_is_what_the_helpers_return(dtype):
+    """printing.HELPER_SPECIALS lets the emitter drop a kernel's ±inf / nan select where the body
+    already gives that value; each entry must be what the runtime helper really returns (bit for
+    bit, sign of zero included), or a kernel would lose its limit at ±inf."""
+    from symact.printing import FUNCTIONS, HELPER_SPECIALS
+    x = np.array([np.inf, -np.inf, np.nan], dtype)
+    for cls, want in HELPER_SPECIALS.items():
+        name = FUNCTIONS[cls].format(t=TAGS[dtype]).removesuffix(f"_{TAGS[dtype]}")
+        got = helper(name, dtype)(x)
+        want = np.array(want, dtype)
+        num = ~np.isnan(want)
+        assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got[num]), np.signbit(want[num])), \
+            (cls.__name__, dtype.__name__, got, want)

@@ -85,8 +85,6 @@ def binary_step(x, *, out=None):
 @njit(cache=True, inline="always")
 def _binary_step_grad_f32(x):
     result = np.float32(0.0)
-    result = np.float32(0.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -105,8 +103,6 @@ def _binary_step_grad_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _binary_step_grad_f64(x):
     result = 0.0
-    result = 0.0 if x == math.inf else result  # limit at inf, derived by SymPy
-    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

@@ -34,7 +34,7 @@ _PARAMS = (('alpha', False, False),)
 @njit(cache=True, inline="always")
 def _elu_f32(x, alpha):
     result = (x if (x > np.float32(0.0)) else alpha*expm1_f32(x))
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,7 +52,7 @@ def _elu_ploop_f32(x, alpha, out):
 @njit(cache=True, inline="always")
 def _elu_f64(x, alpha):
     result = (x if (x > 0.0) else alpha*expm1_f64(x))
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -85,7 +85,7 @@ def elu(x, alpha=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _elu_grad_f32(x, alpha):
     result = (np.float32(1.0) if (x > np.float32(0.0)) else alpha*exp_f32(x))
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -103,7 +103,7 @@ def _elu_grad_ploop_f32(x, alpha, out):
 @njit(cache=True, inline="always")
 def _elu_grad_f64(x, alpha):
     result = (1.0 if (x > 0.0) else alpha*exp_f64(x))
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -136,7 +136,7 @@ def elu_grad(x, alpha=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _elu_grad_from_output_f32(y, alpha):
     result = (np.float32(1.0) if (y > np.float32(0.0)) else alpha + y)
-    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -154,7 +154,7 @@ def _elu_grad_from_output_ploop_f32(y, alpha, out):
 @njit(cache=True, inline="always")
 def _elu_grad_from_output_f64(y, alpha):
     result = (1.0 if (y > 0.0) else alpha + y)
-    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

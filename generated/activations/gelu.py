@@ -32,7 +32,7 @@ def _gelu_f32(x):
     result = x*ncdf_f32(x)
     result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,7 +52,7 @@ def _gelu_f64(x):
     result = x*ncdf_f64(x)
     result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
     result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -87,7 +87,7 @@ def _gelu_grad_f32(x):
     result = np.float32(0.3989422917366028)*x*exp_f32(-np.float32(0.5)*(x*x)) + ncdf_f32(x)
     result = np.float32(1.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -107,7 +107,7 @@ def _gelu_grad_f64(x):
     result = 0.3989422804014327*x*exp_f64(-0.5*(x*x)) + ncdf_f64(x)
     result = 1.0 if x == math.inf else result  # limit at inf, derived by SymPy
     result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

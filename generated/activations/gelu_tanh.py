@@ -30,9 +30,8 @@ _PARAMS = ()
 @njit(cache=True, inline="always")
 def _gelu_tanh_f32(x):
     result = x*sigmoid_f32(np.float32(0.07135481387376785)*(x*x*x) + np.float32(1.5957691669464111)*x)
-    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -50,9 +49,8 @@ def _gelu_tanh_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _gelu_tanh_f64(x):
     result = x*sigmoid_f64(0.07135481627260025*(x*x*x) + 1.5957691216057308*x)
-    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
     result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -90,7 +88,7 @@ def _gelu_tanh_grad_f32(x):
     result = t0*t2*((np.float32(0.13414500653743744))*(x*x) + np.float32(1.0))*sigmoid_f32(-t1) + t2
     result = np.float32(1.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -113,7 +111,7 @@ def _gelu_tanh_grad_f64(x):
     result = t0*t2*((0.134145)*(x*x) + 1.0)*sigmoid_f64(-t1) + t2
     result = 1.0 if x == math.inf else result  # limit at inf, derived by SymPy
     result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

@@ -34,9 +34,7 @@ _PARAMS = ()
 @njit(cache=True, inline="always")
 def _identity_f32(x):
     result = x
-    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(-math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -54,9 +52,7 @@ def _identity_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _identity_f64(x):
     result = x
-    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
-    result = -math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -89,8 +85,6 @@ def identity(x, *, out=None):
 @njit(cache=True, inline="always")
 def _identity_grad_f32(x):
     result = np.float32(1.0)
-    result = np.float32(1.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(1.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -109,8 +103,6 @@ def _identity_grad_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _identity_grad_f64(x):
     result = 1.0
-    result = 1.0 if x == math.inf else result  # limit at inf, derived by SymPy
-    result = 1.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

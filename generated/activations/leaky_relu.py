@@ -34,7 +34,7 @@ _PARAMS = (('negative_slope', False, False),)
 @njit(cache=True, inline="always")
 def _leaky_relu_f32(x, negative_slope):
     result = (x if (x > np.float32(0.0)) else negative_slope*x)
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,7 +52,7 @@ def _leaky_relu_ploop_f32(x, negative_slope, out):
 @njit(cache=True, inline="always")
 def _leaky_relu_f64(x, negative_slope):
     result = (x if (x > 0.0) else negative_slope*x)
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

@@ -36,7 +36,7 @@ def _linear_f32(x, c):
     result = c*x
     result = (np.float32(math.inf) if (c > np.float32(0.0)) else (np.float32(-math.inf) if (c < np.float32(0.0)) else np.float32(0.0))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = (np.float32(-math.inf) if (c > np.float32(0.0)) else (np.float32(math.inf) if (c < np.float32(0.0)) else np.float32(0.0))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -56,7 +56,7 @@ def _linear_f64(x, c):
     result = c*x
     result = (math.inf if (c > 0.0) else (-math.inf if (c < 0.0) else 0.0)) if x == math.inf else result  # limit at inf, derived by SymPy
     result = (-math.inf if (c > 0.0) else (math.inf if (c < 0.0) else 0.0)) if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

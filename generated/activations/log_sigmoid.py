@@ -35,8 +35,7 @@ _PARAMS = ()
 def _log_sigmoid_f32(x):
     result = -softplus_f32(-x)
     result = np.float32(0.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(-math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -55,8 +54,7 @@ def _log_sigmoid_ploop_f32(x, out):
 def _log_sigmoid_f64(x):
     result = -softplus_f64(-x)
     result = 0.0 if x == math.inf else result  # limit at inf, derived by SymPy
-    result = -math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -89,9 +87,7 @@ def log_sigmoid(x, *, out=None):
 @njit(cache=True, inline="always")
 def _log_sigmoid_grad_f32(x):
     result = sigmoid_f32(-x)
-    result = np.float32(0.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(1.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -109,9 +105,7 @@ def _log_sigmoid_grad_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _log_sigmoid_grad_f64(x):
     result = sigmoid_f64(-x)
-    result = 0.0 if x == math.inf else result  # limit at inf, derived by SymPy
-    result = 1.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -144,7 +138,7 @@ def log_sigmoid_grad(x, *, out=None):
 @njit(cache=True, inline="always")
 def _log_sigmoid_grad_from_output_f32(y):
     result = -expm1_f32(y)
-    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -162,7 +156,7 @@ def _log_sigmoid_grad_from_output_ploop_f32(y, out):
 @njit(cache=True, inline="always")
 def _log_sigmoid_grad_from_output_f64(y):
     result = -expm1_f64(y)
-    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

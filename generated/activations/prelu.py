@@ -34,7 +34,7 @@ _PARAMS = (('weight', False, False),)
 @njit(cache=True, inline="always")
 def _prelu_f32(x, weight):
     result = (x if (x > np.float32(0.0)) else weight*x)
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,7 +52,7 @@ def _prelu_ploop_f32(x, weight, out):
 @njit(cache=True, inline="always")
 def _prelu_f64(x, weight):
     result = (x if (x > 0.0) else weight*x)
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -136,7 +136,7 @@ def prelu_grad(x, weight=0.25, *, out=None):
 @njit(cache=True, inline="always")
 def _prelu_grad_weight_f32(x, weight):
     result = (np.float32(0.0) if (x > np.float32(0.0)) else x)
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -154,7 +154,7 @@ def _prelu_grad_weight_ploop_f32(x, weight, out):
 @njit(cache=True, inline="always")
 def _prelu_grad_weight_f64(x, weight):
     result = (0.0 if (x > 0.0) else x)
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

@@ -34,7 +34,7 @@ _PARAMS = ()
 @njit(cache=True, inline="always")
 def _relu6_f32(x):
     result = (np.float32(0.0) if (x <= np.float32(0.0)) else (np.float32(6.0) if (x >= np.float32(6.0)) else x))
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,7 +52,7 @@ def _relu6_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _relu6_f64(x):
     result = (0.0 if (x <= 0.0) else (6.0 if (x >= 6.0) else x))
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

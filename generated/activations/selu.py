@@ -34,7 +34,7 @@ _PARAMS = ()
 @njit(cache=True, inline="always")
 def _selu_f32(x):
     result = np.float32(1.0507010221481323)*(x if (x > np.float32(0.0)) else np.float32(1.6732631921768188)*expm1_f32(x))
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,7 +52,7 @@ def _selu_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _selu_f64(x):
     result = 1.0507009873554805*(x if (x > 0.0) else 1.6732632423543772*expm1_f64(x))
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -85,7 +85,7 @@ def selu(x, *, out=None):
 @njit(cache=True, inline="always")
 def _selu_grad_f32(x):
     result = np.float32(1.0507010221481323)*(np.float32(1.0) if (x > np.float32(0.0)) else np.float32(1.6732631921768188)*exp_f32(x))
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -103,7 +103,7 @@ def _selu_grad_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _selu_grad_f64(x):
     result = 1.0507009873554805*(1.0 if (x > 0.0) else 1.6732632423543772*exp_f64(x))
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -136,7 +136,7 @@ def selu_grad(x, *, out=None):
 @njit(cache=True, inline="always")
 def _selu_grad_from_output_f32(y):
     result = (np.float32(1.0507010221481323) if (y > np.float32(0.0)) else y + np.float32(1.7580993175506592))
-    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -154,7 +154,7 @@ def _selu_grad_from_output_ploop_f32(y, out):
 @njit(cache=True, inline="always")
 def _selu_grad_from_output_f64(y):
     result = (1.0507009873554805 if (y > 0.0) else y + 1.7580993408473768)
-    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

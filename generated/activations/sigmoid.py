@@ -34,9 +34,7 @@ _PARAMS = ()
 @njit(cache=True, inline="always")
 def _sigmoid_f32(x):
     result = sigmoid_f32(x)
-    result = np.float32(1.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -54,9 +52,7 @@ def _sigmoid_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _sigmoid_f64(x):
     result = sigmoid_f64(x)
-    result = 1.0 if x == math.inf else result  # limit at inf, derived by SymPy
-    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -89,9 +85,7 @@ def sigmoid(x, *, out=None):
 @njit(cache=True, inline="always")
 def _sigmoid_grad_f32(x):
     result = sigmoid_f32(-x)*sigmoid_f32(x)
-    result = np.float32(0.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -109,9 +103,7 @@ def _sigmoid_grad_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _sigmoid_grad_f64(x):
     result = sigmoid_f64(-x)*sigmoid_f64(x)
-    result = 0.0 if x == math.inf else result  # limit at inf, derived by SymPy
-    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -144,7 +136,7 @@ def sigmoid_grad(x, *, out=None):
 @njit(cache=True, inline="always")
 def _sigmoid_grad_from_output_f32(y):
     result = y*(np.float32(1.0) - y)
-    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -162,7 +154,7 @@ def _sigmoid_grad_from_output_ploop_f32(y, out):
 @njit(cache=True, inline="always")
 def _sigmoid_grad_from_output_f64(y):
     result = y*(1.0 - y)
-    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

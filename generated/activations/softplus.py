@@ -35,7 +35,7 @@ _PARAMS = (('beta', True, False), ('threshold', False, True),)
 def _softplus_f32(x, beta, threshold):
     t0 = beta*x
     result = (x if (t0 > threshold) else softplus_f32(t0)/beta)
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -54,7 +54,7 @@ def _softplus_ploop_f32(x, beta, threshold, out):
 def _softplus_f64(x, beta, threshold):
     t0 = beta*x
     result = (x if (t0 > threshold) else softplus_f64(t0)/beta)
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -88,7 +88,7 @@ def softplus(x, beta=1.0, threshold=math.inf, *, out=None):
 def _softplus_grad_f32(x, beta, threshold):
     t0 = beta*x
     result = (np.float32(1.0) if (t0 > threshold) else sigmoid_f32(t0))
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -107,7 +107,7 @@ def _softplus_grad_ploop_f32(x, beta, threshold, out):
 def _softplus_grad_f64(x, beta, threshold):
     t0 = beta*x
     result = (1.0 if (t0 > threshold) else sigmoid_f64(t0))
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -140,7 +140,7 @@ def softplus_grad(x, beta=1.0, threshold=math.inf, *, out=None):
 @njit(cache=True, inline="always")
 def _softplus_grad_from_output_f32(y, beta):
     result = -expm1_f32(-beta*y)
-    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -158,7 +158,7 @@ def _softplus_grad_from_output_ploop_f32(y, beta, out):
 @njit(cache=True, inline="always")
 def _softplus_grad_from_output_f64(y, beta):
     result = -expm1_f64(-beta*y)
-    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

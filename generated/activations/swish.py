@@ -36,7 +36,7 @@ def _swish_f32(x, beta):
     result = x*sigmoid_f32(beta*x)
     result = (np.float32(math.inf) if (beta > np.float32(0.0)) else (np.float32(0.0) if (beta < np.float32(0.0)) else np.float32(math.inf))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = (np.float32(0.0) if (beta > np.float32(0.0)) else np.float32(-math.inf)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -56,7 +56,7 @@ def _swish_f64(x, beta):
     result = x*sigmoid_f64(beta*x)
     result = (math.inf if (beta > 0.0) else (0.0 if (beta < 0.0) else math.inf)) if x == math.inf else result  # limit at inf, derived by SymPy
     result = (0.0 if (beta > 0.0) else -math.inf) if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -93,7 +93,7 @@ def _swish_grad_f32(x, beta):
     result = t0*t1*sigmoid_f32(-t0) + t1
     result = (np.float32(1.0) if (beta > np.float32(0.0)) else (np.float32(0.0) if (beta < np.float32(0.0)) else np.float32(0.5))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = (np.float32(0.0) if (beta > np.float32(0.0)) else (np.float32(1.0) if (beta < np.float32(0.0)) else np.float32(0.5))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -115,7 +115,7 @@ def _swish_grad_f64(x, beta):
     result = t0*t1*sigmoid_f64(-t0) + t1
     result = (1.0 if (beta > 0.0) else (0.0 if (beta < 0.0) else 0.5)) if x == math.inf else result  # limit at inf, derived by SymPy
     result = (0.0 if (beta > 0.0) else (1.0 if (beta < 0.0) else 0.5)) if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -151,7 +151,7 @@ def _swish_grad_beta_f32(x, beta):
     result = (x*x)*sigmoid_f32(-t0)*sigmoid_f32(t0)
     result = (np.float32(0.0) if ((beta > np.float32(0.0)) or (beta < np.float32(0.0))) else np.float32(math.inf)) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = (np.float32(0.0) if ((beta > np.float32(0.0)) or (beta < np.float32(0.0))) else np.float32(math.inf)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -172,7 +172,7 @@ def _swish_grad_beta_f64(x, beta):
     result = (x*x)*sigmoid_f64(-t0)*sigmoid_f64(t0)
     result = (0.0 if ((beta > 0.0) or (beta < 0.0)) else math.inf) if x == math.inf else result  # limit at inf, derived by SymPy
     result = (0.0 if ((beta > 0.0) or (beta < 0.0)) else math.inf) if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

@@ -34,9 +34,7 @@ _PARAMS = ()
 @njit(cache=True, inline="always")
 def _tanh_f32(x):
     result = tanh_f32(x)
-    result = np.float32(1.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(-1.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -54,9 +52,7 @@ def _tanh_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _tanh_f64(x):
     result = tanh_f64(x)
-    result = 1.0 if x == math.inf else result  # limit at inf, derived by SymPy
-    result = -1.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -90,9 +86,7 @@ def tanh(x, *, out=None):
 def _tanh_grad_f32(x):
     t0 = np.float32(2.0)*x
     result = np.float32(4.0)*sigmoid_f32(-t0)*sigmoid_f32(t0)
-    result = np.float32(0.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -111,9 +105,7 @@ def _tanh_grad_ploop_f32(x, out):
 def _tanh_grad_f64(x):
     t0 = 2.0*x
     result = 4.0*sigmoid_f64(-t0)*sigmoid_f64(t0)
-    result = 0.0 if x == math.inf else result  # limit at inf, derived by SymPy
-    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -146,7 +138,7 @@ def tanh_grad(x, *, out=None):
 @njit(cache=True, inline="always")
 def _tanh_grad_from_output_f32(y):
     result = (np.float32(1.0) - y)*(y + np.float32(1.0))
-    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -164,7 +156,7 @@ def _tanh_grad_from_output_ploop_f32(y, out):
 @njit(cache=True, inline="always")
 def _tanh_grad_from_output_f64(y):
     result = (1.0 - y)*(y + 1.0)
-    return y if y != y else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

@@ -31,7 +31,7 @@ _PARAMS = (('target', False, False), ('pos_weight', True, False),)
 def _binary_cross_entropy_with_logits_elementwise_f32(x, target, pos_weight):
     result = pos_weight*target*softplus_f32(-x) + (np.float32(1.0) - target)*softplus_f32(x)
     result = (np.float32(math.inf) if (target > np.float32(0.0)) else (np.float32(-math.inf) if (target < np.float32(0.0)) else np.float32(0.0))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -50,7 +50,7 @@ def _binary_cross_entropy_with_logits_elementwise_ploop_f32(x, target, pos_weigh
 def _binary_cross_entropy_with_logits_elementwise_f64(x, target, pos_weight):
     result = pos_weight*target*softplus_f64(-x) + (1.0 - target)*softplus_f64(x)
     result = (math.inf if (target > 0.0) else (-math.inf if (target < 0.0) else 0.0)) if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -85,7 +85,7 @@ def _binary_cross_entropy_with_logits_elementwise_grad_f32(x, target, pos_weight
     result = -pos_weight*target*sigmoid_f32(-x) + (np.float32(1.0) - target)*sigmoid_f32(x)
     result = (np.float32(1.0) - target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(1.0)) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = (-pos_weight*target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -105,7 +105,7 @@ def _binary_cross_entropy_with_logits_elementwise_grad_f64(x, target, pos_weight
     result = -pos_weight*target*sigmoid_f64(-x) + (1.0 - target)*sigmoid_f64(x)
     result = (1.0 - target if ((target > 0.0) or (target < 0.0)) else 1.0) if x == math.inf else result  # limit at inf, derived by SymPy
     result = (-pos_weight*target if ((target > 0.0) or (target < 0.0)) else 0.0) if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

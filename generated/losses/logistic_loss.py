@@ -32,7 +32,7 @@ def _logistic_loss_elementwise_f32(x, target):
     result = softplus_f32(-target*x)
     result = (np.float32(0.0) if (target > np.float32(0.0)) else (np.float32(math.inf) if (target < np.float32(0.0)) else np.float32(0.6931471824645996))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = (np.float32(math.inf) if (target > np.float32(0.0)) else (np.float32(0.0) if (target < np.float32(0.0)) else np.float32(0.6931471824645996))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,7 +52,7 @@ def _logistic_loss_elementwise_f64(x, target):
     result = softplus_f64(-target*x)
     result = (0.0 if (target > 0.0) else (math.inf if (target < 0.0) else 0.6931471805599453)) if x == math.inf else result  # limit at inf, derived by SymPy
     result = (math.inf if (target > 0.0) else (0.0 if (target < 0.0) else 0.6931471805599453)) if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -87,7 +87,7 @@ def _logistic_loss_elementwise_grad_f32(x, target):
     result = -target*sigmoid_f32(-target*x)
     result = (np.float32(0.0) if (target > np.float32(0.0)) else (-target if (target < np.float32(0.0)) else np.float32(0.0))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = (-target if (target > np.float32(0.0)) else np.float32(0.0)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -107,7 +107,7 @@ def _logistic_loss_elementwise_grad_f64(x, target):
     result = -target*sigmoid_f64(-target*x)
     result = (0.0 if (target > 0.0) else (-target if (target < 0.0) else 0.0)) if x == math.inf else result  # limit at inf, derived by SymPy
     result = (-target if (target > 0.0) else 0.0) if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

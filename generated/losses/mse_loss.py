@@ -32,7 +32,7 @@ def _mse_loss_elementwise_f32(x, target):
     result = ((-target + x)*(-target + x))
     result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,7 +52,7 @@ def _mse_loss_elementwise_f64(x, target):
     result = ((-target + x)*(-target + x))
     result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
     result = math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -87,7 +87,7 @@ def _mse_loss_elementwise_grad_f32(x, target):
     result = -np.float32(2.0)*target + np.float32(2.0)*x
     result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(-math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -107,7 +107,7 @@ def _mse_loss_elementwise_grad_f64(x, target):
     result = -2.0*target + 2.0*x
     result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
     result = -math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")

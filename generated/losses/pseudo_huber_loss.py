@@ -88,7 +88,7 @@ def _pseudo_huber_loss_elementwise_grad_f32(x, target, delta):
     result = -t0/hypot1_f32(t0/delta)
     result = delta if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = -delta if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
@@ -109,7 +109,7 @@ def _pseudo_huber_loss_elementwise_grad_f64(x, target, delta):
     result = -t0/hypot1_f64(t0/delta)
     result = delta if x == math.inf else result  # limit at inf, derived by SymPy
     result = -delta if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
+    return result  # nan in, nan out: the body propagates it
 
 
 @njit(cache=True, error_model="numpy")
