@@ -9,6 +9,7 @@ and ``w[y[r]]`` only with labels proven to lie in [0, C).
 import math
 
 import numpy as np
+from numba import njit
 
 from ._runtime import _as_float_array, _check_param
 from ._rowwise import pick
@@ -34,13 +35,28 @@ def _rows(fn, spec, arrays, axis):
     if x.shape[axis] == 0:
         raise ValueError(f"{fn}: {names[0]} has no classes (size 0 along dimension {axis})")
     dtype = np.result_type(*(a.dtype for a in xs))
-    moved = [np.moveaxis(a, axis, -1) for a in xs]
+    moved = xs if axis == x.ndim - 1 else [np.moveaxis(a, axis, -1) for a in xs]  # moveaxis costs ~3 µs
     rows = [np.ascontiguousarray(m, dtype=dtype).reshape(-1, m.shape[-1]) for m in moved]
     return rows, moved[0].shape, axis, dtype
 
 
+@njit(cache=True)
+def _scan_labels(t, classes, ignore_index, ignoring):
+    """(index of the first label outside [0, classes) that is not ignored, or -1; how many are
+    ignored): one pass, where NumPy would make five."""
+    ignored = 0
+    for i in range(t.shape[0]):
+        v = t[i]
+        if ignoring and v == ignore_index:
+            ignored += 1
+        elif v < 0 or v >= classes:
+            return i, ignored
+    return -1, ignored
+
+
 def _labels(fn, spec, target, batch, classes, ignore_index):
-    """Integer class labels of shape ``batch``; returns (labels with ignored ones set to 0, kept mask)."""
+    """Integer class labels of shape ``batch``; returns (labels with ignored ones set to 0, kept mask),
+    the mask None when every label is kept."""
     t = np.asarray(target)
     if t.dtype.kind not in "iu":
         if t.dtype.kind == "f" and "prob" in spec["targets"]:
@@ -50,12 +66,17 @@ def _labels(fn, spec, target, batch, classes, ignore_index):
     if t.shape != batch:
         raise ValueError(f"{fn}: target has shape {t.shape}, expected {batch} (the input's shape without "
                          f"the class dimension)")
-    t = t.reshape(-1).astype(np.int64)
-    kept = t != ignore_index if spec["ignore_index"] else np.ones(t.shape, bool)
-    bad = kept & ((t < 0) | (t >= classes))
-    if bad.any():
+    if t.dtype.kind == "u" and t.dtype.itemsize == 8 and t.size and t.max() >= 2**63:
+        raise ValueError(f"{fn}: target holds class {int(t.max())}, outside [0, {classes})")
+    t = np.ascontiguousarray(t.reshape(-1), dtype=np.int64)
+    ignoring = bool(spec["ignore_index"]) and float(ignore_index).is_integer() and -2**63 <= ignore_index < 2**63
+    bad, ignored = _scan_labels(t, classes, int(ignore_index) if ignoring else 0, ignoring)
+    if bad >= 0:
         extra = f" (or ignore_index={ignore_index})" if spec["ignore_index"] else ""
-        raise ValueError(f"{fn}: target holds class {int(t[bad][0])}, outside [0, {classes}){extra}")
+        raise ValueError(f"{fn}: target holds class {int(t[bad])}, outside [0, {classes}){extra}")
+    if not ignored:
+        return t, None
+    kept = t != ignore_index
     return np.where(kept, t, 0), kept
 
 
@@ -154,7 +175,8 @@ def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_
     denominator = None
     if reduction == "mean":
         if kind == "label" and spec["mean"] == "weights":
-            denominator = extra[-1][extra[0][kept]].sum(dtype=dtype) if spec["weight"] else dtype.type(kept.sum())
+            labels = extra[0] if kept is None else extra[0][kept]
+            denominator = extra[-1][labels].sum(dtype=dtype) if spec["weight"] else dtype.type(labels.size)
         else:
             denominator = dtype.type(n_rows)
     if grad is not None:  # gradient kernels divide by the 'mean' denominator as they store

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._runtime import _as_float_array, _check_param, maxnum, use_parallel
+from ._runtime import _as_float_array, _check_param, _fast_scalars, maxnum, use_parallel
 
 
 # Row reductions that vectorize. LLVM keeps a float sum or max in order (scalar) unless it may
@@ -60,7 +60,38 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
     ``scalar``: one value per row (logsumexp) — the result drops ``axis``; a vjp of a scalar function
     takes ``g`` with that reduced shape. ``pieces`` (maxout): the axis is cut into consecutive groups
     of that many, each group is a row, and the result keeps the axis with one value per group.
+
+    The common call (a C-contiguous float32/float64 array along its last axis, Python-number
+    parameters, ``g`` and ``out`` fitting as they are) takes a fast path of about a microsecond.
     """
+    if type(x) is np.ndarray and x.ndim and pieces is None and x.flags.c_contiguous and x.shape[-1] \
+            and (axis == -1 or axis == x.ndim - 1) and type(axis) is int:
+        dt = x.dtype.type
+        args = None
+        if dt is np.float32 or dt is np.float64:
+            args = _fast_scalars(params, specs, dt) if params else ()
+        if args is not None:
+            rows = x.reshape(-1, x.shape[-1])
+            call = [rows]
+            if g is not None:
+                if type(g) is np.ndarray and g.dtype.type is dt and g.flags.c_contiguous \
+                        and g.shape == (x.shape[:-1] if scalar else x.shape):
+                    call.append(g.reshape(rows.shape[0]) if scalar else g.reshape(rows.shape))
+            if len(call) == 1 + (g is not None):
+                one = scalar and g is None  # one value per row
+                shape = x.shape[:-1] if one else x.shape
+                if out is None:
+                    result = np.empty(shape, dt)
+                elif type(out) is np.ndarray and out.dtype.type is dt and out.shape == shape \
+                        and out.flags.c_contiguous and out.flags.writeable:
+                    result = out
+                else:
+                    result = None  # the general path writes it or explains the error
+                if result is not None:
+                    call += args
+                    call.append(result.reshape(rows.shape[0]) if one else result.reshape(rows.shape))
+                    pick(loops, x.dtype, rows.size, heavy)(*call)
+                    return result[()] if result.ndim == 0 and out is None else result
     xa = _as_float_array(x, fn, "x")
     if xa.ndim == 0:
         raise ValueError(f"{fn}: x must have at least one dimension (the axis to work along)")

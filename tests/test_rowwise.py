@@ -90,3 +90,36 @@ def test_values_and_vjps_match_pytorch(dtype):
         gg = g[:, 0] if name == "logsumexp" else g
         np.testing.assert_allclose(getattr(K, f"{name}_vjp")(x, gg, axis=1, **kw), xt.grad.numpy(), **tol,
                                    err_msg=f"{name}_vjp")
+
+
+def test_fast_path_and_general_path_agree():
+    """A C-contiguous float array along its last axis with Python-number parameters takes the front
+    end's fast path; lists, other axes, strided arrays and NumPy-scalar parameters the general one:
+    the same results, and out= written in place either way."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 7, 9)) * 4
+    g = rng.standard_normal(x.shape)
+    g_row = rng.standard_normal(x.shape[:-1])
+    cases = [(K.softmax, (x,), {"beta": 0.5}), (K.log_softmax, (x,), {}), (K.logsumexp, (x,), {}),
+             (K.softmax_vjp, (x, g), {"beta": 2.0}), (K.logsumexp_vjp, (x, g_row), {})]
+    for fn, args, kw in cases:
+        for dt in (np.float32, np.float64):
+            a = [v.astype(dt) for v in args]
+            fast = fn(*a, **kw)
+            assert fast.dtype == dt
+            if dt is np.float64:  # a list is float64 data
+                np.testing.assert_array_equal(fn(*[v.tolist() for v in a], **{k: dt(v) for k, v in kw.items()}), fast)
+            np.testing.assert_array_equal(fn(*a, **{k: dt(v) for k, v in kw.items()}), fast)  # NumPy-scalar parameters
+            moved = [np.moveaxis(np.moveaxis(v, -1, 0).copy(), 0, -1) for v in a]  # same values, strided
+            np.testing.assert_array_equal(fn(*moved, **kw), fast)
+            np.testing.assert_array_equal(
+                np.moveaxis(fn(*[np.moveaxis(v, -1, 0) if v.ndim == x.ndim else v for v in a], axis=0, **kw), 0, -1)
+                if fast.shape == x.shape else fn(a[0], *a[1:], axis=2, **kw), fast)
+            out = np.empty_like(fast)
+            assert fn(*a, **kw, out=out) is out
+            np.testing.assert_array_equal(out, fast)
+    assert isinstance(K.logsumexp(np.float32([1, 2, 3])), np.float32)
+    with pytest.raises(ValueError, match="'beta' must be > 0"):  # the fast path leaves errors to the general one
+        K.softmax(x, beta=-1.0)
+    with pytest.raises(ValueError, match="out must be an array"):
+        K.softmax(x, out=np.empty((6, 7, 9), np.float32))
