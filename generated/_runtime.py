@@ -288,8 +288,10 @@ def sigmoid_f32(z):
 
 @njit(cache=True, inline="always")
 def softplus_f32(z):
-    """log(1+e^z) = max(z, 0) + log1p(e^-|z|): no overflow, no cancellation in either tail."""
-    return max(z, np.float32(0.0)) + log1p_f32(exp_f32(-abs(z)))
+    """log(1+e^z) = max(z, 0) + log1p(e) with e = e^-|z| in (0, 1]: no overflow, no cancellation in
+    either tail; log1p(e) = e + e²·L(e), L a polynomial on [0, 1] (emit.py:ELEMENTARY)."""
+    e = exp_f32(-abs(z))
+    return max(z, np.float32(0.0)) + fma(e * e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, np.float32(0.0028016420546919107), np.float32(-0.017184266820549965)), np.float32(0.049309972673654556)), np.float32(-0.09139414131641388)), np.float32(0.13033364713191986)), np.float32(-0.16365152597427368)), np.float32(0.19956707954406738)), np.float32(-0.24996760487556458)), np.float32(0.333332359790802)), np.float32(-0.5)), e)
 
 
 @njit(cache=True, inline="always")
@@ -528,8 +530,10 @@ def sigmoid_f64(z):
 
 @njit(cache=True, inline="always")
 def softplus_f64(z):
-    """log(1+e^z) = max(z, 0) + log1p(e^-|z|): no overflow, no cancellation in either tail."""
-    return max(z, 0.0) + log1p_f64(exp_f64(-abs(z)))
+    """log(1+e^z) = max(z, 0) + log1p(e) with e = e^-|z| in (0, 1]: no overflow, no cancellation in
+    either tail; log1p(e) = e + e²·L(e), L a polynomial on [0, 1] (emit.py:ELEMENTARY)."""
+    e = exp_f64(-abs(z))
+    return max(z, 0.0) + fma(e * e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, -2.2938856818471438e-05, 0.000265295970542531), -0.0014569248473329174), 0.005081090478548994), -0.012732150528247672), 0.024682950191684934), -0.03912505115233944), 0.053223522460321214), -0.06504010366036855), 0.07444817019942226), -0.0825618541627825), 0.09071835292534261), -0.09996324347550137), 0.11110571142855806), -0.12499941281507687), 0.14285709745445543), -0.1666666643097834), 0.1999999999247163), -0.2499999999987205), 0.33333333333332466), -0.5), e)
 
 
 @njit(cache=True, inline="always")
