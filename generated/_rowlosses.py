@@ -69,8 +69,11 @@ def _labels(fn, spec, target, batch, classes, ignore_index):
     if t.dtype.kind == "u" and t.dtype.itemsize == 8 and t.size and t.max() >= 2**63:
         raise ValueError(f"{fn}: target holds class {int(t.max())}, outside [0, {classes})")
     t = np.ascontiguousarray(t.reshape(-1), dtype=np.int64)
-    ignoring = bool(spec["ignore_index"]) and float(ignore_index).is_integer() and -2**63 <= ignore_index < 2**63
-    bad, ignored = _scan_labels(t, classes, int(ignore_index) if ignoring else 0, ignoring)
+    ii = ignore_index
+    if isinstance(ii, (float, np.floating)) and float(ii).is_integer():
+        ii = int(ii)
+    ignoring = bool(spec["ignore_index"]) and isinstance(ii, (int, np.integer)) and -2**63 <= ii < 2**63
+    bad, ignored = _scan_labels(t, classes, int(ii) if ignoring else 0, ignoring)
     if bad >= 0:
         extra = f" (or ignore_index={ignore_index})" if spec["ignore_index"] else ""
         raise ValueError(f"{fn}: target holds class {int(t[bad])}, outside [0, {classes}){extra}")
@@ -176,7 +179,8 @@ def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_
     if reduction == "mean":
         if kind == "label" and spec["mean"] == "weights":
             labels = extra[0] if kept is None else extra[0][kept]
-            denominator = extra[-1][labels].sum(dtype=dtype) if spec["weight"] else dtype.type(labels.size)
+            weighted = spec["weight"] and weight is not None  # no weight: all ones
+            denominator = extra[-1][labels].sum(dtype=dtype) if weighted else dtype.type(labels.size)
         else:
             denominator = dtype.type(n_rows)
     if grad is not None:  # gradient kernels divide by the 'mean' denominator as they store

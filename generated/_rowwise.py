@@ -64,8 +64,8 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
     The common call (a C-contiguous float32/float64 array along its last axis, Python-number
     parameters, ``g`` and ``out`` fitting as they are) takes a fast path of about a microsecond.
     """
-    if type(x) is np.ndarray and x.ndim and pieces is None and x.flags.c_contiguous and x.shape[-1] \
-            and (axis == -1 or axis == x.ndim - 1) and type(axis) is int:
+    if type(x) is np.ndarray and type(axis) is int and x.ndim and pieces is None and x.flags.c_contiguous \
+            and x.shape[-1] and (axis == -1 or axis == x.ndim - 1):
         dt = x.dtype.type
         args = None
         if dt is np.float32 or dt is np.float64:

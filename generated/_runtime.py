@@ -723,10 +723,7 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=(), heavy=False
                 else:
                     call.append(None)
                 if call[-1] is not None and call[-nout] is not None:
-                    n = x.size
-                    par = PARALLEL if PARALLEL is not None else \
-                        (n * HEAVY_FACTOR if heavy else n) >= PARALLEL_MIN_SIZE  # use_parallel, inlined
-                    loops[dt][par](*call)
+                    loops[dt][use_parallel(x.size, heavy)](*call)
                     return result
     xa = _as_float_array(x, fn, "x")
     extra = [_as_float_array(v, fn, "g") for v in inputs]

@@ -202,6 +202,7 @@ def test_bad_input_gets_a_clear_error():
         (lambda: K.cross_entropy(x, np.array([0, 4, 1])), ValueError, "class 4, outside \\[0, 4\\)"),
         (lambda: K.cross_entropy(x, np.array([0, -3, 1])), ValueError, "class -3, outside"),
         (lambda: K.nll_loss(x, np.array([0, 1, 7]), ignore_index=1), ValueError, "class 7"),
+        (lambda: K.cross_entropy(x, np.array([0, 2**64 - 1, 1], np.uint64)), ValueError, "class 18446744073709551615"),
         (lambda: K.cross_entropy(x, np.array([0.0, 1.0, 2.0])), TypeError, "must be integers"),
         (lambda: K.nll_loss(x, np.array([0.0, 1.0, 2.0])), TypeError, "integer class labels"),
         (lambda: K.cross_entropy(x, np.array([0, 1])), ValueError, "target has shape \\(2,\\)"),
@@ -298,3 +299,18 @@ def test_show_and_check_cover_vectors_and_losses(capsys):
     assert "cross_entropy_label_grad_input = d/dinput at K = 2, 3, 4" in names
     assert any(n.startswith("log_softmax_vjp") for n in names)
     assert all(r["status"] == "proved" and r["method"].startswith(("symbolic:", "numeric:")) for r in rows)
+
+
+def test_ignored_labels_whatever_their_type():
+    """ignore_index as an int, a NumPy integer or an integral float skips those rows; labels of any
+    integer dtype; every row ignored gives PyTorch's nan mean."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 3))
+    labels = np.array([0, 2, -100, 1, -100])
+    want = K.cross_entropy(x[[0, 1, 3]], labels[[0, 1, 3]])
+    for ii in (-100, np.int16(-100), -100.0):
+        assert K.cross_entropy(x, labels, ignore_index=ii) == want
+    assert K.cross_entropy(x, labels.astype(np.int8)) == want
+    np.testing.assert_array_equal(K.cross_entropy(x, labels, reduction="none")[[2, 4]], 0)
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(K.cross_entropy(x, np.full(5, -100)))
