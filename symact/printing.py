@@ -58,9 +58,10 @@ FUNCTIONS: dict[type, str] = {
 DTYPES = {"f32": np.float32, "f64": np.float64}
 
 # What each runtime helper returns at +inf, -inf and nan, in both dtypes (tests/test_elementary.py
-# checks every entry against the helpers themselves). special_value uses it to see which of a
-# kernel's guards for the special inputs the body already satisfies: those are left out (each
-# guard is a compare and a select per element, ~18% of sigmoid's time).
+# checks every entry against the helpers themselves): the code's values, not the limits that
+# primitives.StablePrimitive.special gives SymPy (ncdf_f32(inf) is nan, Phi(oo) is 1). special_value
+# uses it to see which of a kernel's guards for the special inputs the body already satisfies: those
+# are left out (each guard is a compare and a select per element, ~18% of sigmoid's time).
 _NAN = float("nan")
 HELPER_SPECIALS: dict[type, tuple[float, float, float]] = {
     sp.exp: (float("inf"), 0.0, _NAN),

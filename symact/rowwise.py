@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .catalog.vectors import K, RowArgMax, RowMax, k, x
-from .printing import NumbaPrinter, fold_constants
+from .printing import NumbaPrinter, fold_constants, transcendental
 from .prove import Proof, prove
 
 
@@ -547,7 +547,6 @@ def derive_rows(fn) -> list[RowKernel]:
 def heavy_rows(reductions: list[Reduction], exprs: list[sp.Expr]) -> bool:
     """Whether a row kernel evaluates exp, log, sqrt, ... (a log1p "rest" sum evaluates exp and log1p
     of its shifted body): it then goes parallel at smaller sizes (_rowwise.pick)."""
-    from .printing import transcendental
     return any(r.kind == "rest" for r in reductions) or transcendental(exprs)
 
 
