@@ -459,6 +459,10 @@ def main(argv=None):
     threads = numba.get_num_threads()
     if torch:
         torch.set_num_threads(threads)
+        # PyTorch's float64 GELU ran at 11-12 ms per 1e6 elements in a process whose first torch op
+        # was that GELU, and at 3.3-3.8 ms after any small op first (a 1000-element linspace;
+        # float32 unaffected). Compare against the fast state, whatever --kernels selects.
+        torch.linspace(-6, 6, 1000, dtype=torch.float64)
     repeats = 5 if args.quick else 9
     if args.crossover:
         crossover(repeats)

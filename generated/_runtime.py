@@ -296,12 +296,37 @@ def softplus_f32(z):
 
 @njit(cache=True, inline="always")
 def ncdf_f32(z):
-    """Phi(z) = erfc(-z/sqrt2)/2. z/sqrt2 = p + e exactly (fma and a two-part 1/sqrt2), and
-    erfc(-(p + e)) = erfc(-p) + e*(2/sqrt(pi))*exp(-p^2): the rounding of z/sqrt2 would otherwise
-    cost ~z^2 ULP in the lower tail."""
-    p = z * np.float32(0.7071067690849304)
-    e = fma(z, np.float32(0.7071067690849304), -p) + z * np.float32(1.2101617485882343e-08)
-    return np.float32(0.5) * erfc_f32(-p) + e * np.float32(0.564189612865448) * exp_f32(-p * p)
+    """Phi(z), one branch-free form on the whole line, <= 2 ULP: Phi(-|z|) = (t/4)·e^(-z²/2 + P(v)) with
+    t = 4/(4 + |z|), v = 2(t - 0.625) (emit.py:ELEMENTARY), and 1 - Phi(-|z|) for z > 0. Each
+    rounding that the tail would magnify is carried as an exact low part: of t (4 + |z| and the
+    division), of v, of z² and of P's last step; -z²/2 + P reaches the exponential as an exact two-part
+    sum. One division and one exponential, against erfc's two of each. 1 at inf, 0 at -inf, nan for nan."""
+    a = min(abs(z), np.float32(15.0))  # beyond zmax, Phi(-a) underflows anyway
+    d = np.float32(4.0) + a
+    q = np.float32(4.0) / d
+    db = d - np.float32(4.0)
+    dlo = (np.float32(4.0) - (d - db)) + (a - db)  # 4 + a = d + dlo exactly
+    tlo = (fma(-q, d, np.float32(4.0)) - q * dlo) * (q * np.float32(0.25))  # t = q + tlo to first order
+    vh = q - np.float32(0.625)
+    vb = vh - q
+    vlo = (q - (vh - vb)) + (np.float32(-0.625) - vb)  # q - mid = vh + vlo exactly
+    v = np.float32(2.0) * vh
+    dp = (np.float32(2.0) * (tlo + vlo)) * fma(v, fma(v, fma(v, fma(v, np.float32(-0.01337023638188839), np.float32(-0.12456940114498138)), np.float32(-0.0587276816368103)), np.float32(0.36985042691230774)), np.float32(0.8991293907165527))  # P(exact v) - P(v), by P'
+    pq = fma(v, fma(v, fma(v, fma(((v * v) * (v * v)), fma((v * v), np.float32(0.00017038067744579166), fma(v, np.float32(-0.0003198855265509337), np.float32(-0.0012576382141560316))), fma((v * v), fma(v, np.float32(0.001392264966852963), np.float32(0.00620654784142971)), fma(v, np.float32(-0.0026740473695099354), np.float32(-0.031142350286245346)))), np.float32(-0.019575893878936768)), np.float32(0.18492521345615387)), np.float32(0.8991293907165527))  # P(v) = p0 + v·pq
+    w = v * pq
+    zz = a * a
+    big_a = np.float32(-0.5) * zz
+    s1 = big_a + np.float32(-0.06762367486953735)
+    sb = s1 - big_a
+    lo = ((big_a - (s1 - sb)) + (np.float32(-0.06762367486953735) - sb)) + np.float32(-0.5) * fma(a, a, -zz)
+    lo = lo + (fma(v, pq, -w) + (dp + np.float32(3.5367331285840464e-09)))
+    s = s1 + w
+    sb = s - s1
+    lo = lo + ((s1 - (s - sb)) + (w - sb))  # -z²/2 + P = s + lo
+    e = _exp2_f32(s, lo)
+    tail = fma(q * np.float32(0.25), e, (tlo * np.float32(0.25)) * e)  # (q + tlo)/4·e, rounded once
+    y = tail if z < np.float32(0.0) else np.float32(1.0) - tail
+    return y if z == z else z
 
 
 @njit(cache=True, inline="always")
@@ -538,12 +563,37 @@ def softplus_f64(z):
 
 @njit(cache=True, inline="always")
 def ncdf_f64(z):
-    """Phi(z) = erfc(-z/sqrt2)/2. z/sqrt2 = p + e exactly (fma and a two-part 1/sqrt2), and
-    erfc(-(p + e)) = erfc(-p) + e*(2/sqrt(pi))*exp(-p^2): the rounding of z/sqrt2 would otherwise
-    cost ~z^2 ULP in the lower tail."""
-    p = z * 0.7071067811865476
-    e = fma(z, 0.7071067811865476, -p) + z * -4.833646656726457e-17
-    return 0.5 * erfc_f64(-p) + e * 0.5641895835477563 * exp_f64(-p * p)
+    """Phi(z), one branch-free form on the whole line, <= 2 ULP: Phi(-|z|) = (t/4)·e^(-z²/2 + P(v)) with
+    t = 4/(4 + |z|), v = 2(t - 0.5) (emit.py:ELEMENTARY), and 1 - Phi(-|z|) for z > 0. Each
+    rounding that the tail would magnify is carried as an exact low part: of t (4 + |z| and the
+    division), of v, of z² and of P's last step; -z²/2 + P reaches the exponential as an exact two-part
+    sum. One division and one exponential, against erfc's two of each. 1 at inf, 0 at -inf, nan for nan."""
+    a = min(abs(z), 39.0)  # beyond zmax, Phi(-a) underflows anyway
+    d = 4.0 + a
+    q = 4.0 / d
+    db = d - 4.0
+    dlo = (4.0 - (d - db)) + (a - db)  # 4 + a = d + dlo exactly
+    tlo = (fma(-q, d, 4.0) - q * dlo) * (q * 0.25)  # t = q + tlo to first order
+    vh = q - 0.5
+    vb = vh - q
+    vlo = (q - (vh - vb)) + (-0.5 - vb)  # q - mid = vh + vlo exactly
+    v = 2.0 * vh
+    dp = (2.0 * (tlo + vlo)) * fma(v, fma(v, fma(v, fma(v, -0.046097205353633375, -0.09212728612499708), 0.0246093582027235), 0.3773473456035071), 0.8048571559157686)  # P(exact v) - P(v), by P'
+    pq = fma(v, fma(v, fma(v, fma(((((v * v) * (v * v)) * ((v * v) * (v * v))) * (((v * v) * (v * v)) * ((v * v) * (v * v)))), fma(((v * v) * (v * v)), 7.413975369014535e-09, fma((v * v), fma(v, -1.2282202621542419e-08, -5.889319836499885e-08), fma(v, 7.619291586112564e-08, 3.223218177219825e-07))), fma((((v * v) * (v * v)) * ((v * v) * (v * v))), fma(((v * v) * (v * v)), fma((v * v), fma(v, -2.145242528527336e-07, -1.535484987650363e-06), fma(v, 8.065420106734949e-08, 6.472045779601667e-06)), fma((v * v), fma(v, 3.1407634575742133e-06, -2.4030618879011462e-05), fma(v, -2.5321580711673698e-05, 7.700381660683655e-05))), fma(((v * v) * (v * v)), fma((v * v), fma(v, 0.00014197933115192026, -0.0001935360593403813), fma(v, -0.0006695616152766099, 0.00019218311184873387)), fma((v * v), fma(v, 0.0027518556846824393, 0.002065589613358258), fma(v, -0.009219441070726675, -0.02303182153124927))))), 0.008203119400907833), 0.18867367280175354), 0.8048571559157686)  # P(v) = p0 + v·pq
+    w = v * pq
+    zz = a * a
+    big_a = -0.5 * zz
+    s1 = big_a + -0.2806599448474549
+    sb = s1 - big_a
+    lo = ((big_a - (s1 - sb)) + (-0.2806599448474549 - sb)) + -0.5 * fma(a, a, -zz)
+    lo = lo + (fma(v, pq, -w) + (dp + -1.605145764552835e-17))
+    s = s1 + w
+    sb = s - s1
+    lo = lo + ((s1 - (s - sb)) + (w - sb))  # -z²/2 + P = s + lo
+    e = _exp2_f64(s, lo)
+    tail = fma(q * 0.25, e, (tlo * 0.25) * e)  # (q + tlo)/4·e, rounded once
+    y = tail if z < 0.0 else 1.0 - tail
+    return y if z == z else z
 
 
 @njit(cache=True, inline="always")

@@ -58,8 +58,8 @@ FUNCTIONS: dict[type, str] = {
 DTYPES = {"f32": np.float32, "f64": np.float64}
 
 # What each runtime helper returns at +inf, -inf and nan, in both dtypes (tests/test_elementary.py
-# checks every entry against the helpers themselves): the code's values, not the limits that
-# primitives.StablePrimitive.special gives SymPy (ncdf_f32(inf) is nan, Phi(oo) is 1). special_value
+# checks every entry against the helpers themselves): the code's values, which need not be the limits
+# that primitives.StablePrimitive.special gives SymPy (the entry holds what the code does). special_value
 # uses it to see which of a kernel's guards for the special inputs the body already satisfies: those
 # are left out (each guard is a compare and a select per element, ~18% of sigmoid's time).
 _NAN = float("nan")
@@ -73,7 +73,7 @@ HELPER_SPECIALS: dict[type, tuple[float, float, float]] = {
     Softplus: (float("inf"), 0.0, _NAN),
     Expm1: (float("inf"), -1.0, _NAN),
     Log1p: (float("inf"), _NAN, _NAN),
-    NormCdf: (_NAN, _NAN, _NAN),
+    NormCdf: (1.0, 0.0, _NAN),
 }
 
 

@@ -11,7 +11,6 @@ to the working precision) — only there, and the test says so.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import mpmath
 import numpy as np

@@ -1,9 +1,10 @@
-"""The runtime's vectorizable elementary functions (exp, expm1, log, log1p, tanh, erf, erfc) against mpmath.
+"""The runtime's vectorizable elementary functions (exp, expm1, log, log1p, tanh, erf, erfc, and the normal
+CDF that GELU uses) against mpmath.
 
 Each is called through a small njit loop (as the kernels call them, inlined), in float32 and
 float64, over dense sweeps of its whole domain plus the edges: reduction boundaries (multiples of
 ln2/2), overflow and gradual-underflow thresholds, subnormal inputs, ±0, ±inf, nan. Bounds (issue 6,
-SLEEF's u10 level): <= 1 ULP for the exp/log family, <= 2 ULP for tanh, erf, erfc. ULPs are counted at the
+SLEEF's u10 level): <= 1 ULP for the exp/log family, <= 2 ULP for tanh, erf, erfc and Phi. ULPs are counted at the
 true value, with the subnormal spacing below the normal range.
 
 float32 is also swept densely (every 97th float32 in the domain) against float64 NumPy, whose own
@@ -21,11 +22,12 @@ from numba import njit
 from symact.kernels import _runtime as R
 from reference import ulp_of
 
-BOUND = {"exp": 1.0, "expm1": 1.0, "log": 1.0, "log1p": 1.0, "tanh": 2.0, "erf": 2.0, "erfc": 2.0}
+BOUND = {"exp": 1.0, "expm1": 1.0, "log": 1.0, "log1p": 1.0, "tanh": 2.0, "erf": 2.0, "erfc": 2.0, "ncdf": 2.0}
 MP = {"exp": mpmath.exp, "expm1": mpmath.expm1, "log": mpmath.log, "log1p": mpmath.log1p, "tanh": mpmath.tanh,
-      "erf": mpmath.erf, "erfc": mpmath.erfc}
+      "erf": mpmath.erf, "erfc": mpmath.erfc, "ncdf": mpmath.ncdf}
 NP = {"exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "tanh": np.tanh,
-      "erf": np.frompyfunc(math.erf, 1, 1), "erfc": np.frompyfunc(math.erfc, 1, 1)}  # libm, float64
+      "erf": np.frompyfunc(math.erf, 1, 1), "erfc": np.frompyfunc(math.erfc, 1, 1),  # libm, float64
+      "ncdf": np.frompyfunc(lambda x: 0.5 * math.erfc(-x / math.sqrt(2)), 1, 1)}  # x/√2 rounded: 2^-45 at -14
 TAGS = {np.float32: "f32", np.float64: "f64"}
 
 
@@ -61,7 +63,8 @@ def domain(name, dtype):
             "log": (0.0, 1e6),
             "tanh": (-12.0, 12.0) if f32 else (-22.0, 22.0),
             "erf": (-6.0, 6.0),
-            "erfc": (-6.0, 11.0) if f32 else (-6.0, 28.0)}[name]
+            "erfc": (-6.0, 11.0) if f32 else (-6.0, 28.0),
+            "ncdf": (-14.5, 8.0) if f32 else (-38.6, 9.0)}[name]
 
 
 def edge_points(name, dtype):
@@ -92,6 +95,9 @@ def edge_points(name, dtype):
         one = dtype(1)
         for c in (one, -one, dtype(0.84375), dtype(2), dtype(0.5), dtype(5.0), dtype(9.0), dtype(26.5), dtype(27.2)):
             pts += [c, np.nextafter(c, dtype(np.inf)), np.nextafter(c, dtype(-np.inf))]
+    if name == "ncdf":  # the clamp (|z| = 15 / 39) and gradual underflow of the lower tail
+        for c in (dtype(15), dtype(39), dtype(13), dtype(37.5), dtype(38.5), dtype(8.8)):
+            pts += [c, -c, np.nextafter(c, dtype(np.inf)), -np.nextafter(c, dtype(-np.inf))]
     return np.array(pts, dtype=np.float64)
 
 
@@ -110,6 +116,8 @@ def sweep(name, dtype, n):
         xs = np.concatenate([xs, np.geomspace(float(fi.smallest_subnormal), 1.0, n // 4)])
     if name == "erfc":  # the whole upper tail, into gradual underflow
         xs = np.concatenate([xs, np.linspace(1.0, domain(name, dtype)[1], n)])
+    if name == "ncdf":  # the whole lower tail, into gradual underflow
+        xs = np.concatenate([xs, np.linspace(lo, -1.0, n)])
     if name in ("erf", "erfc"):  # densely where the forms meet
         xs = np.concatenate([xs, rng.uniform(-3, 3, 2 * n)])
     with np.errstate(over="ignore"):
@@ -137,7 +145,8 @@ def check(name, dtype, xs, got, truth_of):
             continue
         if math.isinf(x):
             t = {"exp": (math.inf, 0.0), "expm1": (math.inf, -1.0), "log1p": (math.inf, math.nan),
-                 "log": (math.inf, math.nan), "tanh": (1.0, -1.0), "erf": (1.0, -1.0), "erfc": (0.0, 2.0)}[name][x < 0]
+                 "log": (math.inf, math.nan), "tanh": (1.0, -1.0), "erf": (1.0, -1.0), "erfc": (0.0, 2.0),
+                 "ncdf": (1.0, 0.0)}[name][x < 0]
             if math.isnan(t):
                 assert math.isnan(y), f"{name}({x}) = {y}, expected nan"
                 continue
@@ -145,6 +154,9 @@ def check(name, dtype, xs, got, truth_of):
             continue
         if name == "erfc" and x > 30:  # truth far below the smallest subnormal (mpmath overflows there)
             assert y == 0.0, f"erfc({x}) = {y}, expected 0"
+            continue
+        if name == "ncdf" and x < -40:
+            assert y == 0.0, f"ncdf({x}) = {y}, expected 0"
             continue
         t = truth_of(x)
         if abs(t) > fi.max:
@@ -173,7 +185,7 @@ def test_max_ulp_against_mpmath(name, dtype):
 @pytest.mark.parametrize("name", sorted(BOUND))
 def test_float32_dense_against_float64(name):
     lo, hi = domain(name, np.float32)
-    step = 97 if name not in ("erf", "erfc") else 97 * 7  # math.erf per element is slower
+    step = 97 if name not in ("erf", "erfc", "ncdf") else 97 * 7  # math.erf per element is slower
     bits = np.arange(0, 2 ** 32, step, dtype=np.uint64).astype(np.uint32).view(np.float32)
     xs = bits[np.isfinite(bits) & (bits >= lo) & (bits <= hi)]
     with np.errstate(all="ignore"):

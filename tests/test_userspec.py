@@ -13,7 +13,6 @@ import pytest
 import sympy
 
 from reference import measure
-from symact import cli
 from symact.derive import derive
 from symact.userspec import SpecError, parse_define, validate
 

@@ -30,7 +30,6 @@ _PARAMS = ()
 @njit(cache=True, inline="always")
 def _gelu_f32(x):
     result = x*ncdf_f32(x)
-    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
@@ -50,7 +49,6 @@ def _gelu_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _gelu_f64(x):
     result = x*ncdf_f64(x)
-    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
     result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 

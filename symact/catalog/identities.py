@@ -15,7 +15,7 @@ import sympy as sp
 
 from . import X, get
 from .activations import S000, S001, S002, S003
-from ..primitives import NormCdf, Sigmoid, Softplus
+from ..primitives import NormCdf, Sigmoid
 
 
 def fn(name: str, x: sp.Expr = X, **params) -> sp.Expr:
