@@ -58,8 +58,8 @@ FUNCTIONS: dict[type, str] = {
 DTYPES = {"f32": np.float32, "f64": np.float64}
 
 # What each runtime helper returns at +inf, -inf and nan, in both dtypes (tests/test_elementary.py
-# checks every entry against the helpers themselves): the code's values, which need not be the limits
-# that primitives.StablePrimitive.special gives SymPy (the entry holds what the code does). special_value
+# checks every entry against the helpers themselves): the code's values at those inputs, which need not
+# be the mathematical limits that primitives.StablePrimitive.special gives SymPy. special_value
 # uses it to see which of a kernel's guards for the special inputs the body already satisfies: those
 # are left out (each guard is a compare and a select per element, ~18% of sigmoid's time).
 _NAN = float("nan")
