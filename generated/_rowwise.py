@@ -31,6 +31,31 @@ def fsum_f64(a):
     return s
 
 
+# The argument of a log1p rest, log Σ_k e^{a_k − M} = log1p(Σ_{k ≠ argmax} e^{a_k − M}), from the row of
+# shifted exps itself: the terms that are exactly 1 (the maximum's e^0, and any tie) are counted, not
+# summed, so the small rest keeps its own precision (log_softmax([100, 0, 0])_0 = −7.4e−44, not 0).
+@njit(cache=True, fastmath={"reassoc", "nsz"})
+def frest_f32(a):
+    s = np.float32(0.0)
+    ones = 0
+    for k in range(a.shape[0]):
+        one = a[k] == np.float32(1.0)
+        s += np.float32(0.0) if one else a[k]
+        ones += one
+    return s + np.float32(ones - 1)
+
+
+@njit(cache=True, fastmath={"reassoc", "nsz"})
+def frest_f64(a):
+    s = 0.0
+    ones = 0
+    for k in range(a.shape[0]):
+        one = a[k] == 1.0
+        s += 0.0 if one else a[k]
+        ones += one
+    return s + float(ones - 1)
+
+
 @njit(cache=True, fastmath={"nnan", "nsz"})
 def fmax_f32(a):
     m = np.float32(-math.inf)

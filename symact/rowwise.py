@@ -394,22 +394,47 @@ def _expanded(e: sp.Expr, temps: dict) -> sp.Expr:
     return e
 
 
+def _excluded(group: list[Reduction], summands: list, index) -> dict:
+    """{sum: (other sum, j)} where a summand is another's times (1 − [index = j]) (cross-entropy's
+    Σ_{k ≠ label} e^{x_k − M}): added up from the other's row on both sides of j, no row of its own."""
+    found = {}
+    for r, s in zip(group, summands):
+        if r.kind != "sum":
+            continue
+        for d in s.atoms(sp.KroneckerDelta):
+            j = d.args[1] if d.args[0] == index else d.args[0] if d.args[1] == index else None
+            if j is None or index in j.free_symbols:
+                continue
+            base = next((o for o, so in zip(group, summands) if o is not r and o.kind == "sum"
+                         and so != s and sp.expand(s - (1 - d) * so) == 0), None)
+            if base is not None and base.var not in found:
+                found[r.var] = (base.var, j)
+                break
+    return found
+
+
 def _buffered_lines(p: RowPrinter, group: list[Reduction], buf: int, out_exprs: list, out_index):
-    """Sums over the row in two steps that both vectorize: one strict loop computes every summand
-    (the shifted exp once per element) into rows of a scratch buffer, then ``fsum`` adds each row
-    (reassociated: SIMD partial sums; the summands themselves are never reassociated). A log1p
-    rest skips the maximum's own e^0 = 1 by counting zeros exactly. Returns the lines, the buffer
-    rows used, and {expression at out_index: buffer element} for the output loop to reuse."""
+    """Sums over the row in two steps that both vectorize: one strict loop computes every distinct
+    summand (the shifted exp once per element) into rows of a scratch buffer, then ``fsum`` adds each
+    row (reassociated: SIMD partial sums; the summands themselves are never reassociated). A log1p
+    rest reads the row of its shifted exps (shared with a sum of the same exps) through ``frest``,
+    which counts the terms equal to 1 instead of adding them; a sum without one index's term adds
+    its base row on either side. Returns the lines, the buffer rows used, and {expression at
+    out_index: buffer element} for the output loop to reuse."""
     index = group[0].loop_index
     v = str(index)
     bodies = [fold_constants(r.body.subs(r.loop_index, index)) for r in group]  # one loop index for all
     summands = [sp.exp(b) if r.kind == "rest" else b for r, b in zip(group, bodies)]
-    shifts = [b for r, b in zip(group, bodies) if r.kind == "rest"]
-    temps, reduced = sp.cse(summands + shifts, symbols=sp.numbered_symbols("c"))
+    excluded = _excluded(group, summands, index)
+    rows: dict = {}  # distinct summand -> buffer row
+    slots = {}
+    for r, s in zip(group, summands):
+        if r.var not in excluded:
+            slots[r.var] = rows.setdefault(s, buf + len(rows))
+    temps, reduced = sp.cse(list(rows), symbols=sp.numbered_symbols("c"))
     table = dict(temps)
-    slots, reuse = {}, {}
-    for r, b in zip(group, reduced):
-        slots[r.var] = buf + len(slots)
+    row_of = {e: slot for e, slot in zip(reduced, rows.values())}
+    reuse = {}
     wanted = [o for o in out_exprs if o is not None]
 
     def needed(full):  # a function (an exp) that the output loop evaluates too, at its own index
@@ -420,37 +445,30 @@ def _buffered_lines(p: RowPrinter, group: list[Reduction], buf: int, out_exprs: 
     for t, e in temps:
         full = _expanded(e, table)
         if needed(full):
-            same = next((r.var for r, b in zip(group, reduced) if r.kind != "rest" and b == t), None)
-            slot = slots[same] if same else buf + len(slots) + len(extra)
-            if not same:
+            slot = row_of.get(t)
+            if slot is None:
+                slot = buf + len(rows) + len(extra)
                 extra.append((t, slot))
             reuse[full.subs(index, out_index)] = sp.Symbol(f"buf[{slot}, {out_index}]")
     # a summand that is itself such a function (softmax's shifted exp): its own row is reused
-    for r, b in zip(group, reduced):
-        full = _expanded(b, table)
-        if r.kind != "rest" and needed(full):
-            reuse.setdefault(full.subs(index, out_index), sp.Symbol(f"buf[{slots[r.var]}, {out_index}]"))
-    used = len(slots) + len(extra)
-    zero = p.const(0)
-    rests = [r for r in group if r.kind == "rest"]
-    lines = [f"nz_{r.var} = 0" for r in rests] + [f"for {v} in range(n):"]
+    for e, slot in row_of.items():
+        full = _expanded(e, table)
+        if needed(full):
+            reuse.setdefault(full.subs(index, out_index), sp.Symbol(f"buf[{slot}, {out_index}]"))
+    lines = [f"for {v} in range(n):"]
     lines += [f"    {t} = {p.doprint(e)}" for t, e in temps]
-    shift_of = dict(zip([r.var for r in rests], reduced[len(group):]))
-    for r, b in zip(group, reduced):
-        if r.kind == "rest":
-            z = p.doprint(shift_of[r.var])
-            lines += [f"    buf[{slots[r.var]}, {v}] = {zero} if {z} == {zero} else {p.doprint(b)}",
-                      f"    nz_{r.var} += {z} == {zero}"]
-        else:
-            lines.append(f"    buf[{slots[r.var]}, {v}] = {p.doprint(b)}")
+    lines += [f"    buf[{slot}, {v}] = {p.doprint(e)}" for e, slot in row_of.items()]
     lines += [f"    buf[{slot}, {v}] = {t}" for t, slot in extra]
     for r in group:
-        total = f"fsum_{p.tag}(buf[{slots[r.var]}])"
-        if r.kind == "rest":  # every further e^0 of a tied maximum is exactly 1
-            lines.append(f"{r.var} = math.log1p({total} + np.{p.dtype.__name__}(nz_{r.var} - 1))")
+        if r.var in excluded:
+            base, j = excluded[r.var]
+            row, jj = slots[base], p.doprint(j)
+            lines.append(f"{r.var} = fsum_{p.tag}(buf[{row}, :{jj}]) + fsum_{p.tag}(buf[{row}, {jj} + 1:])")
+        elif r.kind == "rest":
+            lines.append(f"{r.var} = math.log1p(frest_{p.tag}(buf[{slots[r.var]}]))")
         else:
-            lines.append(f"{r.var} = {total}")
-    return lines, used, reuse
+            lines.append(f"{r.var} = fsum_{p.tag}(buf[{slots[r.var]}])")
+    return lines, len(rows) + len(extra), reuse
 
 
 def _max_lines(p: RowPrinter, red: Reduction, buf: int):

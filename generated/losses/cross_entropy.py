@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._rowlosses import run
-from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64
+from .._rowwise import fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
 from .._runtime import exp_f32, exp_f64
 
 
@@ -50,12 +50,9 @@ def _cross_entropy_label_rows_f32(x, y, w, out):
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
-        nz_l2 = 0
         for k in range(n):
-            c0 = (x[r, k] - m0)
-            buf[0, k] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
-            nz_l2 += c0 == np.float32(0.0)
-        l2 = math.log1p(fsum_f32(buf[0]) + np.float32(nz_l2 - 1))
+            buf[0, k] = exp_f32((x[r, k] - m0))
+        l2 = math.log1p(frest_f32(buf[0]))
         out[r] = -(-l2 + (x[r, y_r] - m0))*w_y
 
 
@@ -67,12 +64,9 @@ def _cross_entropy_label_prows_f32(x, y, w, out):
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
-        nz_l2 = 0
         for k in range(n):
-            c0 = (x[r, k] - m0)
-            buf[0, k] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
-            nz_l2 += c0 == np.float32(0.0)
-        l2 = math.log1p(fsum_f32(buf[0]) + np.float32(nz_l2 - 1))
+            buf[0, k] = exp_f32((x[r, k] - m0))
+        l2 = math.log1p(frest_f32(buf[0]))
         out[r] = -(-l2 + (x[r, y_r] - m0))*w_y
 
 
@@ -84,12 +78,9 @@ def _cross_entropy_label_rows_f64(x, y, w, out):
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
-        nz_l2 = 0
         for k in range(n):
-            c0 = (x[r, k] - m0)
-            buf[0, k] = 0.0 if c0 == 0.0 else exp_f64(c0)
-            nz_l2 += c0 == 0.0
-        l2 = math.log1p(fsum_f64(buf[0]) + np.float64(nz_l2 - 1))
+            buf[0, k] = exp_f64((x[r, k] - m0))
+        l2 = math.log1p(frest_f64(buf[0]))
         out[r] = -(-l2 + (x[r, y_r] - m0))*w_y
 
 
@@ -101,29 +92,24 @@ def _cross_entropy_label_prows_f64(x, y, w, out):
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
-        nz_l2 = 0
         for k in range(n):
-            c0 = (x[r, k] - m0)
-            buf[0, k] = 0.0 if c0 == 0.0 else exp_f64(c0)
-            nz_l2 += c0 == 0.0
-        l2 = math.log1p(fsum_f64(buf[0]) + np.float64(nz_l2 - 1))
+            buf[0, k] = exp_f64((x[r, k] - m0))
+        l2 = math.log1p(frest_f64(buf[0]))
         out[r] = -(-l2 + (x[r, y_r] - m0))*w_y
 
 
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_label_grad_input_rows_f32(x, y, w, gd, out):
     n = x.shape[1]
-    buf = np.empty((2, n), np.float32)
+    buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
         for k in range(n):
-            c0 = exp_f32((x[r, k] - m0))
-            buf[0, k] = c0
-            buf[1, k] = c0*(np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))
+            buf[0, k] = exp_f32((x[r, k] - m0))
         s2 = fsum_f32(buf[0])
-        s4 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
         for i in range(n):
             out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
 
@@ -132,16 +118,14 @@ def _cross_entropy_label_grad_input_rows_f32(x, y, w, gd, out):
 def _cross_entropy_label_grad_input_prows_f32(x, y, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((2, n), np.float32)
+        buf = np.empty((1, n), np.float32)
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
         for k in range(n):
-            c0 = exp_f32((x[r, k] - m0))
-            buf[0, k] = c0
-            buf[1, k] = c0*(np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))
+            buf[0, k] = exp_f32((x[r, k] - m0))
         s2 = fsum_f32(buf[0])
-        s4 = fsum_f32(buf[1])
+        s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
         for i in range(n):
             out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
 
@@ -149,17 +133,15 @@ def _cross_entropy_label_grad_input_prows_f32(x, y, w, gd, out):
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_label_grad_input_rows_f64(x, y, w, gd, out):
     n = x.shape[1]
-    buf = np.empty((2, n), np.float64)
+    buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
         for k in range(n):
-            c0 = exp_f64((x[r, k] - m0))
-            buf[0, k] = c0
-            buf[1, k] = c0*(1.0 - (1.0 if k == y_r else 0.0))
+            buf[0, k] = exp_f64((x[r, k] - m0))
         s2 = fsum_f64(buf[0])
-        s4 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
         for i in range(n):
             out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
 
@@ -168,16 +150,14 @@ def _cross_entropy_label_grad_input_rows_f64(x, y, w, gd, out):
 def _cross_entropy_label_grad_input_prows_f64(x, y, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((2, n), np.float64)
+        buf = np.empty((1, n), np.float64)
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
         for k in range(n):
-            c0 = exp_f64((x[r, k] - m0))
-            buf[0, k] = c0
-            buf[1, k] = c0*(1.0 - (1.0 if k == y_r else 0.0))
+            buf[0, k] = exp_f64((x[r, k] - m0))
         s2 = fsum_f64(buf[0])
-        s4 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
         for i in range(n):
             out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
 
@@ -185,22 +165,16 @@ def _cross_entropy_label_grad_input_prows_f64(x, y, w, gd, out):
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_label_fwd_grad_input_rows_f32(x, y, w, gd, vout, out):
     n = x.shape[1]
-    buf = np.empty((3, n), np.float32)
+    buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
-        nz_l6 = 0
         for k in range(n):
-            c0 = (x[r, k] - m0)
-            c1 = exp_f32(c0)
-            buf[0, k] = c1
-            buf[1, k] = c1*(np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))
-            buf[2, k] = np.float32(0.0) if c0 == np.float32(0.0) else c1
-            nz_l6 += c0 == np.float32(0.0)
+            buf[0, k] = exp_f32((x[r, k] - m0))
         s2 = fsum_f32(buf[0])
-        s4 = fsum_f32(buf[1])
-        l6 = math.log1p(fsum_f32(buf[2]) + np.float32(nz_l6 - 1))
+        s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
+        l6 = math.log1p(frest_f32(buf[0]))
         vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
         for i in range(n):
             out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
@@ -210,21 +184,15 @@ def _cross_entropy_label_fwd_grad_input_rows_f32(x, y, w, gd, vout, out):
 def _cross_entropy_label_fwd_grad_input_prows_f32(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((3, n), np.float32)
+        buf = np.empty((1, n), np.float32)
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
-        nz_l6 = 0
         for k in range(n):
-            c0 = (x[r, k] - m0)
-            c1 = exp_f32(c0)
-            buf[0, k] = c1
-            buf[1, k] = c1*(np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))
-            buf[2, k] = np.float32(0.0) if c0 == np.float32(0.0) else c1
-            nz_l6 += c0 == np.float32(0.0)
+            buf[0, k] = exp_f32((x[r, k] - m0))
         s2 = fsum_f32(buf[0])
-        s4 = fsum_f32(buf[1])
-        l6 = math.log1p(fsum_f32(buf[2]) + np.float32(nz_l6 - 1))
+        s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
+        l6 = math.log1p(frest_f32(buf[0]))
         vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
         for i in range(n):
             out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
@@ -233,22 +201,16 @@ def _cross_entropy_label_fwd_grad_input_prows_f32(x, y, w, gd, vout, out):
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_label_fwd_grad_input_rows_f64(x, y, w, gd, vout, out):
     n = x.shape[1]
-    buf = np.empty((3, n), np.float64)
+    buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
-        nz_l6 = 0
         for k in range(n):
-            c0 = (x[r, k] - m0)
-            c1 = exp_f64(c0)
-            buf[0, k] = c1
-            buf[1, k] = c1*(1.0 - (1.0 if k == y_r else 0.0))
-            buf[2, k] = 0.0 if c0 == 0.0 else c1
-            nz_l6 += c0 == 0.0
+            buf[0, k] = exp_f64((x[r, k] - m0))
         s2 = fsum_f64(buf[0])
-        s4 = fsum_f64(buf[1])
-        l6 = math.log1p(fsum_f64(buf[2]) + np.float64(nz_l6 - 1))
+        s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
+        l6 = math.log1p(frest_f64(buf[0]))
         vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
         for i in range(n):
             out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
@@ -258,21 +220,15 @@ def _cross_entropy_label_fwd_grad_input_rows_f64(x, y, w, gd, vout, out):
 def _cross_entropy_label_fwd_grad_input_prows_f64(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((3, n), np.float64)
+        buf = np.empty((1, n), np.float64)
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
-        nz_l6 = 0
         for k in range(n):
-            c0 = (x[r, k] - m0)
-            c1 = exp_f64(c0)
-            buf[0, k] = c1
-            buf[1, k] = c1*(1.0 - (1.0 if k == y_r else 0.0))
-            buf[2, k] = 0.0 if c0 == 0.0 else c1
-            nz_l6 += c0 == 0.0
+            buf[0, k] = exp_f64((x[r, k] - m0))
         s2 = fsum_f64(buf[0])
-        s4 = fsum_f64(buf[1])
-        l6 = math.log1p(fsum_f64(buf[2]) + np.float64(nz_l6 - 1))
+        s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
+        l6 = math.log1p(frest_f64(buf[0]))
         vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
         for i in range(n):
             out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
@@ -284,16 +240,14 @@ def _cross_entropy_prob_rows_f32(x, t, w, out):
     buf = np.empty((3, n), np.float32)
     for r in range(x.shape[0]):
         m0 = fmax_f32(x[r])
-        nz_l4 = 0
         for j in range(n):
             c0 = (x[r, j] - m0)
             c1 = t[r, j]*w[j]
             buf[0, j] = c0*c1
-            buf[1, j] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
-            nz_l4 += c0 == np.float32(0.0)
+            buf[1, j] = exp_f32(c0)
             buf[2, j] = c1
         s2 = fsum_f32(buf[0])
-        l4 = math.log1p(fsum_f32(buf[1]) + np.float32(nz_l4 - 1))
+        l4 = math.log1p(frest_f32(buf[1]))
         s6 = fsum_f32(buf[2])
         out[r] = l4*s6 - s2
 
@@ -304,16 +258,14 @@ def _cross_entropy_prob_prows_f32(x, t, w, out):
     for r in prange(x.shape[0]):
         buf = np.empty((3, n), np.float32)
         m0 = fmax_f32(x[r])
-        nz_l4 = 0
         for j in range(n):
             c0 = (x[r, j] - m0)
             c1 = t[r, j]*w[j]
             buf[0, j] = c0*c1
-            buf[1, j] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
-            nz_l4 += c0 == np.float32(0.0)
+            buf[1, j] = exp_f32(c0)
             buf[2, j] = c1
         s2 = fsum_f32(buf[0])
-        l4 = math.log1p(fsum_f32(buf[1]) + np.float32(nz_l4 - 1))
+        l4 = math.log1p(frest_f32(buf[1]))
         s6 = fsum_f32(buf[2])
         out[r] = l4*s6 - s2
 
@@ -324,16 +276,14 @@ def _cross_entropy_prob_rows_f64(x, t, w, out):
     buf = np.empty((3, n), np.float64)
     for r in range(x.shape[0]):
         m0 = fmax_f64(x[r])
-        nz_l4 = 0
         for j in range(n):
             c0 = (x[r, j] - m0)
             c1 = t[r, j]*w[j]
             buf[0, j] = c0*c1
-            buf[1, j] = 0.0 if c0 == 0.0 else exp_f64(c0)
-            nz_l4 += c0 == 0.0
+            buf[1, j] = exp_f64(c0)
             buf[2, j] = c1
         s2 = fsum_f64(buf[0])
-        l4 = math.log1p(fsum_f64(buf[1]) + np.float64(nz_l4 - 1))
+        l4 = math.log1p(frest_f64(buf[1]))
         s6 = fsum_f64(buf[2])
         out[r] = l4*s6 - s2
 
@@ -344,16 +294,14 @@ def _cross_entropy_prob_prows_f64(x, t, w, out):
     for r in prange(x.shape[0]):
         buf = np.empty((3, n), np.float64)
         m0 = fmax_f64(x[r])
-        nz_l4 = 0
         for j in range(n):
             c0 = (x[r, j] - m0)
             c1 = t[r, j]*w[j]
             buf[0, j] = c0*c1
-            buf[1, j] = 0.0 if c0 == 0.0 else exp_f64(c0)
-            nz_l4 += c0 == 0.0
+            buf[1, j] = exp_f64(c0)
             buf[2, j] = c1
         s2 = fsum_f64(buf[0])
-        l4 = math.log1p(fsum_f64(buf[1]) + np.float64(nz_l4 - 1))
+        l4 = math.log1p(frest_f64(buf[1]))
         s6 = fsum_f64(buf[2])
         out[r] = l4*s6 - s2
 
@@ -421,23 +369,19 @@ def _cross_entropy_prob_grad_input_prows_f64(x, t, w, gd, out):
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, gd, vout, out):
     n = x.shape[1]
-    buf = np.empty((4, n), np.float32)
+    buf = np.empty((3, n), np.float32)
     for r in range(x.shape[0]):
         m0 = fmax_f32(x[r])
-        nz_l8 = 0
         for k in range(n):
             c0 = (x[r, k] - m0)
-            c1 = exp_f32(c0)
-            c2 = t[r, k]*w[k]
-            buf[0, k] = c1
-            buf[1, k] = c2
-            buf[2, k] = c0*c2
-            buf[3, k] = np.float32(0.0) if c0 == np.float32(0.0) else c1
-            nz_l8 += c0 == np.float32(0.0)
+            c1 = t[r, k]*w[k]
+            buf[0, k] = exp_f32(c0)
+            buf[1, k] = c1
+            buf[2, k] = c0*c1
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         s6 = fsum_f32(buf[2])
-        l8 = math.log1p(fsum_f32(buf[3]) + np.float32(nz_l8 - 1))
+        l8 = math.log1p(frest_f32(buf[0]))
         vout[r] = l8*s4 - s6
         for i in range(n):
             out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
@@ -447,22 +391,18 @@ def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, gd, vout, out):
 def _cross_entropy_prob_fwd_grad_input_prows_f32(x, t, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((4, n), np.float32)
+        buf = np.empty((3, n), np.float32)
         m0 = fmax_f32(x[r])
-        nz_l8 = 0
         for k in range(n):
             c0 = (x[r, k] - m0)
-            c1 = exp_f32(c0)
-            c2 = t[r, k]*w[k]
-            buf[0, k] = c1
-            buf[1, k] = c2
-            buf[2, k] = c0*c2
-            buf[3, k] = np.float32(0.0) if c0 == np.float32(0.0) else c1
-            nz_l8 += c0 == np.float32(0.0)
+            c1 = t[r, k]*w[k]
+            buf[0, k] = exp_f32(c0)
+            buf[1, k] = c1
+            buf[2, k] = c0*c1
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         s6 = fsum_f32(buf[2])
-        l8 = math.log1p(fsum_f32(buf[3]) + np.float32(nz_l8 - 1))
+        l8 = math.log1p(frest_f32(buf[0]))
         vout[r] = l8*s4 - s6
         for i in range(n):
             out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
@@ -471,23 +411,19 @@ def _cross_entropy_prob_fwd_grad_input_prows_f32(x, t, w, gd, vout, out):
 @njit(cache=True, error_model="numpy")
 def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, gd, vout, out):
     n = x.shape[1]
-    buf = np.empty((4, n), np.float64)
+    buf = np.empty((3, n), np.float64)
     for r in range(x.shape[0]):
         m0 = fmax_f64(x[r])
-        nz_l8 = 0
         for k in range(n):
             c0 = (x[r, k] - m0)
-            c1 = exp_f64(c0)
-            c2 = t[r, k]*w[k]
-            buf[0, k] = c1
-            buf[1, k] = c2
-            buf[2, k] = c0*c2
-            buf[3, k] = 0.0 if c0 == 0.0 else c1
-            nz_l8 += c0 == 0.0
+            c1 = t[r, k]*w[k]
+            buf[0, k] = exp_f64(c0)
+            buf[1, k] = c1
+            buf[2, k] = c0*c1
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         s6 = fsum_f64(buf[2])
-        l8 = math.log1p(fsum_f64(buf[3]) + np.float64(nz_l8 - 1))
+        l8 = math.log1p(frest_f64(buf[0]))
         vout[r] = l8*s4 - s6
         for i in range(n):
             out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
@@ -497,22 +433,18 @@ def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, gd, vout, out):
 def _cross_entropy_prob_fwd_grad_input_prows_f64(x, t, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
-        buf = np.empty((4, n), np.float64)
+        buf = np.empty((3, n), np.float64)
         m0 = fmax_f64(x[r])
-        nz_l8 = 0
         for k in range(n):
             c0 = (x[r, k] - m0)
-            c1 = exp_f64(c0)
-            c2 = t[r, k]*w[k]
-            buf[0, k] = c1
-            buf[1, k] = c2
-            buf[2, k] = c0*c2
-            buf[3, k] = 0.0 if c0 == 0.0 else c1
-            nz_l8 += c0 == 0.0
+            c1 = t[r, k]*w[k]
+            buf[0, k] = exp_f64(c0)
+            buf[1, k] = c1
+            buf[2, k] = c0*c1
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         s6 = fsum_f64(buf[2])
-        l8 = math.log1p(fsum_f64(buf[3]) + np.float64(nz_l8 - 1))
+        l8 = math.log1p(frest_f64(buf[0]))
         vout[r] = l8*s4 - s6
         for i in range(n):
             out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._rowwise import fmax_f32, fmax_f64, fsum_f32, fsum_f64, rowwise
+from .._rowwise import fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
 from .._runtime import _as_float_array, exp_f32, exp_f64
 
 _PARAMS = ()
@@ -30,12 +30,9 @@ def _log_softmax_rows_f32(x, out):
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
         m0 = fmax_f32(x[r])
-        nz_l2 = 0
         for k in range(n):
-            c0 = (x[r, k] - m0)
-            buf[0, k] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
-            nz_l2 += c0 == np.float32(0.0)
-        l2 = math.log1p(fsum_f32(buf[0]) + np.float32(nz_l2 - 1))
+            buf[0, k] = exp_f32((x[r, k] - m0))
+        l2 = math.log1p(frest_f32(buf[0]))
         for j in range(n):
             out[r, j] = -l2 + (x[r, j] - m0)
 
@@ -46,12 +43,9 @@ def _log_softmax_prows_f32(x, out):
     for r in prange(x.shape[0]):
         buf = np.empty((1, n), np.float32)
         m0 = fmax_f32(x[r])
-        nz_l2 = 0
         for k in range(n):
-            c0 = (x[r, k] - m0)
-            buf[0, k] = np.float32(0.0) if c0 == np.float32(0.0) else exp_f32(c0)
-            nz_l2 += c0 == np.float32(0.0)
-        l2 = math.log1p(fsum_f32(buf[0]) + np.float32(nz_l2 - 1))
+            buf[0, k] = exp_f32((x[r, k] - m0))
+        l2 = math.log1p(frest_f32(buf[0]))
         for j in range(n):
             out[r, j] = -l2 + (x[r, j] - m0)
 
@@ -62,12 +56,9 @@ def _log_softmax_rows_f64(x, out):
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
         m0 = fmax_f64(x[r])
-        nz_l2 = 0
         for k in range(n):
-            c0 = (x[r, k] - m0)
-            buf[0, k] = 0.0 if c0 == 0.0 else exp_f64(c0)
-            nz_l2 += c0 == 0.0
-        l2 = math.log1p(fsum_f64(buf[0]) + np.float64(nz_l2 - 1))
+            buf[0, k] = exp_f64((x[r, k] - m0))
+        l2 = math.log1p(frest_f64(buf[0]))
         for j in range(n):
             out[r, j] = -l2 + (x[r, j] - m0)
 
@@ -78,12 +69,9 @@ def _log_softmax_prows_f64(x, out):
     for r in prange(x.shape[0]):
         buf = np.empty((1, n), np.float64)
         m0 = fmax_f64(x[r])
-        nz_l2 = 0
         for k in range(n):
-            c0 = (x[r, k] - m0)
-            buf[0, k] = 0.0 if c0 == 0.0 else exp_f64(c0)
-            nz_l2 += c0 == 0.0
-        l2 = math.log1p(fsum_f64(buf[0]) + np.float64(nz_l2 - 1))
+            buf[0, k] = exp_f64((x[r, k] - m0))
+        l2 = math.log1p(frest_f64(buf[0]))
         for j in range(n):
             out[r, j] = -l2 + (x[r, j] - m0)
 
