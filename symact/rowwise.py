@@ -407,10 +407,10 @@ def _excluded(group: list[Reduction], summands: list, index) -> dict:
                 continue
             base = next((o for o, so in zip(group, summands) if o is not r and o.kind == "sum"
                          and so != s and sp.expand(s - (1 - d) * so) == 0), None)
-            if base is not None and base.var not in found:
+            if base is not None:
                 found[r.var] = (base.var, j)
                 break
-    return found
+    return {var: (base, j) for var, (base, j) in found.items() if base not in found}  # bases keep their rows
 
 
 def _buffered_lines(p: RowPrinter, group: list[Reduction], buf: int, out_exprs: list, out_index):
