@@ -109,6 +109,14 @@ def ldexp_f32(p, k):
 
 
 @njit(cache=True, inline="always")
+def _two_sum_f32(a, b):
+    """(s, err) with s = fl(a + b) and a + b = s + err exactly (Knuth's 2Sum: any order of magnitude)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(cache=True, inline="always")
 def _reduce_f32(x):
     """x = k·ln2 + r + rlo with k = round(x/ln2), |r| <= ln2/2, r + rlo exact to ~2^-100. k comes
     out twice: as a float, and as an integer read from the bits of x/ln2 + 1.5·2^23 (no
@@ -172,9 +180,7 @@ def _log_reduced_f32(f, k, c):
 def log1p_f32(x):
     """log(1 + x), <= 1 ULP: u = 1 + x with its rounding error c kept exactly, u = 2^k·f with f in
     [√2/2, √2), log f by fdlibm's rational form; log1p(-1) = -inf, nan below -1 and for nan."""
-    u = np.float32(1.0) + x
-    bv = u - np.float32(1.0)
-    c = (np.float32(1.0) - (u - bv)) + (x - bv)
+    u, c = _two_sum_f32(np.float32(1.0), x)
     iu = f32_bits(u) + (0x3f800000 - 0x3f3504f3)
     k = (iu >> 23) - 127
     fu = f32_from_bits((iu & 0x007fffff) + 0x3f3504f3)
@@ -302,27 +308,20 @@ def ncdf_f32(z):
     division), of v, of z² and of P's last step; -z²/2 + P reaches the exponential as an exact two-part
     sum. One division and one exponential, against erfc's two of each. 1 at inf, 0 at -inf, nan for nan."""
     a = min(abs(z), np.float32(15.0))  # beyond zmax, Phi(-a) underflows anyway
-    d = np.float32(4.0) + a
+    d, dlo = _two_sum_f32(np.float32(4.0), a)
     q = np.float32(4.0) / d
-    db = d - np.float32(4.0)
-    dlo = (np.float32(4.0) - (d - db)) + (a - db)  # 4 + a = d + dlo exactly
     tlo = (fma(-q, d, np.float32(4.0)) - q * dlo) * (q * np.float32(0.25))  # t = q + tlo to first order
-    vh = q - np.float32(0.625)
-    vb = vh - q
-    vlo = (q - (vh - vb)) + (np.float32(-0.625) - vb)  # q - mid = vh + vlo exactly
+    vh, vlo = _two_sum_f32(q, np.float32(-0.625))
     v = np.float32(2.0) * vh
     dp = (np.float32(2.0) * (tlo + vlo)) * fma(v, fma(v, fma(v, fma(v, np.float32(-0.01337023638188839), np.float32(-0.12456940114498138)), np.float32(-0.0587276816368103)), np.float32(0.36985042691230774)), np.float32(0.8991293907165527))  # P(exact v) - P(v), by P'
     pq = fma(v, fma(v, fma(v, fma(((v * v) * (v * v)), fma((v * v), np.float32(0.00017038067744579166), fma(v, np.float32(-0.0003198855265509337), np.float32(-0.0012576382141560316))), fma((v * v), fma(v, np.float32(0.001392264966852963), np.float32(0.00620654784142971)), fma(v, np.float32(-0.0026740473695099354), np.float32(-0.031142350286245346)))), np.float32(-0.019575893878936768)), np.float32(0.18492521345615387)), np.float32(0.8991293907165527))  # P(v) = p0 + v·pq
     w = v * pq
     zz = a * a
     big_a = np.float32(-0.5) * zz
-    s1 = big_a + np.float32(-0.06762367486953735)
-    sb = s1 - big_a
-    lo = ((big_a - (s1 - sb)) + (np.float32(-0.06762367486953735) - sb)) + np.float32(-0.5) * fma(a, a, -zz)
-    lo = lo + (fma(v, pq, -w) + (dp + np.float32(3.5367331285840464e-09)))
-    s = s1 + w
-    sb = s - s1
-    lo = lo + ((s1 - (s - sb)) + (w - sb))  # -z²/2 + P = s + lo
+    s1, e1 = _two_sum_f32(big_a, np.float32(-0.06762367486953735))
+    s, e2 = _two_sum_f32(s1, w)
+    lo = (e1 + np.float32(-0.5) * fma(a, a, -zz)) + (fma(v, pq, -w) + (dp + np.float32(3.5367331285840464e-09)))
+    lo = lo + e2  # -z²/2 + P = s + lo
     e = _exp2_f32(s, lo)
     tail = fma(q * np.float32(0.25), e, (tlo * np.float32(0.25)) * e)  # (q + tlo)/4·e, rounded once
     y = tail if z < np.float32(0.0) else np.float32(1.0) - tail
@@ -373,6 +372,14 @@ def ldexp_f64(p, k):
     """p·2^k with one rounding (also into the subnormal range), k within twice the exponent range."""
     h = k >> 1
     return p * pow2_f64(h) * pow2_f64(k - h)
+
+
+@njit(cache=True, inline="always")
+def _two_sum_f64(a, b):
+    """(s, err) with s = fl(a + b) and a + b = s + err exactly (Knuth's 2Sum: any order of magnitude)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
 
 
 @njit(cache=True, inline="always")
@@ -439,9 +446,7 @@ def _log_reduced_f64(f, k, c):
 def log1p_f64(x):
     """log(1 + x), <= 1 ULP: u = 1 + x with its rounding error c kept exactly, u = 2^k·f with f in
     [√2/2, √2), log f by fdlibm's rational form; log1p(-1) = -inf, nan below -1 and for nan."""
-    u = 1.0 + x
-    bv = u - 1.0
-    c = (1.0 - (u - bv)) + (x - bv)
+    u, c = _two_sum_f64(1.0, x)
     iu = f64_bits(u) + (0x3ff0000000000000 - 0x3fe6a09e00000000)
     k = (iu >> 52) - 1023
     fu = f64_from_bits((iu & 0x000fffffffffffff) + 0x3fe6a09e00000000)
@@ -569,27 +574,20 @@ def ncdf_f64(z):
     division), of v, of z² and of P's last step; -z²/2 + P reaches the exponential as an exact two-part
     sum. One division and one exponential, against erfc's two of each. 1 at inf, 0 at -inf, nan for nan."""
     a = min(abs(z), 39.0)  # beyond zmax, Phi(-a) underflows anyway
-    d = 4.0 + a
+    d, dlo = _two_sum_f64(4.0, a)
     q = 4.0 / d
-    db = d - 4.0
-    dlo = (4.0 - (d - db)) + (a - db)  # 4 + a = d + dlo exactly
     tlo = (fma(-q, d, 4.0) - q * dlo) * (q * 0.25)  # t = q + tlo to first order
-    vh = q - 0.5
-    vb = vh - q
-    vlo = (q - (vh - vb)) + (-0.5 - vb)  # q - mid = vh + vlo exactly
+    vh, vlo = _two_sum_f64(q, -0.5)
     v = 2.0 * vh
     dp = (2.0 * (tlo + vlo)) * fma(v, fma(v, fma(v, fma(v, -0.046097205353633375, -0.09212728612499708), 0.0246093582027235), 0.3773473456035071), 0.8048571559157686)  # P(exact v) - P(v), by P'
     pq = fma(v, fma(v, fma(v, fma(((((v * v) * (v * v)) * ((v * v) * (v * v))) * (((v * v) * (v * v)) * ((v * v) * (v * v)))), fma(((v * v) * (v * v)), 7.413975369014535e-09, fma((v * v), fma(v, -1.2282202621542419e-08, -5.889319836499885e-08), fma(v, 7.619291586112564e-08, 3.223218177219825e-07))), fma((((v * v) * (v * v)) * ((v * v) * (v * v))), fma(((v * v) * (v * v)), fma((v * v), fma(v, -2.145242528527336e-07, -1.535484987650363e-06), fma(v, 8.065420106734949e-08, 6.472045779601667e-06)), fma((v * v), fma(v, 3.1407634575742133e-06, -2.4030618879011462e-05), fma(v, -2.5321580711673698e-05, 7.700381660683655e-05))), fma(((v * v) * (v * v)), fma((v * v), fma(v, 0.00014197933115192026, -0.0001935360593403813), fma(v, -0.0006695616152766099, 0.00019218311184873387)), fma((v * v), fma(v, 0.0027518556846824393, 0.002065589613358258), fma(v, -0.009219441070726675, -0.02303182153124927))))), 0.008203119400907833), 0.18867367280175354), 0.8048571559157686)  # P(v) = p0 + v·pq
     w = v * pq
     zz = a * a
     big_a = -0.5 * zz
-    s1 = big_a + -0.2806599448474549
-    sb = s1 - big_a
-    lo = ((big_a - (s1 - sb)) + (-0.2806599448474549 - sb)) + -0.5 * fma(a, a, -zz)
-    lo = lo + (fma(v, pq, -w) + (dp + -1.605145764552835e-17))
-    s = s1 + w
-    sb = s - s1
-    lo = lo + ((s1 - (s - sb)) + (w - sb))  # -z²/2 + P = s + lo
+    s1, e1 = _two_sum_f64(big_a, -0.2806599448474549)
+    s, e2 = _two_sum_f64(s1, w)
+    lo = (e1 + -0.5 * fma(a, a, -zz)) + (fma(v, pq, -w) + (dp + -1.605145764552835e-17))
+    lo = lo + e2  # -z²/2 + P = s + lo
     e = _exp2_f64(s, lo)
     tail = fma(q * 0.25, e, (tlo * 0.25) * e)  # (q + tlo)/4·e, rounded once
     y = tail if z < 0.0 else 1.0 - tail
