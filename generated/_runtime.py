@@ -135,16 +135,22 @@ def exp_f32(x):
     underflow (one rounding into the subnormals), exp(-inf) = 0, nan propagates. The reduction is two
     fmas, r rounded once with no low part: 0.78 ULP over every float32 (0.82 sampled in float64),
     where the two-part reduction expm1 keeps gave 0.76 (0.78) for 20% more time."""
-    xc = min(max(x, np.float32(-104.0)), np.float32(89.0))
+    y = _exp_clamped_f32(min(max(x, np.float32(-104.0)), np.float32(89.0)), np.float32(0.0))
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def _exp_clamped_f32(xc, mlo):
+    """e^(xc - mlo) for xc in [-104.0, 89.0] and a low part -mlo (|mlo| <~ ulp(xc)): exp's core.
+    mlo joins the reduced argument before its last rounding; exp passes 0, and r - 0 folds away."""
     kb = fma(xc, np.float32(1.4426950216293335), np.float32(12582912.0))
     kf = kb - np.float32(12582912.0)
     r = fma(kf, np.float32(-0.693145751953125), xc)  # exact: ln2_hi has trailing zeros
-    r = fma(kf, np.float32(-1.428606765330187e-06), r)
+    r = fma(kf, np.float32(-1.428606765330187e-06), r - mlo)
     k = f32_bits(kb) - 0x4b400000
     h = np.float32(1.0) + r
     e = (np.float32(1.0) - h) + r
-    y = ldexp_f32(h + fma(r * r, fma(r, fma(r, fma(r, fma(r, fma(r, np.float32(0.0001989126903936267), np.float32(0.0013933900045230985)), np.float32(0.00833331048488617)), np.float32(0.041666463017463684)), np.float32(0.1666666716337204)), np.float32(0.5)), e), k)
-    return y if x == x else x
+    return ldexp_f32(h + fma(r * r, fma(r, fma(r, fma(r, fma(r, fma(r, np.float32(0.0001989126903936267), np.float32(0.0013933900045230985)), np.float32(0.00833331048488617)), np.float32(0.041666463017463684)), np.float32(0.1666666716337204)), np.float32(0.5)), e), k)
 
 
 @njit(cache=True, inline="always")
@@ -238,6 +244,19 @@ def _exp2_f32(x, xlo):
     h = np.float32(1.0) + r2
     e = (np.float32(1.0) - h) + r2
     return ldexp_f32(h + (e + (rlo2 + s)), k)
+
+
+@njit(cache=True, inline="always")
+def exp_mul_f32(c, a, b):
+    """e^(c·a·b), <= 1 ULP of the exact product: p = a·b and h = c·p, each product's rounding error
+    (fma) carried into the exponential as a low part. exp(c·(a·b)) would be off by up to |c·a·b|·u
+    relatively (GELU's e^(-x²/2): 482 ULP at x = -36.5 in float64). Limits and nan as exp_f32."""
+    p = a * b
+    h = c * p
+    mlo = fma(-c, p, h) - c * fma(a, b, -p)  # c·a·b = h - mlo
+    hc = min(max(h, np.float32(-104.0)), np.float32(89.0))
+    y = _exp_clamped_f32(hc, mlo if hc == h else np.float32(0.0))  # clamped: inf·inf leaves a nan low part
+    return y if h == h else h
 
 
 @njit(cache=True, inline="always")
@@ -401,16 +420,22 @@ def exp_f64(x):
     underflow (one rounding into the subnormals), exp(-inf) = 0, nan propagates. The reduction is two
     fmas, r rounded once with no low part: 0.78 ULP over every float32 (0.82 sampled in float64),
     where the two-part reduction expm1 keeps gave 0.76 (0.78) for 20% more time."""
-    xc = min(max(x, -746.0), 710.0)
+    y = _exp_clamped_f64(min(max(x, -746.0), 710.0), 0.0)
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def _exp_clamped_f64(xc, mlo):
+    """e^(xc - mlo) for xc in [-746.0, 710.0] and a low part -mlo (|mlo| <~ ulp(xc)): exp's core.
+    mlo joins the reduced argument before its last rounding; exp passes 0, and r - 0 folds away."""
     kb = fma(xc, 1.4426950408889634, 6755399441055744.0)
     kf = kb - 6755399441055744.0
     r = fma(kf, -0.6931471803691238, xc)  # exact: ln2_hi has trailing zeros
-    r = fma(kf, -1.9082149292705877e-10, r)
+    r = fma(kf, -1.9082149292705877e-10, r - mlo)
     k = f64_bits(kb) - 0x4338000000000000
     h = 1.0 + r
     e = (1.0 - h) + r
-    y = ldexp_f64(h + fma(r * r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, 2.0914898727175524e-09, 2.5105513541847086e-08), 2.755727313289604e-07), 2.7557254685728803e-06), 2.480158732595111e-05), 0.0001984126987538548), 0.0013888888888883633), 0.008333333333325973), 0.04166666666666667), 0.1666666666666667), 0.5), e), k)
-    return y if x == x else x
+    return ldexp_f64(h + fma(r * r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, 2.0914898727175524e-09, 2.5105513541847086e-08), 2.755727313289604e-07), 2.7557254685728803e-06), 2.480158732595111e-05), 0.0001984126987538548), 0.0013888888888883633), 0.008333333333325973), 0.04166666666666667), 0.1666666666666667), 0.5), e), k)
 
 
 @njit(cache=True, inline="always")
@@ -504,6 +529,19 @@ def _exp2_f64(x, xlo):
     h = 1.0 + r2
     e = (1.0 - h) + r2
     return ldexp_f64(h + (e + (rlo2 + s)), k)
+
+
+@njit(cache=True, inline="always")
+def exp_mul_f64(c, a, b):
+    """e^(c·a·b), <= 1 ULP of the exact product: p = a·b and h = c·p, each product's rounding error
+    (fma) carried into the exponential as a low part. exp(c·(a·b)) would be off by up to |c·a·b|·u
+    relatively (GELU's e^(-x²/2): 482 ULP at x = -36.5 in float64). Limits and nan as exp_f64."""
+    p = a * b
+    h = c * p
+    mlo = fma(-c, p, h) - c * fma(a, b, -p)  # c·a·b = h - mlo
+    hc = min(max(h, -746.0), 710.0)
+    y = _exp_clamped_f64(hc, mlo if hc == h else 0.0)  # clamped: inf·inf leaves a nan low part
+    return y if h == h else h
 
 
 @njit(cache=True, inline="always")

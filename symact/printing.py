@@ -29,6 +29,13 @@ class CosMul(sp.Function):
     nargs = 2
 
 
+class ExpMul(sp.Function):
+    """exp(c·a·b) with a·b and c·(a·b) kept exact (lowering only): the kernel carries both products'
+    rounding errors (fma) into the exponential as a low part. Without it e^(-x²/2) is off by about
+    x²/4 ULP (GELU's derivative at x = -36.5: 482 ULP in float64, 62 at x = -12.4 in float32)."""
+    nargs = 3
+
+
 EXACT_PRODUCT = {sp.sin: SinMul, sp.cos: CosMul}
 
 # SymPy function → name in the generated code ({t} is the dtype tag, f32 or f64).
@@ -53,6 +60,7 @@ FUNCTIONS: dict[type, str] = {
     Hypot1m1: "hypot1m1_{t}",
     SinMul: "sin_mul_{t}",
     CosMul: "cos_mul_{t}",
+    ExpMul: "exp_mul_{t}",
 }
 
 DTYPES = {"f32": np.float32, "f64": np.float64}
@@ -205,8 +213,9 @@ def _exact_power_of_two(c: sp.Expr) -> bool:
 
 
 def lower(expr: sp.Expr) -> sp.Expr:
-    """Kernel-level lowering before printing: numeric subtrees folded, and periodic functions of a
-    product c·x (c not a power of two, so c·x rounds) turned into their exact-product forms."""
+    """Kernel-level lowering before printing: numeric subtrees folded, periodic functions of a
+    product c·x (c not a power of two, so c·x rounds) turned into their exact-product forms, and
+    e^(c·x²) into ExpMul(c, x, x), which keeps x² exact."""
     def is_product_arg(e):
         if type(e) not in EXACT_PRODUCT:
             return False
@@ -217,7 +226,18 @@ def lower(expr: sp.Expr) -> sp.Expr:
         c, _ = e.args[0].as_independent(X, as_Add=False)
         return EXACT_PRODUCT[type(e)](c, X)
 
-    return fold_constants(expr.replace(is_product_arg, exact))
+    def is_exp_of_square(e):
+        if not isinstance(e, sp.exp):
+            return False
+        c, rest = e.args[0].as_independent(X, as_Add=False)
+        return rest == X**2
+
+    def exp_of_square(e):
+        c, _ = e.args[0].as_independent(X, as_Add=False)
+        return ExpMul(c, X, X)
+
+    expr = expr.replace(is_product_arg, exact).replace(is_exp_of_square, exp_of_square)
+    return fold_constants(expr)
 
 
 _CHEAP = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.KroneckerDelta)

@@ -215,3 +215,53 @@ def test_special_values_table_is_what_the_helpers_return(dtype):
         num = ~np.isnan(want)
         assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got[num]), np.signbit(want[num])), \
             (cls.__name__, dtype.__name__, got, want)
+
+
+@njit(error_model="numpy")
+def _exp_mul_loop_f32(c, a, b, out):
+    for i in range(a.shape[0]):
+        out[i] = R.exp_mul_f32(c, a[i], b[i])
+
+
+@njit(error_model="numpy")
+def _exp_mul_loop_f64(c, a, b, out):
+    for i in range(a.shape[0]):
+        out[i] = R.exp_mul_f64(c, a[i], b[i])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_exp_mul_keeps_the_product_exact(dtype):
+    """exp_mul(c, a, b) = e^(c·a·b) (GELU's e^(-x²/2)) within 1 ULP of e^ of the exact product, over
+    squares and mixed products into overflow and gradual underflow; exp(c·(a·b)) of the rounded
+    product is off by ~|c·a·b|/2 ULP out there."""
+    rng = np.random.default_rng(13)
+    lo, hi = domain("exp", dtype)
+    loop = _exp_mul_loop_f32 if dtype is np.float32 else _exp_mul_loop_f64
+    worst, naive = 0.0, 0.0
+    for c in (-0.5, -1.0, 0.5, -1.7, 0.3):
+        lim = math.sqrt(max(-lo, hi) / abs(c)) * 1.02  # past both the overflow and the underflow
+        a = rng.uniform(-lim, lim, 3000).astype(dtype)
+        b = np.concatenate([a[:2000], rng.uniform(-lim, lim, 1000).astype(dtype)])  # squares, then a·b
+        out = np.empty_like(a)
+        with np.errstate(all="ignore"):
+            loop(dtype(c), a, b, out)
+            rounded = helper("exp", dtype)(dtype(c) * (a * b))
+        with mpmath.workdps(80):
+            for ai, bi, y, yr in zip(a.tolist(), b.tolist(), out.tolist(), rounded.tolist()):
+                t = mpmath.exp(mpmath.mpf(float(dtype(c))) * mpmath.mpf(ai) * mpmath.mpf(bi))
+                if t > np.finfo(dtype).max:
+                    assert y == math.inf, (c, ai, bi, y)
+                    continue
+                u = ulp_of(t, dtype)
+                err = float(abs(mpmath.mpf(y) - t) / u)
+                worst = max(worst, err)
+                naive = max(naive, float(abs(mpmath.mpf(yr) - t) / u))
+    print(f"exp_mul {dtype.__name__}: max {worst:.3f} ULP (exp of the rounded product: {naive:.1f})")
+    assert worst <= 1.0
+    assert naive > 20  # the sweep does reach where the rounded product would have failed
+    x = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0], dtype)
+    for c, want in ((-0.5, [0.0, 0.0, np.nan, 1.0, 1.0]), (2.0, [np.inf, np.inf, np.nan, 1.0, 1.0])):
+        out = np.empty_like(x)
+        with np.errstate(all="ignore"):
+            loop(dtype(c), x, x, out)
+        assert np.array_equal(out, np.array(want, dtype), equal_nan=True), (c, out)

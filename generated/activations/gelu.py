@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, exp_f32, exp_f64, ncdf_f32, ncdf_f64
+from .._runtime import at, elementwise, exp_mul_f32, exp_mul_f64, ncdf_f32, ncdf_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
@@ -82,7 +82,7 @@ def gelu(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _gelu_grad_f32(x):
-    result = np.float32(0.3989422917366028)*x*exp_f32(-np.float32(0.5)*(x*x)) + ncdf_f32(x)
+    result = np.float32(0.3989422917366028)*x*exp_mul_f32(np.float32(-0.5), x, x) + ncdf_f32(x)
     result = np.float32(1.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
@@ -102,7 +102,7 @@ def _gelu_grad_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _gelu_grad_f64(x):
-    result = 0.3989422804014327*x*exp_f64(-0.5*(x*x)) + ncdf_f64(x)
+    result = 0.3989422804014327*x*exp_mul_f64(-0.5, x, x) + ncdf_f64(x)
     result = 1.0 if x == math.inf else result  # limit at inf, derived by SymPy
     result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
