@@ -312,6 +312,42 @@ def sigmoid_f32(z):
 
 
 @njit(cache=True, inline="always")
+def sigmoid_dw_f32(z):
+    """sigma(h + l) for a double-word argument z = (h, l) (a polynomial's, from _dw_horner): sigmoid's
+    form, with l carried into the exponential's reduction."""
+    h, l = z
+    a = -abs(h)
+    ac = max(a, np.float32(-104.0))
+    e = _exp_clamped_f32(ac, (l if h >= np.float32(0.0) else -l) if ac == a else np.float32(0.0))  # e^-|h + l|
+    s = np.float32(1.0) / (np.float32(1.0) + e)
+    y = s if h >= np.float32(0.0) else e * s
+    return y if h == h else h
+
+
+@njit(cache=True, inline="always")
+def _dw_mul_f32(a, x):
+    """(h + l)·x as a double-word, the product's rounding error kept (fma)."""
+    h, l = a
+    p = h * x
+    return p, fma(h, x, -p) + l * x
+
+
+@njit(cache=True, inline="always")
+def _dw_horner_f32(a, x, ch, cl):
+    """(h + l)·x + (ch + cl) as a double-word: one Horner step of printing.DWPoly, the product's and
+    the sum's rounding errors kept (fma, 2Sum)."""
+    h, l = a
+    p = h * x
+    s, se = _two_sum_f32(p, ch)
+    return s, (fma(h, x, -p) + se) + (l * x + cl)
+
+
+@njit(cache=True, inline="always")
+def _dw_neg_f32(a):
+    return -a[0], -a[1]
+
+
+@njit(cache=True, inline="always")
 def softplus_f32(z):
     """log(1+e^z) = max(z, 0) + log1p(e) with e = e^-|z| in (0, 1]: no overflow, no cancellation in
     either tail; log1p(e) = e + e²·L(e), L a polynomial on [0, 1] (emit.py:ELEMENTARY)."""
@@ -594,6 +630,42 @@ def sigmoid_f64(z):
     e = exp_f64(-abs(z))
     s = 1.0 / (1.0 + e)
     return s if z >= 0.0 else e * s
+
+
+@njit(cache=True, inline="always")
+def sigmoid_dw_f64(z):
+    """sigma(h + l) for a double-word argument z = (h, l) (a polynomial's, from _dw_horner): sigmoid's
+    form, with l carried into the exponential's reduction."""
+    h, l = z
+    a = -abs(h)
+    ac = max(a, -746.0)
+    e = _exp_clamped_f64(ac, (l if h >= 0.0 else -l) if ac == a else 0.0)  # e^-|h + l|
+    s = 1.0 / (1.0 + e)
+    y = s if h >= 0.0 else e * s
+    return y if h == h else h
+
+
+@njit(cache=True, inline="always")
+def _dw_mul_f64(a, x):
+    """(h + l)·x as a double-word, the product's rounding error kept (fma)."""
+    h, l = a
+    p = h * x
+    return p, fma(h, x, -p) + l * x
+
+
+@njit(cache=True, inline="always")
+def _dw_horner_f64(a, x, ch, cl):
+    """(h + l)·x + (ch + cl) as a double-word: one Horner step of printing.DWPoly, the product's and
+    the sum's rounding errors kept (fma, 2Sum)."""
+    h, l = a
+    p = h * x
+    s, se = _two_sum_f64(p, ch)
+    return s, (fma(h, x, -p) + se) + (l * x + cl)
+
+
+@njit(cache=True, inline="always")
+def _dw_neg_f64(a):
+    return -a[0], -a[1]
 
 
 @njit(cache=True, inline="always")
