@@ -68,11 +68,11 @@ def build(only: list[str] | None = None, package_hint: str = "symact.kernels", d
     for n, r in enumerate(row_losses, len(entries) + len(vectors) + len(losses) + 1):
         progress(f"[{n:2d}/{total}] {r.name:<14} row loss: gradients checked and stable forms proven at K = 2, 3, 4")
     if docs and derived:
-        from .docs import render_docs
+        from .docs import ACCURACY_TABLE, render_docs
 
         with tempfile.TemporaryDirectory() as tmp:
             for path in render_docs(derived, "both", Path(tmp), vectors=vectors, losses=pointwise,
-                                     row_losses=row_losses):
+                                     row_losses=row_losses, accuracy=ACCURACY_TABLE):
                 files[f"docs/{path.relative_to(tmp)}"] = path.read_bytes()
             for path in Path(tmp).rglob("*"):
                 if path.is_file():

@@ -305,9 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--format", choices=["latex", "markdown", "both"], default="both", help="default: both")
     d.add_argument("--out", default=str(DEFAULT_OUT / "docs"), help="output directory (default: generated/docs/)")
     d.add_argument("--pdf", action="store_true", help="build reference.pdf with a TeX engine (latexmk or pdflatex)")
-    _accuracy = Path(__file__).resolve().parent.parent / "tests" / "accuracy_table.md"
-    d.add_argument("--accuracy", metavar="FILE", default=str(_accuracy) if _accuracy.is_file() else None,
-                   help="max-ULP table written by tests/test_accuracy.py (default: tests/accuracy_table.md if present)")
+    from .docs import ACCURACY_TABLE
+    d.add_argument("--accuracy", metavar="FILE", default=str(ACCURACY_TABLE) if ACCURACY_TABLE.is_file() else None,
+                   help="max-ULP table of tests/test_accuracy.py (default: tests/accuracy_table.md if present)")
     d.set_defaults(func=cmd_docs)
     return parser
 

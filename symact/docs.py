@@ -269,6 +269,11 @@ def _seed(source: str) -> tuple[str, str]:
     return source, ""
 
 
+# The max-ULP table tests/test_accuracy.py measures and checks is current (committed with the kernels):
+# the reference docs quote its rows. Absent outside a source checkout; the docs then say so.
+ACCURACY_TABLE = Path(__file__).resolve().parent.parent / "tests" / "accuracy_table.md"
+
+
 def read_accuracy(path: Optional[Path]) -> Optional[dict[str, tuple[str, str]]]:
     """{kernel: (float32 cell, float64 cell)} from the table tests/test_accuracy.py writes."""
     if path is None or not Path(path).is_file():
