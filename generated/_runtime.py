@@ -312,16 +312,18 @@ def sigmoid_f32(z):
 
 
 @njit(cache=True, inline="always")
-def sigmoid_dw_f32(z):
-    """sigma(h + l) for a double-word argument z = (h, l) (a polynomial's, from _dw_horner): sigmoid's
-    form, with l carried into the exponential's reduction."""
+def sigmoid_pair_dw_f32(z):
+    """(sigma(h + l), sigma(-(h + l))) for a double-word argument z = (h, l) (a polynomial's, from
+    _dw_horner): sigmoid's form, with l carried into the exponential's reduction; both from one
+    exponential e = e^-|h + l| and one division, s = 1/(1 + e) and e·s."""
     h, l = z
     a = -abs(h)
     ac = max(a, np.float32(-104.0))
-    e = _exp_clamped_f32(ac, (l if h >= np.float32(0.0) else -l) if ac == a else np.float32(0.0))  # e^-|h + l|
+    e = _exp_clamped_f32(ac, (l if h >= np.float32(0.0) else -l) if ac == a else np.float32(0.0))
     s = np.float32(1.0) / (np.float32(1.0) + e)
-    y = s if h >= np.float32(0.0) else e * s
-    return y if h == h else h
+    es = e * s
+    pos = h >= np.float32(0.0)
+    return (s if pos else es) if h == h else h, (es if pos else s) if h == h else h
 
 
 @njit(cache=True, inline="always")
@@ -340,11 +342,6 @@ def _dw_horner_f32(a, x, ch, cl):
     p = h * x
     s, se = _two_sum_f32(p, ch)
     return s, (fma(h, x, -p) + se) + (l * x + cl)
-
-
-@njit(cache=True, inline="always")
-def _dw_neg_f32(a):
-    return -a[0], -a[1]
 
 
 @njit(cache=True, inline="always")
@@ -633,16 +630,18 @@ def sigmoid_f64(z):
 
 
 @njit(cache=True, inline="always")
-def sigmoid_dw_f64(z):
-    """sigma(h + l) for a double-word argument z = (h, l) (a polynomial's, from _dw_horner): sigmoid's
-    form, with l carried into the exponential's reduction."""
+def sigmoid_pair_dw_f64(z):
+    """(sigma(h + l), sigma(-(h + l))) for a double-word argument z = (h, l) (a polynomial's, from
+    _dw_horner): sigmoid's form, with l carried into the exponential's reduction; both from one
+    exponential e = e^-|h + l| and one division, s = 1/(1 + e) and e·s."""
     h, l = z
     a = -abs(h)
     ac = max(a, -746.0)
-    e = _exp_clamped_f64(ac, (l if h >= 0.0 else -l) if ac == a else 0.0)  # e^-|h + l|
+    e = _exp_clamped_f64(ac, (l if h >= 0.0 else -l) if ac == a else 0.0)
     s = 1.0 / (1.0 + e)
-    y = s if h >= 0.0 else e * s
-    return y if h == h else h
+    es = e * s
+    pos = h >= 0.0
+    return (s if pos else es) if h == h else h, (es if pos else s) if h == h else h
 
 
 @njit(cache=True, inline="always")
@@ -661,11 +660,6 @@ def _dw_horner_f64(a, x, ch, cl):
     p = h * x
     s, se = _two_sum_f64(p, ch)
     return s, (fma(h, x, -p) + se) + (l * x + cl)
-
-
-@njit(cache=True, inline="always")
-def _dw_neg_f64(a):
-    return -a[0], -a[1]
 
 
 @njit(cache=True, inline="always")

@@ -47,15 +47,16 @@ class DWPoly(sp.Function):
         return {"_dw_mul_{t}" if c == 0 else "_dw_horner_{t}" for c in self.args[2:]}
 
 
-class DWNeg(sp.Function):
-    """-(h + l) of a double-word (lowering only): sigma(-P) shares P's evaluation with sigma(P)."""
+class SigmoidPairDW(sp.Function):
+    """(sigma(w), sigma(-w)) of a double-word w (lowering only): one exponential, whose reduction takes
+    w's low part, and one division for both (GELU-tanh's derivative needs both)."""
     nargs = 1
+
+
+class Item(sp.Function):
+    """Item(e, i): element i of a lowering that returns a tuple (printed e[i])."""
+    nargs = 2
     cheap = True
-
-
-class SigmoidDW(sp.Function):
-    """sigma of a double-word argument (lowering only): the low part joins the exponential's."""
-    nargs = 1
 
 
 EXACT_PRODUCT = {sp.sin: SinMul, sp.cos: CosMul}
@@ -83,8 +84,7 @@ FUNCTIONS: dict[type, str] = {
     SinMul: "sin_mul_{t}",
     CosMul: "cos_mul_{t}",
     ExpMul: "exp_mul_{t}",
-    DWNeg: "_dw_neg_{t}",
-    SigmoidDW: "sigmoid_dw_{t}",
+    SigmoidPairDW: "sigmoid_pair_dw_{t}",
 }
 
 DTYPES = {"f32": np.float32, "f64": np.float64}
@@ -231,6 +231,9 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_Symbol(self, expr):
         return expr.name
 
+    def _print_Item(self, expr):
+        return f"{self._print(expr.args[0])}[{int(expr.args[1])}]"
+
     def _print_DWPoly(self, expr):
         x, lead, *rest = expr.args
         out = "({}, {})".format(*self.split(lead))
@@ -254,7 +257,8 @@ def lower(expr: sp.Expr) -> sp.Expr:
     """Kernel-level lowering before printing: numeric subtrees folded, periodic functions of a
     product c·x (c not a power of two, so c·x rounds) turned into their exact-product forms, and
     e^(c·x²) into ExpMul(c, x, x), which keeps x² exact, and sigma of a polynomial of degree >= 2 in x
-    into SigmoidDW of its double-word value (DWPoly, the leading coefficient made positive)."""
+    into an item of SigmoidPairDW of its double-word value (DWPoly, the leading coefficient made
+    positive: sigma(P) and sigma(-P) then share one evaluation)."""
     def is_product_arg(e):
         if type(e) not in EXACT_PRODUCT:
             return False
@@ -284,8 +288,8 @@ def lower(expr: sp.Expr) -> sp.Expr:
     def sigmoid_of_poly(e):
         coeffs = sp.Poly(e.args[0], X).all_coeffs()
         if coeffs[0] < 0:
-            return SigmoidDW(DWNeg(DWPoly(X, *[-c for c in coeffs])))
-        return SigmoidDW(DWPoly(X, *coeffs))
+            return Item(SigmoidPairDW(DWPoly(X, *[-c for c in coeffs])), 1)
+        return Item(SigmoidPairDW(DWPoly(X, *coeffs)), 0)
 
     expr = expr.replace(is_product_arg, exact).replace(is_exp_of_square, exp_of_square)
     expr = expr.replace(is_sigmoid_of_poly, sigmoid_of_poly)
