@@ -107,6 +107,11 @@ HELPER_SPECIALS: dict[type, tuple[float, float, float]] = {
     Log1p: (float("inf"), _NAN, _NAN),
     NormCdf: (1.0, 0.0, _NAN),
 }
+# The same for the helpers that return a pair: sigmoid_pair_dw of a double-word whose high part is
+# +inf, -inf or nan (the low part is then nan: inf·x - inf), checked by tests/test_elementary.py too.
+PAIR_SPECIALS: dict[type, tuple[tuple[float, float], ...]] = {
+    SigmoidPairDW: ((1.0, 0.0), (0.0, 1.0), (_NAN, _NAN)),
+}
 
 
 def fold_constants(expr: sp.Expr) -> sp.Expr:
@@ -395,6 +400,16 @@ def special_value(expr: sp.Expr, arg: sp.Symbol, x: float, tag: str):
         if isinstance(e, (sp.Max, sp.Min)):
             r = None if any(nan(v) for v in vals) else (max if isinstance(e, sp.Max) else min)(vals)
             return None if r == 0 else r  # which zero max(0.0, -0.0) keeps is not ours to assume
+        if isinstance(e, DWPoly):  # at ±inf and nan only the high parts count: plain Horner
+            out = vals[1]
+            for c in vals[2:]:
+                out = out * vals[0] + c
+            return dt(out)
+        if isinstance(e, Item) and isinstance(vals[0], tuple):
+            return vals[0][int(vals[1])]
+        if type(e) in PAIR_SPECIALS and len(vals) == 1 and not np.isfinite(vals[0]):
+            plus, minus, nan_ = PAIR_SPECIALS[type(e)]
+            return tuple(dt(v) for v in (nan_ if np.isnan(vals[0]) else plus if vals[0] > 0 else minus))
         table = HELPER_SPECIALS.get(type(e))
         if table is not None and len(vals) == 1 and not np.isfinite(vals[0]):
             return dt(table[0] if vals[0] > 0 else table[1])

@@ -265,3 +265,19 @@ def test_exp_mul_keeps_the_product_exact(dtype):
         with np.errstate(all="ignore"):
             loop(dtype(c), x, x, out)
         assert np.array_equal(out, np.array(want, dtype), equal_nan=True), (c, out)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pair_special_values_are_what_the_helpers_return(dtype):
+    """printing.PAIR_SPECIALS, like HELPER_SPECIALS, for the helpers that return a pair: fed what a
+    double-word polynomial gives at x = ±inf and nan (high part ±inf or nan, low part nan)."""
+    from symact.printing import FUNCTIONS, PAIR_SPECIALS
+    for cls, want in PAIR_SPECIALS.items():
+        fn = getattr(R, FUNCTIONS[cls].format(t=TAGS[dtype]))
+
+        @njit
+        def call(h, lo):
+            return fn((h, lo))
+        for h, w in zip((np.inf, -np.inf, np.nan), want):
+            got = call(dtype(h), dtype(np.nan))
+            assert np.array_equal(np.array(got, dtype), np.array(w, dtype), equal_nan=True), (cls.__name__, h, got, w)

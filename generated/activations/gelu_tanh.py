@@ -30,7 +30,6 @@ _PARAMS = ()
 @njit(cache=True, inline="always")
 def _gelu_tanh_f32(x):
     result = x*sigmoid_pair_dw_f32(_dw_mul_f32(_dw_horner_f32(_dw_mul_f32((np.float32(0.07135481387376785), np.float32(2.3988324659995897e-09)), x), x, np.float32(1.5957691669464111), np.float32(-4.534068054340423e-08)), x))[0]
-    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
@@ -50,7 +49,6 @@ def _gelu_tanh_ploop_f32(x, out):
 @njit(cache=True, inline="always")
 def _gelu_tanh_f64(x):
     result = x*sigmoid_pair_dw_f64(_dw_mul_f64(_dw_horner_f64(_dw_mul_f64((0.07135481627260025, -6.175149918155315e-19), x), x, 1.5957691216057308, -9.96930880911092e-17), x))[0]
-    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
     result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
