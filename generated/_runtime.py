@@ -141,8 +141,10 @@ def exp_f32(x):
 
 @njit(cache=True, inline="always")
 def _exp_clamped_f32(xc, mlo):
-    """e^(xc - mlo) for xc in [-104.0, 89.0] and a low part -mlo (|mlo| <~ ulp(xc)): exp's core.
-    mlo joins the reduced argument before its last rounding; exp passes 0, and r - 0 folds away."""
+    """e^(xc - mlo), <= 1 ULP, for a two-part argument (|mlo| <~ ulp(xc)) with xc <= 89.0 and xc/ln2
+    within ldexp's range: exp's core, for exp (mlo = 0: r - 0 folds away) and for the callers whose
+    argument is exact only as a sum (exp_mul, ncdf, erfc, sigmoid_pair_dw). mlo joins the reduced
+    argument before its last rounding. No nan or inf handling (callers clamp)."""
     kb = fma(xc, np.float32(1.4426950216293335), np.float32(12582912.0))
     kf = kb - np.float32(12582912.0)
     r = fma(kf, np.float32(-0.693145751953125), xc)  # exact: ln2_hi has trailing zeros
@@ -233,20 +235,6 @@ def _erf_q_f32(a):
 
 
 @njit(cache=True, inline="always")
-def _exp2_f32(x, xlo):
-    """e^(x + xlo) for a two-part argument (|xlo| <= ulp(x)/2): the reduction of exp_f32 with xlo
-    added to the low part, <= 1 ULP; no nan or inf handling (callers clamp)."""
-    kf, r, rlo, k = _reduce_f32(x)
-    lo = rlo + xlo
-    r2 = r + lo
-    rlo2 = (r - r2) + lo
-    s = r2 * r2 * fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, np.float32(0.0001989126903936267), np.float32(0.0013933900045230985)), np.float32(0.00833331048488617)), np.float32(0.041666463017463684)), np.float32(0.1666666716337204)), np.float32(0.5))
-    h = np.float32(1.0) + r2
-    e = (np.float32(1.0) - h) + r2
-    return ldexp_f32(h + (e + (rlo2 + s)), k)
-
-
-@njit(cache=True, inline="always")
 def exp_mul_f32(c, a, b):
     """e^(c·a·b), <= 1 ULP of the exact product: p = a·b and h = c·p, each product's rounding error
     (fma) carried into the exponential as a low part. exp(c·(a·b)) would be off by up to |c·a·b|·u
@@ -273,7 +261,7 @@ def _erfc_big_f32(a):
     big_a = -(h * h) - np.float32(0.703125)
     big_b = (h - ac) * (h + ac) + big_r
     hi = big_a + big_b
-    return _exp2_f32(hi, big_b - (hi - big_a)) / ac
+    return _exp_clamped_f32(hi, (hi - big_a) - big_b) / ac
 
 
 @njit(cache=True, inline="always")
@@ -374,7 +362,7 @@ def ncdf_f32(z):
     s, e2 = _two_sum_f32(s1, w)
     lo = (e1 + np.float32(-0.5) * fma(a, a, -zz)) + (fma(v, pq, -w) + (dp + np.float32(3.5367331285840464e-09)))
     lo = lo + e2  # -z²/2 + P = s + lo
-    e = _exp2_f32(s, lo)
+    e = _exp_clamped_f32(s, -lo)
     tail = fma(q * np.float32(0.25), e, (tlo * np.float32(0.25)) * e)  # (q + tlo)/4·e, rounded once
     y = tail if z < np.float32(0.0) else np.float32(1.0) - tail
     return y if z == z else z
@@ -459,8 +447,10 @@ def exp_f64(x):
 
 @njit(cache=True, inline="always")
 def _exp_clamped_f64(xc, mlo):
-    """e^(xc - mlo) for xc in [-746.0, 710.0] and a low part -mlo (|mlo| <~ ulp(xc)): exp's core.
-    mlo joins the reduced argument before its last rounding; exp passes 0, and r - 0 folds away."""
+    """e^(xc - mlo), <= 1 ULP, for a two-part argument (|mlo| <~ ulp(xc)) with xc <= 710.0 and xc/ln2
+    within ldexp's range: exp's core, for exp (mlo = 0: r - 0 folds away) and for the callers whose
+    argument is exact only as a sum (exp_mul, ncdf, erfc, sigmoid_pair_dw). mlo joins the reduced
+    argument before its last rounding. No nan or inf handling (callers clamp)."""
     kb = fma(xc, 1.4426950408889634, 6755399441055744.0)
     kf = kb - 6755399441055744.0
     r = fma(kf, -0.6931471803691238, xc)  # exact: ln2_hi has trailing zeros
@@ -551,20 +541,6 @@ def _erf_q_f64(a):
 
 
 @njit(cache=True, inline="always")
-def _exp2_f64(x, xlo):
-    """e^(x + xlo) for a two-part argument (|xlo| <= ulp(x)/2): the reduction of exp_f64 with xlo
-    added to the low part, <= 1 ULP; no nan or inf handling (callers clamp)."""
-    kf, r, rlo, k = _reduce_f64(x)
-    lo = rlo + xlo
-    r2 = r + lo
-    rlo2 = (r - r2) + lo
-    s = r2 * r2 * fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, fma(r2, 2.0914898727175524e-09, 2.5105513541847086e-08), 2.755727313289604e-07), 2.7557254685728803e-06), 2.480158732595111e-05), 0.0001984126987538548), 0.0013888888888883633), 0.008333333333325973), 0.04166666666666667), 0.1666666666666667), 0.5)
-    h = 1.0 + r2
-    e = (1.0 - h) + r2
-    return ldexp_f64(h + (e + (rlo2 + s)), k)
-
-
-@njit(cache=True, inline="always")
 def exp_mul_f64(c, a, b):
     """e^(c·a·b), <= 1 ULP of the exact product: p = a·b and h = c·p, each product's rounding error
     (fma) carried into the exponential as a low part. exp(c·(a·b)) would be off by up to |c·a·b|·u
@@ -591,7 +567,7 @@ def _erfc_big_f64(a):
     big_a = -(h * h) - 0.703125
     big_b = (h - ac) * (h + ac) + big_r
     hi = big_a + big_b
-    return _exp2_f64(hi, big_b - (hi - big_a)) / ac
+    return _exp_clamped_f64(hi, (hi - big_a) - big_b) / ac
 
 
 @njit(cache=True, inline="always")
@@ -692,7 +668,7 @@ def ncdf_f64(z):
     s, e2 = _two_sum_f64(s1, w)
     lo = (e1 + -0.5 * fma(a, a, -zz)) + (fma(v, pq, -w) + (dp + -1.605145764552835e-17))
     lo = lo + e2  # -z²/2 + P = s + lo
-    e = _exp2_f64(s, lo)
+    e = _exp_clamped_f64(s, -lo)
     tail = fma(q * 0.25, e, (tlo * 0.25) * e)  # (q + tlo)/4·e, rounded once
     y = tail if z < 0.0 else 1.0 - tail
     return y if z == z else z
