@@ -45,6 +45,13 @@ class Centered(sp.Function):
         return rf"\left({printer._print(self.args[0])} - \max_k {printer._print(self.args[1])}\right)"
 
 
+class RcpDiv(sp.Function):
+    """Lowering only: num / den**power for a row's exp sum den (see _exp_sums), printed as
+    ``div_rcp(num, D, rcp_D)`` with D = den**power and 1/D computed once per row (_rowwise.py)."""
+    cheap = True  # arithmetic and selects only (printing.transcendental)
+    nargs = 3
+
+
 def _pattern_at(pattern: sp.Expr, idx) -> sp.Expr:
     return pattern.subs(k, idx)
 
@@ -320,6 +327,15 @@ class RowPrinter(NumbaPrinter):
             return "n" if self.tag == "f64" else "np.float32(n)"  # K in arithmetic: the row length
         return expr.name
 
+    @staticmethod
+    def rcp_den(base: str, power: int) -> str:
+        return base if power == 1 else f"{base}_{power}"
+
+    def _print_RcpDiv(self, expr):
+        num, base, power = expr.args
+        den = self.rcp_den(str(base), int(power))
+        return f"div_rcp({self._print(num)}, {den}, rcp_{den})"
+
     def _print_Difference(self, expr):
         return f"({self._print(expr.args[0])} - {self._print(expr.args[1])})"
 
@@ -411,6 +427,36 @@ def _excluded(group: list[Reduction], summands: list, index) -> dict:
                 found[r.var] = (base.var, j)
                 break
     return {var: (base, j) for var, (base, j) in found.items() if base not in found}  # bases keep their rows
+
+
+def _exp_sums(reductions: list[Reduction]) -> set[str]:
+    """The sums of a row's exps shifted by their own max (softmax's denominator): one term is e^0 = 1
+    and none exceeds it, so the sum lies in [1, K] (or is nan), and it and its square have normal
+    reciprocals: the condition for div_rcp to round as the division does."""
+    maxes = {r.var: r for r in reductions if r.kind == "max"}
+    sums = set()
+    for r in reductions:
+        b = r.body
+        if r.kind == "sum" and isinstance(b, sp.exp) and isinstance(b.args[0], Difference):
+            shifted, m = b.args[0].args
+            mr = maxes.get(str(m))
+            if mr is not None and mr.body.subs(mr.loop_index, r.loop_index) == shifted:
+                sums.add(r.var)
+    return sums
+
+
+def _reciprocal_divisions(expr: sp.Expr, sums: set[str]) -> sp.Expr:
+    """Each product's division by a power of an exp sum (see _exp_sums) becomes RcpDiv: the output
+    loop then multiplies by a reciprocal taken once per row, with the division's rounding."""
+    def visit(e):
+        if isinstance(e, sp.Mul):
+            dens = [f for f in e.args if isinstance(f, sp.Pow) and f.base.is_Symbol and f.base.name in sums
+                    and f.exp.is_Integer and f.exp < 0]
+            if len(dens) == 1:
+                num = sp.Mul(*[visit(f) for f in e.args if f is not dens[0]])
+                return RcpDiv(num, dens[0].base, -dens[0].exp)
+        return e.func(*[visit(a) for a in e.args]) if e.args else e
+    return visit(expr)
 
 
 def _buffered_lines(p: RowPrinter, group: list[Reduction], buf: int, out_exprs: list, out_index):
@@ -511,10 +557,17 @@ def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, sca
         nbuf += used
     if row_value is not None:
         lines.append(f"vout[r] = {p.doprint(fold_constants(row_value))}")
-    value = p.doprint(fold_constants(out).xreplace(reuse))
+    out = fold_constants(out).xreplace(reuse)
     if scalar:
-        lines.append(f"out[r] = {value}")
+        lines.append(f"out[r] = {p.doprint(out)}")
     else:
+        out = _reciprocal_divisions(out, _exp_sums(reductions))
+        for d in sorted({(str(a.args[1]), int(a.args[2])) for a in out.atoms(RcpDiv)}):
+            den = p.rcp_den(*d)
+            if d[1] > 1:
+                lines.append(f"{den} = {'*'.join([d[0]] * d[1])}")
+            lines.append(f"rcp_{den} = {p.const(1)}/{den}")
+        value = p.doprint(out)
         inner = [f"    {line}" for red in out_inner for line in _reduction_lines(p, red)]
         if divisor:
             value = f"({value})/{divisor}"

@@ -123,3 +123,36 @@ def test_fast_path_and_general_path_agree():
         K.softmax(x, beta=-1.0)
     with pytest.raises(ValueError, match="out must be an array"):
         K.softmax(x, out=np.empty((6, 7, 9), np.float32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_division_by_a_row_reciprocal_rounds_as_the_division(dtype):
+    """div_rcp(a, b, 1/b), which the row kernels use for their exp-sum denominators: the same bits as
+    a/b (IEEE division, correctly rounded) above 2^(p/2)·tiny, within 1 ulp below, and a/b's own
+    value for inf and nan operands."""
+    from symact.kernels._rowwise import div_rcp
+    from numba import njit
+
+    @njit
+    def run(a, b, out):
+        for i in range(a.shape[0]):
+            out[i] = div_rcp(a[i], b[i], dtype(1.0) / b[i])
+
+    rng = np.random.default_rng(7)
+    fi = np.finfo(dtype)
+    n = 200_000
+    a = np.concatenate([rng.random(n), np.exp2(rng.uniform(np.log2(float(fi.tiny)) - fi.nmant, 0, n))]).astype(dtype)
+    b = np.exp2(rng.uniform(0, 12, a.size)).astype(dtype)  # a sum of shifted exps lies in [1, K]
+    got = np.empty_like(a)
+    run(a, b, got)
+    want = a / b
+    normal = np.abs(want) >= float(fi.tiny) * 2.0 ** ((fi.nmant + 1) // 2)
+    assert normal.sum() > n and np.array_equal(got[normal], want[normal])
+    spacing = np.spacing(np.maximum(np.abs(want[~normal]), fi.smallest_subnormal).astype(dtype))
+    assert np.all(np.abs(got[~normal].astype(float) - want[~normal]) <= spacing)
+    special_a = np.array([np.inf, -np.inf, np.nan, 0.0, 1.0, 1.0, np.inf], dtype)
+    special_b = np.array([3.0, 3.0, 3.0, np.nan, np.nan, np.inf, np.inf], dtype)
+    got = np.empty_like(special_a)
+    with np.errstate(all="ignore"):
+        run(special_a, special_b, got)
+        np.testing.assert_array_equal(got, special_a / special_b)

@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._rowlosses import run
-from .._rowwise import fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
+from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
 from .._runtime import exp_f32, exp_f64
 
 
@@ -110,8 +110,9 @@ def _cross_entropy_label_grad_input_rows_f32(x, y, w, gd, out):
             buf[0, k] = exp_f32((x[r, k] - m0))
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
+        rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
+            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -126,8 +127,9 @@ def _cross_entropy_label_grad_input_prows_f32(x, y, w, gd, out):
             buf[0, k] = exp_f32((x[r, k] - m0))
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
+        rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
+            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -142,8 +144,9 @@ def _cross_entropy_label_grad_input_rows_f64(x, y, w, gd, out):
             buf[0, k] = exp_f64((x[r, k] - m0))
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
+        rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
+            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -158,8 +161,9 @@ def _cross_entropy_label_grad_input_prows_f64(x, y, w, gd, out):
             buf[0, k] = exp_f64((x[r, k] - m0))
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
+        rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
+            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -176,8 +180,9 @@ def _cross_entropy_label_fwd_grad_input_rows_f32(x, y, w, gd, vout, out):
         s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
         l6 = math.log1p(frest_f32(buf[0]))
         vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
+        rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
+            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -194,8 +199,9 @@ def _cross_entropy_label_fwd_grad_input_prows_f32(x, y, w, gd, vout, out):
         s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
         l6 = math.log1p(frest_f32(buf[0]))
         vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
+        rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
+            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -212,8 +218,9 @@ def _cross_entropy_label_fwd_grad_input_rows_f64(x, y, w, gd, vout, out):
         s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
         l6 = math.log1p(frest_f64(buf[0]))
         vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
+        rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
+            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -230,8 +237,9 @@ def _cross_entropy_label_fwd_grad_input_prows_f64(x, y, w, gd, vout, out):
         s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
         l6 = math.log1p(frest_f64(buf[0]))
         vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
+        rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = ((-s4/s2 if (i == y_r) else buf[0, i]/s2)*w_y)/gd
+            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -317,8 +325,9 @@ def _cross_entropy_prob_grad_input_rows_f32(x, t, w, gd, out):
             buf[1, k] = t[r, k]*w[k]
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
+        rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
+            out[r, i] = (div_rcp(buf[0, i]*s4, s2, rcp_s2) - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -332,8 +341,9 @@ def _cross_entropy_prob_grad_input_prows_f32(x, t, w, gd, out):
             buf[1, k] = t[r, k]*w[k]
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
+        rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
+            out[r, i] = (div_rcp(buf[0, i]*s4, s2, rcp_s2) - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -347,8 +357,9 @@ def _cross_entropy_prob_grad_input_rows_f64(x, t, w, gd, out):
             buf[1, k] = t[r, k]*w[k]
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
+        rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
+            out[r, i] = (div_rcp(buf[0, i]*s4, s2, rcp_s2) - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -362,8 +373,9 @@ def _cross_entropy_prob_grad_input_prows_f64(x, t, w, gd, out):
             buf[1, k] = t[r, k]*w[k]
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
+        rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
+            out[r, i] = (div_rcp(buf[0, i]*s4, s2, rcp_s2) - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -383,8 +395,9 @@ def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, gd, vout, out):
         s6 = fsum_f32(buf[2])
         l8 = math.log1p(frest_f32(buf[0]))
         vout[r] = l8*s4 - s6
+        rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
+            out[r, i] = (div_rcp(buf[0, i]*s4, s2, rcp_s2) - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -404,8 +417,9 @@ def _cross_entropy_prob_fwd_grad_input_prows_f32(x, t, w, gd, vout, out):
         s6 = fsum_f32(buf[2])
         l8 = math.log1p(frest_f32(buf[0]))
         vout[r] = l8*s4 - s6
+        rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
+            out[r, i] = (div_rcp(buf[0, i]*s4, s2, rcp_s2) - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -425,8 +439,9 @@ def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, gd, vout, out):
         s6 = fsum_f64(buf[2])
         l8 = math.log1p(frest_f64(buf[0]))
         vout[r] = l8*s4 - s6
+        rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
+            out[r, i] = (div_rcp(buf[0, i]*s4, s2, rcp_s2) - t[r, i]*w[i])/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -446,8 +461,9 @@ def _cross_entropy_prob_fwd_grad_input_prows_f64(x, t, w, gd, vout, out):
         s6 = fsum_f64(buf[2])
         l8 = math.log1p(frest_f64(buf[0]))
         vout[r] = l8*s4 - s6
+        rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = (buf[0, i]*s4/s2 - t[r, i]*w[i])/gd
+            out[r, i] = (div_rcp(buf[0, i]*s4, s2, rcp_s2) - t[r, i]*w[i])/gd
 
 
 _LOOPS = {

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._rowwise import fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
+from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
 from .._runtime import _as_float_array, exp_f32, exp_f64
 
 _PARAMS = ()
@@ -96,8 +96,9 @@ def _log_softmax_vjp_rows_f32(x, g, out):
             buf[1, k] = g[r, k]
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
+        rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = -buf[0, i]*s4/s2 + g[r, i]
+            out[r, i] = div_rcp(-buf[0, i]*s4, s2, rcp_s2) + g[r, i]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -111,8 +112,9 @@ def _log_softmax_vjp_prows_f32(x, g, out):
             buf[1, k] = g[r, k]
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
+        rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = -buf[0, i]*s4/s2 + g[r, i]
+            out[r, i] = div_rcp(-buf[0, i]*s4, s2, rcp_s2) + g[r, i]
 
 
 @njit(cache=True, error_model="numpy")
@@ -126,8 +128,9 @@ def _log_softmax_vjp_rows_f64(x, g, out):
             buf[1, k] = g[r, k]
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
+        rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = -buf[0, i]*s4/s2 + g[r, i]
+            out[r, i] = div_rcp(-buf[0, i]*s4, s2, rcp_s2) + g[r, i]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -141,8 +144,9 @@ def _log_softmax_vjp_prows_f64(x, g, out):
             buf[1, k] = g[r, k]
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
+        rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = -buf[0, i]*s4/s2 + g[r, i]
+            out[r, i] = div_rcp(-buf[0, i]*s4, s2, rcp_s2) + g[r, i]
 
 
 _LOG_SOFTMAX_VJP_LOOPS = {np.float32: (_log_softmax_vjp_rows_f32, _log_softmax_vjp_prows_f32),

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._rowwise import fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
+from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
 from .._runtime import _as_float_array, exp_f32, exp_f64
 
 _PARAMS = ()
@@ -103,8 +103,9 @@ def _logsumexp_vjp_rows_f32(x, g, out):
         for k in range(n):
             buf[0, k] = exp_f32((x[r, k] - m0))
         s2 = fsum_f32(buf[0])
+        rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = buf[0, i]*g_r/s2
+            out[r, i] = div_rcp(buf[0, i]*g_r, s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -117,8 +118,9 @@ def _logsumexp_vjp_prows_f32(x, g, out):
         for k in range(n):
             buf[0, k] = exp_f32((x[r, k] - m0))
         s2 = fsum_f32(buf[0])
+        rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = buf[0, i]*g_r/s2
+            out[r, i] = div_rcp(buf[0, i]*g_r, s2, rcp_s2)
 
 
 @njit(cache=True, error_model="numpy")
@@ -131,8 +133,9 @@ def _logsumexp_vjp_rows_f64(x, g, out):
         for k in range(n):
             buf[0, k] = exp_f64((x[r, k] - m0))
         s2 = fsum_f64(buf[0])
+        rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = buf[0, i]*g_r/s2
+            out[r, i] = div_rcp(buf[0, i]*g_r, s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -145,8 +148,9 @@ def _logsumexp_vjp_prows_f64(x, g, out):
         for k in range(n):
             buf[0, k] = exp_f64((x[r, k] - m0))
         s2 = fsum_f64(buf[0])
+        rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = buf[0, i]*g_r/s2
+            out[r, i] = div_rcp(buf[0, i]*g_r, s2, rcp_s2)
 
 
 _LOGSUMEXP_VJP_LOOPS = {np.float32: (_logsumexp_vjp_rows_f32, _logsumexp_vjp_prows_f32),

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._rowwise import fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
+from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
 from .._runtime import _as_float_array, exp_f32, exp_f64
 
 _PARAMS = (('beta', True, False),)
@@ -33,8 +33,9 @@ def _softmax_rows_f32(x, beta, out):
         for k in range(n):
             buf[0, k] = exp_f32((beta*x[r, k] - m0))
         s2 = fsum_f32(buf[0])
+        rcp_s2 = np.float32(1.0)/s2
         for j in range(n):
-            out[r, j] = buf[0, j]/s2
+            out[r, j] = div_rcp(buf[0, j], s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -46,8 +47,9 @@ def _softmax_prows_f32(x, beta, out):
         for k in range(n):
             buf[0, k] = exp_f32((beta*x[r, k] - m0))
         s2 = fsum_f32(buf[0])
+        rcp_s2 = np.float32(1.0)/s2
         for j in range(n):
-            out[r, j] = buf[0, j]/s2
+            out[r, j] = div_rcp(buf[0, j], s2, rcp_s2)
 
 
 @njit(cache=True, error_model="numpy")
@@ -59,8 +61,9 @@ def _softmax_rows_f64(x, beta, out):
         for k in range(n):
             buf[0, k] = exp_f64((beta*x[r, k] - m0))
         s2 = fsum_f64(buf[0])
+        rcp_s2 = 1.0/s2
         for j in range(n):
-            out[r, j] = buf[0, j]/s2
+            out[r, j] = div_rcp(buf[0, j], s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -72,8 +75,9 @@ def _softmax_prows_f64(x, beta, out):
         for k in range(n):
             buf[0, k] = exp_f64((beta*x[r, k] - m0))
         s2 = fsum_f64(buf[0])
+        rcp_s2 = 1.0/s2
         for j in range(n):
-            out[r, j] = buf[0, j]/s2
+            out[r, j] = div_rcp(buf[0, j], s2, rcp_s2)
 
 
 _SOFTMAX_LOOPS = {np.float32: (_softmax_rows_f32, _softmax_prows_f32),
@@ -97,8 +101,11 @@ def _softmax_vjp_rows_f32(x, g, beta, out):
             buf[1, k] = c0*g[r, k]
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
+        rcp_s2 = np.float32(1.0)/s2
+        s2_2 = s2*s2
+        rcp_s2_2 = np.float32(1.0)/s2_2
         for i in range(n):
-            out[r, i] = beta*buf[0, i]*g[r, i]/s2 - beta*buf[0, i]*s4/(s2*s2)
+            out[r, i] = div_rcp(-beta*buf[0, i]*s4, s2_2, rcp_s2_2) + div_rcp(beta*buf[0, i]*g[r, i], s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -113,8 +120,11 @@ def _softmax_vjp_prows_f32(x, g, beta, out):
             buf[1, k] = c0*g[r, k]
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
+        rcp_s2 = np.float32(1.0)/s2
+        s2_2 = s2*s2
+        rcp_s2_2 = np.float32(1.0)/s2_2
         for i in range(n):
-            out[r, i] = beta*buf[0, i]*g[r, i]/s2 - beta*buf[0, i]*s4/(s2*s2)
+            out[r, i] = div_rcp(-beta*buf[0, i]*s4, s2_2, rcp_s2_2) + div_rcp(beta*buf[0, i]*g[r, i], s2, rcp_s2)
 
 
 @njit(cache=True, error_model="numpy")
@@ -129,8 +139,11 @@ def _softmax_vjp_rows_f64(x, g, beta, out):
             buf[1, k] = c0*g[r, k]
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
+        rcp_s2 = 1.0/s2
+        s2_2 = s2*s2
+        rcp_s2_2 = 1.0/s2_2
         for i in range(n):
-            out[r, i] = beta*buf[0, i]*g[r, i]/s2 - beta*buf[0, i]*s4/(s2*s2)
+            out[r, i] = div_rcp(-beta*buf[0, i]*s4, s2_2, rcp_s2_2) + div_rcp(beta*buf[0, i]*g[r, i], s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -145,8 +158,11 @@ def _softmax_vjp_prows_f64(x, g, beta, out):
             buf[1, k] = c0*g[r, k]
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
+        rcp_s2 = 1.0/s2
+        s2_2 = s2*s2
+        rcp_s2_2 = 1.0/s2_2
         for i in range(n):
-            out[r, i] = beta*buf[0, i]*g[r, i]/s2 - beta*buf[0, i]*s4/(s2*s2)
+            out[r, i] = div_rcp(-beta*buf[0, i]*s4, s2_2, rcp_s2_2) + div_rcp(beta*buf[0, i]*g[r, i], s2, rcp_s2)
 
 
 _SOFTMAX_VJP_LOOPS = {np.float32: (_softmax_vjp_rows_f32, _softmax_vjp_prows_f32),

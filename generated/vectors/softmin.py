@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._rowwise import fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
+from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
 from .._runtime import _as_float_array, exp_f32, exp_f64
 
 _PARAMS = ()
@@ -35,8 +35,9 @@ def _softmin_rows_f32(x, out):
         for k in range(n):
             buf[1, k] = exp_f32((-x[r, k] - m0))
         s2 = fsum_f32(buf[1])
+        rcp_s2 = np.float32(1.0)/s2
         for j in range(n):
-            out[r, j] = buf[1, j]/s2
+            out[r, j] = div_rcp(buf[1, j], s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -50,8 +51,9 @@ def _softmin_prows_f32(x, out):
         for k in range(n):
             buf[1, k] = exp_f32((-x[r, k] - m0))
         s2 = fsum_f32(buf[1])
+        rcp_s2 = np.float32(1.0)/s2
         for j in range(n):
-            out[r, j] = buf[1, j]/s2
+            out[r, j] = div_rcp(buf[1, j], s2, rcp_s2)
 
 
 @njit(cache=True, error_model="numpy")
@@ -65,8 +67,9 @@ def _softmin_rows_f64(x, out):
         for k in range(n):
             buf[1, k] = exp_f64((-x[r, k] - m0))
         s2 = fsum_f64(buf[1])
+        rcp_s2 = 1.0/s2
         for j in range(n):
-            out[r, j] = buf[1, j]/s2
+            out[r, j] = div_rcp(buf[1, j], s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -80,8 +83,9 @@ def _softmin_prows_f64(x, out):
         for k in range(n):
             buf[1, k] = exp_f64((-x[r, k] - m0))
         s2 = fsum_f64(buf[1])
+        rcp_s2 = 1.0/s2
         for j in range(n):
-            out[r, j] = buf[1, j]/s2
+            out[r, j] = div_rcp(buf[1, j], s2, rcp_s2)
 
 
 _SOFTMIN_LOOPS = {np.float32: (_softmin_rows_f32, _softmin_prows_f32),
@@ -107,8 +111,11 @@ def _softmin_vjp_rows_f32(x, g, out):
             buf[2, k] = c0*g[r, k]
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
+        rcp_s2 = np.float32(1.0)/s2
+        s2_2 = s2*s2
+        rcp_s2_2 = np.float32(1.0)/s2_2
         for i in range(n):
-            out[r, i] = -buf[1, i]*g[r, i]/s2 + buf[1, i]*s4/(s2*s2)
+            out[r, i] = div_rcp(buf[1, i]*s4, s2_2, rcp_s2_2) + div_rcp(-buf[1, i]*g[r, i], s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -125,8 +132,11 @@ def _softmin_vjp_prows_f32(x, g, out):
             buf[2, k] = c0*g[r, k]
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
+        rcp_s2 = np.float32(1.0)/s2
+        s2_2 = s2*s2
+        rcp_s2_2 = np.float32(1.0)/s2_2
         for i in range(n):
-            out[r, i] = -buf[1, i]*g[r, i]/s2 + buf[1, i]*s4/(s2*s2)
+            out[r, i] = div_rcp(buf[1, i]*s4, s2_2, rcp_s2_2) + div_rcp(-buf[1, i]*g[r, i], s2, rcp_s2)
 
 
 @njit(cache=True, error_model="numpy")
@@ -143,8 +153,11 @@ def _softmin_vjp_rows_f64(x, g, out):
             buf[2, k] = c0*g[r, k]
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
+        rcp_s2 = 1.0/s2
+        s2_2 = s2*s2
+        rcp_s2_2 = 1.0/s2_2
         for i in range(n):
-            out[r, i] = -buf[1, i]*g[r, i]/s2 + buf[1, i]*s4/(s2*s2)
+            out[r, i] = div_rcp(buf[1, i]*s4, s2_2, rcp_s2_2) + div_rcp(-buf[1, i]*g[r, i], s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -161,8 +174,11 @@ def _softmin_vjp_prows_f64(x, g, out):
             buf[2, k] = c0*g[r, k]
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
+        rcp_s2 = 1.0/s2
+        s2_2 = s2*s2
+        rcp_s2_2 = 1.0/s2_2
         for i in range(n):
-            out[r, i] = -buf[1, i]*g[r, i]/s2 + buf[1, i]*s4/(s2*s2)
+            out[r, i] = div_rcp(buf[1, i]*s4, s2_2, rcp_s2_2) + div_rcp(-buf[1, i]*g[r, i], s2, rcp_s2)
 
 
 _SOFTMIN_VJP_LOOPS = {np.float32: (_softmin_vjp_rows_f32, _softmin_vjp_prows_f32),
