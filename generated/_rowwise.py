@@ -169,6 +169,8 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
     args += [v.astype(dtype).reshape(())[()] for v in values]
     shape = moved.shape[:-1] if scalar else moved.shape
     flat = rows.shape[0] if scalar else rows.shape
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
+        raise ValueError(f"{fn}: out is read-only")
     # out= along the last axis, C-contiguous: the kernel writes into it directly (no second pass)
     direct = (isinstance(out, np.ndarray) and out.dtype == dtype and out.flags.c_contiguous
               and grouped_shape is None and (scalar or axis == xa.ndim - 1) and out.shape == shape)

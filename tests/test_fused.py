@@ -93,6 +93,17 @@ def test_fast_path_and_general_path_agree():
         K.softplus(x, -1.0)
     with pytest.raises(ValueError, match="'beta' is nan"):
         K.softplus(x, float("nan"))
+    x1 = x.ravel().astype(np.float32)  # the one-array call's own branch: 1-D, float32, both out forms
+    out1 = np.empty_like(x1)
+    assert K.sigmoid(x1, out=out1) is out1
+    np.testing.assert_array_equal(out1, K.sigmoid(x1))
+    with pytest.raises(ValueError, match="dtype float64; expected shape"):
+        K.sigmoid(x1, out=np.empty(x1.shape))
+    out1.flags.writeable = False
+    with pytest.raises(ValueError, match="sigmoid: out is read-only"):  # not a typing error inside Numba
+        K.sigmoid(x1, out=out1)
+    with pytest.raises(ValueError, match="softmax: out is read-only"):
+        K.softmax(x, out=np.broadcast_to(np.empty(x.shape[1]), x.shape))
 
 
 def test_fused_out_pair_and_parameters():
