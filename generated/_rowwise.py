@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._runtime import _as_float_array, _check_param, _fast_scalars, fma, maxnum, use_parallel
+from ._runtime import _as_float_array, _check_param, _fast_scalars, fma, maxnum, use_parallel, wide_vectors
 
 
 # Row reductions that vectorize. LLVM keeps a float sum or max in order (scalar) unless it may
@@ -19,6 +19,7 @@ from ._runtime import _as_float_array, _check_param, _fast_scalars, fma, maxnum,
 def fsum_f32(a):
     s = np.float32(0.0)
     for k in range(a.shape[0]):
+        wide_vectors()
         s += a[k]
     return s
 
@@ -27,6 +28,7 @@ def fsum_f32(a):
 def fsum_f64(a):
     s = 0.0
     for k in range(a.shape[0]):
+        wide_vectors()
         s += a[k]
     return s
 
@@ -53,6 +55,7 @@ def frest_f32(a):
     s = np.float32(0.0)
     ones = 0
     for k in range(a.shape[0]):
+        wide_vectors()
         one = a[k] == np.float32(1.0)
         s += np.float32(0.0) if one else a[k]
         ones += one
@@ -64,6 +67,7 @@ def frest_f64(a):
     s = 0.0
     ones = 0
     for k in range(a.shape[0]):
+        wide_vectors()
         one = a[k] == 1.0
         s += 0.0 if one else a[k]
         ones += one
@@ -74,6 +78,7 @@ def frest_f64(a):
 def fmax_f32(a):
     m = np.float32(-math.inf)
     for k in range(a.shape[0]):
+        wide_vectors()
         m = maxnum(m, a[k])
     return m
 
@@ -82,6 +87,7 @@ def fmax_f32(a):
 def fmax_f64(a):
     m = -math.inf
     for k in range(a.shape[0]):
+        wide_vectors()
         m = maxnum(m, a[k])
     return m
 

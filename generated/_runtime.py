@@ -39,6 +39,24 @@ def maxnum(typingctx, a, b):
     return sig, codegen
 
 
+@intrinsic
+def wide_vectors(typingctx):
+    """Ask LLVM to vectorize the loop this is called in at the widest vector width (512-bit under
+    AVX-512). No instruction: it sets the string attribute "prefer-vector-width"="512" on the
+    function being compiled (the loop, or a prange loop's outlined body). Why: LLVM's tuning for
+    Intel's AVX-512 cores prefers 256-bit vectors (it feared the 512-bit clock drop of 2017's
+    Skylake-X), so there every exp loop ran at half width; measured on an Intel Xeon with AMX
+    (2026-11-23), sigmoid float32 takes 0.44 instead of 0.57 ns per element on one core and float64
+    1.06 instead of 1.36. AMD's AVX-512 cores already got 512 bits, and without AVX-512 the width
+    stays what the CPU has. llvmlite's builder accepts only LLVM's keyword attributes, so the string
+    attribute goes into the attribute set directly."""
+    def codegen(context, builder, signature, args):
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
 def at(a, i):
     """``a[i]`` for an array, ``a`` for a scalar: one loop serves broadcast and scalar parameters."""
 

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, exp_f32, exp_f64, expm1_f32, expm1_f64
+from .._runtime import at, elementwise, wide_vectors, exp_f32, exp_f64, expm1_f32, expm1_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('alpha', True, False),)
@@ -40,12 +40,14 @@ def _celu_f32(x, alpha):
 @njit(cache=True, error_model="numpy")
 def _celu_loop_f32(x, alpha, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _celu_f32(x[i], at(alpha, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _celu_ploop_f32(x, alpha, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _celu_f32(x[i], at(alpha, i))
 
 
@@ -58,12 +60,14 @@ def _celu_f64(x, alpha):
 @njit(cache=True, error_model="numpy")
 def _celu_loop_f64(x, alpha, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _celu_f64(x[i], at(alpha, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _celu_ploop_f64(x, alpha, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _celu_f64(x[i], at(alpha, i))
 
 
@@ -91,12 +95,14 @@ def _celu_grad_f32(x, alpha):
 @njit(cache=True, error_model="numpy")
 def _celu_grad_loop_f32(x, alpha, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _celu_grad_f32(x[i], at(alpha, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _celu_grad_ploop_f32(x, alpha, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _celu_grad_f32(x[i], at(alpha, i))
 
 
@@ -109,12 +115,14 @@ def _celu_grad_f64(x, alpha):
 @njit(cache=True, error_model="numpy")
 def _celu_grad_loop_f64(x, alpha, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _celu_grad_f64(x[i], at(alpha, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _celu_grad_ploop_f64(x, alpha, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _celu_grad_f64(x[i], at(alpha, i))
 
 
@@ -142,12 +150,14 @@ def _celu_grad_from_output_f32(y, alpha):
 @njit(cache=True, error_model="numpy")
 def _celu_grad_from_output_loop_f32(y, alpha, out):
     for i in range(y.shape[0]):
+        wide_vectors()
         out[i] = _celu_grad_from_output_f32(y[i], at(alpha, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _celu_grad_from_output_ploop_f32(y, alpha, out):
     for i in prange(y.shape[0]):
+        wide_vectors()
         out[i] = _celu_grad_from_output_f32(y[i], at(alpha, i))
 
 
@@ -160,12 +170,14 @@ def _celu_grad_from_output_f64(y, alpha):
 @njit(cache=True, error_model="numpy")
 def _celu_grad_from_output_loop_f64(y, alpha, out):
     for i in range(y.shape[0]):
+        wide_vectors()
         out[i] = _celu_grad_from_output_f64(y[i], at(alpha, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _celu_grad_from_output_ploop_f64(y, alpha, out):
     for i in prange(y.shape[0]):
+        wide_vectors()
         out[i] = _celu_grad_from_output_f64(y[i], at(alpha, i))
 
 
@@ -189,6 +201,7 @@ def celu_grad_from_output(y, alpha=1.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _celu_fwd_grad_loop_f32(x, alpha, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _celu_f32(xi, at(alpha, i))
         dout[i] = _celu_grad_f32(xi, at(alpha, i))
@@ -197,6 +210,7 @@ def _celu_fwd_grad_loop_f32(x, alpha, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _celu_fwd_grad_ploop_f32(x, alpha, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _celu_f32(xi, at(alpha, i))
         dout[i] = _celu_grad_f32(xi, at(alpha, i))
@@ -205,6 +219,7 @@ def _celu_fwd_grad_ploop_f32(x, alpha, out, dout):
 @njit(cache=True, error_model="numpy")
 def _celu_fwd_grad_loop_f64(x, alpha, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _celu_f64(xi, at(alpha, i))
         dout[i] = _celu_grad_f64(xi, at(alpha, i))
@@ -213,6 +228,7 @@ def _celu_fwd_grad_loop_f64(x, alpha, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _celu_fwd_grad_ploop_f64(x, alpha, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _celu_f64(xi, at(alpha, i))
         dout[i] = _celu_grad_f64(xi, at(alpha, i))
@@ -234,6 +250,7 @@ def celu_fwd_grad(x, alpha=1.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _celu_fwd_vjp_loop_f32(x, g, alpha, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _celu_f32(xi, at(alpha, i))
         dout[i] = g[i] * _celu_grad_f32(xi, at(alpha, i))
@@ -242,6 +259,7 @@ def _celu_fwd_vjp_loop_f32(x, g, alpha, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _celu_fwd_vjp_ploop_f32(x, g, alpha, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _celu_f32(xi, at(alpha, i))
         dout[i] = g[i] * _celu_grad_f32(xi, at(alpha, i))
@@ -250,6 +268,7 @@ def _celu_fwd_vjp_ploop_f32(x, g, alpha, out, dout):
 @njit(cache=True, error_model="numpy")
 def _celu_fwd_vjp_loop_f64(x, g, alpha, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _celu_f64(xi, at(alpha, i))
         dout[i] = g[i] * _celu_grad_f64(xi, at(alpha, i))
@@ -258,6 +277,7 @@ def _celu_fwd_vjp_loop_f64(x, g, alpha, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _celu_fwd_vjp_ploop_f64(x, g, alpha, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _celu_f64(xi, at(alpha, i))
         dout[i] = g[i] * _celu_grad_f64(xi, at(alpha, i))

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, exp_mul_f32, exp_mul_f64, ncdf_f32, ncdf_f64
+from .._runtime import at, elementwise, wide_vectors, exp_mul_f32, exp_mul_f64, ncdf_f32, ncdf_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
@@ -37,12 +37,14 @@ def _gelu_f32(x):
 @njit(cache=True, error_model="numpy")
 def _gelu_loop_f32(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_f32(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_ploop_f32(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_f32(x[i])
 
 
@@ -56,12 +58,14 @@ def _gelu_f64(x):
 @njit(cache=True, error_model="numpy")
 def _gelu_loop_f64(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_f64(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_ploop_f64(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_f64(x[i])
 
 
@@ -91,12 +95,14 @@ def _gelu_grad_f32(x):
 @njit(cache=True, error_model="numpy")
 def _gelu_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_grad_f32(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_grad_ploop_f32(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_grad_f32(x[i])
 
 
@@ -111,12 +117,14 @@ def _gelu_grad_f64(x):
 @njit(cache=True, error_model="numpy")
 def _gelu_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_grad_f64(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_grad_ploop_f64(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_grad_f64(x[i])
 
 
@@ -138,6 +146,7 @@ def gelu_grad(x, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _gelu_fwd_grad_loop_f32(x, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_f32(xi)
         dout[i] = _gelu_grad_f32(xi)
@@ -146,6 +155,7 @@ def _gelu_fwd_grad_loop_f32(x, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_fwd_grad_ploop_f32(x, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_f32(xi)
         dout[i] = _gelu_grad_f32(xi)
@@ -154,6 +164,7 @@ def _gelu_fwd_grad_ploop_f32(x, out, dout):
 @njit(cache=True, error_model="numpy")
 def _gelu_fwd_grad_loop_f64(x, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_f64(xi)
         dout[i] = _gelu_grad_f64(xi)
@@ -162,6 +173,7 @@ def _gelu_fwd_grad_loop_f64(x, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_fwd_grad_ploop_f64(x, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_f64(xi)
         dout[i] = _gelu_grad_f64(xi)
@@ -183,6 +195,7 @@ def gelu_fwd_grad(x, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _gelu_fwd_vjp_loop_f32(x, g, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_f32(xi)
         dout[i] = g[i] * _gelu_grad_f32(xi)
@@ -191,6 +204,7 @@ def _gelu_fwd_vjp_loop_f32(x, g, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_fwd_vjp_ploop_f32(x, g, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_f32(xi)
         dout[i] = g[i] * _gelu_grad_f32(xi)
@@ -199,6 +213,7 @@ def _gelu_fwd_vjp_ploop_f32(x, g, out, dout):
 @njit(cache=True, error_model="numpy")
 def _gelu_fwd_vjp_loop_f64(x, g, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_f64(xi)
         dout[i] = g[i] * _gelu_grad_f64(xi)
@@ -207,6 +222,7 @@ def _gelu_fwd_vjp_loop_f64(x, g, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_fwd_vjp_ploop_f64(x, g, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_f64(xi)
         dout[i] = g[i] * _gelu_grad_f64(xi)

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, _dw_horner_f32, _dw_horner_f64, _dw_mul_f32, _dw_mul_f64, sigmoid_pair_dw_f32, sigmoid_pair_dw_f64
+from .._runtime import at, elementwise, wide_vectors, _dw_horner_f32, _dw_horner_f64, _dw_mul_f32, _dw_mul_f64, sigmoid_pair_dw_f32, sigmoid_pair_dw_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
@@ -37,12 +37,14 @@ def _gelu_tanh_f32(x):
 @njit(cache=True, error_model="numpy")
 def _gelu_tanh_loop_f32(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_tanh_f32(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_tanh_ploop_f32(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_tanh_f32(x[i])
 
 
@@ -56,12 +58,14 @@ def _gelu_tanh_f64(x):
 @njit(cache=True, error_model="numpy")
 def _gelu_tanh_loop_f64(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_tanh_f64(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_tanh_ploop_f64(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_tanh_f64(x[i])
 
 
@@ -93,12 +97,14 @@ def _gelu_tanh_grad_f32(x):
 @njit(cache=True, error_model="numpy")
 def _gelu_tanh_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_tanh_grad_f32(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_tanh_grad_ploop_f32(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_tanh_grad_f32(x[i])
 
 
@@ -115,12 +121,14 @@ def _gelu_tanh_grad_f64(x):
 @njit(cache=True, error_model="numpy")
 def _gelu_tanh_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_tanh_grad_f64(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_tanh_grad_ploop_f64(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _gelu_tanh_grad_f64(x[i])
 
 
@@ -142,6 +150,7 @@ def gelu_tanh_grad(x, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _gelu_tanh_fwd_grad_loop_f32(x, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_tanh_f32(xi)
         dout[i] = _gelu_tanh_grad_f32(xi)
@@ -150,6 +159,7 @@ def _gelu_tanh_fwd_grad_loop_f32(x, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_tanh_fwd_grad_ploop_f32(x, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_tanh_f32(xi)
         dout[i] = _gelu_tanh_grad_f32(xi)
@@ -158,6 +168,7 @@ def _gelu_tanh_fwd_grad_ploop_f32(x, out, dout):
 @njit(cache=True, error_model="numpy")
 def _gelu_tanh_fwd_grad_loop_f64(x, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_tanh_f64(xi)
         dout[i] = _gelu_tanh_grad_f64(xi)
@@ -166,6 +177,7 @@ def _gelu_tanh_fwd_grad_loop_f64(x, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_tanh_fwd_grad_ploop_f64(x, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_tanh_f64(xi)
         dout[i] = _gelu_tanh_grad_f64(xi)
@@ -187,6 +199,7 @@ def gelu_tanh_fwd_grad(x, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _gelu_tanh_fwd_vjp_loop_f32(x, g, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_tanh_f32(xi)
         dout[i] = g[i] * _gelu_tanh_grad_f32(xi)
@@ -195,6 +208,7 @@ def _gelu_tanh_fwd_vjp_loop_f32(x, g, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_tanh_fwd_vjp_ploop_f32(x, g, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_tanh_f32(xi)
         dout[i] = g[i] * _gelu_tanh_grad_f32(xi)
@@ -203,6 +217,7 @@ def _gelu_tanh_fwd_vjp_ploop_f32(x, g, out, dout):
 @njit(cache=True, error_model="numpy")
 def _gelu_tanh_fwd_vjp_loop_f64(x, g, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_tanh_f64(xi)
         dout[i] = g[i] * _gelu_tanh_grad_f64(xi)
@@ -211,6 +226,7 @@ def _gelu_tanh_fwd_vjp_loop_f64(x, g, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _gelu_tanh_fwd_vjp_ploop_f64(x, g, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _gelu_tanh_f64(xi)
         dout[i] = g[i] * _gelu_tanh_grad_f64(xi)

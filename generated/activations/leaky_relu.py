@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise
+from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('negative_slope', False, False),)
@@ -40,12 +40,14 @@ def _leaky_relu_f32(x, negative_slope):
 @njit(cache=True, error_model="numpy")
 def _leaky_relu_loop_f32(x, negative_slope, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _leaky_relu_f32(x[i], at(negative_slope, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _leaky_relu_ploop_f32(x, negative_slope, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _leaky_relu_f32(x[i], at(negative_slope, i))
 
 
@@ -58,12 +60,14 @@ def _leaky_relu_f64(x, negative_slope):
 @njit(cache=True, error_model="numpy")
 def _leaky_relu_loop_f64(x, negative_slope, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _leaky_relu_f64(x[i], at(negative_slope, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _leaky_relu_ploop_f64(x, negative_slope, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _leaky_relu_f64(x[i], at(negative_slope, i))
 
 
@@ -91,12 +95,14 @@ def _leaky_relu_grad_f32(x, negative_slope):
 @njit(cache=True, error_model="numpy")
 def _leaky_relu_grad_loop_f32(x, negative_slope, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _leaky_relu_grad_f32(x[i], at(negative_slope, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _leaky_relu_grad_ploop_f32(x, negative_slope, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _leaky_relu_grad_f32(x[i], at(negative_slope, i))
 
 
@@ -109,12 +115,14 @@ def _leaky_relu_grad_f64(x, negative_slope):
 @njit(cache=True, error_model="numpy")
 def _leaky_relu_grad_loop_f64(x, negative_slope, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _leaky_relu_grad_f64(x[i], at(negative_slope, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _leaky_relu_grad_ploop_f64(x, negative_slope, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _leaky_relu_grad_f64(x[i], at(negative_slope, i))
 
 
@@ -142,12 +150,14 @@ def _leaky_relu_grad_from_output_f32(y, negative_slope):
 @njit(cache=True, error_model="numpy")
 def _leaky_relu_grad_from_output_loop_f32(y, negative_slope, out):
     for i in range(y.shape[0]):
+        wide_vectors()
         out[i] = _leaky_relu_grad_from_output_f32(y[i], at(negative_slope, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _leaky_relu_grad_from_output_ploop_f32(y, negative_slope, out):
     for i in prange(y.shape[0]):
+        wide_vectors()
         out[i] = _leaky_relu_grad_from_output_f32(y[i], at(negative_slope, i))
 
 
@@ -160,12 +170,14 @@ def _leaky_relu_grad_from_output_f64(y, negative_slope):
 @njit(cache=True, error_model="numpy")
 def _leaky_relu_grad_from_output_loop_f64(y, negative_slope, out):
     for i in range(y.shape[0]):
+        wide_vectors()
         out[i] = _leaky_relu_grad_from_output_f64(y[i], at(negative_slope, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _leaky_relu_grad_from_output_ploop_f64(y, negative_slope, out):
     for i in prange(y.shape[0]):
+        wide_vectors()
         out[i] = _leaky_relu_grad_from_output_f64(y[i], at(negative_slope, i))
 
 
@@ -189,6 +201,7 @@ def leaky_relu_grad_from_output(y, negative_slope=0.01, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _leaky_relu_fwd_grad_loop_f32(x, negative_slope, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _leaky_relu_f32(xi, at(negative_slope, i))
         dout[i] = _leaky_relu_grad_f32(xi, at(negative_slope, i))
@@ -197,6 +210,7 @@ def _leaky_relu_fwd_grad_loop_f32(x, negative_slope, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _leaky_relu_fwd_grad_ploop_f32(x, negative_slope, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _leaky_relu_f32(xi, at(negative_slope, i))
         dout[i] = _leaky_relu_grad_f32(xi, at(negative_slope, i))
@@ -205,6 +219,7 @@ def _leaky_relu_fwd_grad_ploop_f32(x, negative_slope, out, dout):
 @njit(cache=True, error_model="numpy")
 def _leaky_relu_fwd_grad_loop_f64(x, negative_slope, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _leaky_relu_f64(xi, at(negative_slope, i))
         dout[i] = _leaky_relu_grad_f64(xi, at(negative_slope, i))
@@ -213,6 +228,7 @@ def _leaky_relu_fwd_grad_loop_f64(x, negative_slope, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _leaky_relu_fwd_grad_ploop_f64(x, negative_slope, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _leaky_relu_f64(xi, at(negative_slope, i))
         dout[i] = _leaky_relu_grad_f64(xi, at(negative_slope, i))
@@ -234,6 +250,7 @@ def leaky_relu_fwd_grad(x, negative_slope=0.01, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _leaky_relu_fwd_vjp_loop_f32(x, g, negative_slope, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _leaky_relu_f32(xi, at(negative_slope, i))
         dout[i] = g[i] * _leaky_relu_grad_f32(xi, at(negative_slope, i))
@@ -242,6 +259,7 @@ def _leaky_relu_fwd_vjp_loop_f32(x, g, negative_slope, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _leaky_relu_fwd_vjp_ploop_f32(x, g, negative_slope, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _leaky_relu_f32(xi, at(negative_slope, i))
         dout[i] = g[i] * _leaky_relu_grad_f32(xi, at(negative_slope, i))
@@ -250,6 +268,7 @@ def _leaky_relu_fwd_vjp_ploop_f32(x, g, negative_slope, out, dout):
 @njit(cache=True, error_model="numpy")
 def _leaky_relu_fwd_vjp_loop_f64(x, g, negative_slope, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _leaky_relu_f64(xi, at(negative_slope, i))
         dout[i] = g[i] * _leaky_relu_grad_f64(xi, at(negative_slope, i))
@@ -258,6 +277,7 @@ def _leaky_relu_fwd_vjp_loop_f64(x, g, negative_slope, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _leaky_relu_fwd_vjp_ploop_f64(x, g, negative_slope, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _leaky_relu_f64(xi, at(negative_slope, i))
         dout[i] = g[i] * _leaky_relu_grad_f64(xi, at(negative_slope, i))

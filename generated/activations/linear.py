@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise
+from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('c', False, False),)
@@ -42,12 +42,14 @@ def _linear_f32(x, c):
 @njit(cache=True, error_model="numpy")
 def _linear_loop_f32(x, c, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _linear_f32(x[i], at(c, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _linear_ploop_f32(x, c, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _linear_f32(x[i], at(c, i))
 
 
@@ -62,12 +64,14 @@ def _linear_f64(x, c):
 @njit(cache=True, error_model="numpy")
 def _linear_loop_f64(x, c, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _linear_f64(x[i], at(c, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _linear_ploop_f64(x, c, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _linear_f64(x[i], at(c, i))
 
 
@@ -97,12 +101,14 @@ def _linear_grad_f32(x, c):
 @njit(cache=True, error_model="numpy")
 def _linear_grad_loop_f32(x, c, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _linear_grad_f32(x[i], at(c, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _linear_grad_ploop_f32(x, c, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _linear_grad_f32(x[i], at(c, i))
 
 
@@ -117,12 +123,14 @@ def _linear_grad_f64(x, c):
 @njit(cache=True, error_model="numpy")
 def _linear_grad_loop_f64(x, c, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _linear_grad_f64(x[i], at(c, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _linear_grad_ploop_f64(x, c, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _linear_grad_f64(x[i], at(c, i))
 
 
@@ -150,12 +158,14 @@ def _linear_grad_from_output_f32(y, c):
 @njit(cache=True, error_model="numpy")
 def _linear_grad_from_output_loop_f32(y, c, out):
     for i in range(y.shape[0]):
+        wide_vectors()
         out[i] = _linear_grad_from_output_f32(y[i], at(c, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _linear_grad_from_output_ploop_f32(y, c, out):
     for i in prange(y.shape[0]):
+        wide_vectors()
         out[i] = _linear_grad_from_output_f32(y[i], at(c, i))
 
 
@@ -168,12 +178,14 @@ def _linear_grad_from_output_f64(y, c):
 @njit(cache=True, error_model="numpy")
 def _linear_grad_from_output_loop_f64(y, c, out):
     for i in range(y.shape[0]):
+        wide_vectors()
         out[i] = _linear_grad_from_output_f64(y[i], at(c, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _linear_grad_from_output_ploop_f64(y, c, out):
     for i in prange(y.shape[0]):
+        wide_vectors()
         out[i] = _linear_grad_from_output_f64(y[i], at(c, i))
 
 
@@ -197,6 +209,7 @@ def linear_grad_from_output(y, c=1.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _linear_fwd_grad_loop_f32(x, c, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _linear_f32(xi, at(c, i))
         dout[i] = _linear_grad_f32(xi, at(c, i))
@@ -205,6 +218,7 @@ def _linear_fwd_grad_loop_f32(x, c, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _linear_fwd_grad_ploop_f32(x, c, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _linear_f32(xi, at(c, i))
         dout[i] = _linear_grad_f32(xi, at(c, i))
@@ -213,6 +227,7 @@ def _linear_fwd_grad_ploop_f32(x, c, out, dout):
 @njit(cache=True, error_model="numpy")
 def _linear_fwd_grad_loop_f64(x, c, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _linear_f64(xi, at(c, i))
         dout[i] = _linear_grad_f64(xi, at(c, i))
@@ -221,6 +236,7 @@ def _linear_fwd_grad_loop_f64(x, c, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _linear_fwd_grad_ploop_f64(x, c, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _linear_f64(xi, at(c, i))
         dout[i] = _linear_grad_f64(xi, at(c, i))
@@ -242,6 +258,7 @@ def linear_fwd_grad(x, c=1.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _linear_fwd_vjp_loop_f32(x, g, c, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _linear_f32(xi, at(c, i))
         dout[i] = g[i] * _linear_grad_f32(xi, at(c, i))
@@ -250,6 +267,7 @@ def _linear_fwd_vjp_loop_f32(x, g, c, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _linear_fwd_vjp_ploop_f32(x, g, c, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _linear_f32(xi, at(c, i))
         dout[i] = g[i] * _linear_grad_f32(xi, at(c, i))
@@ -258,6 +276,7 @@ def _linear_fwd_vjp_ploop_f32(x, g, c, out, dout):
 @njit(cache=True, error_model="numpy")
 def _linear_fwd_vjp_loop_f64(x, g, c, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _linear_f64(xi, at(c, i))
         dout[i] = g[i] * _linear_grad_f64(xi, at(c, i))
@@ -266,6 +285,7 @@ def _linear_fwd_vjp_loop_f64(x, g, c, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _linear_fwd_vjp_ploop_f64(x, g, c, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _linear_f64(xi, at(c, i))
         dout[i] = g[i] * _linear_grad_f64(xi, at(c, i))

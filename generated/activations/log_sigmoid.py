@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, expm1_f32, expm1_f64, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
+from .._runtime import at, elementwise, wide_vectors, expm1_f32, expm1_f64, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
@@ -41,12 +41,14 @@ def _log_sigmoid_f32(x):
 @njit(cache=True, error_model="numpy")
 def _log_sigmoid_loop_f32(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _log_sigmoid_f32(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _log_sigmoid_ploop_f32(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _log_sigmoid_f32(x[i])
 
 
@@ -60,12 +62,14 @@ def _log_sigmoid_f64(x):
 @njit(cache=True, error_model="numpy")
 def _log_sigmoid_loop_f64(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _log_sigmoid_f64(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _log_sigmoid_ploop_f64(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _log_sigmoid_f64(x[i])
 
 
@@ -93,12 +97,14 @@ def _log_sigmoid_grad_f32(x):
 @njit(cache=True, error_model="numpy")
 def _log_sigmoid_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _log_sigmoid_grad_f32(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _log_sigmoid_grad_ploop_f32(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _log_sigmoid_grad_f32(x[i])
 
 
@@ -111,12 +117,14 @@ def _log_sigmoid_grad_f64(x):
 @njit(cache=True, error_model="numpy")
 def _log_sigmoid_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _log_sigmoid_grad_f64(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _log_sigmoid_grad_ploop_f64(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _log_sigmoid_grad_f64(x[i])
 
 
@@ -144,12 +152,14 @@ def _log_sigmoid_grad_from_output_f32(y):
 @njit(cache=True, error_model="numpy")
 def _log_sigmoid_grad_from_output_loop_f32(y, out):
     for i in range(y.shape[0]):
+        wide_vectors()
         out[i] = _log_sigmoid_grad_from_output_f32(y[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _log_sigmoid_grad_from_output_ploop_f32(y, out):
     for i in prange(y.shape[0]):
+        wide_vectors()
         out[i] = _log_sigmoid_grad_from_output_f32(y[i])
 
 
@@ -162,12 +172,14 @@ def _log_sigmoid_grad_from_output_f64(y):
 @njit(cache=True, error_model="numpy")
 def _log_sigmoid_grad_from_output_loop_f64(y, out):
     for i in range(y.shape[0]):
+        wide_vectors()
         out[i] = _log_sigmoid_grad_from_output_f64(y[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _log_sigmoid_grad_from_output_ploop_f64(y, out):
     for i in prange(y.shape[0]):
+        wide_vectors()
         out[i] = _log_sigmoid_grad_from_output_f64(y[i])
 
 
@@ -191,6 +203,7 @@ def log_sigmoid_grad_from_output(y, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _log_sigmoid_fwd_grad_loop_f32(x, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _log_sigmoid_f32(xi)
         dout[i] = _log_sigmoid_grad_f32(xi)
@@ -199,6 +212,7 @@ def _log_sigmoid_fwd_grad_loop_f32(x, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _log_sigmoid_fwd_grad_ploop_f32(x, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _log_sigmoid_f32(xi)
         dout[i] = _log_sigmoid_grad_f32(xi)
@@ -207,6 +221,7 @@ def _log_sigmoid_fwd_grad_ploop_f32(x, out, dout):
 @njit(cache=True, error_model="numpy")
 def _log_sigmoid_fwd_grad_loop_f64(x, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _log_sigmoid_f64(xi)
         dout[i] = _log_sigmoid_grad_f64(xi)
@@ -215,6 +230,7 @@ def _log_sigmoid_fwd_grad_loop_f64(x, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _log_sigmoid_fwd_grad_ploop_f64(x, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _log_sigmoid_f64(xi)
         dout[i] = _log_sigmoid_grad_f64(xi)
@@ -236,6 +252,7 @@ def log_sigmoid_fwd_grad(x, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _log_sigmoid_fwd_vjp_loop_f32(x, g, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _log_sigmoid_f32(xi)
         dout[i] = g[i] * _log_sigmoid_grad_f32(xi)
@@ -244,6 +261,7 @@ def _log_sigmoid_fwd_vjp_loop_f32(x, g, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _log_sigmoid_fwd_vjp_ploop_f32(x, g, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _log_sigmoid_f32(xi)
         dout[i] = g[i] * _log_sigmoid_grad_f32(xi)
@@ -252,6 +270,7 @@ def _log_sigmoid_fwd_vjp_ploop_f32(x, g, out, dout):
 @njit(cache=True, error_model="numpy")
 def _log_sigmoid_fwd_vjp_loop_f64(x, g, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _log_sigmoid_f64(xi)
         dout[i] = g[i] * _log_sigmoid_grad_f64(xi)
@@ -260,6 +279,7 @@ def _log_sigmoid_fwd_vjp_loop_f64(x, g, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _log_sigmoid_fwd_vjp_ploop_f64(x, g, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _log_sigmoid_f64(xi)
         dout[i] = g[i] * _log_sigmoid_grad_f64(xi)

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise
+from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('weight', False, False),)
@@ -40,12 +40,14 @@ def _prelu_f32(x, weight):
 @njit(cache=True, error_model="numpy")
 def _prelu_loop_f32(x, weight, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _prelu_f32(x[i], at(weight, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _prelu_ploop_f32(x, weight, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _prelu_f32(x[i], at(weight, i))
 
 
@@ -58,12 +60,14 @@ def _prelu_f64(x, weight):
 @njit(cache=True, error_model="numpy")
 def _prelu_loop_f64(x, weight, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _prelu_f64(x[i], at(weight, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _prelu_ploop_f64(x, weight, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _prelu_f64(x[i], at(weight, i))
 
 
@@ -91,12 +95,14 @@ def _prelu_grad_f32(x, weight):
 @njit(cache=True, error_model="numpy")
 def _prelu_grad_loop_f32(x, weight, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _prelu_grad_f32(x[i], at(weight, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _prelu_grad_ploop_f32(x, weight, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _prelu_grad_f32(x[i], at(weight, i))
 
 
@@ -109,12 +115,14 @@ def _prelu_grad_f64(x, weight):
 @njit(cache=True, error_model="numpy")
 def _prelu_grad_loop_f64(x, weight, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _prelu_grad_f64(x[i], at(weight, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _prelu_grad_ploop_f64(x, weight, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _prelu_grad_f64(x[i], at(weight, i))
 
 
@@ -142,12 +150,14 @@ def _prelu_grad_weight_f32(x, weight):
 @njit(cache=True, error_model="numpy")
 def _prelu_grad_weight_loop_f32(x, weight, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _prelu_grad_weight_f32(x[i], at(weight, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _prelu_grad_weight_ploop_f32(x, weight, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _prelu_grad_weight_f32(x[i], at(weight, i))
 
 
@@ -160,12 +170,14 @@ def _prelu_grad_weight_f64(x, weight):
 @njit(cache=True, error_model="numpy")
 def _prelu_grad_weight_loop_f64(x, weight, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _prelu_grad_weight_f64(x[i], at(weight, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _prelu_grad_weight_ploop_f64(x, weight, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _prelu_grad_weight_f64(x[i], at(weight, i))
 
 
@@ -187,6 +199,7 @@ def prelu_grad_weight(x, weight=0.25, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _prelu_fwd_grad_loop_f32(x, weight, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _prelu_f32(xi, at(weight, i))
         dout[i] = _prelu_grad_f32(xi, at(weight, i))
@@ -195,6 +208,7 @@ def _prelu_fwd_grad_loop_f32(x, weight, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _prelu_fwd_grad_ploop_f32(x, weight, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _prelu_f32(xi, at(weight, i))
         dout[i] = _prelu_grad_f32(xi, at(weight, i))
@@ -203,6 +217,7 @@ def _prelu_fwd_grad_ploop_f32(x, weight, out, dout):
 @njit(cache=True, error_model="numpy")
 def _prelu_fwd_grad_loop_f64(x, weight, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _prelu_f64(xi, at(weight, i))
         dout[i] = _prelu_grad_f64(xi, at(weight, i))
@@ -211,6 +226,7 @@ def _prelu_fwd_grad_loop_f64(x, weight, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _prelu_fwd_grad_ploop_f64(x, weight, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _prelu_f64(xi, at(weight, i))
         dout[i] = _prelu_grad_f64(xi, at(weight, i))
@@ -232,6 +248,7 @@ def prelu_fwd_grad(x, weight=0.25, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _prelu_fwd_vjp_loop_f32(x, g, weight, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _prelu_f32(xi, at(weight, i))
         dout[i] = g[i] * _prelu_grad_f32(xi, at(weight, i))
@@ -240,6 +257,7 @@ def _prelu_fwd_vjp_loop_f32(x, g, weight, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _prelu_fwd_vjp_ploop_f32(x, g, weight, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _prelu_f32(xi, at(weight, i))
         dout[i] = g[i] * _prelu_grad_f32(xi, at(weight, i))
@@ -248,6 +266,7 @@ def _prelu_fwd_vjp_ploop_f32(x, g, weight, out, dout):
 @njit(cache=True, error_model="numpy")
 def _prelu_fwd_vjp_loop_f64(x, g, weight, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _prelu_f64(xi, at(weight, i))
         dout[i] = g[i] * _prelu_grad_f64(xi, at(weight, i))
@@ -256,6 +275,7 @@ def _prelu_fwd_vjp_loop_f64(x, g, weight, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _prelu_fwd_vjp_ploop_f64(x, g, weight, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _prelu_f64(xi, at(weight, i))
         dout[i] = g[i] * _prelu_grad_f64(xi, at(weight, i))

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, exp_f32, exp_f64, expm1_f32, expm1_f64
+from .._runtime import at, elementwise, wide_vectors, exp_f32, exp_f64, expm1_f32, expm1_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
@@ -40,12 +40,14 @@ def _selu_f32(x):
 @njit(cache=True, error_model="numpy")
 def _selu_loop_f32(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _selu_f32(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _selu_ploop_f32(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _selu_f32(x[i])
 
 
@@ -58,12 +60,14 @@ def _selu_f64(x):
 @njit(cache=True, error_model="numpy")
 def _selu_loop_f64(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _selu_f64(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _selu_ploop_f64(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _selu_f64(x[i])
 
 
@@ -91,12 +95,14 @@ def _selu_grad_f32(x):
 @njit(cache=True, error_model="numpy")
 def _selu_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _selu_grad_f32(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _selu_grad_ploop_f32(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _selu_grad_f32(x[i])
 
 
@@ -109,12 +115,14 @@ def _selu_grad_f64(x):
 @njit(cache=True, error_model="numpy")
 def _selu_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _selu_grad_f64(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _selu_grad_ploop_f64(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _selu_grad_f64(x[i])
 
 
@@ -142,12 +150,14 @@ def _selu_grad_from_output_f32(y):
 @njit(cache=True, error_model="numpy")
 def _selu_grad_from_output_loop_f32(y, out):
     for i in range(y.shape[0]):
+        wide_vectors()
         out[i] = _selu_grad_from_output_f32(y[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _selu_grad_from_output_ploop_f32(y, out):
     for i in prange(y.shape[0]):
+        wide_vectors()
         out[i] = _selu_grad_from_output_f32(y[i])
 
 
@@ -160,12 +170,14 @@ def _selu_grad_from_output_f64(y):
 @njit(cache=True, error_model="numpy")
 def _selu_grad_from_output_loop_f64(y, out):
     for i in range(y.shape[0]):
+        wide_vectors()
         out[i] = _selu_grad_from_output_f64(y[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _selu_grad_from_output_ploop_f64(y, out):
     for i in prange(y.shape[0]):
+        wide_vectors()
         out[i] = _selu_grad_from_output_f64(y[i])
 
 
@@ -189,6 +201,7 @@ def selu_grad_from_output(y, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _selu_fwd_grad_loop_f32(x, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _selu_f32(xi)
         dout[i] = _selu_grad_f32(xi)
@@ -197,6 +210,7 @@ def _selu_fwd_grad_loop_f32(x, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _selu_fwd_grad_ploop_f32(x, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _selu_f32(xi)
         dout[i] = _selu_grad_f32(xi)
@@ -205,6 +219,7 @@ def _selu_fwd_grad_ploop_f32(x, out, dout):
 @njit(cache=True, error_model="numpy")
 def _selu_fwd_grad_loop_f64(x, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _selu_f64(xi)
         dout[i] = _selu_grad_f64(xi)
@@ -213,6 +228,7 @@ def _selu_fwd_grad_loop_f64(x, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _selu_fwd_grad_ploop_f64(x, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _selu_f64(xi)
         dout[i] = _selu_grad_f64(xi)
@@ -234,6 +250,7 @@ def selu_fwd_grad(x, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _selu_fwd_vjp_loop_f32(x, g, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _selu_f32(xi)
         dout[i] = g[i] * _selu_grad_f32(xi)
@@ -242,6 +259,7 @@ def _selu_fwd_vjp_loop_f32(x, g, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _selu_fwd_vjp_ploop_f32(x, g, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _selu_f32(xi)
         dout[i] = g[i] * _selu_grad_f32(xi)
@@ -250,6 +268,7 @@ def _selu_fwd_vjp_ploop_f32(x, g, out, dout):
 @njit(cache=True, error_model="numpy")
 def _selu_fwd_vjp_loop_f64(x, g, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _selu_f64(xi)
         dout[i] = g[i] * _selu_grad_f64(xi)
@@ -258,6 +277,7 @@ def _selu_fwd_vjp_loop_f64(x, g, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _selu_fwd_vjp_ploop_f64(x, g, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _selu_f64(xi)
         dout[i] = g[i] * _selu_grad_f64(xi)

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64
+from .._runtime import at, elementwise, wide_vectors, sigmoid_f32, sigmoid_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = ()
@@ -37,12 +37,14 @@ def _silu_f32(x):
 @njit(cache=True, error_model="numpy")
 def _silu_loop_f32(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _silu_f32(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _silu_ploop_f32(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _silu_f32(x[i])
 
 
@@ -56,12 +58,14 @@ def _silu_f64(x):
 @njit(cache=True, error_model="numpy")
 def _silu_loop_f64(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _silu_f64(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _silu_ploop_f64(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _silu_f64(x[i])
 
 
@@ -92,12 +96,14 @@ def _silu_grad_f32(x):
 @njit(cache=True, error_model="numpy")
 def _silu_grad_loop_f32(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _silu_grad_f32(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _silu_grad_ploop_f32(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _silu_grad_f32(x[i])
 
 
@@ -113,12 +119,14 @@ def _silu_grad_f64(x):
 @njit(cache=True, error_model="numpy")
 def _silu_grad_loop_f64(x, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _silu_grad_f64(x[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _silu_grad_ploop_f64(x, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _silu_grad_f64(x[i])
 
 
@@ -140,6 +148,7 @@ def silu_grad(x, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _silu_fwd_grad_loop_f32(x, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _silu_f32(xi)
         dout[i] = _silu_grad_f32(xi)
@@ -148,6 +157,7 @@ def _silu_fwd_grad_loop_f32(x, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _silu_fwd_grad_ploop_f32(x, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _silu_f32(xi)
         dout[i] = _silu_grad_f32(xi)
@@ -156,6 +166,7 @@ def _silu_fwd_grad_ploop_f32(x, out, dout):
 @njit(cache=True, error_model="numpy")
 def _silu_fwd_grad_loop_f64(x, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _silu_f64(xi)
         dout[i] = _silu_grad_f64(xi)
@@ -164,6 +175,7 @@ def _silu_fwd_grad_loop_f64(x, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _silu_fwd_grad_ploop_f64(x, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _silu_f64(xi)
         dout[i] = _silu_grad_f64(xi)
@@ -185,6 +197,7 @@ def silu_fwd_grad(x, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _silu_fwd_vjp_loop_f32(x, g, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _silu_f32(xi)
         dout[i] = g[i] * _silu_grad_f32(xi)
@@ -193,6 +206,7 @@ def _silu_fwd_vjp_loop_f32(x, g, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _silu_fwd_vjp_ploop_f32(x, g, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _silu_f32(xi)
         dout[i] = g[i] * _silu_grad_f32(xi)
@@ -201,6 +215,7 @@ def _silu_fwd_vjp_ploop_f32(x, g, out, dout):
 @njit(cache=True, error_model="numpy")
 def _silu_fwd_vjp_loop_f64(x, g, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _silu_f64(xi)
         dout[i] = g[i] * _silu_grad_f64(xi)
@@ -209,6 +224,7 @@ def _silu_fwd_vjp_loop_f64(x, g, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _silu_fwd_vjp_ploop_f64(x, g, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _silu_f64(xi)
         dout[i] = g[i] * _silu_grad_f64(xi)

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, cos_mul_f32, cos_mul_f64, sin_mul_f32, sin_mul_f64
+from .._runtime import at, elementwise, wide_vectors, cos_mul_f32, cos_mul_f64, sin_mul_f32, sin_mul_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('omega0', False, False),)
@@ -36,12 +36,14 @@ def _sine_f32(x, omega0):
 @njit(cache=True, error_model="numpy")
 def _sine_loop_f32(x, omega0, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _sine_f32(x[i], at(omega0, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _sine_ploop_f32(x, omega0, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _sine_f32(x[i], at(omega0, i))
 
 
@@ -54,12 +56,14 @@ def _sine_f64(x, omega0):
 @njit(cache=True, error_model="numpy")
 def _sine_loop_f64(x, omega0, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _sine_f64(x[i], at(omega0, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _sine_ploop_f64(x, omega0, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _sine_f64(x[i], at(omega0, i))
 
 
@@ -87,12 +91,14 @@ def _sine_grad_f32(x, omega0):
 @njit(cache=True, error_model="numpy")
 def _sine_grad_loop_f32(x, omega0, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _sine_grad_f32(x[i], at(omega0, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _sine_grad_ploop_f32(x, omega0, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _sine_grad_f32(x[i], at(omega0, i))
 
 
@@ -105,12 +111,14 @@ def _sine_grad_f64(x, omega0):
 @njit(cache=True, error_model="numpy")
 def _sine_grad_loop_f64(x, omega0, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _sine_grad_f64(x[i], at(omega0, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _sine_grad_ploop_f64(x, omega0, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _sine_grad_f64(x[i], at(omega0, i))
 
 
@@ -132,6 +140,7 @@ def sine_grad(x, omega0=30.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _sine_fwd_grad_loop_f32(x, omega0, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _sine_f32(xi, at(omega0, i))
         dout[i] = _sine_grad_f32(xi, at(omega0, i))
@@ -140,6 +149,7 @@ def _sine_fwd_grad_loop_f32(x, omega0, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _sine_fwd_grad_ploop_f32(x, omega0, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _sine_f32(xi, at(omega0, i))
         dout[i] = _sine_grad_f32(xi, at(omega0, i))
@@ -148,6 +158,7 @@ def _sine_fwd_grad_ploop_f32(x, omega0, out, dout):
 @njit(cache=True, error_model="numpy")
 def _sine_fwd_grad_loop_f64(x, omega0, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _sine_f64(xi, at(omega0, i))
         dout[i] = _sine_grad_f64(xi, at(omega0, i))
@@ -156,6 +167,7 @@ def _sine_fwd_grad_loop_f64(x, omega0, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _sine_fwd_grad_ploop_f64(x, omega0, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _sine_f64(xi, at(omega0, i))
         dout[i] = _sine_grad_f64(xi, at(omega0, i))
@@ -177,6 +189,7 @@ def sine_fwd_grad(x, omega0=30.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _sine_fwd_vjp_loop_f32(x, g, omega0, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _sine_f32(xi, at(omega0, i))
         dout[i] = g[i] * _sine_grad_f32(xi, at(omega0, i))
@@ -185,6 +198,7 @@ def _sine_fwd_vjp_loop_f32(x, g, omega0, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _sine_fwd_vjp_ploop_f32(x, g, omega0, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _sine_f32(xi, at(omega0, i))
         dout[i] = g[i] * _sine_grad_f32(xi, at(omega0, i))
@@ -193,6 +207,7 @@ def _sine_fwd_vjp_ploop_f32(x, g, omega0, out, dout):
 @njit(cache=True, error_model="numpy")
 def _sine_fwd_vjp_loop_f64(x, g, omega0, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _sine_f64(xi, at(omega0, i))
         dout[i] = g[i] * _sine_grad_f64(xi, at(omega0, i))
@@ -201,6 +216,7 @@ def _sine_fwd_vjp_loop_f64(x, g, omega0, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _sine_fwd_vjp_ploop_f64(x, g, omega0, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _sine_f64(xi, at(omega0, i))
         dout[i] = g[i] * _sine_grad_f64(xi, at(omega0, i))

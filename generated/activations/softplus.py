@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, expm1_f32, expm1_f64, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
+from .._runtime import at, elementwise, wide_vectors, expm1_f32, expm1_f64, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('beta', True, False), ('threshold', False, True),)
@@ -41,12 +41,14 @@ def _softplus_f32(x, beta, threshold):
 @njit(cache=True, error_model="numpy")
 def _softplus_loop_f32(x, beta, threshold, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _softplus_f32(x[i], at(beta, i), at(threshold, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softplus_ploop_f32(x, beta, threshold, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _softplus_f32(x[i], at(beta, i), at(threshold, i))
 
 
@@ -60,12 +62,14 @@ def _softplus_f64(x, beta, threshold):
 @njit(cache=True, error_model="numpy")
 def _softplus_loop_f64(x, beta, threshold, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _softplus_f64(x[i], at(beta, i), at(threshold, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softplus_ploop_f64(x, beta, threshold, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _softplus_f64(x[i], at(beta, i), at(threshold, i))
 
 
@@ -94,12 +98,14 @@ def _softplus_grad_f32(x, beta, threshold):
 @njit(cache=True, error_model="numpy")
 def _softplus_grad_loop_f32(x, beta, threshold, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _softplus_grad_f32(x[i], at(beta, i), at(threshold, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softplus_grad_ploop_f32(x, beta, threshold, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _softplus_grad_f32(x[i], at(beta, i), at(threshold, i))
 
 
@@ -113,12 +119,14 @@ def _softplus_grad_f64(x, beta, threshold):
 @njit(cache=True, error_model="numpy")
 def _softplus_grad_loop_f64(x, beta, threshold, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _softplus_grad_f64(x[i], at(beta, i), at(threshold, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softplus_grad_ploop_f64(x, beta, threshold, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _softplus_grad_f64(x[i], at(beta, i), at(threshold, i))
 
 
@@ -146,12 +154,14 @@ def _softplus_grad_from_output_f32(y, beta):
 @njit(cache=True, error_model="numpy")
 def _softplus_grad_from_output_loop_f32(y, beta, out):
     for i in range(y.shape[0]):
+        wide_vectors()
         out[i] = _softplus_grad_from_output_f32(y[i], at(beta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softplus_grad_from_output_ploop_f32(y, beta, out):
     for i in prange(y.shape[0]):
+        wide_vectors()
         out[i] = _softplus_grad_from_output_f32(y[i], at(beta, i))
 
 
@@ -164,12 +174,14 @@ def _softplus_grad_from_output_f64(y, beta):
 @njit(cache=True, error_model="numpy")
 def _softplus_grad_from_output_loop_f64(y, beta, out):
     for i in range(y.shape[0]):
+        wide_vectors()
         out[i] = _softplus_grad_from_output_f64(y[i], at(beta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softplus_grad_from_output_ploop_f64(y, beta, out):
     for i in prange(y.shape[0]):
+        wide_vectors()
         out[i] = _softplus_grad_from_output_f64(y[i], at(beta, i))
 
 
@@ -193,6 +205,7 @@ def softplus_grad_from_output(y, beta=1.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _softplus_fwd_grad_loop_f32(x, beta, threshold, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _softplus_f32(xi, at(beta, i), at(threshold, i))
         dout[i] = _softplus_grad_f32(xi, at(beta, i), at(threshold, i))
@@ -201,6 +214,7 @@ def _softplus_fwd_grad_loop_f32(x, beta, threshold, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softplus_fwd_grad_ploop_f32(x, beta, threshold, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _softplus_f32(xi, at(beta, i), at(threshold, i))
         dout[i] = _softplus_grad_f32(xi, at(beta, i), at(threshold, i))
@@ -209,6 +223,7 @@ def _softplus_fwd_grad_ploop_f32(x, beta, threshold, out, dout):
 @njit(cache=True, error_model="numpy")
 def _softplus_fwd_grad_loop_f64(x, beta, threshold, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _softplus_f64(xi, at(beta, i), at(threshold, i))
         dout[i] = _softplus_grad_f64(xi, at(beta, i), at(threshold, i))
@@ -217,6 +232,7 @@ def _softplus_fwd_grad_loop_f64(x, beta, threshold, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softplus_fwd_grad_ploop_f64(x, beta, threshold, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _softplus_f64(xi, at(beta, i), at(threshold, i))
         dout[i] = _softplus_grad_f64(xi, at(beta, i), at(threshold, i))
@@ -238,6 +254,7 @@ def softplus_fwd_grad(x, beta=1.0, threshold=math.inf, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _softplus_fwd_vjp_loop_f32(x, g, beta, threshold, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _softplus_f32(xi, at(beta, i), at(threshold, i))
         dout[i] = g[i] * _softplus_grad_f32(xi, at(beta, i), at(threshold, i))
@@ -246,6 +263,7 @@ def _softplus_fwd_vjp_loop_f32(x, g, beta, threshold, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softplus_fwd_vjp_ploop_f32(x, g, beta, threshold, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _softplus_f32(xi, at(beta, i), at(threshold, i))
         dout[i] = g[i] * _softplus_grad_f32(xi, at(beta, i), at(threshold, i))
@@ -254,6 +272,7 @@ def _softplus_fwd_vjp_ploop_f32(x, g, beta, threshold, out, dout):
 @njit(cache=True, error_model="numpy")
 def _softplus_fwd_vjp_loop_f64(x, g, beta, threshold, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _softplus_f64(xi, at(beta, i), at(threshold, i))
         dout[i] = g[i] * _softplus_grad_f64(xi, at(beta, i), at(threshold, i))
@@ -262,6 +281,7 @@ def _softplus_fwd_vjp_loop_f64(x, g, beta, threshold, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _softplus_fwd_vjp_ploop_f64(x, g, beta, threshold, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _softplus_f64(xi, at(beta, i), at(threshold, i))
         dout[i] = g[i] * _softplus_grad_f64(xi, at(beta, i), at(threshold, i))

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64
+from .._runtime import at, elementwise, wide_vectors, sigmoid_f32, sigmoid_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('beta', False, False),)
@@ -42,12 +42,14 @@ def _swish_f32(x, beta):
 @njit(cache=True, error_model="numpy")
 def _swish_loop_f32(x, beta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _swish_f32(x[i], at(beta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _swish_ploop_f32(x, beta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _swish_f32(x[i], at(beta, i))
 
 
@@ -62,12 +64,14 @@ def _swish_f64(x, beta):
 @njit(cache=True, error_model="numpy")
 def _swish_loop_f64(x, beta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _swish_f64(x[i], at(beta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _swish_ploop_f64(x, beta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _swish_f64(x[i], at(beta, i))
 
 
@@ -99,12 +103,14 @@ def _swish_grad_f32(x, beta):
 @njit(cache=True, error_model="numpy")
 def _swish_grad_loop_f32(x, beta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _swish_grad_f32(x[i], at(beta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _swish_grad_ploop_f32(x, beta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _swish_grad_f32(x[i], at(beta, i))
 
 
@@ -121,12 +127,14 @@ def _swish_grad_f64(x, beta):
 @njit(cache=True, error_model="numpy")
 def _swish_grad_loop_f64(x, beta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _swish_grad_f64(x[i], at(beta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _swish_grad_ploop_f64(x, beta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _swish_grad_f64(x[i], at(beta, i))
 
 
@@ -157,12 +165,14 @@ def _swish_grad_beta_f32(x, beta):
 @njit(cache=True, error_model="numpy")
 def _swish_grad_beta_loop_f32(x, beta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _swish_grad_beta_f32(x[i], at(beta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _swish_grad_beta_ploop_f32(x, beta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _swish_grad_beta_f32(x[i], at(beta, i))
 
 
@@ -178,12 +188,14 @@ def _swish_grad_beta_f64(x, beta):
 @njit(cache=True, error_model="numpy")
 def _swish_grad_beta_loop_f64(x, beta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _swish_grad_beta_f64(x[i], at(beta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _swish_grad_beta_ploop_f64(x, beta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _swish_grad_beta_f64(x[i], at(beta, i))
 
 
@@ -205,6 +217,7 @@ def swish_grad_beta(x, beta=1.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _swish_fwd_grad_loop_f32(x, beta, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _swish_f32(xi, at(beta, i))
         dout[i] = _swish_grad_f32(xi, at(beta, i))
@@ -213,6 +226,7 @@ def _swish_fwd_grad_loop_f32(x, beta, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _swish_fwd_grad_ploop_f32(x, beta, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _swish_f32(xi, at(beta, i))
         dout[i] = _swish_grad_f32(xi, at(beta, i))
@@ -221,6 +235,7 @@ def _swish_fwd_grad_ploop_f32(x, beta, out, dout):
 @njit(cache=True, error_model="numpy")
 def _swish_fwd_grad_loop_f64(x, beta, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _swish_f64(xi, at(beta, i))
         dout[i] = _swish_grad_f64(xi, at(beta, i))
@@ -229,6 +244,7 @@ def _swish_fwd_grad_loop_f64(x, beta, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _swish_fwd_grad_ploop_f64(x, beta, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _swish_f64(xi, at(beta, i))
         dout[i] = _swish_grad_f64(xi, at(beta, i))
@@ -250,6 +266,7 @@ def swish_fwd_grad(x, beta=1.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _swish_fwd_vjp_loop_f32(x, g, beta, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _swish_f32(xi, at(beta, i))
         dout[i] = g[i] * _swish_grad_f32(xi, at(beta, i))
@@ -258,6 +275,7 @@ def _swish_fwd_vjp_loop_f32(x, g, beta, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _swish_fwd_vjp_ploop_f32(x, g, beta, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _swish_f32(xi, at(beta, i))
         dout[i] = g[i] * _swish_grad_f32(xi, at(beta, i))
@@ -266,6 +284,7 @@ def _swish_fwd_vjp_ploop_f32(x, g, beta, out, dout):
 @njit(cache=True, error_model="numpy")
 def _swish_fwd_vjp_loop_f64(x, g, beta, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _swish_f64(xi, at(beta, i))
         dout[i] = g[i] * _swish_grad_f64(xi, at(beta, i))
@@ -274,6 +293,7 @@ def _swish_fwd_vjp_loop_f64(x, g, beta, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _swish_fwd_vjp_ploop_f64(x, g, beta, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _swish_f64(xi, at(beta, i))
         dout[i] = g[i] * _swish_grad_f64(xi, at(beta, i))

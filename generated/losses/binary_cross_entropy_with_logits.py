@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
+from .._runtime import at, elementwise, wide_vectors, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('target', False, False), ('pos_weight', True, False),)
@@ -37,12 +37,14 @@ def _binary_cross_entropy_with_logits_elementwise_f32(x, target, pos_weight):
 @njit(cache=True, error_model="numpy")
 def _binary_cross_entropy_with_logits_elementwise_loop_f32(x, target, pos_weight, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _binary_cross_entropy_with_logits_elementwise_f32(x[i], at(target, i), at(pos_weight, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _binary_cross_entropy_with_logits_elementwise_ploop_f32(x, target, pos_weight, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _binary_cross_entropy_with_logits_elementwise_f32(x[i], at(target, i), at(pos_weight, i))
 
 
@@ -56,12 +58,14 @@ def _binary_cross_entropy_with_logits_elementwise_f64(x, target, pos_weight):
 @njit(cache=True, error_model="numpy")
 def _binary_cross_entropy_with_logits_elementwise_loop_f64(x, target, pos_weight, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _binary_cross_entropy_with_logits_elementwise_f64(x[i], at(target, i), at(pos_weight, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _binary_cross_entropy_with_logits_elementwise_ploop_f64(x, target, pos_weight, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _binary_cross_entropy_with_logits_elementwise_f64(x[i], at(target, i), at(pos_weight, i))
 
 
@@ -91,12 +95,14 @@ def _binary_cross_entropy_with_logits_elementwise_grad_f32(x, target, pos_weight
 @njit(cache=True, error_model="numpy")
 def _binary_cross_entropy_with_logits_elementwise_grad_loop_f32(x, target, pos_weight, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _binary_cross_entropy_with_logits_elementwise_grad_f32(x[i], at(target, i), at(pos_weight, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _binary_cross_entropy_with_logits_elementwise_grad_ploop_f32(x, target, pos_weight, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _binary_cross_entropy_with_logits_elementwise_grad_f32(x[i], at(target, i), at(pos_weight, i))
 
 
@@ -111,12 +117,14 @@ def _binary_cross_entropy_with_logits_elementwise_grad_f64(x, target, pos_weight
 @njit(cache=True, error_model="numpy")
 def _binary_cross_entropy_with_logits_elementwise_grad_loop_f64(x, target, pos_weight, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _binary_cross_entropy_with_logits_elementwise_grad_f64(x[i], at(target, i), at(pos_weight, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _binary_cross_entropy_with_logits_elementwise_grad_ploop_f64(x, target, pos_weight, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _binary_cross_entropy_with_logits_elementwise_grad_f64(x[i], at(target, i), at(pos_weight, i))
 
 
@@ -138,6 +146,7 @@ def binary_cross_entropy_with_logits_elementwise_grad(x, target=1.0, pos_weight=
 @njit(cache=True, error_model="numpy")
 def _binary_cross_entropy_with_logits_elementwise_fwd_grad_loop_f32(x, target, pos_weight, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _binary_cross_entropy_with_logits_elementwise_f32(xi, at(target, i), at(pos_weight, i))
         dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f32(xi, at(target, i), at(pos_weight, i))
@@ -146,6 +155,7 @@ def _binary_cross_entropy_with_logits_elementwise_fwd_grad_loop_f32(x, target, p
 @njit(cache=True, parallel=True, error_model="numpy")
 def _binary_cross_entropy_with_logits_elementwise_fwd_grad_ploop_f32(x, target, pos_weight, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _binary_cross_entropy_with_logits_elementwise_f32(xi, at(target, i), at(pos_weight, i))
         dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f32(xi, at(target, i), at(pos_weight, i))
@@ -154,6 +164,7 @@ def _binary_cross_entropy_with_logits_elementwise_fwd_grad_ploop_f32(x, target, 
 @njit(cache=True, error_model="numpy")
 def _binary_cross_entropy_with_logits_elementwise_fwd_grad_loop_f64(x, target, pos_weight, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _binary_cross_entropy_with_logits_elementwise_f64(xi, at(target, i), at(pos_weight, i))
         dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f64(xi, at(target, i), at(pos_weight, i))
@@ -162,6 +173,7 @@ def _binary_cross_entropy_with_logits_elementwise_fwd_grad_loop_f64(x, target, p
 @njit(cache=True, parallel=True, error_model="numpy")
 def _binary_cross_entropy_with_logits_elementwise_fwd_grad_ploop_f64(x, target, pos_weight, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _binary_cross_entropy_with_logits_elementwise_f64(xi, at(target, i), at(pos_weight, i))
         dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f64(xi, at(target, i), at(pos_weight, i))

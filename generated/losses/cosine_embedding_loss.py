@@ -32,7 +32,7 @@ from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
-from .._runtime import exp_f32, exp_f64
+from .._runtime import exp_f32, exp_f64, wide_vectors
 
 
 @njit(cache=True, error_model="numpy")
@@ -40,6 +40,7 @@ def _cosine_embedding_loss_pm1_rows_f32(input1, input2, s, margin, out):
     n = input1.shape[1]
     buf = np.empty((3, n), np.float32)
     for r in range(input1.shape[0]):
+        wide_vectors()
         s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
@@ -55,6 +56,7 @@ def _cosine_embedding_loss_pm1_rows_f32(input1, input2, s, margin, out):
 def _cosine_embedding_loss_pm1_prows_f32(input1, input2, s, margin, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float32)
         s_r = s[r]
         for k in range(n):
@@ -72,6 +74,7 @@ def _cosine_embedding_loss_pm1_rows_f64(input1, input2, s, margin, out):
     n = input1.shape[1]
     buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
+        wide_vectors()
         s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
@@ -87,6 +90,7 @@ def _cosine_embedding_loss_pm1_rows_f64(input1, input2, s, margin, out):
 def _cosine_embedding_loss_pm1_prows_f64(input1, input2, s, margin, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float64)
         s_r = s[r]
         for k in range(n):
@@ -104,6 +108,7 @@ def _cosine_embedding_loss_pm1_grad_input1_rows_f32(input1, input2, s, margin, g
     n = input1.shape[1]
     buf = np.empty((3, n), np.float32)
     for r in range(input1.shape[0]):
+        wide_vectors()
         s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
@@ -120,6 +125,7 @@ def _cosine_embedding_loss_pm1_grad_input1_rows_f32(input1, input2, s, margin, g
 def _cosine_embedding_loss_pm1_grad_input1_prows_f32(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float32)
         s_r = s[r]
         for k in range(n):
@@ -138,6 +144,7 @@ def _cosine_embedding_loss_pm1_grad_input1_rows_f64(input1, input2, s, margin, g
     n = input1.shape[1]
     buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
+        wide_vectors()
         s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
@@ -154,6 +161,7 @@ def _cosine_embedding_loss_pm1_grad_input1_rows_f64(input1, input2, s, margin, g
 def _cosine_embedding_loss_pm1_grad_input1_prows_f64(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float64)
         s_r = s[r]
         for k in range(n):
@@ -172,6 +180,7 @@ def _cosine_embedding_loss_pm1_grad_input2_rows_f32(input1, input2, s, margin, g
     n = input1.shape[1]
     buf = np.empty((3, n), np.float32)
     for r in range(input1.shape[0]):
+        wide_vectors()
         s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
@@ -188,6 +197,7 @@ def _cosine_embedding_loss_pm1_grad_input2_rows_f32(input1, input2, s, margin, g
 def _cosine_embedding_loss_pm1_grad_input2_prows_f32(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float32)
         s_r = s[r]
         for k in range(n):
@@ -206,6 +216,7 @@ def _cosine_embedding_loss_pm1_grad_input2_rows_f64(input1, input2, s, margin, g
     n = input1.shape[1]
     buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
+        wide_vectors()
         s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
@@ -222,6 +233,7 @@ def _cosine_embedding_loss_pm1_grad_input2_rows_f64(input1, input2, s, margin, g
 def _cosine_embedding_loss_pm1_grad_input2_prows_f64(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float64)
         s_r = s[r]
         for k in range(n):
@@ -240,6 +252,7 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margi
     n = input1.shape[1]
     buf = np.empty((3, n), np.float32)
     for r in range(input1.shape[0]):
+        wide_vectors()
         s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
@@ -257,6 +270,7 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margi
 def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f32(input1, input2, s, margin, gd, vout, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float32)
         s_r = s[r]
         for k in range(n):
@@ -276,6 +290,7 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64(input1, input2, s, margi
     n = input1.shape[1]
     buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
+        wide_vectors()
         s_r = s[r]
         for k in range(n):
             buf[0, k] = (input1[r, k]*input1[r, k])
@@ -293,6 +308,7 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64(input1, input2, s, margi
 def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f64(input1, input2, s, margin, gd, vout, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float64)
         s_r = s[r]
         for k in range(n):

@@ -39,7 +39,7 @@ from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
-from .._runtime import exp_f32, exp_f64
+from .._runtime import exp_f32, exp_f64, wide_vectors
 
 
 @njit(cache=True, error_model="numpy")
@@ -47,6 +47,7 @@ def _cross_entropy_label_rows_f32(x, y, w, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
@@ -60,6 +61,7 @@ def _cross_entropy_label_rows_f32(x, y, w, out):
 def _cross_entropy_label_prows_f32(x, y, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float32)
         y_r = y[r]
         w_y = w[y_r]
@@ -75,6 +77,7 @@ def _cross_entropy_label_rows_f64(x, y, w, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
@@ -88,6 +91,7 @@ def _cross_entropy_label_rows_f64(x, y, w, out):
 def _cross_entropy_label_prows_f64(x, y, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float64)
         y_r = y[r]
         w_y = w[y_r]
@@ -103,6 +107,7 @@ def _cross_entropy_label_grad_input_rows_f32(x, y, w, gd, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
@@ -119,6 +124,7 @@ def _cross_entropy_label_grad_input_rows_f32(x, y, w, gd, out):
 def _cross_entropy_label_grad_input_prows_f32(x, y, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float32)
         y_r = y[r]
         w_y = w[y_r]
@@ -137,6 +143,7 @@ def _cross_entropy_label_grad_input_rows_f64(x, y, w, gd, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
@@ -153,6 +160,7 @@ def _cross_entropy_label_grad_input_rows_f64(x, y, w, gd, out):
 def _cross_entropy_label_grad_input_prows_f64(x, y, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float64)
         y_r = y[r]
         w_y = w[y_r]
@@ -171,6 +179,7 @@ def _cross_entropy_label_fwd_grad_input_rows_f32(x, y, w, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
@@ -189,6 +198,7 @@ def _cross_entropy_label_fwd_grad_input_rows_f32(x, y, w, gd, vout, out):
 def _cross_entropy_label_fwd_grad_input_prows_f32(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float32)
         y_r = y[r]
         w_y = w[y_r]
@@ -209,6 +219,7 @@ def _cross_entropy_label_fwd_grad_input_rows_f64(x, y, w, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
@@ -227,6 +238,7 @@ def _cross_entropy_label_fwd_grad_input_rows_f64(x, y, w, gd, vout, out):
 def _cross_entropy_label_fwd_grad_input_prows_f64(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float64)
         y_r = y[r]
         w_y = w[y_r]
@@ -247,6 +259,7 @@ def _cross_entropy_prob_rows_f32(x, t, w, out):
     n = x.shape[1]
     buf = np.empty((3, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = fmax_f32(x[r])
         for j in range(n):
             c0 = (x[r, j] - m0)
@@ -264,6 +277,7 @@ def _cross_entropy_prob_rows_f32(x, t, w, out):
 def _cross_entropy_prob_prows_f32(x, t, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float32)
         m0 = fmax_f32(x[r])
         for j in range(n):
@@ -283,6 +297,7 @@ def _cross_entropy_prob_rows_f64(x, t, w, out):
     n = x.shape[1]
     buf = np.empty((3, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = fmax_f64(x[r])
         for j in range(n):
             c0 = (x[r, j] - m0)
@@ -300,6 +315,7 @@ def _cross_entropy_prob_rows_f64(x, t, w, out):
 def _cross_entropy_prob_prows_f64(x, t, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float64)
         m0 = fmax_f64(x[r])
         for j in range(n):
@@ -319,6 +335,7 @@ def _cross_entropy_prob_grad_input_rows_f32(x, t, w, gd, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = fmax_f32(x[r])
         for k in range(n):
             buf[0, k] = exp_f32((x[r, k] - m0))
@@ -334,6 +351,7 @@ def _cross_entropy_prob_grad_input_rows_f32(x, t, w, gd, out):
 def _cross_entropy_prob_grad_input_prows_f32(x, t, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float32)
         m0 = fmax_f32(x[r])
         for k in range(n):
@@ -351,6 +369,7 @@ def _cross_entropy_prob_grad_input_rows_f64(x, t, w, gd, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = fmax_f64(x[r])
         for k in range(n):
             buf[0, k] = exp_f64((x[r, k] - m0))
@@ -366,6 +385,7 @@ def _cross_entropy_prob_grad_input_rows_f64(x, t, w, gd, out):
 def _cross_entropy_prob_grad_input_prows_f64(x, t, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float64)
         m0 = fmax_f64(x[r])
         for k in range(n):
@@ -383,6 +403,7 @@ def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((3, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = fmax_f32(x[r])
         for k in range(n):
             c0 = (x[r, k] - m0)
@@ -404,6 +425,7 @@ def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, gd, vout, out):
 def _cross_entropy_prob_fwd_grad_input_prows_f32(x, t, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float32)
         m0 = fmax_f32(x[r])
         for k in range(n):
@@ -427,6 +449,7 @@ def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((3, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = fmax_f64(x[r])
         for k in range(n):
             c0 = (x[r, k] - m0)
@@ -448,6 +471,7 @@ def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, gd, vout, out):
 def _cross_entropy_prob_fwd_grad_input_prows_f64(x, t, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float64)
         m0 = fmax_f64(x[r])
         for k in range(n):

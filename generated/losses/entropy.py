@@ -26,7 +26,7 @@ from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
-from .._runtime import exp_f32, exp_f64, log_f32, log_f64
+from .._runtime import exp_f32, exp_f64, log_f32, log_f64, wide_vectors
 
 
 @njit(cache=True, error_model="numpy")
@@ -34,6 +34,7 @@ def _entropy_none_rows_f32(x, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         for k in range(n):
             buf[0, k] = (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
         s0 = fsum_f32(buf[0])
@@ -44,6 +45,7 @@ def _entropy_none_rows_f32(x, out):
 def _entropy_none_prows_f32(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float32)
         for k in range(n):
             buf[0, k] = (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
@@ -56,6 +58,7 @@ def _entropy_none_rows_f64(x, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         for k in range(n):
             buf[0, k] = (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
         s0 = fsum_f64(buf[0])
@@ -66,6 +69,7 @@ def _entropy_none_rows_f64(x, out):
 def _entropy_none_prows_f64(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float64)
         for k in range(n):
             buf[0, k] = (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
@@ -77,6 +81,7 @@ def _entropy_none_prows_f64(x, out):
 def _entropy_none_grad_p_rows_f32(x, gd, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         for i in range(n):
             out[r, i] = (-log_f32(x[r, i]) + np.float32(-1.0))/gd
 
@@ -85,6 +90,7 @@ def _entropy_none_grad_p_rows_f32(x, gd, out):
 def _entropy_none_grad_p_prows_f32(x, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         for i in range(n):
             out[r, i] = (-log_f32(x[r, i]) + np.float32(-1.0))/gd
 
@@ -93,6 +99,7 @@ def _entropy_none_grad_p_prows_f32(x, gd, out):
 def _entropy_none_grad_p_rows_f64(x, gd, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         for i in range(n):
             out[r, i] = (-log_f64(x[r, i]) - 1.0)/gd
 
@@ -101,6 +108,7 @@ def _entropy_none_grad_p_rows_f64(x, gd, out):
 def _entropy_none_grad_p_prows_f64(x, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         for i in range(n):
             out[r, i] = (-log_f64(x[r, i]) - 1.0)/gd
 
@@ -110,6 +118,7 @@ def _entropy_none_fwd_grad_p_rows_f32(x, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         for k in range(n):
             buf[0, k] = (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
         s0 = fsum_f32(buf[0])
@@ -122,6 +131,7 @@ def _entropy_none_fwd_grad_p_rows_f32(x, gd, vout, out):
 def _entropy_none_fwd_grad_p_prows_f32(x, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float32)
         for k in range(n):
             buf[0, k] = (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
@@ -136,6 +146,7 @@ def _entropy_none_fwd_grad_p_rows_f64(x, gd, vout, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         for k in range(n):
             buf[0, k] = (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
         s0 = fsum_f64(buf[0])
@@ -148,6 +159,7 @@ def _entropy_none_fwd_grad_p_rows_f64(x, gd, vout, out):
 def _entropy_none_fwd_grad_p_prows_f64(x, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float64)
         for k in range(n):
             buf[0, k] = (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))

@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, exp_f32, exp_f64, log_f32, log_f64
+from .._runtime import at, elementwise, wide_vectors, exp_f32, exp_f64, log_f32, log_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('target', False, True),)
@@ -44,12 +44,14 @@ def _kl_div_elementwise_f32(x, target):
 @njit(cache=True, error_model="numpy")
 def _kl_div_elementwise_loop_f32(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_elementwise_f32(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _kl_div_elementwise_ploop_f32(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_elementwise_f32(x[i], at(target, i))
 
 
@@ -62,12 +64,14 @@ def _kl_div_elementwise_f64(x, target):
 @njit(cache=True, error_model="numpy")
 def _kl_div_elementwise_loop_f64(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_elementwise_f64(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _kl_div_elementwise_ploop_f64(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_elementwise_f64(x[i], at(target, i))
 
 
@@ -95,12 +99,14 @@ def _kl_div_elementwise_grad_f32(x, target):
 @njit(cache=True, error_model="numpy")
 def _kl_div_elementwise_grad_loop_f32(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_elementwise_grad_f32(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _kl_div_elementwise_grad_ploop_f32(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_elementwise_grad_f32(x[i], at(target, i))
 
 
@@ -113,12 +119,14 @@ def _kl_div_elementwise_grad_f64(x, target):
 @njit(cache=True, error_model="numpy")
 def _kl_div_elementwise_grad_loop_f64(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_elementwise_grad_f64(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _kl_div_elementwise_grad_ploop_f64(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_elementwise_grad_f64(x[i], at(target, i))
 
 
@@ -146,12 +154,14 @@ def _kl_div_log_target_elementwise_f32(x, target):
 @njit(cache=True, error_model="numpy")
 def _kl_div_log_target_elementwise_loop_f32(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_log_target_elementwise_f32(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _kl_div_log_target_elementwise_ploop_f32(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_log_target_elementwise_f32(x[i], at(target, i))
 
 
@@ -164,12 +174,14 @@ def _kl_div_log_target_elementwise_f64(x, target):
 @njit(cache=True, error_model="numpy")
 def _kl_div_log_target_elementwise_loop_f64(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_log_target_elementwise_f64(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _kl_div_log_target_elementwise_ploop_f64(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_log_target_elementwise_f64(x[i], at(target, i))
 
 
@@ -197,12 +209,14 @@ def _kl_div_log_target_elementwise_grad_f32(x, target):
 @njit(cache=True, error_model="numpy")
 def _kl_div_log_target_elementwise_grad_loop_f32(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_log_target_elementwise_grad_f32(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _kl_div_log_target_elementwise_grad_ploop_f32(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_log_target_elementwise_grad_f32(x[i], at(target, i))
 
 
@@ -215,12 +229,14 @@ def _kl_div_log_target_elementwise_grad_f64(x, target):
 @njit(cache=True, error_model="numpy")
 def _kl_div_log_target_elementwise_grad_loop_f64(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_log_target_elementwise_grad_f64(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _kl_div_log_target_elementwise_grad_ploop_f64(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _kl_div_log_target_elementwise_grad_f64(x[i], at(target, i))
 
 
@@ -242,6 +258,7 @@ def kl_div_log_target_elementwise_grad(x, target=1.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _kl_div_elementwise_fwd_grad_loop_f32(x, target, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _kl_div_elementwise_f32(xi, at(target, i))
         dout[i] = _kl_div_elementwise_grad_f32(xi, at(target, i))
@@ -250,6 +267,7 @@ def _kl_div_elementwise_fwd_grad_loop_f32(x, target, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _kl_div_elementwise_fwd_grad_ploop_f32(x, target, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _kl_div_elementwise_f32(xi, at(target, i))
         dout[i] = _kl_div_elementwise_grad_f32(xi, at(target, i))
@@ -258,6 +276,7 @@ def _kl_div_elementwise_fwd_grad_ploop_f32(x, target, out, dout):
 @njit(cache=True, error_model="numpy")
 def _kl_div_elementwise_fwd_grad_loop_f64(x, target, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _kl_div_elementwise_f64(xi, at(target, i))
         dout[i] = _kl_div_elementwise_grad_f64(xi, at(target, i))
@@ -266,6 +285,7 @@ def _kl_div_elementwise_fwd_grad_loop_f64(x, target, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _kl_div_elementwise_fwd_grad_ploop_f64(x, target, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _kl_div_elementwise_f64(xi, at(target, i))
         dout[i] = _kl_div_elementwise_grad_f64(xi, at(target, i))

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise
+from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('target', False, False), ('q', True, False),)
@@ -37,12 +37,14 @@ def _lq_loss_elementwise_f32(x, target, q):
 @njit(cache=True, error_model="numpy")
 def _lq_loss_elementwise_loop_f32(x, target, q, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _lq_loss_elementwise_f32(x[i], at(target, i), at(q, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _lq_loss_elementwise_ploop_f32(x, target, q, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _lq_loss_elementwise_f32(x[i], at(target, i), at(q, i))
 
 
@@ -56,12 +58,14 @@ def _lq_loss_elementwise_f64(x, target, q):
 @njit(cache=True, error_model="numpy")
 def _lq_loss_elementwise_loop_f64(x, target, q, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _lq_loss_elementwise_f64(x[i], at(target, i), at(q, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _lq_loss_elementwise_ploop_f64(x, target, q, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _lq_loss_elementwise_f64(x[i], at(target, i), at(q, i))
 
 
@@ -91,12 +95,14 @@ def _lq_loss_elementwise_grad_f32(x, target, q):
 @njit(cache=True, error_model="numpy")
 def _lq_loss_elementwise_grad_loop_f32(x, target, q, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _lq_loss_elementwise_grad_f32(x[i], at(target, i), at(q, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _lq_loss_elementwise_grad_ploop_f32(x, target, q, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _lq_loss_elementwise_grad_f32(x[i], at(target, i), at(q, i))
 
 
@@ -111,12 +117,14 @@ def _lq_loss_elementwise_grad_f64(x, target, q):
 @njit(cache=True, error_model="numpy")
 def _lq_loss_elementwise_grad_loop_f64(x, target, q, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _lq_loss_elementwise_grad_f64(x[i], at(target, i), at(q, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _lq_loss_elementwise_grad_ploop_f64(x, target, q, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _lq_loss_elementwise_grad_f64(x[i], at(target, i), at(q, i))
 
 
@@ -138,6 +146,7 @@ def lq_loss_elementwise_grad(x, target=0.0, q=1.5, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _lq_loss_elementwise_fwd_grad_loop_f32(x, target, q, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _lq_loss_elementwise_f32(xi, at(target, i), at(q, i))
         dout[i] = _lq_loss_elementwise_grad_f32(xi, at(target, i), at(q, i))
@@ -146,6 +155,7 @@ def _lq_loss_elementwise_fwd_grad_loop_f32(x, target, q, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _lq_loss_elementwise_fwd_grad_ploop_f32(x, target, q, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _lq_loss_elementwise_f32(xi, at(target, i), at(q, i))
         dout[i] = _lq_loss_elementwise_grad_f32(xi, at(target, i), at(q, i))
@@ -154,6 +164,7 @@ def _lq_loss_elementwise_fwd_grad_ploop_f32(x, target, q, out, dout):
 @njit(cache=True, error_model="numpy")
 def _lq_loss_elementwise_fwd_grad_loop_f64(x, target, q, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _lq_loss_elementwise_f64(xi, at(target, i), at(q, i))
         dout[i] = _lq_loss_elementwise_grad_f64(xi, at(target, i), at(q, i))
@@ -162,6 +173,7 @@ def _lq_loss_elementwise_fwd_grad_loop_f64(x, target, q, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _lq_loss_elementwise_fwd_grad_ploop_f64(x, target, q, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _lq_loss_elementwise_f64(xi, at(target, i), at(q, i))
         dout[i] = _lq_loss_elementwise_grad_f64(xi, at(target, i), at(q, i))

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise
+from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('input2', False, False), ('target', False, False), ('margin', False, False),)
@@ -41,12 +41,14 @@ def _margin_ranking_loss_elementwise_f32(x, input2, target, margin):
 @njit(cache=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_loop_f32(x, input2, target, margin, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _margin_ranking_loss_elementwise_f32(x[i], at(input2, i), at(target, i), at(margin, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_ploop_f32(x, input2, target, margin, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _margin_ranking_loss_elementwise_f32(x[i], at(input2, i), at(target, i), at(margin, i))
 
 
@@ -60,12 +62,14 @@ def _margin_ranking_loss_elementwise_f64(x, input2, target, margin):
 @njit(cache=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_loop_f64(x, input2, target, margin, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _margin_ranking_loss_elementwise_f64(x[i], at(input2, i), at(target, i), at(margin, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_ploop_f64(x, input2, target, margin, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _margin_ranking_loss_elementwise_f64(x[i], at(input2, i), at(target, i), at(margin, i))
 
 
@@ -93,12 +97,14 @@ def _margin_ranking_loss_elementwise_grad_f32(x, input2, target, margin):
 @njit(cache=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_grad_loop_f32(x, input2, target, margin, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _margin_ranking_loss_elementwise_grad_f32(x[i], at(input2, i), at(target, i), at(margin, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_grad_ploop_f32(x, input2, target, margin, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _margin_ranking_loss_elementwise_grad_f32(x[i], at(input2, i), at(target, i), at(margin, i))
 
 
@@ -111,12 +117,14 @@ def _margin_ranking_loss_elementwise_grad_f64(x, input2, target, margin):
 @njit(cache=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_grad_loop_f64(x, input2, target, margin, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _margin_ranking_loss_elementwise_grad_f64(x[i], at(input2, i), at(target, i), at(margin, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_grad_ploop_f64(x, input2, target, margin, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _margin_ranking_loss_elementwise_grad_f64(x[i], at(input2, i), at(target, i), at(margin, i))
 
 
@@ -144,12 +152,14 @@ def _margin_ranking_loss_elementwise_grad_input2_f32(x, input2, target, margin):
 @njit(cache=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_grad_input2_loop_f32(x, input2, target, margin, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _margin_ranking_loss_elementwise_grad_input2_f32(x[i], at(input2, i), at(target, i), at(margin, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_grad_input2_ploop_f32(x, input2, target, margin, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _margin_ranking_loss_elementwise_grad_input2_f32(x[i], at(input2, i), at(target, i), at(margin, i))
 
 
@@ -162,12 +172,14 @@ def _margin_ranking_loss_elementwise_grad_input2_f64(x, input2, target, margin):
 @njit(cache=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_grad_input2_loop_f64(x, input2, target, margin, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _margin_ranking_loss_elementwise_grad_input2_f64(x[i], at(input2, i), at(target, i), at(margin, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_grad_input2_ploop_f64(x, input2, target, margin, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _margin_ranking_loss_elementwise_grad_input2_f64(x[i], at(input2, i), at(target, i), at(margin, i))
 
 
@@ -189,6 +201,7 @@ def margin_ranking_loss_elementwise_grad_input2(x, input2=0.0, target=1.0, margi
 @njit(cache=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_fwd_grad_loop_f32(x, input2, target, margin, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _margin_ranking_loss_elementwise_f32(xi, at(input2, i), at(target, i), at(margin, i))
         dout[i] = _margin_ranking_loss_elementwise_grad_f32(xi, at(input2, i), at(target, i), at(margin, i))
@@ -197,6 +210,7 @@ def _margin_ranking_loss_elementwise_fwd_grad_loop_f32(x, input2, target, margin
 @njit(cache=True, parallel=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_fwd_grad_ploop_f32(x, input2, target, margin, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _margin_ranking_loss_elementwise_f32(xi, at(input2, i), at(target, i), at(margin, i))
         dout[i] = _margin_ranking_loss_elementwise_grad_f32(xi, at(input2, i), at(target, i), at(margin, i))
@@ -205,6 +219,7 @@ def _margin_ranking_loss_elementwise_fwd_grad_ploop_f32(x, input2, target, margi
 @njit(cache=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_fwd_grad_loop_f64(x, input2, target, margin, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _margin_ranking_loss_elementwise_f64(xi, at(input2, i), at(target, i), at(margin, i))
         dout[i] = _margin_ranking_loss_elementwise_grad_f64(xi, at(input2, i), at(target, i), at(margin, i))
@@ -213,6 +228,7 @@ def _margin_ranking_loss_elementwise_fwd_grad_loop_f64(x, input2, target, margin
 @njit(cache=True, parallel=True, error_model="numpy")
 def _margin_ranking_loss_elementwise_fwd_grad_ploop_f64(x, input2, target, margin, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _margin_ranking_loss_elementwise_f64(xi, at(input2, i), at(target, i), at(margin, i))
         dout[i] = _margin_ranking_loss_elementwise_grad_f64(xi, at(input2, i), at(target, i), at(margin, i))

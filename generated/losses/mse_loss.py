@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise
+from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('target', False, False),)
@@ -38,12 +38,14 @@ def _mse_loss_elementwise_f32(x, target):
 @njit(cache=True, error_model="numpy")
 def _mse_loss_elementwise_loop_f32(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _mse_loss_elementwise_f32(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _mse_loss_elementwise_ploop_f32(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _mse_loss_elementwise_f32(x[i], at(target, i))
 
 
@@ -58,12 +60,14 @@ def _mse_loss_elementwise_f64(x, target):
 @njit(cache=True, error_model="numpy")
 def _mse_loss_elementwise_loop_f64(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _mse_loss_elementwise_f64(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _mse_loss_elementwise_ploop_f64(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _mse_loss_elementwise_f64(x[i], at(target, i))
 
 
@@ -93,12 +97,14 @@ def _mse_loss_elementwise_grad_f32(x, target):
 @njit(cache=True, error_model="numpy")
 def _mse_loss_elementwise_grad_loop_f32(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _mse_loss_elementwise_grad_f32(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _mse_loss_elementwise_grad_ploop_f32(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _mse_loss_elementwise_grad_f32(x[i], at(target, i))
 
 
@@ -113,12 +119,14 @@ def _mse_loss_elementwise_grad_f64(x, target):
 @njit(cache=True, error_model="numpy")
 def _mse_loss_elementwise_grad_loop_f64(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _mse_loss_elementwise_grad_f64(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _mse_loss_elementwise_grad_ploop_f64(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _mse_loss_elementwise_grad_f64(x[i], at(target, i))
 
 
@@ -140,6 +148,7 @@ def mse_loss_elementwise_grad(x, target=0.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _mse_loss_elementwise_fwd_grad_loop_f32(x, target, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _mse_loss_elementwise_f32(xi, at(target, i))
         dout[i] = _mse_loss_elementwise_grad_f32(xi, at(target, i))
@@ -148,6 +157,7 @@ def _mse_loss_elementwise_fwd_grad_loop_f32(x, target, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _mse_loss_elementwise_fwd_grad_ploop_f32(x, target, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _mse_loss_elementwise_f32(xi, at(target, i))
         dout[i] = _mse_loss_elementwise_grad_f32(xi, at(target, i))
@@ -156,6 +166,7 @@ def _mse_loss_elementwise_fwd_grad_ploop_f32(x, target, out, dout):
 @njit(cache=True, error_model="numpy")
 def _mse_loss_elementwise_fwd_grad_loop_f64(x, target, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _mse_loss_elementwise_f64(xi, at(target, i))
         dout[i] = _mse_loss_elementwise_grad_f64(xi, at(target, i))
@@ -164,6 +175,7 @@ def _mse_loss_elementwise_fwd_grad_loop_f64(x, target, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _mse_loss_elementwise_fwd_grad_ploop_f64(x, target, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _mse_loss_elementwise_f64(xi, at(target, i))
         dout[i] = _mse_loss_elementwise_grad_f64(xi, at(target, i))

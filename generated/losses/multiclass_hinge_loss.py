@@ -26,7 +26,7 @@ from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
-from .._runtime import exp_f32, exp_f64
+from .._runtime import exp_f32, exp_f64, wide_vectors
 
 
 @njit(cache=True, error_model="numpy")
@@ -34,6 +34,7 @@ def _multiclass_hinge_loss_label_rows_f32(x, y, w, margin, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
@@ -46,6 +47,7 @@ def _multiclass_hinge_loss_label_rows_f32(x, y, w, margin, out):
 def _multiclass_hinge_loss_label_prows_f32(x, y, w, margin, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float32)
         y_r = y[r]
         w_y = w[y_r]
@@ -60,6 +62,7 @@ def _multiclass_hinge_loss_label_rows_f64(x, y, w, margin, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
@@ -72,6 +75,7 @@ def _multiclass_hinge_loss_label_rows_f64(x, y, w, margin, out):
 def _multiclass_hinge_loss_label_prows_f64(x, y, w, margin, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float64)
         y_r = y[r]
         w_y = w[y_r]
@@ -86,6 +90,7 @@ def _multiclass_hinge_loss_label_grad_input_rows_f32(x, y, w, margin, gd, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
@@ -99,6 +104,7 @@ def _multiclass_hinge_loss_label_grad_input_rows_f32(x, y, w, margin, gd, out):
 def _multiclass_hinge_loss_label_grad_input_prows_f32(x, y, w, margin, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float32)
         y_r = y[r]
         w_y = w[y_r]
@@ -114,6 +120,7 @@ def _multiclass_hinge_loss_label_grad_input_rows_f64(x, y, w, margin, gd, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
@@ -127,6 +134,7 @@ def _multiclass_hinge_loss_label_grad_input_rows_f64(x, y, w, margin, gd, out):
 def _multiclass_hinge_loss_label_grad_input_prows_f64(x, y, w, margin, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float64)
         y_r = y[r]
         w_y = w[y_r]
@@ -142,6 +150,7 @@ def _multiclass_hinge_loss_label_fwd_grad_input_rows_f32(x, y, w, margin, gd, vo
     n = x.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
@@ -159,6 +168,7 @@ def _multiclass_hinge_loss_label_fwd_grad_input_rows_f32(x, y, w, margin, gd, vo
 def _multiclass_hinge_loss_label_fwd_grad_input_prows_f32(x, y, w, margin, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float32)
         y_r = y[r]
         w_y = w[y_r]
@@ -178,6 +188,7 @@ def _multiclass_hinge_loss_label_fwd_grad_input_rows_f64(x, y, w, margin, gd, vo
     n = x.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
@@ -195,6 +206,7 @@ def _multiclass_hinge_loss_label_fwd_grad_input_rows_f64(x, y, w, margin, gd, vo
 def _multiclass_hinge_loss_label_fwd_grad_input_prows_f64(x, y, w, margin, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float64)
         y_r = y[r]
         w_y = w[y_r]

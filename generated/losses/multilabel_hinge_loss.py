@@ -26,13 +26,14 @@ from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
-from .._runtime import exp_f32, exp_f64
+from .._runtime import exp_f32, exp_f64, wide_vectors
 
 
 @njit(cache=True, error_model="numpy")
 def _multilabel_hinge_loss_mask_rows_f32(x, t, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         s1 = np.float32(0.0)
         for j in range(n):
             s0 = np.float32(0.0)
@@ -46,6 +47,7 @@ def _multilabel_hinge_loss_mask_rows_f32(x, t, out):
 def _multilabel_hinge_loss_mask_prows_f32(x, t, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         s1 = np.float32(0.0)
         for j in range(n):
             s0 = np.float32(0.0)
@@ -59,6 +61,7 @@ def _multilabel_hinge_loss_mask_prows_f32(x, t, out):
 def _multilabel_hinge_loss_mask_rows_f64(x, t, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         s1 = 0.0
         for j in range(n):
             s0 = 0.0
@@ -72,6 +75,7 @@ def _multilabel_hinge_loss_mask_rows_f64(x, t, out):
 def _multilabel_hinge_loss_mask_prows_f64(x, t, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         s1 = 0.0
         for j in range(n):
             s0 = 0.0
@@ -85,6 +89,7 @@ def _multilabel_hinge_loss_mask_prows_f64(x, t, out):
 def _multilabel_hinge_loss_mask_grad_input_rows_f32(x, t, gd, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
@@ -105,6 +110,7 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f32(x, t, gd, out):
 def _multilabel_hinge_loss_mask_grad_input_prows_f32(x, t, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
@@ -125,6 +131,7 @@ def _multilabel_hinge_loss_mask_grad_input_prows_f32(x, t, gd, out):
 def _multilabel_hinge_loss_mask_grad_input_rows_f64(x, t, gd, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         for i in range(n):
             s0 = 0.0
             for k in range(n):
@@ -145,6 +152,7 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f64(x, t, gd, out):
 def _multilabel_hinge_loss_mask_grad_input_prows_f64(x, t, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         for i in range(n):
             s0 = 0.0
             for k in range(n):
@@ -165,6 +173,7 @@ def _multilabel_hinge_loss_mask_grad_input_prows_f64(x, t, gd, out):
 def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, gd, vout, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         s5 = np.float32(0.0)
         for j in range(n):
             s4 = np.float32(0.0)
@@ -192,6 +201,7 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, gd, vout, out):
 def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f32(x, t, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         s5 = np.float32(0.0)
         for j in range(n):
             s4 = np.float32(0.0)
@@ -219,6 +229,7 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f32(x, t, gd, vout, out):
 def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, gd, vout, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         s5 = 0.0
         for j in range(n):
             s4 = 0.0
@@ -246,6 +257,7 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, gd, vout, out):
 def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f64(x, t, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         s5 = 0.0
         for j in range(n):
             s4 = 0.0

@@ -24,13 +24,14 @@ from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
-from .._runtime import exp_f32, exp_f64
+from .._runtime import exp_f32, exp_f64, wide_vectors
 
 
 @njit(cache=True, error_model="numpy")
 def _nll_loss_label_rows_f32(x, y, w, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         out[r] = -w_y*x[r, y_r]
@@ -40,6 +41,7 @@ def _nll_loss_label_rows_f32(x, y, w, out):
 def _nll_loss_label_prows_f32(x, y, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         out[r] = -w_y*x[r, y_r]
@@ -49,6 +51,7 @@ def _nll_loss_label_prows_f32(x, y, w, out):
 def _nll_loss_label_rows_f64(x, y, w, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         out[r] = -w_y*x[r, y_r]
@@ -58,6 +61,7 @@ def _nll_loss_label_rows_f64(x, y, w, out):
 def _nll_loss_label_prows_f64(x, y, w, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         out[r] = -w_y*x[r, y_r]
@@ -67,6 +71,7 @@ def _nll_loss_label_prows_f64(x, y, w, out):
 def _nll_loss_label_grad_input_rows_f32(x, y, w, gd, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         for i in range(n):
@@ -77,6 +82,7 @@ def _nll_loss_label_grad_input_rows_f32(x, y, w, gd, out):
 def _nll_loss_label_grad_input_prows_f32(x, y, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         for i in range(n):
@@ -87,6 +93,7 @@ def _nll_loss_label_grad_input_prows_f32(x, y, w, gd, out):
 def _nll_loss_label_grad_input_rows_f64(x, y, w, gd, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         for i in range(n):
@@ -97,6 +104,7 @@ def _nll_loss_label_grad_input_rows_f64(x, y, w, gd, out):
 def _nll_loss_label_grad_input_prows_f64(x, y, w, gd, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         for i in range(n):
@@ -107,6 +115,7 @@ def _nll_loss_label_grad_input_prows_f64(x, y, w, gd, out):
 def _nll_loss_label_fwd_grad_input_rows_f32(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         vout[r] = -w_y*x[r, y_r]
@@ -118,6 +127,7 @@ def _nll_loss_label_fwd_grad_input_rows_f32(x, y, w, gd, vout, out):
 def _nll_loss_label_fwd_grad_input_prows_f32(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         vout[r] = -w_y*x[r, y_r]
@@ -129,6 +139,7 @@ def _nll_loss_label_fwd_grad_input_prows_f32(x, y, w, gd, vout, out):
 def _nll_loss_label_fwd_grad_input_rows_f64(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         vout[r] = -w_y*x[r, y_r]
@@ -140,6 +151,7 @@ def _nll_loss_label_fwd_grad_input_rows_f64(x, y, w, gd, vout, out):
 def _nll_loss_label_fwd_grad_input_prows_f64(x, y, w, gd, vout, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
         vout[r] = -w_y*x[r, y_r]

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, hypot1_f32, hypot1_f64, hypot1m1_f32, hypot1m1_f64
+from .._runtime import at, elementwise, wide_vectors, hypot1_f32, hypot1_f64, hypot1m1_f32, hypot1m1_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('target', False, False), ('delta', True, False),)
@@ -38,12 +38,14 @@ def _pseudo_huber_loss_elementwise_f32(x, target, delta):
 @njit(cache=True, error_model="numpy")
 def _pseudo_huber_loss_elementwise_loop_f32(x, target, delta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _pseudo_huber_loss_elementwise_f32(x[i], at(target, i), at(delta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _pseudo_huber_loss_elementwise_ploop_f32(x, target, delta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _pseudo_huber_loss_elementwise_f32(x[i], at(target, i), at(delta, i))
 
 
@@ -58,12 +60,14 @@ def _pseudo_huber_loss_elementwise_f64(x, target, delta):
 @njit(cache=True, error_model="numpy")
 def _pseudo_huber_loss_elementwise_loop_f64(x, target, delta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _pseudo_huber_loss_elementwise_f64(x[i], at(target, i), at(delta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _pseudo_huber_loss_elementwise_ploop_f64(x, target, delta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _pseudo_huber_loss_elementwise_f64(x[i], at(target, i), at(delta, i))
 
 
@@ -94,12 +98,14 @@ def _pseudo_huber_loss_elementwise_grad_f32(x, target, delta):
 @njit(cache=True, error_model="numpy")
 def _pseudo_huber_loss_elementwise_grad_loop_f32(x, target, delta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _pseudo_huber_loss_elementwise_grad_f32(x[i], at(target, i), at(delta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _pseudo_huber_loss_elementwise_grad_ploop_f32(x, target, delta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _pseudo_huber_loss_elementwise_grad_f32(x[i], at(target, i), at(delta, i))
 
 
@@ -115,12 +121,14 @@ def _pseudo_huber_loss_elementwise_grad_f64(x, target, delta):
 @njit(cache=True, error_model="numpy")
 def _pseudo_huber_loss_elementwise_grad_loop_f64(x, target, delta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _pseudo_huber_loss_elementwise_grad_f64(x[i], at(target, i), at(delta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _pseudo_huber_loss_elementwise_grad_ploop_f64(x, target, delta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _pseudo_huber_loss_elementwise_grad_f64(x[i], at(target, i), at(delta, i))
 
 
@@ -142,6 +150,7 @@ def pseudo_huber_loss_elementwise_grad(x, target=0.0, delta=1.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _pseudo_huber_loss_elementwise_fwd_grad_loop_f32(x, target, delta, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _pseudo_huber_loss_elementwise_f32(xi, at(target, i), at(delta, i))
         dout[i] = _pseudo_huber_loss_elementwise_grad_f32(xi, at(target, i), at(delta, i))
@@ -150,6 +159,7 @@ def _pseudo_huber_loss_elementwise_fwd_grad_loop_f32(x, target, delta, out, dout
 @njit(cache=True, parallel=True, error_model="numpy")
 def _pseudo_huber_loss_elementwise_fwd_grad_ploop_f32(x, target, delta, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _pseudo_huber_loss_elementwise_f32(xi, at(target, i), at(delta, i))
         dout[i] = _pseudo_huber_loss_elementwise_grad_f32(xi, at(target, i), at(delta, i))
@@ -158,6 +168,7 @@ def _pseudo_huber_loss_elementwise_fwd_grad_ploop_f32(x, target, delta, out, dou
 @njit(cache=True, error_model="numpy")
 def _pseudo_huber_loss_elementwise_fwd_grad_loop_f64(x, target, delta, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _pseudo_huber_loss_elementwise_f64(xi, at(target, i), at(delta, i))
         dout[i] = _pseudo_huber_loss_elementwise_grad_f64(xi, at(target, i), at(delta, i))
@@ -166,6 +177,7 @@ def _pseudo_huber_loss_elementwise_fwd_grad_loop_f64(x, target, delta, out, dout
 @njit(cache=True, parallel=True, error_model="numpy")
 def _pseudo_huber_loss_elementwise_fwd_grad_ploop_f64(x, target, delta, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _pseudo_huber_loss_elementwise_f64(xi, at(target, i), at(delta, i))
         dout[i] = _pseudo_huber_loss_elementwise_grad_f64(xi, at(target, i), at(delta, i))

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise
+from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('target', False, False), ('beta', True, False),)
@@ -38,12 +38,14 @@ def _smooth_l1_loss_elementwise_f32(x, target, beta):
 @njit(cache=True, error_model="numpy")
 def _smooth_l1_loss_elementwise_loop_f32(x, target, beta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _smooth_l1_loss_elementwise_f32(x[i], at(target, i), at(beta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _smooth_l1_loss_elementwise_ploop_f32(x, target, beta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _smooth_l1_loss_elementwise_f32(x[i], at(target, i), at(beta, i))
 
 
@@ -58,12 +60,14 @@ def _smooth_l1_loss_elementwise_f64(x, target, beta):
 @njit(cache=True, error_model="numpy")
 def _smooth_l1_loss_elementwise_loop_f64(x, target, beta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _smooth_l1_loss_elementwise_f64(x[i], at(target, i), at(beta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _smooth_l1_loss_elementwise_ploop_f64(x, target, beta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _smooth_l1_loss_elementwise_f64(x[i], at(target, i), at(beta, i))
 
 
@@ -92,12 +96,14 @@ def _smooth_l1_loss_elementwise_grad_f32(x, target, beta):
 @njit(cache=True, error_model="numpy")
 def _smooth_l1_loss_elementwise_grad_loop_f32(x, target, beta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _smooth_l1_loss_elementwise_grad_f32(x[i], at(target, i), at(beta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _smooth_l1_loss_elementwise_grad_ploop_f32(x, target, beta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _smooth_l1_loss_elementwise_grad_f32(x[i], at(target, i), at(beta, i))
 
 
@@ -111,12 +117,14 @@ def _smooth_l1_loss_elementwise_grad_f64(x, target, beta):
 @njit(cache=True, error_model="numpy")
 def _smooth_l1_loss_elementwise_grad_loop_f64(x, target, beta, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _smooth_l1_loss_elementwise_grad_f64(x[i], at(target, i), at(beta, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _smooth_l1_loss_elementwise_grad_ploop_f64(x, target, beta, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _smooth_l1_loss_elementwise_grad_f64(x[i], at(target, i), at(beta, i))
 
 
@@ -138,6 +146,7 @@ def smooth_l1_loss_elementwise_grad(x, target=0.0, beta=1.0, *, out=None):
 @njit(cache=True, error_model="numpy")
 def _smooth_l1_loss_elementwise_fwd_grad_loop_f32(x, target, beta, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _smooth_l1_loss_elementwise_f32(xi, at(target, i), at(beta, i))
         dout[i] = _smooth_l1_loss_elementwise_grad_f32(xi, at(target, i), at(beta, i))
@@ -146,6 +155,7 @@ def _smooth_l1_loss_elementwise_fwd_grad_loop_f32(x, target, beta, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _smooth_l1_loss_elementwise_fwd_grad_ploop_f32(x, target, beta, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _smooth_l1_loss_elementwise_f32(xi, at(target, i), at(beta, i))
         dout[i] = _smooth_l1_loss_elementwise_grad_f32(xi, at(target, i), at(beta, i))
@@ -154,6 +164,7 @@ def _smooth_l1_loss_elementwise_fwd_grad_ploop_f32(x, target, beta, out, dout):
 @njit(cache=True, error_model="numpy")
 def _smooth_l1_loss_elementwise_fwd_grad_loop_f64(x, target, beta, out, dout):
     for i in range(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _smooth_l1_loss_elementwise_f64(xi, at(target, i), at(beta, i))
         dout[i] = _smooth_l1_loss_elementwise_grad_f64(xi, at(target, i), at(beta, i))
@@ -162,6 +173,7 @@ def _smooth_l1_loss_elementwise_fwd_grad_loop_f64(x, target, beta, out, dout):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _smooth_l1_loss_elementwise_fwd_grad_ploop_f64(x, target, beta, out, dout):
     for i in prange(x.shape[0]):
+        wide_vectors()
         xi = x[i]
         out[i] = _smooth_l1_loss_elementwise_f64(xi, at(target, i), at(beta, i))
         dout[i] = _smooth_l1_loss_elementwise_grad_f64(xi, at(target, i), at(beta, i))

@@ -38,7 +38,7 @@ from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
-from .._runtime import exp_f32, exp_f64
+from .._runtime import exp_f32, exp_f64, wide_vectors
 
 
 @njit(cache=True, error_model="numpy")
@@ -46,6 +46,7 @@ def _triplet_margin_loss_none_rows_f32(anchor, positive, negative, margin, p, ep
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
+        wide_vectors()
         for k in range(n):
             c0 = eps + anchor[r, k]
             buf[0, k] = abs(c0 - positive[r, k])**p
@@ -59,6 +60,7 @@ def _triplet_margin_loss_none_rows_f32(anchor, positive, negative, margin, p, ep
 def _triplet_margin_loss_none_prows_f32(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float32)
         for k in range(n):
             c0 = eps + anchor[r, k]
@@ -74,6 +76,7 @@ def _triplet_margin_loss_none_rows_f64(anchor, positive, negative, margin, p, ep
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
+        wide_vectors()
         for k in range(n):
             c0 = eps + anchor[r, k]
             buf[0, k] = abs(c0 - positive[r, k])**p
@@ -87,6 +90,7 @@ def _triplet_margin_loss_none_rows_f64(anchor, positive, negative, margin, p, ep
 def _triplet_margin_loss_none_prows_f64(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float64)
         for k in range(n):
             c0 = eps + anchor[r, k]
@@ -102,6 +106,7 @@ def _triplet_margin_loss_none_grad_anchor_rows_f32(anchor, positive, negative, m
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
+        wide_vectors()
         for k in range(n):
             c0 = eps + anchor[r, k]
             buf[0, k] = abs(c0 - positive[r, k])**p
@@ -116,6 +121,7 @@ def _triplet_margin_loss_none_grad_anchor_rows_f32(anchor, positive, negative, m
 def _triplet_margin_loss_none_grad_anchor_prows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float32)
         for k in range(n):
             c0 = eps + anchor[r, k]
@@ -132,6 +138,7 @@ def _triplet_margin_loss_none_grad_anchor_rows_f64(anchor, positive, negative, m
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
+        wide_vectors()
         for k in range(n):
             c0 = eps + anchor[r, k]
             buf[0, k] = abs(c0 - positive[r, k])**p
@@ -146,6 +153,7 @@ def _triplet_margin_loss_none_grad_anchor_rows_f64(anchor, positive, negative, m
 def _triplet_margin_loss_none_grad_anchor_prows_f64(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float64)
         for k in range(n):
             c0 = eps + anchor[r, k]
@@ -162,6 +170,7 @@ def _triplet_margin_loss_none_grad_positive_rows_f32(anchor, positive, negative,
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
+        wide_vectors()
         for k in range(n):
             c0 = eps + anchor[r, k]
             buf[0, k] = abs(c0 - positive[r, k])**p
@@ -176,6 +185,7 @@ def _triplet_margin_loss_none_grad_positive_rows_f32(anchor, positive, negative,
 def _triplet_margin_loss_none_grad_positive_prows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float32)
         for k in range(n):
             c0 = eps + anchor[r, k]
@@ -192,6 +202,7 @@ def _triplet_margin_loss_none_grad_positive_rows_f64(anchor, positive, negative,
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
+        wide_vectors()
         for k in range(n):
             c0 = eps + anchor[r, k]
             buf[0, k] = abs(c0 - positive[r, k])**p
@@ -206,6 +217,7 @@ def _triplet_margin_loss_none_grad_positive_rows_f64(anchor, positive, negative,
 def _triplet_margin_loss_none_grad_positive_prows_f64(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float64)
         for k in range(n):
             c0 = eps + anchor[r, k]
@@ -222,6 +234,7 @@ def _triplet_margin_loss_none_grad_negative_rows_f32(anchor, positive, negative,
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
+        wide_vectors()
         for k in range(n):
             c0 = eps + anchor[r, k]
             buf[0, k] = abs(c0 - negative[r, k])**p
@@ -236,6 +249,7 @@ def _triplet_margin_loss_none_grad_negative_rows_f32(anchor, positive, negative,
 def _triplet_margin_loss_none_grad_negative_prows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float32)
         for k in range(n):
             c0 = eps + anchor[r, k]
@@ -252,6 +266,7 @@ def _triplet_margin_loss_none_grad_negative_rows_f64(anchor, positive, negative,
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
+        wide_vectors()
         for k in range(n):
             c0 = eps + anchor[r, k]
             buf[0, k] = abs(c0 - negative[r, k])**p
@@ -266,6 +281,7 @@ def _triplet_margin_loss_none_grad_negative_rows_f64(anchor, positive, negative,
 def _triplet_margin_loss_none_grad_negative_prows_f64(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float64)
         for k in range(n):
             c0 = eps + anchor[r, k]
@@ -282,6 +298,7 @@ def _triplet_margin_loss_none_fwd_grad_anchor_rows_f32(anchor, positive, negativ
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(anchor.shape[0]):
+        wide_vectors()
         for k in range(n):
             c0 = eps + anchor[r, k]
             buf[0, k] = abs(c0 - positive[r, k])**p
@@ -297,6 +314,7 @@ def _triplet_margin_loss_none_fwd_grad_anchor_rows_f32(anchor, positive, negativ
 def _triplet_margin_loss_none_fwd_grad_anchor_prows_f32(anchor, positive, negative, margin, p, eps, gd, vout, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float32)
         for k in range(n):
             c0 = eps + anchor[r, k]
@@ -314,6 +332,7 @@ def _triplet_margin_loss_none_fwd_grad_anchor_rows_f64(anchor, positive, negativ
     n = anchor.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
+        wide_vectors()
         for k in range(n):
             c0 = eps + anchor[r, k]
             buf[0, k] = abs(c0 - positive[r, k])**p
@@ -329,6 +348,7 @@ def _triplet_margin_loss_none_fwd_grad_anchor_rows_f64(anchor, positive, negativ
 def _triplet_margin_loss_none_fwd_grad_anchor_prows_f64(anchor, positive, negative, margin, p, eps, gd, vout, out):
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float64)
         for k in range(n):
             c0 = eps + anchor[r, k]

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise
+from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('target', False, False),)
@@ -32,12 +32,14 @@ def _zero_one_loss_elementwise_f32(x, target):
 @njit(cache=True, error_model="numpy")
 def _zero_one_loss_elementwise_loop_f32(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _zero_one_loss_elementwise_f32(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _zero_one_loss_elementwise_ploop_f32(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _zero_one_loss_elementwise_f32(x[i], at(target, i))
 
 
@@ -50,12 +52,14 @@ def _zero_one_loss_elementwise_f64(x, target):
 @njit(cache=True, error_model="numpy")
 def _zero_one_loss_elementwise_loop_f64(x, target, out):
     for i in range(x.shape[0]):
+        wide_vectors()
         out[i] = _zero_one_loss_elementwise_f64(x[i], at(target, i))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _zero_one_loss_elementwise_ploop_f64(x, target, out):
     for i in prange(x.shape[0]):
+        wide_vectors()
         out[i] = _zero_one_loss_elementwise_f64(x[i], at(target, i))
 
 

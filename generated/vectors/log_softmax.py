@@ -19,7 +19,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
-from .._runtime import _as_float_array, exp_f32, exp_f64
+from .._runtime import _as_float_array, exp_f32, exp_f64, wide_vectors
+
 
 _PARAMS = ()
 
@@ -29,6 +30,7 @@ def _log_softmax_rows_f32(x, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = fmax_f32(x[r])
         for k in range(n):
             buf[0, k] = exp_f32((x[r, k] - m0))
@@ -41,6 +43,7 @@ def _log_softmax_rows_f32(x, out):
 def _log_softmax_prows_f32(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float32)
         m0 = fmax_f32(x[r])
         for k in range(n):
@@ -55,6 +58,7 @@ def _log_softmax_rows_f64(x, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = fmax_f64(x[r])
         for k in range(n):
             buf[0, k] = exp_f64((x[r, k] - m0))
@@ -67,6 +71,7 @@ def _log_softmax_rows_f64(x, out):
 def _log_softmax_prows_f64(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float64)
         m0 = fmax_f64(x[r])
         for k in range(n):
@@ -90,6 +95,7 @@ def _log_softmax_vjp_rows_f32(x, g, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = fmax_f32(x[r])
         for k in range(n):
             buf[0, k] = exp_f32((x[r, k] - m0))
@@ -105,6 +111,7 @@ def _log_softmax_vjp_rows_f32(x, g, out):
 def _log_softmax_vjp_prows_f32(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float32)
         m0 = fmax_f32(x[r])
         for k in range(n):
@@ -122,6 +129,7 @@ def _log_softmax_vjp_rows_f64(x, g, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = fmax_f64(x[r])
         for k in range(n):
             buf[0, k] = exp_f64((x[r, k] - m0))
@@ -137,6 +145,7 @@ def _log_softmax_vjp_rows_f64(x, g, out):
 def _log_softmax_vjp_prows_f64(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float64)
         m0 = fmax_f64(x[r])
         for k in range(n):

@@ -19,7 +19,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
-from .._runtime import _as_float_array, exp_f32, exp_f64
+from .._runtime import _as_float_array, exp_f32, exp_f64, wide_vectors
+
 
 _PARAMS = ()
 
@@ -29,6 +30,7 @@ def _logsumexp_rows_f32(x, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = np.float32(-math.inf)
         for k in range(n):
             z = x[r, k]
@@ -43,6 +45,7 @@ def _logsumexp_rows_f32(x, out):
 def _logsumexp_prows_f32(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float32)
         m0 = np.float32(-math.inf)
         for k in range(n):
@@ -59,6 +62,7 @@ def _logsumexp_rows_f64(x, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = -math.inf
         for k in range(n):
             z = x[r, k]
@@ -73,6 +77,7 @@ def _logsumexp_rows_f64(x, out):
 def _logsumexp_prows_f64(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float64)
         m0 = -math.inf
         for k in range(n):
@@ -98,6 +103,7 @@ def _logsumexp_vjp_rows_f32(x, g, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         g_r = g[r]
         m0 = fmax_f32(x[r])
         for k in range(n):
@@ -112,6 +118,7 @@ def _logsumexp_vjp_rows_f32(x, g, out):
 def _logsumexp_vjp_prows_f32(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float32)
         g_r = g[r]
         m0 = fmax_f32(x[r])
@@ -128,6 +135,7 @@ def _logsumexp_vjp_rows_f64(x, g, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         g_r = g[r]
         m0 = fmax_f64(x[r])
         for k in range(n):
@@ -142,6 +150,7 @@ def _logsumexp_vjp_rows_f64(x, g, out):
 def _logsumexp_vjp_prows_f64(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float64)
         g_r = g[r]
         m0 = fmax_f64(x[r])

@@ -19,7 +19,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
-from .._runtime import _as_float_array, exp_f32, exp_f64
+from .._runtime import _as_float_array, exp_f32, exp_f64, wide_vectors
+
 
 _PARAMS = ()
 
@@ -28,6 +29,7 @@ _PARAMS = ()
 def _maxout_rows_f32(x, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = np.float32(-math.inf)
         for k in range(n):
             z = x[r, k]
@@ -39,6 +41,7 @@ def _maxout_rows_f32(x, out):
 def _maxout_prows_f32(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         m0 = np.float32(-math.inf)
         for k in range(n):
             z = x[r, k]
@@ -50,6 +53,7 @@ def _maxout_prows_f32(x, out):
 def _maxout_rows_f64(x, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = -math.inf
         for k in range(n):
             z = x[r, k]
@@ -61,6 +65,7 @@ def _maxout_rows_f64(x, out):
 def _maxout_prows_f64(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         m0 = -math.inf
         for k in range(n):
             z = x[r, k]
@@ -83,6 +88,7 @@ def maxout(x, axis=-1, pieces=None, *, out=None):
 def _maxout_vjp_rows_f32(x, g, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         g_r = g[r]
         a0 = 0
         z = np.float32(-math.inf)
@@ -98,6 +104,7 @@ def _maxout_vjp_rows_f32(x, g, out):
 def _maxout_vjp_prows_f32(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         g_r = g[r]
         a0 = 0
         z = np.float32(-math.inf)
@@ -113,6 +120,7 @@ def _maxout_vjp_prows_f32(x, g, out):
 def _maxout_vjp_rows_f64(x, g, out):
     n = x.shape[1]
     for r in range(x.shape[0]):
+        wide_vectors()
         g_r = g[r]
         a0 = 0
         z = -math.inf
@@ -128,6 +136,7 @@ def _maxout_vjp_rows_f64(x, g, out):
 def _maxout_vjp_prows_f64(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         g_r = g[r]
         a0 = 0
         z = -math.inf

@@ -19,7 +19,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
-from .._runtime import _as_float_array, exp_f32, exp_f64
+from .._runtime import _as_float_array, exp_f32, exp_f64, wide_vectors
+
 
 _PARAMS = (('beta', True, False),)
 
@@ -29,6 +30,7 @@ def _softmax_rows_f32(x, beta, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = beta*fmax_f32(x[r])
         for k in range(n):
             buf[0, k] = exp_f32((beta*x[r, k] - m0))
@@ -42,6 +44,7 @@ def _softmax_rows_f32(x, beta, out):
 def _softmax_prows_f32(x, beta, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float32)
         m0 = beta*fmax_f32(x[r])
         for k in range(n):
@@ -57,6 +60,7 @@ def _softmax_rows_f64(x, beta, out):
     n = x.shape[1]
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = beta*fmax_f64(x[r])
         for k in range(n):
             buf[0, k] = exp_f64((beta*x[r, k] - m0))
@@ -70,6 +74,7 @@ def _softmax_rows_f64(x, beta, out):
 def _softmax_prows_f64(x, beta, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((1, n), np.float64)
         m0 = beta*fmax_f64(x[r])
         for k in range(n):
@@ -94,6 +99,7 @@ def _softmax_vjp_rows_f32(x, g, beta, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = beta*fmax_f32(x[r])
         for k in range(n):
             c0 = exp_f32((beta*x[r, k] - m0))
@@ -112,6 +118,7 @@ def _softmax_vjp_rows_f32(x, g, beta, out):
 def _softmax_vjp_prows_f32(x, g, beta, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float32)
         m0 = beta*fmax_f32(x[r])
         for k in range(n):
@@ -132,6 +139,7 @@ def _softmax_vjp_rows_f64(x, g, beta, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         m0 = beta*fmax_f64(x[r])
         for k in range(n):
             c0 = exp_f64((beta*x[r, k] - m0))
@@ -150,6 +158,7 @@ def _softmax_vjp_rows_f64(x, g, beta, out):
 def _softmax_vjp_prows_f64(x, g, beta, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float64)
         m0 = beta*fmax_f64(x[r])
         for k in range(n):

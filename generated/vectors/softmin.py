@@ -19,7 +19,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
-from .._runtime import _as_float_array, exp_f32, exp_f64
+from .._runtime import _as_float_array, exp_f32, exp_f64, wide_vectors
+
 
 _PARAMS = ()
 
@@ -29,6 +30,7 @@ def _softmin_rows_f32(x, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         for k in range(n):
             buf[0, k] = -x[r, k]
         m0 = fmax_f32(buf[0])
@@ -44,6 +46,7 @@ def _softmin_rows_f32(x, out):
 def _softmin_prows_f32(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float32)
         for k in range(n):
             buf[0, k] = -x[r, k]
@@ -61,6 +64,7 @@ def _softmin_rows_f64(x, out):
     n = x.shape[1]
     buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         for k in range(n):
             buf[0, k] = -x[r, k]
         m0 = fmax_f64(buf[0])
@@ -76,6 +80,7 @@ def _softmin_rows_f64(x, out):
 def _softmin_prows_f64(x, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((2, n), np.float64)
         for k in range(n):
             buf[0, k] = -x[r, k]
@@ -102,6 +107,7 @@ def _softmin_vjp_rows_f32(x, g, out):
     n = x.shape[1]
     buf = np.empty((3, n), np.float32)
     for r in range(x.shape[0]):
+        wide_vectors()
         for k in range(n):
             buf[0, k] = -x[r, k]
         m0 = fmax_f32(buf[0])
@@ -122,6 +128,7 @@ def _softmin_vjp_rows_f32(x, g, out):
 def _softmin_vjp_prows_f32(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float32)
         for k in range(n):
             buf[0, k] = -x[r, k]
@@ -144,6 +151,7 @@ def _softmin_vjp_rows_f64(x, g, out):
     n = x.shape[1]
     buf = np.empty((3, n), np.float64)
     for r in range(x.shape[0]):
+        wide_vectors()
         for k in range(n):
             buf[0, k] = -x[r, k]
         m0 = fmax_f64(buf[0])
@@ -164,6 +172,7 @@ def _softmin_vjp_rows_f64(x, g, out):
 def _softmin_vjp_prows_f64(x, g, out):
     n = x.shape[1]
     for r in prange(x.shape[0]):
+        wide_vectors()
         buf = np.empty((3, n), np.float64)
         for k in range(n):
             buf[0, k] = -x[r, k]
