@@ -27,15 +27,16 @@ import numpy as np
 from numba import njit
 
 import symact.kernels as K
-from symact.kernels._runtime import fma
+from symact.kernels._runtime import fma, wide_vectors
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run import KERNELS, DTYPES, _pcopy, machine_line  # noqa: E402  (one list of kernels, one roofline)
 
 N = 10**5
-# vector instructions by the pipes that execute them (Zen 4, and most x86: multiplies, FMAs and
-# divisions on the FMA pipes; additions, comparisons, min/max, blends, logic and integer ops elsewhere)
+# vector instructions by the pipes that execute them (Zen 4: multiplies, FMAs and divisions on the
+# FMA pipes; additions, comparisons, min/max, blends, logic and integer ops elsewhere; Intel's
+# AVX-512 cores run both kinds on the same two 512-bit pipes, which the measured peaks show)
 MUL_CLASS = re.compile(r"^v(fn?m(add|sub)\d*|mul|div|sqrt)[ps][sd]$")
 MEMORY = re.compile(r"^v(mov|broadcast|pbroadcast|extract|insert|gather|scatter)")
 
@@ -47,6 +48,7 @@ def _peak_loops(dtype):
     def fma_only(x, out, reps):
         for _ in range(reps):
             for i in range(x.shape[0]):
+                wide_vectors()  # the kernels' width, 512-bit under AVX-512
                 v = x[i]
                 a = fma(v, c(1.0001), c(0.1))
                 b = fma(v, c(0.9999), c(0.2))
@@ -63,6 +65,7 @@ def _peak_loops(dtype):
     def mixed(x, out, reps):
         for _ in range(reps):
             for i in range(x.shape[0]):
+                wide_vectors()  # the kernels' width, 512-bit under AVX-512
                 v = x[i]
                 a = fma(v, c(1.0001), c(0.1))
                 b = v + c(0.2)
@@ -79,6 +82,7 @@ def _peak_loops(dtype):
     def add_only(x, out, reps):
         for _ in range(reps):
             for i in range(x.shape[0]):
+                wide_vectors()  # the kernels' width, 512-bit under AVX-512
                 v = x[i]
                 a = v + c(0.1)
                 b = v + c(0.2)

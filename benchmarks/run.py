@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import llvmlite.binding
 import numba
 import numpy as np
 import scipy.special as ss
@@ -162,7 +163,8 @@ def machine_line():
         pass
     simd = "AVX-512" if "avx512f" in flags else ("AVX2" if "avx2" in flags else "SSE")
     tv = torch.__version__ if torch else "absent"
-    return (f"{cpu}, {os.cpu_count()} cores, {simd}; Python {platform.python_version()}, NumPy {np.__version__}, "
+    llvm_cpu = llvmlite.binding.get_host_cpu_name()  # the tuning Numba compiles for
+    return (f"{cpu} (LLVM: {llvm_cpu}), {os.cpu_count()} cores, {simd}; Python {platform.python_version()}, NumPy {np.__version__}, "
             f"Numba {numba.__version__} ({_layer()} layer, {numba.get_num_threads()} threads), "
             f"PyTorch {tv} ({torch.get_num_threads() if torch else 0} threads)")
 

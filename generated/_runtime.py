@@ -8,9 +8,10 @@ float32 libm entry points.
 import math
 import operator
 
+import llvmlite.binding
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import config, njit, types
 from numba.extending import intrinsic, overload
 
 
@@ -107,6 +108,30 @@ f64_bits = intrinsic(_bitcast_to_int(types.float64, types.int64))
 f32_bits = intrinsic(_bitcast_to_int(types.float32, types.int32))
 
 
+@intrinsic
+def _ldexp_llvm(typingctx, p, k):
+    """p·2^k with one rounding as llvm.ldexp, which LLVM lowers, vectorized under AVX-512, to one
+    vscalef instruction (subnormal results and overflow included); a scalar call is libm's ldexp."""
+    sig = p(p, k)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        e = args[1]
+        e = builder.trunc(e, i32) if e.type.width > 32 else builder.sext(e, i32) if e.type.width < 32 else e
+        fn = builder.module.declare_intrinsic("llvm.ldexp", [args[0].type, i32],
+                                              ir.FunctionType(args[0].type, [args[0].type, i32]))
+        return builder.call(fn, [args[0], e])
+
+    return sig, codegen
+
+
+# Under AVX-512, ldexp is that one instruction instead of two multiplies and five integer operations
+# (every exp and erfc ends with it: sigmoid 13% less time in float32 on the Intel Xeon measured in the
+# README). Without it LLVM would call libm per element, so there the bit-pattern form stays. Read
+# from the features Numba compiles for, which also key its cache.
+_VSCALEF = "+avx512f" in (config.CPU_FEATURES or llvmlite.binding.get_host_cpu_features().flatten())
+
+
 # ---- float32 elementary functions ------------------------------------------------------------------
 # Written in arithmetic, selects and bit casts only (no libm call, no data-dependent branch), so a
 # loop calling them vectorizes; against mpmath over the whole domain (tests/test_elementary.py):
@@ -122,6 +147,8 @@ def pow2_f32(k):
 @njit(cache=True, inline="always")
 def ldexp_f32(p, k):
     """p·2^k with one rounding (also into the subnormal range), k within twice the exponent range."""
+    if _VSCALEF:
+        return _ldexp_llvm(p, k)
     h = k >> 1
     return p * pow2_f32(h) * pow2_f32(k - h)
 
@@ -428,6 +455,8 @@ def pow2_f64(k):
 @njit(cache=True, inline="always")
 def ldexp_f64(p, k):
     """p·2^k with one rounding (also into the subnormal range), k within twice the exponent range."""
+    if _VSCALEF:
+        return _ldexp_llvm(p, k)
     h = k >> 1
     return p * pow2_f64(h) * pow2_f64(k - h)
 

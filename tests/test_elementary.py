@@ -35,6 +35,7 @@ def _wrap(helper):
     @njit(error_model="numpy")
     def loop(x, out):
         for i in range(x.shape[0]):
+            R.wide_vectors()  # as the kernels compile them: 512-bit under AVX-512
             out[i] = helper(x[i])
 
     def call(x):
@@ -281,3 +282,29 @@ def test_pair_special_values_are_what_the_helpers_return(dtype):
         for h, w in zip((np.inf, -np.inf, np.nan), want):
             got = call(dtype(h), dtype(np.nan))
             assert np.array_equal(np.array(got, dtype), np.array(w, dtype), equal_nan=True), (cls.__name__, h, got, w)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ldexp_rounds_once_like_numpy(dtype):
+    """ldexp, the last step of every exp and erfc (vscalef under AVX-512, else bit arithmetic), is
+    p·2^k with one rounding: bit for bit np.ldexp, into the subnormals, to zero and to ±inf."""
+    ldexp = R.ldexp_f32 if dtype is np.float32 else R.ldexp_f64
+
+    @njit(error_model="numpy")
+    def loop(p, k, out):
+        for i in range(p.shape[0]):
+            R.wide_vectors()
+            out[i] = ldexp(p[i], k[i])
+
+    rng = np.random.default_rng(6)
+    n = 200_003  # not a multiple of the vector width: the scalar remainder is checked too
+    emax = np.finfo(dtype).maxexp
+    p = ((1 + rng.random(n)) * rng.choice([-1.0, 1.0], n)).astype(dtype)
+    k = rng.integers(-2 * emax + 20, 2 * emax - 20, n)
+    out = np.empty_like(p)
+    loop(p, k, out)
+    with np.errstate(over="ignore"):
+        ref = np.ldexp(p, k)
+    tiny = np.finfo(dtype).tiny
+    assert np.sum((ref != 0) & (np.abs(ref) < tiny)) > 1000 and np.isinf(ref).sum() > 1000 and (ref == 0).sum() > 1000
+    np.testing.assert_array_equal(out, ref)
