@@ -873,14 +873,13 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=(), heavy=False
         if dt is np.float32 or dt is np.float64:
             if nout == 1 and not params and not inputs:
                 # the commonest calls, one array in and one out, kept shortest (~1 µs)
-                result = np.empty(x.shape, dt) if out is None else out
-                target = result if out is None else _fast_target(out, x)
+                if out is None:
+                    result = np.empty(x.shape, dt)
+                    target = result if x.ndim == 1 else result.ravel()
+                else:
+                    result, target = out, _fast_target(out, x)  # target: 1-D or None
                 if target is not None:
-                    loop = loops[dt][use_parallel(x.size, heavy)]
-                    if x.ndim == 1:
-                        loop(x, target)
-                    else:
-                        loop(x.ravel(), target.ravel())
+                    loops[dt][use_parallel(x.size, heavy)](x if x.ndim == 1 else x.ravel(), target)
                     return result
             # written for speed (about 1 µs): no generators, one pass over the operands
             call = [x if x.ndim == 1 else x.ravel()]
