@@ -17,10 +17,11 @@ loss, loss gradient and gradient of a learnable activation parameter comes from 
   ``name_grad_<p>``, its product with g summed over the batch) for a learnable parameter such as
   PReLU's slope or Swish's beta, kept per hidden unit as ``torch.nn.PReLU(num_parameters=H)`` does.
 
-Optimizers, as CS231n (Li, Johnson & Yeung, lecture 7) writes them, with ``grad`` the mini-batch mean:
+Optimizers, with ``grad`` the gradient of the mini-batch's mean loss:
 
-* SGD:            ``theta -= lr * grad``
-* SGD + momentum: ``v = rho * v + grad;  theta -= lr * v``   (v starts at 0)
+* SGD (Robbins & Monro 1951):              ``theta -= lr * grad``
+* SGD + momentum (Polyak 1964, "heavy ball"): ``v = rho * v + grad;  theta -= lr * v``   (v starts at 0;
+  the update of ``torch.optim.SGD(momentum=rho)``)
 
 Everything is deterministic given ``--seed``: the seed draws the initial weights and the order of the
 mini-batches; for one seed these are the same for every activation and optimizer, so comparisons are
@@ -30,6 +31,7 @@ standardized with the training set's mean and standard deviation.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import os
 import tempfile
@@ -194,7 +196,7 @@ class SGD:
 
 
 class Momentum:
-    """v = rho * v + grad; theta -= lr * v (CS231n's SGD + momentum; v starts at 0)."""
+    """v = rho * v + grad; theta -= lr * v (v starts at 0), as torch.optim.SGD(momentum=rho) does."""
 
     def __init__(self, lr: float, rho: float = 0.9):
         self.lr, self.rho, self.v = lr, rho, None
@@ -220,7 +222,9 @@ def make_optimizer(name: str, lr: float, rho: float):
 @dataclass
 class Run:
     """One training run. ``train_loss[e]``/``test_acc[e]``: after e epochs (e = 0: at initialization);
-    ``init_grad_norms[l]``: Frobenius norm of d loss / d W_l at initialization, on the whole training set."""
+    ``init_grad_norms[l]``: Frobenius norm of d loss / d W_l at initialization, on the whole training set;
+    ``slopes[0]``/``slopes[1]``: mean of f'(z) over the training set per hidden layer, at initialization and
+    after the last epoch."""
 
     act: str
     optimizer: str
@@ -229,6 +233,7 @@ class Run:
     train_loss: np.ndarray
     test_acc: np.ndarray
     init_grad_norms: np.ndarray
+    slopes: np.ndarray
     seconds: float
 
     @property
@@ -243,6 +248,15 @@ def evaluate(net: MLP, x_tr, y_tr, x_te, y_te):
     return loss, acc
 
 
+def mean_slopes(net: MLP, x) -> np.ndarray:
+    """Mean of f'(z) over the rows of x, per hidden layer (near 0: saturated or dead units)."""
+    out, h = [], x
+    for l in range(len(net.weights) - 1):
+        h, d = net.act.fwd_grad(h @ net.weights[l] + net.biases[l], *net.params(l))
+        out.append(d.mean())
+    return np.array(out)
+
+
 def train(act_name: str, optimizer: str, seed: int, data, *, hidden=(64, 64), epochs=60, lr=0.03,
           rho=0.9, batch_size=32, recompute=False, log=None) -> Run:
     """Train one network; deterministic given ``seed`` (initial weights, then the batch order)."""
@@ -254,6 +268,7 @@ def train(act_name: str, optimizer: str, seed: int, data, *, hidden=(64, 64), ep
     tensors = net.tensors()
     _, g0 = net.loss_and_grads(x_tr, y_tr)
     init_norms = np.array([np.linalg.norm(g) for g in g0[:len(net.weights)]])
+    init_slopes = mean_slopes(net, x_tr)
     losses, accs = np.full(epochs + 1, np.nan), np.full(epochs + 1, np.nan)
     losses[0], accs[0] = evaluate(net, *data)
     t0 = time.perf_counter()
@@ -268,7 +283,8 @@ def train(act_name: str, optimizer: str, seed: int, data, *, hidden=(64, 64), ep
             log(f"epoch {epoch:3d}  train loss {losses[epoch]:.4f}  test accuracy {accs[epoch]:.4f}")
         if not np.isfinite(losses[epoch]):
             break                                   # diverged: the rest stays nan
-    return Run(act_name, optimizer, lr, seed, losses, accs, init_norms, time.perf_counter() - t0)
+    slopes = np.array([init_slopes, mean_slopes(net, x_tr)])
+    return Run(act_name, optimizer, lr, seed, losses, accs, init_norms, slopes, time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------------- the comparison
@@ -355,15 +371,21 @@ def summarize(runs, sweep, settings) -> str:
         ratios = [f"{a} {_ratio(ep_loss[(a, s)], ep_loss[(a, m)], epochs)}" for a in acts]
         out.append(f"- epochs to loss, ({s}) / ({m}): " + "; ".join(ratios))
 
+    n_w = len(runs[0].init_grad_norms)
     out += ["", "Gradient norms at initialization (whole training set, Frobenius norm of d loss / d W per "
-            "layer, input layer first; mean over seeds) and the ratio first / last layer "
-            "(mean ± standard deviation over seeds):", "",
-            "| activation | " + " | ".join(f"W{l + 1}" for l in range(len(runs[0].init_grad_norms)))
-            + " | first / last |", "|---|" + "---|" * (len(runs[0].init_grad_norms) + 1)]
+            "layer, input layer first; mean over seeds), the ratio first / last layer (mean ± standard "
+            "deviation (min–max) over seeds), and the mean slope f'(z) of each hidden layer over the "
+            f"training set (mean over seeds), at initialization and after the {epochs} epochs of {labels[0]}:", "",
+            "| activation | " + " | ".join(f"W{l + 1}" for l in range(n_w))
+            + " | first / last | mean f'(z) at init | mean f'(z) after training |",
+            "|---|" + "---|" * (n_w + 3)]
     for a in acts:
-        g = np.array([r.init_grad_norms for r in by[(a, labels[0])]])
+        rs = by[(a, labels[0])]
+        g = np.array([r.init_grad_norms for r in rs])
+        slopes = np.array([r.slopes for r in rs]).mean(axis=0)
         out.append(f"| {a} | " + " | ".join(f"{v:.3g}" for v in g.mean(axis=0))
-                   + f" | {_pm(g[:, 0] / g[:, -1], 3)} |")
+                   + f" | {_pm(g[:, 0] / g[:, -1], 3)} | " + ", ".join(f"{v:.3f}" for v in slopes[0])
+                   + " | " + ", ".join(f"{v:.3f}" for v in slopes[1]) + " |")
 
     if sweep:
         out += ["", _summarize_sweep(sweep, settings)]
@@ -383,6 +405,17 @@ def _summarize_sweep(sweep, settings) -> str:
            "| lr | " + " | ".join(acts) + " |", "|---|" + "---|" * len(acts)]
     for lr in lrs:
         out.append(f"| {lr:g} | " + " | ".join(_fmt_epochs(ep[(a, lr)]) for a in acts) + " |")
+    out += ["", f"The same runs after epoch {epochs}: training loss, and in brackets the mean slope f'(z) of the "
+            "last hidden layer over the training set (0: every unit saturated or dead); means over seeds, "
+            "then the range of the loss:", "",
+            "| lr | " + " | ".join(acts) + " |", "|---|" + "---|" * len(acts)]
+    for lr in lrs:
+        cells = []
+        for a in acts:
+            loss = np.array([r.train_loss[-1] for r in by[(a, lr)]])
+            slope = np.mean([r.slopes[1][-1] for r in by[(a, lr)]])
+            cells.append(f"{loss.mean():.2g} ({slope:.3f}); {loss.min():.2g}–{loss.max():.2g}")
+        out.append(f"| {lr:g} | " + " | ".join(cells) + " |")
 
     def cost(a, lr):   # fewest epochs on average; a seed that never reached counts as epochs + 1
         return np.where(np.isfinite(ep[(a, lr)]), ep[(a, lr)], epochs + 1).mean()
@@ -404,6 +437,7 @@ def plot(runs, path: str, settings) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
     acts = list(dict.fromkeys(r.act for r in runs))
     labels = list(dict.fromkeys(r.label for r in runs))
@@ -428,6 +462,9 @@ def plot(runs, path: str, settings) -> None:
         axes[1, j].axhline(settings["acc_target"], color="k", lw=0.6, ls=":")
         axes[1, j].set_yscale("logit")
         axes[1, j].set_ylim(0.3, 0.99)
+        axes[1, j].set_yticks([0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99])
+        axes[1, j].yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        axes[1, j].yaxis.set_minor_formatter(NullFormatter())
         axes[1, j].set_xlabel("epoch")
     axes[0, 0].set_ylabel("training loss (mean cross-entropy)")
     axes[1, 0].set_ylabel("test accuracy")
@@ -445,6 +482,9 @@ def _atomic_write(path: str, write) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)               # mkstemp makes it private; a docs file is not
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -509,6 +549,30 @@ def compare(args, data) -> list:
     return runs + sweep
 
 
+@contextlib.contextmanager
+def threads(n: int):
+    """Use n threads for NumPy's BLAS and symact's kernels inside the block, then restore the settings.
+    One is the default: these arrays are small (at most 1437 x 64), and on a loaded 2-core machine
+    threads made the run 15x slower (thread start-up and spinning cost more than they save)."""
+    import numba
+
+    previous = K.configure(parallel=False if n == 1 else None)
+    numba_threads = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        from threadpoolctl import threadpool_limits    # comes with scikit-learn
+        blas = threadpool_limits(limits=n, user_api="blas")
+    except ImportError:
+        blas = None
+    try:
+        yield
+    finally:
+        if blas is not None:
+            blas.restore_original_limits()
+        numba.set_num_threads(numba_threads)
+        K.configure(*previous)
+
+
 def parse_args(argv=None):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -528,6 +592,8 @@ def parse_args(argv=None):
     ap.add_argument("--seed", type=int, default=0, help="the (first) seed")
     ap.add_argument("--recompute", action="store_true",
                     help="keep only z in the forward pass; name_fwd_vjp recomputes f(z) in the backward pass")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads for NumPy's BLAS and the kernels (default 1: these arrays are small)")
     ap.add_argument("--acts", nargs="+", default=list(COMPARE_ACTIVATIONS), help="--compare: activations")
     ap.add_argument("--optimizers", nargs="+", default=None, metavar="NAME[@LR]",
                     help="--compare: optimizer settings (default: sgd momentum sgd@LR/(1-rho), the last one "
@@ -537,7 +603,7 @@ def parse_args(argv=None):
     ap.add_argument("--acc-target", type=float, default=0.95)
     ap.add_argument("--sweep-acts", nargs="+", default=["sigmoid", "tanh", "relu"],
                     help="--compare: activations of the learning-rate sweep")
-    ap.add_argument("--sweep-lrs", type=float, nargs="*", default=[0.01, 0.03, 0.1, 0.3],
+    ap.add_argument("--sweep-lrs", type=float, nargs="*", default=[0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0],
                     help="--compare: learning rates of the sweep (none: no sweep)")
     ap.add_argument("--sweep-optimizer", default="momentum", choices=OPTIMIZERS)
     ap.add_argument("--docs", default=os.path.join(root, "docs"), help="--compare: where to write")
@@ -555,8 +621,8 @@ def parse_args(argv=None):
         args.optimizers = list(dict.fromkeys(_optimizer_spec(s) for s in args.optimizers))
     except ValueError as e:
         ap.error(str(e))
-    if args.epochs < 1 or args.seeds < 1 or args.batch_size < 1 or min(args.hidden) < 1:
-        ap.error("--epochs, --seeds, --batch-size and --hidden must be positive")
+    if min(args.epochs, args.seeds, args.batch_size, args.threads, *args.hidden) < 1:
+        ap.error("--epochs, --seeds, --batch-size, --threads and --hidden must be positive")
     if not all(v > 0 and np.isfinite(v) for v in [args.lr, *args.sweep_lrs]) or not 0 <= args.rho < 1:
         ap.error("learning rates must be positive and finite, and 0 <= --rho < 1")
     return args
@@ -565,6 +631,11 @@ def parse_args(argv=None):
 def main(argv=None) -> float:
     """Run the CLI; returns the final test accuracy (for --compare: the mean over all runs)."""
     args = parse_args(argv)
+    with threads(args.threads):
+        return _main(args)
+
+
+def _main(args) -> float:
     data = load_data()
     if args.compare:
         runs = compare(args, data)
