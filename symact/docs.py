@@ -4,16 +4,20 @@ Nothing here is typed by hand: every formula comes from the catalog and :mod:`sy
 property from :mod:`symact.properties`, every proof method from :mod:`symact.verify`'s checks, and
 every plot is evaluated from the emitted (stable) expression at the default parameters.
 
-* :func:`build_context` collects, per catalog entry, the definition as written (with its seed
-  document), the stable form emitted and the rewrite rules behind it, the derivatives (simplified
-  for reading under a time budget), the from-output form and its accuracy caveat, parameters,
-  conventions at kinks, properties, identities with how each was proven, measured accuracy (from the
-  table ``tests/test_accuracy.py`` writes, when given) and figures.
-* :func:`render_docs` writes ``reference.tex`` (vector PDF figures) and/or ``reference.md`` (SVG
-  figures) with a ``figures/`` directory next to them. Output is byte-identical on re-run:
-  matplotlib runs on fixed rcParams with creation dates and software stamps removed.
-* :func:`build_pdf` runs a real TeX engine (``latexmk -pdf``, else ``pdflatex`` twice) and says
-  which Debian packages to install when there is none.
+* :func:`build_context` collects, per catalog entry, the definition (as the course notes write it and
+  as the catalog does), its primary references, the stable form emitted and the rewrite rules behind
+  it, the derivatives (simplified for reading under a time budget), the simplest proven form of f' for
+  the overview (:func:`simplest_derivative`), the from-output form and its accuracy caveat,
+  parameters, conventions at kinks, properties, identities with how each was proven, measured
+  accuracy (from the table ``tests/test_accuracy.py`` writes, when given) and figures.
+* Formulas print through :class:`DocsLatexPrinter`: every stable primitive and every function the
+  pipeline invents (row max, max shift, hypot) has LaTeX from one table; long formulas get their
+  repeated parts named (:func:`abbreviate`) instead of shrinking.
+* :func:`render_docs` writes ``reference.tex`` (vector PDF figures, a bibliography) and/or
+  ``reference.md`` (SVG figures) with a ``figures/`` directory next to them. Output is byte-identical
+  on re-run: matplotlib runs on fixed rcParams with creation dates and software stamps removed.
+* :func:`build_pdf` runs a real TeX engine (``latexmk -pdf``, else ``pdflatex``) in a temporary
+  directory and copies only the PDF out; it says which Debian packages to install when there is none.
 """
 from __future__ import annotations
 
@@ -24,15 +28,17 @@ import shutil
 import subprocess
 import unicodedata
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
+from urllib.parse import urlparse
 
 import numpy as np
 import sympy as sp
+from sympy.core.function import UndefinedFunction
 from sympy.printing.latex import LatexPrinter
 
 from .catalog import X
 from .derive import DerivedActivation, Kernel
-from .primitives import Expm1, Log1p, NormCdf, Sigmoid, Softplus
+from .primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, Sigmoid, Softplus, StablePrimitive
 from .prove import _Timeout, time_budget
 
 FORMATS = ("latex", "markdown")
@@ -42,15 +48,19 @@ TEX_PACKAGES = ("texlive-latex-recommended", "latexmk", "lmodern")
 SIMPLIFY_BUDGET = 10.0     # seconds per derivative "simplified for reading"; generous: no timeouts
 PLOT_POINTS = 601          # per plot segment between breakpoints
 FIG_EXT = {"latex": "pdf", "markdown": "svg"}
-OVERVIEW_MAX_CHARS = 200   # longer formulas are unreadable in an overview cell: the cell links the section
+OVERVIEW_MAX_CHARS = 200
+USAGE_WIDTH = 88           # characters per line of a usage example (fits the PDF's code box)   # longer formulas are unreadable in an overview cell: the cell links the section
 
-# How the opaque stable primitives read in formulas: one table (printing.py keeps the kernel names).
+# How the opaque stable primitives read in formulas, and what each means (the docs' Notation section).
+# Every StablePrimitive has LaTeX: a class missing here prints as \operatorname{<lower-case name>} and
+# is explained through its textbook formula (primitive_latex / primitive_meaning below).
 PRIMITIVE_LATEX: dict[type, str] = {
     Sigmoid: r"\sigma",
     Softplus: r"\operatorname{softplus}",
     Expm1: r"\operatorname{expm1}",
     Log1p: r"\operatorname{log1p}",
     NormCdf: r"\Phi",
+    Hypot1m1: r"\operatorname{hypot1m1}",
 }
 PRIMITIVE_MEANING = {
     Sigmoid: r"\sigma(z) = \frac{1}{1 + e^{-z}}",
@@ -58,7 +68,45 @@ PRIMITIVE_MEANING = {
     Expm1: r"\operatorname{expm1}(z) = e^{z} - 1",
     Log1p: r"\operatorname{log1p}(z) = \log(1 + z)",
     NormCdf: r"\Phi(z) = \frac{1}{2}\left(1 + \operatorname{erf}\frac{z}{\sqrt{2}}\right)",
+    Hypot1m1: r"\operatorname{hypot1m1}(z) = \sqrt{1 + z^{2}} - 1 = \frac{z^{2}}{\sqrt{1 + z^{2}} + 1}",
 }
+# How each is evaluated without overflow or cancellation (the Notation section's last column):
+# (a formula in LaTeX or "", words).
+PRIMITIVE_HOW = {
+    Sigmoid: (r"\frac{1}{1 + e^{-z}} \ (z \ge 0), \ \frac{e^{z}}{1 + e^{z}} \ (z < 0)", "the exponential never overflows"),
+    Softplus: (r"\max(z, 0) + \operatorname{log1p}\left(e^{-\lvert z \rvert}\right)", "never overflows"),
+    Expm1: ("", "without cancellation for small z"),
+    Log1p: ("", "without rounding 1 + z"),
+    NormCdf: (r"\tfrac{1}{2}\operatorname{erfc}\left(-z/\sqrt{2}\right)", "exact in both tails"),
+    Hypot1: (r"\operatorname{hypot}(1, z)", "z² never overflows"),
+    Hypot1m1: (r"\frac{z^{2}}{\operatorname{hypot}(1, z) + 1}", "exact for tiny z, finite for huge z"),
+}
+
+
+def primitives() -> list[type]:
+    """Every stable primitive class (the registry the printers use), in a fixed order."""
+    seen, todo = [], list(StablePrimitive.__subclasses__())
+    while todo:
+        c = todo.pop(0)
+        if c not in seen:
+            seen.append(c)
+            todo += c.__subclasses__()
+    return seen
+
+
+def primitive_latex(cls: type) -> Optional[str]:
+    """The function name a primitive prints as, or None for Hypot1 (printed as its square root)."""
+    if cls is Hypot1:
+        return None
+    return PRIMITIVE_LATEX.get(cls, rf"\operatorname{{{cls.__name__.lower()}}}")
+
+
+def primitive_meaning(cls: type) -> str:
+    """``name(z) = textbook formula`` in LaTeX, for the Notation section and each function's "where"."""
+    if cls in PRIMITIVE_MEANING:
+        return PRIMITIVE_MEANING[cls]
+    z = sp.Symbol("z", real=True)
+    return rf"{tex(cls(z))} = {tex(cls.textbook(z))}"
 
 
 class DocsError(RuntimeError):
@@ -69,7 +117,9 @@ class DocsError(RuntimeError):
 # formulas
 
 def _symbol_names(exprs) -> dict[sp.Symbol, str]:
-    """Multi-letter symbols read as words (\\mathrm{negative\\_slope}); Greek names stay Greek."""
+    """Multi-letter symbols read as words (\\mathrm{negative\\_slope}); Greek names stay Greek. A thin
+    space between such a word and a following factor is added by :func:`tex` ("weight x", not
+    "weightx"), never before a closing bracket or an operator."""
     from sympy.printing.latex import greek_letters_set
 
     names = {}
@@ -77,8 +127,64 @@ def _symbol_names(exprs) -> dict[sp.Symbol, str]:
         for s in getattr(e, "free_symbols", ()):
             base = s.name.rstrip("0123456789")
             if len(s.name) > 1 and base not in greek_letters_set and not re.fullmatch(r"[A-Za-z]\d+", s.name):
-                names[s] = r"\mathrm{" + s.name.replace("_", r"\_") + r"}\,"  # \, : "weight x", not "weightx"
+                names[s] = r"\mathrm{" + s.name.replace("_", r"\_") + "}"
     return names
+
+
+def _is_atom(e) -> bool:
+    """Printed without brackets after an operator name: a symbol, a number or x_k."""
+    return e.is_Atom or isinstance(e, sp.Indexed)
+
+
+def _row_max(p, a) -> str:
+    """max_k a(x_k), the argument in parentheses unless it is one symbol: max_k(−x_k), not max_k −x_k."""
+    arg = p._print(a)
+    return rf"\max_k {arg}" if _is_atom(a) else rf"\max_k\left({arg}\right)"
+
+
+def _print_row_max(p, e, exp=None):
+    tex_ = _row_max(p, e.args[0])
+    return rf"\left({tex_}\right)^{{{exp}}}" if exp is not None else tex_
+
+
+def _print_row_argmax(p, e, exp=None):
+    a = e.args[0]
+    arg = p._print(a) if _is_atom(a) else rf"\left({p._print(a)}\right)"
+    return rf"\operatorname{{argmax}}_k {arg}"
+
+
+def _print_centered(p, e, exp=None):
+    tex_ = rf"\left({p._print(e.args[0])} - {_row_max(p, e.args[1])}\right)"
+    return f"{tex_}^{{{exp}}}" if exp is not None else tex_
+
+
+def _print_log1p_rest(p, e, exp=None):
+    a = e.args[0]
+    tex_ = (rf"\operatorname{{log1p}}\Big(\sum_{{k \neq \operatorname{{argmax}}}} "
+            rf"e^{{{p._print(a)} - {_row_max(p, a)}}}\Big)")
+    return rf"\left({tex_}\right)^{{{exp}}}" if exp is not None else tex_
+
+
+def _print_hypot1(p, e, exp=None):
+    z = e.args[0]
+    tex_ = p._print(sp.sqrt(1 + z**2))
+    return rf"\left({tex_}\right)^{{{exp}}}" if exp is not None else tex_
+
+
+def _print_step(p, e, exp=None):
+    tex_ = rf"\mathbf{{1}}\left[{p._print(e.args[0])} > 0\right]"  # \mathbb has no digits in amssymb
+    return rf"\left({tex_}\right)^{{{exp}}}" if exp is not None else tex_
+
+
+def _docs_printers() -> dict[type, Callable]:
+    """LaTeX for the functions the pipeline invents (row max, the max shift, hypot), one table; these
+    take precedence over the classes' own ``_latex`` (which prints max_k −x_k without brackets)."""
+    from .catalog.row_losses import Step
+    from .catalog.vectors import RowArgMax, RowMax
+    from .rowwise import Centered, RowLog1pRest
+
+    return {RowMax: _print_row_max, RowArgMax: _print_row_argmax, Centered: _print_centered,
+            RowLog1pRest: _print_log1p_rest, Hypot1: _print_hypot1, Step: _print_step}
 
 
 class DocsLatexPrinter(LatexPrinter):
@@ -88,14 +194,28 @@ class DocsLatexPrinter(LatexPrinter):
     def __init__(self, symbol_names=None, inline: bool = False):
         super().__init__({"symbol_names": symbol_names or {}})
         self.inline = inline
+        self.table = _docs_printers()
 
-    def _print_Function(self, expr, exp=None):
-        name = PRIMITIVE_LATEX.get(type(expr))
-        if name is None:
-            return super()._print_Function(expr, exp)
+    def _print(self, expr, **kwargs):
+        fn = self.table.get(type(expr))
+        if fn is not None:
+            return fn(self, expr, **kwargs)
+        if isinstance(expr, StablePrimitive):
+            return self._print_primitive(expr, **kwargs)
+        return super()._print(expr, **kwargs)
+
+    def _print_primitive(self, expr, exp=None):
+        name = primitive_latex(type(expr))
         args = ", ".join(self._print(a) for a in expr.args)
         head = f"{name}^{{{exp}}}" if exp is not None else name
         return rf"{head}\left({args}\right)"
+
+    def _print_Function(self, expr, exp=None):
+        if isinstance(type(expr), UndefinedFunction):  # f(x) by its catalog name: elu(x), log_sigmoid(x)
+            head = r"\operatorname{" + type(expr).__name__.replace("_", r"\_") + "}"
+            head = f"{head}^{{{exp}}}" if exp is not None else head
+            return head + r"\left(" + ", ".join(self._print(a) for a in expr.args) + r"\right)"
+        return super()._print_Function(expr, exp)
 
     def _print_Abs(self, expr, exp=None):
         tex = rf"\left\lvert {self._print(expr.args[0])} \right\rvert"
@@ -131,7 +251,73 @@ def tex(expr, inline: bool = False, names: Optional[dict] = None) -> str:
     decimals = {r: sp.Float(d, len(d)) * sp.sign(r) for r in expr.atoms(sp.Rational) if (d := _decimal(r))}
     if decimals:
         expr = expr.xreplace(decimals)
-    return DocsLatexPrinter(names if names is not None else _symbol_names([expr]), inline).doprint(expr)
+    out = DocsLatexPrinter(names if names is not None else _symbol_names([expr]), inline).doprint(expr)
+    return _WORD_FACTOR.sub(r"\1\\, ", out)
+
+
+# a word symbol followed by a factor (a letter, a number, a bracket, a function): "weight\, x"
+_WORD_FACTOR = re.compile(r"(\\mathrm\{[^{}]*\}\}?) (?=[A-Za-z0-9({]|\\(?:left|frac|mathrm|operatorname|sqrt|"
+                          r"sigma|Phi|alpha|beta|gamma|delta|epsilon|varepsilon|omega|lambda|mu|max|min|log|exp|"
+                          r"tanh|sin|cos|lvert|mathbb|sum)(?![A-Za-z]))")
+
+
+def notation() -> list[dict]:
+    """Every stable primitive: how it reads, what it means, how the kernels evaluate it."""
+    z = sp.Symbol("z", real=True)
+    rows = []
+    for cls in primitives():
+        meaning = (r"\sqrt{1 + z^{2}} = \operatorname{hypot}(1, z)" if primitive_latex(cls) is None
+                   else primitive_meaning(cls))
+        how, words = PRIMITIVE_HOW.get(cls, ("", ""))
+        rows.append(dict(name=cls.__name__, meaning=meaning, how=how, words=words))
+    return rows
+
+
+# Display formulas longer than this (characters of LaTeX) get their repeated parts named (abbreviate).
+ABBREVIATE_CHARS = 300
+
+
+def abbreviate(expr: sp.Expr, names: dict, limit: int = ABBREVIATE_CHARS) -> tuple[str, list[tuple[str, str]]]:
+    """A long formula as ``main`` plus definitions ``[(u_1, ...), ...]``: the repeated subexpression
+    that saves the most is named first, until the formula is short enough. Only subexpressions free of
+    summation indices are named (Σ_k |a_k − n_k|^p, not a_k − n_k alone), so every definition reads on
+    its own; the triplet-margin gradient becomes a line instead of a page-wide fraction."""
+    expr = sp.sympify(expr)
+    full = tex(expr, names=names)
+    defs: list[tuple[sp.Symbol, sp.Expr]] = []
+    bound = {v for s in expr.atoms(sp.Sum) for v, *_ in s.limits}
+    free = expr.free_symbols - bound
+    while len(tex(expr, names=names)) > limit and len(defs) < 6:
+        counts: dict = {}
+        for sub in sp.preorder_traversal(expr):
+            if sub.is_Atom or isinstance(sub, (sp.Indexed, sp.Tuple)) or not isinstance(sub, sp.Expr):
+                continue
+            if not sub.free_symbols <= free or not sub.free_symbols:
+                continue
+            counts[sub] = counts.get(sub, 0) + 1
+        best = None
+        for sub, n in counts.items():
+            if n < 2:
+                continue
+            size = len(tex(sub, names=names))
+            if size < 30:
+                continue
+            gain = (n - 1) * size
+            if best is None or gain > best[0] or gain == best[0] and str(sub) < str(best[1]):
+                best = (gain, sub)
+        if best is None:
+            break
+        u = sp.Symbol(f"u_{len(defs) + 1}", real=True)
+        defs.append((u, best[1]))
+        expr = expr.xreplace({best[1]: u})
+    if not defs:
+        return full, []
+    return tex(expr, names=names), [(tex(u, names={}), tex(v, names=names)) for u, v in defs]
+
+
+def _where(expr) -> list[str]:
+    """The meanings of the named primitives in ``expr`` (hypot(1, z) prints as its root: no entry)."""
+    return [primitive_meaning(t) for t in primitives() if primitive_latex(t) is not None and expr.has(t)]
 
 
 def _cost(e: sp.Expr) -> tuple[int, int]:
@@ -156,6 +342,51 @@ def readable(expr: sp.Expr) -> sp.Expr:
     if kinds(simple) - kinds(expr):
         return expr
     return simple if _cost(simple) < _cost(expr) else expr
+
+
+def _output_of(d: DerivedActivation) -> sp.Expr:
+    """f(x) as a formula refers to it: the emitted form when that is one function of x (σ(x),
+    tanh(x)), else the entry's name applied to x (elu(x))."""
+    f = d.kernels[0].stable
+    if isinstance(f, sp.Function) and f.args == (X,):
+        return f
+    return sp.Function(d.entry.name)(X)
+
+
+# which form the overview prefers when two are equally simple: the one a reader knows from the textbooks
+DERIVATIVE_FORMS = ("in terms of f", "emitted", "simplified", "as derived")
+
+
+def simplest_derivative(d: DerivedActivation) -> tuple[sp.Expr, str, str]:
+    """The simplest form of f'(x) that is proven equal to the derivative of the definition:
+    (expression, which form, how it was proven).
+
+    Candidates: f' written through f's own output (from the from-output kernel g: f'(x) = g(f(x)),
+    e.g. 1 - tanh²(x), σ(x)(1 - σ(x))), the emitted stable form, the derivative simplified for reading,
+    and the derivative as derived. Each is proven equal to the derivative of the definition with
+    :func:`symact.prove.prove` (a form that fails is not shown); the fewest operations wins
+    (``sympy.count_ops``), then the order of :data:`DERIVATIVE_FORMS`."""
+    from .prove import prove
+
+    grad = next(k for k in d.kernels if k.role == "df/dx")
+    truth = grad.textbook
+    domains = d.entry.domains()
+    cands = []
+    fo = next((k for k in d.kernels if k.arg != X), None)
+    if fo is not None:
+        shown = fo.textbook.subs(fo.arg, _output_of(d))
+        p = prove(fo.textbook.subs(fo.arg, d.entry.expr()), truth, f"{grad.name}: f' in terms of f", X, domains)
+        if p.ok:
+            cands.append((shown, DERIVATIVE_FORMS[0], p.method))
+    if grad.proof.ok:
+        cands.append((grad.stable, DERIVATIVE_FORMS[1], grad.proof.method))
+    simple = readable(truth)
+    if simple != truth:
+        p = prove(simple, truth, f"{grad.name}: simplified", X, domains)
+        if p.ok:
+            cands.append((simple, DERIVATIVE_FORMS[2], p.method))
+    cands.append((truth, DERIVATIVE_FORMS[3], "the derivative of the definition"))
+    return min(cands, key=lambda c: (int(sp.count_ops(c[0])), DERIVATIVE_FORMS.index(c[1])))
 
 
 def _short_number(v) -> sp.Expr:
@@ -219,6 +450,8 @@ def tex_escape(text) -> str:
             out.append(_TEX_SPECIAL[ch])
         elif ch in _TEX_UNICODE:
             out.append(_TEX_UNICODE[ch])
+        elif ord(ch) < 0x250 and unicodedata.category(ch).startswith("L"):
+            out.append(ch)  # ü, é, ç: inputenc (utf8) and T1 fonts typeset them
         elif ord(ch) > 127:
             out.append(r"\texttt{[" + unicodedata.name(ch, f"U+{ord(ch):04X}").lower() + "]}")
         else:
@@ -261,12 +494,60 @@ def _param_value_tex(p) -> str:
     return tex(v)
 
 
-def _seed(source: str) -> tuple[str, str]:
-    """('seeds/002 (Kainz, ...)', 'ELU, max(0, x) + ...') from a catalog source string."""
-    head, sep, rest = source.partition("): ")
-    if sep:
-        return head + ")", rest
-    return source, ""
+_SEED = re.compile(r"seeds/\d+ \((?:[^()]|\([^()]*\))*\)")
+
+
+def taught(source: str) -> str:
+    """The formula as the course notes write it, without the notes' file names (users do not have
+    them): 'seeds/002 (Kainz, ...): ELU, max(0, x) + ...' -> 'ELU, max(0, x) + ...'."""
+    s = re.sub(r"\s+in " + _SEED.pattern, "", source)
+    s = re.sub(_SEED.pattern + r":\s*", "", s)
+    s = _SEED.sub("", s)
+    return re.sub(r"\s*;\s*(?=;|$)", "", s).strip(" ;:")
+
+
+def references(entry) -> list[dict]:
+    """The entry's primary literature for the templates: short label, full text, link, ids, key."""
+    def urls(r):
+        out = []
+        if r.doi:
+            out.append((f"https://doi.org/{r.doi}", f"doi:{r.doi}"))
+        if r.arxiv:
+            out.append((f"https://arxiv.org/abs/{r.arxiv}", f"arXiv:{r.arxiv}"))
+        if r.url and not out:
+            out.append((r.url, r.url))
+        return out
+
+    return [dict(key=r.key, short=r.short, label=r.short.replace(" (", " ").rstrip(")"), authors=r.authors,
+                 title=r.title, year=r.year, venue=r.venue, ids=r.ids, link=r.link, urls=urls(r), text=str(r))
+            for r in getattr(entry, "reference", ())]
+
+
+def references_md(entry) -> str:
+    """The entry's references as Markdown (a list when more than one), then the course notes' form."""
+    refs = references(entry)
+    out = []
+    if refs:
+        out.append(f"**Reference{'s' if len(refs) > 1 else ''}:**\n")
+        for r in refs:
+            links = ", ".join(f"[{label if label != u else urlparse(u).netloc}]({u})" for u, label in r["urls"])
+            text = (f"{md_escape(r['authors'])} ({r['year']}). *{md_escape(r['title'])}*. "
+                    f"{md_escape(r['venue'])}.{' ' + links if links else ''}")
+            out.append(f"- {text}" if len(refs) > 1 else text)
+        out.append("")
+    taught_ = taught(getattr(entry, "source", ""))
+    if taught_:
+        out.append(f"*As taught:* {md_escape(taught_)}.\n")
+    return "\n".join(out)
+
+
+def bibliography(entries) -> list[dict]:
+    """Every reference the entries cite, once, sorted by key (the LaTeX bibliography)."""
+    refs = {}
+    for e in entries:
+        for r in references(e):
+            refs.setdefault(r["key"], r)
+    return [refs[k] for k in sorted(refs)]
 
 
 # The max-ULP table tests/test_accuracy.py measures and checks is current (committed with the kernels):
@@ -306,7 +587,7 @@ def _identities(d: DerivedActivation, stated: dict) -> list[dict]:
     from .verify import _KIND
 
     name = d.entry.name
-    rows = [dict(name=r.name, kind="identity" if r.kind == "identity" else r.kind, source=_seed(r.source)[0],
+    rows = [dict(name=r.name, kind="identity" if r.kind == "identity" else r.kind, source=taught(r.source),
                  status=r.status, method=r.method)
             for i, r in stated.values() if name in i.involves]
     for k in d.kernels:
@@ -378,20 +659,27 @@ def _usage(d: DerivedActivation) -> str:
             out.append(f"{p.name}={text}")
         return "".join(", " + s for s in out)
 
-    lines = ["import numpy as np", f"from symact.kernels import {', '.join(k.name for k in d.kernels)}", "",
+    lines = ["import numpy as np", import_line([k.name for k in d.kernels]), "",
              "x = np.linspace(-4, 4, 9, dtype=np.float32)"]
-    width = max(len(k.name) for k in d.kernels) + 10
+    calls = []
     for k in d.kernels:
         params = k.params if k.params is not None else e.kernel_params
         arg = "x" if k.arg == X else "y"
         lhs = {"f": "y"}.get(k.role, "dy_dx" if k.role.startswith("df/dx") else "dy_d" + k.role[4:])
-        call = f"{lhs} = {k.name}({arg}{kw(params)})"
         comment = {"f": "float32 in, float32 out", "df/dx": "derivative w.r.t. x"}.get(k.role, "")
         if k.arg != X:
             comment = "derivative from the output y = f(x)"
         elif k.role.startswith("df/d") and k.role != "df/dx":
             comment = f"gradient w.r.t. {k.role[4:]} (per element)"
-        lines.append(f"{call:<{width + 30}}# {comment}" if comment else call)
+        calls.append((f"{lhs} = {k.name}({arg}{kw(params)})", comment))
+    pad = max(len(c) for c, _ in calls) + 2
+    for call, comment in calls:
+        if not comment:
+            lines.append(call)
+        elif pad + 2 + len(comment) <= USAGE_WIDTH:
+            lines.append(f"{call:<{pad}}# {comment}")
+        else:  # too wide for one line of the PDF: the comment goes above
+            lines += [f"# {comment}", call]
     return "\n".join(lines) + "\n"
 
 
@@ -409,26 +697,27 @@ def build_context(derived: list[DerivedActivation], accuracy: Optional[Path] = N
         all_exprs = [f_def] + [k.textbook for k in d.kernels] + [k.stable for k in d.kernels]
         names = _symbol_names(all_exprs + ([written] if written is not None else []))
         T = functools.partial(tex, names=names)
-        seed, section = _seed(e.source)
         kernels_ctx = []
         rules_used: list[str] = []
         for k in d.kernels:
             rules_used += [r for r in k.rules if r not in rules_used]
             shown = readable(k.textbook)
-            # the overview's one-cell form: the readable derivative or the stable one, whichever is shorter
-            short = min((shown, k.stable), key=lambda e: len(T(e, inline=True)))
             kernels_ctx.append(dict(
                 name=k.name, role=k.role, lhs=_role_tex(k, names), arg=k.arg.name,
-                textbook=T(shown), short=T(short), short_inline=T(short, inline=True),
-                short_fits=len(T(short, inline=True)) <= OVERVIEW_MAX_CHARS,
+                textbook=T(shown),
                 simplified=shown != k.textbook,
                 stable=T(k.stable), stable_differs=k.stable != k.textbook and k.stable != shown,
                 rules=list(k.rules), proof=k.proof.method, proof_ok=k.proof.ok, note=k.note,
                 from_output=k.arg != X,
-                primitives=[PRIMITIVE_MEANING[t] for t in PRIMITIVE_LATEX if k.stable.has(t)],
+                primitives=_where(k.stable),
             ))
         f_kernel = kernels_ctx[0]
         grad = next((k for k in kernels_ctx if k["role"] == "df/dx"), None)
+        fprime = None
+        if grad is not None:
+            g_expr, g_form, g_proof = simplest_derivative(d)
+            fprime = dict(tex=T(g_expr), inline=T(g_expr, inline=True), form=g_form, proof=g_proof,
+                          fits=len(T(g_expr, inline=True)) <= OVERVIEW_MAX_CHARS)
         prims = sorted({m for k in kernels_ctx for m in k["primitives"]})
         props, prop_rows, prop_error = _properties(d) if e.kind == "activation" else (None, [], "")
         params = [dict(name=p.name, symbol=names.get(p.symbol, tex(p.symbol)), default=_param_value_tex(p),
@@ -452,14 +741,15 @@ def build_context(derived: list[DerivedActivation], accuracy: Optional[Path] = N
             kink_rows = [dict(at=num_tex(b), left=num_tex(l), right=num_tex(r), kernel=num_tex(kv))
                          for b, (l, r, kv) in props.kinks.value.items()]
         functions.append(dict(
-            name=e.name, kind=e.kind, summary=e.summary, seed=seed, section=section, source=e.source,
+            name=e.name, kind=e.kind, summary=e.summary, taught=taught(e.source), references=references(e),
+            refs_md=references_md(e),
             definition=T(written if written is not None else f_def),
             definition_inline=T(written if written is not None else f_def, inline=True),
             catalog_form=T(f_def) if written is not None else None,
             stable=f_kernel["stable"], stable_same=not f_kernel["stable_differs"] and d.kernels[0].stable == f_def,
             rules=[dict(name=r, textbook=RULES_BY_NAME[r].textbook, stable=RULES_BY_NAME[r].stable,
                         why=RULES_BY_NAME[r].why) for r in rules_used if r in RULES_BY_NAME],
-            primitives=prims, kernels=kernels_ctx, grad=grad, params=params,
+            primitives=prims, kernels=kernels_ctx, grad=grad, fprime=fprime, params=params,
             no_from_output=d.no_from_output, kinks=e.kinks, kink_rows=kink_rows,
             properties=prop_rows, properties_error=prop_error,
             notes=list(props.notes) if props is not None else [],
@@ -468,7 +758,7 @@ def build_context(derived: list[DerivedActivation], accuracy: Optional[Path] = N
             figure=f"figures/{e.name}", thumb=f"figures/{e.name}_thumb",
             plotted=e.kind == "activation",
         ))
-    return dict(version=__version__, functions=functions, accuracy_measured=acc is not None,
+    return dict(version=__version__, functions=functions, accuracy_measured=acc is not None, notation=notation(),
                 accuracy_source=str(accuracy) if acc is not None else None,
                 comparison="figures/comparison",
                 comparison_excluded=[f["name"] for f in functions if f["plotted"] and _periodic(
@@ -645,38 +935,59 @@ def _plot_function(d: DerivedActivation, base: Path, ext: str, window=None) -> l
     return written
 
 
-def _plot_comparison(derived: list[DerivedActivation], path: Path) -> Path:
+COMPARISON_COLUMNS = 6
+
+
+def comparison_figure(derived: list[DerivedActivation]):
+    """Small multiples: one panel per activation (periodic ones excepted: another scale), each with f
+    (solid) and f' (dashed) on the same axes limits, so every curve can be told apart and panels
+    compare at a glance (elu and celu, silu and swish, identity and linear coincide at their defaults
+    and would hide each other on one plot). Returns the matplotlib Figure (the tests inspect it)."""
     import matplotlib
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     lo, hi = -4.0, 4.0
-    styles = ["-", "--", ":", "-."]
+    shown = [d for d in derived if d.entry.kind == "activation" and not _periodic(d)]
+    cols = min(COMPARISON_COLUMNS, max(1, len(shown)))
+    rows = -(-len(shown) // cols)
     with matplotlib.rc_context(_rc()):
-        fig = Figure(figsize=(7.2, 3.2))
-        axes = fig.subplots(1, 2)
-        i = 0
-        for d in derived:
-            if d.entry.kind != "activation" or _periodic(d):
-                continue
-            bps = [b for b in _breakpoints(d) if lo < b < hi]
-            color = f"C{i % 10}"
-            ls = styles[(i // 10) % len(styles)]
+        fig = Figure(figsize=(7.2, 0.35 + 1.25 * rows))
+        axes = fig.subplots(rows, cols, squeeze=False)
+        for ax, d in zip(axes.flat, shown):
+            # the same window everywhere, widened only where a function's kinks lie beyond it (relu6)
+            bps = _breakpoints(d)
+            right = max([hi] + [b + 2.0 for b in bps])
             grad = next(k for k in d.kernels if k.role == "df/dx")
-            for ax, k in ((axes[0], d.kernels[0]), (axes[1], grad)):
-                x, y, _ = _curve(_numeric(k.stable, d.entry), lo, hi, bps, n=201)
-                ax.plot(x, y, color=color, ls=ls, lw=1.1, label=d.entry.name)
-            i += 1
-        for ax, title, ylim in ((axes[0], "f(x)", (-2.2, 4.0)), (axes[1], "f'(x)", (-0.3, 1.9))):
-            ax.set_title(title)
-            ax.set_xlim(lo, hi)
-            ax.set_ylim(*ylim)
-            ax.set_xlabel("x")
+            top = 4.2
+            for k, color, ls, label in ((d.kernels[0], COLORS[0], "-", "f"), (grad, COLORS[1], "--", "f'")):
+                x, y, _ = _curve(_numeric(k.stable, d.entry), lo, right, [b for b in bps if lo < b < right], n=201)
+                ax.plot(x, y, color=color, ls=ls, lw=1.2, label=label)
+                top = max(top, float(np.nanmax(y)) + 0.4)
+            ax.set_title(d.entry.name, fontsize=7.5, pad=2)
             ax.axhline(0, color="0.3", lw=0.5, zorder=0)
             ax.axvline(0, color="0.3", lw=0.5, zorder=0)
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=6, fontsize=6.5, handlelength=2.6)
-        fig.subplots_adjust(left=0.06, right=0.99, bottom=0.30, top=0.93, wspace=0.18)
-        _save(fig, path)
+            ax.tick_params(labelsize=6, length=2, pad=1)
+            ax.set_xlim(lo, right)
+            ax.set_ylim(-2.2, top)
+            ax.set_xticks([-4, 0, 4] if right == hi else [-4, 0] + [round(b) for b in bps if 0 < b < right])
+            ax.set_yticks([-2, 0, 2, 4] + ([6] if top > 6.2 else []))
+        for ax in list(axes.flat)[len(shown):]:
+            ax.set_visible(False)
+        handles = [Line2D([], [], color=COLORS[0], ls="-", lw=1.2), Line2D([], [], color=COLORS[1], ls="--", lw=1.2)]
+        fig.legend(handles, ["f(x)", "f\u2032(x)"], loc="upper center", ncol=2, fontsize=7, handlelength=2.6,
+                   bbox_to_anchor=(0.5, 1.0))
+        top = 1 - 0.32 / fig.get_figheight()
+        fig.subplots_adjust(left=0.05, right=0.99, bottom=0.14 / rows + 0.04, top=top - 0.04, wspace=0.3,
+                            hspace=0.42)
+    return fig
+
+
+def _plot_comparison(derived: list[DerivedActivation], path: Path) -> Path:
+    import matplotlib
+
+    with matplotlib.rc_context(_rc()):
+        _save(comparison_figure(derived), path)
     return path
 
 
@@ -704,21 +1015,62 @@ def _environment(fmt: str):
     return env
 
 
+def import_line(names: list[str], module: str = "symact.kernels", width: int = 79) -> str:
+    """``from module import a, b`` on one line, or in parentheses over several when wider than ``width``."""
+    line = f"from {module} import {', '.join(names)}"
+    if len(line) <= width:
+        return line
+    lines, cur = [f"from {module} import ("], "    "
+    for n in names:
+        if len(cur) + len(n) + 2 > width and cur.strip():
+            lines.append(cur.rstrip())
+            cur = "    "
+        cur += n + ", "
+    lines.append(cur.rstrip().rstrip(","))
+    return "\n".join(lines + [")"])
+
+
+def _commented(line: str, comment: str) -> str:
+    """``line  # comment``, or the comment on the line above when that would be wider than USAGE_WIDTH."""
+    one = f"{line}   # {comment}"
+    return (one if len(one) <= USAGE_WIDTH else f"# {comment}\n{line}") + "\n"
+
+
+def _formula(expr, names=None) -> dict:
+    """A display formula, with its repeated parts named when it is long (see :func:`abbreviate`)."""
+    names = names if names is not None else _symbol_names([expr])
+    main, defs = abbreviate(expr, names)
+    return dict(tex=main, defs=[dict(name=u, tex=v) for u, v in defs])
+
+
+def _kernel_forms(derived, stable, names=None, **extra) -> dict:
+    """derived and emitted forms of one kernel; ``same`` when the derived form is emitted as it is."""
+    out = dict(role="", rules=[], check="", proof="")
+    out.update(extra)
+    out.update(derived=_formula(derived, names), stable=_formula(stable, names), same=derived == stable,
+               primitives=_where(stable))
+    return out
+
+
 def _vector_context(vectors) -> list[dict]:
     """Vector functions: definition with symbolic K, each kernel as derived and as emitted (max-shifted)."""
     from .rowwise import derive_rows
 
     rows = []
     for fn in vectors:
-        kernels = [dict(name=rk.name, vjp=rk.vjp, derived=tex(rk.derived), stable=tex(rk.stable),
-                        proof=rk.proof.method) for rk in derive_rows(fn)]
+        kernels = [_kernel_forms(rk.derived, rk.stable, name=rk.name, vjp=rk.vjp, proof=rk.proof.method)
+                   for rk in derive_rows(fn)]
         params = [dict(name=n, default=repr(float(dflt))) for n, dflt, _ in fn.params]
         call = ", ".join(["x", "axis=-1"] + [f"{p['name']}={p['default']}" for p in params])
-        rows.append(dict(name=fn.name, summary=fn.summary, source=fn.source, scalar=fn.scalar, params=params,
+        rows.append(dict(name=fn.name, summary=fn.summary, taught=taught(fn.source), references=references(fn),
+                         refs_md=references_md(fn),
+                         scalar=fn.scalar, params=params,
                          definition=tex(fn.expr()), kernels=kernels, torch=fn.torch or "",
-                         usage=f"import numpy as np\nfrom symact.kernels import {fn.name}, {fn.name}_vjp\n"
+                         usage="import numpy as np\n" + import_line([fn.name, f"{fn.name}_vjp"]) + "\n"
+                               "x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 1000.0]])\n"
+                               "g = np.ones_like(x)   # the upstream gradient\n"
                                f"y = {fn.name}({call})\n"
-                               f"dx = {fn.name}_vjp(x, g, axis=-1)   # g: upstream gradient\n"))
+                               f"dx = {fn.name}_vjp(x, g, axis=-1)\n"))
     return rows
 
 
@@ -727,8 +1079,8 @@ def _loss_context(losses) -> list[dict]:
     rows = []
     for loss, d in losses:
         names = _symbol_names([k.stable for k in d.kernels] + [d.entry.expr()])
-        kernels = [dict(name=k.name, role=k.role, derived=tex(readable(k.textbook), names=names),
-                        stable=tex(k.stable, names=names), rules=list(k.rules), proof=k.proof.method)
+        kernels = [_kernel_forms(readable(k.textbook), k.stable, names, name=k.name, role=k.role,
+                                 rules=list(k.rules), proof=k.proof.method)
                    for k in d.kernels]
         params = [dict(name=p.name, default=repr(float(p.value)), doc=p.doc) for p in loss.params]
         args = ", ".join(["x"] + ([loss.second_input] if loss.second_input else []) + ["y"]
@@ -738,17 +1090,18 @@ def _loss_context(losses) -> list[dict]:
                  "nonneg": "non-negative numbers (probabilities)"}
         variants = [dict(flag=v.flag, doc=v.doc, target=kinds[v.target],
                          definition=tex(loss.pointwise(v).expr(), names=names)) for v in loss.variants]
-        rows.append(dict(name=loss.name, summary=loss.summary, source=loss.source, target=kinds[loss.target],
+        rows.append(dict(name=loss.name, summary=loss.summary, taught=taught(loss.source),
+                         references=references(loss), refs_md=references_md(loss), target=kinds[loss.target],
                          input=kinds[loss.input_domain] if loss.input_domain != "real" else "",
                          variants=variants, notes=loss.notes, reductions=" / ".join(loss.reductions),
                          plotted=loss.grad,
                          kinks=loss.kinks, params=params, grad=loss.grad, weight=weight,
                          definition=tex(d.entry.expr(), names=names), kernels=kernels,
                          torch=loss.name if loss.pytorch else "",
-                         usage=f"from symact.kernels import {loss.name}"
-                               + (f", {loss.name}_grad" if loss.grad else "")
+                         usage=import_line([loss.name] + ([f"{loss.name}_grad"] if loss.grad else []))
                                + f"\nloss = {loss.name}({args})\n"
-                               + (f"dx = {loss.name}_grad({args})   # gradient of the reduced loss\n" if loss.grad else "")))
+                               + (_commented(f"dx = {loss.name}_grad({args})", "gradient of the reduced loss")
+                                  if loss.grad else "")))
     return rows
 
 
@@ -758,14 +1111,15 @@ def _row_loss_context(row_losses) -> list[dict]:
 
     rows = []
     for loss in row_losses:
-        kernels = [dict(name=rk.name, derived=tex(rk.derived), stable=tex(rk.stable), proof=rk.proof,
-                        check=rk.check) for rk in derive_row_loss(loss) if not rk.fused]
+        kernels = [_kernel_forms(rk.derived, rk.stable, name=rk.name, proof=rk.proof, check=rk.check)
+                   for rk in derive_row_loss(loss) if not rk.fused]
         args = [a for a, _ in loss.inputs] + ([] if set(loss.formulas) == {"none"} else ["target"])
-        grads = ", ".join(n for n, _ in loss.grad_names)
-        rows.append(dict(name=loss.name, summary=loss.summary, source=loss.source, note=loss.note,
-                         formulas=[dict(target=t, tex=tex(f)) for t, f in loss.formulas.items()],
+        grads = [n for n, _ in loss.grad_names]
+        rows.append(dict(name=loss.name, summary=loss.summary, taught=taught(loss.source),
+                         references=references(loss), refs_md=references_md(loss), note=loss.note,
+                         formulas=[dict(target=t, **_formula(f)) for t, f in loss.formulas.items()],
                          kernels=kernels, torch=loss.name if loss.pytorch else "",
-                         usage=f"from symact.kernels import {loss.name}{', ' + grads if grads else ''}\n"
+                         usage=import_line([loss.name] + grads) + "\n"
                                f"loss = {loss.name}({', '.join(args)})\n"
                                + "".join(f"d_{a} = {n}({', '.join(args)})\n" for n, a in loss.grad_names)))
     return rows
@@ -787,6 +1141,9 @@ def render_docs(derived: list[DerivedActivation], fmt: str, out_dir: Path,
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     ctx = build_context(derived, accuracy)
+    ctx["bibliography"] = bibliography([d.entry for d in derived] + list(vectors) + [loss for loss, _ in losses]
+                                       + list(row_losses))
+    ctx["bibliography_widest"] = max((r["label"] for r in ctx["bibliography"]), key=len, default="M")
     ctx["vectors"] = _vector_context(vectors)
     ctx["losses"] = _loss_context(losses)
     ctx["row_losses"] = _row_loss_context(row_losses)
@@ -826,23 +1183,50 @@ def missing_engine_message() -> str:
             "then run the command again (the .tex file and its figures are written without it).")
 
 
-def build_pdf(tex_path: Path) -> Path:
-    """Compile ``tex_path`` with a real TeX engine; return the PDF. Raises :class:`DocsError` when
-    no engine is installed (naming the Debian packages) or when TeX reports an error."""
+def compile_latex(tex_path: Path) -> tuple[bytes, str]:
+    """Compile ``tex_path`` in a temporary directory (a copy of the .tex and its ``figures/*.pdf``) and
+    return the PDF's bytes and TeX's log. Nothing is written next to ``tex_path``: no .aux, .log, .toc,
+    .out, .fls or .fdb_latexmk. Raises :class:`DocsError` when no engine is installed (naming the
+    Debian packages) or when TeX reports an error (with the end of its output)."""
+    import tempfile
+
     tex_path = Path(tex_path).resolve()
     cmd = tex_engine()
     if cmd is None:
         raise DocsError(missing_engine_message())
+    if not tex_path.is_file():
+        raise DocsError(f"no LaTeX file {tex_path}")
     env = dict(os.environ, SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "0"))
-    runs = 1 if cmd[0] == "latexmk" else 2  # pdflatex twice: the table of contents and references
-    for _ in range(runs):
-        proc = subprocess.run(cmd + [tex_path.name], cwd=tex_path.parent, env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-        if proc.returncode != 0:
-            log = tex_path.with_suffix(".log")
-            tail = "\n".join(proc.stdout.splitlines()[-25:])
-            raise DocsError(f"{cmd[0]} failed on {tex_path} (exit {proc.returncode}); see {log}:\n{tail}")
+    runs = 1 if cmd[0] == "latexmk" else 3  # pdflatex: the table of contents, references, bibliography
+    with tempfile.TemporaryDirectory(prefix="symact-pdf-") as tmp:
+        work = Path(tmp)
+        shutil.copy2(tex_path, work / tex_path.name)
+        figures = tex_path.parent / "figures"
+        if figures.is_dir():
+            (work / "figures").mkdir()
+            for f in sorted(figures.glob("*.pdf")):
+                shutil.copy2(f, work / "figures" / f.name)
+        for _ in range(runs):
+            proc = subprocess.run(cmd + [tex_path.name], cwd=work, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+            if proc.returncode != 0:
+                tail = "\n".join(proc.stdout.splitlines()[-25:])
+                raise DocsError(f"{cmd[0]} failed on {tex_path} (exit {proc.returncode}); the end of its output:\n{tail}")
+        pdf = work / tex_path.with_suffix(".pdf").name
+        if not pdf.is_file():
+            raise DocsError(f"{cmd[0]} ran but wrote no PDF for {tex_path}")
+        log = work / tex_path.with_suffix(".log").name
+        return pdf.read_bytes(), log.read_text(errors="replace") if log.is_file() else ""
+
+
+def build_pdf(tex_path: Path) -> Path:
+    """Compile ``tex_path`` with a real TeX engine in a temporary directory and write only the PDF
+    next to it (``reference.tex`` -> ``reference.pdf``, replaced at once); return its path. Raises
+    :class:`DocsError` as :func:`compile_latex` does; then no PDF is written."""
+    tex_path = Path(tex_path).resolve()
+    data, _ = compile_latex(tex_path)
     pdf = tex_path.with_suffix(".pdf")
-    if not pdf.is_file():
-        raise DocsError(f"{cmd[0]} ran but wrote no {pdf}")
+    part = pdf.with_name(f".{pdf.name}.part")
+    part.write_bytes(data)
+    os.replace(part, pdf)
     return pdf

@@ -18,6 +18,8 @@ Fields of :class:`Activation`:
 ``pytorch``     optional ``lambda torch, x, *params: tensor`` — the PyTorch equivalent, used by the
                 tests to cross-check values and autograd (the catalog never imports torch).
 ``summary``     one line for ``symact list`` and the docs.
+``reference``   the primary literature: a tuple of :class:`~symact.catalog.references.Reference`
+                (authors, title, year, venue, arXiv id or DOI), printed per function in the docs.
 """
 from __future__ import annotations
 
@@ -80,6 +82,7 @@ class Activation:
     summary: str = ""
     as_written: Optional[Callable[..., sp.Expr]] = None
     pytorch: Optional[Callable] = None
+    reference: tuple = ()
     kind: str = field(default="activation", init=False)
 
     @property

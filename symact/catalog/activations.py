@@ -10,6 +10,7 @@ import math
 from sympy import Max, Min, Piecewise, Rational, erf, exp, log, pi, sin, sqrt, tanh
 
 from . import Activation, Param
+from . import references as refs
 
 S000 = "seeds/000 (activation functions overview)"
 S001 = "seeds/001 (lecture: backprop, losses, activations)"
@@ -23,6 +24,7 @@ _SELU_SCALE = "1.0507009873554804934193349852946"
 ACTIVATIONS: tuple[Activation, ...] = (
     Activation(
         name="identity",
+        reference=(refs.GOODFELLOW_2016,),
         formula=lambda x: x,
         source=f"{S003}: output layer 'linear identity activation'",
         summary="f(x) = x",
@@ -30,6 +32,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="linear",
+        reference=(refs.GOODFELLOW_2016,),
         formula=lambda x, c: c * x,
         params=(Param("c", 1.0, "slope"),),
         source=f"{S002}: Linear activation, Output = c·x",
@@ -37,6 +40,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="binary_step",
+        reference=(refs.MCCULLOCH_1943, refs.ROSENBLATT_1958),
         formula=lambda x: Piecewise((1, x >= 0), (0, True)),
         source=f"{S002}: naive activation, 'above a certain value, declare it activated'",
         kinks="step(0) = 1 (torch.heaviside(x, 1)); derivative 0 everywhere it exists (the jump at 0 "
@@ -46,6 +50,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="sigmoid",
+        reference=(refs.LECUN_1998,),
         formula=lambda x: 1 / (1 + exp(-x)),
         source=f"{S001}: sigma(x) = 1/(1+e^-x)",
         summary="logistic function, range (0, 1)",
@@ -53,6 +58,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="tanh",
+        reference=(refs.LECUN_1998,),
         formula=lambda x: (exp(x) - exp(-x)) / (exp(x) + exp(-x)),
         source=f"{S001}: tanh(x) = (e^x - e^-x)/(e^x + e^-x)",
         summary="hyperbolic tangent, range (-1, 1), zero-centred",
@@ -60,6 +66,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="relu",
+        reference=(refs.NAIR_2010, refs.GLOROT_2011),
         formula=lambda x: Piecewise((x, x > 0), (0, True)),
         as_written=lambda x: Max(0, x),
         source=f"{S003}: relu(z) = max(0, z), relu'(z) = 1 if z > 0 else 0",
@@ -69,6 +76,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="leaky_relu",
+        reference=(refs.MAAS_2013,),
         formula=lambda x, negative_slope: Piecewise((x, x > 0), (negative_slope * x, True)),
         params=(Param("negative_slope", 0.01, "slope for x <= 0", domain=(0.0, 1.0)),),
         as_written=lambda x, negative_slope: Max(negative_slope * x, x),
@@ -79,6 +87,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="prelu",
+        reference=(refs.HE_2015,),
         formula=lambda x, weight: Piecewise((x, x > 0), (weight * x, True)),
         params=(Param("weight", 0.25, "learnable negative slope a_i (PyTorch init 0.25); "
                       "broadcasts, e.g. one value per channel", learnable=True),),
@@ -89,6 +98,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="elu",
+        reference=(refs.CLEVERT_2015,),
         formula=lambda x, alpha: Piecewise((x, x > 0), (alpha * (exp(x) - 1), True)),
         params=(Param("alpha", 1.0, "saturation value -alpha for x -> -inf", domain=(0.0, 3.0)),),
         as_written=lambda x, alpha: Max(0, x) + Min(0, alpha * (exp(x) - 1)),
@@ -99,6 +109,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="celu",
+        reference=(refs.BARRON_2017,),
         formula=lambda x, alpha: Piecewise((x, x > 0), (alpha * (exp(x / alpha) - 1), True)),
         params=(Param("alpha", 1.0, "scale of the negative part", positive=True),),
         as_written=lambda x, alpha: Max(0, x) + Min(0, alpha * (exp(x / alpha) - 1)),
@@ -109,6 +120,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="selu",
+        reference=(refs.KLAMBAUER_2017,),
         formula=lambda x, alpha, scale: scale * Piecewise((x, x > 0), (alpha * (exp(x) - 1), True)),
         params=(Param("alpha", _SELU_ALPHA, "fixed SELU alpha", constant=True, domain=(1.6, 1.7)),
                 Param("scale", _SELU_SCALE, "fixed SELU scale", constant=True, domain=(1.0, 1.1))),
@@ -120,6 +132,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="gelu",
+        reference=(refs.HENDRYCKS_2016,),
         formula=lambda x: x * (1 + erf(x / sqrt(2))) / 2,
         source=f"{S002}: GELU, x·Phi(x) with Phi the standard normal CDF",
         summary="exact Gaussian error linear unit x·Phi(x)",
@@ -127,6 +140,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="gelu_tanh",
+        reference=(refs.HENDRYCKS_2016,),
         formula=lambda x: x / 2 * (1 + tanh(sqrt(2 / pi) * (x + Rational(44715, 10**6) * x**3))),
         source=f"{S002}: GELU (tanh approximation of Phi, PyTorch approximate='tanh')",
         summary="GELU with Phi approximated through tanh",
@@ -134,6 +148,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="relu6",
+        reference=(refs.KRIZHEVSKY_2010,),
         formula=lambda x: Piecewise((0, x <= 0), (6, x >= 6), (x, True)),
         as_written=lambda x: Min(Max(0, x), 6),
         source=f"{S002}: ReLU6, min(max(0, x), 6)",
@@ -143,6 +158,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="softplus",
+        reference=(refs.DUGAS_2001,),
         formula=lambda x, beta, threshold: Piecewise(
             (x, beta * x > threshold), (log(1 + exp(beta * x)) / beta, True)),
         params=(Param("beta", 1.0, "sharpness; softplus -> relu as beta -> inf", positive=True),
@@ -156,6 +172,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="log_sigmoid",
+        reference=(refs.LECUN_1998, refs.GOODFELLOW_2016),
         formula=lambda x: log(1 / (1 + exp(-x))),
         source=f"{S002}: LogSigmoid, log(1/(1 + e^-x))",
         summary="log of the logistic function, range (-inf, 0)",
@@ -163,6 +180,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="silu",
+        reference=(refs.ELFWING_2017, refs.HENDRYCKS_2016),
         formula=lambda x: x / (1 + exp(-x)),
         source=f"{S000}: Swish, y = x·sigmoid(x) (SiLU)",
         summary="x·sigmoid(x)",
@@ -170,6 +188,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="swish",
+        reference=(refs.RAMACHANDRAN_2017,),
         formula=lambda x, beta: x / (1 + exp(-beta * x)),
         params=(Param("beta", 1.0, "learnable gate sharpness (beta = 1 is SiLU)", learnable=True),),
         source=f"{S001}: Swish, a self-gated activation, x·sigma(beta·x)",
@@ -178,6 +197,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
     ),
     Activation(
         name="sine",
+        reference=(refs.SITZMANN_2020,),
         formula=lambda x, omega0: sin(omega0 * x),
         params=(Param("omega0", 30.0, "frequency (SIREN's omega_0 = 30)"),),
         source=f"{S002}: periodic activations, SIREN, phi(x) = sin(W x + b) with first-layer omega_0",

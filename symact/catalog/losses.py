@@ -25,6 +25,7 @@ from typing import Callable, Optional
 import sympy as sp
 
 from . import Activation, Param
+from . import references as refs
 from .activations import S000, S001, S002
 
 
@@ -55,6 +56,7 @@ class Loss:
     variants: tuple[Variant, ...] = ()
     reductions: tuple[str, ...] = ("none", "mean", "sum")
     notes: str = ""
+    reference: tuple = ()                     # primary literature (catalog.references.Reference)
     kind: str = field(default="loss", init=False)
 
     def pointwise(self, variant: Optional[Variant] = None) -> Activation:
@@ -105,48 +107,59 @@ def _abs_pw(d):  # |d| with d/dd = 0 at d = 0 (PyTorch's sign(0) = 0)
 LOSSES: tuple[Loss, ...] = (
     Loss("l1_loss", lambda x, y: _abs_pw(x - y), source=f"{S000}: L1 = sum |y_true - y_pred|",
          summary="absolute error", kinks="d/dx at x = y is 0 (PyTorch: sign(0) = 0)", weight="weights",
-         pytorch=lambda F, x, y, reduction: F.l1_loss(x, y, reduction=reduction)),
+         pytorch=lambda F, x, y, reduction: F.l1_loss(x, y, reduction=reduction),
+         reference=(refs.HASTIE_2009,)),
     Loss("mse_loss", lambda x, y: (x - y) ** 2, source=f"{S000}: L2 = sum (y_true - y_pred)^2",
-         summary="squared error", weight="weights", pytorch=lambda F, x, y, reduction: F.mse_loss(x, y, reduction=reduction)),
+         summary="squared error", weight="weights", pytorch=lambda F, x, y, reduction: F.mse_loss(x, y, reduction=reduction),
+         reference=(refs.HASTIE_2009,)),
     Loss("lq_loss", lambda x, y, q: sp.Piecewise(((x - y) ** q, x > y), ((y - x) ** q, x < y), (0, True)),
          params=(Param("q", 1.5, "exponent (q = 1: L1, q = 2: L2)", positive=True, domain=(1.0, 3.0)),),
          source=f"{S001}: L_i = sum_j |s_j - y_j|^q", summary="|x - y|^q",
-         kinks="d/dx at x = y is 0 (for q >= 1)"),
+         kinks="d/dx at x = y is 0 (for q >= 1)",
+         reference=(refs.HASTIE_2009,)),
     Loss("huber_loss", lambda x, y, delta: sp.Piecewise(((x - y) ** 2 / 2, sp.Abs(x - y) < delta),
                                                         (delta * (_abs_pw(x - y) - delta / 2), True)),
          params=(Param("delta", 1.0, "switch from quadratic to linear", positive=True),),
          source=f"{S000}: Huber loss L_delta", summary="quadratic near 0, linear beyond delta", weight="count",
-         pytorch=lambda F, x, y, reduction, delta: F.huber_loss(x, y, reduction=reduction, delta=delta)),
+         pytorch=lambda F, x, y, reduction, delta: F.huber_loss(x, y, reduction=reduction, delta=delta),
+         reference=(refs.HUBER_1964,)),
     Loss("smooth_l1_loss", lambda x, y, beta: sp.Piecewise(((x - y) ** 2 / (2 * beta), sp.Abs(x - y) < beta),
                                                            (_abs_pw(x - y) - beta / 2, True)),
          params=(Param("beta", 1.0, "switch point", positive=True),),
          source=f"{S002}: SmoothL1Loss", summary="Huber divided by beta",
-         pytorch=lambda F, x, y, reduction, beta: F.smooth_l1_loss(x, y, reduction=reduction, beta=beta)),
+         pytorch=lambda F, x, y, reduction, beta: F.smooth_l1_loss(x, y, reduction=reduction, beta=beta),
+         reference=(refs.GIRSHICK_2015, refs.HUBER_1964)),
     Loss("pseudo_huber_loss", lambda x, y, delta: delta**2 * (sp.sqrt(1 + ((x - y) / delta) ** 2) - 1),
          params=(Param("delta", 1.0, "slope for large |x - y|", positive=True),),
-         source=f"{S000}: Pseudo-Huber, delta^2 (sqrt(1 + (a/delta)^2) - 1)", summary="smooth Huber"),
+         source=f"{S000}: Pseudo-Huber, delta^2 (sqrt(1 + (a/delta)^2) - 1)", summary="smooth Huber",
+         reference=(refs.CHARBONNIER_1994, refs.HARTLEY_2004)),
     Loss("hinge_loss", lambda x, y: sp.Piecewise((1 - y * x, 1 - y * x > 0), (0, True)), target="pm1",
          source=f"{S000}: hinge loss max(0, 1 - t·y), t = ±1", summary="max(0, 1 - t·x)",
-         kinks="d/dx at t·x = 1 is 0"),
+         kinks="d/dx at t·x = 1 is 0",
+         reference=(refs.CORTES_1995,)),
     Loss("squared_hinge_loss", lambda x, y: sp.Piecewise(((1 - y * x) ** 2, 1 - y * x > 0), (0, True)),
-         target="pm1", source=f"{S001}: square loss (1 - y f(x))^2, clipped at 0", summary="max(0, 1 - t·x)^2"),
+         target="pm1", source=f"{S001}: square loss (1 - y f(x))^2, clipped at 0", summary="max(0, 1 - t·x)^2",
+         reference=(refs.CORTES_1995,)),
     Loss("logistic_loss", lambda x, y: -sp.log(1 / (1 + sp.exp(-y * x))), target="pm1",
          source=f"{S001}: L = -log(1/(1 + e^(-y f(x))))", summary="log(1 + e^(-t·x)), labels ±1",
-         pytorch=lambda F, x, y, reduction: F.soft_margin_loss(x, y, reduction=reduction)),
+         pytorch=lambda F, x, y, reduction: F.soft_margin_loss(x, y, reduction=reduction),
+         reference=(refs.COX_1958, refs.ROSASCO_2004)),
     Loss("binary_cross_entropy_with_logits",
          lambda x, y, pos_weight: -(pos_weight * y * sp.log(1 / (1 + sp.exp(-x)))
                                     + (1 - y) * sp.log(1 - 1 / (1 + sp.exp(-x)))),
          params=(Param("pos_weight", 1.0, "weight of positive examples (PyTorch's pos_weight)", positive=True),),
          target="prob", source=f"{S000}: sigmoid-cross-entropy loss", summary="BCE on logits", weight="count",
          pytorch=lambda F, x, y, reduction, pos_weight: F.binary_cross_entropy_with_logits(
-             x, y, reduction=reduction, pos_weight=x.new_tensor(pos_weight))),
+             x, y, reduction=reduction, pos_weight=x.new_tensor(pos_weight)),
+         reference=(refs.COX_1958,)),
     Loss("margin_ranking_loss", lambda x, input2, y, margin: sp.Piecewise(
         (-y * (x - input2) + margin, -y * (x - input2) + margin > 0), (0, True)),
          params=(Param("margin", 0.0, "margin"),), target="pm1", second_input="input2",
          source=f"{S002}: max(0, -y·(x1 - x2) + margin)", summary="ranking hinge on a pair",
          kinks="d/dx1 at the hinge is 0",
          pytorch=lambda F, x, x2, y, reduction, margin: F.margin_ranking_loss(x, x2, y, margin=margin,
-                                                                               reduction=reduction)),
+                                                                               reduction=reduction),
+         reference=(refs.HERBRICH_2000, refs.JOACHIMS_2002)),
     Loss("binary_cross_entropy", _bce,
          target="prob", input_domain="prob", weight="count",
          source=f"{S002}: BCE loss, l_n = -w_n [y_n log x_n + (1 - y_n) log(1 - x_n)]",
@@ -159,7 +172,8 @@ LOSSES: tuple[Loss, ...] = (
                "gradient -inf at x = 0, +inf at x = 1), and 0·log 0 = 0 where it is right (x = y = 0 or 1: loss 0, and the "
                "derivative of the term that remains, 1 or -1, not 0/0). log(1 - x) is computed as log1p(-x). "
                "Input and target outside [0, 1] are a ValueError.",
-         pytorch=lambda F, x, y, reduction: F.binary_cross_entropy(x, y, reduction=reduction)),
+         pytorch=lambda F, x, y, reduction: F.binary_cross_entropy(x, y, reduction=reduction),
+         reference=(refs.COX_1958,)),
     Loss("kl_div", lambda x, y: sp.Piecewise((0, sp.Eq(y, 0)), (y * (sp.log(y) - x), True)),
          target="nonneg", reductions=("none", "mean", "sum", "batchmean"),
          variants=(Variant("log_target",
@@ -174,7 +188,9 @@ LOSSES: tuple[Loss, ...] = (
                "log_target=True, t = -inf terms are 0 (torch: nan): the per-element form is 0 below t = -10^4, "
                "where the exact value is below 1e-4000 for every float x.",
          pytorch=lambda F, x, y, reduction, log_target=False: F.kl_div(x, y, reduction=reduction,
-                                                                        log_target=log_target)),
+                                                                        log_target=log_target),
+         reference=(refs.KULLBACK_1951,)),
     Loss("zero_one_loss", lambda x, y: sp.Piecewise((1, y * x < 0), (0, True)), target="pm1", grad=False,
-         source=f"{S001}: L = 1(y f(x) < 0)", summary="misclassification count (forward only: no gradient)"),
+         source=f"{S001}: L = 1(y f(x) < 0)", summary="misclassification count (forward only: no gradient)",
+         reference=(refs.HASTIE_2009, refs.ROSASCO_2004)),
 )

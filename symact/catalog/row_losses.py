@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import sympy as sp
 
 from . import Param
+from . import references as refs
 from .activations import S001, S002
 from .vectors import K, j, k, row_sum, x
 
@@ -111,6 +112,7 @@ class RowLoss:
     grad: bool = True
     note: str = ""                        # where the seeds and PyTorch differ, and which is followed
     pytorch: Optional[Callable] = None    # lambda F, *inputs, target, **params, reduction: tensor
+    reference: tuple = ()                 # primary literature (catalog.references.Reference)
     kind: str = field(default="loss", init=False)
 
     @property
@@ -134,12 +136,14 @@ ROW_LOSSES: tuple[RowLoss, ...] = (
             note="label_smoothing is not offered. With probability targets 'mean' divides by the number of "
                  "rows, with labels by the sum of the kept rows' class weights (as PyTorch).",
             pytorch=lambda F, x, target, reduction, weight=None, ignore_index=-100: F.cross_entropy(
-                x, target, weight=weight, ignore_index=ignore_index, reduction=reduction)),
+                x, target, weight=weight, ignore_index=ignore_index, reduction=reduction),
+            reference=(refs.BRIDLE_1990, refs.KULLBACK_1951)),
     RowLoss("nll_loss", {"label": -w[y] * x[y]},
             source=f"{S002}: l_n = -w_(y_n) x_(n, y_n), w_c = weight[c]·1(c != ignore_index)",
             summary="negative log-likelihood of log-probabilities", weight=True, ignore_index=True, mean="weights",
             pytorch=lambda F, x, target, reduction, weight=None, ignore_index=-100: F.nll_loss(
-                x, target, weight=weight, ignore_index=ignore_index, reduction=reduction)),
+                x, target, weight=weight, ignore_index=ignore_index, reduction=reduction),
+            reference=(refs.BRIDLE_1990,)),
     RowLoss("multiclass_hinge_loss",
             {"label": w[y] * sp.Sum((1 - sp.KroneckerDelta(k, y)) * Ramp(x[k] - x[y] + sp.Symbol("margin", real=True)),
                                     (k, 0, K - 1))},
@@ -149,13 +153,15 @@ ROW_LOSSES: tuple[RowLoss, ...] = (
             note="The seeds' SVM loss, a sum over the wrong classes. PyTorch's multi_margin_loss (p=1) divides "
                  "it by the number of classes C: multi_margin_loss = multiclass_hinge_loss / C.",
             pytorch=lambda F, x, target, reduction, margin, weight=None: F.multi_margin_loss(
-                x, target, margin=margin, weight=weight, reduction=reduction) * x.shape[-1]),
+                x, target, margin=margin, weight=weight, reduction=reduction) * x.shape[-1],
+            reference=(refs.WESTON_1999,)),
     RowLoss("multilabel_hinge_loss",
             {"mask": sp.Sum(t[j] * sp.Sum((1 - t[k]) * Ramp(1 - (x[j] - x[k])), (k, 0, K - 1)), (j, 0, K - 1)) / K},
             source="PyTorch MultiLabelMarginLoss: sum_(j in labels) sum_(i not in labels) max(0, 1 - (x_j - x_i)) / C",
             summary="multi-label hinge loss (target: class indices, -1 terminated, as PyTorch)",
             note="Not in the seeds; follows PyTorch's multilabel_margin_loss, including its division by C.",
-            pytorch=lambda F, x, target, reduction: F.multilabel_margin_loss(x, target, reduction=reduction)),
+            pytorch=lambda F, x, target, reduction: F.multilabel_margin_loss(x, target, reduction=reduction),
+            reference=(refs.ELISSEEFF_2001,)),
     RowLoss("cosine_embedding_loss",
             {"pm1": sp.Piecewise((1 - _cosine(sp.Float("1e-12")), sp.Eq(s, 1)),
                                  (Ramp(_cosine(sp.Float("1e-12")) - sp.Symbol("margin", real=True)), True))},
@@ -164,7 +170,8 @@ ROW_LOSSES: tuple[RowLoss, ...] = (
             summary="cosine similarity loss on a pair of rows, target ±1",
             note="cos uses PyTorch's 1e-12 added to each squared norm, so zero rows give cos = 0, not nan.",
             pytorch=lambda F, a, b, target, reduction, margin: F.cosine_embedding_loss(
-                a, b, target, margin=margin, reduction=reduction)),
+                a, b, target, margin=margin, reduction=reduction),
+            reference=(refs.HADSELL_2006,)),
     RowLoss("triplet_margin_loss",
             {"none": Ramp(sp.Symbol("margin", real=True)
                           + _distance(anchor, positive, sp.Symbol("p", positive=True), sp.Symbol("eps", real=True))
@@ -176,10 +183,12 @@ ROW_LOSSES: tuple[RowLoss, ...] = (
             summary="triplet margin loss on anchor, positive and negative rows",
             note="PyTorch's swap option is not offered.",
             pytorch=lambda F, a, p_, n, reduction, margin, p, eps: F.triplet_margin_loss(
-                a, p_, n, margin=margin, p=p, eps=eps, reduction=reduction)),
+                a, p_, n, margin=margin, p=p, eps=eps, reduction=reduction),
+            reference=(refs.SCHROFF_2015, refs.WEINBERGER_2009, refs.BALNTAS_2016)),
     RowLoss("entropy", {"none": -sp.Sum(XLogX(x[k]), (k, 0, K - 1))},
             inputs=(("p", x),), axis_arg=True, class_axis=-1, input_domain="prob",
             source=f"{S001}: H(p) = sum_i p_i log(1/p_i); optimal bits for an event of probability p: log2(1/p)",
             summary="Shannon entropy of a distribution along an axis (nats; base=2 for bits)",
-            note="0·log 0 = 0. The derivative -(log p_i + 1) is +inf at p_i = 0, the true one-sided value."),
+            note="0·log 0 = 0. The derivative -(log p_i + 1) is +inf at p_i = 0, the true one-sided value.",
+            reference=(refs.SHANNON_1948,)),
 )

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 import sympy as sp
 
 from .activations import S000, S001, S002
+from . import references as refs
 
 K = sp.Symbol("K", integer=True, positive=True)
 i, j, k = sp.symbols("i j k", integer=True, nonnegative=True)
@@ -60,6 +61,7 @@ class VectorFunction:
     params: tuple = ()                 # (name, default, positive) triples
     torch: Optional[str] = None
     grouped: bool = False              # takes pieces=: the max over groups of that many along the axis
+    reference: tuple = ()              # primary literature (catalog.references.Reference)
     kind: str = field(default="vector", init=False)
 
     def symbols(self) -> list[sp.Symbol]:
@@ -73,17 +75,22 @@ VECTORS: tuple[VectorFunction, ...] = (
     VectorFunction("softmax", lambda j, beta: sp.exp(beta * x[j]) / row_sum(sp.exp(beta * x[k])),
                    f"{S001}: sm_beta(s_i) = e^(beta s_i) / sum_j e^(beta s_j), beta = 1/T; {S000}: Softmax",
                    "normalised exponentials, with inverse temperature beta", params=(("beta", 1, True),),
-                   torch="torch.softmax"),
+                   torch="torch.softmax",
+                   reference=(refs.BRIDLE_1990, refs.BLANCHARD_2021)),
     VectorFunction("softmin", lambda j: sp.exp(-x[j]) / row_sum(sp.exp(-x[k])),
-                   f"{S002}: Softmin = e^(-x_i) / sum_j e^(-x_j)", "softmax of -x", torch="torch.nn.functional.softmin"),
+                   f"{S002}: Softmin = e^(-x_i) / sum_j e^(-x_j)", "softmax of -x", torch="torch.nn.functional.softmin",
+                   reference=(refs.BRIDLE_1990,)),
     VectorFunction("log_softmax", lambda j: sp.log(sp.exp(x[j]) / row_sum(sp.exp(x[k]))),
                    f"{S002}: LogSoftmax = log(e^(x_i) / sum_j e^(x_j))", "log of softmax",
-                   torch="torch.log_softmax"),
+                   torch="torch.log_softmax",
+                   reference=(refs.BRIDLE_1990, refs.BLANCHARD_2021)),
     VectorFunction("maxout", lambda j: RowMax(x[k]),
                    f"{S000}: Maxout max(w_1^T x + b_1, w_2^T x + b_2); {S001}: maxout (Goodfellow et al. 2013)",
                    "max over the pieces (groups of `pieces` along the axis)", scalar=True, grouped=True,
-                   torch="torch.amax"),
+                   torch="torch.amax",
+                   reference=(refs.GOODFELLOW_2013,)),
     VectorFunction("logsumexp", lambda j: sp.log(row_sum(sp.exp(x[k]))),
                    f"{S001}: log sum_j e^(f_j), stabilised by the log C = -max_j f_j trick",
-                   "smooth maximum of a row", scalar=True, torch="torch.logsumexp"),
+                   "smooth maximum of a row", scalar=True, torch="torch.logsumexp",
+                   reference=(refs.BLANCHARD_2021,)),
 )
