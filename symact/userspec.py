@@ -20,7 +20,7 @@ from pathlib import Path
 import mpmath
 import sympy as sp
 
-from .catalog import X, Activation, Param, builtin_names
+from .catalog import X, Activation, Param
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
@@ -141,6 +141,8 @@ def parse_define(text: str) -> Activation:
             _fail(name, f"parameter {item!r} must look like name=1.0")
         if pm.group(1) == "x" or pm.group(1) in FUNCTIONS or pm.group(1) in CONSTANTS:
             _fail(name, f"parameter name {pm.group(1)!r} is reserved")
+        if any(p.name == pm.group(1) for p in params):
+            _fail(name, f"parameter {pm.group(1)!r} is declared twice")
         value = float(pm.group(2))
         if not math.isfinite(value):
             _fail(name, f"parameter {pm.group(1)} = {pm.group(2)} is not finite")
@@ -156,17 +158,49 @@ def parse_define(text: str) -> Activation:
     )
 
 
-def validate(entry: Activation, taken: set[str]) -> None:
-    """Reject what would fail later, with a message that names the entry and the problem."""
+def validate(entry: Activation, taken: dict[str, str] | set[str] | None = None) -> None:
+    """Reject what would fail later, with a message that names the entry and the problem.
+
+    ``taken``: {kernel name: whose it is} of every other entry (default: the catalog's, by
+    ``symact.build.produced_names``). No kernel name of ``entry`` (``emit.kernel_names``: name, name_grad,
+    name_grad_<p>, name_fwd_grad, …) may be taken, nor be a reserved name (``build.reserved_names``:
+    keywords, builtins, primitives, the generated package's own names); nor may a parameter."""
+    from .build import KERNEL_LOCALS, produced_names, reserved_names
+    from .emit import kernel_names
+
     name = entry.name
-    if not _NAME.match(name) or keyword.iskeyword(name):
+    if taken is None:
+        taken = produced_names()
+    elif not isinstance(taken, dict):
+        taken = {n: "another definition" for n in taken}
+    if not isinstance(name, str) or not _NAME.match(name) or keyword.iskeyword(name):
         _fail(name, "a name must be lower case letters, digits and _, starting with a letter")
+    reserved = reserved_names()
+    if name in reserved:
+        _fail(name, f"the name is reserved: it is {reserved[name]}; choose another name")
     if name in taken:
-        clash = "a built-in catalog entry" if name in builtin_names() else "another definition"
-        _fail(name, f"the name is already used by {clash}")
+        _fail(name, f"the name is already used by {taken[name]}; choose another name")
+    for kernel in kernel_names(entry):
+        if kernel in taken:
+            _fail(name, f"its kernel {kernel!r} would have the name of {taken[kernel]}; choose another name")
+        if kernel in reserved:
+            _fail(name, f"its kernel {kernel!r} would have a reserved name ({reserved[kernel]}); "
+                        "choose another name")
+    seen = set()
     for p in entry.params:
-        if not _NAME.match(p.name) or p.name == "x" or p.name == "out":
-            _fail(name, f"parameter name {p.name!r} is not allowed")
+        if not isinstance(p.name, str) or not _NAME.match(p.name):
+            _fail(name, f"parameter name {p.name!r} is not allowed: lower case letters, digits and _, "
+                        "starting with a letter")
+        if p.name in seen:
+            _fail(name, f"parameter {p.name!r} is declared twice")
+        seen.add(p.name)
+        if p.name in KERNEL_LOCALS:
+            _fail(name, f"parameter name {p.name!r} is reserved: the kernels use it for "
+                        f"{'the input' if p.name == 'x' else 'an argument or variable of their own'}")
+        if p.name in reserved:
+            _fail(name, f"parameter name {p.name!r} is reserved: it is {reserved[p.name]}")
+        if p.name in kernel_names(entry):
+            _fail(name, f"parameter name {p.name!r} is also the name of one of its kernels")
     try:
         expr = entry.expr()
     except SpecError:
