@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import keyword
 import math
 import re
 import sys
@@ -36,7 +35,8 @@ CONSTANTS = {"pi": sp.pi, "E": sp.E}
 _BINOPS = {ast.Add: sp.Add, ast.Sub: lambda a, b: a - b, ast.Mult: sp.Mul, ast.Div: lambda a, b: a / b,
            ast.Pow: sp.Pow}
 _CMPOPS = {ast.Lt: sp.Lt, ast.LtE: sp.Le, ast.Gt: sp.Gt, ast.GtE: sp.Ge}
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+MAX_NAME = 41
+_NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{MAX_NAME - 1}}}$")
 
 
 class SpecError(ValueError):
@@ -173,16 +173,19 @@ def validate(entry: Activation, taken: dict[str, str] | set[str] | None = None) 
         taken = produced_names()
     elif not isinstance(taken, dict):
         taken = {n: "another definition" for n in taken}
-    if not isinstance(name, str) or not _NAME.match(name) or keyword.iskeyword(name):
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         _fail(name, "a name must be lower case letters, digits and _, starting with a letter")
-    reserved = reserved_names()
-    if name in reserved:
-        _fail(name, f"the name is reserved: it is {reserved[name]}; choose another name")
     if name in taken:
         _fail(name, f"the name is already used by {taken[name]}; choose another name")
     for kernel in kernel_names(entry):
         if kernel in taken:
             _fail(name, f"its kernel {kernel!r} would have the name of {taken[kernel]}; choose another name")
+    if not _NAME.match(name):
+        _fail(name, f"a name may be at most {MAX_NAME} characters long")
+    reserved = reserved_names()
+    if name in reserved:
+        _fail(name, f"the name is reserved: it is {reserved[name]}; choose another name")
+    for kernel in kernel_names(entry):
         if kernel in reserved:
             _fail(name, f"its kernel {kernel!r} would have a reserved name ({reserved[kernel]}); "
                         "choose another name")

@@ -16,7 +16,7 @@ import pytest
 
 import symact
 from symact import atomic, cli
-from symact.atomic import MANIFEST, OutputError, write_atomically
+from symact.atomic import MANIFEST, write_atomically
 from symact.catalog import all_entries
 from symact.catalog.losses import LOSSES
 from symact.catalog.row_losses import ROW_LOSSES

@@ -203,3 +203,19 @@ def test_concurrent_generates_into_one_directory(tmp_path):
     assert json.loads(written.pop(MANIFEST))["files"] == sorted(written)
     assert len(written) == 200 and set(written.values()) in ({b"tag = 'a'\n"}, {b"tag = 'b'\n"})
     assert [p.name for p in tmp_path.iterdir()] == ["k"]
+
+
+def test_parameter_gradients_name_their_parameter():
+    """The docstring of name_grad_<p> says 'with respect to its parameter 'p'' (it once said 'dbeta')."""
+    import ast
+
+    from symact.catalog.losses import LOSSES
+
+    cases = [(f"activations/{e.name}.py", e.name, p.name) for e in all_entries() for p in e.learnable]
+    cases += [(f"losses/{loss.name}.py", f"{loss.name}_elementwise", loss.second_input)
+              for loss in LOSSES if loss.second_input and loss.grad]
+    assert cases
+    for rel, name, param in cases:
+        tree = ast.parse((GENERATED / rel).read_text())
+        fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == f"{name}_grad_{param}")
+        assert f"with respect to its parameter {param!r}" in ast.get_docstring(fn), (rel, fn.name)
