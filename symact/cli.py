@@ -85,10 +85,14 @@ def cmd_generate(args) -> int:
 
     print(f"symact: wrote {plural(result.kernels, 'kernel')} for {plural(result.functions, 'function')} "
           f"to {out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    if inside:
+    _note_new_directory(out, inside)
+    return OK
+
+
+def _note_new_directory(out: Path, inside: bool) -> None:
+    if inside:  # the swap replaced the directory a shell may be in (--out .)
         print(f"symact: note: {out} is a new directory now; a shell inside it still sees the old one: "
               'run `cd "$PWD"`', file=sys.stderr)
-    return OK
 
 
 def _cwd_inside(out: Path) -> bool:
@@ -273,17 +277,20 @@ def cmd_docs(args) -> int:
         raise UsageError(f"--accuracy {accuracy}: no such file")
     out = Path(args.out)
     plan(out)  # an unusable or foreign directory is refused now, not after the work
-    entries = _entries(None)
-    t0 = time.perf_counter()
-    derived = []
-    for i, e in enumerate(entries, 1):
-        derived.append(derive(e))
-        print(f"[{i:2d}/{len(entries)}] {e.name}", file=sys.stderr, flush=True)
     from .catalog.losses import LOSSES
     from .catalog.row_losses import ROW_LOSSES
     from .catalog.vectors import VECTORS
 
-    losses = [(loss, loss.derive()) for loss in LOSSES]
+    entries = _entries(None)
+    t0 = time.perf_counter()
+    derived, losses = [], []
+    todo = [(e, False) for e in entries] + [(loss, True) for loss in LOSSES]
+    for i, (e, is_loss) in enumerate(todo, 1):
+        if is_loss:
+            losses.append((e, e.derive()))
+        else:
+            derived.append(derive(e))
+        print(f"[{i:2d}/{len(todo)}] {e.name}", file=sys.stderr, flush=True)
     try:
         with tempfile.TemporaryDirectory() as tmp:  # rendered and built aside; only the results are copied
             render_docs(derived, args.format, Path(tmp), accuracy=accuracy, vectors=VECTORS,
@@ -294,12 +301,14 @@ def cmd_docs(args) -> int:
     except DocsError as exc:
         print(f"symact: {exc}", file=sys.stderr)
         return FAILED
+    inside = _cwd_inside(out)
     write_atomically(files, out, merge=True)  # keeps the other format's files, and the user's
     if pdf is not None:
         replace_file(pdf, out / "reference.pdf")
     docs = sorted(f for f in files if f.startswith("reference")) + (["reference.pdf"] if pdf is not None else [])
     print(f"symact: wrote {', '.join(docs)} and {plural(len(files) - len(docs) + (pdf is not None), 'figure')} "
           f"to {out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    _note_new_directory(out, inside)
     return OK
 
 
@@ -406,6 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # usage errors: argparse's message, exit status 2
     debug = args.debug
     try:
+        try:
+            os.getcwd()
+        except FileNotFoundError:  # e.g. a shell left inside a directory that `--out .` replaced
+            raise UsageError('the current directory no longer exists (replaced or removed); run `cd "$PWD"` '
+                             "or change to another directory, and run again") from None
         _load_user(args)
         return args.func(args)
     except (SpecError, UsageError, OutputError) as exc:

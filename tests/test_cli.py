@@ -284,6 +284,15 @@ def test_filesystem_errors_from_the_real_program(tmp_path):
         assert r.returncode == 2 and r.stderr.startswith("symact: ") and "Traceback" not in r.stderr, r.stderr
 
 
+def test_a_vanished_working_directory_is_a_usage_error(monkeypatch, capsys):
+    """After `symact generate --out .` a shell still sits in the replaced directory."""
+    def gone():
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+    monkeypatch.setattr(os, "getcwd", gone)
+    assert cli.main(["generate", "--out", "k", "--only", FIRST]) == 2
+    assert "the current directory no longer exists" in capsys.readouterr().err
+
+
 def test_interrupt_is_130_and_writes_nothing(pkg, monkeypatch, capsys):
     from symact import build
 
