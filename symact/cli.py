@@ -1,12 +1,54 @@
-"""The ``symact`` command line: generate, list, show."""
+"""The symact command line: generate, list, show, check, docs (``symact --help``)."""
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "generated"
+
+DESCRIPTION = """\
+Activation functions and losses, derived and proven with SymPy and emitted as Numba kernels.
+Run `symact COMMAND --help` for the options of a command."""
+
+EPILOG = """\
+exit status (every command):
+  0    ok
+  1    a check or proof failed (nothing was written)
+  2    bad usage or input: unknown name, bad expression, unusable output path
+  130  interrupted (Ctrl-C); the previous output is intact
+Errors are one line, `symact: ...`; --debug adds the Python traceback (same exit status)."""
+
+OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad usage or input (exit status 2); the message says what was wrong."""
+
+
+def _unknown(names: list[str]) -> UsageError:
+    """An error for names not in the catalog, each with its closest catalog names ("did you mean")."""
+    from .build import all_names
+
+    known = all_names()
+    parts = []
+    for name in names:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        parts.append(f"unknown function {name!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+    return UsageError(f"{'; '.join(parts)}; `symact list` shows the catalog")
+
+
+def _check_names(names: list[str] | None) -> None:
+    from .build import all_names
+
+    unknown = [n for n in (names or []) if n not in all_names()]
+    if unknown:
+        raise _unknown(unknown)
 
 
 def _entries(only: list[str] | None):
@@ -15,37 +57,51 @@ def _entries(only: list[str] | None):
     entries = all_entries()
     if not only:
         return entries
-    names = {e.name for e in entries}
-    unknown = [n for n in only if n not in names]
-    if unknown:
-        raise SystemExit(f"symact: unknown function(s) {', '.join(unknown)}; `symact list` shows the catalog")
+    _check_names(only)
     return [e for e in entries if e.name in only]
 
 
 def cmd_generate(args) -> int:
-    from .atomic import write_atomically
-    from .build import all_names, build
+    from .atomic import plan, write_atomically
+    from .build import build
 
-    if args.only and Path(args.out).resolve() == DEFAULT_OUT:
-        print("symact: --only would drop the other entries from the built-in generated/ "
-              "(which a test keeps in sync); give --out DIR for a partial package", file=sys.stderr)
-        return 2
-    unknown = [n for n in (args.only or []) if n not in all_names()]
-    if unknown:
-        raise SystemExit(f"symact: unknown function(s) {', '.join(unknown)}; `symact list` shows the catalog")
     out = Path(args.out)
+    if args.only and out.resolve() == DEFAULT_OUT:
+        raise UsageError("--only would drop the other entries from the built-in generated/ "
+                         "(which a test keeps in sync); give --out DIR for a partial package")
+    _check_names(args.only)
+    plan(out)  # an unusable or foreign directory is refused now, not after minutes of work
     t0 = time.perf_counter()
-    result = build(args.only, package_hint="symact.kernels" if out.resolve() == DEFAULT_OUT else out.name,
+    result = build(args.only, package_hint="symact.kernels" if out.resolve() == DEFAULT_OUT else out.resolve().name,
                    docs=not args.no_docs)
     if result.failures:
         for p in result.failures:
             print(f"symact: proof failed: {p.name}: {p.method}", file=sys.stderr)
         print("symact: nothing written; the previous output is intact", file=sys.stderr)
-        return 1
+        return FAILED
+    inside = _cwd_inside(out)
     write_atomically(result.files, out)
-    print(f"symact: wrote {result.kernels} kernels for {result.functions} functions "
+    from .build import plural
+
+    print(f"symact: wrote {plural(result.kernels, 'kernel')} for {plural(result.functions, 'function')} "
           f"to {out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    return 0
+    _note_new_directory(out, inside)
+    return OK
+
+
+def _note_new_directory(out: Path, inside: bool) -> None:
+    if inside:  # the swap replaced the directory a shell may be in (--out .)
+        print(f"symact: note: {out} is a new directory now; a shell inside it still sees the old one: "
+              'run `cd "$PWD"`', file=sys.stderr)
+
+
+def _cwd_inside(out: Path) -> bool:
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:
+        return False
+    out = out.resolve()
+    return cwd == out or out in cwd.parents
 
 
 def cmd_list(args) -> int:
@@ -81,14 +137,11 @@ def cmd_show(args) -> int:
     from .derive import derive
 
     try:
-        e, unknown = get(args.name), None
-    except KeyError as exc:
-        e, unknown = None, exc.args[0]
-    if e is None:
+        e = get(args.name)
+    except KeyError:
         if _show_vector_or_loss(args.name):
-            return 0
-        print(f"symact: {unknown}", file=sys.stderr)
-        return 2
+            return OK
+        raise _unknown([args.name]) from None
     d = derive(e)
     print(f"{e.name} ({e.kind}): {e.summary}")
     print(f"  source:      {e.source}")
@@ -186,14 +239,10 @@ def _show_vector_or_loss(name: str) -> bool:
 def cmd_check(args) -> int:
     import json
 
+    from .build import plural
     from .verify import run
 
-    if args.names:
-        from .build import all_names
-
-        unknown = [n for n in args.names if n not in all_names()]
-        if unknown:  # a clear error
-            raise SystemExit(f"symact: unknown function(s) {', '.join(unknown)}; `symact list` shows the catalog")
+    _check_names(args.names)
     t0 = time.perf_counter()
     results = run(args.names)
     failed = [r for r in results if r.status != "proved"]
@@ -207,45 +256,60 @@ def cmd_check(args) -> int:
                   f"{r.seconds * 1000:5.0f} ms  {r.method}")
         kinds = {k: sum(r.kind == k for r in results) for k in sorted({r.kind for r in results})}
         numeric = sum(r.method.startswith("numeric") for r in results)
-        print(f"\n{len(results) - len(failed)}/{len(results)} proved ({', '.join(f'{v} {k}' for k, v in kinds.items())}); "
+        print(f"\n{len(results) - len(failed)}/{len(results)} proved "
+              f"({', '.join(plural(v, k) for k, v in kinds.items())}); "
               f"{numeric} by numeric check; {time.perf_counter() - t0:.1f} s")
-    return 1 if failed else 0
+    return FAILED if failed else OK
 
 
 def cmd_docs(args) -> int:
+    from .atomic import plan, replace_file, write_atomically
+    from .build import plural
     from .derive import derive
     from .docs import DocsError, build_pdf, missing_engine_message, render_docs, tex_engine
 
     if args.pdf and args.format == "markdown":
-        print("symact: --pdf builds the LaTeX reference; use --format latex (or no --format)", file=sys.stderr)
-        return 2
+        raise UsageError("--pdf builds the LaTeX reference; use --format latex (or no --format)")
     if args.pdf and tex_engine() is None:  # say so before the work, not after
-        print(f"symact: {missing_engine_message()}", file=sys.stderr)
-        return 3
-    entries = _entries(None)
-    t0 = time.perf_counter()
-    derived = []
-    for i, e in enumerate(entries, 1):
-        derived.append(derive(e))
-        print(f"[{i:2d}/{len(entries)}] {e.name}", file=sys.stderr, flush=True)
+        raise UsageError(missing_engine_message())
+    accuracy = Path(args.accuracy) if args.accuracy else None
+    if accuracy is not None and not accuracy.is_file():
+        raise UsageError(f"--accuracy {accuracy}: no such file")
+    out = Path(args.out)
+    plan(out)  # an unusable or foreign directory is refused now, not after the work
     from .catalog.losses import LOSSES
     from .catalog.row_losses import ROW_LOSSES
     from .catalog.vectors import VECTORS
 
-    losses = [(loss, loss.derive()) for loss in LOSSES]
-    accuracy = Path(args.accuracy) if args.accuracy else None
+    entries = _entries(None)
+    t0 = time.perf_counter()
+    derived, losses = [], []
+    todo = [(e, False) for e in entries] + [(loss, True) for loss in LOSSES]
+    for i, (e, is_loss) in enumerate(todo, 1):
+        if is_loss:
+            losses.append((e, e.derive()))
+        else:
+            derived.append(derive(e))
+        print(f"[{i:2d}/{len(todo)}] {e.name}", file=sys.stderr, flush=True)
     try:
-        files = render_docs(derived, args.format, Path(args.out), accuracy=accuracy, vectors=VECTORS,
-                            losses=losses, row_losses=ROW_LOSSES)
-        if args.pdf:
-            files.append(build_pdf(Path(args.out) / "reference.tex"))
+        with tempfile.TemporaryDirectory() as tmp:  # rendered and built aside; only the results are copied
+            render_docs(derived, args.format, Path(tmp), accuracy=accuracy, vectors=VECTORS,
+                        losses=losses, row_losses=ROW_LOSSES)
+            files = {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*"))
+                     if p.is_file()}
+            pdf = build_pdf(Path(tmp) / "reference.tex").read_bytes() if args.pdf else None
     except DocsError as exc:
         print(f"symact: {exc}", file=sys.stderr)
-        return 1
-    docs = [str(f) for f in files if f.stem == "reference"]
-    print(f"symact: wrote {', '.join(docs)} and {len(files) - len(docs)} figures in "
-          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    return 0
+        return FAILED
+    inside = _cwd_inside(out)
+    write_atomically(files, out, merge=True)  # keeps the other format's files, and the user's
+    if pdf is not None:
+        replace_file(pdf, out / "reference.pdf")
+    docs = sorted(f for f in files if f.startswith("reference")) + (["reference.pdf"] if pdf is not None else [])
+    print(f"symact: wrote {', '.join(docs)} and {plural(len(files) - len(docs) + (pdf is not None), 'figure')} "
+          f"to {out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    _note_new_directory(out, inside)
+    return OK
 
 
 def _user_options() -> argparse.ArgumentParser:
@@ -255,13 +319,16 @@ def _user_options() -> argparse.ArgumentParser:
                       help="a Python file with ACTIVATIONS (and IDENTITIES) in the catalog API")
     user.add_argument("--define", action="append", metavar="'NAME(p=1) = EXPR'", default=[],
                       help="one activation as an expression in x, parsed safely (never executed)")
-    user.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    user.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                      help="show the Python traceback of an error (the exit status stays the same)")
     return user
 
 
 def _load_user(args) -> None:
     """Validate and register the user's definitions; SpecError on anything wrong."""
-    from .catalog import builtin_names, register
+    from .build import produced_names
+    from .catalog import register
+    from .emit import kernel_names
     from .userspec import SpecError, load_spec, parse_define, validate
 
     entries, identities = [], []
@@ -270,10 +337,13 @@ def _load_user(args) -> None:
         entries += acts
         identities += idents
     entries += [parse_define(text) for text in getattr(args, "define", [])]
-    taken = set(builtin_names())
+    if not entries and not identities:
+        return
+    taken = produced_names()  # every kernel name of the built-in catalog, and then of each entry before
     for e in entries:
         validate(e, taken)
-        taken.add(e.name)
+        taken.update({n: f"your --define/--spec {e.name!r}" if n == e.name
+                      else f"a kernel of your --define/--spec {e.name!r}" for n in kernel_names(e)})
     from .catalog.identities import Extremum, Identity, Limit
 
     for i in identities:
@@ -283,28 +353,45 @@ def _load_user(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="symact", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="symact", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"symact {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     user = _user_options()
-    _add_parser = sub.add_parser
-    sub.add_parser = lambda *a, **k: _add_parser(*a, parents=[user], **k)  # every command takes them
-    g = sub.add_parser("generate", help="derive, prove and emit kernels into a package directory")
-    g.add_argument("--out", default=str(DEFAULT_OUT), help="output directory (default: generated/)")
+
+    def command(name, help_, description=None):
+        return sub.add_parser(name, help=help_, description=description or help_[0].upper() + help_[1:] + ".",
+                              parents=[user], epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    g = command("generate", "derive, prove and emit kernels and docs into a package")
+    g.add_argument("--out", default=str(DEFAULT_OUT),
+                   help="output directory (default: generated/). A new or empty directory, or one symact wrote "
+                        "(it holds symact-manifest.json): symact replaces only the files it wrote there and keeps "
+                        "every other file")
     g.add_argument("--only", nargs="+", metavar="NAME", help="emit only these catalog entries")
     g.add_argument("--no-docs", action="store_true", help="kernels only, no reference docs")
     g.set_defaults(func=cmd_generate)
-    sub.add_parser("list", help="the catalog").set_defaults(func=cmd_list)
-    c = sub.add_parser("check", help="prove every identity, stable rewrite and derivative; say how")
-    c.add_argument("names", nargs="*", metavar="NAME", help="only these catalog entries (and identities about them)")
-    c.add_argument("--json", action="store_true", help="one JSON object per result")
-    c.set_defaults(func=cmd_check)
-    s = sub.add_parser("show", help="definition, derivatives, stable form and proofs of one entry")
-    s.add_argument("name")
+    command("list", "the catalog: name, kind, parameters, summary").set_defaults(func=cmd_list)
+    s = command("show", "definition, derivatives, stable forms and proofs of one entry")
+    s.add_argument("name", metavar="NAME")
     s.set_defaults(func=cmd_show)
-    d = sub.add_parser("docs", help="the reference docs: LaTeX (optionally built to PDF) and Markdown, with plots")
+    c = command("check", "prove every identity and stable form; say how each was proven")
+    c.add_argument("names", nargs="*", metavar="NAME", help="only these catalog entries (and identities about them)")
+    c.add_argument("--json", action="store_true",
+                   help="print the results as one JSON array of objects with the keys name, kind, source, "
+                        "status, method, seconds (instead of the table)")
+    c.set_defaults(func=cmd_check)
+    d = command("docs", "the reference docs: LaTeX, PDF and Markdown, with plots")
     d.add_argument("--format", choices=["latex", "markdown", "both"], default="both", help="default: both")
-    d.add_argument("--out", default=str(DEFAULT_OUT / "docs"), help="output directory (default: generated/docs/)")
-    d.add_argument("--pdf", action="store_true", help="build reference.pdf with a TeX engine (latexmk or pdflatex)")
+    d.add_argument("--out", default=str(DEFAULT_OUT / "docs"),
+                   help="output directory (default: generated/docs/); as for generate, only files symact wrote "
+                        "are replaced")
+    d.add_argument("--pdf", action="store_true",
+                   help="also build reference.pdf with a TeX engine (latexmk or pdflatex), in a temporary "
+                        "directory; only the PDF is copied out")
     from .docs import ACCURACY_TABLE
     d.add_argument("--accuracy", metavar="FILE", default=str(ACCURACY_TABLE) if ACCURACY_TABLE.is_file() else None,
                    help="max-ULP table of tests/test_accuracy.py (default: tests/accuracy_table.md if present)")
@@ -312,26 +399,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(message: str, status: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"symact: {message}", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status (0 ok, 1 a check failed, 2 bad usage or input, 130 Ctrl-C)."""
+    from .atomic import OutputError
     from .catalog import clear_user
     from .userspec import SpecError
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # usage errors: argparse's message, exit status 2
+    debug = args.debug
     try:
+        try:
+            os.getcwd()
+        except FileNotFoundError:  # e.g. a shell left inside a directory that `--out .` replaced
+            raise UsageError('the current directory no longer exists (replaced or removed); run `cd "$PWD"` '
+                             "or change to another directory, and run again") from None
         _load_user(args)
         return args.func(args)
-    except SpecError as exc:
-        if args.debug:
-            raise
-        print(f"symact: {exc}", file=sys.stderr)
-        return 2
+    except (SpecError, UsageError, OutputError) as exc:
+        return _error(str(exc), USAGE, debug)
     except KeyboardInterrupt:
-        print("symact: interrupted; any previous output is intact", file=sys.stderr)
-        return 130
+        return _error("interrupted; any previous output is intact", INTERRUPTED, debug)
     except BrokenPipeError:  # `symact show softmax | head`: the reader left; no traceback
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return OK
+    except OSError as exc:  # the file system refused: an unusable path
+        where = f": {exc.filename}" if exc.filename else ""
+        return _error(f"{exc.strerror or exc}{where}", USAGE, debug)
+    except Exception as exc:  # noqa: BLE001 - a bug in symact: one line, the traceback with --debug
+        return _error(f"internal error: {type(exc).__name__}: {exc}"
+                      + ("" if debug else " (run again with --debug for the traceback)"), FAILED, debug)
     finally:
         clear_user()

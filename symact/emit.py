@@ -232,7 +232,7 @@ def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
         doc = (f"Derivative of {e.name} from its output y = {e.name}(x): what backprop needs when only y "
                f"was kept.\n\n    Accuracy: {k.note}.")
     else:
-        doc = (f"Derivative of {e.name} with respect to its parameter {k.role[3:]!r}, elementwise "
+        doc = (f"Derivative of {e.name} with respect to its parameter {k.role.removeprefix('df/d')!r}, elementwise "
                f"(sum over the broadcast axes for the parameter's gradient).")
     names = [p.name for p in e.kernel_params]
     params = k.params if k.params is not None else e.kernel_params
@@ -288,12 +288,8 @@ def render_loss(env: jinja2.Environment, loss, d: DerivedActivation) -> tuple[st
     """The loss module (its per-element kernels, then the reducing wrappers) and its public names."""
     params = [_param_context(p) for p in loss.params]
     kernels = [d.entry.name] + [loss.pointwise(v).name for v in loss.variants]  # main formula, then each variant
-    grads = []
-    if loss.grad:
-        grads.append({"name": f"{loss.name}_grad", "wrt": "input", "elementwise": [f"{k}_grad" for k in kernels]})
-        if loss.second_input:
-            grads.append({"name": f"{loss.name}_grad_{loss.second_input}", "wrt": loss.second_input,
-                          "elementwise": [f"{k}_grad_{loss.second_input}" for k in kernels]})
+    grads = [{"name": name, "wrt": wrt, "elementwise": [f"{k}_{suffix}" for k in kernels]}
+             for name, wrt, suffix in _loss_grads(loss)]
     torch_name = loss.name if loss.pytorch is not None else None
     variants = [{"flag": v.flag, "doc": v.doc, "target": v.target, "formula": sp.sstr(loss.pointwise(v).expr())}
                 for v in loss.variants]
@@ -305,6 +301,65 @@ def render_loss(env: jinja2.Environment, loss, d: DerivedActivation) -> tuple[st
         weighted=loss.weight, formula=sp.sstr(d.entry.expr()), torch=torch_name, variants=variants,
         variant_kernels=kernels[1:], reductions=reductions, reduction_text=reduction_text, notes=loss.notes)
     return text, [loss.name] + [g["name"] for g in grads]
+
+
+def _loss_grads(loss) -> list[tuple[str, str, str]]:
+    """(name, argument, suffix of the per-element kernel) of each gradient of a pointwise loss:
+    ``name_grad`` w.r.t. input, ``name_grad_<second input>`` w.r.t. the second input."""
+    if not loss.grad:
+        return []
+    second = [(f"{loss.name}_grad_{loss.second_input}", loss.second_input, f"grad_{loss.second_input}")]
+    return [(f"{loss.name}_grad", "input", "grad")] + (second if loss.second_input else [])
+
+
+def kernel_names(entry) -> list[str]:
+    """Every public name (key of the package index) that a catalog entry — activation, vector function,
+    pointwise loss or row loss — can put into a generated package: the naming rules in one list.
+
+    A superset of what a given build emits (``name_grad_from_output`` only exists where the inverse
+    does): the CLI checks user names against it before any work, and :func:`render_package` checks
+    that every name it emits is listed here, so a new kind of kernel cannot slip past that check."""
+    from .catalog import Activation
+    from .catalog.losses import Loss
+    from .catalog.row_losses import RowLoss
+    from .catalog.vectors import VectorFunction
+
+    n = entry.name
+    if isinstance(entry, Activation):
+        names = [n, f"{n}_grad", f"{n}_grad_from_output", f"{n}_fwd_grad", f"{n}_fwd_vjp", f"{n}_vjp"]
+        for p in entry.learnable:
+            names += [f"{n}_grad_{p.name}", f"{n}_vjp_{p.name}"]
+        return names
+    if isinstance(entry, VectorFunction):
+        return [n, f"{n}_vjp"]
+    if isinstance(entry, Loss):
+        pointwise = [entry.pointwise()] + [entry.pointwise(v) for v in entry.variants]
+        return [n] + [name for name, _, _ in _loss_grads(entry)] + [k for p in pointwise for k in kernel_names(p)]
+    if isinstance(entry, RowLoss):
+        return [n] + [name for name, _ in entry.grad_names] + [f"{n}_fwd_grad"]
+    raise TypeError(f"not a catalog entry: {entry!r}")
+
+
+class _Index(list):
+    """(kernel name, module) pairs of the package; adding a name twice, or one that
+    :func:`kernel_names` does not list for its entry, fails loudly (a clash would silently make one
+    kernel unreachable)."""
+
+    def __init__(self):
+        super().__init__()
+        self.owner: dict[str, str] = {}
+
+    def add(self, entry, module: str, names) -> None:
+        listed = set(kernel_names(entry))
+        for name in names:
+            if name not in listed:
+                raise AssertionError(f"{entry.name} emits {name!r}, which emit.kernel_names does not list: "
+                                     "add the new naming rule there (the CLI checks user names against it)")
+            if name in self.owner:
+                raise ValueError(f"two kernels named {name!r}: one from {self.owner[name]}, one from "
+                                 f"{entry.name} ({module}); the package index would keep only one")
+            self.owner[name] = f"{entry.name} ({module})"
+            self.append((name, module))
 
 
 def render_package(derived: list[DerivedActivation], package_hint: str = "symact.kernels",
@@ -319,26 +374,25 @@ def render_package(derived: list[DerivedActivation], package_hint: str = "symact
     env = _environment()
     files = {"_runtime.py": render_runtime(env),
              "activations/__init__.py": '"""Elementwise activations (generated by symact)."""\n'}
-    index = []
+    index = _Index()
     for d in sorted(derived, key=lambda d: d.entry.name):
         module = f"activations.{d.entry.name}"
         files[f"{module.replace('.', '/')}.py"] = render_activation(env, d, vjp=True)
-        index += [(k.name, module) for k in d.kernels] + [(name, module) for name, _, _ in fused_kernels(d, vjp=True)]
+        index.add(d.entry, module, [k.name for k in d.kernels] + [name for name, _, _ in fused_kernels(d, vjp=True)])
     if vectors or row_losses:
         files["_rowwise.py"] = env.get_template("rowwise_runtime.py.j2").render(version=__version__)
     if vectors:
         files["vectors/__init__.py"] = '"""Vector functions along an axis (generated by symact)."""\n'
         for fn in sorted(vectors, key=lambda f: f.name):
             files[f"vectors/{fn.name}.py"] = render_vector(env, fn, __version__)
-            index += [(fn.name, f"vectors.{fn.name}"), (f"{fn.name}_vjp", f"vectors.{fn.name}")]
+            index.add(fn, f"vectors.{fn.name}", [fn.name, f"{fn.name}_vjp"])
     if losses:
         files["_losses.py"] = env.get_template("loss_runtime.py.j2").render(version=__version__)
         files["losses/__init__.py"] = '"""Losses with PyTorch semantics (generated by symact)."""\n'
         for loss, d in sorted(losses, key=lambda p: p[0].name):
             module = f"losses.{loss.name}"
             files[f"losses/{loss.name}.py"], names = render_loss(env, loss, d)
-            index += [(n, module) for n in names] + [(k.name, module) for k in d.kernels]
-            index += [(name, module) for name, _, _ in fused_kernels(d)]
+            index.add(loss, module, names + [k.name for k in d.kernels] + [name for name, _, _ in fused_kernels(d)])
     if row_losses:
         from .row_loss import render_row_loss
 
@@ -346,7 +400,7 @@ def render_package(derived: list[DerivedActivation], package_hint: str = "symact
         files.setdefault("losses/__init__.py", '"""Losses with PyTorch semantics (generated by symact)."""\n')
         for loss in sorted(row_losses, key=lambda r: r.name):
             files[f"losses/{loss.name}.py"], names = render_row_loss(env, loss, __version__)
-            index += [(n, f"losses.{loss.name}") for n in names]
+            index.add(loss, f"losses.{loss.name}", names)
     files["__init__.py"] = env.get_template("package_init.py.j2").render(
         version=__version__, index=sorted(index), modules=sorted({m for _, m in index}),
         count=len(index), package_hint=package_hint)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import keyword
 import math
 import re
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 import mpmath
 import sympy as sp
 
-from .catalog import X, Activation, Param, builtin_names
+from .catalog import X, Activation, Param
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
@@ -36,7 +35,8 @@ CONSTANTS = {"pi": sp.pi, "E": sp.E}
 _BINOPS = {ast.Add: sp.Add, ast.Sub: lambda a, b: a - b, ast.Mult: sp.Mul, ast.Div: lambda a, b: a / b,
            ast.Pow: sp.Pow}
 _CMPOPS = {ast.Lt: sp.Lt, ast.LtE: sp.Le, ast.Gt: sp.Gt, ast.GtE: sp.Ge}
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+MAX_NAME = 41
+_NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{MAX_NAME - 1}}}$")
 
 
 class SpecError(ValueError):
@@ -141,6 +141,8 @@ def parse_define(text: str) -> Activation:
             _fail(name, f"parameter {item!r} must look like name=1.0")
         if pm.group(1) == "x" or pm.group(1) in FUNCTIONS or pm.group(1) in CONSTANTS:
             _fail(name, f"parameter name {pm.group(1)!r} is reserved")
+        if any(p.name == pm.group(1) for p in params):
+            _fail(name, f"parameter {pm.group(1)!r} is declared twice")
         value = float(pm.group(2))
         if not math.isfinite(value):
             _fail(name, f"parameter {pm.group(1)} = {pm.group(2)} is not finite")
@@ -156,17 +158,52 @@ def parse_define(text: str) -> Activation:
     )
 
 
-def validate(entry: Activation, taken: set[str]) -> None:
-    """Reject what would fail later, with a message that names the entry and the problem."""
+def validate(entry: Activation, taken: dict[str, str] | set[str] | None = None) -> None:
+    """Reject what would fail later, with a message that names the entry and the problem.
+
+    ``taken``: {kernel name: whose it is} of every other entry (default: the catalog's, by
+    ``symact.build.produced_names``). No kernel name of ``entry`` (``emit.kernel_names``: name, name_grad,
+    name_grad_<p>, name_fwd_grad, …) may be taken, nor be a reserved name (``build.reserved_names``:
+    keywords, builtins, primitives, the generated package's own names); nor may a parameter."""
+    from .build import KERNEL_LOCALS, produced_names, reserved_names
+    from .emit import kernel_names
+
     name = entry.name
-    if not _NAME.match(name) or keyword.iskeyword(name):
+    if taken is None:
+        taken = produced_names()
+    elif not isinstance(taken, dict):
+        taken = {n: "another definition" for n in taken}
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         _fail(name, "a name must be lower case letters, digits and _, starting with a letter")
     if name in taken:
-        clash = "a built-in catalog entry" if name in builtin_names() else "another definition"
-        _fail(name, f"the name is already used by {clash}")
+        _fail(name, f"the name is already used by {taken[name]}; choose another name")
+    for kernel in kernel_names(entry):
+        if kernel in taken:
+            _fail(name, f"its kernel {kernel!r} would have the name of {taken[kernel]}; choose another name")
+    if not _NAME.match(name):
+        _fail(name, f"a name may be at most {MAX_NAME} characters long")
+    reserved = reserved_names()
+    if name in reserved:
+        _fail(name, f"the name is reserved: it is {reserved[name]}; choose another name")
+    for kernel in kernel_names(entry):
+        if kernel in reserved:
+            _fail(name, f"its kernel {kernel!r} would have a reserved name ({reserved[kernel]}); "
+                        "choose another name")
+    seen = set()
     for p in entry.params:
-        if not _NAME.match(p.name) or p.name == "x" or p.name == "out":
-            _fail(name, f"parameter name {p.name!r} is not allowed")
+        if not isinstance(p.name, str) or not _NAME.match(p.name):
+            _fail(name, f"parameter name {p.name!r} is not allowed: lower case letters, digits and _, "
+                        "starting with a letter")
+        if p.name in seen:
+            _fail(name, f"parameter {p.name!r} is declared twice")
+        seen.add(p.name)
+        if p.name in KERNEL_LOCALS:
+            _fail(name, f"parameter name {p.name!r} is reserved: the kernels use it for "
+                        f"{'the input' if p.name == 'x' else 'an argument or variable of their own'}")
+        if p.name in reserved:
+            _fail(name, f"parameter name {p.name!r} is reserved: it is {reserved[p.name]}")
+        if p.name in kernel_names(entry):
+            _fail(name, f"parameter name {p.name!r} is also the name of one of its kernels")
     try:
         expr = entry.expr()
     except SpecError:

@@ -1,6 +1,7 @@
 """`symact generate` and the CLI: committed output in sync, deterministic, atomic; list and show."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from symact import build, cli, emit
+from symact.atomic import MANIFEST, OutputError, manifest_text
 from symact.catalog import all_entries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,14 +31,53 @@ def _tree(path: Path) -> dict[str, bytes]:
             if p.is_file() and "__pycache__" not in p.parts}
 
 
-def test_committed_generated_is_up_to_date(built, tmp_path):
-    """Regenerated into a temporary directory, byte for byte equal to the committed generated/."""
-    emit.write_atomically(built, tmp_path / "fresh")
-    fresh = _tree(tmp_path / "fresh")
-    on_disk = _tree(GENERATED)
-    assert sorted(on_disk) == sorted(fresh), "generated/ has missing or extra files: run `symact generate`"
-    stale = [name for name in fresh if on_disk[name] != fresh[name]]
+def _out_of_date(directory: Path, built: dict) -> list[str]:
+    """What differs between a generated directory and a fresh build, judged by exactly the files its
+    manifest lists: other files (a reference.pdf from `symact docs --pdf`, Numba caches, a user's
+    notes) are not symact's business, and `symact generate` keeps them."""
+    manifest = directory / MANIFEST
+    if not manifest.is_file():
+        return [f"{MANIFEST} (missing)"]
+    listed = json.loads(manifest.read_text())["files"]
+    problems = [f"{name} (listed, not built)" for name in sorted(set(listed) - set(built))]
+    problems += [f"{name} (built, not listed)" for name in sorted(set(built) - set(listed))]
+    if manifest.read_text() != manifest_text(built):
+        problems.append(f"{MANIFEST} (differs)")
+    for name, data in sorted(built.items()):
+        path = directory / name
+        data = data.encode("utf-8") if isinstance(data, str) else data
+        if not path.is_file():
+            problems.append(f"{name} (missing)")
+        elif path.read_bytes() != data:
+            problems.append(f"{name} (differs)")
+    return problems
+
+
+def test_committed_generated_is_up_to_date(built):
+    """The files generated/'s manifest lists are byte for byte a fresh generation's."""
+    stale = _out_of_date(GENERATED, built)
     assert not stale, f"generated/ is out of date ({stale[:3]}…): run `symact generate` and commit"
+
+
+def test_the_sync_check_sees_only_what_symact_wrote(built, tmp_path):
+    """A reference.pdf (and the LaTeX by-products an older `docs --pdf` left) in generated/docs, a Numba
+    cache or a user's file do not make the check say 'run symact generate'; a changed, missing or
+    unlisted symact file does. And generate keeps those files."""
+    out = tmp_path / "fresh"
+    small = {k: v for k, v in built.items() if not k.startswith("docs/figures/")}
+    emit.write_atomically(small, out)
+    extras = {"docs/reference.pdf": b"%PDF-1.5", "docs/reference.aux": b"\\relax", "notes.txt": b"mine",
+              "activations/__pycache__/relu.cpython-311.pyc": b"cache"}
+    for rel, data in extras.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(data)
+    assert _out_of_date(out, small) == []
+    emit.write_atomically(small, out)  # what `symact generate` does: the extras stay (caches go)
+    assert all((out / rel).read_bytes() == data for rel, data in extras.items() if "__pycache__" not in rel)
+    (out / "activations" / "relu.py").write_text("edited\n")
+    (out / "docs" / "reference.md").unlink()
+    assert _out_of_date(out, small) == ["activations/relu.py (differs)", "docs/reference.md (missing)"]
+    assert _out_of_date(out, {**small, "new.py": "x = 1\n"})[:1] == ["new.py (built, not listed)"]
 
 
 def test_generation_is_deterministic(built):
@@ -79,7 +120,7 @@ def test_failed_write_leaves_previous_output_intact(tmp_path, monkeypatch):
         return real(self, *a, **k)
 
     monkeypatch.setattr(Path, "write_text", flaky)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(OutputError, match="simulated"):
         emit.write_atomically({"__init__.py": "new = 1\n", "c.py": "y = 2\n", "d.py": "z = 3\n"}, out)
     monkeypatch.undo()
     assert _tree(out) == before
@@ -96,7 +137,7 @@ def test_failed_proof_writes_nothing(tmp_path, monkeypatch, capsys):
                         Proof(name, "failed", "numeric: differs (simulated)", 0.0))
     assert cli.main(["generate", "--out", str(out), "--only", "relu"]) == 1
     assert "previous output is intact" in capsys.readouterr().err
-    assert _tree(out) == {"__init__.py": b"old = 1\n"}
+    assert _tree(out) == {"__init__.py": b"old = 1\n", MANIFEST: manifest_text(["__init__.py"]).encode()}
 
 
 def test_list_shows_the_catalog(capsys):
@@ -126,9 +167,9 @@ def test_only_refuses_to_truncate_the_builtin_output(capsys):
     assert "give --out DIR" in capsys.readouterr().err
 
 
-def test_generate_unknown_only_name():
-    with pytest.raises(SystemExit, match="unknown function"):
-        cli.main(["generate", "--out", "/nonexistent/never", "--only", "nonesuch"])
+def test_generate_unknown_only_name(capsys):
+    assert cli.main(["generate", "--out", "/nonexistent/never", "--only", "nonesuch"]) == 2
+    assert "unknown function 'nonesuch'" in capsys.readouterr().err
 
 
 def test_ctrl_c_while_writing_leaves_previous_output_intact(tmp_path, monkeypatch):
@@ -145,7 +186,7 @@ def test_ctrl_c_while_writing_leaves_previous_output_intact(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         emit.write_atomically({"__init__.py": "new = 1\n", "b.py": "y = 2\n"}, out)
     monkeypatch.undo()
-    assert _tree(out) == {"__init__.py": b"old = 1\n"}
+    assert _tree(out) == {"__init__.py": b"old = 1\n", MANIFEST: manifest_text(["__init__.py"]).encode()}
     assert [p.name for p in tmp_path.iterdir()] == ["k"]
 
 
@@ -158,6 +199,23 @@ def test_concurrent_generates_into_one_directory(tmp_path):
             "for _ in range(15): write_atomically(files, sys.argv[2])\n")
     procs = [subprocess.Popen([sys.executable, "-c", code, tag, str(out)]) for tag in ("a", "b")]
     assert all(p.wait(timeout=120) == 0 for p in procs)
-    contents = set(_tree(out).values())
-    assert len(_tree(out)) == 200 and contents in ({b"tag = 'a'\n"}, {b"tag = 'b'\n"})
+    written = _tree(out)
+    assert json.loads(written.pop(MANIFEST))["files"] == sorted(written)
+    assert len(written) == 200 and set(written.values()) in ({b"tag = 'a'\n"}, {b"tag = 'b'\n"})
     assert [p.name for p in tmp_path.iterdir()] == ["k"]
+
+
+def test_parameter_gradients_name_their_parameter():
+    """The docstring of name_grad_<p> says 'with respect to its parameter 'p'' (it once said 'dbeta')."""
+    import ast
+
+    from symact.catalog.losses import LOSSES
+
+    cases = [(f"activations/{e.name}.py", e.name, p.name) for e in all_entries() for p in e.learnable]
+    cases += [(f"losses/{loss.name}.py", f"{loss.name}_elementwise", loss.second_input)
+              for loss in LOSSES if loss.second_input and loss.grad]
+    assert cases
+    for rel, name, param in cases:
+        tree = ast.parse((GENERATED / rel).read_text())
+        fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == f"{name}_grad_{param}")
+        assert f"with respect to its parameter {param!r}" in ast.get_docstring(fn), (rel, fn.name)

@@ -1,8 +1,11 @@
 """Users' own functions: spec files and --define, parsed safely, with clear errors, same guarantees."""
 from __future__ import annotations
 
+import ast
 import builtins
 import importlib
+import json
+import keyword
 import re
 import subprocess
 import sys
@@ -13,6 +16,7 @@ import pytest
 import sympy
 
 from reference import measure
+from symact.catalog import Activation, Param, all_entries
 from symact.derive import derive
 from symact.userspec import SpecError, parse_define, validate
 
@@ -105,8 +109,16 @@ def test_hostile_expressions_are_refused_without_running(tmp_path, monkeypatch, 
     (["--define", "f = x*y"], "f: unknown symbol 'y'"),
     (["--define", "f = sqrt(x)"], "f: the formula is not real-valued"),
     (["--define", "f = log(x)"], "f: the formula is not real-valued"),
-    (["--define", "relu = x"], "relu: the name is already used by a built-in catalog entry"),
-    (["--define", "f = x", "--define", "f = 2*x"], "f: the name is already used by another definition"),
+    (["--define", "relu = x"], "relu: the name is already used by the built-in activation 'relu'"),
+    (["--define", "f = x", "--define", "f = 2*x"], "f: the name is already used by your --define/--spec 'f'"),
+    (["--define", "softplus_grad = 3*x", "--only", "softplus", "softplus_grad"],
+     "softplus_grad: the name is already used by a kernel of the built-in activation 'softplus'"),
+    (["--define", "softplus_fwd = x"], "softplus_fwd: its kernel 'softplus_fwd_grad' would have the name of a kernel "
+                                       "of the built-in activation 'softplus'"),
+    (["--define", "mse_loss = x"], "mse_loss: the name is already used by the built-in loss 'mse_loss'"),
+    (["--define", "f = x", "--define", "f_grad = x"], "f_grad: the name is already used by a kernel of your"),
+    (["--define", "exp = x"], "exp: the name is reserved"),
+    (["--define", "a(b=1, b=2) = b*x"], "a: parameter 'b' is declared twice"),
     (["--define", "f(x=1) = x"], "f: parameter name 'x' is reserved"),
     (["--define", "f(a=inf) = a*x"], "parameter 'a=inf' must look like name=1.0"),
     (["--define", "no equals sign"], "expected 'name = expression'"),
@@ -168,6 +180,92 @@ def test_validate_rejects_a_name_clash_directly():
         validate(parse_define("sigmoid = x"), {"sigmoid"})
 
 
+def _committed_package():
+    """The public names of the committed generated/ package (its index), its own top-level names and
+    its subpackages: what a user's name must not shadow, read from the output, not from the code."""
+    init = ast.parse((ROOT / "generated" / "__init__.py").read_text())
+    index = next(ast.literal_eval(n.value) for n in init.body if isinstance(n, ast.Assign)
+                 and any(getattr(t, "id", None) == "_INDEX" for t in n.targets))
+    own = {t.id for n in init.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    own |= {n.name for n in init.body if isinstance(n, ast.FunctionDef)}
+    own |= {(a.asname or a.name) for n in init.body if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    own |= {p.name for p in (ROOT / "generated").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    return sorted(index), sorted(n for n in own if re.fullmatch(r"[a-z][a-z0-9_]*", n))
+
+
+def test_every_kernel_name_of_the_catalog_is_taken():
+    """Each name the committed package exports (softplus_grad_from_output, mse_loss_elementwise_grad,
+    cross_entropy_fwd_grad, ...) is refused as a --define name."""
+    index, _ = _committed_package()
+    assert len(index) > len(all_entries())
+    for name in index:
+        with pytest.raises(SpecError, match=f"^{name}: the name is already used by "):
+            validate(parse_define(f"{name} = 2*x"))
+
+
+def test_a_name_whose_kernels_would_clash_is_refused():
+    """``base`` is free but base_grad / base_vjp is an exported name (softplus_fwd -> softplus_fwd_grad)."""
+    index, _ = _committed_package()
+    bases = sorted({n.removesuffix(suffix) for n in index for suffix in ("_grad", "_vjp")
+                    if n.endswith(suffix) and n.removesuffix(suffix) not in index})
+    assert bases
+    for base in bases:
+        with pytest.raises(SpecError, match=f"^{base}: its kernel '{base}_(grad|vjp)' would have the name of"):
+            validate(parse_define(f"{base} = 2*x"))
+
+
+def test_reserved_names_are_refused():
+    from symact.printing import FUNCTIONS as PRIMITIVES
+    from symact.userspec import CONSTANTS, FUNCTIONS
+
+    _, own = _committed_package()
+    words = [n for n in dir(builtins) + keyword.kwlist if re.fullmatch(r"[a-z][a-z0-9_]*", n)]
+    names = own + words + [n for n in FUNCTIONS if n.islower()] + [c.__name__.lower() for c in PRIMITIVES]
+    assert {"configure", "activations", "exp", "sigmoid", "max", "lambda"} <= set(names)
+    for name in names:
+        with pytest.raises(SpecError, match=f"^{name}: "):
+            validate(Activation(name, lambda x: 2 * x))
+    for name in ["x", "out", "g", "result", "np", "exp", "configure", "max", "f_grad", "f"] + list(CONSTANTS):
+        with pytest.raises(SpecError, match="^f: parameter"):
+            validate(Activation("f", lambda x, p: p * x, params=(Param(name, 1.0),)))
+
+
+def test_duplicate_parameters_in_a_spec_file_are_refused():
+    with pytest.raises(SpecError, match="parameter 'b' is declared twice"):
+        validate(Activation("f", lambda x, b, c: b * x, params=(Param("b", 1.0), Param("b", 2.0))))
+
+
+def test_render_package_refuses_a_name_twice():
+    """Past the CLI's check (a spec that bypasses it): the package index would hold relu_grad twice."""
+    from symact.catalog import get
+    from symact.emit import render_package
+
+    clash = derive(parse_define("relu_grad = 3*x"))
+    with pytest.raises(ValueError, match="two kernels named 'relu_grad'"):
+        render_package([derive(get("relu")), clash], vectors=(), losses=(), row_losses=())
+
+
+def test_render_package_refuses_a_name_the_naming_rules_do_not_list(monkeypatch):
+    from symact import emit
+    from symact.catalog import get
+
+    real = emit.kernel_names
+    monkeypatch.setattr(emit, "kernel_names", lambda e: [n for n in real(e) if not n.endswith("_fwd_vjp")])
+    with pytest.raises(AssertionError, match="relu_fwd_vjp.*kernel_names does not list"):
+        emit.render_package([derive(get("relu"))])
+
+
+def test_a_generated_module_that_would_shadow_a_name_fails_loudly():
+    """The last line of defence behind the name checks: a parameter named np (refused by validate)
+    would shadow numpy in its kernels; the build's check of the rendered modules catches it."""
+    from symact.build import check_package
+    from symact.emit import render_package
+
+    files = render_package([derive(parse_define("f(np=1) = np*x"))])
+    with pytest.raises(AssertionError, match="argument 'np' of .* is also a module-level name"):
+        check_package(files)
+
+
 def test_user_functions_get_the_same_docs(tmp_path):
     r = run("docs", "--define", MISH, "--format", "markdown", "--out", str(tmp_path / "docs"))
     assert r.returncode == 0, r.stderr
@@ -175,3 +273,5 @@ def test_user_functions_get_the_same_docs(tmp_path):
     section = text.split("\n## mish\n", 1)[1].split("\n## ", 1)[0]
     assert "### Definition" in section and "x \\tanh" in section and "### Properties" in section
     assert (tmp_path / "docs" / "figures" / "mish.svg").exists()
+    listed = json.loads((tmp_path / "docs" / "symact-manifest.json").read_text())["files"]
+    assert {"reference.md", "figures/mish.svg"} <= set(listed) and "reference.tex" not in listed

@@ -186,7 +186,7 @@ _PRELU_GRAD_WEIGHT_LOOPS = {np.float32: (_prelu_grad_weight_loop_f32, _prelu_gra
 
 
 def prelu_grad_weight(x, weight=0.25, *, out=None):
-    """Derivative of prelu with respect to its parameter 'dweight', elementwise (sum over the broadcast axes for the parameter's gradient).
+    """Derivative of prelu with respect to its parameter 'weight', elementwise (sum over the broadcast axes for the parameter's gradient).
 
     Computes Piecewise((0, x > 0), (x, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64

@@ -204,7 +204,7 @@ _SWISH_GRAD_BETA_LOOPS = {np.float32: (_swish_grad_beta_loop_f32, _swish_grad_be
 
 
 def swish_grad_beta(x, beta=1.0, *, out=None):
-    """Derivative of swish with respect to its parameter 'dbeta', elementwise (sum over the broadcast axes for the parameter's gradient).
+    """Derivative of swish with respect to its parameter 'beta', elementwise (sum over the broadcast axes for the parameter's gradient).
 
     Computes x**2*Sigmoid(-beta*x)*Sigmoid(beta*x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
