@@ -348,24 +348,25 @@ def _fast_two_sum_f32(a, b):
 
 
 @njit(cache=True, inline="always")
-def _exp_half_dw_f32(a):
-    """e^a/2 for a >= 0 as a two-part value (h, l), |l| <= ulp(h), to ~2^-31 relatively: exp's
-    reduction with its low part (_reduce) and polynomial, the last sum kept in two parts, and 2^(k-1)
-    applied to each, so no e^a is formed: finite wherever e^a/2 is (past e^a's own overflow at
-    88.72), inf beyond. The argument is clamped to 90.0; callers handle nan."""
-    kf, r, rlo, k = _reduce_f32(min(a, np.float32(90.0)))
+def _exp_dw_f32(x, kadd):
+    """e^x·2^kadd as a two-part value (h, l), |l| <= ulp(h), to ~2^-31 relatively: exp's reduction
+    with its low part (_reduce) and polynomial, the last sum kept in two parts, and 2^(k + kadd) applied
+    to each (one rounding into the subnormals, inf on overflow), so e^x·2^kadd is finite wherever it is,
+    also past e^x's own overflow at 88.72. x is clamped to [-104.0, 90.0] (kadd in
+    {-1, 0}); callers handle nan."""
+    kf, r, rlo, k = _reduce_f32(min(max(x, np.float32(-104.0)), np.float32(90.0)))
     h = np.float32(1.0) + r
     e = (np.float32(1.0) - h) + r
     lo = fma(r * r, fma(r, fma(r, fma(r, fma(r, fma(r, np.float32(0.0001989126903936267), np.float32(0.0013933900045230985)), np.float32(0.00833331048488617)), np.float32(0.041666463017463684)), np.float32(0.1666666716337204)), np.float32(0.5)), fma(rlo, h, e))
     ph, pl = _fast_two_sum_f32(h, lo)
-    return ldexp_f32(ph, k - 1), ldexp_f32(pl, k - 1)
+    return ldexp_f32(ph, k + kadd), ldexp_f32(pl, k + kadd)
 
 
 @njit(cache=True, inline="always")
 def cosh_f32(x):
-    """cosh(x) = E + 1/(4E) with E = e^|x|/2 in two parts (_exp_half_dw: finite up to cosh's own
+    """cosh(x) = E + 1/(4E) with E = e^|x|/2 in two parts (_exp_dw: finite up to cosh's own
     overflow), the small term added to E's low part first; 1 at 0, inf at ±inf, nan for nan."""
-    eh, el = _exp_half_dw_f32(abs(x))
+    eh, el = _exp_dw_f32(abs(x), -1)
     y = eh + (el + np.float32(0.25) / eh)
     return y if x == x else x
 
@@ -378,7 +379,7 @@ def sinh_f32(x):
     a = abs(x)
     s = a * a
     small = fma(a * s, fma(s, fma(s, fma(s, np.float32(2.7591074740485055e-06), np.float32(0.00019846358918584883)), np.float32(0.0083332983776927)), np.float32(0.1666666716337204)), a)
-    eh, el = _exp_half_dw_f32(a)
+    eh, el = _exp_dw_f32(a, -1)
     big = eh + (el - np.float32(0.25) / eh)
     y = math.copysign(small if a < np.float32(1.0) else big, x)
     return y if x == x else x
@@ -485,16 +486,23 @@ def atanh_f32(x):
 @njit(cache=True, inline="always")
 def log_cosh_f32(x):
     """log(cosh(x)), never overflowing: a²/2 + a⁴·Q(a²) for a = |x| < 1 (a²/2 with its rounding error),
-    (a - ln2_hi) + (log1p(e) - ln2_lo) beyond, e = e^(-2a) <= e^-2, log1p(e) = e + e²·L(e) a fit
-    (a - ln2_hi is exact for a >= 1; log cosh >= 0.43 there, so no cancellation). 0 at 0, inf at
+    a - ln2 + log1p(e) beyond, e = e^(-2a) <= e^-2 in two parts, log1p(e) = e + e²·L(e) a fit: a - ln2_hi
+    and e summed exactly, the small rest added to the low part, so the value (>= 0.43 there: no
+    cancellation) rounds once. 0 at 0, inf at
     ±inf, nan for nan."""
     a = abs(x)
     ha = np.float32(0.5) * a
-    hp = ha * a  # a²/2, rounded once (also into the subnormals), and its error
+    hp = ha * a  # a²/2 = hp + hpe exactly (hp rounded once, also into the subnormals)
+    hpe = fma(ha, a, -hp)
     p = np.float32(2.0) * hp
-    small = hp + fma(p, p * fma(p, fma(p, fma(p, fma(p, fma(p, np.float32(8.768322732066736e-05), np.float32(-0.0005598399438895285)), np.float32(0.002081862185150385)), np.float32(-0.0067131430841982365)), np.float32(0.022217361256480217)), np.float32(-0.0833330899477005)), fma(ha, a, -hp))
-    e = exp_f32(np.float32(-2.0) * a)
-    big = (a - np.float32(0.693145751953125)) + (fma(e * e, fma(e, fma(e, fma(e, fma(e, np.float32(-0.12721675634384155), np.float32(0.19577127695083618)), np.float32(-0.24981525540351868)), np.float32(0.33333078026771545)), np.float32(-0.5)), e) - np.float32(1.428606765330187e-06))
+    w = p * fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, np.float32(-2.585761103546247e-05), np.float32(0.00017708451196085662)), np.float32(-0.0006807155441492796)), np.float32(0.0021622730419039726)), np.float32(-0.006740196608006954)), np.float32(0.022221548482775688)), np.float32(-0.08333330601453781))
+    small = hp + fma(p, w, fma(np.float32(4.0) * hpe, w, hpe))  # a⁴·Q(a²) = p²·Q + 4·hpe·p·Q to first order
+    e, elo = _exp_dw_f32(np.float32(-2.0) * a, 0)
+    d, dlo = _two_sum_f32(a, np.float32(-0.693145751953125))  # a - ln2_hi rounds for large a (ln2_hi is short but a's ulp grows)
+    hi, lo = _fast_two_sum_f32(d, e)  # a - ln2_hi >= 0.3 > e
+    rest = fma(e * e, fma(e, fma(e, fma(e, fma(e, np.float32(-0.12721675634384155), np.float32(0.19577127695083618)), np.float32(-0.24981525540351868)), np.float32(0.33333078026771545)), np.float32(-0.5)), elo - e * elo) - np.float32(1.428606765330187e-06)
+    big = hi + (lo + (dlo + rest))
+    big = a if a == np.float32(math.inf) else big
     return small if a < np.float32(1.0) else big
 
 
@@ -520,10 +528,11 @@ def _hypot_sq_scaled_f32(x, b):
 
 
 @njit(cache=True, inline="always")
-def _div_dw_f32(n, dh, dl):
-    """n/(dh + dl) for |dl| <= ulp(dh): the quotient of dh and its correction from the exact residual."""
-    y = n / dh
-    return y + (fma(-y, dh, n) - y * dl) / dh
+def _div_dw_f32(nh, nl, dh, dl):
+    """(nh + nl)/(dh + dl) for |nl| <= ulp(nh), |dl| <= ulp(dh): nh/dh and its correction from the exact
+    residual, so the quotient rounds about once."""
+    y = nh / dh
+    return y + ((fma(-y, dh, nh) + nl) - y * dl) / dh
 
 
 @njit(cache=True, inline="always")
@@ -547,7 +556,7 @@ def squareplus_f32(x, b):
     sl = se + l
     pos = (np.float32(0.5) * (s + sl)) * up
     scale_first = down >= np.float32(1.0)
-    r = _div_dw_f32(b * down if scale_first else b, np.float32(2.0) * s, np.float32(2.0) * sl)
+    r = _div_dw_f32(b * down if scale_first else b, np.float32(0.0), np.float32(2.0) * s, np.float32(2.0) * sl)
     neg = r if scale_first else r * down
     y = pos if x >= np.float32(0.0) else neg
     y = x if x == np.float32(math.inf) else y
@@ -556,16 +565,18 @@ def squareplus_f32(x, b):
 
 @njit(cache=True, inline="always")
 def squareplus_grad_f32(x, b):
-    """d/dx squareplus = (1 + x/h)/2, h = sqrt(x² + b), b > 0: as written for x >= 0, b/(2·h·(h - x)) for
-    x < 0 (no cancellation), with h·(h + |x|) = (x² + b) + |x|·h as a two-part sum into the division,
-    in the scaled variables of _hypot_sq_scaled. 1 at inf, 0 at -inf, nan for nan."""
+    """d/dx squareplus = (1 + x/h)/2, h = sqrt(x² + b), b > 0: (h + x)/(2h) for x >= 0, b/(2·h·(h - x))
+    for x < 0 (no cancellation), numerators and denominators as two-part sums (h·(h + |x|) =
+    (x² + b) + |x|·h) into one division each, in the scaled variables of _hypot_sq_scaled. 1 at inf,
+    0 at -inf, nan for nan."""
     h, l, xs, bs, q, ql, up, down = _hypot_sq_scaled_f32(x, b)
     a = abs(xs)
-    pos = fma(np.float32(0.5), _div_dw_f32(xs, h, l), np.float32(0.5))
+    s, se = _fast_two_sum_f32(h, a)  # h >= |xs|
+    pos = _div_dw_f32(s, se + l, np.float32(2.0) * h, np.float32(2.0) * l)
     m = a * h
     dh, dlo = _two_sum_f32(q, m)
     dl = dlo + (ql + (fma(a, h, -m) + a * l))
-    neg = _div_dw_f32(bs, np.float32(2.0) * dh, np.float32(2.0) * dl)
+    neg = _div_dw_f32(bs, np.float32(0.0), np.float32(2.0) * dh, np.float32(2.0) * dl)
     y = pos if x >= np.float32(0.0) else neg
     y = np.float32(1.0) if x == np.float32(math.inf) else y
     return np.float32(0.0) if x == np.float32(-math.inf) else y
@@ -893,24 +904,25 @@ def _fast_two_sum_f64(a, b):
 
 
 @njit(cache=True, inline="always")
-def _exp_half_dw_f64(a):
-    """e^a/2 for a >= 0 as a two-part value (h, l), |l| <= ulp(h), to ~2^-60 relatively: exp's
-    reduction with its low part (_reduce) and polynomial, the last sum kept in two parts, and 2^(k-1)
-    applied to each, so no e^a is formed: finite wherever e^a/2 is (past e^a's own overflow at
-    709.78), inf beyond. The argument is clamped to 711.0; callers handle nan."""
-    kf, r, rlo, k = _reduce_f64(min(a, 711.0))
+def _exp_dw_f64(x, kadd):
+    """e^x·2^kadd as a two-part value (h, l), |l| <= ulp(h), to ~2^-60 relatively: exp's reduction
+    with its low part (_reduce) and polynomial, the last sum kept in two parts, and 2^(k + kadd) applied
+    to each (one rounding into the subnormals, inf on overflow), so e^x·2^kadd is finite wherever it is,
+    also past e^x's own overflow at 709.78. x is clamped to [-746.0, 711.0] (kadd in
+    {-1, 0}); callers handle nan."""
+    kf, r, rlo, k = _reduce_f64(min(max(x, -746.0), 711.0))
     h = 1.0 + r
     e = (1.0 - h) + r
     lo = fma(r * r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, 2.0914898727175524e-09, 2.5105513541847086e-08), 2.755727313289604e-07), 2.7557254685728803e-06), 2.480158732595111e-05), 0.0001984126987538548), 0.0013888888888883633), 0.008333333333325973), 0.04166666666666667), 0.1666666666666667), 0.5), fma(rlo, h, e))
     ph, pl = _fast_two_sum_f64(h, lo)
-    return ldexp_f64(ph, k - 1), ldexp_f64(pl, k - 1)
+    return ldexp_f64(ph, k + kadd), ldexp_f64(pl, k + kadd)
 
 
 @njit(cache=True, inline="always")
 def cosh_f64(x):
-    """cosh(x) = E + 1/(4E) with E = e^|x|/2 in two parts (_exp_half_dw: finite up to cosh's own
+    """cosh(x) = E + 1/(4E) with E = e^|x|/2 in two parts (_exp_dw: finite up to cosh's own
     overflow), the small term added to E's low part first; 1 at 0, inf at ±inf, nan for nan."""
-    eh, el = _exp_half_dw_f64(abs(x))
+    eh, el = _exp_dw_f64(abs(x), -1)
     y = eh + (el + 0.25 / eh)
     return y if x == x else x
 
@@ -923,7 +935,7 @@ def sinh_f64(x):
     a = abs(x)
     s = a * a
     small = fma(a * s, fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, 7.716098049884679e-13, 1.6058657453834518e-10), 2.5052105469443237e-08), 2.75573192647714e-06), 0.00019841269841110005), 0.008333333333333567), 0.16666666666666666), a)
-    eh, el = _exp_half_dw_f64(a)
+    eh, el = _exp_dw_f64(a, -1)
     big = eh + (el - 0.25 / eh)
     y = math.copysign(small if a < 1.0 else big, x)
     return y if x == x else x
@@ -1030,16 +1042,23 @@ def atanh_f64(x):
 @njit(cache=True, inline="always")
 def log_cosh_f64(x):
     """log(cosh(x)), never overflowing: a²/2 + a⁴·Q(a²) for a = |x| < 1 (a²/2 with its rounding error),
-    (a - ln2_hi) + (log1p(e) - ln2_lo) beyond, e = e^(-2a) <= e^-2, log1p(e) = e + e²·L(e) a fit
-    (a - ln2_hi is exact for a >= 1; log cosh >= 0.43 there, so no cancellation). 0 at 0, inf at
+    a - ln2 + log1p(e) beyond, e = e^(-2a) <= e^-2 in two parts, log1p(e) = e + e²·L(e) a fit: a - ln2_hi
+    and e summed exactly, the small rest added to the low part, so the value (>= 0.43 there: no
+    cancellation) rounds once. 0 at 0, inf at
     ±inf, nan for nan."""
     a = abs(x)
     ha = 0.5 * a
-    hp = ha * a  # a²/2, rounded once (also into the subnormals), and its error
+    hp = ha * a  # a²/2 = hp + hpe exactly (hp rounded once, also into the subnormals)
+    hpe = fma(ha, a, -hp)
     p = 2.0 * hp
-    small = hp + fma(p, p * fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, 7.238300069292837e-09, -7.337425155830903e-08), 3.7787658026158207e-07), -1.3767581416785617e-06), 4.192153562589883e-06), -1.1827356119916868e-05), 3.2721816111175215e-05), -9.097105738410332e-05), 0.0002565762984243964), -0.0007386022851419491), 0.00218694878409967), -0.006746031741769282), 0.02222222222208939), -0.08333333333333187), fma(ha, a, -hp))
-    e = exp_f64(-2.0 * a)
-    big = (a - 0.6931471803691238) + (fma(e * e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, -0.04342344881614117, 0.07972683759454456), -0.09811257999231486), 0.11090827175834019), -0.12498584477364719), 0.14285650629656732), -0.16666664886518623), 0.19999999971270696), -0.24999999999769357), 0.3333333333333269), -0.5), e) - 1.9082149292705877e-10)
+    w = p * fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, 7.238300069292837e-09, -7.337425155830903e-08), 3.7787658026158207e-07), -1.3767581416785617e-06), 4.192153562589883e-06), -1.1827356119916868e-05), 3.2721816111175215e-05), -9.097105738410332e-05), 0.0002565762984243964), -0.0007386022851419491), 0.00218694878409967), -0.006746031741769282), 0.02222222222208939), -0.08333333333333187)
+    small = hp + fma(p, w, fma(4.0 * hpe, w, hpe))  # a⁴·Q(a²) = p²·Q + 4·hpe·p·Q to first order
+    e, elo = _exp_dw_f64(-2.0 * a, 0)
+    d, dlo = _two_sum_f64(a, -0.6931471803691238)  # a - ln2_hi rounds for large a (ln2_hi is short but a's ulp grows)
+    hi, lo = _fast_two_sum_f64(d, e)  # a - ln2_hi >= 0.3 > e
+    rest = fma(e * e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, -0.04342344881614117, 0.07972683759454456), -0.09811257999231486), 0.11090827175834019), -0.12498584477364719), 0.14285650629656732), -0.16666664886518623), 0.19999999971270696), -0.24999999999769357), 0.3333333333333269), -0.5), elo - e * elo) - 1.9082149292705877e-10
+    big = hi + (lo + (dlo + rest))
+    big = a if a == math.inf else big
     return small if a < 1.0 else big
 
 
@@ -1065,10 +1084,11 @@ def _hypot_sq_scaled_f64(x, b):
 
 
 @njit(cache=True, inline="always")
-def _div_dw_f64(n, dh, dl):
-    """n/(dh + dl) for |dl| <= ulp(dh): the quotient of dh and its correction from the exact residual."""
-    y = n / dh
-    return y + (fma(-y, dh, n) - y * dl) / dh
+def _div_dw_f64(nh, nl, dh, dl):
+    """(nh + nl)/(dh + dl) for |nl| <= ulp(nh), |dl| <= ulp(dh): nh/dh and its correction from the exact
+    residual, so the quotient rounds about once."""
+    y = nh / dh
+    return y + ((fma(-y, dh, nh) + nl) - y * dl) / dh
 
 
 @njit(cache=True, inline="always")
@@ -1092,7 +1112,7 @@ def squareplus_f64(x, b):
     sl = se + l
     pos = (0.5 * (s + sl)) * up
     scale_first = down >= 1.0
-    r = _div_dw_f64(b * down if scale_first else b, 2.0 * s, 2.0 * sl)
+    r = _div_dw_f64(b * down if scale_first else b, 0.0, 2.0 * s, 2.0 * sl)
     neg = r if scale_first else r * down
     y = pos if x >= 0.0 else neg
     y = x if x == math.inf else y
@@ -1101,16 +1121,18 @@ def squareplus_f64(x, b):
 
 @njit(cache=True, inline="always")
 def squareplus_grad_f64(x, b):
-    """d/dx squareplus = (1 + x/h)/2, h = sqrt(x² + b), b > 0: as written for x >= 0, b/(2·h·(h - x)) for
-    x < 0 (no cancellation), with h·(h + |x|) = (x² + b) + |x|·h as a two-part sum into the division,
-    in the scaled variables of _hypot_sq_scaled. 1 at inf, 0 at -inf, nan for nan."""
+    """d/dx squareplus = (1 + x/h)/2, h = sqrt(x² + b), b > 0: (h + x)/(2h) for x >= 0, b/(2·h·(h - x))
+    for x < 0 (no cancellation), numerators and denominators as two-part sums (h·(h + |x|) =
+    (x² + b) + |x|·h) into one division each, in the scaled variables of _hypot_sq_scaled. 1 at inf,
+    0 at -inf, nan for nan."""
     h, l, xs, bs, q, ql, up, down = _hypot_sq_scaled_f64(x, b)
     a = abs(xs)
-    pos = fma(0.5, _div_dw_f64(xs, h, l), 0.5)
+    s, se = _fast_two_sum_f64(h, a)  # h >= |xs|
+    pos = _div_dw_f64(s, se + l, 2.0 * h, 2.0 * l)
     m = a * h
     dh, dlo = _two_sum_f64(q, m)
     dl = dlo + (ql + (fma(a, h, -m) + a * l))
-    neg = _div_dw_f64(bs, 2.0 * dh, 2.0 * dl)
+    neg = _div_dw_f64(bs, 0.0, 2.0 * dh, 2.0 * dl)
     y = pos if x >= 0.0 else neg
     y = 1.0 if x == math.inf else y
     return 0.0 if x == -math.inf else y

@@ -176,7 +176,7 @@ ELEMENTARY = {
 # after each rounding (as ncdf_p); max absolute error of the rounded polynomial, f64 / f32:
 # sinh_p: (sinh(a) - a)/a³ in s = a² on [0, 1]: degree 6, 9.3e-18 / 3, 5.0e-9 (both the rounding of 1/6).
 # atan_p: (atan(t) - t)/t³ in s = t² on [0, 1/4]: degree 12, 1.9e-17 / 5, 1.0e-8.
-# logcosh_p: log(cosh(a))/a² in s = a² on [0, 1]: degree 14, 5.1e-18 / 6, 3.8e-9. Its constant 1/2 is exact and
+# logcosh_p: log(cosh(a))/a² in s = a² on [0, 1]: degree 14, 5.1e-18 / 7, 3.5e-10. Its constant 1/2 is exact and
 #   log_cosh adds it apart (a²/2 + a⁴·Q(a²), Q = logcosh_p[1:]), so that the leading term rounds once.
 # logcosh_l: (log1p(e) - e)/e² on [0, e^-2]: degree 10, 5.7e-18 / 4, 1.1e-8 (weighted by e² <= 0.018 there).
 # pi2, pi4: π/2 and π/4 as hi + lo, hi the nearest float of the dtype. atan_max: atan(x) rounds to π/2 beyond.
@@ -210,8 +210,8 @@ _ELEMENTARY_HYPERBOLIC = {
         "sinh_p": [0.1666666716337204, 0.0083332983776927, 0.00019846358918584883, 2.7591074740485055e-06],
         "atan_p": [-0.3333333432674408, 0.19999991357326508, -0.14282436668872833, 0.11031216382980347,
                    -0.08333589136600494, 0.04369209706783295],
-        "logcosh_p": [0.5, -0.0833330899477005, 0.022217361256480217, -0.0067131430841982365, 0.002081862185150385,
-                      -0.0005598399438895285, 8.768322732066736e-05],
+        "logcosh_p": [0.5, -0.08333330601453781, 0.022221548482775688, -0.006740196608006954, 0.0021622730419039726,
+                      -0.0006807155441492796, 0.00017708451196085662, -2.585761103546247e-05],
         "logcosh_l": [-0.5, 0.33333078026771545, -0.24981525540351868, 0.19577127695083618, -0.12721675634384155],
         "pi2_hi": 1.5707963705062866, "pi2_lo": -4.371138828673793e-08,
         "pi4_hi": 0.7853981852531433, "pi4_lo": -2.1855694143368964e-08,

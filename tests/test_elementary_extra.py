@@ -47,18 +47,18 @@ def _squareplus_grad(x, b):
 
 # name: (mpmath truth, max ULP asserted, extra bits the textbook form cancels at x (and b))
 UNARY = {
-    "cosh": (mpmath.cosh, 1.5, None),
-    "sinh": (mpmath.sinh, 1.5, None),
-    "atan": (mpmath.atan, 1.5, None),
-    "asinh": (mpmath.asinh, 1.5, None),
-    "acosh": (mpmath.acosh, 1.5, None),
-    "atanh": (mpmath.atanh, 1.5, None),
-    "log_cosh": (_log_cosh, 1.5, lambda x: 2 * max(0, -math.frexp(x)[1]) if x else 0),
+    "cosh": (mpmath.cosh, 1.0, None),
+    "sinh": (mpmath.sinh, 1.0, None),
+    "atan": (mpmath.atan, 1.0, None),
+    "asinh": (mpmath.asinh, 1.0, None),
+    "acosh": (mpmath.acosh, 1.0, None),
+    "atanh": (mpmath.atanh, 1.0, None),
+    "log_cosh": (_log_cosh, 1.0, lambda x: 2 * max(0, -math.frexp(x)[1]) if x else 0),
 }
-BINARY = {
+BINARY = {  # name: (mpmath truth of f(x, b), max ULP asserted)
     "hypot_sq": (_hypot_sq, 1.0),
-    "squareplus": (_squareplus, 1.5),
-    "squareplus_grad": (_squareplus_grad, 1.5),
+    "squareplus": (_squareplus, 1.0),
+    "squareplus_grad": (_squareplus_grad, 1.0),
 }
 
 # The helpers' results at x = +inf, -inf, nan, in the form of printing.HELPER_SPECIALS (the two-argument
