@@ -7,8 +7,10 @@ AVX-512), over log-spaced points across the whole finite range of both signs (su
 random points, and the edges: ±0, ±inf, nan, where the forms switch, the overflow thresholds,
 x = ±1 for acosh/atanh. The truth is mpmath at a precision that grows with the cancellation of the
 textbook form (log(cosh x) near 0 needs ~2·log2(1/|x|) bits, x + sqrt(x² + b) for x -> -inf about
-log2(x²/b)). Bounds: BOUND (ULPs at the true value, the subnormal spacing below the normal range);
-no non-finite result where the truth is finite, inf where it overflows.
+log2(x²/b)). Bounds: UNARY and BINARY (ULPs at the true value, the subnormal spacing below the
+normal range); no non-finite result where the truth is finite, inf where it overflows. float32 is
+also swept densely (every 4999th float32) against float64 NumPy, whose own error is ~2^-29 of a
+float32 ULP.
 """
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ _NAN = float("nan")
 SPECIALS = {
     "cosh": (math.inf, math.inf, _NAN),
     "sinh": (math.inf, -math.inf, _NAN),
-    "atan": (float(np.float64(math.pi / 2)), -float(np.float64(math.pi / 2)), _NAN),  # π/2 rounded to the dtype
+    "atan": (math.pi / 2, -math.pi / 2, _NAN),  # π/2 rounded to the dtype
     "asinh": (math.inf, -math.inf, _NAN),
     "acosh": (math.inf, _NAN, _NAN),
     "atanh": (_NAN, _NAN, _NAN),
@@ -214,6 +216,40 @@ def test_unary_max_ulp_against_mpmath(name, dtype):
     worst, worst_x = max_ulp_unary(name, dtype, xs.astype(np.float64), got)
     print(f"{name} {dtype.__name__}: max {worst:.3f} ULP at x = {worst_x!r} ({xs.size} points)")
     assert worst <= UNARY[name][1], f"{name} {dtype.__name__}: {worst:.3f} ULP at x = {worst_x!r}"
+
+
+def _np_log_cosh(x):
+    """log(cosh(x)) in float64 NumPy: its series below |x| = 0.05 (truncation < 1e-18 relative), the
+    textbook form below 1, |x| + log1p(e^-2|x|) - log(2) (>= 0.43, no cancellation) beyond."""
+    a = np.abs(x)
+    s = a * a
+    series = s / 2 - s ** 2 / 12 + s ** 3 / 45 - 17 * s ** 4 / 2520 + 31 * s ** 5 / 14175
+    with np.errstate(over="ignore"):
+        return np.where(a < 0.05, series, np.where(a < 1, np.log(np.cosh(a)), a + np.log1p(np.exp(-2 * a)) - np.log(2)))
+
+
+NP64 = {"cosh": np.cosh, "sinh": np.sinh, "atan": np.arctan, "asinh": np.arcsinh, "acosh": np.arccosh,
+        "atanh": np.arctanh, "log_cosh": _np_log_cosh}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_float32_dense_against_float64(name):
+    bits = np.arange(0, 2 ** 32, 4999, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    xs = bits[np.isfinite(bits)]
+    got = call(name, np.float32, xs).astype(np.float64)
+    with np.errstate(all="ignore"):
+        truth = NP64[name](xs.astype(np.float64))
+    assert np.array_equal(np.isnan(got), np.isnan(truth)), f"{name}: nan where float64 is not, or the reverse"
+    big = np.abs(truth) > np.finfo(np.float32).max
+    assert np.all(got[big] == np.sign(truth[big]) * np.inf), f"{name}: no ±inf where float32 overflows"
+    ok = np.isfinite(truth) & ~big
+    t, g = truth[ok], got[ok]
+    assert np.all(np.isfinite(g)), f"{name}: non-finite where the truth is finite"
+    e = np.maximum(np.floor(np.log2(np.abs(np.where(t == 0, 1e-45, t)))), -126)
+    err = np.abs(g - t) / np.exp2(e - 23)
+    i = int(np.argmax(err))
+    print(f"{name} float32 dense ({xs.size} points): max {err[i]:.3f} ULP at x = {xs[ok][i]!r}")
+    assert err[i] <= UNARY[name][1] + 1e-6, f"{name} float32: {err[i]:.3f} ULP at x = {xs[ok][i]!r}"
 
 
 def binary_points(dtype, n):
