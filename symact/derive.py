@@ -75,7 +75,20 @@ def _limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
     A real parameter without a sign (swish's beta, linear's c) is split into its three cases.
     """
     if expr.has(sp.Piecewise):
-        return None  # branches evaluate at ±inf by themselves (relu(inf) = inf, elu(-inf) = -alpha)
+        # the branch that owns x -> ±inf, when its condition does not depend on a parameter
+        # (leaky_relu's a·x at -inf: a·(-inf) is nan for a = 0, where the limit is 0); none for
+        # softplus's (x, beta·x > threshold), whose branch at ±inf depends on beta and threshold
+        folded = sp.piecewise_fold(expr)
+        if not isinstance(folded, sp.Piecewise):
+            return _limit(folded, direction)
+        far = (1 if direction == sp.oo else -1) * sp.Integer(10) ** 30
+        for branch, cond in folded.args:
+            holds = cond.subs(X, far)
+            if holds == sp.true:
+                return None if branch.has(sp.Piecewise) else _limit(branch, direction)
+            if holds != sp.false:
+                return None
+        return None
     signless = [s for s in expr.free_symbols if s != X and not s.is_positive]
     if not signless:
         return _plain_limit(expr, direction)

@@ -17,6 +17,7 @@ import sympy as sp
 
 from . import __version__
 from .atomic import write_atomically  # noqa: F401 - emit's writer, re-exported
+from .catalog import X
 from .derive import DerivedActivation, Kernel
 from .printing import NumbaPrinter, fold_constants, helpers_used, scalar_body, special_value, transcendental
 
@@ -173,9 +174,41 @@ for _e in ELEMENTARY.values():  # P'(v) to degree 4, enough for P's change under
     _e["ncdf_dp"] = [k * ck for k, ck in enumerate(_e["ncdf_p"][1:6], start=1)]
 
 
+def _inv_2pi_digits(n: int = 100) -> list[int]:
+    """1/(2π) in base 2^24, most significant digit first (the runtime's exact reduction for sin and cos
+    of a product, _turns_f64): 100 digits cover arguments up to 2^2048 with nine digits to spare."""
+    import mpmath
+
+    digits = []
+    with mpmath.workprec(24 * n + 64):
+        v = 1 / (2 * mpmath.pi)
+        for _ in range(n):
+            v *= 2 ** 24
+            d = int(mpmath.floor(v))
+            digits.append(d)
+            v -= d
+    return digits
+
+
+def _rows(values: list[int], per_row: int = 8) -> str:
+    """Integers as float literals, ``per_row`` to a line, indented for an array literal."""
+    return "\n".join("    " + " ".join(f"{v}.0," for v in values[i:i + per_row])
+                     for i in range(0, len(values), per_row))
+
+
+def _two_pi_split() -> tuple[str, str]:
+    """2π as hi + lo (hi the nearest double), printed exactly (repr) for the runtime."""
+    import mpmath
+
+    with mpmath.workprec(200):
+        hi = float(2 * mpmath.pi)
+        lo = float(2 * mpmath.pi - hi)
+    return repr(hi), repr(lo)
+
+
 def render_runtime(env: jinja2.Environment) -> str:
     return env.get_template("runtime.py.j2").render(
-        version=__version__, elem=ELEMENTARY, inf=float("inf"),
+        version=__version__, elem=ELEMENTARY, inf=float("inf"), inv_2pi=_rows(_inv_2pi_digits()), two_pi=_two_pi_split(),
         dtypes=[("f32", "float32", _const_filter("f32")), ("f64", "float64", _const_filter("f64"))],
     )
 
@@ -221,7 +254,19 @@ def _same(got, want) -> bool:
     return got is not None and not np.isnan(want) and got == want and np.signbit(got) == np.signbit(want)
 
 
-def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
+def param_vjp_name(entry, param: str) -> str:
+    """The kernel that returns a learnable parameter's gradient in the parameter's shape."""
+    return f"{entry.name}_vjp_{param}"
+
+
+def param_vjps(d: DerivedActivation) -> list[str]:
+    """Names of an activation's parameter VJP kernels (``prelu_vjp_weight``), one per learnable
+    parameter: Σ g·df/dp over the axes p was broadcast along, in p's shape."""
+    return [param_vjp_name(d.entry, k.role[4:]) for k in d.kernels
+            if k.role.startswith("df/d") and k.role != "df/dx" and k.arg == X]
+
+
+def _kernel_context(d: DerivedActivation, k: Kernel, vjps: bool = False) -> dict:
     e = d.entry
     constants = e.constants()
     if k.role == "f":  # k.name: a loss module also holds its variants' kernels (kl_div_log_target_elementwise)
@@ -232,13 +277,22 @@ def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
         doc = (f"Derivative of {e.name} from its output y = {e.name}(x): what backprop needs when only y "
                f"was kept.\n\n    Accuracy: {k.note}.")
     else:
-        doc = (f"Derivative of {e.name} with respect to its parameter {k.role[3:]!r}, elementwise "
-               f"(sum over the broadcast axes for the parameter's gradient).")
+        p = k.role[4:]
+        doc = (f"Partial derivative d{e.name}/d{p}, elementwise (one value per element of the\n    broadcast "
+               f"shape of x and the parameters, like {e.name}_grad).")
+        if vjps:
+            doc += (f"\n\n    The gradient in {p}'s own shape, summed over the axes {p} was broadcast along, "
+                    f"is\n    {param_vjp_name(e, p)}(x, g, ...).")
     names = [p.name for p in e.kernel_params]
     params = k.params if k.params is not None else e.kernel_params
     specs = "_PARAMS" if [p.name for p in params] == names else \
         "(" + "".join(f"_PARAMS[{names.index(p.name)}], " for p in params).rstrip(" ") + ")"
+    vjp = None
+    if vjps and k.role.startswith("df/d") and k.role != "df/dx" and k.arg == X:
+        p = k.role[4:]
+        vjp = {"name": param_vjp_name(e, p), "param": p, "index": [q.name for q in params].index(p)}
     return {
+        "vjp": vjp,
         "name": k.name, "role": k.role, "doc": doc, "proof": k.proof, "arg": k.arg.name,
         "params": [_param_context(p) for p in params], "specs": specs,
         "stable_text": sp.sstr(k.stable),
@@ -270,7 +324,7 @@ def fused_kernels(d: DerivedActivation, vjp: bool = False) -> list[tuple[str, Ke
 
 def render_activation(env: jinja2.Environment, d: DerivedActivation, vjp: bool = False) -> str:
     e = d.entry
-    kernels = [_kernel_context(d, k) for k in d.kernels]
+    kernels = [_kernel_context(d, k, vjps=vjp) for k in d.kernels]
     helpers = sorted({h for k in d.kernels for tag in ("f32", "f64") for h in helpers_used([k.stable], tag)})
     params = [_param_context(p) for p in e.kernel_params]
     by_name = {k["name"]: k for k in kernels}
@@ -281,6 +335,7 @@ def render_activation(env: jinja2.Environment, d: DerivedActivation, vjp: bool =
     return env.get_template("activation.py.j2").render(
         version=__version__, entry=e, definition=sp.sstr(e.expr()), kernels=kernels,
         params=params, helpers=helpers, loop_kinds=LOOP_KINDS, fused=fused,
+        param_vjp=any(k["vjp"] for k in kernels),
     )
 
 
@@ -324,6 +379,7 @@ def render_package(derived: list[DerivedActivation], package_hint: str = "symact
         module = f"activations.{d.entry.name}"
         files[f"{module.replace('.', '/')}.py"] = render_activation(env, d, vjp=True)
         index += [(k.name, module) for k in d.kernels] + [(name, module) for name, _, _ in fused_kernels(d, vjp=True)]
+        index += [(name, module) for name in param_vjps(d)]
     if vectors or row_losses:
         files["_rowwise.py"] = env.get_template("rowwise_runtime.py.j2").render(version=__version__)
     if vectors:
