@@ -188,6 +188,9 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_NegativeInfinity(self, expr):
         return self.const(float("-inf"))
 
+    def _print_NaN(self, expr):
+        return "math.nan" if self.tag == "f64" else "np.float32(math.nan)"
+
     def _print_Half(self, expr):
         return self.const(0.5)
 
@@ -218,13 +221,13 @@ class NumbaPrinter(PythonCodePrinter):
         """A variable plus a constant that the dtype cannot hold (y + alpha·scale in SELU's derivative
         from the output) as (y + c_hi) + c_lo: where y is near -c the first sum is exact (Sterbenz)
         and the result keeps c's digits, instead of the 1e-16 the rounded c would leave."""
-        if len(expr.args) == 2:
-            (c,) = [a for a in expr.args if a.is_number] or [None]
-            (v,) = [a for a in expr.args if a.is_Symbol] or [None]
-            if c is not None and v is not None:
+        numbers = [a for a in expr.args if a.is_number]
+        symbols = [a for a in expr.args if a.is_Symbol]
+        if len(numbers) == 1 and len(symbols) == 1 and len(expr.args) == 2:
+            c, v = numbers[0], symbols[0]
+            if sp.Float(c, 40) != sp.Float(float(self.dtype(float(c))), 40):
                 hi, lo = self.split(c)
-                if float(sp.Float(c, 40) - sp.Float(float(self.dtype(float(c))), 40)) != 0:
-                    return f"(({self._print(v)} + {hi}) + {lo})"
+                return f"(({self._print(v)} + {hi}) + {lo})"
         return super()._print_Add(expr, order)
 
     def _print_Piecewise(self, expr):
