@@ -218,11 +218,11 @@ class NumbaPrinter(PythonCodePrinter):
         return f"{b}**{self.parenthesize(e, sp.printing.precedence.PRECEDENCE['Pow'])}"
 
     def _print_Add(self, expr, order=None):
-        """A variable plus a constant that the dtype cannot hold (y + alpha·scale in SELU's derivative
-        from the output) as (y + c_hi) + c_lo: where y is near -c the first sum is exact (Sterbenz)
+        """The kernel's argument plus a constant that the dtype cannot hold (y + alpha·scale in SELU's
+        derivative from the output) as (y + c_hi) + c_lo: where y is near -c the first sum is exact (Sterbenz)
         and the result keeps c's digits, instead of the 1e-16 the rounded c would leave."""
         numbers = [a for a in expr.args if a.is_number]
-        symbols = [a for a in expr.args if a.is_Symbol]
+        symbols = [a for a in expr.args if a.is_Symbol and a.name in ("x", "y")]  # the kernel's argument
         if len(numbers) == 1 and len(symbols) == 1 and len(expr.args) == 2:
             c, v = numbers[0], symbols[0]
             if sp.Float(c, 40) != sp.Float(float(self.dtype(float(c))), 40):
