@@ -124,13 +124,13 @@ def test_fused_out_pair_and_parameters():
 
 
 def _activation_kernels():
-    """The fused kernels (each runs an activation's forward and derivative scalar code in one loop) and
-    the parameter VJPs of the activation modules, with the entry each belongs to. (Every other kernel's
-    loops come from the same template; compiling a prange loop costs about a second, so one loop per
-    scalar body is checked.)"""
+    """The fused forward+VJP kernels (each runs an activation's forward and derivative scalar code in one
+    loop) and the parameter VJPs of the activation modules, with the entry each belongs to. (Every other
+    kernel's loops come from the same template around the same inlined scalar code, and compiling a
+    prange loop costs seconds, so one loop per scalar body is checked.)"""
     for name in K.__all__:
         module = getattr(K, name).__module__
-        if ".activations." in module and (name.endswith(("_fwd_grad", "_fwd_vjp")) or "_vjp_" in name):
+        if ".activations." in module and (name.endswith("_fwd_vjp") or "_vjp_" in name):
             yield name, module.rsplit(".", 1)[1]
 
 
@@ -143,8 +143,8 @@ def _args(kernel, entry, x, g):
 @pytest.mark.parametrize("kernel,entry_name", list(_activation_kernels()))
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 def test_parallel_and_serial_loops_agree(kernel, entry_name, dtype):
-    """The prange loop and the serial loop of every fused kernel and parameter VJP: bit for bit, signs
-    of zero and nan included, on the full sweep."""
+    """The prange loop and the serial loop of every fused forward+VJP kernel and parameter VJP: bit for
+    bit, signs of zero and nan included, on the full sweep."""
     x = sweep(dtype)
     g = np.resize(np.array([1.0, -0.75, 3.0, 2.0 ** -20, 1e4], dtype), x.shape)
     previous = K.configure(parallel=True)
