@@ -435,6 +435,11 @@ def hypot1m1_f32(z):
     return a * (a / (math.hypot(np.float32(1.0), a) + np.float32(1.0)))
 
 
+# The float32 helpers that compute in float64 on purpose (the product of two float32 is exact there);
+# tests/test_kernels_api.py allows their double arithmetic and no other in float32 kernels.
+F32_THROUGH_F64 = ("sin_mul_f32", "cos_mul_f32")
+
+
 @njit(cache=True, inline="always")
 def sin_mul_f32(a, b):
     """sin(a*b) of the exact product, correctly rounded but for rare double roundings: a float32 product

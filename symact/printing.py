@@ -379,14 +379,18 @@ def safe_products(expr: sp.Expr) -> sp.Expr:
     Phi, e^(-x²/2)), each unbounded symbol is first multiplied into its own decaying factor
     (:class:`Pair`), and what is left over (a polynomial) is applied through :class:`Guarded`.
     x²·sigma(t)·sigma(-t) becomes (x·sigma(t))·(x·sigma(-t)): never more than |x|·|x·sigma(-t)|.
-    Products with at most one unbounded factor are left as they are (x·sigma(x) cannot overflow)."""
+    Products with one unbounded factor are left as they are (x·sigma(x) cannot overflow), unless a
+    coefficient above 1 would multiply it first: 4·x·sigma(x)·sigma(-t)·sigma(t) becomes
+    4·(x·sigma(x)·sigma(-t)·sigma(t)), x multiplied into the decaying factors before the 4."""
     def prone(e):
         if not isinstance(e, sp.Mul):
             return False
         factors = e.args
         unbounded = sum(int(f.exp) if isinstance(f, sp.Pow) and f.base.is_Symbol and f.exp.is_Integer
                         and f.exp > 0 else 1 for f in factors if not f.is_number and not _decaying(f))
-        return unbounded >= 2 and any(_decaying(f) for f in factors)
+        coeff = sp.Mul(*[f for f in factors if f.is_number])
+        # a coefficient > 1 applied first would overflow a lone x too (4·x·sigma(x)·... at x = -max)
+        return (unbounded >= 2 or (unbounded == 1 and abs(coeff) > 1)) and any(_decaying(f) for f in factors)
 
     def rebuild(e):
         coeff, atoms, others, decaying = sp.S.One, [], [], []
@@ -401,8 +405,11 @@ def safe_products(expr: sp.Expr) -> sp.Expr:
                 atoms += [f.base] * int(f.exp)
             else:
                 others.append(f)
-        n = min(len(atoms), len(decaying))
-        d = sp.Mul(*[Pair(a, g) for a, g in zip(atoms, decaying)], *atoms[n:], *decaying[n:])
+        if len(atoms) == 1:  # a lone x into the product of all the decaying factors, whichever decays
+            d = Pair(atoms[0], sp.Mul(*decaying))
+        else:
+            n = min(len(atoms), len(decaying))
+            d = sp.Mul(*[Pair(a, g) for a, g in zip(atoms, decaying)], *atoms[n:], *decaying[n:])
         if others:
             d = Guarded(sp.Mul(*others), d)
         return coeff * d

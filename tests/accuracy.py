@@ -16,10 +16,12 @@ The bounds, each stated where it is applied:
   that are x, -x, 2^k·x, or kept exact by printing (ExpMul, DWPoly/SigmoidPairDW, SinMul, CosMul) get
   none, so GELU, GELU-tanh and the sine are held to 4 ULP at every |x|.
 * **Near a root** of the computed function (where the truth changes sign between neighbouring sweep
-  points, and within a factor 8 of that point in x): the value is a difference of terms much larger
-  than itself (GELU' = Phi(x) + x·phi(x) at x = -0.75, SiLU' at -1.28), and what is achievable there
-  is the conditioning of the function at x, 2u·|x·g'(x)| (g' from the truth), a backward error of one
-  unit roundoff on x. Away from roots (GELU's Gaussian tail) exact-argument kernels get no such
+  points x0): the value is a difference of terms much larger than itself (GELU' = Phi(x) + x·phi(x)
+  at x = -0.75, SiLU' at -1.28), of about the size |x0·g'(x0)| there, whose rounding no fixed-
+  precision form avoids. Within a factor 8 of x0 (in x) the bound adds the conditioning of the
+  function at x, 2u·|x·g'(x)| (a backward error of one unit roundoff on x), and within a factor 3
+  the size of those terms, 2u·|x0·g'(x0)| (for a minimum of g near its root, as Mish's, where g' = 0).
+  g' comes from the truth. Away from roots (GELU's Gaussian tail) exact-argument kernels get no such
   allowance.
 * **Gradual underflow**: a true value below 2^(p/2)·tiny (the last p/2 binades before and in the
   subnormals) may carry the rounding of a subnormal intermediate (e^-x of sigma(-745) has one bit)
@@ -48,7 +50,7 @@ import numpy as np
 import sympy as sp
 from mpmath import mpf
 
-from reference import bound_params, near_underflow, param_sets, sweep, truth, ulp_of
+from reference import bound_params, near_underflow, param_sets, sweep, truth_of, ulp_of
 from symact.catalog import X
 from symact.from_output import Y
 from symact.printing import (FUNCTIONS, CosMul, ExpMul, Guarded, Item, Pair, SigmoidPairDW, SinMul,
@@ -147,18 +149,29 @@ def conditioning(at, slope, dtype):
     return 2 * mpmath.ldexp(1, -(np.finfo(dtype).nmant + 1)) * abs(mpf(at) * slope)
 
 
-def near_roots(xs, values) -> np.ndarray:
-    """For each x, whether it lies within a factor 8 (in x, same sign) of a sign change of ``values``
-    (the truth, mpf; None or floats where x or the value is not finite) between neighbouring points."""
-    pts = sorted((x, v) for x, v in zip(xs, values) if v is not None and math.isfinite(x) and not isinstance(v, float))
+def near_roots(xs, values, slopes=None):
+    """For each x: (within a factor 8 of a sign change of ``values`` between neighbouring points, in x
+    and of the same sign; the absolute allowance 2u·|x0·g'(x0)| if within a factor 3 of that root x0,
+    else 0). ``values``/``slopes``: the truth and its x-derivative (mpf; floats where not finite)."""
+    slopes = slopes if slopes is not None else [None] * len(xs)
+    pts = sorted((x, v, s) for x, v, s in zip(xs, values, slopes)
+                 if v is not None and math.isfinite(x) and not isinstance(v, float))
     brackets = []
-    for (a, va), (b, vb) in zip(pts, pts[1:]):
+    for (a, va, sa), (b, vb, sb) in zip(pts, pts[1:]):
         if (va < 0 < vb or vb < 0 < va) and a * b > 0:
-            brackets.append((min(abs(a), abs(b)) / 8, max(abs(a), abs(b)) * 8, 1 if a > 0 else -1))
-    out = np.zeros(len(xs), bool)
+            scale = max(abs(mpf(a) * sa) if sa is not None and not isinstance(sa, float) else mpf(0),
+                        abs(mpf(b) * sb) if sb is not None and not isinstance(sb, float) else mpf(0))
+            brackets.append((min(abs(a), abs(b)), max(abs(a), abs(b)), 1 if a > 0 else -1, scale))
+    near = np.zeros(len(xs), bool)
+    extra = [mpf(0)] * len(xs)
     for i, x in enumerate(xs):
-        out[i] = any(lo <= abs(x) <= hi and (x > 0) == (sign > 0) for lo, hi, sign in brackets)
-    return out
+        for lo, hi, sign, scale in brackets:
+            if (x > 0) == (sign > 0):
+                if lo / 8 <= abs(x) <= hi * 8:
+                    near[i] = True
+                if lo / 3 <= abs(x) <= hi * 3:
+                    extra[i] = max(extra[i], scale)
+    return near, extra
 
 
 def underflow_scale(x: float, params: dict, degree: int):
@@ -251,7 +264,7 @@ def measure_kernel(d, kernel: str, kind: str, dtype, kernels) -> Result:
         bound = dict(bound_params(entry, {**{p.name: float(p.value) for p in entry.kernel_params}, **params}, dtype))
         cond = rounds_argument(entry, k, bound)
         ptuple = tuple(bound.items())
-        truths = [truth(entry.name, ptuple, x, dtype, kind == "from_output") for x in xs.tolist()]
+        truths = [truth_of(entry, ptuple, x, dtype, kind == "from_output") for x in xs.tolist()]
         if kind == "from_output":
             with np.errstate(over="ignore"):
                 ys = np.array([t.f if isinstance(t.f, float) else float(t.f) for t in truths]).astype(dtype)
@@ -260,7 +273,8 @@ def measure_kernel(d, kernel: str, kind: str, dtype, kernels) -> Result:
             ys = None
             got = _call(fn, xs, params)
         assert got.dtype == dtype, (kernel, got.dtype)
-        roots = near_roots(xs.tolist(), [component(t, kind)[0] for t in truths])
+        roots, root_scale = near_roots(xs.tolist(), [component(t, kind)[0] for t in truths],
+                                       [component(t, kind)[1] for t in truths])
         for j, (x, t, y) in enumerate(zip(xs.tolist(), truths, got.tolist())):
             want, slope = component(t, kind)
             allowance = mpf(0)
@@ -278,6 +292,7 @@ def measure_kernel(d, kernel: str, kind: str, dtype, kernels) -> Result:
                         allowance += conditioning(yj, t.d2f / t.df, dtype)
             elif cond or roots[j]:
                 allowance = conditioning(x, slope, dtype)
+            allowance += 2 * mpmath.ldexp(1, -(np.finfo(dtype).nmant + 1)) * root_scale[j]
             err, fail = judge(x, y, want, dtype, allowance=allowance, scale=underflow_scale(x, bound, degree))
             res.points += 1
             if not (kind == "from_output" and saturated):  # no ULP count where y no longer determines f'
@@ -355,10 +370,11 @@ def all_results(derived=None, kernels=None) -> dict:
 def judge_series(xs, gots, wants, slopes, dtype, cond: bool, params: dict, degree: int, extra_ulp=0.0) -> list[str]:
     """judge() over a sweep for one computed function: the argument-rounding allowance where ``cond``,
     the near-root allowance where the truth changes sign nearby. Returns the failures."""
-    roots = near_roots(list(xs), list(wants))
+    roots, root_scale = near_roots(list(xs), list(wants), list(slopes))
     out = []
     for j, (x, got, want, slope) in enumerate(zip(xs, gots, wants, slopes)):
         allowance = conditioning(x, slope, dtype) if (cond or roots[j]) else 0
+        allowance += 2 * mpmath.ldexp(1, -(np.finfo(dtype).nmant + 1)) * root_scale[j]
         _, fail = judge(x, float(got), want, dtype, extra_ulp=extra_ulp, allowance=allowance,
                         scale=underflow_scale(x, params, degree))
         if fail:

@@ -532,12 +532,18 @@ def _limit(a: mpf, b: mpf):
     return math.nan
 
 
-@functools.lru_cache(maxsize=None)
 def truth(entry_name: str, params: tuple, x: float, dtype, for_output: bool = False) -> Truth:
     """The truth of catalog entry ``entry_name`` at parameters ``params`` ((name, value) pairs, values
-    as the kernel receives them) and x, to ``dtype``'s needs. Cached: every kernel of an entry (f,
-    grad, parameter grads, fused, vjp, from-output) shares one evaluation per point."""
-    return _truth(_entry(entry_name), params, x, dtype, for_output)
+    as the kernel receives them) and x, to ``dtype``'s needs (see :func:`truth_of`)."""
+    return truth_of(_entry(entry_name), params, x, dtype, for_output)
+
+
+@functools.lru_cache(maxsize=None)
+def truth_of(entry, params: tuple, x: float, dtype, for_output: bool = False) -> Truth:
+    """The truth of ``entry`` (a catalog Activation, the user's included) at ``params`` and x. Cached:
+    every kernel of an entry (f, grad, parameter grads, fused, vjp, from-output) shares one evaluation
+    per point."""
+    return _truth(entry, params, x, dtype, for_output)
 
 
 def _entry(name):
@@ -644,30 +650,11 @@ def near_underflow(t, dtype) -> bool:
 
 
 def measure(d, kernel: str, dtype, kernels):
-    """Kept for tests/test_userspec.py: a derived entry's kernel (f or df/dx, default parameters)
-    over the sweep against the truth; returns (max ULP, where, points beyond 4 ULP that are not near
-    gradual underflow). Hard failures (non-finite where the truth is finite) are in the list."""
-    k = next(k for k in d.kernels if k.name == kernel)
-    xs = sweep(dtype, full=False)
-    got = getattr(kernels, kernel)(xs)
-    worst, worst_x, excess = 0.0, None, []
-    for x, y in zip(xs.tolist(), got.tolist()):
-        t = _truth(d.entry, (), x, dtype)
-        v = t.f if k.role == "f" else t.df
-        if isinstance(v, float) and math.isnan(v):
-            if not math.isnan(y):
-                excess.append((x, y, "nan"))
-            continue
-        if isinstance(v, float) and math.isinf(v) or abs(v) > np.finfo(dtype).max:
-            if not (math.isinf(y) and (y > 0) == (v > 0)):
-                excess.append((x, y, v))
-            continue
-        if not math.isfinite(y):
-            excess.append((x, y, mpmath.nstr(v, 17)))
-            continue
-        err = ulp_error(y, v, dtype)
-        if err > worst:
-            worst, worst_x = err, x
-        if err > 4 and not near_underflow(v, dtype):
-            excess.append((x, y, mpmath.nstr(v, 17), round(err, 1)))
-    return worst, worst_x, excess
+    """For tests/test_userspec.py: a derived entry's kernel (user-defined ones too) judged exactly as the
+    catalog's are (tests/accuracy.py), over the full sweep at its defaults and the short one at every
+    other parameter value. Returns (max ULP at the defaults, where, the failures)."""
+    from accuracy import entry_kernels, measure_kernel
+
+    kind = dict(entry_kernels(d, [k.name for k in d.kernels]))[kernel]
+    res = measure_kernel(d, kernel, kind, dtype, kernels)
+    return res.default[0], res.default[1], res.failures
