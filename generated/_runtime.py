@@ -634,6 +634,15 @@ def softplus_f32(z):
 
 
 @njit(cache=True, inline="always")
+def softplus_scaled_f32(c, z):
+    """log(1 + e^(c·z))/c for c > 0, = max(z, 0) + log1p(e)/c with e = e^-|c·z|, log1p(e) as in
+    softplus: finite wherever the value is. Where c·z overflows, e = 0 and the value is z's positive
+    part (softplus(c·z)/c gave inf/c there); z itself, not (c·z)/c, so no rounding of c·z reaches it."""
+    e = exp_f32(-abs(c * z))
+    return max(z, np.float32(0.0)) + fma(e * e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, np.float32(0.0028016420546919107), np.float32(-0.017184266820549965)), np.float32(0.049309972673654556)), np.float32(-0.09139414131641388)), np.float32(0.13033364713191986)), np.float32(-0.16365152597427368)), np.float32(0.19956707954406738)), np.float32(-0.24996760487556458)), np.float32(0.333332359790802)), np.float32(-0.5)), e) / c
+
+
+@njit(cache=True, inline="always")
 def ncdf_f32(z):
     """Phi(z), one branch-free form on the whole line, <= 2 ULP: Phi(-|z|) = (t/4)·e^(-z²/2 + P(v)) with
     t = 4/(4 + |z|), v = 2(t - 0.625) (emit.py:ELEMENTARY), and 1 - Phi(-|z|) for z > 0. Each
@@ -674,20 +683,22 @@ def hypot1m1_f32(z):
     return a * (a / (math.hypot(np.float32(1.0), a) + np.float32(1.0)))
 
 
+# The float32 helpers that compute in float64 on purpose (the product of two float32 is exact there);
+# tests/test_kernels_api.py allows their double arithmetic and no other in float32 kernels.
+F32_THROUGH_F64 = ("sin_mul_f32", "cos_mul_f32")
+
+
 @njit(cache=True, inline="always")
 def sin_mul_f32(a, b):
-    """sin(a*b) with the rounding of a*b undone: a*b = p + e exactly (fma), sin(p) + e*cos(p)."""
-    p = a * b
-    e = fma(a, b, -p)
-    return math.sin(p) + e * math.cos(p)
+    """sin(a*b) of the exact product, correctly rounded but for rare double roundings: a float32 product
+    is exact in float64 (24 + 24 bits, no overflow), and float64's sin reduces any argument exactly."""
+    return np.float32(math.sin(np.float64(a) * np.float64(b)))
 
 
 @njit(cache=True, inline="always")
 def cos_mul_f32(a, b):
-    """cos(a*b) with the rounding of a*b undone: cos(p) - e*sin(p)."""
-    p = a * b
-    e = fma(a, b, -p)
-    return math.cos(p) - e * math.sin(p)
+    """cos(a*b) of the exact product, as sin_mul_f32."""
+    return np.float32(math.cos(np.float64(a) * np.float64(b)))
 # ---- float64 elementary functions ------------------------------------------------------------------
 # Written in arithmetic, selects and bit casts only (no libm call, no data-dependent branch), so a
 # loop calling them vectorizes; against mpmath over the whole domain (tests/test_elementary.py):
@@ -1190,6 +1201,15 @@ def softplus_f64(z):
 
 
 @njit(cache=True, inline="always")
+def softplus_scaled_f64(c, z):
+    """log(1 + e^(c·z))/c for c > 0, = max(z, 0) + log1p(e)/c with e = e^-|c·z|, log1p(e) as in
+    softplus: finite wherever the value is. Where c·z overflows, e = 0 and the value is z's positive
+    part (softplus(c·z)/c gave inf/c there); z itself, not (c·z)/c, so no rounding of c·z reaches it."""
+    e = exp_f64(-abs(c * z))
+    return max(z, 0.0) + fma(e * e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, -2.2938856818471438e-05, 0.000265295970542531), -0.0014569248473329174), 0.005081090478548994), -0.012732150528247672), 0.024682950191684934), -0.03912505115233944), 0.053223522460321214), -0.06504010366036855), 0.07444817019942226), -0.0825618541627825), 0.09071835292534261), -0.09996324347550137), 0.11110571142855806), -0.12499941281507687), 0.14285709745445543), -0.1666666643097834), 0.1999999999247163), -0.2499999999987205), 0.33333333333332466), -0.5), e) / c
+
+
+@njit(cache=True, inline="always")
 def ncdf_f64(z):
     """Phi(z), one branch-free form on the whole line, <= 2 ULP: Phi(-|z|) = (t/4)·e^(-z²/2 + P(v)) with
     t = 4/(4 + |z|), v = 2(t - 0.5) (emit.py:ELEMENTARY), and 1 - Phi(-|z|) for z > 0. Each
@@ -1232,18 +1252,107 @@ def hypot1m1_f64(z):
 
 @njit(cache=True, inline="always")
 def sin_mul_f64(a, b):
-    """sin(a*b) with the rounding of a*b undone: a*b = p + e exactly (fma), sin(p) + e*cos(p)."""
+    """sin(a*b) of the exact product a*b = p + e (e = fma(a, b, -p)): sin(p) + e*cos(p) while
+    |p| < 2^20 (|e| <= 2^-33, so e² is below the result's last bit), else _sincos_mul_f64's exact
+    reduction (|e| may exceed 1 out there, and p may overflow). nan for nan or infinite input."""
     p = a * b
-    e = fma(a, b, -p)
-    return math.sin(p) + e * math.cos(p)
+    if not abs(p) >= 1048576.0:  # nan takes this branch too
+        e = fma(a, b, -p)
+        return math.sin(p) + e * math.cos(p)
+    return _sincos_mul_f64(a, b)[0]
 
 
 @njit(cache=True, inline="always")
 def cos_mul_f64(a, b):
-    """cos(a*b) with the rounding of a*b undone: cos(p) - e*sin(p)."""
+    """cos(a*b) of the exact product: cos(p) - e*sin(p) while |p| < 2^20, else as sin_mul_f64."""
     p = a * b
-    e = fma(a, b, -p)
-    return math.cos(p) - e * math.sin(p)
+    if not abs(p) >= 1048576.0:
+        e = fma(a, b, -p)
+        return math.cos(p) - e * math.sin(p)
+    return _sincos_mul_f64(a, b)[1]
+
+# ---- exact argument reduction for sin and cos of a product (float64) --------------------------------
+# 1/(2π) in base 2^24, C_j the digit of weight 2^(-24(j+1)) (emit.py computes them with mpmath): enough
+# digits for an argument up to 2^2048, the largest exact product of two finite doubles.
+_INV_2PI_24 = np.array([
+    2670176.0, 14390161.0, 346751.0, 644596.0, 8211767.0, 7354072.0, 10839631.0, 1106960.0,
+    8361048.0, 15398830.0, 15816813.0, 13179790.0, 9474932.0, 12059026.0, 4962946.0, 7627911.0,
+    4163450.0, 13053002.0, 6934458.0, 2133373.0, 4959953.0, 2177639.0, 1837485.0, 1564560.0,
+    5137525.0, 9330900.0, 13532455.0, 2168802.0, 15695434.0, 968702.0, 2490359.0, 8480259.0,
+    16501700.0, 6477442.0, 10176475.0, 5087155.0, 13234882.0, 7197649.0, 9427367.0, 9960075.0,
+    6113774.0, 11664121.0, 8150735.0, 4312701.0, 14849188.0, 12229374.0, 14150727.0, 14899010.0,
+    1409228.0, 1163038.0, 14347004.0, 3403528.0, 2538765.0, 8874616.0, 14964823.0, 12158658.0,
+    1664609.0, 5752104.0, 1708067.0, 8386080.0, 1268937.0, 13386113.0, 8738226.0, 10283570.0,
+    5781662.0, 15737626.0, 13758726.0, 7395827.0, 7813634.0, 4890838.0, 7413154.0, 15042345.0,
+    12020689.0, 3429830.0, 4280233.0, 8372673.0, 5234572.0, 16387248.0, 12030950.0, 827246.0,
+    15781705.0, 12311239.0, 9944615.0, 13535181.0, 7519391.0, 13066748.0, 4744223.0, 2033946.0,
+    12491701.0, 6146892.0, 1101509.0, 7439661.0, 6768240.0, 15773995.0, 5264203.0, 1523715.0,
+    1154913.0, 9133176.0, 15118758.0, 12589196.0,
+])
+
+
+@njit(cache=True)
+def _turns_f64(d, k):
+    """(h, l) with h + l = frac(d·2^k/(2π)) + n for an integer n, |h| < 1 and |l| <~ 2^-52: the
+    argument d·2^k (d finite, k an integer) in turns, to ~2^-120 absolute whatever its size. Payne and
+    Hanek's reduction: |d| = M·2^e with M a 53-bit integer, split into halves of 26 and 27 bits so
+    that each product with a digit C_j of 1/(2π) is exact; digits whose product with M·2^e is an
+    integer are skipped (they add whole turns), the next nine are summed, each product's and each
+    sum's integer part dropped exactly (2Sum keeps the rounding errors in l)."""
+    m, ed = math.frexp(abs(d))
+    big_m = m * 9007199254740992.0  # 2^53: an integer below 2^53
+    e = ed - 53 + k
+    mh = np.floor(big_m * 7.450580596923828e-09)  # 2^-27
+    ml = big_m - mh * 134217728.0  # exact, below 2^27
+    j0 = max(e // 24, 0)
+    h = 0.0
+    l = 0.0
+    for j in range(j0, j0 + 9):
+        c = _INV_2PI_24[j]
+        s = e - 24 * (j + 1)
+        for t in (math.ldexp(mh * c, s + 27), math.ldexp(ml * c, s)):  # exact: below 2^51, scaled
+            t = t - np.floor(t)
+            u = h + t
+            bb = u - h
+            l += (h - (u - bb)) + (t - bb)
+            h = u - np.floor(u)
+    return (-h, -l) if d < 0 else (h, l)
+
+
+@njit(cache=True)
+def _sincos_mul_f64(a, b):
+    """(sin(a*b), cos(a*b)) of the exact product, for any finite a and b (nan if either is not):
+    a = ma·2^ka, b = mb·2^kb, the product ma·mb = p + e exactly (fma), and each part reduced in turns
+    by _turns_f64, so the product may exceed the largest double (sin(30x) at x = 1.7e308 has a value).
+    The turns t = h + l are reduced to the nearest quarter turn q (exact) and r = t - q/4,
+    θ = 2π·r as a double-word θh + θl, sin θ = sin θh + θl·cos θh: ~1 ULP, also near zeros."""
+    if not (abs(a) < math.inf and abs(b) < math.inf):
+        return math.sin(a * b), math.cos(a * b)  # nan: inf·x or nan
+    ma, ka = math.frexp(a)
+    mb, kb = math.frexp(b)
+    p = ma * mb
+    e = fma(ma, mb, -p)
+    h1, l1 = _turns_f64(p, ka + kb)
+    h2, l2 = _turns_f64(e, ka + kb)
+    h = h1 + h2
+    bb = h - h1
+    l = ((h1 - (h - bb)) + (h2 - bb)) + (l1 + l2)
+    q = np.floor(h * 4.0 + 0.5)  # the nearest quarter turn
+    r = h - q * 0.25  # exact (Sterbenz), |r| <= 1/8 + |l|
+    th = r * 6.283185307179586
+    tl = fma(r, 6.283185307179586, -th) + (r * 2.4492935982947064e-16 + l * 6.283185307179586)
+    sn = math.sin(th)
+    cs = math.cos(th)
+    sn, cs = sn + tl * cs, cs - tl * sn
+    quadrant = int(q) & 3
+    if quadrant == 0:
+        return sn, cs
+    if quadrant == 1:
+        return cs, -sn
+    if quadrant == 2:
+        return -sn, -cs
+    return -cs, sn
+
 
 @njit(cache=True)
 def _warm(x):
@@ -1451,3 +1560,18 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=(), heavy=False
             o[...] = tgt.reshape(shape)
     results = [r if o is not None or r.ndim else r[()] for o, r in zip(outs, results)]
     return results[0] if nout == 1 else tuple(results)
+
+
+def param_vjp(fn, loops, x, g, params, specs, index, heavy=False):
+    """Σ g·df/dp for the parameter p = params[index], in p's own shape: ``loops`` compute g·df/dp per
+    element of the broadcast shape of x, g and the parameters (as ``elementwise``, with g as a further
+    input), then the axes p was broadcast along are summed: the leading axes p lacks and those where p
+    has length 1. What PyTorch's autograd returns as ``p.grad``. float32 products are summed in
+    float64 and rounded once; a scalar (or 0-d) p gives a NumPy scalar."""
+    shape = np.shape(_check_param(fn, specs[index][0], params[index], specs[index][1], specs[index][2]))
+    prod = np.asarray(elementwise(fn, loops, x, params, specs, None, inputs=(g,), heavy=heavy))
+    lead = prod.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and prod.shape[lead + i] != 1)
+    acc = np.float64 if prod.dtype == np.float32 else prod.dtype
+    total = prod.sum(axis=axes, dtype=acc, keepdims=True).astype(prod.dtype).reshape(shape)
+    return total[()] if total.ndim == 0 else total

@@ -86,7 +86,7 @@ def binary_cross_entropy_with_logits_elementwise(x, target=1.0, pos_weight=1.0, 
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_grad_f32(x, target, pos_weight):
-    result = -pos_weight*target*sigmoid_f32(-x) + (np.float32(1.0) - target)*sigmoid_f32(x)
+    result = -pos_weight*(target*sigmoid_f32(-x)) + (np.float32(1.0) - target)*sigmoid_f32(x)
     result = (np.float32(1.0) - target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(1.0)) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = (-pos_weight*target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
@@ -108,7 +108,7 @@ def _binary_cross_entropy_with_logits_elementwise_grad_ploop_f32(x, target, pos_
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_grad_f64(x, target, pos_weight):
-    result = -pos_weight*target*sigmoid_f64(-x) + (1.0 - target)*sigmoid_f64(x)
+    result = -pos_weight*(target*sigmoid_f64(-x)) + (1.0 - target)*sigmoid_f64(x)
     result = (1.0 - target if ((target > 0.0) or (target < 0.0)) else 1.0) if x == math.inf else result  # limit at inf, derived by SymPy
     result = (-pos_weight*target if ((target > 0.0) or (target < 0.0)) else 0.0) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it

@@ -188,7 +188,8 @@ _MARGIN_RANKING_LOSS_ELEMENTWISE_GRAD_INPUT2_LOOPS = {np.float32: (_margin_ranki
 
 
 def margin_ranking_loss_elementwise_grad_input2(x, input2=0.0, target=1.0, margin=0.0, *, out=None):
-    """Derivative of margin_ranking_loss_elementwise with respect to its parameter 'input2', elementwise (sum over the broadcast axes for the parameter's gradient).
+    """Partial derivative dmargin_ranking_loss_elementwise/dinput2, elementwise (one value per element of the
+    broadcast shape of x and the parameters, like margin_ranking_loss_elementwise_grad).
 
     Computes Piecewise((target, margin - target*(-input2 + x) > 0), (0, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
