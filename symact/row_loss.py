@@ -155,7 +155,8 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
         reds, out, inner, *value = rk.lowered
         divisor = None if rk.wrt is None else "gd"
         variants = [dict(zip(("lines", "nbuf"), row_code(reds, out, tag, i, rk.wrt is None, inner, *value,
-                                                         divisor=divisor)), tag=tag) for tag in ("f32", "f64")]
+                                                         divisor=divisor, loss=True)), tag=tag)
+                    for tag in ("f32", "f64")]
         exprs += [r.body for r in reds + inner] + [out] + value
         reductions += reds + inner
         kernels.append({"name": rk.name, "target": rk.target, "wrt": rk.wrt, "derived": sp.sstr(rk.derived),

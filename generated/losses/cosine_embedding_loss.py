@@ -49,7 +49,7 @@ def _cosine_embedding_loss_pm1_rows_f32(input1, input2, s, margin, out):
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+        out[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0))) + np.float32(0.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -66,7 +66,7 @@ def _cosine_embedding_loss_pm1_prows_f32(input1, input2, s, margin, out):
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+        out[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0))) + np.float32(0.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -83,7 +83,7 @@ def _cosine_embedding_loss_pm1_rows_f64(input1, input2, s, margin, out):
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0)) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -100,7 +100,7 @@ def _cosine_embedding_loss_pm1_prows_f64(input1, input2, s, margin, out):
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0)) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -261,7 +261,7 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margi
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+        vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0))) + np.float32(0.0)
         for i in range(n):
             out[r, i] = ((s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
 
@@ -280,7 +280,7 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f32(input1, input2, s, marg
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+        vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0))) + np.float32(0.0)
         for i in range(n):
             out[r, i] = ((s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
 
@@ -299,7 +299,7 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64(input1, input2, s, margi
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0)) + 0.0
         for i in range(n):
             out[r, i] = ((s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
@@ -318,7 +318,7 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f64(input1, input2, s, marg
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0)) + 0.0
         for i in range(n):
             out[r, i] = ((s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 

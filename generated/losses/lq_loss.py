@@ -24,7 +24,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False), ('q', True, False),)
+_PARAMS = (('target', False, True), ('q', True, False),)
 
 
 @njit(cache=True, inline="always")
@@ -201,11 +201,11 @@ def lq_loss(input, target, q=1.5, reduction="mean"):
 
     Per element Piecewise(((-target + x)**q, target < x), ((target - x)**q, target > x), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.
     """
-    x, t, others = check('lq_loss', input, target, 'real', reduction)
-    return reduce('lq_loss', lq_loss_elementwise(x, t, q), reduction)
+    x, t, others, nans = check('lq_loss', input, target, 'real', reduction)
+    return reduce('lq_loss', lq_loss_elementwise(x, t, q), reduction, nans=nans)
 
 
 def lq_loss_grad(input, target, q=1.5, reduction="mean"):
     """Gradient of the reduced lq_loss with respect to input."""
-    x, t, others = check('lq_loss_grad', input, target, 'real', reduction)
-    return reduce_grad('lq_loss_grad', lq_loss_elementwise_grad(x, t, q), reduction)
+    x, t, others, nans = check('lq_loss_grad', input, target, 'real', reduction)
+    return reduce_grad('lq_loss_grad', lq_loss_elementwise_grad(x, t, q), reduction, nans=nans)

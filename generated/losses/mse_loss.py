@@ -24,7 +24,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False),)
+_PARAMS = (('target', False, True),)
 
 
 @njit(cache=True, inline="always")
@@ -204,11 +204,11 @@ def mse_loss(input, target, reduction="mean", weight=None):
     Per element (-target + x)**2; ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
     ``weight`` rescales each element's loss (broadcast; 'mean' then divides by the sum of the weights), as in torch.nn.functional.mse_loss.
     """
-    x, t, others = check('mse_loss', input, target, 'real', reduction)
-    return reduce('mse_loss', mse_loss_elementwise(x, t), reduction, weight, 'weights')
+    x, t, others, nans = check('mse_loss', input, target, 'real', reduction)
+    return reduce('mse_loss', mse_loss_elementwise(x, t), reduction, weight, 'weights', nans=nans)
 
 
 def mse_loss_grad(input, target, reduction="mean", weight=None):
     """Gradient of the reduced mse_loss with respect to input."""
-    x, t, others = check('mse_loss_grad', input, target, 'real', reduction)
-    return reduce_grad('mse_loss_grad', mse_loss_elementwise_grad(x, t), reduction, weight, 'weights')
+    x, t, others, nans = check('mse_loss_grad', input, target, 'real', reduction)
+    return reduce_grad('mse_loss_grad', mse_loss_elementwise_grad(x, t), reduction, weight, 'weights', nans=nans)
