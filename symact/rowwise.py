@@ -55,10 +55,10 @@ class RowDiff(sp.Function):
 
 
 class ZeroGuard(sp.Function):
-    """Lowering only: c·v with a data coefficient c (a target t_k, a class weight w_k, 1 − t_k, a
-    delta) printed as ``0 if c == 0 else c·v``: a term whose coefficient is exactly 0 is absent, also
-    where v is infinite (0·log 0 = 0: cross-entropy against t_j = 0 at x_j = −inf, a class of weight 0,
-    a label whose logit is +inf in a hinge)."""
+    """Lowering only: c·v with a data coefficient c (a target t_k, a class weight w_k, 1 − t_k)
+    printed as ``c·v if c != 0 or v != v else 0``: a term whose coefficient is exactly 0 is absent,
+    also where v is infinite (0·log 0 = 0: cross-entropy against t_j = 0 at x_j = −inf, a class of
+    weight 0, a label whose logit is +inf in a hinge); a nan v stays nan."""
     cheap = True  # arithmetic and selects only (printing.transcendental)
     nargs = 2
 
@@ -385,9 +385,10 @@ class RowPrinter(NumbaPrinter):
 
     PER_ROW = ("g", "y", "s")
 
-    def __init__(self, tag):
+    def __init__(self, tag, widen=False):
         super().__init__(tag)
         self.row_locals: dict[str, str] = {}  # local name -> what it holds, read once per row
+        self.widen = widen  # float32 data computed in float64 (row_loss.wide_float32): reads converted
 
     def _print_Indexed(self, expr):
         if expr.base.name == "w":
@@ -396,7 +397,8 @@ class RowPrinter(NumbaPrinter):
             if index.free_symbols and all(v.name in self.PER_ROW for v in index.free_symbols):
                 return self._row_local(f"w_{'_'.join(sorted(v.name for v in index.free_symbols))}", printed)
             return printed
-        return f"{expr.base}[r, {self._print(expr.indices[0])}]"
+        element = f"{expr.base}[r, {self._print(expr.indices[0])}]"
+        return f"np.float64({element})" if self.widen else element
 
     def _row_local(self, name, value):
         self.row_locals.setdefault(name, value)
@@ -431,11 +433,16 @@ class RowPrinter(NumbaPrinter):
         return f"({a} - {m} if {a} != {m} else {self.const(0)})"
 
     def _print_RowDiff(self, expr):
-        return f"({self._print(expr.args[0])} - {self._print(expr.args[1])})"
+        a, b = expr.args
+        diff = f"({self._print(a)} - {self._print(b)})"
+        if a.base == b.base and a.indices[0] != b.indices[0]:  # x_k − x_y at k = y is 0, also for x_y = ±inf
+            return f"({diff} if {self._print(a.indices[0])} != {self._print(b.indices[0])} else {self.const(0)})"
+        return diff
 
     def _print_ZeroGuard(self, expr):
-        c, v = expr.args
-        return f"({self.const(0)} if {self._print(c)} == {self.const(0)} else {self._print(c * v)})"
+        c, v = expr.args  # 0 for c = 0 and v = ±inf; nan stays nan (v != v)
+        pc, pv = self._print(c), self._print(v)
+        return f"({self._print(c * v)} if {pc} != {self.const(0)} or {pv} != {pv} else {self.const(0)})"
 
     def _print_Idx(self, expr):
         return expr.name
@@ -444,8 +451,9 @@ class RowPrinter(NumbaPrinter):
         a, b = (self._print(v) for v in expr.args)
         return f"({self.const(1)} if {a} == {b} else {self.const(0)})"
 
-    def _print_Ramp(self, expr):
-        return f"max({self._print(expr.args[0])}, {self.const(0)})"
+    def _print_Ramp(self, expr):  # max(z, 0), written so that a nan z stays nan (max(nan, 0) is 0)
+        z = self._print(expr.args[0])
+        return f"({self.const(0)} if {z} <= {self.const(0)} else {z})"
 
     def _print_Step(self, expr):
         return f"({self.const(1)} if {self._print(expr.args[0])} > {self.const(0)} else {self.const(0)})"
@@ -636,14 +644,15 @@ def _max_lines(p: RowPrinter, red: Reduction, buf: int):
 
 def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, scalar: bool,
              out_inner: list[Reduction] = (), row_value: sp.Expr | None = None,
-             divisor: str | None = None, loss: bool = False) -> tuple[list[str], int]:
+             divisor: str | None = None, loss: bool = False, widen: bool = False) -> tuple[list[str], int]:
     """Body lines of the per-row loop (indented by the template), and the rows of scratch buffer
     ``buf`` (shape (rows, n), one per row being worked on) they use. With ``row_value`` (fused loss
     and gradient) the row's value goes to ``vout[r]`` and the per-index output to ``out``. A
     ``divisor`` (a loss gradient's 'mean' denominator, a kernel argument) divides each output
     element as it is stored: the same rounding as dividing afterwards, without a pass of its own.
-    ``loss``: the row's value is a loss, stored plus 0 (a zero loss is +0.0: −(0 − 0) would be −0.0)."""
-    p = RowPrinter(tag)
+    ``loss``: the row's value is a loss, stored plus 0 (a zero loss is +0.0: −(0 − 0) would be −0.0).
+    ``widen``: float32 data read as float64 (with tag "f64": the whole row computed in float64)."""
+    p = RowPrinter(tag, widen)
     lines, nbuf = [], 0
     reuse: dict = {}
     for group in fuse_sums(reductions):
@@ -733,7 +742,8 @@ def render_vector(env, fn, version: str) -> str:
     rks = derive_rows(fn)
     for rk in rks:
         variants = [dict(zip(("lines", "nbuf"), row_code(rk.reductions, rk.out, t, rk.index,
-                                                         fn.scalar and not rk.vjp)), tag=t) for t in ("f32", "f64")]
+                                                         fn.scalar and not rk.vjp)), tag=t,
+                         buf="float32" if t == "f32" else "float64") for t in ("f32", "f64")]
         what = "vector-Jacobian product g·∂y/∂x (what backprop needs)" if rk.vjp else fn.summary
         kernels.append({"name": rk.name, "vjp": rk.vjp, "derived": sp.sstr(rk.derived),
                         "args": ["x"] + (["g"] if rk.vjp else []) + [n for n, _, _ in fn.params],

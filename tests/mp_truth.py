@@ -70,17 +70,30 @@ def pieces(expr: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]]:
 
 
 def terms(expr: sp.Expr) -> sp.Expr:
-    """Σ|addend| of each branch's top-level sum: the magnitude a sum's roundings are relative to."""
+    """Σ|addend| of each branch's top-level sum (a max(0, ·) or ramp counts its argument's addends):
+    the magnitude a sum's roundings are relative to."""
+    def magnitude(e):
+        total = []
+        for t in sp.Add.make_args(sp.expand_mul(e)):
+            inner = [f for f in sp.Mul.make_args(t) if type(f).__name__ == "Ramp"]
+            if inner:  # c·max(0, a): the terms of a, times c
+                rest = sp.Mul(*[f for f in sp.Mul.make_args(t) if f is not inner[0]])
+                total.append(sp.Abs(rest) * magnitude(inner[0].args[0]))
+            else:
+                total.append(sp.Abs(t))
+        return sp.Add(*total)
+
     ps = pieces(expr)
-    mags = [(sp.Add(*[sp.Abs(t) for t in sp.Add.make_args(sp.expand_mul(e))]), c) for e, c in ps]
+    mags = [(magnitude(e), c) for e, c in ps]
     return mags[0][0] if len(mags) == 1 and mags[0][1] is sp.true else sp.Piecewise(*mags)
 
 
 class Scalar:
     """f(x) for one expression whose only free symbol is ``x`` (every other argument bound)."""
 
-    def __init__(self, x: sp.Symbol, expr: sp.Expr, bound=()):
+    def __init__(self, x: sp.Symbol, expr: sp.Expr, bound=(), domain=None):
         self.x = x
+        self.domain = domain
         self.expr = sp.sympify(expr)
         self.extra = min(120, 2 * max([digits(b) for b in bound] + [0]))
         self.scale = max([abs(float(b)) for b in bound if math.isfinite(float(b))] + [1.0])
@@ -102,10 +115,18 @@ class Scalar:
     def direct(self, x: float):
         dps = 60 + self.extra + 2 * digits(x) + (int(0.45 * abs(x)) if abs(x) <= 4000 else 0)
         a, b = self._eval(x, dps), self._eval(x, dps + 40)
+        if mpmath.isnan(a) and mpmath.isnan(b) and self.domain is not None and x in self.domain:
+            # a pole at the end of the input's domain (BCE's 1/(1 − x) at x = 1): the one-sided limit
+            inward = 1 if x == self.domain[0] else -1
+            a, b = [self._eval(mpmath.mpf(x) + inward * mpmath.mpf(10) ** -e, e + 60) for e in (500, 1000)]
+            if abs(b) > mpmath.mpf(10) ** 400 and abs(b) > abs(a) and (a > 0) == (b > 0):
+                return mpmath.inf if b > 0 else -mpmath.inf
         if not (mpmath.isfinite(a) and mpmath.isfinite(b)):
             return b if a == b else None
         if a == b == 0 or abs(a - b) <= abs(b) * mpmath.mpf(10) ** -35:
             return b
+        if abs(a - b) <= mpmath.mpf(10) ** -(dps - 20) * max(1, abs(x), self.scale):
+            return mpmath.mpf(0)  # a cancellation to an exact 0 (x/3 − 10000/3 at x = 10000), seen as rounding
         return None
 
     def _sympy_limit(self, sign, what):
@@ -139,8 +160,15 @@ class Scalar:
                 a = mpmath.mpf(0)
             return a, b
 
-    def limit(self, sign: int):
-        """lim f(x) for x → sign·∞ (a float ±inf, an mpf, or None where none exists)."""
+    def limit(self, sign: int, symbolic: bool = False):
+        """lim f(x) for x → sign·∞ (a float ±inf, an mpf, or None where none exists). ``symbolic``:
+        SymPy's limit only (for a target going to infinity: y·(log y − x) grows like y·log y, which no
+        two float-sized sample points tell apart from −y·x)."""
+        if symbolic:
+            v = self._sympy_limit(sign, "value")
+            if v in (sp.oo, -sp.oo):
+                return math.inf if v == sp.oo else -math.inf
+            return mpmath.mpf(sp.Float(v, 60)) if v.is_real else None
         fit = self._fit(sign)
         if fit is not None:
             slope, b = fit
@@ -227,12 +255,12 @@ def judge(got: float, truth, dtype, allowance=0) -> tuple[bool, float]:
 
 
 @functools.lru_cache(maxsize=None)
-def _cached_scalar(x, expr, bound):
-    return Scalar(x, expr, bound)
+def _cached_scalar(x, expr, bound, domain):
+    return Scalar(x, expr, bound, domain)
 
 
-def scalar(x, expr, bound=()) -> Scalar:
-    return _cached_scalar(x, expr, tuple(bound))
+def scalar(x, expr, bound=(), domain=None) -> Scalar:
+    return _cached_scalar(x, expr, tuple(bound), domain)
 
 
 # ---- rows: the catalog's general-K formulas at an explicit K ------------------------------------------
@@ -312,7 +340,16 @@ class Row:
     def __call__(self, values: list[float], scalars=(), spread_scale=1.0):
         vals = [float(v) for v in values]
         if any(math.isnan(v) for v in vals + [float(c) for c in scalars]):
-            return math.nan
+            # nan propagates through mpmath's arithmetic: nan where the expression reads it, the value
+            # where it does not (nll_loss's gradient −w_y·δ_iy does not read the scores)
+            if any(math.isinf(v) for v in vals):
+                return math.nan
+            with mpmath.workdps(30):
+                try:
+                    r = self.f(*[mpmath.mpf(v) for v in vals], *[mpmath.mpf(float(c)) for c in scalars])
+                except ZeroDivisionError:
+                    return math.nan
+            return math.nan if mpmath.isnan(r) else r
         if not any(math.isinf(v) for v in vals):
             return self._at(vals, scalars, spread_scale)
         if not any(v == math.inf for v in vals):

@@ -54,7 +54,7 @@ def _cross_entropy_label_rows_f32(x, y, w, out):
         for k in range(n):
             buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         l2 = math.log1p(frest_f32(buf[0]))
-        out[r] = (np.float32(0.0) if w_y == np.float32(0.0) else (l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)))*w_y) + np.float32(0.0)
+        out[r] = ((l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) != l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) else np.float32(0.0)) + np.float32(0.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -69,7 +69,7 @@ def _cross_entropy_label_prows_f32(x, y, w, out):
         for k in range(n):
             buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         l2 = math.log1p(frest_f32(buf[0]))
-        out[r] = (np.float32(0.0) if w_y == np.float32(0.0) else (l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)))*w_y) + np.float32(0.0)
+        out[r] = ((l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) != l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) else np.float32(0.0)) + np.float32(0.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -84,7 +84,7 @@ def _cross_entropy_label_rows_f64(x, y, w, out):
         for k in range(n):
             buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         l2 = math.log1p(frest_f64(buf[0]))
-        out[r] = (0.0 if w_y == 0.0 else (l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0))*w_y) + 0.0
+        out[r] = ((l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0))*w_y if w_y != 0.0 or l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) != l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) else 0.0) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -99,7 +99,7 @@ def _cross_entropy_label_prows_f64(x, y, w, out):
         for k in range(n):
             buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         l2 = math.log1p(frest_f64(buf[0]))
-        out[r] = (0.0 if w_y == 0.0 else (l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0))*w_y) + 0.0
+        out[r] = ((l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0))*w_y if w_y != 0.0 or l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) != l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) else 0.0) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -117,7 +117,7 @@ def _cross_entropy_label_grad_input_rows_f32(x, y, w, gd, out):
         s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
         rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = ((np.float32(0.0) if w_y == np.float32(0.0) else (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y))/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != np.float32(0.0) or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -135,7 +135,7 @@ def _cross_entropy_label_grad_input_prows_f32(x, y, w, gd, out):
         s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
         rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = ((np.float32(0.0) if w_y == np.float32(0.0) else (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y))/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != np.float32(0.0) or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -153,7 +153,7 @@ def _cross_entropy_label_grad_input_rows_f64(x, y, w, gd, out):
         s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
         rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = ((0.0 if w_y == 0.0 else (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y))/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != 0.0 or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -171,7 +171,7 @@ def _cross_entropy_label_grad_input_prows_f64(x, y, w, gd, out):
         s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
         rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = ((0.0 if w_y == 0.0 else (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y))/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != 0.0 or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else 0.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -188,10 +188,10 @@ def _cross_entropy_label_fwd_grad_input_rows_f32(x, y, w, gd, vout, out):
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
         l6 = math.log1p(frest_f32(buf[0]))
-        vout[r] = (np.float32(0.0) if w_y == np.float32(0.0) else (l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)))*w_y) + np.float32(0.0)
+        vout[r] = ((l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) != l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) else np.float32(0.0)) + np.float32(0.0)
         rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = ((np.float32(0.0) if w_y == np.float32(0.0) else (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y))/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != np.float32(0.0) or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -208,10 +208,10 @@ def _cross_entropy_label_fwd_grad_input_prows_f32(x, y, w, gd, vout, out):
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
         l6 = math.log1p(frest_f32(buf[0]))
-        vout[r] = (np.float32(0.0) if w_y == np.float32(0.0) else (l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)))*w_y) + np.float32(0.0)
+        vout[r] = ((l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) != l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) else np.float32(0.0)) + np.float32(0.0)
         rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = ((np.float32(0.0) if w_y == np.float32(0.0) else (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y))/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != np.float32(0.0) or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -228,10 +228,10 @@ def _cross_entropy_label_fwd_grad_input_rows_f64(x, y, w, gd, vout, out):
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
         l6 = math.log1p(frest_f64(buf[0]))
-        vout[r] = (0.0 if w_y == 0.0 else (l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0))*w_y) + 0.0
+        vout[r] = ((l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0))*w_y if w_y != 0.0 or l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) != l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) else 0.0) + 0.0
         rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = ((0.0 if w_y == 0.0 else (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y))/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != 0.0 or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -248,10 +248,10 @@ def _cross_entropy_label_fwd_grad_input_prows_f64(x, y, w, gd, vout, out):
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
         l6 = math.log1p(frest_f64(buf[0]))
-        vout[r] = (0.0 if w_y == 0.0 else (l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0))*w_y) + 0.0
+        vout[r] = ((l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0))*w_y if w_y != 0.0 or l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) != l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) else 0.0) + 0.0
         rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = ((0.0 if w_y == 0.0 else (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y))/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != 0.0 or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else 0.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -264,7 +264,7 @@ def _cross_entropy_prob_rows_f32(x, t, w, out):
         for j in range(n):
             c0 = t[r, j]*w[j]
             c1 = (x[r, j] - m0 if x[r, j] != m0 else np.float32(0.0))
-            buf[0, j] = (np.float32(0.0) if c0 == np.float32(0.0) else c0*c1)
+            buf[0, j] = (c0*c1 if c0 != np.float32(0.0) or c1 != c1 else np.float32(0.0))
             buf[1, j] = exp_f32(c1)
             buf[2, j] = c0
         s2 = fsum_f32(buf[0])
@@ -283,7 +283,7 @@ def _cross_entropy_prob_prows_f32(x, t, w, out):
         for j in range(n):
             c0 = t[r, j]*w[j]
             c1 = (x[r, j] - m0 if x[r, j] != m0 else np.float32(0.0))
-            buf[0, j] = (np.float32(0.0) if c0 == np.float32(0.0) else c0*c1)
+            buf[0, j] = (c0*c1 if c0 != np.float32(0.0) or c1 != c1 else np.float32(0.0))
             buf[1, j] = exp_f32(c1)
             buf[2, j] = c0
         s2 = fsum_f32(buf[0])
@@ -302,7 +302,7 @@ def _cross_entropy_prob_rows_f64(x, t, w, out):
         for j in range(n):
             c0 = t[r, j]*w[j]
             c1 = (x[r, j] - m0 if x[r, j] != m0 else 0.0)
-            buf[0, j] = (0.0 if c0 == 0.0 else c0*c1)
+            buf[0, j] = (c0*c1 if c0 != 0.0 or c1 != c1 else 0.0)
             buf[1, j] = exp_f64(c1)
             buf[2, j] = c0
         s2 = fsum_f64(buf[0])
@@ -321,7 +321,7 @@ def _cross_entropy_prob_prows_f64(x, t, w, out):
         for j in range(n):
             c0 = t[r, j]*w[j]
             c1 = (x[r, j] - m0 if x[r, j] != m0 else 0.0)
-            buf[0, j] = (0.0 if c0 == 0.0 else c0*c1)
+            buf[0, j] = (c0*c1 if c0 != 0.0 or c1 != c1 else 0.0)
             buf[1, j] = exp_f64(c1)
             buf[2, j] = c0
         s2 = fsum_f64(buf[0])
@@ -410,7 +410,7 @@ def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, gd, vout, out):
             c1 = t[r, k]*w[k]
             buf[0, k] = exp_f32(c0)
             buf[1, k] = c1
-            buf[2, k] = (np.float32(0.0) if c1 == np.float32(0.0) else c0*c1)
+            buf[2, k] = (c0*c1 if c1 != np.float32(0.0) or c0 != c0 else np.float32(0.0))
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         s6 = fsum_f32(buf[2])
@@ -433,7 +433,7 @@ def _cross_entropy_prob_fwd_grad_input_prows_f32(x, t, w, gd, vout, out):
             c1 = t[r, k]*w[k]
             buf[0, k] = exp_f32(c0)
             buf[1, k] = c1
-            buf[2, k] = (np.float32(0.0) if c1 == np.float32(0.0) else c0*c1)
+            buf[2, k] = (c0*c1 if c1 != np.float32(0.0) or c0 != c0 else np.float32(0.0))
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         s6 = fsum_f32(buf[2])
@@ -456,7 +456,7 @@ def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, gd, vout, out):
             c1 = t[r, k]*w[k]
             buf[0, k] = exp_f64(c0)
             buf[1, k] = c1
-            buf[2, k] = (0.0 if c1 == 0.0 else c0*c1)
+            buf[2, k] = (c0*c1 if c1 != 0.0 or c0 != c0 else 0.0)
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         s6 = fsum_f64(buf[2])
@@ -479,7 +479,7 @@ def _cross_entropy_prob_fwd_grad_input_prows_f64(x, t, w, gd, vout, out):
             c1 = t[r, k]*w[k]
             buf[0, k] = exp_f64(c0)
             buf[1, k] = c1
-            buf[2, k] = (0.0 if c1 == 0.0 else c0*c1)
+            buf[2, k] = (c0*c1 if c1 != 0.0 or c0 != c0 else 0.0)
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         s6 = fsum_f64(buf[2])

@@ -88,10 +88,10 @@ def mse_loss_elementwise(x, target=0.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _mse_loss_elementwise_grad_f32(x, target):
-    result = -np.float32(2.0)*target + np.float32(2.0)*x
+    result = (np.float32(2.0)*(x - target))
     result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(-math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return result  # nan in, nan out: the body propagates it
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -110,10 +110,10 @@ def _mse_loss_elementwise_grad_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _mse_loss_elementwise_grad_f64(x, target):
-    result = -2.0*target + 2.0*x
+    result = (2.0*(x - target))
     result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
     result = -math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return result  # nan in, nan out: the body propagates it
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
