@@ -267,6 +267,12 @@ def test_losses_against_mpmath(loss, dtype):
 
 def test_extremes_stay_finite_and_accurate():
     for dt in DTYPES:
+        # +inf logit, target 1: the loss tends to 0 (its (1 - y)·log(1 - σ) term is absent, not 0·(-inf))
+        inf = np.array([np.inf, -np.inf], dt)
+        np.testing.assert_array_equal(K.binary_cross_entropy_with_logits(inf, np.array([1.0, 0.0], dt),
+                                                                         reduction="none"), [0.0, 0.0])
+        np.testing.assert_array_equal(K.binary_cross_entropy_with_logits_grad(inf, np.array([1.0, 0.0], dt),
+                                                                              reduction="none"), [0.0, 0.0])
         x = np.array([800.0, -800.0, 800.0, -800.0], dt)
         y = np.array([1.0, 1.0, 0.0, 0.0], dt)
         v = K.binary_cross_entropy_with_logits(x, y, reduction="none")

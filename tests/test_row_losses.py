@@ -461,6 +461,9 @@ def test_bad_input_gets_a_clear_error():
         (lambda: K.entropy(np.array([0.5, -0.5])), ValueError, "found -0.5"),
         (lambda: K.entropy(np.array([0.5, 0.5]), base=1), ValueError, "base must be a positive number other"),
         (lambda: K.entropy(np.array([0.5, 0.5]), axis=2), ValueError, "axis 2 is out of range"),
+        (lambda: K.entropy(np.array([0.5, 0.5]), axis=None), TypeError, "axis must be an int"),
+        (lambda: K.entropy(np.array([[0.5, 0.5]]), axis=(0, 1)), TypeError, "axis must be an int"),
+        (lambda: K.entropy(np.array([0.5, 0.5]), axis=1.5), TypeError, "axis must be an int"),
         (lambda: K.maxout(np.zeros((2, 6)), pieces=4), ValueError, "pieces must be a positive integer dividing"),
     ]
     for call, exc, msg in cases:
