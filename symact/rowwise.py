@@ -632,11 +632,7 @@ def _max_lines(p: RowPrinter, red: Reduction, buf: int):
     body = red.body
     if isinstance(body, sp.Indexed) and body.indices[0] == red.loop_index:
         return [f"{red.var} = fmax_{p.tag}({body.base}[r])"], 0
-    # c·x[k] with c > 0 (softmax's beta): max_k fl(c·x_k) = fl(c·max_k x_k) exactly, as rounding is
-    # monotone; no pass to materialize the products
-    scale, element = body.as_independent(red.loop_index, as_Add=False)
-    if isinstance(element, sp.Indexed) and element.indices[0] == red.loop_index and scale.is_positive:
-        return [f"{red.var} = {p.doprint(scale)}*fmax_{p.tag}({element.base}[r])"], 0
+    # (c·x[k] with c > 0, softmax's beta, never gets here: lower() shifts it as c·(x_k − max_k x_k))
     v = str(red.loop_index)
     return [f"for {v} in range(n):", f"    buf[{buf}, {v}] = {p.doprint(fold_constants(body))}",
             f"{red.var} = fmax_{p.tag}(buf[{buf}])"], 1
