@@ -362,6 +362,7 @@ def lower(expr: sp.Expr) -> sp.Expr:
 
     expr = expr.replace(is_product_arg, exact).replace(is_exp_of_square, exp_of_square)
     expr = expr.replace(is_sigmoid_of_poly, sigmoid_of_poly).replace(is_scaled_softplus, scaled_softplus)
+    expr = expr.replace(_is_scaled_difference, _scaled_difference)  # appended for the losses: c·a − c·b
     return fold_constants(safe_products(expr))
 
 
@@ -550,3 +551,30 @@ def special_value(expr: sp.Expr, arg: sp.Symbol, x: float, tag: str):
 
     with np.errstate(all="ignore"):
         return ev(lower(expr))
+
+
+# ---- appended for the losses: c·a − c·b printed as c·(a − b) -------------------------------------------
+# SymPy distributes a number over a sum (2·(x − y) is 2x − 2y), so mse_loss's gradient printed as
+# -2.0*target + 2.0*x: inf − inf = nan at x = y = max (the truth is 0), and for c not a power of two three
+# roundings where c·(x − y) has two.
+
+class ScaledDifference(sp.Function):
+    """c·(a − b): the difference first, then the scale."""
+    nargs = 3
+    cheap = True
+
+    def _pythoncode(self, printer):
+        c, a, b = (printer._print(v) for v in self.args)
+        return f"({c}*({a} - {b}))"
+
+
+def _is_scaled_difference(e) -> bool:
+    if not isinstance(e, sp.Add) or len(e.args) != 2:
+        return False
+    (c1, a), (c2, b) = (t.as_coeff_Mul() for t in e.args)
+    return c1.is_Number and c1 == -c2 and abs(c1) != 1 and not a.is_number and not b.is_number
+
+
+def _scaled_difference(e):
+    (c1, a), (c2, b) = (t.as_coeff_Mul() for t in e.args)
+    return ScaledDifference(c1, a, b) if c1 > 0 else ScaledDifference(c2, b, a)

@@ -29,6 +29,7 @@ EXAMPLES = {
     "one_plus_erf": ((1 + sp.erf(x / sp.sqrt(2))) / 2, NormCdf(x)),
     "sech2": (1 - sp.tanh(x) ** 2, 4 * Sigmoid(2 * x) * Sigmoid(-2 * x)),
     "one_plus_tanh": (1 + sp.tanh(x), 2 * Sigmoid(2 * x)),
+    "power_quotient": (sp.diff((x - 1) ** a, x), a * (x - 1) ** (a - 1)),
 }
 
 
