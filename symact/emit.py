@@ -170,6 +170,59 @@ ELEMENTARY = {
 }
 
 
+# Hyperbolic and inverse functions (runtime.py.j2's "hyperbolic and inverse functions" block, issue 18): cosh,
+# sinh, atan, asinh, acosh, atanh, log_cosh, hypot_sq, squareplus(_grad); <= 1 ULP measured against mpmath in both
+# dtypes (tests/test_elementary_extra.py). Fits by least squares on 4(n + 1) + 20 Chebyshev nodes, mpmath at 50
+# digits, the coefficients rounded to the dtype one at a time from the constant up and the higher ones refitted
+# after each rounding (as ncdf_p); max absolute error of the rounded polynomial, f64 / f32:
+# sinh_p: (sinh(a) - a)/a³ in s = a² on [0, 1]: degree 6, 9.3e-18 / 3, 5.0e-9 (both the rounding of 1/6).
+# atan_p: (atan(t) - t)/t³ in s = t² on [0, 1/4]: degree 12, 1.9e-17 / 5, 1.0e-8.
+# logcosh_p: log(cosh(a))/a² in s = a² on [0, 1]: degree 14, 5.1e-18 / 7, 3.5e-10. Its constant 1/2 is exact and
+#   log_cosh adds it apart (a²/2 + a⁴·Q(a²), Q = logcosh_p[1:]), so that the leading term rounds once.
+# logcosh_l: (log1p(e) - e)/e² on [0, e^-2]: degree 10, 5.7e-18 / 4, 1.1e-8 (weighted by e² <= 0.018 there).
+# pi2, pi4: π/2 and π/4 as hi + lo, hi the nearest float of the dtype. atan_max: atan(x) rounds to π/2 beyond.
+# asinh_big: beyond it sqrt(x² ± 1) = x to within 2^-(2·mant) and asinh/acosh take log(2x) (x² would overflow).
+# exp_half_from: where e^x overflows (docstrings); exp_half_max: beyond it e^x/2 overflows too (the clamp).
+# below_one: the largest float under 1. lin_asinh, lin_atanh: below them asinh(x) = x(1 - x²/6 ...) and
+# atanh(x) = x(1 + x²/3 ...) round to x (x²/6, x²/3 under a quarter of the epsilon), where log's correction
+# term would carry a rounding as large as the result's last bit.
+_ELEMENTARY_HYPERBOLIC = {
+    "f64": {
+        "sinh_p": [0.16666666666666666, 0.008333333333333567, 0.00019841269841110005, 2.75573192647714e-06,
+                   2.5052105469443237e-08, 1.6058657453834518e-10, 7.716098049884679e-13],
+        "atan_p": [-0.3333333333333333, 0.19999999999998888, -0.14285714285526643, 0.11111111096839207,
+                   -0.09090908491696649, 0.07692292200644109, -0.06666403587653362, 0.05879302582288451,
+                   -0.052384920105044044, 0.046217612320058665, -0.037910269421928544, 0.02478081711627479,
+                   -0.009072294488344913],
+        "logcosh_p": [0.5, -0.08333333333333187, 0.02222222222208939, -0.006746031741769282, 0.00218694878409967,
+                      -0.0007386022851419491, 0.0002565762984243964, -9.097105738410332e-05,
+                      3.2721816111175215e-05, -1.1827356119916868e-05, 4.192153562589883e-06,
+                      -1.3767581416785617e-06, 3.7787658026158207e-07, -7.337425155830903e-08,
+                      7.238300069292837e-09],
+        "logcosh_l": [-0.5, 0.3333333333333269, -0.24999999999769357, 0.19999999971270696, -0.16666664886518623,
+                      0.14285650629656732, -0.12498584477364719, 0.11090827175834019, -0.09811257999231486,
+                      0.07972683759454456, -0.04342344881614117],
+        "pi2_hi": 1.5707963267948966, "pi2_lo": 6.123233995736766e-17,
+        "pi4_hi": 0.7853981633974483, "pi4_lo": 3.061616997868383e-17,
+        "atan_max": 2.0 ** 60, "asinh_big": 2.0 ** 28, "exp_half_from": 709.782712893384, "exp_half_max": 711.0,
+        "below_one": 0.9999999999999999, "lin_asinh": 2.0 ** -26, "lin_atanh": 2.0 ** -27,
+    },
+    "f32": {
+        "sinh_p": [0.1666666716337204, 0.0083332983776927, 0.00019846358918584883, 2.7591074740485055e-06],
+        "atan_p": [-0.3333333432674408, 0.19999991357326508, -0.14282436668872833, 0.11031216382980347,
+                   -0.08333589136600494, 0.04369209706783295],
+        "logcosh_p": [0.5, -0.08333330601453781, 0.022221548482775688, -0.006740196608006954, 0.0021622730419039726,
+                      -0.0006807155441492796, 0.00017708451196085662, -2.585761103546247e-05],
+        "logcosh_l": [-0.5, 0.33333078026771545, -0.24981525540351868, 0.19577127695083618, -0.12721675634384155],
+        "pi2_hi": 1.5707963705062866, "pi2_lo": -4.371138828673793e-08,
+        "pi4_hi": 0.7853981852531433, "pi4_lo": -2.1855694143368964e-08,
+        "atan_max": 2.0 ** 30, "asinh_big": 2.0 ** 12, "exp_half_from": 88.72283935546875, "exp_half_max": 90.0,
+        "below_one": 0.9999999403953552, "lin_asinh": 2.0 ** -12, "lin_atanh": 2.0 ** -13,
+    },
+}
+for _t, _extra in _ELEMENTARY_HYPERBOLIC.items():
+    ELEMENTARY[_t].update(_extra)
+
 for _e in ELEMENTARY.values():  # P'(v) to degree 4, enough for P's change under the 2^-p corrections of v
     _e["ncdf_dp"] = [k * ck for k, ck in enumerate(_e["ncdf_p"][1:6], start=1)]
 
@@ -343,12 +396,8 @@ def render_loss(env: jinja2.Environment, loss, d: DerivedActivation) -> tuple[st
     """The loss module (its per-element kernels, then the reducing wrappers) and its public names."""
     params = [_param_context(p) for p in loss.params]
     kernels = [d.entry.name] + [loss.pointwise(v).name for v in loss.variants]  # main formula, then each variant
-    grads = []
-    if loss.grad:
-        grads.append({"name": f"{loss.name}_grad", "wrt": "input", "elementwise": [f"{k}_grad" for k in kernels]})
-        if loss.second_input:
-            grads.append({"name": f"{loss.name}_grad_{loss.second_input}", "wrt": loss.second_input,
-                          "elementwise": [f"{k}_grad_{loss.second_input}" for k in kernels]})
+    grads = [{"name": name, "wrt": wrt, "elementwise": [f"{k}_{suffix}" for k in kernels]}
+             for name, wrt, suffix in _loss_grads(loss)]
     torch_name = loss.name if loss.pytorch is not None else None
     variants = [{"flag": v.flag, "doc": v.doc, "target": v.target, "formula": sp.sstr(loss.pointwise(v).expr())}
                 for v in loss.variants]
@@ -360,6 +409,65 @@ def render_loss(env: jinja2.Environment, loss, d: DerivedActivation) -> tuple[st
         weighted=loss.weight, formula=sp.sstr(d.entry.expr()), torch=torch_name, variants=variants,
         variant_kernels=kernels[1:], reductions=reductions, reduction_text=reduction_text, notes=loss.notes)
     return text, [loss.name] + [g["name"] for g in grads]
+
+
+def _loss_grads(loss) -> list[tuple[str, str, str]]:
+    """(name, argument, suffix of the per-element kernel) of each gradient of a pointwise loss:
+    ``name_grad`` w.r.t. input, ``name_grad_<second input>`` w.r.t. the second input."""
+    if not loss.grad:
+        return []
+    second = [(f"{loss.name}_grad_{loss.second_input}", loss.second_input, f"grad_{loss.second_input}")]
+    return [(f"{loss.name}_grad", "input", "grad")] + (second if loss.second_input else [])
+
+
+def kernel_names(entry) -> list[str]:
+    """Every public name (key of the package index) that a catalog entry — activation, vector function,
+    pointwise loss or row loss — can put into a generated package: the naming rules in one list.
+
+    A superset of what a given build emits (``name_grad_from_output`` only exists where the inverse
+    does): the CLI checks user names against it before any work, and :func:`render_package` checks
+    that every name it emits is listed here, so a new kind of kernel cannot slip past that check."""
+    from .catalog import Activation
+    from .catalog.losses import Loss
+    from .catalog.row_losses import RowLoss
+    from .catalog.vectors import VectorFunction
+
+    n = entry.name
+    if isinstance(entry, Activation):
+        names = [n, f"{n}_grad", f"{n}_grad_from_output", f"{n}_fwd_grad", f"{n}_fwd_vjp", f"{n}_vjp"]
+        for p in entry.learnable:
+            names += [f"{n}_grad_{p.name}", f"{n}_vjp_{p.name}"]
+        return names
+    if isinstance(entry, VectorFunction):
+        return [n, f"{n}_vjp"]
+    if isinstance(entry, Loss):
+        pointwise = [entry.pointwise()] + [entry.pointwise(v) for v in entry.variants]
+        return [n] + [name for name, _, _ in _loss_grads(entry)] + [k for p in pointwise for k in kernel_names(p)]
+    if isinstance(entry, RowLoss):
+        return [n] + [name for name, _ in entry.grad_names] + [f"{n}_fwd_grad"]
+    raise TypeError(f"not a catalog entry: {entry!r}")
+
+
+class _Index(list):
+    """(kernel name, module) pairs of the package; adding a name twice, or one that
+    :func:`kernel_names` does not list for its entry, fails loudly (a clash would silently make one
+    kernel unreachable)."""
+
+    def __init__(self):
+        super().__init__()
+        self.owner: dict[str, str] = {}
+
+    def add(self, entry, module: str, names) -> None:
+        listed = set(kernel_names(entry))
+        for name in names:
+            if name not in listed:
+                raise AssertionError(f"{entry.name} emits {name!r}, which emit.kernel_names does not list: "
+                                     "add the new naming rule there (the CLI checks user names against it)")
+            if name in self.owner:
+                raise ValueError(f"two kernels named {name!r}: one from {self.owner[name]}, one from "
+                                 f"{entry.name} ({module}); the package index would keep only one")
+            self.owner[name] = f"{entry.name} ({module})"
+            self.append((name, module))
 
 
 def render_package(derived: list[DerivedActivation], package_hint: str = "symact.kernels",
@@ -374,27 +482,26 @@ def render_package(derived: list[DerivedActivation], package_hint: str = "symact
     env = _environment()
     files = {"_runtime.py": render_runtime(env),
              "activations/__init__.py": '"""Elementwise activations (generated by symact)."""\n'}
-    index = []
+    index = _Index()
     for d in sorted(derived, key=lambda d: d.entry.name):
         module = f"activations.{d.entry.name}"
         files[f"{module.replace('.', '/')}.py"] = render_activation(env, d, vjp=True)
-        index += [(k.name, module) for k in d.kernels] + [(name, module) for name, _, _ in fused_kernels(d, vjp=True)]
-        index += [(name, module) for name in param_vjps(d)]
+        index.add(d.entry, module, [k.name for k in d.kernels] + [name for name, _, _ in fused_kernels(d, vjp=True)]
+                  + list(param_vjps(d)))
     if vectors or row_losses:
         files["_rowwise.py"] = env.get_template("rowwise_runtime.py.j2").render(version=__version__)
     if vectors:
         files["vectors/__init__.py"] = '"""Vector functions along an axis (generated by symact)."""\n'
         for fn in sorted(vectors, key=lambda f: f.name):
             files[f"vectors/{fn.name}.py"] = render_vector(env, fn, __version__)
-            index += [(fn.name, f"vectors.{fn.name}"), (f"{fn.name}_vjp", f"vectors.{fn.name}")]
+            index.add(fn, f"vectors.{fn.name}", [fn.name, f"{fn.name}_vjp"])
     if losses:
         files["_losses.py"] = env.get_template("loss_runtime.py.j2").render(version=__version__)
         files["losses/__init__.py"] = '"""Losses with PyTorch semantics (generated by symact)."""\n'
         for loss, d in sorted(losses, key=lambda p: p[0].name):
             module = f"losses.{loss.name}"
             files[f"losses/{loss.name}.py"], names = render_loss(env, loss, d)
-            index += [(n, module) for n in names] + [(k.name, module) for k in d.kernels]
-            index += [(name, module) for name, _, _ in fused_kernels(d)]
+            index.add(loss, module, names + [k.name for k in d.kernels] + [name for name, _, _ in fused_kernels(d)])
     if row_losses:
         from .row_loss import render_row_loss
 
@@ -402,7 +509,7 @@ def render_package(derived: list[DerivedActivation], package_hint: str = "symact
         files.setdefault("losses/__init__.py", '"""Losses with PyTorch semantics (generated by symact)."""\n')
         for loss in sorted(row_losses, key=lambda r: r.name):
             files[f"losses/{loss.name}.py"], names = render_row_loss(env, loss, __version__)
-            index += [(n, f"losses.{loss.name}") for n in names]
+            index.add(loss, f"losses.{loss.name}", names)
     files["__init__.py"] = env.get_template("package_init.py.j2").render(
         version=__version__, index=sorted(index), modules=sorted({m for _, m in index}),
         count=len(index), package_hint=package_hint)
