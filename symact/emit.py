@@ -38,7 +38,17 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["repr"] = repr
+    env.filters["cite"] = cite
     return env
+
+
+def cite(entry) -> str:
+    """Where a kernel's docstring says its definition comes from: the entry's primary literature
+    ('Elfwing et al. (2018), arXiv:1702.03118'), or its own source for a user entry without one."""
+    refs = getattr(entry, "reference", ())
+    if not refs:
+        return entry.source
+    return "; ".join(f"{r.short}, {r.ids}" if r.ids else f"{r.short}, {r.venue}" for r in refs)
 
 
 def _const_filter(tag):
@@ -331,8 +341,8 @@ def _kernel_context(d: DerivedActivation, k: Kernel, vjps: bool = False) -> dict
                f"was kept.\n\n    Accuracy: {k.note}.")
     else:
         p = k.role[4:]
-        doc = (f"Partial derivative d{e.name}/d{p}, elementwise (one value per element of the\n    broadcast "
-               f"shape of x and the parameters, like {e.name}_grad).")
+        doc = (f"Partial derivative of {e.name} with respect to its parameter {p!r}, elementwise (one value\n"
+               f"    per element of the broadcast shape of x and the parameters, like {e.name}_grad).")
         if vjps:
             doc += (f"\n\n    The gradient in {p}'s own shape, summed over the axes {p} was broadcast along, "
                     f"is\n    {param_vjp_name(e, p)}(x, g, ...).")

@@ -1,6 +1,7 @@
 """`symact generate` and the CLI: committed output in sync, deterministic, atomic; list and show."""
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -219,3 +220,21 @@ def test_parameter_gradients_name_their_parameter():
         tree = ast.parse((GENERATED / rel).read_text())
         fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == f"{name}_grad_{param}")
         assert f"with respect to its parameter {param!r}" in ast.get_docstring(fn), (rel, fn.name)
+
+
+def test_kernel_docstrings_cite_the_literature_not_the_course_notes():
+    """Users do not have the course notes: a kernel module names its entry's primary references."""
+    from symact.catalog.losses import LOSSES
+    from symact.catalog.row_losses import ROW_LOSSES
+    from symact.catalog.vectors import VECTORS
+
+    modules = [(f"activations/{e.name}.py", e) for e in all_entries()]
+    modules += [(f"vectors/{v.name}.py", v) for v in VECTORS]
+    modules += [(f"losses/{loss.name}.py", loss) for loss in (*LOSSES, *ROW_LOSSES)]
+    for rel, entry in modules:
+        head = ast.get_docstring(ast.parse((GENERATED / rel).read_text())) or ""
+        text = (GENERATED / rel).read_text()
+        assert "seeds" not in text, rel
+        for r in entry.reference:
+            assert r.short in text, (rel, r.key)
+        assert head, rel

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """binary_step: 1 for x ≥ 0, else 0.
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): naive activation, 'above a certain value, declare it activated'):
+Definition (McCulloch & Pitts (1943), doi:10.1007/BF02478259; Rosenblatt (1958), doi:10.1037/h0042519):
     Piecewise((1, x >= 0), (0, True))
 Convention at kinks: step(0) = 1 (torch.heaviside(x, 1)); derivative 0 everywhere it exists (the jump at 0 has no derivative; 0 is returned, as a subgradient-free step cannot train)
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """celu: continuously differentiable ELU.
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): CELU, max(0, x) + min(0, alpha·(e^(x/alpha) - 1))):
+Definition (Barron (2017), arXiv:1704.07483):
     Piecewise((x, x > 0), (alpha*(exp(x/alpha) - 1), True))
 Convention at kinks: celu'(0) = 1 from both sides (continuously differentiable for every alpha)
 

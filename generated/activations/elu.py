@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """elu: x for x > 0, alpha·(e^x - 1) otherwise.
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): ELU, max(0, x) + min(0, alpha·(e^x - 1))):
+Definition (Clevert et al. (2015), arXiv:1511.07289):
     Piecewise((x, x > 0), (alpha*(exp(x) - 1), True))
 Convention at kinks: elu'(0) = alpha (PyTorch takes the x <= 0 branch); C1 only for alpha = 1
 

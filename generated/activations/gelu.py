@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """gelu: exact Gaussian error linear unit x·Phi(x).
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): GELU, x·Phi(x) with Phi the standard normal CDF):
+Definition (Hendrycks & Gimpel (2016), arXiv:1606.08415):
     x*(erf(sqrt(2)*x/2) + 1)/2
 Convention at kinks: smooth: no kinks
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """gelu_tanh: GELU with Phi approximated through tanh.
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): GELU (tanh approximation of Phi, PyTorch approximate='tanh')):
+Definition (Hendrycks & Gimpel (2016), arXiv:1606.08415):
     x*(tanh(sqrt(2)*(8943*x**3/200000 + x)/sqrt(pi)) + 1)/2
 Convention at kinks: smooth: no kinks
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """identity: f(x) = x.
 
-Definition (seeds/003 (activation function notes): output layer 'linear identity activation'):
+Definition (Goodfellow et al. (2016), MIT Press):
     x
 Convention at kinks: smooth: no kinks
 

@@ -2,9 +2,9 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """leaky_relu: x for x > 0, negative_slope·x otherwise.
 
-Definition (seeds/000 (activation functions overview): Leaky ReLU, 0.01x for x < 0 (max(0.1x, x) in seeds/004 (activation function slides))):
+Definition (Maas et al. (2013), ICML Workshop on Deep Learning for Audio, Speech and Language Processing):
     Piecewise((x, x > 0), (negative_slope*x, True))
-Convention at kinks: leaky_relu'(0) = negative_slope (PyTorch); the seeds' 1(x>=0)·x form would give 1
+Convention at kinks: leaky_relu'(0) = negative_slope (PyTorch); the textbook 1(x>=0)·x form would give 1
 
 Kernels, each derived by SymPy from the definition and proven equal to it:
     leaky_relu  (f)

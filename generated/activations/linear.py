@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """linear: f(x) = c·x.
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): Linear activation, Output = c·x):
+Definition (Goodfellow et al. (2016), MIT Press):
     c*x
 Convention at kinks: smooth: no kinks
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """log_sigmoid: log of the logistic function, range (-inf, 0).
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): LogSigmoid, log(1/(1 + e^-x))):
+Definition (LeCun et al. (1998), doi:10.1007/3-540-49430-8_2; Goodfellow et al. (2016), MIT Press):
     log(1/(1 + exp(-x)))
 Convention at kinks: smooth: no kinks
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """prelu: leaky ReLU with a learnable slope.
 
-Definition (seeds/000 (activation functions overview): PReLU, f(y_i) = y_i if y_i > 0 else a_i·y_i, a_i learnable):
+Definition (He et al. (2015), arXiv:1502.01852):
     Piecewise((x, x > 0), (weight*x, True))
 Convention at kinks: prelu'(0) = weight and d/dweight at 0 is 0 (PyTorch)
 
@@ -190,8 +190,8 @@ _PRELU_GRAD_WEIGHT_LOOPS = {np.float32: (_prelu_grad_weight_loop_f32, _prelu_gra
 
 
 def prelu_grad_weight(x, weight=0.25, *, out=None):
-    """Partial derivative dprelu/dweight, elementwise (one value per element of the
-    broadcast shape of x and the parameters, like prelu_grad).
+    """Partial derivative of prelu with respect to its parameter 'weight', elementwise (one value
+    per element of the broadcast shape of x and the parameters, like prelu_grad).
 
     The gradient in weight's own shape, summed over the axes weight was broadcast along, is
     prelu_vjp_weight(x, g, ...).

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """relu: max(0, x).
 
-Definition (seeds/003 (activation function notes): relu(z) = max(0, z), relu'(z) = 1 if z > 0 else 0):
+Definition (Nair & Hinton (2010), Proceedings of the 27th International Conference on Machine Learning (ICML), 807–814; Glorot et al. (2011), Proceedings of the 14th International Conference on Artificial Intelligence and Statistics (AISTATS), PMLR 15, 315–323):
     Piecewise((x, x > 0), (0, True))
 Convention at kinks: relu'(0) = 0 (PyTorch, and the seed's relu'(z) = 0 for z <= 0)
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """relu6: ReLU clipped at 6.
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): ReLU6, min(max(0, x), 6)):
+Definition (Krizhevsky (2010), unpublished manuscript, University of Toronto):
     Piecewise((0, x <= 0), (6, x >= 6), (x, True))
 Convention at kinks: relu6'(0) = 0 and relu6'(6) = 0 (PyTorch hardtanh convention)
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """selu: self-normalising scaled ELU.
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): SELU, scale·(max(0, x) + min(0, alpha·(e^x - 1)))):
+Definition (Klambauer et al. (2017), arXiv:1706.02515):
     scale*Piecewise((x, x > 0), (alpha*(exp(x) - 1), True))
 Convention at kinks: selu'(0) = scale·alpha (PyTorch takes the x <= 0 branch)
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """sigmoid: logistic function, range (0, 1).
 
-Definition (seeds/001 (lecture: backprop, losses, activations): sigma(x) = 1/(1+e^-x)):
+Definition (LeCun et al. (1998), doi:10.1007/3-540-49430-8_2):
     1/(1 + exp(-x))
 Convention at kinks: smooth: no kinks
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """silu: x·sigmoid(x).
 
-Definition (seeds/000 (activation functions overview): Swish, y = x·sigmoid(x) (SiLU)):
+Definition (Elfwing et al. (2017), doi:10.1016/j.neunet.2017.12.012, arXiv:1702.03118; Hendrycks & Gimpel (2016), arXiv:1606.08415):
     x/(1 + exp(-x))
 Convention at kinks: smooth: no kinks
 

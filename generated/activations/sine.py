@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """sine: sin(omega0·x), SIREN.
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): periodic activations, SIREN, phi(x) = sin(W x + b) with first-layer omega_0):
+Definition (Sitzmann et al. (2020), arXiv:2006.09661):
     sin(omega0*x)
 Convention at kinks: smooth: no kinks
 

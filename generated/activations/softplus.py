@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """softplus: smooth ReLU, log(1 + e^x).
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): Softplus, (1/beta)·log(1 + e^(beta·x)), linear if beta·x > threshold; f = ln(1 + e^x) in seeds/000 (activation functions overview)):
+Definition (Dugas et al. (2001), Advances in Neural Information Processing Systems 13 (NIPS 2000), MIT Press, 472–478):
     Piecewise((x, threshold < beta*x), (log(exp(beta*x) + 1)/beta, True))
 Convention at kinks: smooth: no kinks
 

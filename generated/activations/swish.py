@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """swish: x·sigmoid(beta·x) with learnable beta.
 
-Definition (seeds/001 (lecture: backprop, losses, activations): Swish, a self-gated activation, x·sigma(beta·x)):
+Definition (Ramachandran et al. (2017), arXiv:1710.05941):
     x/(1 + exp(-beta*x))
 Convention at kinks: smooth: no kinks
 
@@ -204,8 +204,8 @@ _SWISH_GRAD_BETA_LOOPS = {np.float32: (_swish_grad_beta_loop_f32, _swish_grad_be
 
 
 def swish_grad_beta(x, beta=1.0, *, out=None):
-    """Partial derivative dswish/dbeta, elementwise (one value per element of the
-    broadcast shape of x and the parameters, like swish_grad).
+    """Partial derivative of swish with respect to its parameter 'beta', elementwise (one value
+    per element of the broadcast shape of x and the parameters, like swish_grad).
 
     The gradient in beta's own shape, summed over the axes beta was broadcast along, is
     swish_vjp_beta(x, g, ...).

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """tanh: hyperbolic tangent, range (-1, 1), zero-centred.
 
-Definition (seeds/001 (lecture: backprop, losses, activations): tanh(x) = (e^x - e^-x)/(e^x + e^-x)):
+Definition (LeCun et al. (1998), doi:10.1007/3-540-49430-8_2):
     (exp(x) - exp(-x))/(exp(x) + exp(-x))
 Convention at kinks: smooth: no kinks
 

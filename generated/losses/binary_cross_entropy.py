@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """binary_cross_entropy_elementwise: binary cross-entropy on probabilities (per element, no reduction).
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): BCE loss, l_n = -w_n [y_n log x_n + (1 - y_n) log(1 - x_n)]):
+Definition (Cox (1958), doi:10.1111/j.2517-6161.1958.tb00292.x):
     Piecewise((-log(1 - x), Eq(target, 0)), (-log(x), Eq(target, 1)), (-target*log(x) - (1 - target)*log(1 - x), True))
 Convention at kinks: 0·log 0 = 0: y = 0 drops the log x term and y = 1 the log(1 - x) term, with their derivatives
 
@@ -199,7 +199,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def binary_cross_entropy(input, target, reduction="mean", weight=None):
-    """binary cross-entropy on probabilities: seeds/002 (Kainz, Deep Learning: activation and loss functions): BCE loss, l_n = -w_n [y_n log x_n + (1 - y_n) log(1 - x_n)].
+    """binary cross-entropy on probabilities (Cox (1958), doi:10.1111/j.2517-6161.1958.tb00292.x).
 
     Per element Piecewise((-log(1 - x), Eq(target, 0)), (-log(x), Eq(target, 1)), (-target*log(x) - (1 - target)*log(1 - x), True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
     ``weight`` rescales each element's loss (broadcast; 'mean' then divides by the number of elements), as in torch.nn.functional.binary_cross_entropy.

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """binary_cross_entropy_with_logits_elementwise: BCE on logits (per element, no reduction).
 
-Definition (seeds/000 (activation functions overview): sigmoid-cross-entropy loss):
+Definition (Cox (1958), doi:10.1111/j.2517-6161.1958.tb00292.x):
     Piecewise((-pos_weight*log(1/(1 + exp(-x))), Eq(target, 1)), (-log(1 - 1/(1 + exp(-x))), Eq(target, 0)), (-pos_weight*target*log(1/(1 + exp(-x))) - (1 - target)*log(1 - 1/(1 + exp(-x))), True))
 Convention at kinks: smooth: no kinks
 
@@ -88,9 +88,9 @@ def binary_cross_entropy_with_logits_elementwise(x, target=1.0, pos_weight=1.0, 
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_grad_f32(x, target, pos_weight):
-    t0 = pos_weight*sigmoid_f32(-x)
+    t0 = sigmoid_f32(-x)
     t1 = sigmoid_f32(x)
-    result = (-t0 if (target == np.float32(1.0)) else (t1 if (target == np.float32(0.0)) else -t0*target + t1*(np.float32(1.0) - target)))
+    result = (-pos_weight*t0 if (target == np.float32(1.0)) else (t1 if (target == np.float32(0.0)) else -pos_weight*(target*t0) + t1*(np.float32(1.0) - target)))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -110,9 +110,9 @@ def _binary_cross_entropy_with_logits_elementwise_grad_ploop_f32(x, target, pos_
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_grad_f64(x, target, pos_weight):
-    t0 = pos_weight*sigmoid_f64(-x)
+    t0 = sigmoid_f64(-x)
     t1 = sigmoid_f64(x)
-    result = (-t0 if (target == 1.0) else (t1 if (target == 0.0) else -t0*target + t1*(1.0 - target)))
+    result = (-pos_weight*t0 if (target == 1.0) else (t1 if (target == 0.0) else -pos_weight*(target*t0) + t1*(1.0 - target)))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -199,7 +199,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def binary_cross_entropy_with_logits(input, target, pos_weight=1.0, reduction="mean", weight=None):
-    """BCE on logits: seeds/000 (activation functions overview): sigmoid-cross-entropy loss.
+    """BCE on logits (Cox (1958), doi:10.1111/j.2517-6161.1958.tb00292.x).
 
     Per element Piecewise((-pos_weight*log(1/(1 + exp(-x))), Eq(target, 1)), (-log(1 - 1/(1 + exp(-x))), Eq(target, 0)), (-pos_weight*target*log(1/(1 + exp(-x))) - (1 - target)*log(1 - 1/(1 + exp(-x))), True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
     ``weight`` rescales each element's loss (broadcast; 'mean' then divides by the number of elements), as in torch.nn.functional.binary_cross_entropy_with_logits.

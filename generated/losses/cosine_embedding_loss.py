@@ -2,7 +2,7 @@
 # via templates/row_loss.py.j2. Do not edit: run `symact generate`.
 """cosine_embedding_loss: cosine similarity loss on a pair of rows, target ±1.
 
-Per row, from seeds/002 (Kainz, Deep Learning: activation and loss functions): loss = 1 - cos(x1, x2) if y = 1, max(0, cos(x1, x2) - margin) if y = -1:
+Per row, from Hadsell et al. (2006), doi:10.1109/CVPR.2006.100:
     target pm1: Piecewise((1 - Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)), Eq(s, 1)), (Ramp(-margin + Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12))), True))
 
 cos uses PyTorch's 1e-12 added to each squared norm, so zero rows give cos = 0, not nan.

@@ -2,7 +2,7 @@
 # via templates/row_loss.py.j2. Do not edit: run `symact generate`.
 """cross_entropy: softmax cross-entropy (class labels or class probabilities).
 
-Per row, from seeds/002 (Kainz, Deep Learning: activation and loss functions): loss(x, class) = -log(e^(x[class]) / sum_j e^(x[j])) = -x[class] + log(sum_j e^(x[j])); seeds/001 (lecture: backprop, losses, activations): softmax classifier, cross-entropy H(p, q) = -sum_i p_i log q_i:
+Per row, from Bridle (1990), doi:10.1007/978-3-642-76153-9_28; Kullback & Leibler (1951), doi:10.1214/aoms/1177729694:
     target label: -log(exp(x[y])/Sum(exp(x[k]), (k, 0, K - 1)))*w[y]
     target prob: -Sum(log(exp(x[j])/Sum(exp(x[k]), (k, 0, K - 1)))*t[j]*w[j], (j, 0, K - 1))
 

@@ -2,7 +2,7 @@
 # via templates/row_loss.py.j2. Do not edit: run `symact generate`.
 """entropy: Shannon entropy of a distribution along an axis (nats; base=2 for bits).
 
-Per row, from seeds/001 (lecture: backprop, losses, activations): H(p) = sum_i p_i log(1/p_i); optimal bits for an event of probability p: log2(1/p):
+Per row, from Shannon (1948), doi:10.1002/j.1538-7305.1948.tb01338.x:
     target none: -Sum(XLogX(x[k]), (k, 0, K - 1))
 
 0·log 0 = 0. The derivative -(log p_i + 1) is +inf at p_i = 0, the true one-sided value.

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """hinge_loss_elementwise: max(0, 1 - t·x) (per element, no reduction).
 
-Definition (seeds/000 (activation functions overview): hinge loss max(0, 1 - t·y), t = ±1):
+Definition (Cortes & Vapnik (1995), doi:10.1007/BF00994018):
     Piecewise((-target*x + 1, target*x < 1), (0, True))
 Convention at kinks: d/dx at t·x = 1 is 0
 
@@ -193,7 +193,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def hinge_loss(input, target, reduction="mean"):
-    """max(0, 1 - t·x): seeds/000 (activation functions overview): hinge loss max(0, 1 - t·y), t = ±1.
+    """max(0, 1 - t·x) (Cortes & Vapnik (1995), doi:10.1007/BF00994018).
 
     Per element Piecewise((-target*x + 1, target*x < 1), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.
     """

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """huber_loss_elementwise: quadratic near 0, linear beyond delta (per element, no reduction).
 
-Definition (seeds/000 (activation functions overview): Huber loss L_delta):
+Definition (Huber (1964), doi:10.1214/aoms/1177703732):
     Piecewise(((-target + x)**2/2, delta > Abs(target - x)), (delta*(-delta/2 + Piecewise((-target + x, target - x < 0), (target - x, target - x > 0), (0, True))), True))
 Convention at kinks: smooth: no kinks
 
@@ -197,7 +197,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def huber_loss(input, target, delta=1.0, reduction="mean", weight=None):
-    """quadratic near 0, linear beyond delta: seeds/000 (activation functions overview): Huber loss L_delta.
+    """quadratic near 0, linear beyond delta (Huber (1964), doi:10.1214/aoms/1177703732).
 
     Per element Piecewise(((-target + x)**2/2, delta > Abs(target - x)), (delta*(-delta/2 + Piecewise((-target + x, target - x < 0), (target - x, target - x > 0), (0, True))), True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
     ``weight`` rescales each element's loss (broadcast; 'mean' then divides by the number of elements), as in torch.nn.functional.huber_loss.

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """kl_div_elementwise: Kullback-Leibler divergence, input as log-probabilities (per element, no reduction).
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): KL divergence loss, l_n = y_n (log y_n - log x_n), with the input as log x_n):
+Definition (Kullback & Leibler (1951), doi:10.1214/aoms/1177729694):
     Piecewise((0, Eq(target, 0)), (target*(-x + log(target)), True))
 Convention at kinks: y = 0 terms are exactly 0 (0·log 0 = 0), their derivative too
 
@@ -309,7 +309,7 @@ from .._losses import check, flag, reduce, reduce_grad  # noqa: E402
 
 
 def kl_div(input, target, reduction="mean", log_target=False):
-    """Kullback-Leibler divergence, input as log-probabilities: seeds/002 (Kainz, Deep Learning: activation and loss functions): KL divergence loss, l_n = y_n (log y_n - log x_n), with the input as log x_n.
+    """Kullback-Leibler divergence, input as log-probabilities (Kullback & Leibler (1951), doi:10.1214/aoms/1177729694).
 
     Per element Piecewise((0, Eq(target, 0)), (target*(-x + log(target)), True)); ``reduction`` is 'none', 'mean' (over all elements), 'sum' or 'batchmean', as in torch.nn.functional.kl_div.
     ``log_target=True``: target given as log-probabilities t: per element e^t (t - x) (per element Piecewise((0, target < -10000), ((target - x)*exp(target), True))).

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """l1_loss_elementwise: absolute error (per element, no reduction).
 
-Definition (seeds/000 (activation functions overview): L1 = sum |y_true - y_pred|):
+Definition (Hastie et al. (2009), doi:10.1007/978-0-387-84858-7):
     Piecewise((-target + x, target - x < 0), (target - x, target - x > 0), (0, True))
 Convention at kinks: d/dx at x = y is 0 (PyTorch: sign(0) = 0)
 
@@ -195,7 +195,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def l1_loss(input, target, reduction="mean", weight=None):
-    """absolute error: seeds/000 (activation functions overview): L1 = sum |y_true - y_pred|.
+    """absolute error (Hastie et al. (2009), doi:10.1007/978-0-387-84858-7).
 
     Per element Piecewise((-target + x, target - x < 0), (target - x, target - x > 0), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
     ``weight`` rescales each element's loss (broadcast; 'mean' then divides by the sum of the weights), as in torch.nn.functional.l1_loss.

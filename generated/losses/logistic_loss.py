@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """logistic_loss_elementwise: log(1 + e^(-t·x)), labels ±1 (per element, no reduction).
 
-Definition (seeds/001 (lecture: backprop, losses, activations): L = -log(1/(1 + e^(-y f(x))))):
+Definition (Cox (1958), doi:10.1111/j.2517-6161.1958.tb00292.x; Rosasco et al. (2004), doi:10.1162/089976604773135104):
     -log(1/(1 + exp(-target*x)))
 Convention at kinks: smooth: no kinks
 
@@ -199,7 +199,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def logistic_loss(input, target, reduction="mean"):
-    """log(1 + e^(-t·x)), labels ±1: seeds/001 (lecture: backprop, losses, activations): L = -log(1/(1 + e^(-y f(x)))).
+    """log(1 + e^(-t·x)), labels ±1 (Cox (1958), doi:10.1111/j.2517-6161.1958.tb00292.x; Rosasco et al. (2004), doi:10.1162/089976604773135104).
 
     Per element -log(1/(1 + exp(-target*x))); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.logistic_loss.
     """

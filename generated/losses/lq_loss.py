@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """lq_loss_elementwise: |x - y|^q (per element, no reduction).
 
-Definition (seeds/001 (lecture: backprop, losses, activations): L_i = sum_j |s_j - y_j|^q):
+Definition (Hastie et al. (2009), doi:10.1007/978-0-387-84858-7):
     Piecewise(((-target + x)**q, target < x), ((target - x)**q, target > x), (0, True))
 Convention at kinks: d/dx at x = y is 0 (for q >= 1)
 
@@ -197,7 +197,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def lq_loss(input, target, q=1.5, reduction="mean"):
-    """|x - y|^q: seeds/001 (lecture: backprop, losses, activations): L_i = sum_j |s_j - y_j|^q.
+    """|x - y|^q (Hastie et al. (2009), doi:10.1007/978-0-387-84858-7).
 
     Per element Piecewise(((-target + x)**q, target < x), ((target - x)**q, target > x), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.
     """

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """margin_ranking_loss_elementwise: ranking hinge on a pair (per element, no reduction).
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): max(0, -y·(x1 - x2) + margin)):
+Definition (Herbrich et al. (2000), Advances in Large Margin Classifiers, MIT Press, 115–132; Joachims (2002), doi:10.1145/775047.775067):
     Piecewise((margin - target*(-input2 + x), margin - target*(-input2 + x) > 0), (0, True))
 Convention at kinks: d/dx1 at the hinge is 0
 
@@ -188,8 +188,8 @@ _MARGIN_RANKING_LOSS_ELEMENTWISE_GRAD_INPUT2_LOOPS = {np.float32: (_margin_ranki
 
 
 def margin_ranking_loss_elementwise_grad_input2(x, input2=0.0, target=1.0, margin=0.0, *, out=None):
-    """Partial derivative dmargin_ranking_loss_elementwise/dinput2, elementwise (one value per element of the
-    broadcast shape of x and the parameters, like margin_ranking_loss_elementwise_grad).
+    """Partial derivative of margin_ranking_loss_elementwise with respect to its parameter 'input2', elementwise (one value
+    per element of the broadcast shape of x and the parameters, like margin_ranking_loss_elementwise_grad).
 
     Computes Piecewise((target, margin - target*(-input2 + x) > 0), (0, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
@@ -253,7 +253,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def margin_ranking_loss(input, input2, target, margin=0.0, reduction="mean"):
-    """ranking hinge on a pair: seeds/002 (Kainz, Deep Learning: activation and loss functions): max(0, -y·(x1 - x2) + margin).
+    """ranking hinge on a pair (Herbrich et al. (2000), Advances in Large Margin Classifiers, MIT Press, 115–132; Joachims (2002), doi:10.1145/775047.775067).
 
     Per element Piecewise((margin - target*(-input2 + x), margin - target*(-input2 + x) > 0), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.margin_ranking_loss.
     """

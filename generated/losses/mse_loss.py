@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """mse_loss_elementwise: squared error (per element, no reduction).
 
-Definition (seeds/000 (activation functions overview): L2 = sum (y_true - y_pred)^2):
+Definition (Hastie et al. (2009), doi:10.1007/978-0-387-84858-7):
     (-target + x)**2
 Convention at kinks: smooth: no kinks
 
@@ -199,7 +199,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def mse_loss(input, target, reduction="mean", weight=None):
-    """squared error: seeds/000 (activation functions overview): L2 = sum (y_true - y_pred)^2.
+    """squared error (Hastie et al. (2009), doi:10.1007/978-0-387-84858-7).
 
     Per element (-target + x)**2; ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
     ``weight`` rescales each element's loss (broadcast; 'mean' then divides by the sum of the weights), as in torch.nn.functional.mse_loss.

@@ -2,10 +2,10 @@
 # via templates/row_loss.py.j2. Do not edit: run `symact generate`.
 """multiclass_hinge_loss: multiclass SVM (Weston–Watkins) hinge loss.
 
-Per row, from seeds/001 (lecture: backprop, losses, activations): multiclass SVM loss L_i = sum_(j != y_i) max(0, s_j - s_(y_i) + Delta):
+Per row, from Weston & Watkins (1999), Proceedings of the 7th European Symposium on Artificial Neural Networks (ESANN), 219–224:
     target label: w[y]*Sum((1 - KroneckerDelta(k, y))*Ramp(margin + x[k] - x[y]), (k, 0, K - 1))
 
-The seeds' SVM loss, a sum over the wrong classes. PyTorch's multi_margin_loss (p=1) divides it by the number of classes C: multi_margin_loss = multiclass_hinge_loss / C.
+The multiclass SVM (hinge) loss as usually taught, a sum over the wrong classes. PyTorch's multi_margin_loss (p=1) divides it by the number of classes C: multi_margin_loss = multiclass_hinge_loss / C.
 
 multiclass_hinge_loss_label:
     derived:  w[y]*Sum((1 - KroneckerDelta(k, y))*Ramp(margin + x[k] - x[y]), (k, 0, K - 1))

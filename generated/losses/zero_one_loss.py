@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """zero_one_loss_elementwise: misclassification count (forward only: no gradient) (per element, no reduction).
 
-Definition (seeds/001 (lecture: backprop, losses, activations): L = 1(y f(x) < 0)):
+Definition (Hastie et al. (2009), doi:10.1007/978-0-387-84858-7; Rosasco et al. (2004), doi:10.1162/089976604773135104):
     Piecewise((1, target*x < 0), (0, True))
 Convention at kinks: smooth: no kinks
 
@@ -83,7 +83,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def zero_one_loss(input, target, reduction="mean"):
-    """misclassification count (forward only: no gradient): seeds/001 (lecture: backprop, losses, activations): L = 1(y f(x) < 0).
+    """misclassification count (forward only: no gradient) (Hastie et al. (2009), doi:10.1007/978-0-387-84858-7; Rosasco et al. (2004), doi:10.1162/089976604773135104).
 
     Per element Piecewise((1, target*x < 0), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.
     """

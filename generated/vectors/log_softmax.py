@@ -2,7 +2,7 @@
 # via templates/vector.py.j2. Do not edit: run `symact generate`.
 """log_softmax: log of softmax, along an axis.
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): LogSoftmax = log(e^(x_i) / sum_j e^(x_j))), with a symbolic class count K:
+Definition (Bridle (1990), doi:10.1007/978-3-642-76153-9_28; Blanchard et al. (2021), doi:10.1093/imanum/draa038), with a symbolic class count K:
     log(exp(x[j])/Sum(exp(x[k]), (k, 0, K - 1)))
 log_softmax:
     derived:  log(exp(x[j])/Sum(exp(x[k]), (k, 0, K - 1)))

@@ -2,7 +2,7 @@
 # via templates/vector.py.j2. Do not edit: run `symact generate`.
 """logsumexp: smooth maximum of a row, along an axis.
 
-Definition (seeds/001 (lecture: backprop, losses, activations): log sum_j e^(f_j), stabilised by the log C = -max_j f_j trick), with a symbolic class count K:
+Definition (Blanchard et al. (2021), doi:10.1093/imanum/draa038), with a symbolic class count K:
     log(Sum(exp(x[k]), (k, 0, K - 1)))
 logsumexp:
     derived:  log(Sum(exp(x[k]), (k, 0, K - 1)))

@@ -2,7 +2,7 @@
 # via templates/vector.py.j2. Do not edit: run `symact generate`.
 """maxout: max over the pieces (groups of `pieces` along the axis), along an axis.
 
-Definition (seeds/000 (activation functions overview): Maxout max(w_1^T x + b_1, w_2^T x + b_2); seeds/001 (lecture: backprop, losses, activations): maxout (Goodfellow et al. 2013)), with a symbolic class count K:
+Definition (Goodfellow et al. (2013), arXiv:1302.4389), with a symbolic class count K:
     RowMax(x[k])
 maxout:
     derived:  RowMax(x[k])

@@ -2,7 +2,7 @@
 # via templates/vector.py.j2. Do not edit: run `symact generate`.
 """softmax: normalised exponentials, with inverse temperature beta, along an axis.
 
-Definition (seeds/001 (lecture: backprop, losses, activations): sm_beta(s_i) = e^(beta s_i) / sum_j e^(beta s_j), beta = 1/T; seeds/000 (activation functions overview): Softmax), with a symbolic class count K:
+Definition (Bridle (1990), doi:10.1007/978-3-642-76153-9_28; Blanchard et al. (2021), doi:10.1093/imanum/draa038), with a symbolic class count K:
     exp(beta*x[j])/Sum(exp(beta*x[k]), (k, 0, K - 1))
 softmax:
     derived:  exp(beta*x[j])/Sum(exp(beta*x[k]), (k, 0, K - 1))

@@ -2,7 +2,7 @@
 # via templates/vector.py.j2. Do not edit: run `symact generate`.
 """softmin: softmax of -x, along an axis.
 
-Definition (seeds/002 (Kainz, Deep Learning: activation and loss functions): Softmin = e^(-x_i) / sum_j e^(-x_j)), with a symbolic class count K:
+Definition (Bridle (1990), doi:10.1007/978-3-642-76153-9_28), with a symbolic class count K:
     exp(-x[j])/Sum(exp(-x[k]), (k, 0, K - 1))
 softmin:
     derived:  exp(-x[j])/Sum(exp(-x[k]), (k, 0, K - 1))

@@ -81,7 +81,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
         params=(Param("negative_slope", 0.01, "slope for x <= 0", domain=(0.0, 1.0)),),
         as_written=lambda x, negative_slope: Max(negative_slope * x, x),
         source=f"{S000}: Leaky ReLU, 0.01x for x < 0 (max(0.1x, x) in {S004})",
-        kinks="leaky_relu'(0) = negative_slope (PyTorch); the seeds' 1(x>=0)·x form would give 1",
+        kinks="leaky_relu'(0) = negative_slope (PyTorch); the textbook 1(x>=0)·x form would give 1",
         summary="x for x > 0, negative_slope·x otherwise",
         pytorch=lambda t, x, negative_slope: t.nn.functional.leaky_relu(x, negative_slope),
     ),

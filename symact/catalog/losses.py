@@ -72,7 +72,7 @@ class Loss:
             name=f"{self.name}_{variant.flag}_elementwise" if variant else f"{self.name}_elementwise",
             formula=variant.formula if variant else self.formula,
             params=extra + target + self.params,
-            source=self.source, kinks=self.kinks,
+            source=self.source, kinks=self.kinks, reference=self.reference,
             summary=f"{self.summary}{f', {variant.doc}' if variant else ''} (per element, no reduction)",
         )
 

@@ -150,7 +150,7 @@ ROW_LOSSES: tuple[RowLoss, ...] = (
             params=(Param("margin", 1.0, "the margin Delta"),),
             source=f"{S001}: multiclass SVM loss L_i = sum_(j != y_i) max(0, s_j - s_(y_i) + Delta)",
             summary="multiclass SVM (Weston–Watkins) hinge loss", weight=True,
-            note="The seeds' SVM loss, a sum over the wrong classes. PyTorch's multi_margin_loss (p=1) divides "
+            note="The multiclass SVM (hinge) loss as usually taught, a sum over the wrong classes. PyTorch's multi_margin_loss (p=1) divides "
                  "it by the number of classes C: multi_margin_loss = multiclass_hinge_loss / C.",
             pytorch=lambda F, x, target, reduction, margin, weight=None: F.multi_margin_loss(
                 x, target, margin=margin, weight=weight, reduction=reduction) * x.shape[-1],
@@ -159,7 +159,7 @@ ROW_LOSSES: tuple[RowLoss, ...] = (
             {"mask": sp.Sum(t[j] * sp.Sum((1 - t[k]) * Ramp(1 - (x[j] - x[k])), (k, 0, K - 1)), (j, 0, K - 1)) / K},
             source="PyTorch MultiLabelMarginLoss: sum_(j in labels) sum_(i not in labels) max(0, 1 - (x_j - x_i)) / C",
             summary="multi-label hinge loss (target: class indices, -1 terminated, as PyTorch)",
-            note="Not in the seeds; follows PyTorch's multilabel_margin_loss, including its division by C.",
+            note="Follows PyTorch's multilabel_margin_loss, including its division by C.",
             pytorch=lambda F, x, target, reduction: F.multilabel_margin_loss(x, target, reduction=reduction),
             reference=(refs.ELISSEEFF_2001,)),
     RowLoss("cosine_embedding_loss",
