@@ -43,8 +43,8 @@ from .prove import _Timeout, time_budget
 DIGITS = 30               # mpmath precision of numeric roots and values
 GRID_HALF_WIDTH = 40      # numeric zero search covers [-40, 40] ∩ branch
 GRID_POINTS = 4001        # grid spacing 0.02 on [-40, 40]
-SOLVE_BUDGET = 3.0        # seconds, per solveset call
-LIMIT_BUDGET = 8.0        # seconds, per limit call
+SOLVE_BUDGET = 30.0       # seconds, per solveset call
+LIMIT_BUDGET = 60.0       # seconds, per limit call
 CONTINUITY_ORDERS = 3     # f, f', f'', f''' are compared at breakpoints
 
 _NONSMOOTH = (sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign)

@@ -91,3 +91,31 @@ def test_catalog_entries_name_their_source_and_kinks():
     for e in all_entries():
         assert e.source.strip(), e.name
         assert e.kinks.strip(), e.name
+
+
+def test_nested_time_budgets_keep_the_outer_deadline():
+    """A budget inside another (prove's stages inside a piecewise proof) must not cancel the outer
+    one, nor outlive it: the outer step stops on time and the fallback that follows is the same."""
+    import time
+
+    from symact.prove import _Timeout, time_budget
+
+    t0 = time.monotonic()
+    with pytest.raises(_Timeout):
+        with time_budget(0.3, fallback=False):
+            with time_budget(30.0, fallback=False):
+                pass  # the inner one ends first: the outer one must still fire
+            while time.monotonic() - t0 < 20:
+                time.sleep(0.01)
+    assert time.monotonic() - t0 < 10
+    t0 = time.monotonic()
+    with pytest.raises(_Timeout):
+        with time_budget(0.3, fallback=False):
+            try:
+                with time_budget(30.0, fallback=False):  # cut to the outer one's deadline
+                    while time.monotonic() - t0 < 20:
+                        time.sleep(0.01)
+            except _Timeout:
+                while time.monotonic() - t0 < 20:  # the outer deadline has passed: it fires now
+                    time.sleep(0.01)
+    assert time.monotonic() - t0 < 10
