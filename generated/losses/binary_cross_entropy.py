@@ -88,9 +88,8 @@ def binary_cross_entropy_elementwise(x, target=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_elementwise_grad_f32(x, target):
-    t0 = (np.float32(1.0)/((np.float32(1.0) - x)))
-    t1 = (np.float32(1.0)/(x))
-    result = (t0 if (target == np.float32(0.0)) else (-t1 if (target == np.float32(1.0)) else t0*t1*(-target + x)))
+    t0 = np.float32(1.0) - x
+    result = ((np.float32(1.0)/(t0)) if (target == np.float32(0.0)) else (-np.float32(1.0)/x if (target == np.float32(1.0)) else ((-target + x)/(x)/(t0))))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -110,9 +109,8 @@ def _binary_cross_entropy_elementwise_grad_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_elementwise_grad_f64(x, target):
-    t0 = (1.0/((1.0 - x)))
-    t1 = (1.0/(x))
-    result = (t0 if (target == 0.0) else (-t1 if (target == 1.0) else t0*t1*(-target + x)))
+    t0 = 1.0 - x
+    result = ((1.0/(t0)) if (target == 0.0) else (-1.0/x if (target == 1.0) else ((-target + x)/(x)/(t0))))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
