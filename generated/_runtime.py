@@ -716,6 +716,16 @@ def _difference_f32(a, b):
 
 
 @njit(cache=True, inline="always")
+def diff_times_f32(c, a, b):
+    """c·(a - b) for a row loss's data coefficient c and a shifted element a - max: 0 where a = b (also
+    infinite), 0 for c = 0 unless a - b is nan, and 2·(c·(a/2 - b/2)) where a - b overflows (finite a,
+    b): t·(x - max) is finite for t < 1/2 although x - max is -inf."""
+    h, s = _difference_f32(a, b)
+    h = h if a != b else np.float32(0.0)
+    return np.float32(0.0) if (c == np.float32(0.0) and h == h) else s * (c * h)
+
+
+@njit(cache=True, inline="always")
 def hypot1m1_scaled_f32(a, b, k):
     """k²·(sqrt(1 + ((a - b)/k)²) - 1) for k > 0, = |d|·(k·r(|d|/k)) with d = a - b and r as in
     hypot1m1: k·r <= k and <= |d|/2, so nothing overflows unless the value does (k² hypot1m1(d/k)
@@ -1354,6 +1364,16 @@ def _difference_f64(a, b):
     d = a - b
     over = (abs(d) == math.inf) and (abs(a) < math.inf) and (abs(b) < math.inf)
     return ((a * 0.5 - b * 0.5) if over else d), (2.0 if over else 1.0)
+
+
+@njit(cache=True, inline="always")
+def diff_times_f64(c, a, b):
+    """c·(a - b) for a row loss's data coefficient c and a shifted element a - max: 0 where a = b (also
+    infinite), 0 for c = 0 unless a - b is nan, and 2·(c·(a/2 - b/2)) where a - b overflows (finite a,
+    b): t·(x - max) is finite for t < 1/2 although x - max is -inf."""
+    h, s = _difference_f64(a, b)
+    h = h if a != b else 0.0
+    return 0.0 if (c == 0.0 and h == h) else s * (c * h)
 
 
 @njit(cache=True, inline="always")

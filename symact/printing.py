@@ -734,3 +734,4 @@ def _lower_extremes(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(is_exp_times_sum, exp_times_sum)
     expr = expr.replace(is_divided, divided)
     return expr.replace(is_scaled, scaled)
+

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .catalog.vectors import K, RowArgMax, RowMax, k, x
-from .printing import NumbaPrinter, fold_constants, transcendental
+from .printing import FUNCTIONS, NumbaPrinter, fold_constants, transcendental
 from .prove import Proof, prove
 
 
@@ -361,7 +361,22 @@ def _guard_zero(mul: sp.Expr) -> sp.Expr:
     rest = [f for f in mul.args if f not in data]
     if not data or not any(not f.is_number for f in rest):
         return mul
+    diffs = [f for f in rest if isinstance(f, Difference)]
+    if len(diffs) == 1:  # c·(a − max): by halves where a − max overflows (DiffTimes)
+        others = [f for f in rest if f is not diffs[0]]
+        if all(f.is_number for f in others):
+            return DiffTimes(sp.Mul(*data, *others), *diffs[0].args)
     return ZeroGuard(sp.Mul(*data), sp.Mul(*rest))
+
+
+class DiffTimes(sp.Function):
+    """Lowering only: ZeroGuard(c, Difference(a, m)), c·(a − m) (0 where a = m, also infinite; 0 for
+    c = 0 unless a − m is nan), taken as 2·(c·(a/2 − m/2)) where a − m overflows for finite a and m:
+    cross-entropy against probabilities, t_j·(x_j − max) for a row [max, −max], is finite for t_j < 1/2."""
+    nargs = 3
+
+
+FUNCTIONS[DiffTimes] = "diff_times_{t}"  # printed as a runtime helper, imported where used
 
 
 def _finish(e):
