@@ -148,8 +148,9 @@ def _binary_cross_entropy_elementwise_fwd_grad_loop_f32(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_elementwise_f32(xi, at(target, i))
-        dout[i] = _binary_cross_entropy_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_elementwise_f32(xi, target_i)
+        dout[i] = _binary_cross_entropy_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -157,8 +158,9 @@ def _binary_cross_entropy_elementwise_fwd_grad_ploop_f32(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_elementwise_f32(xi, at(target, i))
-        dout[i] = _binary_cross_entropy_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_elementwise_f32(xi, target_i)
+        dout[i] = _binary_cross_entropy_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -166,8 +168,9 @@ def _binary_cross_entropy_elementwise_fwd_grad_loop_f64(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_elementwise_f64(xi, at(target, i))
-        dout[i] = _binary_cross_entropy_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_elementwise_f64(xi, target_i)
+        dout[i] = _binary_cross_entropy_elementwise_grad_f64(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -175,8 +178,9 @@ def _binary_cross_entropy_elementwise_fwd_grad_ploop_f64(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_elementwise_f64(xi, at(target, i))
-        dout[i] = _binary_cross_entropy_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_elementwise_f64(xi, target_i)
+        dout[i] = _binary_cross_entropy_elementwise_grad_f64(xi, target_i)
 
 
 _BINARY_CROSS_ENTROPY_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_binary_cross_entropy_elementwise_fwd_grad_loop_f32, _binary_cross_entropy_elementwise_fwd_grad_ploop_f32),

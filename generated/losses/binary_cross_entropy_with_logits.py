@@ -150,8 +150,10 @@ def _binary_cross_entropy_with_logits_elementwise_fwd_grad_loop_f32(x, target, p
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_with_logits_elementwise_f32(xi, at(target, i), at(pos_weight, i))
-        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f32(xi, at(target, i), at(pos_weight, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        pos_weight_i = at(pos_weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_with_logits_elementwise_f32(xi, target_i, pos_weight_i)
+        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f32(xi, target_i, pos_weight_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -159,8 +161,10 @@ def _binary_cross_entropy_with_logits_elementwise_fwd_grad_ploop_f32(x, target, 
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_with_logits_elementwise_f32(xi, at(target, i), at(pos_weight, i))
-        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f32(xi, at(target, i), at(pos_weight, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        pos_weight_i = at(pos_weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_with_logits_elementwise_f32(xi, target_i, pos_weight_i)
+        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f32(xi, target_i, pos_weight_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -168,8 +172,10 @@ def _binary_cross_entropy_with_logits_elementwise_fwd_grad_loop_f64(x, target, p
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_with_logits_elementwise_f64(xi, at(target, i), at(pos_weight, i))
-        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f64(xi, at(target, i), at(pos_weight, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        pos_weight_i = at(pos_weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_with_logits_elementwise_f64(xi, target_i, pos_weight_i)
+        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f64(xi, target_i, pos_weight_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -177,8 +183,10 @@ def _binary_cross_entropy_with_logits_elementwise_fwd_grad_ploop_f64(x, target, 
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_with_logits_elementwise_f64(xi, at(target, i), at(pos_weight, i))
-        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f64(xi, at(target, i), at(pos_weight, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        pos_weight_i = at(pos_weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_with_logits_elementwise_f64(xi, target_i, pos_weight_i)
+        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f64(xi, target_i, pos_weight_i)
 
 
 _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_binary_cross_entropy_with_logits_elementwise_fwd_grad_loop_f32, _binary_cross_entropy_with_logits_elementwise_fwd_grad_ploop_f32),

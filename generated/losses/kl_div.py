@@ -260,8 +260,9 @@ def _kl_div_elementwise_fwd_grad_loop_f32(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _kl_div_elementwise_f32(xi, at(target, i))
-        dout[i] = _kl_div_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _kl_div_elementwise_f32(xi, target_i)
+        dout[i] = _kl_div_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -269,8 +270,9 @@ def _kl_div_elementwise_fwd_grad_ploop_f32(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _kl_div_elementwise_f32(xi, at(target, i))
-        dout[i] = _kl_div_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _kl_div_elementwise_f32(xi, target_i)
+        dout[i] = _kl_div_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -278,8 +280,9 @@ def _kl_div_elementwise_fwd_grad_loop_f64(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _kl_div_elementwise_f64(xi, at(target, i))
-        dout[i] = _kl_div_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _kl_div_elementwise_f64(xi, target_i)
+        dout[i] = _kl_div_elementwise_grad_f64(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -287,8 +290,9 @@ def _kl_div_elementwise_fwd_grad_ploop_f64(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _kl_div_elementwise_f64(xi, at(target, i))
-        dout[i] = _kl_div_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _kl_div_elementwise_f64(xi, target_i)
+        dout[i] = _kl_div_elementwise_grad_f64(xi, target_i)
 
 
 _KL_DIV_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_kl_div_elementwise_fwd_grad_loop_f32, _kl_div_elementwise_fwd_grad_ploop_f32),

@@ -144,8 +144,10 @@ def _lq_loss_elementwise_fwd_grad_loop_f32(x, target, q, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _lq_loss_elementwise_f32(xi, at(target, i), at(q, i))
-        dout[i] = _lq_loss_elementwise_grad_f32(xi, at(target, i), at(q, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        q_i = at(q, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _lq_loss_elementwise_f32(xi, target_i, q_i)
+        dout[i] = _lq_loss_elementwise_grad_f32(xi, target_i, q_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -153,8 +155,10 @@ def _lq_loss_elementwise_fwd_grad_ploop_f32(x, target, q, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _lq_loss_elementwise_f32(xi, at(target, i), at(q, i))
-        dout[i] = _lq_loss_elementwise_grad_f32(xi, at(target, i), at(q, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        q_i = at(q, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _lq_loss_elementwise_f32(xi, target_i, q_i)
+        dout[i] = _lq_loss_elementwise_grad_f32(xi, target_i, q_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -162,8 +166,10 @@ def _lq_loss_elementwise_fwd_grad_loop_f64(x, target, q, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _lq_loss_elementwise_f64(xi, at(target, i), at(q, i))
-        dout[i] = _lq_loss_elementwise_grad_f64(xi, at(target, i), at(q, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        q_i = at(q, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _lq_loss_elementwise_f64(xi, target_i, q_i)
+        dout[i] = _lq_loss_elementwise_grad_f64(xi, target_i, q_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -171,8 +177,10 @@ def _lq_loss_elementwise_fwd_grad_ploop_f64(x, target, q, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _lq_loss_elementwise_f64(xi, at(target, i), at(q, i))
-        dout[i] = _lq_loss_elementwise_grad_f64(xi, at(target, i), at(q, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        q_i = at(q, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _lq_loss_elementwise_f64(xi, target_i, q_i)
+        dout[i] = _lq_loss_elementwise_grad_f64(xi, target_i, q_i)
 
 
 _LQ_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_lq_loss_elementwise_fwd_grad_loop_f32, _lq_loss_elementwise_fwd_grad_ploop_f32),

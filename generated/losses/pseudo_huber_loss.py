@@ -150,8 +150,10 @@ def _pseudo_huber_loss_elementwise_fwd_grad_loop_f32(x, target, delta, out, dout
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _pseudo_huber_loss_elementwise_f32(xi, at(target, i), at(delta, i))
-        dout[i] = _pseudo_huber_loss_elementwise_grad_f32(xi, at(target, i), at(delta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        delta_i = at(delta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _pseudo_huber_loss_elementwise_f32(xi, target_i, delta_i)
+        dout[i] = _pseudo_huber_loss_elementwise_grad_f32(xi, target_i, delta_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -159,8 +161,10 @@ def _pseudo_huber_loss_elementwise_fwd_grad_ploop_f32(x, target, delta, out, dou
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _pseudo_huber_loss_elementwise_f32(xi, at(target, i), at(delta, i))
-        dout[i] = _pseudo_huber_loss_elementwise_grad_f32(xi, at(target, i), at(delta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        delta_i = at(delta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _pseudo_huber_loss_elementwise_f32(xi, target_i, delta_i)
+        dout[i] = _pseudo_huber_loss_elementwise_grad_f32(xi, target_i, delta_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -168,8 +172,10 @@ def _pseudo_huber_loss_elementwise_fwd_grad_loop_f64(x, target, delta, out, dout
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _pseudo_huber_loss_elementwise_f64(xi, at(target, i), at(delta, i))
-        dout[i] = _pseudo_huber_loss_elementwise_grad_f64(xi, at(target, i), at(delta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        delta_i = at(delta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _pseudo_huber_loss_elementwise_f64(xi, target_i, delta_i)
+        dout[i] = _pseudo_huber_loss_elementwise_grad_f64(xi, target_i, delta_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -177,8 +183,10 @@ def _pseudo_huber_loss_elementwise_fwd_grad_ploop_f64(x, target, delta, out, dou
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _pseudo_huber_loss_elementwise_f64(xi, at(target, i), at(delta, i))
-        dout[i] = _pseudo_huber_loss_elementwise_grad_f64(xi, at(target, i), at(delta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        delta_i = at(delta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _pseudo_huber_loss_elementwise_f64(xi, target_i, delta_i)
+        dout[i] = _pseudo_huber_loss_elementwise_grad_f64(xi, target_i, delta_i)
 
 
 _PSEUDO_HUBER_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_pseudo_huber_loss_elementwise_fwd_grad_loop_f32, _pseudo_huber_loss_elementwise_fwd_grad_ploop_f32),
