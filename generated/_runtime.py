@@ -678,9 +678,93 @@ def hypot1_f32(z):
 
 @njit(cache=True, inline="always")
 def hypot1m1_f32(z):
-    """sqrt(1 + z^2) - 1 = |z|·(|z|/(hypot(1, z) + 1)): no cancellation near 0, no overflow."""
+    """sqrt(1 + z^2) - 1 = |z|·r(|z|), r = |z|/(hypot(1, z) + 1): no cancellation near 0, no overflow,
+    inf at ±inf (r saturates at 1, not inf/inf)."""
     a = abs(z)
-    return a * (a / (math.hypot(np.float32(1.0), a) + np.float32(1.0)))
+    return a * _hypot1_ratio_f32(a)
+
+
+@njit(cache=True, inline="always")
+def _hypot1_ratio_f32(a):
+    """(sqrt(1 + a²) - 1)/a = a/(hypot(1, a) + 1) for a >= 0, in [0, 1): beyond 1 as
+    1/(hypot(1, s) + s) with s = 1/a, so a = inf (or an a that overflowed) gives 1, not inf/inf."""
+    big = a > np.float32(1.0)
+    b = np.float32(1.0) / a if big else a
+    h = math.hypot(np.float32(1.0), b)
+    return np.float32(1.0) / (h + b) if big else a / (h + np.float32(1.0))
+
+
+@njit(cache=True, inline="always")
+def hypot1_unit_f32(z):
+    """z/sqrt(1 + z²) = z/hypot(1, z) in (-1, 1); beyond |z| = 1 as ±1/hypot(1, 1/|z|): ±1 at ±inf
+    (not inf/inf), nan for nan."""
+    a = abs(z)
+    big = a > np.float32(1.0)
+    h = math.hypot(np.float32(1.0), np.float32(1.0) / a if big else a)
+    u = np.float32(1.0) / h
+    return (u if z > np.float32(0.0) else -u) if big else z / h
+
+
+@njit(cache=True, inline="always")
+def _difference_f32(a, b):
+    """(h, s) with s·h = a - b, s = 1 or 2: where a - b overflows (a, b finite) h = a/2 - b/2 and s = 2
+    (halving a number above max/2 is exact; the other operand's lost low bit is below the sum's
+    rounding)."""
+    d = a - b
+    over = (abs(d) == np.float32(math.inf)) and (abs(a) < np.float32(math.inf)) and (abs(b) < np.float32(math.inf))
+    return ((a * np.float32(0.5) - b * np.float32(0.5)) if over else d), (np.float32(2.0) if over else np.float32(1.0))
+
+
+@njit(cache=True, inline="always")
+def diff_times_f32(c, a, b):
+    """c·(a - b) for a row loss's data coefficient c and a shifted element a - max: 0 where a = b (also
+    infinite), 0 for c = 0 unless a - b is nan, and 2·(c·(a/2 - b/2)) where a - b overflows (finite a,
+    b): t·(x - max) is finite for t < 1/2 although x - max is -inf."""
+    h, s = _difference_f32(a, b)
+    h = h if a != b else np.float32(0.0)
+    return np.float32(0.0) if (c == np.float32(0.0) and h == h) else s * (c * h)
+
+
+@njit(cache=True, inline="always")
+def hypot1m1_scaled_f32(a, b, k):
+    """k²·(sqrt(1 + ((a - b)/k)²) - 1) for k > 0, = |d|·(k·r(|d|/k)) with d = a - b and r as in
+    hypot1m1: k·r <= k and <= |d|/2, so nothing overflows unless the value does (k² hypot1m1(d/k)
+    was inf where d/k overflowed, k < 1); an a - b beyond max is taken as 2·(a/2 - b/2)."""
+    h, s = _difference_f32(a, b)
+    m = abs(h)
+    return s * (m * (k * _hypot1_ratio_f32((m / k) * s)))
+
+
+@njit(cache=True, inline="always")
+def hypot1_quotient_f32(a, b, k):
+    """(a - b)/sqrt(1 + ((a - b)/k)²) for k > 0: d/hypot(1, d/k) while |d| <= k (a tiny d kept
+    exact, d/k may underflow), k·(d/k)/hypot(1, d/k) beyond (hypot1_unit: ±k where d or d/k is
+    infinite, not inf/inf or d/inf = 0)."""
+    d = a - b
+    t = d / k
+    return d / math.hypot(np.float32(1.0), t) if abs(d) <= k else k * hypot1_unit_f32(t)
+
+
+@njit(cache=True, inline="always")
+def pow_difference_f32(a, b, p):
+    """(a - b)^p for a > b: where a - b overflows (a, b finite), (a/2 - b/2)^p·2^p, finite when the
+    power is (lq_loss's q·|x - y|^(q-1) at |x - y| > max)."""
+    h, s = _difference_f32(a, b)
+    return h**p if s == np.float32(1.0) else (h**p) * (np.float32(2.0)**p)
+
+
+@njit(cache=True, inline="always")
+def exp_times_f32(a, b):
+    """e^a·b: e^a·b where e^a is a normal number; else (e^(a/2)·b)·e^(a/2), finite where the product
+    is (e^a overflows or underflows while b brings it back), and b (a zero or nan) where b is 0 or
+    nan: kl_div's e^t·(t - x) at t = x > log(max) is 0, not inf·0."""
+    if b == np.float32(0.0):
+        return b if a == a else a
+    e = exp_f32(a)
+    if (e >= np.float32(1.1754943508222875e-38) and e < np.float32(math.inf)) or e != e or b != b:
+        return e * b
+    h = exp_f32(a * np.float32(0.5))
+    return (h * b) * h
 
 
 # The float32 helpers that compute in float64 on purpose (the product of two float32 is exact there);
@@ -1245,9 +1329,93 @@ def hypot1_f64(z):
 
 @njit(cache=True, inline="always")
 def hypot1m1_f64(z):
-    """sqrt(1 + z^2) - 1 = |z|·(|z|/(hypot(1, z) + 1)): no cancellation near 0, no overflow."""
+    """sqrt(1 + z^2) - 1 = |z|·r(|z|), r = |z|/(hypot(1, z) + 1): no cancellation near 0, no overflow,
+    inf at ±inf (r saturates at 1, not inf/inf)."""
     a = abs(z)
-    return a * (a / (math.hypot(1.0, a) + 1.0))
+    return a * _hypot1_ratio_f64(a)
+
+
+@njit(cache=True, inline="always")
+def _hypot1_ratio_f64(a):
+    """(sqrt(1 + a²) - 1)/a = a/(hypot(1, a) + 1) for a >= 0, in [0, 1): beyond 1 as
+    1/(hypot(1, s) + s) with s = 1/a, so a = inf (or an a that overflowed) gives 1, not inf/inf."""
+    big = a > 1.0
+    b = 1.0 / a if big else a
+    h = math.hypot(1.0, b)
+    return 1.0 / (h + b) if big else a / (h + 1.0)
+
+
+@njit(cache=True, inline="always")
+def hypot1_unit_f64(z):
+    """z/sqrt(1 + z²) = z/hypot(1, z) in (-1, 1); beyond |z| = 1 as ±1/hypot(1, 1/|z|): ±1 at ±inf
+    (not inf/inf), nan for nan."""
+    a = abs(z)
+    big = a > 1.0
+    h = math.hypot(1.0, 1.0 / a if big else a)
+    u = 1.0 / h
+    return (u if z > 0.0 else -u) if big else z / h
+
+
+@njit(cache=True, inline="always")
+def _difference_f64(a, b):
+    """(h, s) with s·h = a - b, s = 1 or 2: where a - b overflows (a, b finite) h = a/2 - b/2 and s = 2
+    (halving a number above max/2 is exact; the other operand's lost low bit is below the sum's
+    rounding)."""
+    d = a - b
+    over = (abs(d) == math.inf) and (abs(a) < math.inf) and (abs(b) < math.inf)
+    return ((a * 0.5 - b * 0.5) if over else d), (2.0 if over else 1.0)
+
+
+@njit(cache=True, inline="always")
+def diff_times_f64(c, a, b):
+    """c·(a - b) for a row loss's data coefficient c and a shifted element a - max: 0 where a = b (also
+    infinite), 0 for c = 0 unless a - b is nan, and 2·(c·(a/2 - b/2)) where a - b overflows (finite a,
+    b): t·(x - max) is finite for t < 1/2 although x - max is -inf."""
+    h, s = _difference_f64(a, b)
+    h = h if a != b else 0.0
+    return 0.0 if (c == 0.0 and h == h) else s * (c * h)
+
+
+@njit(cache=True, inline="always")
+def hypot1m1_scaled_f64(a, b, k):
+    """k²·(sqrt(1 + ((a - b)/k)²) - 1) for k > 0, = |d|·(k·r(|d|/k)) with d = a - b and r as in
+    hypot1m1: k·r <= k and <= |d|/2, so nothing overflows unless the value does (k² hypot1m1(d/k)
+    was inf where d/k overflowed, k < 1); an a - b beyond max is taken as 2·(a/2 - b/2)."""
+    h, s = _difference_f64(a, b)
+    m = abs(h)
+    return s * (m * (k * _hypot1_ratio_f64((m / k) * s)))
+
+
+@njit(cache=True, inline="always")
+def hypot1_quotient_f64(a, b, k):
+    """(a - b)/sqrt(1 + ((a - b)/k)²) for k > 0: d/hypot(1, d/k) while |d| <= k (a tiny d kept
+    exact, d/k may underflow), k·(d/k)/hypot(1, d/k) beyond (hypot1_unit: ±k where d or d/k is
+    infinite, not inf/inf or d/inf = 0)."""
+    d = a - b
+    t = d / k
+    return d / math.hypot(1.0, t) if abs(d) <= k else k * hypot1_unit_f64(t)
+
+
+@njit(cache=True, inline="always")
+def pow_difference_f64(a, b, p):
+    """(a - b)^p for a > b: where a - b overflows (a, b finite), (a/2 - b/2)^p·2^p, finite when the
+    power is (lq_loss's q·|x - y|^(q-1) at |x - y| > max)."""
+    h, s = _difference_f64(a, b)
+    return h**p if s == 1.0 else (h**p) * (2.0**p)
+
+
+@njit(cache=True, inline="always")
+def exp_times_f64(a, b):
+    """e^a·b: e^a·b where e^a is a normal number; else (e^(a/2)·b)·e^(a/2), finite where the product
+    is (e^a overflows or underflows while b brings it back), and b (a zero or nan) where b is 0 or
+    nan: kl_div's e^t·(t - x) at t = x > log(max) is 0, not inf·0."""
+    if b == 0.0:
+        return b if a == a else a
+    e = exp_f64(a)
+    if (e >= 2.2250738585072014e-308 and e < math.inf) or e != e or b != b:
+        return e * b
+    h = exp_f64(a * 0.5)
+    return (h * b) * h
 
 
 @njit(cache=True, inline="always")

@@ -363,6 +363,7 @@ def lower(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(is_product_arg, exact).replace(is_exp_of_square, exp_of_square)
     expr = expr.replace(is_sigmoid_of_poly, sigmoid_of_poly).replace(is_scaled_softplus, scaled_softplus)
     expr = expr.replace(_is_scaled_difference, _scaled_difference)  # appended for the losses: c·a − c·b
+    expr = _lower_extremes(expr)  # appended for the losses at the extremes (end of file)
     return fold_constants(safe_products(expr))
 
 
@@ -578,3 +579,159 @@ def _is_scaled_difference(e) -> bool:
 def _scaled_difference(e):
     (c1, a), (c2, b) = (t.as_coeff_Mul() for t in e.args)
     return ScaledDifference(c1, a, b) if c1 > 0 else ScaledDifference(c2, b, a)
+
+
+# ---- appended for the losses at the extremes: forms that stay finite where the value is ---------------
+# Each is lowering only (after the proofs): the same value, computed so that no intermediate overflows,
+# underflows to 0 or meets inf/inf, 0·inf where the value is finite (tests/test_losses.py sweeps to ±max).
+
+class Hypot1m1Scaled(sp.Function):
+    """k²·hypot1m1((a − b)/k) for k > 0 (pseudo-Huber): |d|·(k·r(|d|/k)), d = a − b taken by halves where
+    it overflows. k²·hypot1m1(d/k) was inf where d/k overflows (k < 1) although the value is about k|d|."""
+    nargs = 3
+
+
+class Hypot1Quotient(sp.Function):
+    """(a − b)/hypot1((a − b)/k) for k > 0 (pseudo-Huber's gradient): ±k where a − b or (a − b)/k
+    overflows (the limit), not inf/inf or d/inf = 0."""
+    nargs = 3
+
+
+class PowDifference(sp.Function):
+    """(a − b)^p for a > b and a non-numeric p: where a − b overflows, (a/2 − b/2)^p·2^p (lq_loss's
+    q·|x − y|^(q−1) is finite at |x − y| > max)."""
+    nargs = 3
+
+
+class ExpTimes(sp.Function):
+    """e^a·b for a factor b that is a sum (it can cancel to exactly 0): b where b is 0 (not inf·0 where
+    e^a overflows), and (e^(a/2)·b)·e^(a/2) where e^a alone over- or underflows but the product
+    does not (kl_div's log_target term e^t·(t − x))."""
+    nargs = 2
+
+
+class Divided(sp.Function):
+    """n/u/v: a quotient with two divisors printed as successive divisions, not n·(1/u)·(1/v), whose
+    reciprocal of a subnormal u overflows (BCE's gradient (x − y)/(x(1 − x)) at subnormal x = y was
+    0·inf)."""
+    nargs = 3
+    cheap = True
+
+    def _pythoncode(self, printer):
+        n, u, v = (printer._print(a) for a in self.args)
+        return f"(({n})/({u})/({v}))"
+
+
+class Scaled(sp.Function):
+    """c·f, the bounded factors c (parameters, the target, numbers) multiplied together before the
+    unbounded f (softplus, exp, log): pos_weight·y·softplus(−x) evaluated as pos_weight·softplus(−x)
+    first is inf at x = −max for pos_weight > 1 although y·pos_weight·max is finite for small y."""
+    nargs = 2
+    cheap = True
+
+    def _pythoncode(self, printer):
+        c, f = (printer._print(a) for a in self.args)
+        return f"(({c})*{f})"
+
+
+FUNCTIONS.update({Hypot1m1Scaled: "hypot1m1_scaled_{t}", Hypot1Quotient: "hypot1_quotient_{t}",
+                  PowDifference: "pow_difference_{t}", ExpTimes: "exp_times_{t}"})
+
+
+def _difference_operands(u: sp.Expr):
+    """(a, b) with a − b = u for a two-term sum (the positive term first), else (u, 0)."""
+    if isinstance(u, sp.Add) and len(u.args) == 2 and not any(t.is_number for t in u.args):
+        p, q = u.args
+        if q.could_extract_minus_sign() and not p.could_extract_minus_sign():
+            return p, -q
+        if p.could_extract_minus_sign() and not q.could_extract_minus_sign():
+            return q, -p
+    return u, sp.S.Zero
+
+
+def _scaled_argument(w: sp.Expr):
+    """(u, k) for w = u/k with k a positive symbol, else None."""
+    num, den = w.as_numer_denom()
+    return (num, den) if den.is_Symbol and den.is_positive else None
+
+
+def _lower_extremes(expr: sp.Expr) -> sp.Expr:
+    def is_scaled_hypot1m1(e):
+        if not isinstance(e, sp.Mul):
+            return False
+        for f in e.args:
+            if isinstance(f, Hypot1m1):
+                m = _scaled_argument(f.args[0])
+                if m and sp.Pow(m[1], 2) in e.args:
+                    return True
+        return False
+
+    def scaled_hypot1m1(e):
+        (f,) = [f for f in e.args if isinstance(f, Hypot1m1)]
+        u, k = _scaled_argument(f.args[0])
+        rest = [g for g in e.args if g is not f and g != sp.Pow(k, 2)]
+        return sp.Mul(*rest) * Hypot1m1Scaled(*_difference_operands(u), k)
+
+    def hypot1_quotient_parts(e):
+        if not isinstance(e, sp.Mul):
+            return None
+        for f in e.args:
+            if isinstance(f, sp.Pow) and f.exp == -1 and isinstance(f.base, Hypot1):
+                m = _scaled_argument(f.base.args[0])
+                if m:
+                    for g in e.args:
+                        if g == m[0] or g == -m[0]:
+                            return f, g, m
+        return None
+
+    def hypot1_quotient(e):
+        f, g, (u, k) = hypot1_quotient_parts(e)
+        rest = [h for h in e.args if h is not f and h is not g]
+        sign = 1 if g == u else -1
+        return sign * sp.Mul(*rest) * Hypot1Quotient(*_difference_operands(u), k)
+
+    def is_pow_difference(e):
+        return isinstance(e, sp.Pow) and not e.exp.is_number and _difference_operands(e.base)[1] != 0
+
+    def pow_difference(e):
+        return PowDifference(*_difference_operands(e.base), e.exp)
+
+    def is_exp_times_sum(e):
+        return isinstance(e, sp.Mul) and any(isinstance(f, sp.exp) for f in e.args) and \
+            any(isinstance(f, sp.Add) and f.has(X) and len(f.free_symbols) > 1 for f in e.args)
+
+    def exp_times_sum(e):
+        f = next(f for f in e.args if isinstance(f, sp.exp))
+        return ExpTimes(f.args[0], sp.Mul(*[g for g in e.args if g is not f]))
+
+    def is_divided(e):
+        if not isinstance(e, sp.Mul):
+            return False
+        dens = [f for f in e.args if isinstance(f, sp.Pow) and f.exp == -1 and not f.base.is_number]
+        nums = [f for f in e.args if f not in dens and not f.is_number]
+        return len(dens) == 2 and len(nums) == 1 and isinstance(nums[0], sp.Add)
+
+    def divided(e):
+        dens = [f for f in e.args if isinstance(f, sp.Pow) and f.exp == -1 and not f.base.is_number]
+        rest = [f for f in e.args if f not in dens]
+        return Divided(sp.Mul(*rest), dens[0].base, dens[1].base)
+
+    def is_scaled(e):
+        if not isinstance(e, sp.Mul):
+            return False
+        growing = [f for f in e.args if isinstance(f, (Softplus, sp.exp, sp.log))]
+        others = [f for f in e.args if f not in growing]
+        return len(growing) == 1 and len(others) >= 2 and \
+            sum(1 for f in others if f.is_Symbol) >= 2 and all(not f.has(X) for f in others)
+
+    def scaled(e):
+        (f,) = [f for f in e.args if isinstance(f, (Softplus, sp.exp, sp.log))]
+        return Scaled(sp.Mul(*[g for g in e.args if g is not f]), f)
+
+    expr = expr.replace(is_scaled_hypot1m1, scaled_hypot1m1)
+    expr = expr.replace(lambda e: hypot1_quotient_parts(e) is not None, hypot1_quotient)
+    expr = expr.replace(is_pow_difference, pow_difference)
+    expr = expr.replace(is_exp_times_sum, exp_times_sum)
+    expr = expr.replace(is_divided, divided)
+    return expr.replace(is_scaled, scaled)
+

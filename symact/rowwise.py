@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .catalog.vectors import K, RowArgMax, RowMax, k, x
-from .printing import NumbaPrinter, fold_constants, transcendental
+from .printing import FUNCTIONS, NumbaPrinter, fold_constants, transcendental
 from .prove import Proof, prove
 
 
@@ -242,7 +242,8 @@ def lower(expr: sp.Expr, out_index, row_value: sp.Expr | None = None):
     ``row_value``: a per-row expression lowered along (a fused loss + gradient kernel); it shares
     the reductions, and its lowered form is returned fourth.
     """
-    expr = expr.replace(lambda e: isinstance(e, sp.Sum), _pull_out)
+    expr = _halve_ramps(expr)
+    expr = _mean_into_ramps(expr.replace(lambda e: isinstance(e, sp.Sum), _pull_out))
     reductions: list[Reduction] = []
     out_inner: list[Reduction] = []
     names: dict = {}
@@ -316,9 +317,68 @@ def lower(expr: sp.Expr, out_index, row_value: sp.Expr | None = None):
     if row_value is None:
         return _finish(reductions), _finish(out), _finish(out_inner)
     top: list[Reduction] = []
-    value = transform(row_value.replace(lambda e: isinstance(e, sp.Sum), _pull_out), frozenset(), top)
+    value = transform(_mean_into_ramps(_halve_ramps(row_value).replace(lambda e: isinstance(e, sp.Sum), _pull_out)),
+                      frozenset(), top)
     assert not top, "a per-row value has no enclosing loop"
     return _finish(reductions), _finish(out), _finish(out_inner), _finish(value)
+
+
+class RowHalfDiff(sp.Function):
+    """Lowering only: (a − b)/2 for two row elements, as a/2 − b/2 (RowDiff's guard at k = y): finite
+    where a − b overflows."""
+    cheap = True  # arithmetic and selects only (printing.transcendental)
+    nargs = 2
+
+
+def _halve_ramps(expr: sp.Expr) -> sp.Expr:
+    """max(0, c + a − b) of two row elements as 2·max(0, c/2 + (a/2 − b/2)) (lowering only; max(0, ·)
+    is positively homogeneous, and halving commutes with rounding away from the subnormals): the 2
+    comes out of the sums and is applied last, so a hinge whose a − b overflows (a row [max, −max])
+    still gives the finite mean (2·max + 1)/C of multilabel_hinge_loss."""
+    from .catalog.row_losses import Ramp
+
+    def pair(arg):
+        if not isinstance(arg, sp.Add) or len(arg.args) < 3:
+            return None
+        pos = [t for t in arg.args if isinstance(t, sp.Indexed) and t.base.name not in _DATA]
+        neg = [t for t in arg.args if isinstance(-t, sp.Indexed) and (-t).base.name not in _DATA]
+        return (pos[0], -neg[0]) if pos and neg else None
+
+    def halve(e):
+        a, b = pair(e.args[0])
+        rest = e.args[0] - a + b
+        return 2 * Ramp(rest / 2 + RowHalfDiff(a, b))
+
+    return expr.replace(lambda e: type(e).__name__ == "Ramp" and pair(e.args[0]) is not None, halve)
+
+
+def _mean_into_ramps(expr: sp.Expr) -> sp.Expr:
+    """(Σ … max(0, z) …)/K, a mean of hinges linear in each (multilabel_hinge_loss), as Σ … max(0, z/K) …
+    (lowering only, after the sums' constant factors came out): the K² hinges of a row may add up
+    beyond max although their mean is finite (a row [max, 0, −max]); divided first, the sum
+    overflows only where the mean does."""
+    from .catalog.row_losses import Ramp
+
+    def linear(e):
+        if isinstance(e, Ramp):
+            return e.args[0].has(RowHalfDiff)
+        if isinstance(e, sp.Sum):
+            return linear(e.function)
+        if isinstance(e, sp.Mul):
+            hinged = [f for f in e.args if f.has(Ramp)]
+            return len(hinged) == 1 and linear(hinged[0])
+        return False
+
+    def is_mean(e):
+        return isinstance(e, sp.Mul) and sp.Pow(K, -1) in e.args and \
+            any(isinstance(f, sp.Sum) and linear(f) for f in e.args)
+
+    def push(e):
+        rest = [f for f in e.args if f != sp.Pow(K, -1)]
+        return sp.Mul(*[f.replace(lambda q: isinstance(q, Ramp), lambda q: Ramp(q.args[0] / K))
+                        if isinstance(f, sp.Sum) else f for f in rest])
+
+    return expr.replace(is_mean, push)
 
 
 def _scaled(pattern: sp.Expr):
@@ -361,7 +421,22 @@ def _guard_zero(mul: sp.Expr) -> sp.Expr:
     rest = [f for f in mul.args if f not in data]
     if not data or not any(not f.is_number for f in rest):
         return mul
+    diffs = [f for f in rest if isinstance(f, Difference)]
+    if len(diffs) == 1:  # c·(a − max): by halves where a − max overflows (DiffTimes)
+        others = [f for f in rest if f is not diffs[0]]
+        if all(f.is_number for f in others):
+            return DiffTimes(sp.Mul(*data, *others), *diffs[0].args)
     return ZeroGuard(sp.Mul(*data), sp.Mul(*rest))
+
+
+class DiffTimes(sp.Function):
+    """Lowering only: ZeroGuard(c, Difference(a, m)), c·(a − m) (0 where a = m, also infinite; 0 for
+    c = 0 unless a − m is nan), taken as 2·(c·(a/2 − m/2)) where a − m overflows for finite a and m:
+    cross-entropy against probabilities, t_j·(x_j − max) for a row [max, −max], is finite for t_j < 1/2."""
+    nargs = 3
+
+
+FUNCTIONS[DiffTimes] = "diff_times_{t}"  # printed as a runtime helper, imported where used
 
 
 def _finish(e):
@@ -438,6 +513,23 @@ class RowPrinter(NumbaPrinter):
         if a.base == b.base and a.indices[0] != b.indices[0]:  # x_k − x_y at k = y is 0, also for x_y = ±inf
             return f"({diff} if {self._print(a.indices[0])} != {self._print(b.indices[0])} else {self.const(0)})"
         return diff
+
+    def _print_RowHalfDiff(self, expr):
+        a, b = expr.args
+        half = self.const(0.5)
+        diff = f"({self._print(a)}*{half} - {self._print(b)}*{half})"
+        if a.base == b.base and a.indices[0] != b.indices[0]:  # 0 at k = y, also for x_y = ±inf
+            return f"({diff} if {self._print(a.indices[0])} != {self._print(b.indices[0])} else {self.const(0)})"
+        return diff
+
+    def _print_Mul(self, expr):
+        # a power-of-two coefficient of a quotient applied last ((s/n)·2, not (2·s)/n): exact either
+        # way, but 2·s overflows first (_halve_ramps)
+        c, rest = expr.as_coeff_Mul()
+        if c.is_Integer and abs(c) > 1 and (abs(c) & (abs(c) - 1)) == 0 and \
+                any(isinstance(f, sp.Pow) and f.exp.is_negative for f in sp.Mul.make_args(rest)):
+            return f"(({self._print(rest)})*{self.const(c)})"
+        return super()._print_Mul(expr)
 
     def _print_ZeroGuard(self, expr):
         c, v = expr.args  # 0 for c = 0 and v = ±inf; nan stays nan (v != v)

@@ -230,7 +230,8 @@ def judge(got: float, truth, dtype, allowance=0) -> tuple[bool, float]:
     """(passes, error in ULP) for a kernel result against its truth.
 
     nan truth: nan. Infinite truth, or a truth beyond the dtype's largest number: the same infinity.
-    Otherwise finite, within 4 ULP of the truth plus ``allowance`` (an absolute error the problem's
+    A truth within 4 ULP (plus ``allowance``) of the overflow threshold: that infinity, or finite as
+    below. Otherwise finite, within 4 ULP of the truth plus ``allowance`` (an absolute error the problem's
     own conditioning permits, stated by the caller); a truth below the smallest normal number times
     2^(p/2) (where the last bits are gradual underflow) within 4 such units.
     """
@@ -243,7 +244,11 @@ def judge(got: float, truth, dtype, allowance=0) -> tuple[bool, float]:
     if abs(truth) >= mpmath.mpf(float(fi.max)) + ulp_of(float(fi.max), dtype) / 2:  # rounds to ±inf
         return math.isinf(got) and (got > 0) == (truth > 0), 0.0
     if not math.isfinite(got):
-        return False, math.inf
+        # an infinity of the truth's sign is within the bound where the truth lies within 4 ULP (plus
+        # the allowance) of the overflow threshold: a result that close to the truth may round up to it
+        edge = mpmath.mpf(float(fi.max)) + ulp_of(float(fi.max), dtype) / 2 - 4 * ulp_of(float(fi.max), dtype)
+        near = abs(truth) + allowance >= edge
+        return (math.isinf(got) and (got > 0) == (truth > 0) and near), math.inf
     err = ulp_error(got, truth, dtype)
     if err <= 4:
         return True, err

@@ -244,3 +244,53 @@ def test_transcendental_kernels_go_parallel_at_smaller_sizes(monkeypatch):
 def test_configure_rejects_bad_values():
     with pytest.raises(ValueError, match="parallel must be"):
         K.configure(parallel="yes")
+
+
+def _array_param_cases():
+    from symact.catalog import all_entries
+
+    out = []
+    for entry in all_entries():
+        if not getattr(entry, "kernel_params", None):
+            continue
+        for suffix in ("_fwd_grad", "_fwd_vjp"):
+            if f"{entry.name}{suffix}" in K.__all__:
+                out.append((entry, suffix))
+    return out
+
+
+@pytest.mark.parametrize("entry,suffix", _array_param_cases(), ids=lambda v: v if isinstance(v, str) else v.name)
+def test_fused_with_array_parameters_on_the_parallel_path(entry, suffix):
+    """Fused kernels with a parameter given per element (an array, cycling through its legal values)
+    on the prange path (Numba once refused these loops: "Overwrite of parallel loop index", from
+    at(weight, i) inlined twice in one parallel body): bit for bit the separate kernels, and at
+    sampled points the independent mpmath truth (tests/reference.py) of f and df/dx."""
+    import mpmath
+
+    from reference import param_values
+
+    n = 4096
+    x = np.linspace(-5.0, 5.0, n)  # even n: no exact 0 (a kink of several entries)
+    params = {p.name: np.resize(np.array([v for v in param_values(p) if np.isfinite(v)][:3]), n)
+              for p in entry.kernel_params}
+    g = np.cos(np.arange(n, dtype=np.float64))
+    previous = K.configure(parallel=True)
+    try:
+        if suffix == "_fwd_grad":
+            y, dy = getattr(K, f"{entry.name}{suffix}")(x, **params)
+        else:
+            y, dy = getattr(K, f"{entry.name}{suffix}")(x, g, **params)
+        ys = getattr(K, entry.name)(x, **params)
+        dys = getattr(K, f"{entry.name}_grad")(x, **params)
+    finally:
+        K.configure(*previous)
+    if suffix == "_fwd_vjp":
+        dys = g * dys
+    np.testing.assert_array_equal(y, ys)
+    np.testing.assert_array_equal(dy, dys)
+    for i in range(0, n, n // 16 + 1):
+        pt = tuple((p.name, float(params[p.name][i])) for p in entry.kernel_params)
+        t = truth(entry.name, pt, float(x[i]), np.float64)
+        want = [t.f, t.df * (mpmath.mpf(float(g[i])) if suffix == "_fwd_vjp" else 1)]
+        for got, w in zip((y[i], dy[i]), want):
+            assert abs(mpmath.mpf(float(got)) - w) <= 1e-12 * (abs(w) + 1e-300), (entry.name, pt, x[i], got, w)

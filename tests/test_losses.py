@@ -138,36 +138,6 @@ def sweep_contexts(loss, kind, dtype):
     return out
 
 
-# Known non-finite (or lost) results where the truth is finite, at the extremes, not fixed here: the
-# per-element kernels come from the elementwise pipeline (stabilize/printing/runtime), outside the loss
-# templates. Each is checked to still fail (so the entry goes when it is fixed). (kernel, condition).
-def _difference_overflows(x, others, dtype):
-    """|x − y| beyond the largest float, or one side infinite and the other not: d = x − y is ±inf."""
-    y = others[0]
-    return math.isfinite(x) != math.isfinite(y) or (math.isfinite(x) and abs(x - y) > float(np.finfo(dtype).max))
-
-
-def _scaled_difference_overflows(x, others, dtype):
-    """d = x − y, or d/δ (δ the last parameter), is ±inf."""
-    return _difference_overflows(x, others, dtype) or \
-        (math.isfinite(x) and abs(x - others[0]) / others[-1] > float(np.finfo(dtype).max))
-
-
-KNOWN = {
-    # hypot1m1(inf) and d/hypot(1, d/δ) at d/δ = ±inf are nan (runtime helpers), the truth is the limit
-    ("pseudo_huber_loss", "f"): _scaled_difference_overflows,
-    ("pseudo_huber_loss", "g"): _scaled_difference_overflows,
-    # q·|d|^(q−1) with d = x − y overflowed: inf where the truth is finite (|x − y| > max)
-    ("lq_loss", "g"): _difference_overflows,
-    # 1/x overflows for a subnormal x: (x − y)·(1/x)·(1/(1 − x)) is 0·inf at x = y
-    ("binary_cross_entropy", "g"): lambda x, others, dtype: 0 < x < float(np.finfo(dtype).tiny),
-    # CSE evaluates pos_weight·softplus(−x) first: inf at x = −max for pos_weight > 1, y < 1/pos_weight
-    ("binary_cross_entropy_with_logits", "f"): lambda x, others, dtype: abs(x) == float(np.finfo(dtype).max),
-    # log_target: e^t·(t − x) is inf·0 at t = x beyond log(max) (the truth is 0)
-    ("kl_div", "f"): lambda x, others, dtype: x == others[0] and x > math.log(float(np.finfo(dtype).max)),
-}
-
-
 def _kernels(loss, variant=None):
     """(arguments, {kernel: (function, reduction, textbook expression)}) for the loss's formula or one
     of its variants (kl_div's log_target: the flag passed as True)."""
@@ -189,13 +159,13 @@ def _kernels(loss, variant=None):
 
 
 def _loss_sweep(loss, dtype):
-    worst, failures, known = {}, [], set()
+    worst, failures = {}, []
     for variant in (None, *loss.variants):
-        _variant_sweep(loss, variant, dtype, worst, failures, known)
-    return worst, failures, known
+        _variant_sweep(loss, variant, dtype, worst, failures)
+    return worst, failures
 
 
-def _variant_sweep(loss, variant, dtype, worst, failures, known):
+def _variant_sweep(loss, variant, dtype, worst, failures):
     u = unit_roundoff(dtype)
     args, kernels = _kernels(loss, variant)
     domain = (0.0, 1.0) if loss.input_domain == "prob" else None
@@ -241,10 +211,6 @@ def _variant_sweep(loss, variant, dtype, worst, failures, known):
                 if ok:
                     worst[kname] = max(worst.get(kname, 0.0), err)
                     continue
-                cond = KNOWN.get((loss.name, kname))
-                if cond is not None and cond(v, others, dtype):
-                    known.add((loss.name, kname))
-                    continue
                 failures.append((variant and variant.flag, kname, v, others, g, mpmath.nstr(mpmath.mpf(tr), 17), err))
 
 
@@ -256,13 +222,9 @@ def test_losses_against_mpmath(loss, dtype):
     catalog formula with every other argument bound to its exact value, in mpmath (tests/mp_truth.py;
     gradients: SymPy's diff of that formula, the branch owning the point at a kink; limits at ±inf).
     Bound: 4 ULP plus 2u·Σ|terms| of the textbook sum (where its terms cancel — σ(x) − y, 1 − cos —
-    the rounding of each term is inherent). nan in any argument gives nan. KNOWN lists the extremes
-    not fixed here, each still failing."""
-    worst, failures, known = _loss_sweep(loss, dtype)
+    the rounding of each term is inherent). nan in any argument gives nan."""
+    worst, failures = _loss_sweep(loss, dtype)
     assert not failures, failures[:8]
-    stale = {k for k in KNOWN if k[0] == loss.name} - known
-    if dtype == np.float64:  # every KNOWN entry fails in float64 (some not in float32)
-        assert not stale, f"{sorted(stale)} no longer fail: remove them from KNOWN"
 
 
 def test_extremes_stay_finite_and_accurate():
@@ -285,6 +247,40 @@ def test_extremes_stay_finite_and_accurate():
     np.testing.assert_allclose(v[:2], a[:2] ** 2 / 2, rtol=1e-15)   # textbook sqrt(1+a^2)-1 gives 0
     np.testing.assert_allclose(v[2:], a[2:] - 1, rtol=1e-15)         # textbook gives inf
     np.testing.assert_allclose(K.pseudo_huber_loss_grad(a, np.zeros(4), reduction="none")[2:], [1.0, 1.0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_products_and_differences_beyond_the_range(dtype):
+    """Points between the sweep's, where a textbook intermediate leaves the range although the value
+    does not, each against mpmath: kl_div's e^t·(t - x) with e^t above max (t = x + 1 ulp) or below
+    the smallest normal while t - x is near max; lq_loss's q·|x - y|^(q-1) with |x - y| = 2·max;
+    pseudo-Huber's δ²(√(1 + (d/δ)²) - 1) and its gradient where d/δ overflows but d does not; BCE's
+    (x - y)/(x(1 - x)) at subnormal x with y = 2x."""
+    fi = np.finfo(dtype)
+    big, sub = float(fi.max), float(fi.smallest_subnormal)
+    t_hi = float(np.nextafter(dtype(np.log(fi.max) + 10), dtype(np.inf)))
+    x_hi = float(np.nextafter(dtype(t_hi), dtype(0)))
+    t_lo = float(dtype(np.log(fi.tiny) - 20))
+    mp = mpmath.mpf
+    with mpmath.workdps(60):
+        cases = [
+            (K.kl_div(np.array([x_hi], dtype), np.array([t_hi], dtype), reduction="none", log_target=True),
+             mpmath.exp(mp(t_hi)) * (mp(t_hi) - mp(x_hi))),
+            (K.kl_div(np.array([-big], dtype), np.array([t_lo], dtype), reduction="none", log_target=True),
+             mpmath.exp(mp(t_lo)) * (mp(t_lo) + mp(big))),
+            (K.lq_loss_grad(np.array([big], dtype), np.array([-big], dtype), q=1.5, reduction="sum"),
+             mp(1.5) * mpmath.sqrt(2 * mp(big))),
+            (K.pseudo_huber_loss(np.array([big / 4], dtype), np.array([0.0], dtype), delta=2.0**-24, reduction="none"),
+             mp(2)**-48 * (mpmath.sqrt(1 + (mp(big / 4) * 2**24)**2) - 1)),
+            (K.pseudo_huber_loss_grad(np.array([big / 4], dtype), np.array([0.0], dtype), delta=2.0**-24,
+                                      reduction="sum"), (mp(big / 4)) / mpmath.sqrt(1 + (mp(big / 4) * 2**24)**2)),
+            (K.binary_cross_entropy_grad(np.array([sub], dtype), np.array([2 * sub], dtype), reduction="sum"),
+             (mp(sub) - 2 * mp(sub)) / (mp(sub) * (1 - mp(sub)))),
+        ]
+    for got, truth in cases:
+        got = float(np.asarray(got).reshape(-1)[0])
+        ok, err = judge(got, truth, dtype, 0)
+        assert ok, (got, mpmath.nstr(truth, 17), err)
 
 
 @pytest.mark.parametrize("call,message", [

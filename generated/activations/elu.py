@@ -207,8 +207,9 @@ def _elu_fwd_grad_loop_f32(x, alpha, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _elu_f32(xi, at(alpha, i))
-        dout[i] = _elu_grad_f32(xi, at(alpha, i))
+        alpha_i = at(alpha, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _elu_f32(xi, alpha_i)
+        dout[i] = _elu_grad_f32(xi, alpha_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -216,8 +217,9 @@ def _elu_fwd_grad_ploop_f32(x, alpha, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _elu_f32(xi, at(alpha, i))
-        dout[i] = _elu_grad_f32(xi, at(alpha, i))
+        alpha_i = at(alpha, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _elu_f32(xi, alpha_i)
+        dout[i] = _elu_grad_f32(xi, alpha_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -225,8 +227,9 @@ def _elu_fwd_grad_loop_f64(x, alpha, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _elu_f64(xi, at(alpha, i))
-        dout[i] = _elu_grad_f64(xi, at(alpha, i))
+        alpha_i = at(alpha, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _elu_f64(xi, alpha_i)
+        dout[i] = _elu_grad_f64(xi, alpha_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -234,8 +237,9 @@ def _elu_fwd_grad_ploop_f64(x, alpha, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _elu_f64(xi, at(alpha, i))
-        dout[i] = _elu_grad_f64(xi, at(alpha, i))
+        alpha_i = at(alpha, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _elu_f64(xi, alpha_i)
+        dout[i] = _elu_grad_f64(xi, alpha_i)
 
 
 _ELU_FWD_GRAD_LOOPS = {np.float32: (_elu_fwd_grad_loop_f32, _elu_fwd_grad_ploop_f32),
@@ -256,8 +260,9 @@ def _elu_fwd_vjp_loop_f32(x, g, alpha, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _elu_f32(xi, at(alpha, i))
-        dout[i] = g[i] * _elu_grad_f32(xi, at(alpha, i))
+        alpha_i = at(alpha, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _elu_f32(xi, alpha_i)
+        dout[i] = g[i] * _elu_grad_f32(xi, alpha_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -265,8 +270,9 @@ def _elu_fwd_vjp_ploop_f32(x, g, alpha, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _elu_f32(xi, at(alpha, i))
-        dout[i] = g[i] * _elu_grad_f32(xi, at(alpha, i))
+        alpha_i = at(alpha, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _elu_f32(xi, alpha_i)
+        dout[i] = g[i] * _elu_grad_f32(xi, alpha_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -274,8 +280,9 @@ def _elu_fwd_vjp_loop_f64(x, g, alpha, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _elu_f64(xi, at(alpha, i))
-        dout[i] = g[i] * _elu_grad_f64(xi, at(alpha, i))
+        alpha_i = at(alpha, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _elu_f64(xi, alpha_i)
+        dout[i] = g[i] * _elu_grad_f64(xi, alpha_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -283,8 +290,9 @@ def _elu_fwd_vjp_ploop_f64(x, g, alpha, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _elu_f64(xi, at(alpha, i))
-        dout[i] = g[i] * _elu_grad_f64(xi, at(alpha, i))
+        alpha_i = at(alpha, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _elu_f64(xi, alpha_i)
+        dout[i] = g[i] * _elu_grad_f64(xi, alpha_i)
 
 
 _ELU_FWD_VJP_LOOPS = {np.float32: (_elu_fwd_vjp_loop_f32, _elu_fwd_vjp_ploop_f32),

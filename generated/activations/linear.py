@@ -211,8 +211,9 @@ def _linear_fwd_grad_loop_f32(x, c, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _linear_f32(xi, at(c, i))
-        dout[i] = _linear_grad_f32(xi, at(c, i))
+        c_i = at(c, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _linear_f32(xi, c_i)
+        dout[i] = _linear_grad_f32(xi, c_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -220,8 +221,9 @@ def _linear_fwd_grad_ploop_f32(x, c, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _linear_f32(xi, at(c, i))
-        dout[i] = _linear_grad_f32(xi, at(c, i))
+        c_i = at(c, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _linear_f32(xi, c_i)
+        dout[i] = _linear_grad_f32(xi, c_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -229,8 +231,9 @@ def _linear_fwd_grad_loop_f64(x, c, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _linear_f64(xi, at(c, i))
-        dout[i] = _linear_grad_f64(xi, at(c, i))
+        c_i = at(c, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _linear_f64(xi, c_i)
+        dout[i] = _linear_grad_f64(xi, c_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -238,8 +241,9 @@ def _linear_fwd_grad_ploop_f64(x, c, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _linear_f64(xi, at(c, i))
-        dout[i] = _linear_grad_f64(xi, at(c, i))
+        c_i = at(c, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _linear_f64(xi, c_i)
+        dout[i] = _linear_grad_f64(xi, c_i)
 
 
 _LINEAR_FWD_GRAD_LOOPS = {np.float32: (_linear_fwd_grad_loop_f32, _linear_fwd_grad_ploop_f32),
@@ -260,8 +264,9 @@ def _linear_fwd_vjp_loop_f32(x, g, c, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _linear_f32(xi, at(c, i))
-        dout[i] = g[i] * _linear_grad_f32(xi, at(c, i))
+        c_i = at(c, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _linear_f32(xi, c_i)
+        dout[i] = g[i] * _linear_grad_f32(xi, c_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -269,8 +274,9 @@ def _linear_fwd_vjp_ploop_f32(x, g, c, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _linear_f32(xi, at(c, i))
-        dout[i] = g[i] * _linear_grad_f32(xi, at(c, i))
+        c_i = at(c, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _linear_f32(xi, c_i)
+        dout[i] = g[i] * _linear_grad_f32(xi, c_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -278,8 +284,9 @@ def _linear_fwd_vjp_loop_f64(x, g, c, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _linear_f64(xi, at(c, i))
-        dout[i] = g[i] * _linear_grad_f64(xi, at(c, i))
+        c_i = at(c, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _linear_f64(xi, c_i)
+        dout[i] = g[i] * _linear_grad_f64(xi, c_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -287,8 +294,9 @@ def _linear_fwd_vjp_ploop_f64(x, g, c, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _linear_f64(xi, at(c, i))
-        dout[i] = g[i] * _linear_grad_f64(xi, at(c, i))
+        c_i = at(c, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _linear_f64(xi, c_i)
+        dout[i] = g[i] * _linear_grad_f64(xi, c_i)
 
 
 _LINEAR_FWD_VJP_LOOPS = {np.float32: (_linear_fwd_vjp_loop_f32, _linear_fwd_vjp_ploop_f32),

@@ -253,8 +253,9 @@ def _prelu_fwd_grad_loop_f32(x, weight, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _prelu_f32(xi, at(weight, i))
-        dout[i] = _prelu_grad_f32(xi, at(weight, i))
+        weight_i = at(weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _prelu_f32(xi, weight_i)
+        dout[i] = _prelu_grad_f32(xi, weight_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -262,8 +263,9 @@ def _prelu_fwd_grad_ploop_f32(x, weight, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _prelu_f32(xi, at(weight, i))
-        dout[i] = _prelu_grad_f32(xi, at(weight, i))
+        weight_i = at(weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _prelu_f32(xi, weight_i)
+        dout[i] = _prelu_grad_f32(xi, weight_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -271,8 +273,9 @@ def _prelu_fwd_grad_loop_f64(x, weight, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _prelu_f64(xi, at(weight, i))
-        dout[i] = _prelu_grad_f64(xi, at(weight, i))
+        weight_i = at(weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _prelu_f64(xi, weight_i)
+        dout[i] = _prelu_grad_f64(xi, weight_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -280,8 +283,9 @@ def _prelu_fwd_grad_ploop_f64(x, weight, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _prelu_f64(xi, at(weight, i))
-        dout[i] = _prelu_grad_f64(xi, at(weight, i))
+        weight_i = at(weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _prelu_f64(xi, weight_i)
+        dout[i] = _prelu_grad_f64(xi, weight_i)
 
 
 _PRELU_FWD_GRAD_LOOPS = {np.float32: (_prelu_fwd_grad_loop_f32, _prelu_fwd_grad_ploop_f32),
@@ -302,8 +306,9 @@ def _prelu_fwd_vjp_loop_f32(x, g, weight, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _prelu_f32(xi, at(weight, i))
-        dout[i] = g[i] * _prelu_grad_f32(xi, at(weight, i))
+        weight_i = at(weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _prelu_f32(xi, weight_i)
+        dout[i] = g[i] * _prelu_grad_f32(xi, weight_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -311,8 +316,9 @@ def _prelu_fwd_vjp_ploop_f32(x, g, weight, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _prelu_f32(xi, at(weight, i))
-        dout[i] = g[i] * _prelu_grad_f32(xi, at(weight, i))
+        weight_i = at(weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _prelu_f32(xi, weight_i)
+        dout[i] = g[i] * _prelu_grad_f32(xi, weight_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -320,8 +326,9 @@ def _prelu_fwd_vjp_loop_f64(x, g, weight, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _prelu_f64(xi, at(weight, i))
-        dout[i] = g[i] * _prelu_grad_f64(xi, at(weight, i))
+        weight_i = at(weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _prelu_f64(xi, weight_i)
+        dout[i] = g[i] * _prelu_grad_f64(xi, weight_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -329,8 +336,9 @@ def _prelu_fwd_vjp_ploop_f64(x, g, weight, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _prelu_f64(xi, at(weight, i))
-        dout[i] = g[i] * _prelu_grad_f64(xi, at(weight, i))
+        weight_i = at(weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _prelu_f64(xi, weight_i)
+        dout[i] = g[i] * _prelu_grad_f64(xi, weight_i)
 
 
 _PRELU_FWD_VJP_LOOPS = {np.float32: (_prelu_fwd_vjp_loop_f32, _prelu_fwd_vjp_ploop_f32),

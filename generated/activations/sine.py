@@ -150,8 +150,9 @@ def _sine_fwd_grad_loop_f32(x, omega0, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _sine_f32(xi, at(omega0, i))
-        dout[i] = _sine_grad_f32(xi, at(omega0, i))
+        omega0_i = at(omega0, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _sine_f32(xi, omega0_i)
+        dout[i] = _sine_grad_f32(xi, omega0_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -159,8 +160,9 @@ def _sine_fwd_grad_ploop_f32(x, omega0, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _sine_f32(xi, at(omega0, i))
-        dout[i] = _sine_grad_f32(xi, at(omega0, i))
+        omega0_i = at(omega0, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _sine_f32(xi, omega0_i)
+        dout[i] = _sine_grad_f32(xi, omega0_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -168,8 +170,9 @@ def _sine_fwd_grad_loop_f64(x, omega0, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _sine_f64(xi, at(omega0, i))
-        dout[i] = _sine_grad_f64(xi, at(omega0, i))
+        omega0_i = at(omega0, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _sine_f64(xi, omega0_i)
+        dout[i] = _sine_grad_f64(xi, omega0_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -177,8 +180,9 @@ def _sine_fwd_grad_ploop_f64(x, omega0, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _sine_f64(xi, at(omega0, i))
-        dout[i] = _sine_grad_f64(xi, at(omega0, i))
+        omega0_i = at(omega0, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _sine_f64(xi, omega0_i)
+        dout[i] = _sine_grad_f64(xi, omega0_i)
 
 
 _SINE_FWD_GRAD_LOOPS = {np.float32: (_sine_fwd_grad_loop_f32, _sine_fwd_grad_ploop_f32),
@@ -199,8 +203,9 @@ def _sine_fwd_vjp_loop_f32(x, g, omega0, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _sine_f32(xi, at(omega0, i))
-        dout[i] = g[i] * _sine_grad_f32(xi, at(omega0, i))
+        omega0_i = at(omega0, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _sine_f32(xi, omega0_i)
+        dout[i] = g[i] * _sine_grad_f32(xi, omega0_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -208,8 +213,9 @@ def _sine_fwd_vjp_ploop_f32(x, g, omega0, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _sine_f32(xi, at(omega0, i))
-        dout[i] = g[i] * _sine_grad_f32(xi, at(omega0, i))
+        omega0_i = at(omega0, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _sine_f32(xi, omega0_i)
+        dout[i] = g[i] * _sine_grad_f32(xi, omega0_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -217,8 +223,9 @@ def _sine_fwd_vjp_loop_f64(x, g, omega0, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _sine_f64(xi, at(omega0, i))
-        dout[i] = g[i] * _sine_grad_f64(xi, at(omega0, i))
+        omega0_i = at(omega0, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _sine_f64(xi, omega0_i)
+        dout[i] = g[i] * _sine_grad_f64(xi, omega0_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -226,8 +233,9 @@ def _sine_fwd_vjp_ploop_f64(x, g, omega0, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _sine_f64(xi, at(omega0, i))
-        dout[i] = g[i] * _sine_grad_f64(xi, at(omega0, i))
+        omega0_i = at(omega0, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _sine_f64(xi, omega0_i)
+        dout[i] = g[i] * _sine_grad_f64(xi, omega0_i)
 
 
 _SINE_FWD_VJP_LOOPS = {np.float32: (_sine_fwd_vjp_loop_f32, _sine_fwd_vjp_ploop_f32),

@@ -205,8 +205,10 @@ def _softplus_fwd_grad_loop_f32(x, beta, threshold, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softplus_f32(xi, at(beta, i), at(threshold, i))
-        dout[i] = _softplus_grad_f32(xi, at(beta, i), at(threshold, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        threshold_i = at(threshold, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softplus_f32(xi, beta_i, threshold_i)
+        dout[i] = _softplus_grad_f32(xi, beta_i, threshold_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -214,8 +216,10 @@ def _softplus_fwd_grad_ploop_f32(x, beta, threshold, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softplus_f32(xi, at(beta, i), at(threshold, i))
-        dout[i] = _softplus_grad_f32(xi, at(beta, i), at(threshold, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        threshold_i = at(threshold, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softplus_f32(xi, beta_i, threshold_i)
+        dout[i] = _softplus_grad_f32(xi, beta_i, threshold_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -223,8 +227,10 @@ def _softplus_fwd_grad_loop_f64(x, beta, threshold, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softplus_f64(xi, at(beta, i), at(threshold, i))
-        dout[i] = _softplus_grad_f64(xi, at(beta, i), at(threshold, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        threshold_i = at(threshold, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softplus_f64(xi, beta_i, threshold_i)
+        dout[i] = _softplus_grad_f64(xi, beta_i, threshold_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -232,8 +238,10 @@ def _softplus_fwd_grad_ploop_f64(x, beta, threshold, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softplus_f64(xi, at(beta, i), at(threshold, i))
-        dout[i] = _softplus_grad_f64(xi, at(beta, i), at(threshold, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        threshold_i = at(threshold, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softplus_f64(xi, beta_i, threshold_i)
+        dout[i] = _softplus_grad_f64(xi, beta_i, threshold_i)
 
 
 _SOFTPLUS_FWD_GRAD_LOOPS = {np.float32: (_softplus_fwd_grad_loop_f32, _softplus_fwd_grad_ploop_f32),
@@ -254,8 +262,10 @@ def _softplus_fwd_vjp_loop_f32(x, g, beta, threshold, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softplus_f32(xi, at(beta, i), at(threshold, i))
-        dout[i] = g[i] * _softplus_grad_f32(xi, at(beta, i), at(threshold, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        threshold_i = at(threshold, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softplus_f32(xi, beta_i, threshold_i)
+        dout[i] = g[i] * _softplus_grad_f32(xi, beta_i, threshold_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -263,8 +273,10 @@ def _softplus_fwd_vjp_ploop_f32(x, g, beta, threshold, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softplus_f32(xi, at(beta, i), at(threshold, i))
-        dout[i] = g[i] * _softplus_grad_f32(xi, at(beta, i), at(threshold, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        threshold_i = at(threshold, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softplus_f32(xi, beta_i, threshold_i)
+        dout[i] = g[i] * _softplus_grad_f32(xi, beta_i, threshold_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -272,8 +284,10 @@ def _softplus_fwd_vjp_loop_f64(x, g, beta, threshold, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softplus_f64(xi, at(beta, i), at(threshold, i))
-        dout[i] = g[i] * _softplus_grad_f64(xi, at(beta, i), at(threshold, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        threshold_i = at(threshold, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softplus_f64(xi, beta_i, threshold_i)
+        dout[i] = g[i] * _softplus_grad_f64(xi, beta_i, threshold_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -281,8 +295,10 @@ def _softplus_fwd_vjp_ploop_f64(x, g, beta, threshold, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softplus_f64(xi, at(beta, i), at(threshold, i))
-        dout[i] = g[i] * _softplus_grad_f64(xi, at(beta, i), at(threshold, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        threshold_i = at(threshold, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softplus_f64(xi, beta_i, threshold_i)
+        dout[i] = g[i] * _softplus_grad_f64(xi, beta_i, threshold_i)
 
 
 _SOFTPLUS_FWD_VJP_LOOPS = {np.float32: (_softplus_fwd_vjp_loop_f32, _softplus_fwd_vjp_ploop_f32),

@@ -267,8 +267,9 @@ def _swish_fwd_grad_loop_f32(x, beta, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _swish_f32(xi, at(beta, i))
-        dout[i] = _swish_grad_f32(xi, at(beta, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _swish_f32(xi, beta_i)
+        dout[i] = _swish_grad_f32(xi, beta_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -276,8 +277,9 @@ def _swish_fwd_grad_ploop_f32(x, beta, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _swish_f32(xi, at(beta, i))
-        dout[i] = _swish_grad_f32(xi, at(beta, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _swish_f32(xi, beta_i)
+        dout[i] = _swish_grad_f32(xi, beta_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -285,8 +287,9 @@ def _swish_fwd_grad_loop_f64(x, beta, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _swish_f64(xi, at(beta, i))
-        dout[i] = _swish_grad_f64(xi, at(beta, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _swish_f64(xi, beta_i)
+        dout[i] = _swish_grad_f64(xi, beta_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -294,8 +297,9 @@ def _swish_fwd_grad_ploop_f64(x, beta, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _swish_f64(xi, at(beta, i))
-        dout[i] = _swish_grad_f64(xi, at(beta, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _swish_f64(xi, beta_i)
+        dout[i] = _swish_grad_f64(xi, beta_i)
 
 
 _SWISH_FWD_GRAD_LOOPS = {np.float32: (_swish_fwd_grad_loop_f32, _swish_fwd_grad_ploop_f32),
@@ -316,8 +320,9 @@ def _swish_fwd_vjp_loop_f32(x, g, beta, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _swish_f32(xi, at(beta, i))
-        dout[i] = g[i] * _swish_grad_f32(xi, at(beta, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _swish_f32(xi, beta_i)
+        dout[i] = g[i] * _swish_grad_f32(xi, beta_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -325,8 +330,9 @@ def _swish_fwd_vjp_ploop_f32(x, g, beta, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _swish_f32(xi, at(beta, i))
-        dout[i] = g[i] * _swish_grad_f32(xi, at(beta, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _swish_f32(xi, beta_i)
+        dout[i] = g[i] * _swish_grad_f32(xi, beta_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -334,8 +340,9 @@ def _swish_fwd_vjp_loop_f64(x, g, beta, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _swish_f64(xi, at(beta, i))
-        dout[i] = g[i] * _swish_grad_f64(xi, at(beta, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _swish_f64(xi, beta_i)
+        dout[i] = g[i] * _swish_grad_f64(xi, beta_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -343,8 +350,9 @@ def _swish_fwd_vjp_ploop_f64(x, g, beta, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _swish_f64(xi, at(beta, i))
-        dout[i] = g[i] * _swish_grad_f64(xi, at(beta, i))
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _swish_f64(xi, beta_i)
+        dout[i] = g[i] * _swish_grad_f64(xi, beta_i)
 
 
 _SWISH_FWD_VJP_LOOPS = {np.float32: (_swish_fwd_vjp_loop_f32, _swish_fwd_vjp_ploop_f32),

@@ -88,9 +88,8 @@ def binary_cross_entropy_elementwise(x, target=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_elementwise_grad_f32(x, target):
-    t0 = (np.float32(1.0)/((np.float32(1.0) - x)))
-    t1 = (np.float32(1.0)/(x))
-    result = (t0 if (target == np.float32(0.0)) else (-t1 if (target == np.float32(1.0)) else t0*t1*(-target + x)))
+    t0 = np.float32(1.0) - x
+    result = ((np.float32(1.0)/(t0)) if (target == np.float32(0.0)) else (-np.float32(1.0)/x if (target == np.float32(1.0)) else ((-target + x)/(x)/(t0))))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -110,9 +109,8 @@ def _binary_cross_entropy_elementwise_grad_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_elementwise_grad_f64(x, target):
-    t0 = (1.0/((1.0 - x)))
-    t1 = (1.0/(x))
-    result = (t0 if (target == 0.0) else (-t1 if (target == 1.0) else t0*t1*(-target + x)))
+    t0 = 1.0 - x
+    result = ((1.0/(t0)) if (target == 0.0) else (-1.0/x if (target == 1.0) else ((-target + x)/(x)/(t0))))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -150,8 +148,9 @@ def _binary_cross_entropy_elementwise_fwd_grad_loop_f32(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_elementwise_f32(xi, at(target, i))
-        dout[i] = _binary_cross_entropy_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_elementwise_f32(xi, target_i)
+        dout[i] = _binary_cross_entropy_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -159,8 +158,9 @@ def _binary_cross_entropy_elementwise_fwd_grad_ploop_f32(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_elementwise_f32(xi, at(target, i))
-        dout[i] = _binary_cross_entropy_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_elementwise_f32(xi, target_i)
+        dout[i] = _binary_cross_entropy_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -168,8 +168,9 @@ def _binary_cross_entropy_elementwise_fwd_grad_loop_f64(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_elementwise_f64(xi, at(target, i))
-        dout[i] = _binary_cross_entropy_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_elementwise_f64(xi, target_i)
+        dout[i] = _binary_cross_entropy_elementwise_grad_f64(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -177,8 +178,9 @@ def _binary_cross_entropy_elementwise_fwd_grad_ploop_f64(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_elementwise_f64(xi, at(target, i))
-        dout[i] = _binary_cross_entropy_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_elementwise_f64(xi, target_i)
+        dout[i] = _binary_cross_entropy_elementwise_grad_f64(xi, target_i)
 
 
 _BINARY_CROSS_ENTROPY_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_binary_cross_entropy_elementwise_fwd_grad_loop_f32, _binary_cross_entropy_elementwise_fwd_grad_ploop_f32),

@@ -29,9 +29,9 @@ _PARAMS = (('target', False, True), ('pos_weight', True, False),)
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_f32(x, target, pos_weight):
-    t0 = pos_weight*softplus_f32(-x)
+    t0 = softplus_f32(-x)
     t1 = softplus_f32(x)
-    result = (t0 if (target == np.float32(1.0)) else (t1 if (target == np.float32(0.0)) else t0*target + t1*(np.float32(1.0) - target)))
+    result = (pos_weight*t0 if (target == np.float32(1.0)) else (t1 if (target == np.float32(0.0)) else t1*(np.float32(1.0) - target) + ((pos_weight*target)*t0)))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -51,9 +51,9 @@ def _binary_cross_entropy_with_logits_elementwise_ploop_f32(x, target, pos_weigh
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_f64(x, target, pos_weight):
-    t0 = pos_weight*softplus_f64(-x)
+    t0 = softplus_f64(-x)
     t1 = softplus_f64(x)
-    result = (t0 if (target == 1.0) else (t1 if (target == 0.0) else t0*target + t1*(1.0 - target)))
+    result = (pos_weight*t0 if (target == 1.0) else (t1 if (target == 0.0) else t1*(1.0 - target) + ((pos_weight*target)*t0)))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -150,8 +150,10 @@ def _binary_cross_entropy_with_logits_elementwise_fwd_grad_loop_f32(x, target, p
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_with_logits_elementwise_f32(xi, at(target, i), at(pos_weight, i))
-        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f32(xi, at(target, i), at(pos_weight, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        pos_weight_i = at(pos_weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_with_logits_elementwise_f32(xi, target_i, pos_weight_i)
+        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f32(xi, target_i, pos_weight_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -159,8 +161,10 @@ def _binary_cross_entropy_with_logits_elementwise_fwd_grad_ploop_f32(x, target, 
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_with_logits_elementwise_f32(xi, at(target, i), at(pos_weight, i))
-        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f32(xi, at(target, i), at(pos_weight, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        pos_weight_i = at(pos_weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_with_logits_elementwise_f32(xi, target_i, pos_weight_i)
+        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f32(xi, target_i, pos_weight_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -168,8 +172,10 @@ def _binary_cross_entropy_with_logits_elementwise_fwd_grad_loop_f64(x, target, p
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_with_logits_elementwise_f64(xi, at(target, i), at(pos_weight, i))
-        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f64(xi, at(target, i), at(pos_weight, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        pos_weight_i = at(pos_weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_with_logits_elementwise_f64(xi, target_i, pos_weight_i)
+        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f64(xi, target_i, pos_weight_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -177,8 +183,10 @@ def _binary_cross_entropy_with_logits_elementwise_fwd_grad_ploop_f64(x, target, 
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _binary_cross_entropy_with_logits_elementwise_f64(xi, at(target, i), at(pos_weight, i))
-        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f64(xi, at(target, i), at(pos_weight, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        pos_weight_i = at(pos_weight, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _binary_cross_entropy_with_logits_elementwise_f64(xi, target_i, pos_weight_i)
+        dout[i] = _binary_cross_entropy_with_logits_elementwise_grad_f64(xi, target_i, pos_weight_i)
 
 
 _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_binary_cross_entropy_with_logits_elementwise_fwd_grad_loop_f32, _binary_cross_entropy_with_logits_elementwise_fwd_grad_ploop_f32),

@@ -39,7 +39,7 @@ from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
-from .._runtime import exp_f32, exp_f64, wide_vectors
+from .._runtime import diff_times_f32, diff_times_f64, exp_f32, exp_f64, wide_vectors
 
 
 @njit(cache=True, error_model="numpy")
@@ -263,9 +263,8 @@ def _cross_entropy_prob_rows_f32(x, t, w, out):
         m0 = fmax_f32(x[r])
         for j in range(n):
             c0 = t[r, j]*w[j]
-            c1 = (x[r, j] - m0 if x[r, j] != m0 else np.float32(0.0))
-            buf[0, j] = (c0*c1 if c0 != np.float32(0.0) or c1 != c1 else np.float32(0.0))
-            buf[1, j] = exp_f32(c1)
+            buf[0, j] = diff_times_f32(c0, x[r, j], m0)
+            buf[1, j] = exp_f32((x[r, j] - m0 if x[r, j] != m0 else np.float32(0.0)))
             buf[2, j] = c0
         s2 = fsum_f32(buf[0])
         l4 = math.log1p(frest_f32(buf[1]))
@@ -282,9 +281,8 @@ def _cross_entropy_prob_prows_f32(x, t, w, out):
         m0 = fmax_f32(x[r])
         for j in range(n):
             c0 = t[r, j]*w[j]
-            c1 = (x[r, j] - m0 if x[r, j] != m0 else np.float32(0.0))
-            buf[0, j] = (c0*c1 if c0 != np.float32(0.0) or c1 != c1 else np.float32(0.0))
-            buf[1, j] = exp_f32(c1)
+            buf[0, j] = diff_times_f32(c0, x[r, j], m0)
+            buf[1, j] = exp_f32((x[r, j] - m0 if x[r, j] != m0 else np.float32(0.0)))
             buf[2, j] = c0
         s2 = fsum_f32(buf[0])
         l4 = math.log1p(frest_f32(buf[1]))
@@ -301,9 +299,8 @@ def _cross_entropy_prob_rows_f64(x, t, w, out):
         m0 = fmax_f64(x[r])
         for j in range(n):
             c0 = t[r, j]*w[j]
-            c1 = (x[r, j] - m0 if x[r, j] != m0 else 0.0)
-            buf[0, j] = (c0*c1 if c0 != 0.0 or c1 != c1 else 0.0)
-            buf[1, j] = exp_f64(c1)
+            buf[0, j] = diff_times_f64(c0, x[r, j], m0)
+            buf[1, j] = exp_f64((x[r, j] - m0 if x[r, j] != m0 else 0.0))
             buf[2, j] = c0
         s2 = fsum_f64(buf[0])
         l4 = math.log1p(frest_f64(buf[1]))
@@ -320,9 +317,8 @@ def _cross_entropy_prob_prows_f64(x, t, w, out):
         m0 = fmax_f64(x[r])
         for j in range(n):
             c0 = t[r, j]*w[j]
-            c1 = (x[r, j] - m0 if x[r, j] != m0 else 0.0)
-            buf[0, j] = (c0*c1 if c0 != 0.0 or c1 != c1 else 0.0)
-            buf[1, j] = exp_f64(c1)
+            buf[0, j] = diff_times_f64(c0, x[r, j], m0)
+            buf[1, j] = exp_f64((x[r, j] - m0 if x[r, j] != m0 else 0.0))
             buf[2, j] = c0
         s2 = fsum_f64(buf[0])
         l4 = math.log1p(frest_f64(buf[1]))
@@ -406,11 +402,10 @@ def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, gd, vout, out):
         wide_vectors()
         m0 = fmax_f32(x[r])
         for k in range(n):
-            c0 = (x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0))
-            c1 = t[r, k]*w[k]
-            buf[0, k] = exp_f32(c0)
-            buf[1, k] = c1
-            buf[2, k] = (c0*c1 if c1 != np.float32(0.0) or c0 != c0 else np.float32(0.0))
+            c0 = t[r, k]*w[k]
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
+            buf[1, k] = c0
+            buf[2, k] = diff_times_f32(c0, x[r, k], m0)
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         s6 = fsum_f32(buf[2])
@@ -429,11 +424,10 @@ def _cross_entropy_prob_fwd_grad_input_prows_f32(x, t, w, gd, vout, out):
         buf = np.empty((3, n), np.float32)
         m0 = fmax_f32(x[r])
         for k in range(n):
-            c0 = (x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0))
-            c1 = t[r, k]*w[k]
-            buf[0, k] = exp_f32(c0)
-            buf[1, k] = c1
-            buf[2, k] = (c0*c1 if c1 != np.float32(0.0) or c0 != c0 else np.float32(0.0))
+            c0 = t[r, k]*w[k]
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
+            buf[1, k] = c0
+            buf[2, k] = diff_times_f32(c0, x[r, k], m0)
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         s6 = fsum_f32(buf[2])
@@ -452,11 +446,10 @@ def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, gd, vout, out):
         wide_vectors()
         m0 = fmax_f64(x[r])
         for k in range(n):
-            c0 = (x[r, k] - m0 if x[r, k] != m0 else 0.0)
-            c1 = t[r, k]*w[k]
-            buf[0, k] = exp_f64(c0)
-            buf[1, k] = c1
-            buf[2, k] = (c0*c1 if c1 != 0.0 or c0 != c0 else 0.0)
+            c0 = t[r, k]*w[k]
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
+            buf[1, k] = c0
+            buf[2, k] = diff_times_f64(c0, x[r, k], m0)
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         s6 = fsum_f64(buf[2])
@@ -475,11 +468,10 @@ def _cross_entropy_prob_fwd_grad_input_prows_f64(x, t, w, gd, vout, out):
         buf = np.empty((3, n), np.float64)
         m0 = fmax_f64(x[r])
         for k in range(n):
-            c0 = (x[r, k] - m0 if x[r, k] != m0 else 0.0)
-            c1 = t[r, k]*w[k]
-            buf[0, k] = exp_f64(c0)
-            buf[1, k] = c1
-            buf[2, k] = (c0*c1 if c1 != 0.0 or c0 != c0 else 0.0)
+            c0 = t[r, k]*w[k]
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
+            buf[1, k] = c0
+            buf[2, k] = diff_times_f64(c0, x[r, k], m0)
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         s6 = fsum_f64(buf[2])

@@ -144,8 +144,9 @@ def _hinge_loss_elementwise_fwd_grad_loop_f32(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hinge_loss_elementwise_f32(xi, at(target, i))
-        dout[i] = _hinge_loss_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hinge_loss_elementwise_f32(xi, target_i)
+        dout[i] = _hinge_loss_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -153,8 +154,9 @@ def _hinge_loss_elementwise_fwd_grad_ploop_f32(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hinge_loss_elementwise_f32(xi, at(target, i))
-        dout[i] = _hinge_loss_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hinge_loss_elementwise_f32(xi, target_i)
+        dout[i] = _hinge_loss_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -162,8 +164,9 @@ def _hinge_loss_elementwise_fwd_grad_loop_f64(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hinge_loss_elementwise_f64(xi, at(target, i))
-        dout[i] = _hinge_loss_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hinge_loss_elementwise_f64(xi, target_i)
+        dout[i] = _hinge_loss_elementwise_grad_f64(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -171,8 +174,9 @@ def _hinge_loss_elementwise_fwd_grad_ploop_f64(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hinge_loss_elementwise_f64(xi, at(target, i))
-        dout[i] = _hinge_loss_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hinge_loss_elementwise_f64(xi, target_i)
+        dout[i] = _hinge_loss_elementwise_grad_f64(xi, target_i)
 
 
 _HINGE_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_hinge_loss_elementwise_fwd_grad_loop_f32, _hinge_loss_elementwise_fwd_grad_ploop_f32),

@@ -148,8 +148,10 @@ def _huber_loss_elementwise_fwd_grad_loop_f32(x, target, delta, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _huber_loss_elementwise_f32(xi, at(target, i), at(delta, i))
-        dout[i] = _huber_loss_elementwise_grad_f32(xi, at(target, i), at(delta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        delta_i = at(delta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _huber_loss_elementwise_f32(xi, target_i, delta_i)
+        dout[i] = _huber_loss_elementwise_grad_f32(xi, target_i, delta_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -157,8 +159,10 @@ def _huber_loss_elementwise_fwd_grad_ploop_f32(x, target, delta, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _huber_loss_elementwise_f32(xi, at(target, i), at(delta, i))
-        dout[i] = _huber_loss_elementwise_grad_f32(xi, at(target, i), at(delta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        delta_i = at(delta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _huber_loss_elementwise_f32(xi, target_i, delta_i)
+        dout[i] = _huber_loss_elementwise_grad_f32(xi, target_i, delta_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -166,8 +170,10 @@ def _huber_loss_elementwise_fwd_grad_loop_f64(x, target, delta, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _huber_loss_elementwise_f64(xi, at(target, i), at(delta, i))
-        dout[i] = _huber_loss_elementwise_grad_f64(xi, at(target, i), at(delta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        delta_i = at(delta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _huber_loss_elementwise_f64(xi, target_i, delta_i)
+        dout[i] = _huber_loss_elementwise_grad_f64(xi, target_i, delta_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -175,8 +181,10 @@ def _huber_loss_elementwise_fwd_grad_ploop_f64(x, target, delta, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _huber_loss_elementwise_f64(xi, at(target, i), at(delta, i))
-        dout[i] = _huber_loss_elementwise_grad_f64(xi, at(target, i), at(delta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        delta_i = at(delta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _huber_loss_elementwise_f64(xi, target_i, delta_i)
+        dout[i] = _huber_loss_elementwise_grad_f64(xi, target_i, delta_i)
 
 
 _HUBER_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_huber_loss_elementwise_fwd_grad_loop_f32, _huber_loss_elementwise_fwd_grad_ploop_f32),

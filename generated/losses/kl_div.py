@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, wide_vectors, exp_f32, exp_f64, log_f32, log_f64
+from .._runtime import at, elementwise, wide_vectors, exp_f32, exp_f64, exp_times_f32, exp_times_f64, log_f32, log_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('target', False, True),)
@@ -147,7 +147,7 @@ def kl_div_elementwise_grad(x, target=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_f32(x, target):
-    result = (np.float32(0.0) if (target < np.float32(-10000.0)) else (target - x)*exp_f32(target))
+    result = (np.float32(0.0) if (target < np.float32(-10000.0)) else exp_times_f32(target, target - x))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -167,7 +167,7 @@ def _kl_div_log_target_elementwise_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_f64(x, target):
-    result = (0.0 if (target < -10000.0) else (target - x)*exp_f64(target))
+    result = (0.0 if (target < -10000.0) else exp_times_f64(target, target - x))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -260,8 +260,9 @@ def _kl_div_elementwise_fwd_grad_loop_f32(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _kl_div_elementwise_f32(xi, at(target, i))
-        dout[i] = _kl_div_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _kl_div_elementwise_f32(xi, target_i)
+        dout[i] = _kl_div_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -269,8 +270,9 @@ def _kl_div_elementwise_fwd_grad_ploop_f32(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _kl_div_elementwise_f32(xi, at(target, i))
-        dout[i] = _kl_div_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _kl_div_elementwise_f32(xi, target_i)
+        dout[i] = _kl_div_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -278,8 +280,9 @@ def _kl_div_elementwise_fwd_grad_loop_f64(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _kl_div_elementwise_f64(xi, at(target, i))
-        dout[i] = _kl_div_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _kl_div_elementwise_f64(xi, target_i)
+        dout[i] = _kl_div_elementwise_grad_f64(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -287,8 +290,9 @@ def _kl_div_elementwise_fwd_grad_ploop_f64(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _kl_div_elementwise_f64(xi, at(target, i))
-        dout[i] = _kl_div_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _kl_div_elementwise_f64(xi, target_i)
+        dout[i] = _kl_div_elementwise_grad_f64(xi, target_i)
 
 
 _KL_DIV_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_kl_div_elementwise_fwd_grad_loop_f32, _kl_div_elementwise_fwd_grad_ploop_f32),

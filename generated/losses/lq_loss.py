@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, wide_vectors
+from .._runtime import at, elementwise, wide_vectors, pow_difference_f32, pow_difference_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('target', False, True), ('q', True, False),)
@@ -29,8 +29,7 @@ _PARAMS = (('target', False, True), ('q', True, False),)
 
 @njit(cache=True, inline="always")
 def _lq_loss_elementwise_f32(x, target, q):
-    t0 = target - x
-    result = ((-t0)**q if (target < x) else (t0**q if (target > x) else np.float32(0.0)))
+    result = (pow_difference_f32(x, target, q) if (target < x) else (pow_difference_f32(target, x, q) if (target > x) else np.float32(0.0)))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -50,8 +49,7 @@ def _lq_loss_elementwise_ploop_f32(x, target, q, out):
 
 @njit(cache=True, inline="always")
 def _lq_loss_elementwise_f64(x, target, q):
-    t0 = target - x
-    result = ((-t0)**q if (target < x) else (t0**q if (target > x) else 0.0))
+    result = (pow_difference_f64(x, target, q) if (target < x) else (pow_difference_f64(target, x, q) if (target > x) else 0.0))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -86,9 +84,8 @@ def lq_loss_elementwise(x, target=0.0, q=1.5, *, out=None):
 
 @njit(cache=True, inline="always")
 def _lq_loss_elementwise_grad_f32(x, target, q):
-    t0 = target - x
-    t1 = q + np.float32(-1.0)
-    result = (q*(-t0)**t1 if (target < x) else (-q*t0**t1 if (target > x) else np.float32(0.0)))
+    t0 = q + np.float32(-1.0)
+    result = (q*pow_difference_f32(x, target, t0) if (target < x) else (-q*pow_difference_f32(target, x, t0) if (target > x) else np.float32(0.0)))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -108,9 +105,8 @@ def _lq_loss_elementwise_grad_ploop_f32(x, target, q, out):
 
 @njit(cache=True, inline="always")
 def _lq_loss_elementwise_grad_f64(x, target, q):
-    t0 = target - x
-    t1 = q - 1.0
-    result = (q*(-t0)**t1 if (target < x) else (-q*t0**t1 if (target > x) else 0.0))
+    t0 = q - 1.0
+    result = (q*pow_difference_f64(x, target, t0) if (target < x) else (-q*pow_difference_f64(target, x, t0) if (target > x) else 0.0))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -148,8 +144,10 @@ def _lq_loss_elementwise_fwd_grad_loop_f32(x, target, q, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _lq_loss_elementwise_f32(xi, at(target, i), at(q, i))
-        dout[i] = _lq_loss_elementwise_grad_f32(xi, at(target, i), at(q, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        q_i = at(q, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _lq_loss_elementwise_f32(xi, target_i, q_i)
+        dout[i] = _lq_loss_elementwise_grad_f32(xi, target_i, q_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -157,8 +155,10 @@ def _lq_loss_elementwise_fwd_grad_ploop_f32(x, target, q, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _lq_loss_elementwise_f32(xi, at(target, i), at(q, i))
-        dout[i] = _lq_loss_elementwise_grad_f32(xi, at(target, i), at(q, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        q_i = at(q, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _lq_loss_elementwise_f32(xi, target_i, q_i)
+        dout[i] = _lq_loss_elementwise_grad_f32(xi, target_i, q_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -166,8 +166,10 @@ def _lq_loss_elementwise_fwd_grad_loop_f64(x, target, q, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _lq_loss_elementwise_f64(xi, at(target, i), at(q, i))
-        dout[i] = _lq_loss_elementwise_grad_f64(xi, at(target, i), at(q, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        q_i = at(q, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _lq_loss_elementwise_f64(xi, target_i, q_i)
+        dout[i] = _lq_loss_elementwise_grad_f64(xi, target_i, q_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -175,8 +177,10 @@ def _lq_loss_elementwise_fwd_grad_ploop_f64(x, target, q, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _lq_loss_elementwise_f64(xi, at(target, i), at(q, i))
-        dout[i] = _lq_loss_elementwise_grad_f64(xi, at(target, i), at(q, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        q_i = at(q, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _lq_loss_elementwise_f64(xi, target_i, q_i)
+        dout[i] = _lq_loss_elementwise_grad_f64(xi, target_i, q_i)
 
 
 _LQ_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_lq_loss_elementwise_fwd_grad_loop_f32, _lq_loss_elementwise_fwd_grad_ploop_f32),

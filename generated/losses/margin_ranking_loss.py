@@ -204,8 +204,11 @@ def _margin_ranking_loss_elementwise_fwd_grad_loop_f32(x, input2, target, margin
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _margin_ranking_loss_elementwise_f32(xi, at(input2, i), at(target, i), at(margin, i))
-        dout[i] = _margin_ranking_loss_elementwise_grad_f32(xi, at(input2, i), at(target, i), at(margin, i))
+        input2_i = at(input2, i)  # once: two inlined at() in one prange body overwrite its index
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        margin_i = at(margin, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _margin_ranking_loss_elementwise_f32(xi, input2_i, target_i, margin_i)
+        dout[i] = _margin_ranking_loss_elementwise_grad_f32(xi, input2_i, target_i, margin_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -213,8 +216,11 @@ def _margin_ranking_loss_elementwise_fwd_grad_ploop_f32(x, input2, target, margi
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _margin_ranking_loss_elementwise_f32(xi, at(input2, i), at(target, i), at(margin, i))
-        dout[i] = _margin_ranking_loss_elementwise_grad_f32(xi, at(input2, i), at(target, i), at(margin, i))
+        input2_i = at(input2, i)  # once: two inlined at() in one prange body overwrite its index
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        margin_i = at(margin, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _margin_ranking_loss_elementwise_f32(xi, input2_i, target_i, margin_i)
+        dout[i] = _margin_ranking_loss_elementwise_grad_f32(xi, input2_i, target_i, margin_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -222,8 +228,11 @@ def _margin_ranking_loss_elementwise_fwd_grad_loop_f64(x, input2, target, margin
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _margin_ranking_loss_elementwise_f64(xi, at(input2, i), at(target, i), at(margin, i))
-        dout[i] = _margin_ranking_loss_elementwise_grad_f64(xi, at(input2, i), at(target, i), at(margin, i))
+        input2_i = at(input2, i)  # once: two inlined at() in one prange body overwrite its index
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        margin_i = at(margin, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _margin_ranking_loss_elementwise_f64(xi, input2_i, target_i, margin_i)
+        dout[i] = _margin_ranking_loss_elementwise_grad_f64(xi, input2_i, target_i, margin_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -231,8 +240,11 @@ def _margin_ranking_loss_elementwise_fwd_grad_ploop_f64(x, input2, target, margi
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _margin_ranking_loss_elementwise_f64(xi, at(input2, i), at(target, i), at(margin, i))
-        dout[i] = _margin_ranking_loss_elementwise_grad_f64(xi, at(input2, i), at(target, i), at(margin, i))
+        input2_i = at(input2, i)  # once: two inlined at() in one prange body overwrite its index
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        margin_i = at(margin, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _margin_ranking_loss_elementwise_f64(xi, input2_i, target_i, margin_i)
+        dout[i] = _margin_ranking_loss_elementwise_grad_f64(xi, input2_i, target_i, margin_i)
 
 
 _MARGIN_RANKING_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_margin_ranking_loss_elementwise_fwd_grad_loop_f32, _margin_ranking_loss_elementwise_fwd_grad_ploop_f32),

@@ -38,9 +38,9 @@ def _multilabel_hinge_loss_mask_rows_f32(x, t, out):
         for j in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
-                s0 += ((np.float32(1.0) - t[r, k])*(np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) if np.float32(1.0) - t[r, k] != np.float32(0.0) or (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) != (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) else np.float32(0.0))
+                s0 += ((np.float32(1.0) - t[r, k])*(np.float32(0.0) if (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n) <= np.float32(0.0) else (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n)) if np.float32(1.0) - t[r, k] != np.float32(0.0) or (np.float32(0.0) if (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n) <= np.float32(0.0) else (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n)) != (np.float32(0.0) if (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n) <= np.float32(0.0) else (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n)) else np.float32(0.0))
             s1 += (s0*t[r, j] if t[r, j] != np.float32(0.0) or s0 != s0 else np.float32(0.0))
-        out[r] = s1/np.float32(n) + np.float32(0.0)
+        out[r] = np.float32(2.0)*s1 + np.float32(0.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -52,9 +52,9 @@ def _multilabel_hinge_loss_mask_prows_f32(x, t, out):
         for j in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
-                s0 += ((np.float32(1.0) - t[r, k])*(np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) if np.float32(1.0) - t[r, k] != np.float32(0.0) or (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) != (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) else np.float32(0.0))
+                s0 += ((np.float32(1.0) - t[r, k])*(np.float32(0.0) if (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n) <= np.float32(0.0) else (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n)) if np.float32(1.0) - t[r, k] != np.float32(0.0) or (np.float32(0.0) if (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n) <= np.float32(0.0) else (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n)) != (np.float32(0.0) if (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n) <= np.float32(0.0) else (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n)) else np.float32(0.0))
             s1 += (s0*t[r, j] if t[r, j] != np.float32(0.0) or s0 != s0 else np.float32(0.0))
-        out[r] = s1/np.float32(n) + np.float32(0.0)
+        out[r] = np.float32(2.0)*s1 + np.float32(0.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -66,9 +66,9 @@ def _multilabel_hinge_loss_mask_rows_f64(x, t, out):
         for j in range(n):
             s0 = 0.0
             for k in range(n):
-                s0 += ((1.0 - t[r, k])*(0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) if 1.0 - t[r, k] != 0.0 or (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) != (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) else 0.0)
+                s0 += ((1.0 - t[r, k])*(0.0 if (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n <= 0.0 else (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n) if 1.0 - t[r, k] != 0.0 or (0.0 if (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n <= 0.0 else (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n) != (0.0 if (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n <= 0.0 else (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n) else 0.0)
             s1 += (s0*t[r, j] if t[r, j] != 0.0 or s0 != s0 else 0.0)
-        out[r] = s1/n + 0.0
+        out[r] = 2.0*s1 + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -80,9 +80,9 @@ def _multilabel_hinge_loss_mask_prows_f64(x, t, out):
         for j in range(n):
             s0 = 0.0
             for k in range(n):
-                s0 += ((1.0 - t[r, k])*(0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) if 1.0 - t[r, k] != 0.0 or (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) != (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) else 0.0)
+                s0 += ((1.0 - t[r, k])*(0.0 if (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n <= 0.0 else (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n) if 1.0 - t[r, k] != 0.0 or (0.0 if (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n <= 0.0 else (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n) != (0.0 if (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n <= 0.0 else (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n) else 0.0)
             s1 += (s0*t[r, j] if t[r, j] != 0.0 or s0 != s0 else 0.0)
-        out[r] = s1/n + 0.0
+        out[r] = 2.0*s1 + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -178,9 +178,9 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, gd, vout, out):
         for j in range(n):
             s4 = np.float32(0.0)
             for k in range(n):
-                s4 += ((np.float32(1.0) - t[r, k])*(np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) if np.float32(1.0) - t[r, k] != np.float32(0.0) or (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) != (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) else np.float32(0.0))
+                s4 += ((np.float32(1.0) - t[r, k])*(np.float32(0.0) if (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n) <= np.float32(0.0) else (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n)) if np.float32(1.0) - t[r, k] != np.float32(0.0) or (np.float32(0.0) if (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n) <= np.float32(0.0) else (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n)) != (np.float32(0.0) if (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n) <= np.float32(0.0) else (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n)) else np.float32(0.0))
             s5 += (s4*t[r, j] if t[r, j] != np.float32(0.0) or s4 != s4 else np.float32(0.0))
-        vout[r] = s5/np.float32(n) + np.float32(0.0)
+        vout[r] = np.float32(2.0)*s5 + np.float32(0.0)
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
@@ -206,9 +206,9 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f32(x, t, gd, vout, out):
         for j in range(n):
             s4 = np.float32(0.0)
             for k in range(n):
-                s4 += ((np.float32(1.0) - t[r, k])*(np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) if np.float32(1.0) - t[r, k] != np.float32(0.0) or (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) != (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) else np.float32(0.0))
+                s4 += ((np.float32(1.0) - t[r, k])*(np.float32(0.0) if (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n) <= np.float32(0.0) else (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n)) if np.float32(1.0) - t[r, k] != np.float32(0.0) or (np.float32(0.0) if (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n) <= np.float32(0.0) else (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n)) != (np.float32(0.0) if (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n) <= np.float32(0.0) else (((x[r, k]*np.float32(0.5) - x[r, j]*np.float32(0.5)) if k != j else np.float32(0.0)) + np.float32(0.5))/np.float32(n)) else np.float32(0.0))
             s5 += (s4*t[r, j] if t[r, j] != np.float32(0.0) or s4 != s4 else np.float32(0.0))
-        vout[r] = s5/np.float32(n) + np.float32(0.0)
+        vout[r] = np.float32(2.0)*s5 + np.float32(0.0)
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
@@ -234,9 +234,9 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, gd, vout, out):
         for j in range(n):
             s4 = 0.0
             for k in range(n):
-                s4 += ((1.0 - t[r, k])*(0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) if 1.0 - t[r, k] != 0.0 or (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) != (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) else 0.0)
+                s4 += ((1.0 - t[r, k])*(0.0 if (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n <= 0.0 else (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n) if 1.0 - t[r, k] != 0.0 or (0.0 if (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n <= 0.0 else (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n) != (0.0 if (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n <= 0.0 else (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n) else 0.0)
             s5 += (s4*t[r, j] if t[r, j] != 0.0 or s4 != s4 else 0.0)
-        vout[r] = s5/n + 0.0
+        vout[r] = 2.0*s5 + 0.0
         for i in range(n):
             s0 = 0.0
             for k in range(n):
@@ -262,9 +262,9 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f64(x, t, gd, vout, out):
         for j in range(n):
             s4 = 0.0
             for k in range(n):
-                s4 += ((1.0 - t[r, k])*(0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) if 1.0 - t[r, k] != 0.0 or (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) != (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) else 0.0)
+                s4 += ((1.0 - t[r, k])*(0.0 if (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n <= 0.0 else (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n) if 1.0 - t[r, k] != 0.0 or (0.0 if (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n <= 0.0 else (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n) != (0.0 if (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n <= 0.0 else (((x[r, k]*0.5 - x[r, j]*0.5) if k != j else 0.0) + 0.5)/n) else 0.0)
             s5 += (s4*t[r, j] if t[r, j] != 0.0 or s4 != s4 else 0.0)
-        vout[r] = s5/n + 0.0
+        vout[r] = 2.0*s5 + 0.0
         for i in range(n):
             s0 = 0.0
             for k in range(n):

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, wide_vectors, hypot1_f32, hypot1_f64, hypot1m1_f32, hypot1m1_f64
+from .._runtime import at, elementwise, wide_vectors, hypot1_quotient_f32, hypot1_quotient_f64, hypot1m1_scaled_f32, hypot1m1_scaled_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('target', False, True), ('delta', True, False),)
@@ -29,7 +29,7 @@ _PARAMS = (('target', False, True), ('delta', True, False),)
 
 @njit(cache=True, inline="always")
 def _pseudo_huber_loss_elementwise_f32(x, target, delta):
-    result = (delta*delta)*hypot1m1_f32((target - x)/delta)
+    result = hypot1m1_scaled_f32(target, x, delta)
     result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
@@ -51,7 +51,7 @@ def _pseudo_huber_loss_elementwise_ploop_f32(x, target, delta, out):
 
 @njit(cache=True, inline="always")
 def _pseudo_huber_loss_elementwise_f64(x, target, delta):
-    result = (delta*delta)*hypot1m1_f64((target - x)/delta)
+    result = hypot1m1_scaled_f64(target, x, delta)
     result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
     result = math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
@@ -88,11 +88,10 @@ def pseudo_huber_loss_elementwise(x, target=0.0, delta=1.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _pseudo_huber_loss_elementwise_grad_f32(x, target, delta):
-    t0 = target - x
-    result = -t0/hypot1_f32(t0/delta)
+    result = -hypot1_quotient_f32(target, x, delta)
     result = delta if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = -delta if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return result  # nan in, nan out: the body propagates it
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -111,11 +110,10 @@ def _pseudo_huber_loss_elementwise_grad_ploop_f32(x, target, delta, out):
 
 @njit(cache=True, inline="always")
 def _pseudo_huber_loss_elementwise_grad_f64(x, target, delta):
-    t0 = target - x
-    result = -t0/hypot1_f64(t0/delta)
+    result = -hypot1_quotient_f64(target, x, delta)
     result = delta if x == math.inf else result  # limit at inf, derived by SymPy
     result = -delta if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return result  # nan in, nan out: the body propagates it
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -152,8 +150,10 @@ def _pseudo_huber_loss_elementwise_fwd_grad_loop_f32(x, target, delta, out, dout
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _pseudo_huber_loss_elementwise_f32(xi, at(target, i), at(delta, i))
-        dout[i] = _pseudo_huber_loss_elementwise_grad_f32(xi, at(target, i), at(delta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        delta_i = at(delta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _pseudo_huber_loss_elementwise_f32(xi, target_i, delta_i)
+        dout[i] = _pseudo_huber_loss_elementwise_grad_f32(xi, target_i, delta_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -161,8 +161,10 @@ def _pseudo_huber_loss_elementwise_fwd_grad_ploop_f32(x, target, delta, out, dou
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _pseudo_huber_loss_elementwise_f32(xi, at(target, i), at(delta, i))
-        dout[i] = _pseudo_huber_loss_elementwise_grad_f32(xi, at(target, i), at(delta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        delta_i = at(delta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _pseudo_huber_loss_elementwise_f32(xi, target_i, delta_i)
+        dout[i] = _pseudo_huber_loss_elementwise_grad_f32(xi, target_i, delta_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -170,8 +172,10 @@ def _pseudo_huber_loss_elementwise_fwd_grad_loop_f64(x, target, delta, out, dout
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _pseudo_huber_loss_elementwise_f64(xi, at(target, i), at(delta, i))
-        dout[i] = _pseudo_huber_loss_elementwise_grad_f64(xi, at(target, i), at(delta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        delta_i = at(delta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _pseudo_huber_loss_elementwise_f64(xi, target_i, delta_i)
+        dout[i] = _pseudo_huber_loss_elementwise_grad_f64(xi, target_i, delta_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -179,8 +183,10 @@ def _pseudo_huber_loss_elementwise_fwd_grad_ploop_f64(x, target, delta, out, dou
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _pseudo_huber_loss_elementwise_f64(xi, at(target, i), at(delta, i))
-        dout[i] = _pseudo_huber_loss_elementwise_grad_f64(xi, at(target, i), at(delta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        delta_i = at(delta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _pseudo_huber_loss_elementwise_f64(xi, target_i, delta_i)
+        dout[i] = _pseudo_huber_loss_elementwise_grad_f64(xi, target_i, delta_i)
 
 
 _PSEUDO_HUBER_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_pseudo_huber_loss_elementwise_fwd_grad_loop_f32, _pseudo_huber_loss_elementwise_fwd_grad_ploop_f32),

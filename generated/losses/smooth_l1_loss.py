@@ -148,8 +148,10 @@ def _smooth_l1_loss_elementwise_fwd_grad_loop_f32(x, target, beta, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _smooth_l1_loss_elementwise_f32(xi, at(target, i), at(beta, i))
-        dout[i] = _smooth_l1_loss_elementwise_grad_f32(xi, at(target, i), at(beta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _smooth_l1_loss_elementwise_f32(xi, target_i, beta_i)
+        dout[i] = _smooth_l1_loss_elementwise_grad_f32(xi, target_i, beta_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -157,8 +159,10 @@ def _smooth_l1_loss_elementwise_fwd_grad_ploop_f32(x, target, beta, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _smooth_l1_loss_elementwise_f32(xi, at(target, i), at(beta, i))
-        dout[i] = _smooth_l1_loss_elementwise_grad_f32(xi, at(target, i), at(beta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _smooth_l1_loss_elementwise_f32(xi, target_i, beta_i)
+        dout[i] = _smooth_l1_loss_elementwise_grad_f32(xi, target_i, beta_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -166,8 +170,10 @@ def _smooth_l1_loss_elementwise_fwd_grad_loop_f64(x, target, beta, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _smooth_l1_loss_elementwise_f64(xi, at(target, i), at(beta, i))
-        dout[i] = _smooth_l1_loss_elementwise_grad_f64(xi, at(target, i), at(beta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _smooth_l1_loss_elementwise_f64(xi, target_i, beta_i)
+        dout[i] = _smooth_l1_loss_elementwise_grad_f64(xi, target_i, beta_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -175,8 +181,10 @@ def _smooth_l1_loss_elementwise_fwd_grad_ploop_f64(x, target, beta, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _smooth_l1_loss_elementwise_f64(xi, at(target, i), at(beta, i))
-        dout[i] = _smooth_l1_loss_elementwise_grad_f64(xi, at(target, i), at(beta, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        beta_i = at(beta, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _smooth_l1_loss_elementwise_f64(xi, target_i, beta_i)
+        dout[i] = _smooth_l1_loss_elementwise_grad_f64(xi, target_i, beta_i)
 
 
 _SMOOTH_L1_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_smooth_l1_loss_elementwise_fwd_grad_loop_f32, _smooth_l1_loss_elementwise_fwd_grad_ploop_f32),
