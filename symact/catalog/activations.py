@@ -270,6 +270,18 @@ ACTIVATIONS: tuple[Activation, ...] = (
         pytorch=lambda t, x, lambd: t.nn.functional.hardshrink(x, lambd),
     ),
     Activation(
+        name="softshrink",
+        reference=(refs.DONOHO_1995,),
+        formula=lambda x, lambd: Piecewise((x - lambd, x > lambd), (x + lambd, x < -lambd), (0, True)),
+        params=(Param("lambd", 0.5, "threshold (PyTorch's lambd; > 0 here, where lambd = 0 would be the identity)",
+                      positive=True),),
+        source="Donoho (1995): soft thresholding, sign(x)·max(|x| - lambd, 0); torch.nn.functional.softshrink",
+        kinks="softshrink'(±lambd) = 0 (PyTorch: the zero branch owns |x| = lambd)",
+        kink_grad=((Rational(-1, 2), 0), (Rational(1, 2), 0)),
+        summary="x shrunk towards 0 by lambd",
+        pytorch=lambda t, x, lambd: t.nn.functional.softshrink(x, lambd),
+    ),
+    Activation(
         name="softsign",
         reference=(refs.GLOROT_2010,),
         formula=lambda x: Piecewise((x / (1 + x), x >= 0), (x / (1 - x), True)),

@@ -129,6 +129,8 @@ GULCEHRE_2016 = R("gulcehre2016", "C. Gulcehre, M. Moczulski, M. Denil, Y. Bengi
                   "3059–3068", arxiv="1603.00391")
 DONOHO_1994 = R("donoho1994", "D. L. Donoho and I. M. Johnstone", "Ideal spatial adaptation by wavelet shrinkage",
                 1994, "Biometrika 81(3), 425–455", doi="10.1093/biomet/81.3.425")
+DONOHO_1995 = R("donoho1995", "D. L. Donoho", "De-noising by soft-thresholding", 1995,
+                "IEEE Transactions on Information Theory 41(3), 613–627", doi="10.1109/18.382009")
 GLOROT_2010 = R("glorot2010", "X. Glorot and Y. Bengio", "Understanding the difficulty of training deep "
                 "feedforward neural networks", 2010, "Proceedings of the 13th International Conference on "
                 "Artificial Intelligence and Statistics (AISTATS), PMLR 9, 249–256",
