@@ -245,4 +245,11 @@ LOSSES: tuple[Loss, ...] = (
          pytorch=lambda F, x, y, reduction, var, eps, full=False: F.gaussian_nll_loss(
              x, y, x.new_full(x.shape, var), full=full, eps=eps, reduction=reduction),
          reference=(refs.NIX_1994,)),
+    Loss("log_cosh_loss", lambda x, y: sp.log(sp.cosh(x - y)),
+         source="Neuneier & Zimmermann (1998): the ln cosh error function, log(cosh(x - y)); in neither "
+                "PyTorch nor JAX",
+         summary="log(cosh(x - y)): quadratic near 0, |x - y| - log 2 far away",
+         notes="Computed as logcosh(d) = |d| + log1p(e^(-2|d|)) - log 2 beyond |d| = 1 and by a polynomial in d² "
+               "below, never overflowing (cosh(d) overflows for |d| > 710); the gradient is tanh(x - y).",
+         reference=(refs.NEUNEIER_1998,)),
 )

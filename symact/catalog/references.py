@@ -157,6 +157,8 @@ GOODFELLOW_2013 = R("goodfellow2013", "I. J. Goodfellow, D. Warde-Farley, M. Mir
                     "Learning (ICML), PMLR 28(3), 1319–1327", arxiv="1302.4389")
 
 # --- losses -----------------------------------------------------------------------------------------
+NEUNEIER_1998 = R("neuneier1998", "R. Neuneier and H. G. Zimmermann", "How to train neural networks", 1998,
+                  "Neural Networks: Tricks of the Trade, LNCS 1524, Springer, 373–423", doi="10.1007/3-540-49430-8_18")
 NIX_1994 = R("nix1994", "D. A. Nix and A. S. Weigend", "Estimating the mean and variance of the target probability "
              "distribution", 1994, "Proceedings of the IEEE International Conference on Neural Networks (ICNN), "
              "vol. 1, 55–60", doi="10.1109/ICNN.1994.374138")
