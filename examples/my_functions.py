@@ -1,9 +1,9 @@
 """A symact spec file: your own activations, written once, in the catalog API.
 
-    symact generate --spec examples/my_functions.py --out mykernels --only mish swish_pt
+    symact generate --spec examples/my_functions.py --out mykernels --only serf swish_pt
     symact check --spec examples/my_functions.py
 """
-from sympy import Piecewise, exp, log, tanh
+from sympy import Piecewise, erf, exp, log
 
 from symact.catalog import Activation, Param, X
 from symact.catalog.identities import Identity
@@ -11,10 +11,10 @@ from symact.primitives import Sigmoid, Softplus
 
 ACTIVATIONS = [
     Activation(
-        name="mish",
-        formula=lambda x: x * tanh(log(1 + exp(x))),
-        source="Misra (2019), Mish: a self regularized non-monotonic activation function",
-        summary="x·tanh(softplus(x))",
+        name="serf",
+        formula=lambda x: x * erf(log(1 + exp(x))),
+        source="Nag, Bhattacharyya, Kumar (2023), SERF: log-softplus error activation function, arXiv:2108.09598",
+        summary="x·erf(softplus(x))",
     ),
     Activation(
         name="swish_pt",
@@ -28,8 +28,8 @@ ACTIVATIONS = [
 ]
 
 IDENTITIES = [
-    Identity("mish = x·tanh(softplus(x))", ACTIVATIONS[0].expr(), X * tanh(Softplus(X)),
-             "Misra (2019)", ("mish",)),
+    Identity("serf = x·erf(softplus(x))", ACTIVATIONS[0].expr(), X * erf(Softplus(X)),
+             "Nag et al. (2023)", ("serf",)),
     Identity("swish_pt below the cap = x·sigmoid(beta·x)", ACTIVATIONS[1].expr().args[0][0],
              X * Sigmoid(ACTIVATIONS[1].params[0].symbol * X), "definition", ("swish_pt",)),
 ]

@@ -130,7 +130,11 @@ def derive(entry: Activation, from_output: bool = True, gradients: bool = True) 
     for k in kernels:
         k.at_inf = (_limit(k.stable, sp.oo), _limit(k.stable, -sp.oo))
 
-    fo = derive_from_output(entry, f) if from_output else None
+    fo = derive_from_output(entry, f) if from_output and not getattr(entry, "no_from_output", "") else None
+    if from_output and getattr(entry, "no_from_output", ""):  # the catalog entry says why not
+        from .from_output import FromOutput
+
+        fo = FromOutput(None, None, {}, reason=entry.no_from_output)
     if fo is not None and fo.g is not None:
         stable, rules = stabilize(fo.g)
         proof = prove(stable, fo.g, f"{entry.name}_grad_from_output: stable form = g(y)", Y, domains)

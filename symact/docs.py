@@ -815,6 +815,9 @@ def _numeric(expr: sp.Expr, e) -> callable:
     # primitives without a NumPy form here are plotted through their textbook formula
     expr = expr.replace(lambda q: isinstance(q, StablePrimitive) and type(q).__name__ not in impl,
                         lambda q: type(q).textbook(q.args[0]))
+    from .primitives import _Squareplus  # two-argument primitives: through their textbook formula too
+
+    expr = expr.replace(lambda q: isinstance(q, _Squareplus), lambda q: type(q).textbook(*q.args))
     fn = sp.lambdify([X], expr, modules=[impl, "numpy"])
 
     def f(x):

@@ -145,6 +145,75 @@ class Hypot1m1(StablePrimitive):
         return self.args[0] / Hypot1(self.args[0])
 
 
+class LogCosh(StablePrimitive):
+    """log(cosh(z)) = |z| + log1p(e^{-2|z|}) - log 2, never overflowing (cosh(z) does for |z| > 710);
+    kernel: a polynomial in z² below |z| = 1 (no cancellation near 0), the stable sum beyond."""
+
+    special = {sp.S.Zero: sp.S.Zero, sp.S.Infinity: sp.S.Infinity, sp.S.NegativeInfinity: sp.S.Infinity}
+
+    @classmethod
+    def textbook(cls, z):
+        return sp.log(sp.cosh(z))
+
+    def fdiff(self, argindex=1):
+        return sp.tanh(self.args[0])
+
+    def _eval_is_nonnegative(self):
+        return self.args[0].is_real or None
+
+
+class _Squareplus(sp.Function):
+    """Base of the two-argument squareplus primitives f(z, b), b > 0: a textbook formula, evaluated through
+    it, and printed in LaTeX as it (the docs' stable form reads as the textbook one; the kernel calls the
+    runtime helper)."""
+
+    nargs = 2
+
+    @classmethod
+    def textbook(cls, z, b):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _eval_rewrite_as_exp(self, z, b, **kwargs):
+        return self.textbook(z, b)
+
+    def _eval_is_real(self):
+        return self.args[0].is_real and self.args[1].is_positive or None
+
+    def _eval_evalf(self, prec):
+        return self.textbook(*self.args)._eval_evalf(prec)
+
+    def _latex(self, printer):
+        return printer._print(self.textbook(*self.args))
+
+
+class Squareplus(_Squareplus):
+    """(z + sqrt(z² + b))/2, b > 0 (JAX's squareplus); kernel: squareplus_{t}, the conjugate form
+    b/(2(sqrt(z² + b) - z)) for z < 0 (no cancellation), in variables scaled so z² never overflows."""
+
+    @classmethod
+    def textbook(cls, z, b):
+        return (z + sp.sqrt(z**2 + b)) / 2
+
+    def fdiff(self, argindex=1):
+        z, b = self.args
+        return SquareplusGrad(z, b) if argindex == 1 else 1 / (4 * sp.sqrt(z**2 + b))
+
+    def _eval_is_positive(self):
+        return self._eval_is_real()
+
+
+class SquareplusGrad(_Squareplus):
+    """(1 + z/sqrt(z² + b))/2, b > 0: d/dz squareplus; kernel squareplus_grad_{t}, b/(2h(h - z)) for z < 0."""
+
+    @classmethod
+    def textbook(cls, z, b):
+        return (1 + z / sp.sqrt(z**2 + b)) / 2
+
+    def fdiff(self, argindex=1):
+        z, b = self.args
+        return b / (2 * (z**2 + b) ** sp.Rational(3, 2)) if argindex == 1 else -z / (4 * (z**2 + b) ** sp.Rational(3, 2))
+
+
 def to_textbook(expr: sp.Expr) -> sp.Expr:
     """Replace every stable primitive by its textbook formula (for proofs and the mpmath reference)."""
-    return expr.replace(lambda e: isinstance(e, StablePrimitive), lambda e: type(e).textbook(e.args[0]))
+    return expr.replace(lambda e: isinstance(e, (StablePrimitive, _Squareplus)), lambda e: type(e).textbook(*e.args))

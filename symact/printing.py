@@ -15,7 +15,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from .catalog import X
-from .primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, Sigmoid, Softplus
+from .primitives import Expm1, Hypot1, Hypot1m1, Log1p, LogCosh, NormCdf, Sigmoid, Softplus, Squareplus, SquareplusGrad
 
 
 class SinMul(sp.Function):
@@ -115,6 +115,11 @@ FUNCTIONS: dict[type, str] = {
 
 DTYPES = {"f32": np.float32, "f64": np.float64}
 
+
+class UnprintableFunction(ValueError):
+    """A function the printer has no helper for: an error at generate time, never a kernel that fails
+    with NameError on its first call."""
+
 # What each runtime helper returns at +inf, -inf and nan, in both dtypes (tests/test_elementary.py
 # checks every entry against the helpers themselves): the code's values at those inputs, which need not
 # be the mathematical limits that primitives.StablePrimitive.special gives SymPy. special_value
@@ -136,6 +141,23 @@ HELPER_SPECIALS: dict[type, tuple[float, float, float]] = {
 }
 # The same for the helpers that return a pair: sigmoid_pair_dw of a double-word whose high part is
 # +inf, -inf or nan (the low part is then nan: inf·x - inf), checked by tests/test_elementary.py too.
+# Hyperbolic and inverse functions and log-cosh (runtime.py.j2's "hyperbolic and inverse functions" block, <= 1
+# ULP, tests/test_elementary_extra.py): one entry per primitive, SymPy class -> (runtime helper, its values at
+# +inf, -inf, nan); FUNCTIONS and HELPER_SPECIALS take theirs from here.
+_INF = float("inf")
+HYPERBOLIC: dict[type, tuple[str, tuple[float, float, float]]] = {
+    sp.cosh: ("cosh_{t}", (_INF, _INF, _NAN)),
+    sp.sinh: ("sinh_{t}", (_INF, -_INF, _NAN)),
+    sp.atan: ("atan_{t}", (math.pi / 2, -math.pi / 2, _NAN)),
+    sp.asinh: ("asinh_{t}", (_INF, -_INF, _NAN)),
+    sp.acosh: ("acosh_{t}", (_INF, _NAN, _NAN)),
+    sp.atanh: ("atanh_{t}", (_NAN, _NAN, _NAN)),
+    LogCosh: ("log_cosh_{t}", (_INF, _INF, _NAN)),
+}
+FUNCTIONS.update({cls: name for cls, (name, _) in HYPERBOLIC.items()})
+FUNCTIONS.update({Squareplus: "squareplus_{t}", SquareplusGrad: "squareplus_grad_{t}"})  # (z, b), b > 0
+HELPER_SPECIALS.update({cls: specials for cls, (_, specials) in HYPERBOLIC.items()})
+
 PAIR_SPECIALS: dict[type, tuple[tuple[float, float], ...]] = {
     SigmoidPairDW: ((1.0, 0.0), (0.0, 1.0), (_NAN, _NAN)),
 }
@@ -158,6 +180,23 @@ class NumbaPrinter(PythonCodePrinter):
         self.dtype = DTYPES[tag]
         for cls in FUNCTIONS:  # route SymPy's built-in printers (exp, log, …) through the table
             setattr(self, f"_print_{cls.__name__}", self._print_Function)
+        # SymPy's own printers for the other math functions (gamma, tan, …) print bare names the kernels
+        # do not define (NameError at the first call): through the table too, which makes them an error
+        for name in PythonCodePrinter._kf:
+            if f"_print_{name}" not in type(self).__dict__:
+                if getattr(sp, name, None) not in FUNCTIONS:
+                    setattr(self, f"_print_{name}", self._print_Function)
+
+    def _print(self, expr, **kwargs):
+        try:
+            return super()._print(expr, **kwargs)
+        except sp.printing.codeprinter.PrintMethodNotImplementedError:  # lowergamma, fresnels, …
+            raise UnprintableFunction(f"no primitive {type(expr).__name__!r} in the printer's table "
+                                      "(printing.FUNCTIONS)") from None
+
+    def _print_sign(self, expr):  # SymPy's prints a bare copysign, which the kernels do not import
+        a = self._print(expr.args[0])
+        return f"({self.const(0)} if {a} == {self.const(0)} else math.copysign({self.const(1)}, {a}))"
 
     # -- numbers: always in the kernel's dtype --------------------------------------------------
     def const(self, value) -> str:
@@ -273,7 +312,8 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_Function(self, expr):
         name = FUNCTIONS.get(type(expr))
         if name is None:
-            raise ValueError(f"no Numba mapping for {type(expr).__name__} (add it to printing.FUNCTIONS)")
+            raise UnprintableFunction(f"no primitive {type(expr).__name__!r} in the printer's table (printing.FUNCTIONS): "
+                                      f"write the entry with functions the kernels have, or add one")
         return f"{name.format(t=self.tag)}({', '.join(self._print(a) for a in expr.args)})"
 
     def _print_Symbol(self, expr):
@@ -735,3 +775,62 @@ def _lower_extremes(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(is_divided, divided)
     return expr.replace(is_scaled, scaled)
 
+
+
+# ---- appended for the catalog's piecewise-linear entries: c·x + d printed as c·(x + d/c) ---------------------------
+# SymPy distributes (x + 3)/6 into x/6 + 1/2 (hardsigmoid; hardswish's derivative x/3 + 1/2): near the zero at
+# x = -d/c the rounded c·x cancels against d, and the result is off by many ULP (x/3 + 1/2 at x = -1.5 is 5.6e-17,
+# not 0). Where d/c is a small dyadic number (exact in both dtypes), x + d/c is exact near the zero (Sterbenz) and
+# c·(x + d/c) rounds twice at most, as PyTorch's (x + 3)/6.
+
+class ScaledSum(sp.Function):
+    """c·(a + r): the sum first, then the scale."""
+    nargs = 3
+    cheap = True
+
+    def _pythoncode(self, printer):
+        c, a, r = (printer._print(v) for v in self.args)
+        return f"({c}*({a} + {r}))"
+
+
+def _is_affine(e) -> bool:
+    if not isinstance(e, sp.Add) or len(e.args) != 2:
+        return False
+    d, term = e.as_coeff_Add()
+    c, s = term.as_coeff_Mul()
+    if not (d.is_Rational and d != 0 and c.is_Rational and s.is_Symbol) or _exact_power_of_two(c):
+        return False
+    r = d / c
+    return r.q & (r.q - 1) == 0 and abs(r.p) < 2 ** 24
+
+
+def _affine(e):
+    d, term = e.as_coeff_Add()
+    c, s = term.as_coeff_Mul()
+    return ScaledSum(c, s, d / c)
+
+
+_lower_before_affine = lower
+
+
+def _is_scaled_scaled_difference(e) -> bool:
+    c, rest = e.as_coeff_Mul() if isinstance(e, sp.Mul) else (None, None)
+    return c is not None and c.is_Rational and c != 1 and any(isinstance(f, ScaledDifference) for f in sp.Mul.make_args(rest))
+
+
+def _scaled_scaled_difference(e):
+    # c·(k·(a − b))·rest → (c·k)·(a − b)·rest: gaussian_nll_loss's (2x − 2y)·w/2 printed 2·(x − y) first, which
+    # overflows at x = max where (x − y)·w is finite
+    c, rest = e.as_coeff_Mul()
+    factors = list(sp.Mul.make_args(rest))
+    sd = next(f for f in factors if isinstance(f, ScaledDifference))
+    factors.remove(sd)
+    k, a, b = sd.args
+    ck = c * k
+    scaled = (a - b) if ck == 1 else (b - a) if ck == -1 else ScaledDifference(ck, a, b)
+    return sp.Mul(scaled, *factors)
+
+
+def lower(expr: sp.Expr) -> sp.Expr:  # noqa: F811 - the lowering above, then c·x + d → c·(x + d/c)
+    out = _lower_before_affine(expr).replace(_is_affine, _affine)
+    return out.replace(_is_scaled_scaled_difference, _scaled_scaled_difference)

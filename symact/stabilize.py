@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import sympy as sp
 
 from .catalog import X
-from .primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, Sigmoid, Softplus
+from .primitives import Expm1, Hypot1, Hypot1m1, Log1p, LogCosh, NormCdf, Sigmoid, Softplus, Squareplus
 
 
 @dataclass(frozen=True)
@@ -290,3 +290,77 @@ def _power_quotient(node):
                 rest = [f for f in node.args if f is not a and f is not b]
                 return sp.Mul(*rest) * sp.Pow(a.base, a.exp - 1)
     return None
+
+
+# ---- appended for log_cosh_loss: log(cosh(a)) → logcosh(a) ---------------------------------------------------
+def _log_cosh(node):
+    if isinstance(node, sp.log) and isinstance(node.args[0], sp.cosh):
+        return LogCosh(node.args[0].args[0])
+    return None
+
+
+RULES = RULES + (
+    Rule("log_cosh", "log(cosh(a))", "logcosh(a) = |a| + log1p(e^(-2|a|)) - log 2",
+         "cosh(a) overflows for |a| > 710 (89 in float32) where log(cosh(a)) is about |a| - log 2", _log_cosh),
+)
+RULES_BY_NAME = {r.name: r for r in RULES}
+
+
+# ---- appended for softsign: a/u^m + b/u^n (u linear in x) → one fraction when the numerator cancels --------------
+def _fraction_sum_powers(node):
+    # softsign's 1/(1 + x) - x/(1 + x)² = 1/(1 + x)²: the two quotients cancel to about 1/x² for large x
+    if not (isinstance(node, sp.Add) and len(node.args) == 2):
+        return None
+    parts = []
+    for term in node.args:
+        num, den = sp.fraction(term)
+        base, k = (den.base, den.exp) if isinstance(den, sp.Pow) else (den, sp.S.One)
+        if not (k.is_Integer and k > 0 and base.has(X) and base.is_polynomial(X) and sp.degree(base, X) == 1
+                and num.is_polynomial(X)):
+            return None
+        parts.append((num, base, int(k)))
+    (a, u, m), (b, v, n) = parts
+    if sp.expand(u - v) != 0 or (m == 1 and n == 1):
+        return None
+    k = max(m, n)
+    pieces = [sp.expand(a * u ** (k - m)), sp.expand(b * u ** (k - n))]
+    top = sp.expand(pieces[0] + pieces[1])
+    if len(sp.Add.make_args(top)) >= sum(len(sp.Add.make_args(p)) for p in pieces):
+        return None
+    return sp.factor_terms(top) / u ** k
+
+
+RULES = RULES + (
+    Rule("fraction_sum_powers", "a/u^m + b/u^n (u linear in x)", "(a·u^(k-m) + b·u^(k-n))/u^k, numerator cancelled",
+         "the two quotients cancel where the sum is small (softsign's derivative 1/(1 + |x|)² for large |x|)",
+         _fraction_sum_powers),
+)
+RULES_BY_NAME = {r.name: r for r in RULES}
+
+
+# ---- appended for squareplus: (a + sqrt(a² + b))/2 → squareplus(a, b) ------------------------------------------
+def _squareplus(node):
+    # c·a + c·sqrt(a² + b) (SymPy's spelling of c·(a + sqrt(a² + b))) → 2c·squareplus(a, b), b free of x
+    if not isinstance(node, sp.Add):
+        return None
+    for term in node.args:
+        c, root = term.as_coeff_Mul()
+        if not (isinstance(root, sp.Pow) and root.exp == sp.S.Half and isinstance(root.base, sp.Add)):
+            continue
+        for sq in root.base.args:
+            if isinstance(sq, sp.Pow) and sq.exp == 2:
+                a, b = sq.base, root.base - sq
+                if b.has(X) or not b.is_positive:
+                    continue
+                partner = [t for t in node.args if t is not term and sp.expand(t - c * a) == 0]
+                if partner:
+                    return 2 * c * Squareplus(a, b) + (node - term - partner[0])
+    return None
+
+
+RULES = RULES + (
+    Rule("squareplus", "(a + sqrt(a^2 + b))/2", "squareplus(a, b) = b/(2(sqrt(a^2 + b) - a)) for a < 0",
+         "cancels to 0 as a -> -inf (the truth is about b/(4|a|)), and a^2 overflows for |a| > 1.3e154",
+         _squareplus),
+)
+RULES_BY_NAME = {r.name: r for r in RULES}

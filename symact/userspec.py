@@ -30,6 +30,9 @@ FUNCTIONS = {
     "erf": sp.erf, "erfc": sp.erfc, "abs": sp.Abs, "Abs": sp.Abs, "max": sp.Max, "Max": sp.Max,
     "min": sp.Min, "Min": sp.Min, "Piecewise": sp.Piecewise,
     "sigmoid": lambda z: 1 / (1 + sp.exp(-z)), "softplus": lambda z: sp.log(1 + sp.exp(z)),
+    # the hyperbolic and inverse primitives (printing.HYPERBOLIC); log_cosh is log(cosh(z)), stabilized
+    "cosh": sp.cosh, "sinh": sp.sinh, "atan": sp.atan, "asinh": sp.asinh, "acosh": sp.acosh, "atanh": sp.atanh,
+    "log_cosh": lambda z: sp.log(sp.cosh(z)),
 }
 CONSTANTS = {"pi": sp.pi, "E": sp.E}
 _BINOPS = {ast.Add: sp.Add, ast.Sub: lambda a, b: a - b, ast.Mult: sp.Mul, ast.Div: lambda a, b: a / b,

@@ -284,7 +284,30 @@ class _NeedPrecision(Exception):
     """An interval reached a decision point (a comparison, a pole, a log's domain) undecided."""
 
 
-_FUNCS = {sp.exp: _exp, sp.log: _log, sp.erf: _erf, sp.tanh: _tanh, sp.sin: _sin, sp.cos: _cos}
+def _cosh(a: Jet) -> Jet:
+    f, g = mpmath.cosh(a.v), mpmath.sinh(a.v)
+    m = mpmath.cosh(abs(a.v) + a.e) * (1 + 8 * _U[0])  # bounds |cosh| and |sinh| over the interval
+    return _apply(a, (f, g, f), _fn_err(f, g, f), (m, m, m))
+
+
+def _atan(a: Jet) -> Jet:
+    v = a.v
+    tm = max(abs(v) - a.e, mpf(0))
+    f, g = mpmath.atan(v), 1 / (1 + v * v)
+    # the second derivative 2|t|/(1 + t²)² is at most 3√3/8 and the third |6t² - 2|/(1 + t²)³ at most 2
+    return _apply(a, (f, g, -2 * v * g * g), _fn_err(f, g, 2 * v * g * g), (1 / (1 + tm * tm), mpf(0.65), mpf(2)))
+
+
+def _asinh(a: Jet) -> Jet:
+    v = a.v
+    tm = max(abs(v) - a.e, mpf(0))
+    f, g = mpmath.asinh(v), 1 / mpmath.sqrt(1 + v * v)
+    # the second derivative |t|/(1 + t²)^(3/2) is at most 2/(3√3), the third |2t² - 1|/(1 + t²)^(5/2) at most 1
+    return _apply(a, (f, g, -v * g ** 3), _fn_err(f, g, v * g ** 3), (1 / mpmath.sqrt(1 + tm * tm), mpf(0.39), mpf(1)))
+
+
+_FUNCS = {sp.exp: _exp, sp.log: _log, sp.erf: _erf, sp.tanh: _tanh, sp.sin: _sin, sp.cos: _cos, sp.cosh: _cosh,
+          sp.atan: _atan, sp.asinh: _asinh}
 
 
 def _compare(rel, lhs: Jet, rhs: Jet) -> bool:
@@ -527,6 +550,8 @@ def _limit(a: mpf, b: mpf):
         return math.copysign(math.inf, float(mpmath.sign(a)))
     if abs(a) < mpmath.ldexp(mpf(1), -1100) and abs(b) < mpmath.ldexp(mpf(1), -1100):
         return mpf(0)
+    if abs(a) < mpmath.ldexp(mpf(1), -1075) and abs(b) <= abs(a) * mpmath.ldexp(mpf(1), -200):
+        return mpf(0)  # decaying like a power (squareplus ~ b/(4|x|)): below every float from 2^1100 on
     if abs(a - b) <= abs(b) * mpmath.ldexp(mpf(1), -80):
         return b
     return math.nan

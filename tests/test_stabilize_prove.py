@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 
 from symact.catalog import X, all_entries
-from symact.primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, Sigmoid, Softplus
+from symact.primitives import Expm1, Hypot1, Hypot1m1, Log1p, LogCosh, NormCdf, Sigmoid, Softplus, Squareplus
 from symact.prove import prove
 from symact.stabilize import RULES, stabilize
 
@@ -30,6 +30,9 @@ EXAMPLES = {
     "sech2": (1 - sp.tanh(x) ** 2, 4 * Sigmoid(2 * x) * Sigmoid(-2 * x)),
     "one_plus_tanh": (1 + sp.tanh(x), 2 * Sigmoid(2 * x)),
     "power_quotient": (sp.diff((x - 1) ** a, x), a * (x - 1) ** (a - 1)),
+    "log_cosh": (sp.log(sp.cosh(x - a)), LogCosh(a - x)),  # cosh is even: SymPy writes cosh(a - x)
+    "fraction_sum_powers": (1 / (1 + x) - x / (1 + x) ** 2, 1 / (1 + x) ** 2),
+    "squareplus": ((x + sp.sqrt(x**2 + a)) / 2, Squareplus(x, a)),
 }
 
 

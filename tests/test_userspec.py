@@ -6,6 +6,7 @@ import builtins
 import importlib
 import json
 import keyword
+import math
 import re
 import subprocess
 import sys
@@ -22,8 +23,12 @@ from symact.userspec import SpecError, parse_define, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "my_functions.py"
-MISH = "mish = x*tanh(log(1 + exp(x)))"
+SERF = "serf = x*erf(log(1 + exp(x)))"
 PENALIZED = "penalized_tanh(a=0.25) = Piecewise((tanh(x), x > 0), (a*tanh(x), True))"
+# the hyperbolic and inverse primitives of --define's whitelist (printing.HYPERBOLIC)
+ATAN_ASINH = "atan_asinh = atan(x) + asinh(x)"
+LOG_COSH = "my_log_cosh = log_cosh(x)"
+HYPERBOLIC = "hyperbolic = cosh(x/8) + sinh(x/8) + acosh(2 + x**2) + atanh(x/(2 + x**2))"
 
 
 def run(*args, cwd=None):
@@ -34,8 +39,9 @@ def run(*args, cwd=None):
 def user_package(tmp_path_factory):
     """The README's --define example, generated into a package and imported by its directory name."""
     root = tmp_path_factory.mktemp("user")
-    r = run("generate", "--define", MISH, "--define", PENALIZED, "--out", str(root / "mykernels"),
-            "--only", "mish", "penalized_tanh")
+    r = run("generate", "--define", SERF, "--define", PENALIZED, "--define", ATAN_ASINH, "--define", LOG_COSH,
+            "--define", HYPERBOLIC, "--out", str(root / "mykernels"),
+            "--only", "serf", "penalized_tanh", "atan_asinh", "my_log_cosh", "hyperbolic")
     assert r.returncode == 0, r.stderr
     sys.path.insert(0, str(root))
     try:
@@ -46,14 +52,16 @@ def user_package(tmp_path_factory):
 
 def test_define_examples_work_as_written(user_package):
     m = user_package
-    assert {"mish", "mish_grad", "penalized_tanh", "penalized_tanh_grad"} <= set(m.__all__)
+    assert {"serf", "serf_grad", "penalized_tanh", "penalized_tanh_grad"} <= set(m.__all__)
     x = np.array([-2.0, 0.5, 3.0])
-    np.testing.assert_allclose(m.mish(x), x * np.tanh(np.log1p(np.exp(x))), rtol=1e-15)
+    np.testing.assert_allclose(m.serf(x), x * np.vectorize(math.erf)(np.log1p(np.exp(x))), rtol=1e-15)
     np.testing.assert_allclose(m.penalized_tanh(x, a=0.5), np.where(x > 0, np.tanh(x), 0.5 * np.tanh(x)), rtol=1e-15)
-    assert m.mish(np.float32([800.0]))[0] == 800.0  # the textbook log(1 + e^x) overflows there
+    assert m.serf(np.float32([800.0]))[0] == 800.0  # the textbook log(1 + e^x) overflows there
 
 
-@pytest.mark.parametrize("text,kernel", [(MISH, "mish"), (MISH, "mish_grad"),
+@pytest.mark.parametrize("text,kernel", [(SERF, "serf"), (SERF, "serf_grad"), (ATAN_ASINH, "atan_asinh"),
+                                         (ATAN_ASINH, "atan_asinh_grad"), (LOG_COSH, "my_log_cosh"),
+                                         (LOG_COSH, "my_log_cosh_grad"),
                                          (PENALIZED, "penalized_tanh"), (PENALIZED, "penalized_tanh_grad")])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_user_kernels_get_the_same_accuracy_testing(user_package, text, kernel, dtype):
@@ -62,8 +70,38 @@ def test_user_kernels_get_the_same_accuracy_testing(user_package, text, kernel, 
     assert not excess, excess[:5]
 
 
+def test_define_whitelist_has_the_hyperbolic_primitives(user_package):
+    """cosh, sinh, atan, asinh, acosh, atanh and log_cosh parse to SymPy's functions (log_cosh to
+    log(cosh(.)), stabilized to the never-overflowing logcosh) and print as the runtime's helpers: the
+    generated kernels agree with NumPy at moderate x, and log_cosh stays finite where cosh overflows."""
+    z = sympy.Symbol("x", real=True)
+    for name, want in [("cosh", sympy.cosh(z)), ("sinh", sympy.sinh(z)), ("atan", sympy.atan(z)),
+                       ("asinh", sympy.asinh(z)), ("acosh", sympy.acosh(1 + z**2)), ("atanh", sympy.atanh(z / (1 + z**2))),
+                       ("log_cosh", sympy.log(sympy.cosh(z)))]:
+        arg = {"acosh": "1 + x**2", "atanh": "x/(1 + x**2)"}.get(name, "x")
+        assert parse_define(f"f = {name}({arg})").expr() == want, name
+    m = user_package
+    x = np.linspace(-5, 5, 41)
+    np.testing.assert_allclose(m.hyperbolic(x), np.cosh(x / 8) + np.sinh(x / 8) + np.arccosh(2 + x**2)
+                               + np.arctanh(x / (2 + x**2)), rtol=1e-14)
+    np.testing.assert_allclose(m.atan_asinh(x), np.arctan(x) + np.arcsinh(x), rtol=1e-14)
+    np.testing.assert_allclose(m.my_log_cosh_grad(x), np.tanh(x), rtol=1e-15)
+    assert m.my_log_cosh(np.float32([1000.0]))[0] == np.float32(1000.0 - math.log(2))
+
+
+def test_a_function_the_printer_lacks_is_an_error_naming_the_entry(tmp_path):
+    """A spec with a SymPy function that has no kernel helper (tan) fails at generate time, naming the
+    function and the entry (exit 2), and writes nothing — not a kernel that raises NameError later."""
+    spec = tmp_path / "spec.py"
+    spec.write_text("import sympy as sp\nfrom symact.catalog import Activation\n"
+                    "ACTIVATIONS = [Activation('tangent', lambda x: sp.tan(x) / (1 + x**2))]\n")
+    r = run("generate", "--spec", str(spec), "--out", str(tmp_path / "k"))
+    assert r.returncode == 2 and "tangent: no primitive 'tan'" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "k").exists()
+
+
 def test_spec_file_generate_import_and_check(tmp_path):
-    r = run("generate", "--spec", str(EXAMPLE), "--out", str(tmp_path / "mykernels"), "--only", "mish", "swish_pt")
+    r = run("generate", "--spec", str(EXAMPLE), "--out", str(tmp_path / "mykernels"), "--only", "serf", "swish_pt")
     assert r.returncode == 0, r.stderr
     code = ("import numpy as np, mykernels as m\n"
             "print(m.swish_pt(np.array([1.0, 10.0]), beta=2.0).round(6).tolist(), m.swish_pt_grad_beta(1.0))\n")
@@ -71,8 +109,8 @@ def test_spec_file_generate_import_and_check(tmp_path):
     assert out.returncode == 0, out.stderr
     s1, s6 = 1 / (1 + np.exp(-2.0)), 6 / (1 + np.exp(-12.0))
     assert out.stdout.startswith(str([round(float(s1), 6), round(float(s6), 6)]))
-    r = run("check", "--spec", str(EXAMPLE), "mish", "swish_pt")
-    assert r.returncode == 0 and "mish = x·tanh(softplus(x))" in r.stdout
+    r = run("check", "--spec", str(EXAMPLE), "serf", "swish_pt")
+    assert r.returncode == 0 and "serf = x·erf(softplus(x))" in r.stdout
 
 
 HOSTILE = [
@@ -155,11 +193,11 @@ def test_not_differentiable_and_free_symbols_in_spec_files(tmp_path):
 
 def test_false_identity_in_a_spec_fails_check_and_generate(tmp_path):
     spec = tmp_path / "spec.py"
-    spec.write_text(EXAMPLE.read_text().replace("X * tanh(Softplus(X))", "X * tanh(Softplus(2 * X))"))
-    r = run("check", "--spec", str(spec), "mish")
-    assert r.returncode == 1 and "FAIL mish = x·tanh(softplus(x))" in r.stdout
-    r = run("generate", "--spec", str(spec), "--out", str(tmp_path / "k"), "--only", "mish")
-    assert r.returncode == 1 and "proof failed: mish = x·tanh(softplus(x))" in r.stderr
+    spec.write_text(EXAMPLE.read_text().replace("X * erf(Softplus(X))", "X * erf(Softplus(2 * X))"))
+    r = run("check", "--spec", str(spec), "serf")
+    assert r.returncode == 1 and "FAIL serf = x·erf(softplus(x))" in r.stdout
+    r = run("generate", "--spec", str(spec), "--out", str(tmp_path / "k"), "--only", "serf")
+    assert r.returncode == 1 and "proof failed: serf = x·erf(softplus(x))" in r.stderr
     assert not (tmp_path / "k").exists()
 
 
@@ -172,7 +210,7 @@ def test_no_eval_or_exec_of_user_text_in_the_package():
 
 def test_broadcast_views_work(user_package):
     x = np.broadcast_to(np.linspace(-3, 3, 5), (4, 5))
-    np.testing.assert_allclose(user_package.mish(x), np.broadcast_to(user_package.mish(x[0]), (4, 5)))
+    np.testing.assert_allclose(user_package.serf(x), np.broadcast_to(user_package.serf(x[0]), (4, 5)))
 
 
 def test_validate_rejects_a_name_clash_directly():
@@ -267,11 +305,11 @@ def test_a_generated_module_that_would_shadow_a_name_fails_loudly():
 
 
 def test_user_functions_get_the_same_docs(tmp_path):
-    r = run("docs", "--define", MISH, "--format", "markdown", "--out", str(tmp_path / "docs"))
+    r = run("docs", "--define", SERF, "--format", "markdown", "--out", str(tmp_path / "docs"))
     assert r.returncode == 0, r.stderr
     text = (tmp_path / "docs" / "reference.md").read_text()
-    section = text.split("\n## mish\n", 1)[1].split("\n## ", 1)[0]
-    assert "### Definition" in section and "x \\tanh" in section and "### Properties" in section
-    assert (tmp_path / "docs" / "figures" / "mish.svg").exists()
+    section = text.split("\n## serf\n", 1)[1].split("\n## ", 1)[0]
+    assert "### Definition" in section and "\\operatorname{erf}" in section and "### Properties" in section
+    assert (tmp_path / "docs" / "figures" / "serf.svg").exists()
     listed = json.loads((tmp_path / "docs" / "symact-manifest.json").read_text())["files"]
-    assert {"reference.md", "figures/mish.svg"} <= set(listed) and "reference.tex" not in listed
+    assert {"reference.md", "figures/serf.svg"} <= set(listed) and "reference.tex" not in listed

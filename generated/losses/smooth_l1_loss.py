@@ -89,7 +89,7 @@ def smooth_l1_loss_elementwise(x, target=0.0, beta=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _smooth_l1_loss_elementwise_grad_f32(x, target, beta):
     t0 = target - x
-    result = ((np.float32(0.5))*(np.float32(2.0)*(x - target))/beta if (beta > abs(t0)) else (np.float32(1.0) if (t0 < np.float32(0.0)) else (np.float32(-1.0) if (t0 > np.float32(0.0)) else np.float32(0.0))))
+    result = (-t0/beta if (beta > abs(t0)) else (np.float32(1.0) if (t0 < np.float32(0.0)) else (np.float32(-1.0) if (t0 > np.float32(0.0)) else np.float32(0.0))))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -110,7 +110,7 @@ def _smooth_l1_loss_elementwise_grad_ploop_f32(x, target, beta, out):
 @njit(cache=True, inline="always")
 def _smooth_l1_loss_elementwise_grad_f64(x, target, beta):
     t0 = target - x
-    result = ((0.5)*(2.0*(x - target))/beta if (beta > abs(t0)) else (1.0 if (t0 < 0.0) else (-1.0 if (t0 > 0.0) else 0.0)))
+    result = (-t0/beta if (beta > abs(t0)) else (1.0 if (t0 < 0.0) else (-1.0 if (t0 > 0.0) else 0.0)))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

@@ -17,6 +17,11 @@ Fields of :class:`Activation`:
                 (``max(0, x)``); it is proven equal to ``formula`` at generation time.
 ``pytorch``     optional ``lambda torch, x, *params: tensor`` — the PyTorch equivalent, used by the
                 tests to cross-check values and autograd (the catalog never imports torch).
+``kink_grad``   PyTorch's (or JAX's) derivative at each kink, at the default parameters: a tuple of
+                (breakpoint, f'(breakpoint)) pairs, e.g. ``((0, 0),)`` for relu'(0) = 0 — the convention
+                tests/test_properties.py holds the derived kernel to (and test_torch.py holds to autograd).
+``no_from_output`` optional: why there is no ``name_grad_from_output`` kernel where the inverse exists
+                but g(y) loses accuracy (it is then not emitted).
 ``summary``     one line for ``symact list`` and the docs.
 ``reference``   the primary literature: a tuple of :class:`~symact.catalog.references.Reference`
                 (authors, title, year, venue, arXiv id or DOI), printed per function in the docs.
@@ -83,6 +88,8 @@ class Activation:
     as_written: Optional[Callable[..., sp.Expr]] = None
     pytorch: Optional[Callable] = None
     reference: tuple = ()
+    kink_grad: tuple = ()  # ((breakpoint, f' there), ...) at the defaults: PyTorch's convention
+    no_from_output: str = ""  # why the entry has no name_grad_from_output although an inverse exists
     kind: str = field(default="activation", init=False)
 
     @property

@@ -117,6 +117,13 @@ def _abs_pw(d):  # |d| with d/dd = 0 at d = 0 (PyTorch's sign(0) = 0)
     return sp.Piecewise((d, d > 0), (-d, d < 0), (0, True))
 
 
+def _gaussian_nll(x, y, var, eps):
+    """(log v + (x - y)²/v)/2 with v = max(var, eps): PyTorch clamps var at eps (without a gradient through
+    the clamp, which only matters for var's own gradient)."""
+    v = sp.Piecewise((eps, var < eps), (var, True))
+    return (sp.log(v) + (x - y) ** 2 / v) / 2
+
+
 LOSSES: tuple[Loss, ...] = (
     Loss("l1_loss", lambda x, y: _abs_pw(x - y), source=f"{S000}: L1 = sum |y_true - y_pred|",
          summary="absolute error", kinks="d/dx at x = y is 0 (PyTorch: sign(0) = 0)", weight="weights",
@@ -204,4 +211,45 @@ LOSSES: tuple[Loss, ...] = (
     Loss("zero_one_loss", lambda x, y: sp.Piecewise((1, y * x < 0), (0, True)), target="pm1", grad=False,
          source=f"{S001}: L = 1(y f(x) < 0)", summary="misclassification count (forward only: no gradient)",
          reference=(refs.HASTIE_2009, refs.ROSASCO_2004)),
+    # --- beyond the seeds: PyTorch's other pointwise losses, and log-cosh ---
+    Loss("soft_margin_loss", lambda x, y: -sp.log(1 / (1 + sp.exp(-y * x))), target="pm1",
+         source="torch.nn.functional.soft_margin_loss: log(1 + e^(-y·x)), y = ±1 (the logistic loss of "
+                "Cox 1958 in PyTorch's name)",
+         summary="two-class logistic loss log(1 + e^(-y·x))",
+         pytorch=lambda F, x, y, reduction: F.soft_margin_loss(x, y, reduction=reduction),
+         reference=(refs.COX_1958, refs.ROSASCO_2004)),
+    Loss("hinge_embedding_loss", lambda x, y, margin: sp.Piecewise((x, sp.Eq(y, 1)), (margin - x, x <= margin), (0, True)),
+         params=(Param("margin", 1.0, "margin for the dissimilar pairs (y = -1)"),), target="pm1",
+         source="Hadsell et al. (2006), the contrastive loss on a distance x: x for y = 1, max(0, margin - x) "
+                "for y = -1; torch.nn.functional.hinge_embedding_loss",
+         summary="x for similar pairs, max(0, margin - x) for dissimilar ones",
+         kinks="d/dx at x = margin (y = -1) is -1 (PyTorch's clamp_min passes the gradient at the boundary)",
+         pytorch=lambda F, x, y, reduction, margin: F.hinge_embedding_loss(x, y, margin=margin, reduction=reduction),
+         reference=(refs.HADSELL_2006,)),
+    Loss("gaussian_nll_loss",
+         lambda x, y, var, eps: _gaussian_nll(x, y, var, eps),
+         params=(Param("var", 1.0, "the predicted variance (an array broadcast against input, or a number)",
+                       positive=True),
+                 Param("eps", 1e-6, "var is clamped from below at eps (PyTorch's clamp)", positive=True)),
+         variants=(Variant("full", lambda x, y, var, eps: _gaussian_nll(x, y, var, eps) + sp.log(2 * sp.pi) / 2,
+                           "with the constant log(2π)/2 of the full negative log-likelihood"),),
+         source="Nix & Weigend (1994): the Gaussian negative log-likelihood (log v + (x - y)²/v)/2 with "
+                "v = max(var, eps); torch.nn.functional.gaussian_nll_loss(input, target, var, full, eps)",
+         summary="Gaussian negative log-likelihood with predicted variance var",
+         kinks="smooth in the input; var below eps is eps (PyTorch clamps var without a gradient through the clamp)",
+         notes="As torch.nn.functional.gaussian_nll_loss: var is clamped from below at eps, and the gradient is "
+               "taken with the clamped value. var must be positive: var = 0 is a ValueError here (PyTorch clamps "
+               "it to eps), a negative var is a ValueError in both. var and eps are keywords after target "
+               "(gaussian_nll_loss(input, target, var) works as in PyTorch); only the gradient with respect to "
+               "input is emitted.",
+         pytorch=lambda F, x, y, reduction, var, eps, full=False: F.gaussian_nll_loss(
+             x, y, x.new_full(x.shape, var), full=full, eps=eps, reduction=reduction),
+         reference=(refs.NIX_1994,)),
+    Loss("log_cosh_loss", lambda x, y: sp.log(sp.cosh(x - y)),
+         source="Neuneier & Zimmermann (1998): the ln cosh error function, log(cosh(x - y)); in neither "
+                "PyTorch nor JAX",
+         summary="log(cosh(x - y)): quadratic near 0, |x - y| - log 2 far away",
+         notes="Computed as logcosh(d) = |d| + log1p(e^(-2|d|)) - log 2 beyond |d| = 1 and by a polynomial in d² "
+               "below, never overflowing (cosh(d) overflows for |d| > 710); the gradient is tanh(x - y).",
+         reference=(refs.NEUNEIER_1998,)),
 )

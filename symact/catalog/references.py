@@ -111,6 +111,39 @@ RAMACHANDRAN_2017 = R("ramachandran2017", "P. Ramachandran, B. Zoph, Q. V. Le", 
 SITZMANN_2020 = R("sitzmann2020", "V. Sitzmann, J. N. P. Martel, A. W. Bergman, D. B. Lindell, G. Wetzstein",
                   "Implicit neural representations with periodic activation functions", 2020,
                   "Advances in Neural Information Processing Systems 33 (NeurIPS)", arxiv="2006.09661")
+MISRA_2019 = R("misra2019", "D. Misra", "Mish: a self regularized non-monotonic activation function", 2019,
+               "British Machine Vision Conference (BMVC 2020)", arxiv="1908.08681")
+HOWARD_2019 = R("howard2019", "A. Howard, M. Sandler, G. Chu, L.-C. Chen, B. Chen, M. Tan, W. Wang, Y. Zhu, R. Pang, "
+                "V. Vasudevan, Q. V. Le, H. Adam", "Searching for MobileNetV3", 2019, "IEEE/CVF International "
+                "Conference on Computer Vision (ICCV), 1314–1324", arxiv="1905.02244")
+COURBARIAUX_2015 = R("courbariaux2015", "M. Courbariaux, Y. Bengio, J.-P. David", "BinaryConnect: training deep "
+                     "neural networks with binary weights during propagations", 2015, "Advances in Neural "
+                     "Information Processing Systems 28 (NIPS)", arxiv="1511.00363")
+COLLOBERT_2004 = R("collobert2004", "R. Collobert", "Large scale machine learning", 2004,
+                   "PhD thesis, Université Paris VI")
+COLLOBERT_2011 = R("collobert2011", "R. Collobert, K. Kavukcuoglu, C. Farabet", "Torch7: a Matlab-like environment "
+                   "for machine learning", 2011, "BigLearn, NIPS Workshop",
+                   url="https://infoscience.epfl.ch/record/192376")
+GULCEHRE_2016 = R("gulcehre2016", "C. Gulcehre, M. Moczulski, M. Denil, Y. Bengio", "Noisy activation functions",
+                  2016, "Proceedings of the 33rd International Conference on Machine Learning (ICML), PMLR 48, "
+                  "3059–3068", arxiv="1603.00391")
+DONOHO_1994 = R("donoho1994", "D. L. Donoho and I. M. Johnstone", "Ideal spatial adaptation by wavelet shrinkage",
+                1994, "Biometrika 81(3), 425–455", doi="10.1093/biomet/81.3.425")
+DONOHO_1995 = R("donoho1995", "D. L. Donoho", "De-noising by soft-thresholding", 1995,
+                "IEEE Transactions on Information Theory 41(3), 613–627", doi="10.1109/18.382009")
+GLOROT_2010 = R("glorot2010", "X. Glorot and Y. Bengio", "Understanding the difficulty of training deep "
+                "feedforward neural networks", 2010, "Proceedings of the 13th International Conference on "
+                "Artificial Intelligence and Statistics (AISTATS), PMLR 9, 249–256",
+                url="https://proceedings.mlr.press/v9/glorot10a.html")
+XU_2015 = R("xu2015", "B. Xu, N. Wang, T. Chen, M. Li", "Empirical evaluation of rectified activations in "
+            "convolutional network", 2015, "ICML Deep Learning Workshop", arxiv="1505.00853")
+BARRON_2021 = R("barron2021", "J. T. Barron", "Squareplus: a softplus-like algebraic rectifier", 2021,
+                "arXiv preprint", arxiv="2112.11687")
+BLONDEL_2020 = R("blondel2020", "M. Blondel, A. F. T. Martins, V. Niculae", "Learning with Fenchel-Young losses",
+                 2020, "Journal of Machine Learning Research 21(35), 1–69", arxiv="1901.02324")
+MARTINS_2016 = R("martins2016", "A. F. T. Martins and R. F. Astudillo", "From softmax to sparsemax: a sparse model "
+                 "of attention and multi-label classification", 2016, "Proceedings of the 33rd International "
+                 "Conference on Machine Learning (ICML), PMLR 48, 1614–1623", arxiv="1602.02068")
 
 # --- vector functions ----------------------------------------------------------------------------
 BRIDLE_1990 = R("bridle1990", "J. S. Bridle", "Probabilistic interpretation of feedforward classification "
@@ -123,7 +156,14 @@ GOODFELLOW_2013 = R("goodfellow2013", "I. J. Goodfellow, D. Warde-Farley, M. Mir
                     "Maxout networks", 2013, "Proceedings of the 30th International Conference on Machine "
                     "Learning (ICML), PMLR 28(3), 1319–1327", arxiv="1302.4389")
 
-# --- losses --------------------------------------------------------------------------------------
+# --- losses -----------------------------------------------------------------------------------------
+NEUNEIER_1998 = R("neuneier1998", "R. Neuneier and H. G. Zimmermann", "How to train neural networks", 1998,
+                  "Neural Networks: Tricks of the Trade, LNCS 1524, Springer, 373–423", doi="10.1007/3-540-49430-8_18")
+NIX_1994 = R("nix1994", "D. A. Nix and A. S. Weigend", "Estimating the mean and variance of the target probability "
+             "distribution", 1994, "Proceedings of the IEEE International Conference on Neural Networks (ICNN), "
+             "vol. 1, 55–60", doi="10.1109/ICNN.1994.374138")
+MCCULLAGH_1989 = R("mccullagh1989", "P. McCullagh and J. A. Nelder", "Generalized Linear Models (2nd ed.)", 1989,
+                   "Chapman and Hall, London", doi="10.1007/978-1-4899-3242-6")
 HASTIE_2009 = R("hastie2009", "T. Hastie, R. Tibshirani, J. Friedman", "The Elements of Statistical Learning: "
                 "Data Mining, Inference, and Prediction (2nd ed.)", 2009, "Springer",
                 doi="10.1007/978-0-387-84858-7")
