@@ -419,6 +419,8 @@ def row_code(expr: sp.Expr, backend: Backend, index, tensors, per_row, scalars, 
     lines = list(p.lines)
     if p.uses_arange:
         lines.insert(0, f"ar = {backend.arange.format(like)}")
+    if p.uses_arange or expr.has(K):
+        lines.insert(0, f"K = {like}.shape[-1]")
     if not p.is_tensor(expr):
         result = backend.extra["full_like"].format(like, result)
     elif index is not None and not expr.has(sp.Indexed):
