@@ -455,9 +455,17 @@ def elementwise_kernel(fn_name: str, e, backend: Backend, args, tensors, scalars
     nan_guard = not (nan_free is not None and nan_free != nan_free)
     lines, results = elementwise_code(exprs + [lim for _, lim in guards], backend, tensors, scalars, like, wrap=1)
     result, lims = results[0], results[1:]
+    if result in args:  # the input itself (identity): a new tensor, as autograd requires
+        result = backend.extra["copy"].format(result)
     out = [f"result = {result}"]
     for (value, _), text in zip(guards, lims):
         out.append(f"result = {backend.where}({like} == {'math.inf' if value > 0 else '-math.inf'}, {text}, result)")
+    if all(lim is not None and lim.is_finite for lim in e.at_inf):
+        # a nan at a huge finite x (gelu_tanh's x·x³ overflows to inf, times sigma = 0): the function has
+        # reached its limit there to the last digit; return the derived limit of that side
+        plus, minus = (elementwise_code([lim], backend, tensors, scalars, like, wrap=0)[1][0] for lim in e.at_inf)
+        out.append(f"result = {backend.where}({backend.isnan.format('result')} & ~{backend.isnan.format(like)}, "
+                   f"{backend.where}({like} > 0, {plus}, {minus}), result)")
     if nan_guard:
         out.append(f"result = {backend.where}({backend.isnan.format(like)}, {like}, result)")
     return {"name": fn_name, "args": list(args), "lines": lines + out, "result": "result",

@@ -14,7 +14,7 @@ from .tensor import Backend
 # SymPy class -> the torch operation (the most accurate one torch has, measured in
 # benchmarks/target_accuracy.md), or a helper of the package's _runtime.py that writes the stable
 # expansion in torch operations where torch has no accurate op (softplus: F.softplus switches to x
-# above 20; hypot(1, z) forms). Keyed by class so it can move into the primitive registry's `torch` field.
+# above 20; torch.special.ndtr is 0 at -10 on the CPU; hypot(1, z) forms). Keyed by class so it can move into the primitive registry's `torch` field.
 FUNCTIONS: dict[type, str] = {
     sp.exp: "torch.exp",
     sp.log: "torch.log",
@@ -23,11 +23,11 @@ FUNCTIONS: dict[type, str] = {
     sp.tanh: "torch.tanh",
     sp.erf: "torch.special.erf",
     sp.erfc: "torch.special.erfc",
-    Sigmoid: "torch.sigmoid",
+    Sigmoid: "rt.sigmoid",
     Softplus: "rt.softplus",
     Expm1: "torch.special.expm1",
     Log1p: "torch.special.log1p",
-    NormCdf: "torch.special.ndtr",
+    NormCdf: "rt.ndtr",
     Hypot1: "rt.hypot1",
     Hypot1m1: "rt.hypot1m1",
 }
@@ -47,7 +47,8 @@ BACKEND = Backend(
     log1p_rest="rt.log1p_rest",
     extra={"maximum": "torch.maximum({0}, {1})", "minimum": "torch.minimum({0}, {1})",
            "ramp": "torch.clamp({0}, min=0)", "xlogx": "torch.special.xlogy({0}, {0})",
-           "sign": "torch.sign({0})", "abs": "torch.abs({0})", "full_like": "torch.full_like({0}, {1})"},
+           "sign": "torch.sign({0})", "abs": "torch.abs({0})", "full_like": "torch.full_like({0}, {1})",
+           "copy": "{0}.clone()"},
 )
 
 # nn.Module class names: torch.nn's where PyTorch has the function; CamelCase of the name otherwise
