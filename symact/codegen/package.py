@@ -134,6 +134,7 @@ def render_target(target: str, entries, vectors, losses, row_losses, package_hin
     mod = backend_module(target)
     env = _environment()
     env.globals["module_name"] = mod.module_name
+    env.filters["pytuple"] = lambda seq: repr(tuple(seq))
     files: dict[str, str] = {}
     index = []
 
