@@ -247,3 +247,78 @@ def row_ulp(got, truth, dtype, row) -> float:
 __all__ = ["generate", "points", "elementwise_truth", "loss_truth", "loss_points", "loss_targets", "judge",
            "ROWS", "vector_truth", "row_loss_truth", "row_ulp", "DTYPES", "VECTORS", "ROW_LOSSES", "LOSSES",
            "all_entries", "ulp_of", "G_ROW", "J_INDEX", "XLogX"]
+
+
+# -- row cases: inputs for every vector function and row loss, with their truths (cached) ----------------
+
+def vector_cases(fn):
+    """(row, upstream gradient) pairs for a vector function."""
+    cases = []
+    for row in ROWS:
+        g = [0.5] if fn.scalar else [((m * 7) % 5 - 2) / 2.0 for m in range(len(row))]
+        cases.append((tuple(row), tuple(g)))
+    return cases
+
+
+@functools.cache
+def vector_case_truth(name, row, g):
+    fn = next(v for v in VECTORS if v.name == name)
+    return vector_truth(fn, list(row), list(g))
+
+
+def row_loss_cases(loss):
+    """[(target kind, inputs (tuple of rows), target value (label, t row, mask index row, ±1) or None)]."""
+    n_in = len(loss.inputs)
+    moderate = [(0.3, -0.2, 0.7, 0.1), (1.5, 0.5, -1.0, 2.0)]
+    cases = []
+    for kind in loss.formulas:
+        if kind == "label":
+            for row in [tuple(r) for r in ROWS[:3]] + moderate:
+                for label in sorted({0, len(row) - 1}):
+                    cases.append((kind, (row,), label))
+        elif kind == "prob":
+            cases += [(kind, (tuple(ROWS[2]),), (0.2, 0.5, 0.3)), (kind, (moderate[0],), (0.0, 0.25, 0.75, 0.0))]
+        elif kind == "mask":
+            cases += [(kind, (row,), (1, 3, -1, 0)) for row in moderate]
+        elif kind == "pm1":
+            cases += [(kind, (moderate[0], moderate[1]), s) for s in (1.0, -1.0)]
+        elif loss.input_domain == "prob":
+            cases += [(kind, (row,), None) for row in [(0.5, 0.5, 0.0), (0.8, 0.15, 0.05), (1.0, 0.0, 0.0, 0.0)]]
+        else:
+            rows = [moderate[0], moderate[1], (0.0, 0.1, -0.3, 0.2), (-3.0, 0.1, 0.2, 5.0)]
+            cases += [(kind, tuple(rows[m:m + n_in]), None) for m in (0, 1)]
+    return cases
+
+
+def mask_of(indices, n):
+    listed = []
+    for v in indices:
+        if v < 0:
+            break
+        listed.append(v)
+    return tuple(1.0 if m in listed else 0.0 for m in range(n))
+
+
+@functools.cache
+def row_loss_case_truth(name, kind, inputs, target):
+    loss = next(r for r in ROW_LOSSES if r.name == name)
+    n = len(inputs[0])
+    kw = {}
+    if kind == "label":
+        kw["label"] = target
+    elif kind == "prob":
+        kw["trow"] = target
+    elif kind == "mask":
+        kw["trow"] = mask_of(target, n)
+    elif kind == "pm1":
+        kw["pm1"] = target
+    return row_loss_truth(loss, kind, [list(r) for r in inputs], **kw)
+
+
+def close(got, truth, dtype, scale, what):
+    """|got − truth| within 8 ulp of the terms' scale (for row losses whose value is a sum of terms of
+    magnitude ``scale``; the max-shift family is held to tests/reference.py's row bound instead)."""
+    eps = float(np.finfo(dtype).eps)
+    t = float(truth)
+    assert math.isfinite(float(got)) or not math.isfinite(t), (what, got, t)
+    assert abs(float(got) - t) <= 8 * eps * max(abs(t), scale) + 8 * eps * abs(t), (what, float(got), t)

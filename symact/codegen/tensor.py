@@ -51,6 +51,35 @@ class Backend:
     extra: dict = field(default_factory=dict)
 
 
+class Guarded(sp.Function):
+    """Guarded(s, mask): the tensor s, through which no gradient flows where ``mask`` is false
+    (``where(mask, s, detach(s))``). Every tensor of a Piecewise branch is guarded by the mask that
+    selects the branch: a branch not taken may be inf or nan (exp(800) in ELU's other branch,
+    (t − x)^q with t < x in lq_loss), and the chain rule would multiply its zero cotangent by that
+    (0·inf = nan) in a second derivative; with the guard the cotangent is selected, not multiplied."""
+    nargs = 2
+
+
+def guard_branches(expr: sp.Expr, tensors) -> sp.Expr:
+    """Guard the tensors of every Piecewise branch that evaluates a function or a non-integer power."""
+    def risky(e):
+        return bool(e.atoms(sp.Function) - e.atoms(Guarded)) or any(not p.exp.is_Integer for p in e.atoms(sp.Pow))
+
+    def visit(pw):
+        if not any(str(c) != "True" and {s.name for s in c.free_symbols} & tensors for _, c in pw.args):
+            return pw
+        out, before = [], []
+        for e, c in pw.args:
+            mask = sp.And(c, *[sp.Not(b) for b in before]) if before else c
+            if risky(e) and mask is not sp.true:
+                e = e.xreplace({sym: Guarded(sym, mask) for sym in e.free_symbols if sym.name in tensors})
+            out.append((e, c))
+            before.append(c)
+        return sp.Piecewise(*out, evaluate=False)
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), visit)
+
+
 def _is_number(e) -> bool:
     return isinstance(e, sp.Basic) and e.is_number and not e.has(sp.Symbol)
 
@@ -83,7 +112,7 @@ class TensorPrinter(PythonCodePrinter):
 
     # -- what is a tensor --------------------------------------------------------------------------
     def is_tensor(self, e: sp.Expr) -> bool:
-        if isinstance(e, (sp.Indexed, RowMax, RowArgMax, RowLog1pRest, Centered, sp.Sum)):
+        if isinstance(e, (sp.Indexed, RowMax, RowArgMax, RowLog1pRest, Centered, sp.Sum, Guarded)):
             return True
         names = {s.name for s in e.free_symbols}
         if self.rows and set(self.scope) & e.free_symbols:
@@ -282,6 +311,10 @@ class TensorPrinter(PythonCodePrinter):
 
     _print_Equality = _print_Eq
 
+    def _print_Guarded(self, expr):
+        s, mask = expr.args
+        return self.backend.extra["guard"].format(self._print(s), self._print(mask))
+
     def _print_Step(self, expr):
         z = self._print(expr.args[0])
         if not self.is_tensor(expr.args[0]):
@@ -390,7 +423,7 @@ def elementwise_code(exprs: list[sp.Expr], backend: Backend, tensors, scalars, l
     """(assignments, results) for expressions over tensors, common subexpressions shared.
 
     No CSE pre-optimizations (they rewrite 1 − x as −(x − 1), which flips the sign of a zero)."""
-    exprs = [fold(e) for e in exprs]
+    exprs = [guard_branches(fold(e), set(tensors)) for e in exprs]
     replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("t"), optimizations=None, ignore=())
     p = TensorPrinter(backend, tensors=set(tensors), scalars=set(scalars), like=like)
     lines = []
