@@ -411,6 +411,28 @@ def pull_out(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), _pull_out)
 
 
+def combine_powers(expr: sp.Expr) -> sp.Expr:
+    """b^p · b^q → b^(p+q) in a product, where an exponent is not an integer (lq_loss's derivative
+    q·d^q/d = q·d^(q−1): d^q underflows or overflows, and d^q/d is 0/0 or inf/inf, where d^(q−1) is
+    finite). Exact for real b and real exponents: both sides are e^((p+q)·Log b)."""
+    def visit(m):
+        powers: dict = {}
+        rest = []
+        for f in m.args:
+            base, e = (f.base, f.exp) if isinstance(f, sp.Pow) else (f, sp.S.One)
+            powers.setdefault(base, []).append(e)
+        if not any(len(es) > 1 and any(not e.is_Integer for e in es) for es in powers.values()):
+            return m
+        for base, es in powers.items():
+            if len(es) > 1 and any(not e.is_Integer for e in es):
+                rest.append(sp.Pow(base, sp.Add(*es), evaluate=False))
+            else:
+                rest += [sp.Pow(base, e) if e != 1 else base for e in es]
+        return sp.Mul(*rest, evaluate=False)
+
+    return expr.replace(lambda e: isinstance(e, sp.Mul), visit)
+
+
 def fold(expr: sp.Expr) -> sp.Expr:
     """Numeric subtrees (sqrt(2)/sqrt(pi), ...) to one Float each."""
     def compound(e):
@@ -423,7 +445,7 @@ def elementwise_code(exprs: list[sp.Expr], backend: Backend, tensors, scalars, l
     """(assignments, results) for expressions over tensors, common subexpressions shared.
 
     No CSE pre-optimizations (they rewrite 1 − x as −(x − 1), which flips the sign of a zero)."""
-    exprs = [guard_branches(fold(e), set(tensors)) for e in exprs]
+    exprs = [guard_branches(combine_powers(fold(e)), set(tensors)) for e in exprs]
     replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("t"), optimizations=None, ignore=())
     p = TensorPrinter(backend, tensors=set(tensors), scalars=set(scalars), like=like)
     lines = []
