@@ -2,9 +2,11 @@
 """Front end of the losses: argument checks, weights and reductions (PyTorch's semantics).
 
 The per-element loss and its derivative are the generated ``<name>_elementwise`` kernels; this
-module checks what they are given and reduces: ``mean`` divides by the number of elements (also with
-a ``weight``, as torch.nn.functional does), ``sum`` adds, ``none`` keeps the shape, and ``batchmean``
-(kl_div only) divides the sum by input.shape[0].
+module checks what they are given and reduces as torch.nn.functional (2.13) does: ``mean`` divides by
+the number of elements (with a ``weight``: by the number of elements for huber_loss and the BCE
+losses, by the sum of the broadcast weights for l1_loss and mse_loss), ``sum`` adds, ``none`` keeps
+the shape, and ``batchmean`` (kl_div only) divides the sum by input.shape[0]. A mean of nothing (an
+empty input, or weights that sum to 0) is nan, as in PyTorch, without a warning.
 """
 import numpy as np
 
@@ -17,6 +19,7 @@ _TARGETS = {
     "prob": (lambda t: (t >= 0) & (t <= 1), "probabilities in [0, 1]"),
     "nonneg": (lambda t: t >= 0, "non-negative numbers (probabilities)"),
 }
+_PLACEHOLDER = {"real": 0.0, "pm1": 1.0, "prob": 0.5, "nonneg": 1.0}  # a valid target in place of a nan
 
 
 def flag(fn, name, value):
@@ -27,7 +30,12 @@ def flag(fn, name, value):
 
 
 def check(fn, input, target, kind, reduction, others=(), input_kind="real", reductions=REDUCTIONS):
-    """Arrays of one float dtype and one shape, a valid input, target and reduction; or a clear error."""
+    """Arrays of one float dtype and one shape, a valid input, target and reduction; or a clear error.
+
+    Returns (input, target, [other inputs], nans): ``nans`` marks the elements whose target or other
+    input is nan (None when there is none). The kernels take the target and other inputs as checked
+    parameters, which may be infinite but not nan: nan entries are handed to them as a valid
+    placeholder and their results set to nan afterwards (``reduce``), as nan in the input gives."""
     if not isinstance(reduction, str) or reduction not in reductions:
         raise ValueError(f"{fn}: reduction must be one of {', '.join(reductions)}, got {reduction!r}")
     x = _as_float_array(input, fn, "input")
@@ -41,11 +49,22 @@ def check(fn, input, target, kind, reduction, others=(), input_kind="real", redu
         if a.shape != x.shape:
             raise ValueError(f"{fn}: {name} has shape {a.shape} but input has shape {x.shape}")
     ok, what = _TARGETS[kind]
-    bad = ~ok(t) & ~np.isnan(t)
+    nan_t = np.isnan(t)
+    bad = ~ok(t) & ~nan_t
     if bad.any():
         raise ValueError(f"{fn}: target must hold {what}; found {float(t[bad].flat[0])!r}")
     dtype = np.result_type(x.dtype, t.dtype, *(a.dtype for a in arrays))
-    return x.astype(dtype, copy=False), t.astype(dtype, copy=False), [a.astype(dtype, copy=False) for a in arrays]
+    nans = None
+    if nan_t.any():
+        nans = nan_t
+        t = np.where(nan_t, _PLACEHOLDER[kind], t)
+    for n, a in enumerate(arrays):
+        nan_a = np.isnan(a)
+        if nan_a.any():
+            nans = nan_a if nans is None else nans | nan_a
+            arrays[n] = np.where(nan_a, 0, a)
+    return (x.astype(dtype, copy=False), t.astype(dtype, copy=False), [a.astype(dtype, copy=False) for a in arrays],
+            nans)
 
 
 def _weight(fn, weight, shape, dtype):
@@ -71,23 +90,40 @@ def _batch(values):
     return values.dtype.type(values.shape[0] if values.ndim else 1)
 
 
-def reduce(fn, values, reduction, weight=None, mean_by="count"):
+def _mark(values, nans):
+    """nan where a target or other input was nan (see ``check``)."""
+    if nans is not None:
+        values = np.array(values, copy=True)
+        values[np.broadcast_to(nans, values.shape)] = np.nan
+    return values
+
+
+def _divide(total, denominator):
+    """total / denominator as PyTorch's 'mean': nan for a mean of nothing (0/0), without NumPy's
+    RuntimeWarning."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / denominator
+
+
+def reduce(fn, values, reduction, weight=None, mean_by="count", nans=None):
+    values = _mark(values, nans)
     w = _weight(fn, weight, values.shape, values.dtype)
     weighted = values * w if w is not None else values
     if reduction == "none":
         return weighted
     total = weighted.sum(dtype=values.dtype)
     if reduction == "batchmean":
-        return total / _batch(values)
-    return total / _denominator(values, w, mean_by) if reduction == "mean" else total
+        return _divide(total, _batch(values))
+    return _divide(total, _denominator(values, w, mean_by)) if reduction == "mean" else total
 
 
-def reduce_grad(fn, grads, reduction, weight=None, mean_by="count"):
+def reduce_grad(fn, grads, reduction, weight=None, mean_by="count", nans=None):
     """d(reduced loss)/d(input): the per-element derivative, weighted, divided as 'mean' divides."""
+    grads = _mark(grads, nans)
     w = _weight(fn, weight, grads.shape, grads.dtype)
     weighted = grads * w if w is not None else grads
     if reduction == "mean" and grads.size:
-        weighted = weighted / _denominator(grads, w, mean_by)
-    if reduction == "batchmean":
-        weighted = weighted / _batch(grads)
+        weighted = _divide(weighted, _denominator(grads, w, mean_by))
+    if reduction == "batchmean" and grads.size:
+        weighted = _divide(weighted, _batch(grads))
     return weighted

@@ -13,9 +13,10 @@ import numpy as np
 from numba import njit
 
 from ._runtime import _as_float_array, _check_param
-from ._rowwise import pick
+from ._rowwise import _axis, pick
 
 REDUCTIONS = ("none", "mean", "sum")
+_CLASSES = object()  # the axis of a loss without an axis argument: PyTorch's class dimension
 
 
 def _rows(fn, spec, arrays, axis):
@@ -28,11 +29,9 @@ def _rows(fn, spec, arrays, axis):
     x = xs[0]
     if x.ndim == 0:
         raise ValueError(f"{fn}: {names[0]} must have at least one dimension (the classes)")
-    if axis is None:
+    if axis is _CLASSES:
         axis = spec["class_axis"] if x.ndim > 1 else 0
-    elif isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"{fn}: axis {axis!r} is out of range for an input of shape {x.shape}")
-    axis = int(axis) % x.ndim
+    axis = _axis(fn, axis, x.ndim, x.shape, names[0])
     if x.shape[axis] == 0:
         raise ValueError(f"{fn}: {names[0]} has no classes (size 0 along dimension {axis})")
     dtype = x.dtype if len(xs) == 1 else np.result_type(*(a.dtype for a in xs))
@@ -120,7 +119,7 @@ def _per_row(fn, target, batch, what, ok, dtype):
     return np.ascontiguousarray(t, dtype=dtype)
 
 
-def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_index=-100, axis=None,
+def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_index=-100, axis=_CLASSES,
         base=None, grad=None, fused=False, heavy=False):
     """The reduced loss (grad=None) or its gradient w.r.t. the input named ``grad``; with ``fused``
     both, from one pass over each row. ``heavy``: the loss evaluates exp, log, sqrt, ... (it goes
@@ -212,4 +211,7 @@ def _reduce_values(values, batch, reduction, denominator, dtype):
     if reduction == "none":
         return values.reshape(batch)
     total = values.sum(dtype=dtype)
-    return dtype.type(total / denominator) if reduction == "mean" else dtype.type(total)
+    if reduction == "sum":
+        return dtype.type(total)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a mean of nothing is nan, as in PyTorch
+        return dtype.type(total / denominator)

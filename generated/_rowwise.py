@@ -92,6 +92,18 @@ def fmax_f64(a):
     return m
 
 
+def _axis(fn, axis, ndim, shape, what):
+    """``axis`` as an index in [0, ndim): an int (or NumPy integer) in [-ndim, ndim), else a TypeError
+    (None, a float, a tuple: these kernels work along one axis) or a ValueError naming the range."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{fn}: axis must be an int (one axis to work along), got {axis!r} "
+                        f"of type {type(axis).__name__}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{fn}: axis {int(axis)} is out of range for {what} of shape {shape} "
+                         f"(an int in [{-ndim}, {ndim - 1}])")
+    return int(axis) % ndim
+
+
 def pick(loops, dtype, size, heavy=False):
     """The serial or the all-cores row loop, as ``_runtime.configure`` says (by default all cores
     from ``PARALLEL_MIN_SIZE`` elements on, an eighth of that for ``heavy`` kernels: exp, log, ...)."""
@@ -140,9 +152,7 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
     xa = _as_float_array(x, fn, "x")
     if xa.ndim == 0:
         raise ValueError(f"{fn}: x must have at least one dimension (the axis to work along)")
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -xa.ndim <= axis < xa.ndim:
-        raise ValueError(f"{fn}: axis {axis!r} is out of range for x of shape {xa.shape}")
-    axis = int(axis) % xa.ndim
+    axis = _axis(fn, axis, xa.ndim, xa.shape, "x")
     values = [_check_param(fn, name, v, pos, inf) for v, (name, pos, inf) in zip(params, specs)]
     for v, (name, _, _) in zip(values, specs):
         if v.ndim != 0:

@@ -334,6 +334,254 @@ def erf_f32(x):
     return y if x == x else x
 
 
+# ---- float32 hyperbolic and inverse functions ---------------------------------------------------------
+# cosh, sinh, atan, asinh, acosh, atanh, log_cosh, and sqrt(x² + b) with squareplus and its derivative:
+# built on the cores above (exp's reduction, log's rational form) and arithmetic, so a loop calling them
+# vectorizes; finite wherever the value is. Against mpmath over the whole finite range of both dtypes
+# (tests/test_elementary_extra.py): <= 1 ULP each. Fits and constants: emit.py:ELEMENTARY.
+
+@njit(cache=True, inline="always")
+def _fast_two_sum_f32(a, b):
+    """(s, err) with s = fl(a + b) and a + b = s + err exactly, for |a| >= |b| or a = 0 (Dekker)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@njit(cache=True, inline="always")
+def _exp_dw_f32(x, kadd):
+    """e^x·2^kadd as a two-part value (h, l), |l| <= ulp(h), to ~2^-31 relatively: exp's reduction
+    with its low part (_reduce) and polynomial, the last sum kept in two parts, and 2^(k + kadd) applied
+    to each (one rounding into the subnormals, inf on overflow), so e^x·2^kadd is finite wherever it is,
+    also past e^x's own overflow at 88.72. x is clamped to [-104.0, 90.0] (kadd in
+    {-1, 0}); callers handle nan."""
+    kf, r, rlo, k = _reduce_f32(min(max(x, np.float32(-104.0)), np.float32(90.0)))
+    h = np.float32(1.0) + r
+    e = (np.float32(1.0) - h) + r
+    lo = fma(r * r, fma(r, fma(r, fma(r, fma(r, fma(r, np.float32(0.0001989126903936267), np.float32(0.0013933900045230985)), np.float32(0.00833331048488617)), np.float32(0.041666463017463684)), np.float32(0.1666666716337204)), np.float32(0.5)), fma(rlo, h, e))
+    ph, pl = _fast_two_sum_f32(h, lo)
+    return ldexp_f32(ph, k + kadd), ldexp_f32(pl, k + kadd)
+
+
+@njit(cache=True, inline="always")
+def cosh_f32(x):
+    """cosh(x) = E + 1/(4E) with E = e^|x|/2 in two parts (_exp_dw: finite up to cosh's own
+    overflow), the small term added to E's low part first; 1 at 0, inf at ±inf, nan for nan."""
+    eh, el = _exp_dw_f32(abs(x), -1)
+    y = eh + (el + np.float32(0.25) / eh)
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def sinh_f32(x):
+    """sinh(x): a + a³·P(a²) for a = |x| < 1 (exact for tiny and subnormal x), E - 1/(4E) with
+    E = e^a/2 in two parts beyond (sinh > 1.17 there, so the difference loses nothing; finite up to
+    sinh's own overflow), with the sign of x."""
+    a = abs(x)
+    s = a * a
+    small = fma(a * s, fma(s, fma(s, fma(s, np.float32(2.7591074740485055e-06), np.float32(0.00019846358918584883)), np.float32(0.0083332983776927)), np.float32(0.1666666716337204)), a)
+    eh, el = _exp_dw_f32(a, -1)
+    big = eh + (el - np.float32(0.25) / eh)
+    y = math.copysign(small if a < np.float32(1.0) else big, x)
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def atan_f32(x):
+    """atan(x): a = |x| reduced to t in [-1/2, 1/2] as t = a (a < 1/2), (a - 1)/(a + 1) with atan(a) =
+    π/4 + atan(t) (1/2 <= a <= 2), -1/a with π/2 + atan(t) (a > 2); the numerator is exact and the
+    rounding of the denominator and of the division are carried as a low part of t; atan(t) = t +
+    t³·P(t²), and the base (π/4, π/2 in two parts) joins by an exact sum. ±π/2 (rounded) at ±inf."""
+    a = abs(x)
+    ac = min(a, np.float32(1073741824.0))  # atan rounds to π/2 beyond (and the residual needs a finite a)
+    mid = ac >= np.float32(0.5)
+    big = ac > np.float32(2.0)
+    num = (ac if not big else np.float32(0.0)) - (np.float32(1.0) if mid else np.float32(0.0))  # exact: Sterbenz
+    den, dlo = _two_sum_f32(ac if mid else np.float32(0.0), np.float32(0.0) if big else np.float32(1.0))
+    tt = num / den
+    tlo = (fma(-tt, den, num) - tt * dlo) / den  # num/(den + dlo) = tt + tlo to first order
+    base_hi = np.float32(1.5707963705062866) if big else (np.float32(0.7853981852531433) if mid else np.float32(0.0))
+    base_lo = np.float32(-4.371138828673793e-08) if big else (np.float32(-2.1855694143368964e-08) if mid else np.float32(0.0))
+    s = tt * tt
+    p = tt * s * fma(s, fma(s, fma(s, fma(s, fma(s, np.float32(0.04369209706783295), np.float32(-0.08333589136600494)), np.float32(0.11031216382980347)), np.float32(-0.14282436668872833)), np.float32(0.19999991357326508)), np.float32(-0.3333333432674408))
+    hi, lo = _fast_two_sum_f32(base_hi, tt)
+    y = hi + (lo + (base_lo + (tlo + p)))
+    y = math.copysign(y, x)
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def _log_dw_f32(x, xlo, kadd):
+    """log(x + xlo) + kadd·ln2 for a positive normal finite x and |xlo| <= ulp(x): log's reduction
+    x = 2^k·(1 + f) (exact), and xlo/x as the correction of _log_reduced, so the low part is kept to
+    first order; kadd shifts the exponent (log(2x) for huge x without computing 2x)."""
+    iu = f32_bits(x) + (0x3f800000 - 0x3f3504f3)
+    k = (iu >> 23) - 127
+    f = f32_from_bits((iu & 0x007fffff) + 0x3f3504f3) - np.float32(1.0)
+    return _log_reduced_f32(f, k + kadd, xlo / x)
+
+
+@njit(cache=True, inline="always")
+def _sqrt_dw_f32(q, qlo):
+    """sqrt(q + qlo) as (h, l), h = fl(sqrt(q)) and l its correction (one Newton step on the exact
+    residual q - h², fma): q + qlo > 0 with |qlo| <= ulp(q), or q = qlo = 0."""
+    h = math.sqrt(q)
+    return h, (fma(-h, h, q) + qlo) / (np.float32(2.0) * max(h, np.float32(1.1754943508222875e-38)))
+
+
+@njit(cache=True, inline="always")
+def asinh_f32(x):
+    """asinh(x) = log(a + sqrt(a² + 1)), a = |x|, the argument a two-part sum exact to ~2^-46 (a² by
+    fma, the sum and the square root with their errors) passed to _log_dw: no cancellation near 0
+    (log's rational form sees f = w - 1 exactly, the rest goes in as the correction), and log(2a)
+    (exponent + 1) beyond a = 4096.0, where a² + 1 rounds to a² and would overflow later; a itself below
+    0.000244140625. Sign of x; ±inf at ±inf, nan for nan."""
+    a = abs(x)
+    ac = min(a, np.float32(4096.0))
+    p = ac * ac
+    q, qe = _fast_two_sum_f32(max(p, np.float32(1.0)), min(p, np.float32(1.0)))
+    h, l = _sqrt_dw_f32(q, qe + fma(ac, ac, -p))
+    w, we = _fast_two_sum_f32(h, ac)  # h = sqrt(ac² + 1) > ac
+    big = a > np.float32(4096.0)
+    y = _log_dw_f32(a if big else w, np.float32(0.0) if big else we + l, 1 if big else 0)
+    y = a if (a == np.float32(math.inf)) or (a < np.float32(0.000244140625)) else y  # asinh(a) rounds to a below lin_asinh
+    y = math.copysign(y, x)
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def acosh_f32(x):
+    """acosh(x) = log(x + sqrt(x² - 1)) for x >= 1, as asinh: x² - 1 as a two-part sum (exact near
+    x = 1, where x² - 1 is, Sterbenz), its square root with a correction, log(2x) beyond 4096.0;
+    0 at 1, inf at inf, nan below 1 and for nan."""
+    xc = min(max(x, np.float32(1.0)), np.float32(4096.0))
+    p = xc * xc
+    q, qe = _fast_two_sum_f32(p, np.float32(-1.0))
+    h, l = _sqrt_dw_f32(q, qe + fma(xc, xc, -p))
+    w, we = _fast_two_sum_f32(xc, h)  # xc > h = sqrt(xc² - 1)
+    big = x > np.float32(4096.0)
+    y = _log_dw_f32(x if big else w, np.float32(0.0) if big else we + l, 1 if big else 0)
+    y = x if x == np.float32(math.inf) else y
+    return y if x >= np.float32(1.0) else (x - x) * np.float32(math.inf)  # nan below 1 (0·inf) and for nan
+
+
+@njit(cache=True, inline="always")
+def atanh_f32(x):
+    """atanh(x) = log1p(2a/(1 - a))/2, a = |x|, with 1 - a and the quotient carried as two-part
+    values into _log_dw (1 + q exact as a sum): no cancellation near 0, exact for tiny x; ±inf at
+    ±1, nan beyond and for nan. Sign of x."""
+    a = abs(x)
+    ac = min(a, np.float32(0.9999999403953552))
+    d, dlo = _fast_two_sum_f32(np.float32(1.0), -ac)
+    n = np.float32(2.0) * ac
+    q = n / d
+    qlo = (fma(-q, d, n) - q * dlo) / d
+    u, ue = _two_sum_f32(np.float32(1.0), q)
+    y = np.float32(0.5) * _log_dw_f32(u, ue + qlo, 0)
+    y = a if a < np.float32(0.0001220703125) else y  # atanh(a) rounds to a below lin_atanh
+    y = np.float32(math.inf) if a == np.float32(1.0) else y
+    y = math.copysign(y, x)
+    return y if a <= np.float32(1.0) else (x - x) * np.float32(math.inf)  # nan beyond 1 (0·inf) and for nan
+
+
+@njit(cache=True, inline="always")
+def log_cosh_f32(x):
+    """log(cosh(x)), never overflowing: a²/2 + a⁴·Q(a²) for a = |x| < 1 (a²/2 with its rounding error),
+    a - ln2 + log1p(e) beyond, e = e^(-2a) <= e^-2 in two parts, log1p(e) = e + e²·L(e) a fit: a - ln2_hi
+    and e summed exactly, the small rest added to the low part, so the value (>= 0.43 there: no
+    cancellation) rounds once. 0 at 0, inf at
+    ±inf, nan for nan."""
+    a = abs(x)
+    ha = np.float32(0.5) * a
+    hp = ha * a  # a²/2 = hp + hpe exactly (hp rounded once, also into the subnormals)
+    hpe = fma(ha, a, -hp)
+    p = np.float32(2.0) * hp
+    w = p * fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, np.float32(-2.585761103546247e-05), np.float32(0.00017708451196085662)), np.float32(-0.0006807155441492796)), np.float32(0.0021622730419039726)), np.float32(-0.006740196608006954)), np.float32(0.022221548482775688)), np.float32(-0.08333330601453781))
+    small = hp + fma(p, w, fma(np.float32(4.0) * hpe, w, hpe))  # a⁴·Q(a²) = p²·Q + 4·hpe·p·Q to first order
+    e, elo = _exp_dw_f32(np.float32(-2.0) * a, 0)
+    d, dlo = _two_sum_f32(a, np.float32(-0.693145751953125))  # a - ln2_hi rounds for large a (ln2_hi is short but a's ulp grows)
+    hi, lo = _fast_two_sum_f32(d, e)  # a - ln2_hi >= 0.3 > e
+    rest = fma(e * e, fma(e, fma(e, fma(e, fma(e, np.float32(-0.12721675634384155), np.float32(0.19577127695083618)), np.float32(-0.24981525540351868)), np.float32(0.33333078026771545)), np.float32(-0.5)), elo - e * elo) - np.float32(1.428606765330187e-06)
+    big = hi + (lo + (dlo + rest))
+    big = a if a == np.float32(math.inf) else big
+    return small if a < np.float32(1.0) else big
+
+
+@njit(cache=True, inline="always")
+def _hypot_sq_scaled_f32(x, b):
+    """sqrt(x² + b) in variables scaled by 2^e, 2^e near the larger of |x| and sqrt(b), so that nothing
+    overflows or underflows (what underflows is below the other term's last bit): returns
+    (h, l, xs, bs, q, ql, up, down) with xs = x·2^-e, bs = b·2^-2e, xs² + bs = q + ql and its square root
+    h + l (each to ~2^-46: x² by fma, the sum and the square root with their errors),
+    up = 2^e, down = 2^-e. For x = ±inf, h and l are not meaningful: callers select."""
+    ex = (f32_bits(abs(x)) >> 23) - 127
+    eb = ((f32_bits(b) >> 23) - 127) >> 1
+    e = min(max(ex, eb), 126)  # in [-64, 126]: 2^e, 2^-e normal
+    up = pow2_f32(e)
+    down = pow2_f32(-e)
+    xs = x * down
+    bs = (b * down) * down
+    p = xs * xs
+    q, qe = _two_sum_f32(p, bs)
+    ql = qe + fma(xs, xs, -p)
+    h, l = _sqrt_dw_f32(q, ql)
+    return h, l, xs, bs, q, ql, up, down
+
+
+@njit(cache=True, inline="always")
+def _div_dw_f32(nh, nl, dh, dl):
+    """(nh + nl)/(dh + dl) for |nl| <= ulp(nh), |dl| <= ulp(dh): nh/dh and its correction from the exact
+    residual, so the quotient rounds about once."""
+    y = nh / dh
+    return y + ((fma(-y, dh, nh) + nl) - y * dl) / dh
+
+
+@njit(cache=True, inline="always")
+def hypot_sq_f32(x, b):
+    """sqrt(x² + b) for b >= 0, nearly correctly rounded and finite wherever the value is (x² and b are
+    scaled by a power of 2 first); inf at ±inf, nan for nan. hypot_sq(x, 1) is sqrt(1 + x²)."""
+    h, l, xs, bs, q, ql, up, down = _hypot_sq_scaled_f32(x, b)
+    y = (h + l) * up
+    return abs(x) if abs(x) == np.float32(math.inf) else y
+
+
+@njit(cache=True, inline="always")
+def squareplus_f32(x, b):
+    """(x + sqrt(x² + b))/2 for b > 0 (JAX's squareplus): as written for x >= 0, b/(2(sqrt(x² + b) - x))
+    for x < 0 (no cancellation as x -> -inf), in the scaled variables of _hypot_sq_scaled, so finite
+    and nonzero wherever the value is; sqrt(x² + b) + |x| is carried as a two-part sum into the
+    division, and b/(2(·)) is scaled before or after dividing as keeps it from rounding twice.
+    inf at inf, 0 at -inf, nan for nan."""
+    h, l, xs, bs, q, ql, up, down = _hypot_sq_scaled_f32(x, b)
+    s, se = _fast_two_sum_f32(h, abs(xs))  # h >= |xs|
+    sl = se + l
+    pos = (np.float32(0.5) * (s + sl)) * up
+    scale_first = down >= np.float32(1.0)
+    r = _div_dw_f32(b * down if scale_first else b, np.float32(0.0), np.float32(2.0) * s, np.float32(2.0) * sl)
+    neg = r if scale_first else r * down
+    y = pos if x >= np.float32(0.0) else neg
+    y = x if x == np.float32(math.inf) else y
+    return np.float32(0.0) if x == np.float32(-math.inf) else y
+
+
+@njit(cache=True, inline="always")
+def squareplus_grad_f32(x, b):
+    """d/dx squareplus = (1 + x/h)/2, h = sqrt(x² + b), b > 0: (h + x)/(2h) for x >= 0, b/(2·h·(h - x))
+    for x < 0 (no cancellation), numerators and denominators as two-part sums (h·(h + |x|) =
+    (x² + b) + |x|·h) into one division each, in the scaled variables of _hypot_sq_scaled. 1 at inf,
+    0 at -inf, nan for nan."""
+    h, l, xs, bs, q, ql, up, down = _hypot_sq_scaled_f32(x, b)
+    a = abs(xs)
+    s, se = _fast_two_sum_f32(h, a)  # h >= |xs|
+    pos = _div_dw_f32(s, se + l, np.float32(2.0) * h, np.float32(2.0) * l)
+    m = a * h
+    dh, dlo = _two_sum_f32(q, m)
+    dl = dlo + (ql + (fma(a, h, -m) + a * l))
+    neg = _div_dw_f32(bs, np.float32(0.0), np.float32(2.0) * dh, np.float32(2.0) * dl)
+    y = pos if x >= np.float32(0.0) else neg
+    y = np.float32(1.0) if x == np.float32(math.inf) else y
+    return np.float32(0.0) if x == np.float32(-math.inf) else y
+
+
 # ---- float32 helpers ----------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
@@ -386,6 +634,15 @@ def softplus_f32(z):
 
 
 @njit(cache=True, inline="always")
+def softplus_scaled_f32(c, z):
+    """log(1 + e^(c·z))/c for c > 0, = max(z, 0) + log1p(e)/c with e = e^-|c·z|, log1p(e) as in
+    softplus: finite wherever the value is. Where c·z overflows, e = 0 and the value is z's positive
+    part (softplus(c·z)/c gave inf/c there); z itself, not (c·z)/c, so no rounding of c·z reaches it."""
+    e = exp_f32(-abs(c * z))
+    return max(z, np.float32(0.0)) + fma(e * e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, np.float32(0.0028016420546919107), np.float32(-0.017184266820549965)), np.float32(0.049309972673654556)), np.float32(-0.09139414131641388)), np.float32(0.13033364713191986)), np.float32(-0.16365152597427368)), np.float32(0.19956707954406738)), np.float32(-0.24996760487556458)), np.float32(0.333332359790802)), np.float32(-0.5)), e) / c
+
+
+@njit(cache=True, inline="always")
 def ncdf_f32(z):
     """Phi(z), one branch-free form on the whole line, <= 2 ULP: Phi(-|z|) = (t/4)·e^(-z²/2 + P(v)) with
     t = 4/(4 + |z|), v = 2(t - 0.625) (emit.py:ELEMENTARY), and 1 - Phi(-|z|) for z > 0. Each
@@ -426,20 +683,22 @@ def hypot1m1_f32(z):
     return a * (a / (math.hypot(np.float32(1.0), a) + np.float32(1.0)))
 
 
+# The float32 helpers that compute in float64 on purpose (the product of two float32 is exact there);
+# tests/test_kernels_api.py allows their double arithmetic and no other in float32 kernels.
+F32_THROUGH_F64 = ("sin_mul_f32", "cos_mul_f32")
+
+
 @njit(cache=True, inline="always")
 def sin_mul_f32(a, b):
-    """sin(a*b) with the rounding of a*b undone: a*b = p + e exactly (fma), sin(p) + e*cos(p)."""
-    p = a * b
-    e = fma(a, b, -p)
-    return math.sin(p) + e * math.cos(p)
+    """sin(a*b) of the exact product, correctly rounded but for rare double roundings: a float32 product
+    is exact in float64 (24 + 24 bits, no overflow), and float64's sin reduces any argument exactly."""
+    return np.float32(math.sin(np.float64(a) * np.float64(b)))
 
 
 @njit(cache=True, inline="always")
 def cos_mul_f32(a, b):
-    """cos(a*b) with the rounding of a*b undone: cos(p) - e*sin(p)."""
-    p = a * b
-    e = fma(a, b, -p)
-    return math.cos(p) - e * math.sin(p)
+    """cos(a*b) of the exact product, as sin_mul_f32."""
+    return np.float32(math.cos(np.float64(a) * np.float64(b)))
 # ---- float64 elementary functions ------------------------------------------------------------------
 # Written in arithmetic, selects and bit casts only (no libm call, no data-dependent branch), so a
 # loop calling them vectorizes; against mpmath over the whole domain (tests/test_elementary.py):
@@ -642,6 +901,254 @@ def erf_f64(x):
     return y if x == x else x
 
 
+# ---- float64 hyperbolic and inverse functions ---------------------------------------------------------
+# cosh, sinh, atan, asinh, acosh, atanh, log_cosh, and sqrt(x² + b) with squareplus and its derivative:
+# built on the cores above (exp's reduction, log's rational form) and arithmetic, so a loop calling them
+# vectorizes; finite wherever the value is. Against mpmath over the whole finite range of both dtypes
+# (tests/test_elementary_extra.py): <= 1 ULP each. Fits and constants: emit.py:ELEMENTARY.
+
+@njit(cache=True, inline="always")
+def _fast_two_sum_f64(a, b):
+    """(s, err) with s = fl(a + b) and a + b = s + err exactly, for |a| >= |b| or a = 0 (Dekker)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@njit(cache=True, inline="always")
+def _exp_dw_f64(x, kadd):
+    """e^x·2^kadd as a two-part value (h, l), |l| <= ulp(h), to ~2^-60 relatively: exp's reduction
+    with its low part (_reduce) and polynomial, the last sum kept in two parts, and 2^(k + kadd) applied
+    to each (one rounding into the subnormals, inf on overflow), so e^x·2^kadd is finite wherever it is,
+    also past e^x's own overflow at 709.78. x is clamped to [-746.0, 711.0] (kadd in
+    {-1, 0}); callers handle nan."""
+    kf, r, rlo, k = _reduce_f64(min(max(x, -746.0), 711.0))
+    h = 1.0 + r
+    e = (1.0 - h) + r
+    lo = fma(r * r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, fma(r, 2.0914898727175524e-09, 2.5105513541847086e-08), 2.755727313289604e-07), 2.7557254685728803e-06), 2.480158732595111e-05), 0.0001984126987538548), 0.0013888888888883633), 0.008333333333325973), 0.04166666666666667), 0.1666666666666667), 0.5), fma(rlo, h, e))
+    ph, pl = _fast_two_sum_f64(h, lo)
+    return ldexp_f64(ph, k + kadd), ldexp_f64(pl, k + kadd)
+
+
+@njit(cache=True, inline="always")
+def cosh_f64(x):
+    """cosh(x) = E + 1/(4E) with E = e^|x|/2 in two parts (_exp_dw: finite up to cosh's own
+    overflow), the small term added to E's low part first; 1 at 0, inf at ±inf, nan for nan."""
+    eh, el = _exp_dw_f64(abs(x), -1)
+    y = eh + (el + 0.25 / eh)
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def sinh_f64(x):
+    """sinh(x): a + a³·P(a²) for a = |x| < 1 (exact for tiny and subnormal x), E - 1/(4E) with
+    E = e^a/2 in two parts beyond (sinh > 1.17 there, so the difference loses nothing; finite up to
+    sinh's own overflow), with the sign of x."""
+    a = abs(x)
+    s = a * a
+    small = fma(a * s, fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, 7.716098049884679e-13, 1.6058657453834518e-10), 2.5052105469443237e-08), 2.75573192647714e-06), 0.00019841269841110005), 0.008333333333333567), 0.16666666666666666), a)
+    eh, el = _exp_dw_f64(a, -1)
+    big = eh + (el - 0.25 / eh)
+    y = math.copysign(small if a < 1.0 else big, x)
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def atan_f64(x):
+    """atan(x): a = |x| reduced to t in [-1/2, 1/2] as t = a (a < 1/2), (a - 1)/(a + 1) with atan(a) =
+    π/4 + atan(t) (1/2 <= a <= 2), -1/a with π/2 + atan(t) (a > 2); the numerator is exact and the
+    rounding of the denominator and of the division are carried as a low part of t; atan(t) = t +
+    t³·P(t²), and the base (π/4, π/2 in two parts) joins by an exact sum. ±π/2 (rounded) at ±inf."""
+    a = abs(x)
+    ac = min(a, 1.152921504606847e+18)  # atan rounds to π/2 beyond (and the residual needs a finite a)
+    mid = ac >= 0.5
+    big = ac > 2.0
+    num = (ac if not big else 0.0) - (1.0 if mid else 0.0)  # exact: Sterbenz
+    den, dlo = _two_sum_f64(ac if mid else 0.0, 0.0 if big else 1.0)
+    tt = num / den
+    tlo = (fma(-tt, den, num) - tt * dlo) / den  # num/(den + dlo) = tt + tlo to first order
+    base_hi = 1.5707963267948966 if big else (0.7853981633974483 if mid else 0.0)
+    base_lo = 6.123233995736766e-17 if big else (3.061616997868383e-17 if mid else 0.0)
+    s = tt * tt
+    p = tt * s * fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, -0.009072294488344913, 0.02478081711627479), -0.037910269421928544), 0.046217612320058665), -0.052384920105044044), 0.05879302582288451), -0.06666403587653362), 0.07692292200644109), -0.09090908491696649), 0.11111111096839207), -0.14285714285526643), 0.19999999999998888), -0.3333333333333333)
+    hi, lo = _fast_two_sum_f64(base_hi, tt)
+    y = hi + (lo + (base_lo + (tlo + p)))
+    y = math.copysign(y, x)
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def _log_dw_f64(x, xlo, kadd):
+    """log(x + xlo) + kadd·ln2 for a positive normal finite x and |xlo| <= ulp(x): log's reduction
+    x = 2^k·(1 + f) (exact), and xlo/x as the correction of _log_reduced, so the low part is kept to
+    first order; kadd shifts the exponent (log(2x) for huge x without computing 2x)."""
+    iu = f64_bits(x) + (0x3ff0000000000000 - 0x3fe6a09e00000000)
+    k = (iu >> 52) - 1023
+    f = f64_from_bits((iu & 0x000fffffffffffff) + 0x3fe6a09e00000000) - 1.0
+    return _log_reduced_f64(f, k + kadd, xlo / x)
+
+
+@njit(cache=True, inline="always")
+def _sqrt_dw_f64(q, qlo):
+    """sqrt(q + qlo) as (h, l), h = fl(sqrt(q)) and l its correction (one Newton step on the exact
+    residual q - h², fma): q + qlo > 0 with |qlo| <= ulp(q), or q = qlo = 0."""
+    h = math.sqrt(q)
+    return h, (fma(-h, h, q) + qlo) / (2.0 * max(h, 2.2250738585072014e-308))
+
+
+@njit(cache=True, inline="always")
+def asinh_f64(x):
+    """asinh(x) = log(a + sqrt(a² + 1)), a = |x|, the argument a two-part sum exact to ~2^-104 (a² by
+    fma, the sum and the square root with their errors) passed to _log_dw: no cancellation near 0
+    (log's rational form sees f = w - 1 exactly, the rest goes in as the correction), and log(2a)
+    (exponent + 1) beyond a = 268435456.0, where a² + 1 rounds to a² and would overflow later; a itself below
+    1.4901161193847656e-08. Sign of x; ±inf at ±inf, nan for nan."""
+    a = abs(x)
+    ac = min(a, 268435456.0)
+    p = ac * ac
+    q, qe = _fast_two_sum_f64(max(p, 1.0), min(p, 1.0))
+    h, l = _sqrt_dw_f64(q, qe + fma(ac, ac, -p))
+    w, we = _fast_two_sum_f64(h, ac)  # h = sqrt(ac² + 1) > ac
+    big = a > 268435456.0
+    y = _log_dw_f64(a if big else w, 0.0 if big else we + l, 1 if big else 0)
+    y = a if (a == math.inf) or (a < 1.4901161193847656e-08) else y  # asinh(a) rounds to a below lin_asinh
+    y = math.copysign(y, x)
+    return y if x == x else x
+
+
+@njit(cache=True, inline="always")
+def acosh_f64(x):
+    """acosh(x) = log(x + sqrt(x² - 1)) for x >= 1, as asinh: x² - 1 as a two-part sum (exact near
+    x = 1, where x² - 1 is, Sterbenz), its square root with a correction, log(2x) beyond 268435456.0;
+    0 at 1, inf at inf, nan below 1 and for nan."""
+    xc = min(max(x, 1.0), 268435456.0)
+    p = xc * xc
+    q, qe = _fast_two_sum_f64(p, -1.0)
+    h, l = _sqrt_dw_f64(q, qe + fma(xc, xc, -p))
+    w, we = _fast_two_sum_f64(xc, h)  # xc > h = sqrt(xc² - 1)
+    big = x > 268435456.0
+    y = _log_dw_f64(x if big else w, 0.0 if big else we + l, 1 if big else 0)
+    y = x if x == math.inf else y
+    return y if x >= 1.0 else (x - x) * math.inf  # nan below 1 (0·inf) and for nan
+
+
+@njit(cache=True, inline="always")
+def atanh_f64(x):
+    """atanh(x) = log1p(2a/(1 - a))/2, a = |x|, with 1 - a and the quotient carried as two-part
+    values into _log_dw (1 + q exact as a sum): no cancellation near 0, exact for tiny x; ±inf at
+    ±1, nan beyond and for nan. Sign of x."""
+    a = abs(x)
+    ac = min(a, 0.9999999999999999)
+    d, dlo = _fast_two_sum_f64(1.0, -ac)
+    n = 2.0 * ac
+    q = n / d
+    qlo = (fma(-q, d, n) - q * dlo) / d
+    u, ue = _two_sum_f64(1.0, q)
+    y = 0.5 * _log_dw_f64(u, ue + qlo, 0)
+    y = a if a < 7.450580596923828e-09 else y  # atanh(a) rounds to a below lin_atanh
+    y = math.inf if a == 1.0 else y
+    y = math.copysign(y, x)
+    return y if a <= 1.0 else (x - x) * math.inf  # nan beyond 1 (0·inf) and for nan
+
+
+@njit(cache=True, inline="always")
+def log_cosh_f64(x):
+    """log(cosh(x)), never overflowing: a²/2 + a⁴·Q(a²) for a = |x| < 1 (a²/2 with its rounding error),
+    a - ln2 + log1p(e) beyond, e = e^(-2a) <= e^-2 in two parts, log1p(e) = e + e²·L(e) a fit: a - ln2_hi
+    and e summed exactly, the small rest added to the low part, so the value (>= 0.43 there: no
+    cancellation) rounds once. 0 at 0, inf at
+    ±inf, nan for nan."""
+    a = abs(x)
+    ha = 0.5 * a
+    hp = ha * a  # a²/2 = hp + hpe exactly (hp rounded once, also into the subnormals)
+    hpe = fma(ha, a, -hp)
+    p = 2.0 * hp
+    w = p * fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, fma(p, 7.238300069292837e-09, -7.337425155830903e-08), 3.7787658026158207e-07), -1.3767581416785617e-06), 4.192153562589883e-06), -1.1827356119916868e-05), 3.2721816111175215e-05), -9.097105738410332e-05), 0.0002565762984243964), -0.0007386022851419491), 0.00218694878409967), -0.006746031741769282), 0.02222222222208939), -0.08333333333333187)
+    small = hp + fma(p, w, fma(4.0 * hpe, w, hpe))  # a⁴·Q(a²) = p²·Q + 4·hpe·p·Q to first order
+    e, elo = _exp_dw_f64(-2.0 * a, 0)
+    d, dlo = _two_sum_f64(a, -0.6931471803691238)  # a - ln2_hi rounds for large a (ln2_hi is short but a's ulp grows)
+    hi, lo = _fast_two_sum_f64(d, e)  # a - ln2_hi >= 0.3 > e
+    rest = fma(e * e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, -0.04342344881614117, 0.07972683759454456), -0.09811257999231486), 0.11090827175834019), -0.12498584477364719), 0.14285650629656732), -0.16666664886518623), 0.19999999971270696), -0.24999999999769357), 0.3333333333333269), -0.5), elo - e * elo) - 1.9082149292705877e-10
+    big = hi + (lo + (dlo + rest))
+    big = a if a == math.inf else big
+    return small if a < 1.0 else big
+
+
+@njit(cache=True, inline="always")
+def _hypot_sq_scaled_f64(x, b):
+    """sqrt(x² + b) in variables scaled by 2^e, 2^e near the larger of |x| and sqrt(b), so that nothing
+    overflows or underflows (what underflows is below the other term's last bit): returns
+    (h, l, xs, bs, q, ql, up, down) with xs = x·2^-e, bs = b·2^-2e, xs² + bs = q + ql and its square root
+    h + l (each to ~2^-104: x² by fma, the sum and the square root with their errors),
+    up = 2^e, down = 2^-e. For x = ±inf, h and l are not meaningful: callers select."""
+    ex = (f64_bits(abs(x)) >> 52) - 1023
+    eb = ((f64_bits(b) >> 52) - 1023) >> 1
+    e = min(max(ex, eb), 1022)  # in [-512, 1022]: 2^e, 2^-e normal
+    up = pow2_f64(e)
+    down = pow2_f64(-e)
+    xs = x * down
+    bs = (b * down) * down
+    p = xs * xs
+    q, qe = _two_sum_f64(p, bs)
+    ql = qe + fma(xs, xs, -p)
+    h, l = _sqrt_dw_f64(q, ql)
+    return h, l, xs, bs, q, ql, up, down
+
+
+@njit(cache=True, inline="always")
+def _div_dw_f64(nh, nl, dh, dl):
+    """(nh + nl)/(dh + dl) for |nl| <= ulp(nh), |dl| <= ulp(dh): nh/dh and its correction from the exact
+    residual, so the quotient rounds about once."""
+    y = nh / dh
+    return y + ((fma(-y, dh, nh) + nl) - y * dl) / dh
+
+
+@njit(cache=True, inline="always")
+def hypot_sq_f64(x, b):
+    """sqrt(x² + b) for b >= 0, nearly correctly rounded and finite wherever the value is (x² and b are
+    scaled by a power of 2 first); inf at ±inf, nan for nan. hypot_sq(x, 1) is sqrt(1 + x²)."""
+    h, l, xs, bs, q, ql, up, down = _hypot_sq_scaled_f64(x, b)
+    y = (h + l) * up
+    return abs(x) if abs(x) == math.inf else y
+
+
+@njit(cache=True, inline="always")
+def squareplus_f64(x, b):
+    """(x + sqrt(x² + b))/2 for b > 0 (JAX's squareplus): as written for x >= 0, b/(2(sqrt(x² + b) - x))
+    for x < 0 (no cancellation as x -> -inf), in the scaled variables of _hypot_sq_scaled, so finite
+    and nonzero wherever the value is; sqrt(x² + b) + |x| is carried as a two-part sum into the
+    division, and b/(2(·)) is scaled before or after dividing as keeps it from rounding twice.
+    inf at inf, 0 at -inf, nan for nan."""
+    h, l, xs, bs, q, ql, up, down = _hypot_sq_scaled_f64(x, b)
+    s, se = _fast_two_sum_f64(h, abs(xs))  # h >= |xs|
+    sl = se + l
+    pos = (0.5 * (s + sl)) * up
+    scale_first = down >= 1.0
+    r = _div_dw_f64(b * down if scale_first else b, 0.0, 2.0 * s, 2.0 * sl)
+    neg = r if scale_first else r * down
+    y = pos if x >= 0.0 else neg
+    y = x if x == math.inf else y
+    return 0.0 if x == -math.inf else y
+
+
+@njit(cache=True, inline="always")
+def squareplus_grad_f64(x, b):
+    """d/dx squareplus = (1 + x/h)/2, h = sqrt(x² + b), b > 0: (h + x)/(2h) for x >= 0, b/(2·h·(h - x))
+    for x < 0 (no cancellation), numerators and denominators as two-part sums (h·(h + |x|) =
+    (x² + b) + |x|·h) into one division each, in the scaled variables of _hypot_sq_scaled. 1 at inf,
+    0 at -inf, nan for nan."""
+    h, l, xs, bs, q, ql, up, down = _hypot_sq_scaled_f64(x, b)
+    a = abs(xs)
+    s, se = _fast_two_sum_f64(h, a)  # h >= |xs|
+    pos = _div_dw_f64(s, se + l, 2.0 * h, 2.0 * l)
+    m = a * h
+    dh, dlo = _two_sum_f64(q, m)
+    dl = dlo + (ql + (fma(a, h, -m) + a * l))
+    neg = _div_dw_f64(bs, 0.0, 2.0 * dh, 2.0 * dl)
+    y = pos if x >= 0.0 else neg
+    y = 1.0 if x == math.inf else y
+    return 0.0 if x == -math.inf else y
+
+
 # ---- float64 helpers ----------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
@@ -694,6 +1201,15 @@ def softplus_f64(z):
 
 
 @njit(cache=True, inline="always")
+def softplus_scaled_f64(c, z):
+    """log(1 + e^(c·z))/c for c > 0, = max(z, 0) + log1p(e)/c with e = e^-|c·z|, log1p(e) as in
+    softplus: finite wherever the value is. Where c·z overflows, e = 0 and the value is z's positive
+    part (softplus(c·z)/c gave inf/c there); z itself, not (c·z)/c, so no rounding of c·z reaches it."""
+    e = exp_f64(-abs(c * z))
+    return max(z, 0.0) + fma(e * e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, fma(e, -2.2938856818471438e-05, 0.000265295970542531), -0.0014569248473329174), 0.005081090478548994), -0.012732150528247672), 0.024682950191684934), -0.03912505115233944), 0.053223522460321214), -0.06504010366036855), 0.07444817019942226), -0.0825618541627825), 0.09071835292534261), -0.09996324347550137), 0.11110571142855806), -0.12499941281507687), 0.14285709745445543), -0.1666666643097834), 0.1999999999247163), -0.2499999999987205), 0.33333333333332466), -0.5), e) / c
+
+
+@njit(cache=True, inline="always")
 def ncdf_f64(z):
     """Phi(z), one branch-free form on the whole line, <= 2 ULP: Phi(-|z|) = (t/4)·e^(-z²/2 + P(v)) with
     t = 4/(4 + |z|), v = 2(t - 0.5) (emit.py:ELEMENTARY), and 1 - Phi(-|z|) for z > 0. Each
@@ -736,18 +1252,107 @@ def hypot1m1_f64(z):
 
 @njit(cache=True, inline="always")
 def sin_mul_f64(a, b):
-    """sin(a*b) with the rounding of a*b undone: a*b = p + e exactly (fma), sin(p) + e*cos(p)."""
+    """sin(a*b) of the exact product a*b = p + e (e = fma(a, b, -p)): sin(p) + e*cos(p) while
+    |p| < 2^20 (|e| <= 2^-33, so e² is below the result's last bit), else _sincos_mul_f64's exact
+    reduction (|e| may exceed 1 out there, and p may overflow). nan for nan or infinite input."""
     p = a * b
-    e = fma(a, b, -p)
-    return math.sin(p) + e * math.cos(p)
+    if not abs(p) >= 1048576.0:  # nan takes this branch too
+        e = fma(a, b, -p)
+        return math.sin(p) + e * math.cos(p)
+    return _sincos_mul_f64(a, b)[0]
 
 
 @njit(cache=True, inline="always")
 def cos_mul_f64(a, b):
-    """cos(a*b) with the rounding of a*b undone: cos(p) - e*sin(p)."""
+    """cos(a*b) of the exact product: cos(p) - e*sin(p) while |p| < 2^20, else as sin_mul_f64."""
     p = a * b
-    e = fma(a, b, -p)
-    return math.cos(p) - e * math.sin(p)
+    if not abs(p) >= 1048576.0:
+        e = fma(a, b, -p)
+        return math.cos(p) - e * math.sin(p)
+    return _sincos_mul_f64(a, b)[1]
+
+# ---- exact argument reduction for sin and cos of a product (float64) --------------------------------
+# 1/(2π) in base 2^24, C_j the digit of weight 2^(-24(j+1)) (emit.py computes them with mpmath): enough
+# digits for an argument up to 2^2048, the largest exact product of two finite doubles.
+_INV_2PI_24 = np.array([
+    2670176.0, 14390161.0, 346751.0, 644596.0, 8211767.0, 7354072.0, 10839631.0, 1106960.0,
+    8361048.0, 15398830.0, 15816813.0, 13179790.0, 9474932.0, 12059026.0, 4962946.0, 7627911.0,
+    4163450.0, 13053002.0, 6934458.0, 2133373.0, 4959953.0, 2177639.0, 1837485.0, 1564560.0,
+    5137525.0, 9330900.0, 13532455.0, 2168802.0, 15695434.0, 968702.0, 2490359.0, 8480259.0,
+    16501700.0, 6477442.0, 10176475.0, 5087155.0, 13234882.0, 7197649.0, 9427367.0, 9960075.0,
+    6113774.0, 11664121.0, 8150735.0, 4312701.0, 14849188.0, 12229374.0, 14150727.0, 14899010.0,
+    1409228.0, 1163038.0, 14347004.0, 3403528.0, 2538765.0, 8874616.0, 14964823.0, 12158658.0,
+    1664609.0, 5752104.0, 1708067.0, 8386080.0, 1268937.0, 13386113.0, 8738226.0, 10283570.0,
+    5781662.0, 15737626.0, 13758726.0, 7395827.0, 7813634.0, 4890838.0, 7413154.0, 15042345.0,
+    12020689.0, 3429830.0, 4280233.0, 8372673.0, 5234572.0, 16387248.0, 12030950.0, 827246.0,
+    15781705.0, 12311239.0, 9944615.0, 13535181.0, 7519391.0, 13066748.0, 4744223.0, 2033946.0,
+    12491701.0, 6146892.0, 1101509.0, 7439661.0, 6768240.0, 15773995.0, 5264203.0, 1523715.0,
+    1154913.0, 9133176.0, 15118758.0, 12589196.0,
+])
+
+
+@njit(cache=True)
+def _turns_f64(d, k):
+    """(h, l) with h + l = frac(d·2^k/(2π)) + n for an integer n, |h| < 1 and |l| <~ 2^-52: the
+    argument d·2^k (d finite, k an integer) in turns, to ~2^-120 absolute whatever its size. Payne and
+    Hanek's reduction: |d| = M·2^e with M a 53-bit integer, split into halves of 26 and 27 bits so
+    that each product with a digit C_j of 1/(2π) is exact; digits whose product with M·2^e is an
+    integer are skipped (they add whole turns), the next nine are summed, each product's and each
+    sum's integer part dropped exactly (2Sum keeps the rounding errors in l)."""
+    m, ed = math.frexp(abs(d))
+    big_m = m * 9007199254740992.0  # 2^53: an integer below 2^53
+    e = ed - 53 + k
+    mh = np.floor(big_m * 7.450580596923828e-09)  # 2^-27
+    ml = big_m - mh * 134217728.0  # exact, below 2^27
+    j0 = max(e // 24, 0)
+    h = 0.0
+    l = 0.0
+    for j in range(j0, j0 + 9):
+        c = _INV_2PI_24[j]
+        s = e - 24 * (j + 1)
+        for t in (math.ldexp(mh * c, s + 27), math.ldexp(ml * c, s)):  # exact: below 2^51, scaled
+            t = t - np.floor(t)
+            u = h + t
+            bb = u - h
+            l += (h - (u - bb)) + (t - bb)
+            h = u - np.floor(u)
+    return (-h, -l) if d < 0 else (h, l)
+
+
+@njit(cache=True)
+def _sincos_mul_f64(a, b):
+    """(sin(a*b), cos(a*b)) of the exact product, for any finite a and b (nan if either is not):
+    a = ma·2^ka, b = mb·2^kb, the product ma·mb = p + e exactly (fma), and each part reduced in turns
+    by _turns_f64, so the product may exceed the largest double (sin(30x) at x = 1.7e308 has a value).
+    The turns t = h + l are reduced to the nearest quarter turn q (exact) and r = t - q/4,
+    θ = 2π·r as a double-word θh + θl, sin θ = sin θh + θl·cos θh: ~1 ULP, also near zeros."""
+    if not (abs(a) < math.inf and abs(b) < math.inf):
+        return math.sin(a * b), math.cos(a * b)  # nan: inf·x or nan
+    ma, ka = math.frexp(a)
+    mb, kb = math.frexp(b)
+    p = ma * mb
+    e = fma(ma, mb, -p)
+    h1, l1 = _turns_f64(p, ka + kb)
+    h2, l2 = _turns_f64(e, ka + kb)
+    h = h1 + h2
+    bb = h - h1
+    l = ((h1 - (h - bb)) + (h2 - bb)) + (l1 + l2)
+    q = np.floor(h * 4.0 + 0.5)  # the nearest quarter turn
+    r = h - q * 0.25  # exact (Sterbenz), |r| <= 1/8 + |l|
+    th = r * 6.283185307179586
+    tl = fma(r, 6.283185307179586, -th) + (r * 2.4492935982947064e-16 + l * 6.283185307179586)
+    sn = math.sin(th)
+    cs = math.cos(th)
+    sn, cs = sn + tl * cs, cs - tl * sn
+    quadrant = int(q) & 3
+    if quadrant == 0:
+        return sn, cs
+    if quadrant == 1:
+        return cs, -sn
+    if quadrant == 2:
+        return -sn, -cs
+    return -cs, sn
+
 
 @njit(cache=True)
 def _warm(x):
@@ -955,3 +1560,18 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=(), heavy=False
             o[...] = tgt.reshape(shape)
     results = [r if o is not None or r.ndim else r[()] for o, r in zip(outs, results)]
     return results[0] if nout == 1 else tuple(results)
+
+
+def param_vjp(fn, loops, x, g, params, specs, index, heavy=False):
+    """Σ g·df/dp for the parameter p = params[index], in p's own shape: ``loops`` compute g·df/dp per
+    element of the broadcast shape of x, g and the parameters (as ``elementwise``, with g as a further
+    input), then the axes p was broadcast along are summed: the leading axes p lacks and those where p
+    has length 1. What PyTorch's autograd returns as ``p.grad``. float32 products are summed in
+    float64 and rounded once; a scalar (or 0-d) p gives a NumPy scalar."""
+    shape = np.shape(_check_param(fn, specs[index][0], params[index], specs[index][1], specs[index][2]))
+    prod = np.asarray(elementwise(fn, loops, x, params, specs, None, inputs=(g,), heavy=heavy))
+    lead = prod.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and prod.shape[lead + i] != 1)
+    acc = np.float64 if prod.dtype == np.float32 else prod.dtype
+    total = prod.sum(axis=axes, dtype=acc, keepdims=True).astype(prod.dtype).reshape(shape)
+    return total[()] if total.ndim == 0 else total

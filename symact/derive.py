@@ -63,6 +63,8 @@ def _plain_limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
         raise RuntimeError(f"limit of {expr} at {direction} took over {LIMIT_BUDGET} s") from None
     except Exception:  # noqa: BLE001 - SymPy finds no limit: the kernel evaluates plainly
         return None
+    if value.has(sp.AccumBounds) and not value.has(sp.Limit, X):
+        return sp.nan  # there is none (sin at infinity): nan, which the case split below may need
     if value.has(sp.Limit, sp.AccumBounds, sp.nan, sp.zoo, X, sp.sign) or isinstance(value, sp.Piecewise):
         return None
     return value
@@ -72,13 +74,28 @@ def _limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
     """lim f(x) for x → ±∞ when SymPy finds a definite value; else None (plain evaluation).
 
     Kernels return this value for infinite input, so that x·σ(x) at −∞ is 0 and not −∞·0 = nan.
-    A real parameter without a sign (swish's beta, linear's c) is split into its three cases.
+    A real parameter without a sign (swish's beta, linear's c) is split into its three cases; a case
+    with no limit (sin(omega0·x) for omega0 != 0) gives nan there.
     """
     if expr.has(sp.Piecewise):
-        return None  # branches evaluate at ±inf by themselves (relu(inf) = inf, elu(-inf) = -alpha)
+        # the branch that owns x -> ±inf, when its condition does not depend on a parameter
+        # (leaky_relu's a·x at -inf: a·(-inf) is nan for a = 0, where the limit is 0); none for
+        # softplus's (x, beta·x > threshold), whose branch at ±inf depends on beta and threshold
+        folded = sp.piecewise_fold(expr)
+        if not isinstance(folded, sp.Piecewise):
+            return _limit(folded, direction)
+        far = (1 if direction == sp.oo else -1) * sp.Integer(10) ** 30
+        for branch, cond in folded.args:
+            holds = cond.subs(X, far)
+            if holds == sp.true:
+                return None if branch.has(sp.Piecewise) else _limit(branch, direction)
+            if holds != sp.false:
+                return None
+        return None
     signless = [s for s in expr.free_symbols if s != X and not s.is_positive]
     if not signless:
-        return _plain_limit(expr, direction)
+        value = _plain_limit(expr, direction)
+        return None if value is sp.nan else value
     if len(signless) > 1:
         return None
     s = signless[0]
@@ -86,8 +103,8 @@ def _limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
     cases = [(_plain_limit(expr.subs(s, p), direction), s > 0),
              (_plain_limit(expr.subs(s, -p), direction), s < 0),
              (_plain_limit(expr.subs(s, 0), direction), True)]
-    if any(v is None for v, _ in cases):
-        return None
+    if any(v is None for v, _ in cases) or all(v is sp.nan for v, _ in cases):
+        return None  # (sin(omega0·x) has a limit only for omega0 = 0: 0, and nan otherwise)
     return sp.Piecewise((cases[0][0].subs(p, s), s > 0), (cases[1][0].subs(p, -s), s < 0),
                         (cases[2][0], True))
 

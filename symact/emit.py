@@ -17,6 +17,7 @@ import sympy as sp
 
 from . import __version__
 from .atomic import write_atomically  # noqa: F401 - emit's writer, re-exported
+from .catalog import X
 from .derive import DerivedActivation, Kernel
 from .printing import NumbaPrinter, fold_constants, helpers_used, scalar_body, special_value, transcendental
 
@@ -169,13 +170,98 @@ ELEMENTARY = {
 }
 
 
+# Hyperbolic and inverse functions (runtime.py.j2's "hyperbolic and inverse functions" block, issue 18): cosh,
+# sinh, atan, asinh, acosh, atanh, log_cosh, hypot_sq, squareplus(_grad); <= 1 ULP measured against mpmath in both
+# dtypes (tests/test_elementary_extra.py). Fits by least squares on 4(n + 1) + 20 Chebyshev nodes, mpmath at 50
+# digits, the coefficients rounded to the dtype one at a time from the constant up and the higher ones refitted
+# after each rounding (as ncdf_p); max absolute error of the rounded polynomial, f64 / f32:
+# sinh_p: (sinh(a) - a)/a³ in s = a² on [0, 1]: degree 6, 9.3e-18 / 3, 5.0e-9 (both the rounding of 1/6).
+# atan_p: (atan(t) - t)/t³ in s = t² on [0, 1/4]: degree 12, 1.9e-17 / 5, 1.0e-8.
+# logcosh_p: log(cosh(a))/a² in s = a² on [0, 1]: degree 14, 5.1e-18 / 7, 3.5e-10. Its constant 1/2 is exact and
+#   log_cosh adds it apart (a²/2 + a⁴·Q(a²), Q = logcosh_p[1:]), so that the leading term rounds once.
+# logcosh_l: (log1p(e) - e)/e² on [0, e^-2]: degree 10, 5.7e-18 / 4, 1.1e-8 (weighted by e² <= 0.018 there).
+# pi2, pi4: π/2 and π/4 as hi + lo, hi the nearest float of the dtype. atan_max: atan(x) rounds to π/2 beyond.
+# asinh_big: beyond it sqrt(x² ± 1) = x to within 2^-(2·mant) and asinh/acosh take log(2x) (x² would overflow).
+# exp_half_from: where e^x overflows (docstrings); exp_half_max: beyond it e^x/2 overflows too (the clamp).
+# below_one: the largest float under 1. lin_asinh, lin_atanh: below them asinh(x) = x(1 - x²/6 ...) and
+# atanh(x) = x(1 + x²/3 ...) round to x (x²/6, x²/3 under a quarter of the epsilon), where log's correction
+# term would carry a rounding as large as the result's last bit.
+_ELEMENTARY_HYPERBOLIC = {
+    "f64": {
+        "sinh_p": [0.16666666666666666, 0.008333333333333567, 0.00019841269841110005, 2.75573192647714e-06,
+                   2.5052105469443237e-08, 1.6058657453834518e-10, 7.716098049884679e-13],
+        "atan_p": [-0.3333333333333333, 0.19999999999998888, -0.14285714285526643, 0.11111111096839207,
+                   -0.09090908491696649, 0.07692292200644109, -0.06666403587653362, 0.05879302582288451,
+                   -0.052384920105044044, 0.046217612320058665, -0.037910269421928544, 0.02478081711627479,
+                   -0.009072294488344913],
+        "logcosh_p": [0.5, -0.08333333333333187, 0.02222222222208939, -0.006746031741769282, 0.00218694878409967,
+                      -0.0007386022851419491, 0.0002565762984243964, -9.097105738410332e-05,
+                      3.2721816111175215e-05, -1.1827356119916868e-05, 4.192153562589883e-06,
+                      -1.3767581416785617e-06, 3.7787658026158207e-07, -7.337425155830903e-08,
+                      7.238300069292837e-09],
+        "logcosh_l": [-0.5, 0.3333333333333269, -0.24999999999769357, 0.19999999971270696, -0.16666664886518623,
+                      0.14285650629656732, -0.12498584477364719, 0.11090827175834019, -0.09811257999231486,
+                      0.07972683759454456, -0.04342344881614117],
+        "pi2_hi": 1.5707963267948966, "pi2_lo": 6.123233995736766e-17,
+        "pi4_hi": 0.7853981633974483, "pi4_lo": 3.061616997868383e-17,
+        "atan_max": 2.0 ** 60, "asinh_big": 2.0 ** 28, "exp_half_from": 709.782712893384, "exp_half_max": 711.0,
+        "below_one": 0.9999999999999999, "lin_asinh": 2.0 ** -26, "lin_atanh": 2.0 ** -27,
+    },
+    "f32": {
+        "sinh_p": [0.1666666716337204, 0.0083332983776927, 0.00019846358918584883, 2.7591074740485055e-06],
+        "atan_p": [-0.3333333432674408, 0.19999991357326508, -0.14282436668872833, 0.11031216382980347,
+                   -0.08333589136600494, 0.04369209706783295],
+        "logcosh_p": [0.5, -0.08333330601453781, 0.022221548482775688, -0.006740196608006954, 0.0021622730419039726,
+                      -0.0006807155441492796, 0.00017708451196085662, -2.585761103546247e-05],
+        "logcosh_l": [-0.5, 0.33333078026771545, -0.24981525540351868, 0.19577127695083618, -0.12721675634384155],
+        "pi2_hi": 1.5707963705062866, "pi2_lo": -4.371138828673793e-08,
+        "pi4_hi": 0.7853981852531433, "pi4_lo": -2.1855694143368964e-08,
+        "atan_max": 2.0 ** 30, "asinh_big": 2.0 ** 12, "exp_half_from": 88.72283935546875, "exp_half_max": 90.0,
+        "below_one": 0.9999999403953552, "lin_asinh": 2.0 ** -12, "lin_atanh": 2.0 ** -13,
+    },
+}
+for _t, _extra in _ELEMENTARY_HYPERBOLIC.items():
+    ELEMENTARY[_t].update(_extra)
+
 for _e in ELEMENTARY.values():  # P'(v) to degree 4, enough for P's change under the 2^-p corrections of v
     _e["ncdf_dp"] = [k * ck for k, ck in enumerate(_e["ncdf_p"][1:6], start=1)]
 
 
+def _inv_2pi_digits(n: int = 100) -> list[int]:
+    """1/(2π) in base 2^24, most significant digit first (the runtime's exact reduction for sin and cos
+    of a product, _turns_f64): 100 digits cover arguments up to 2^2048 with nine digits to spare."""
+    import mpmath
+
+    digits = []
+    with mpmath.workprec(24 * n + 64):
+        v = 1 / (2 * mpmath.pi)
+        for _ in range(n):
+            v *= 2 ** 24
+            d = int(mpmath.floor(v))
+            digits.append(d)
+            v -= d
+    return digits
+
+
+def _rows(values: list[int], per_row: int = 8) -> str:
+    """Integers as float literals, ``per_row`` to a line, indented for an array literal."""
+    return "\n".join("    " + " ".join(f"{v}.0," for v in values[i:i + per_row])
+                     for i in range(0, len(values), per_row))
+
+
+def _two_pi_split() -> tuple[str, str]:
+    """2π as hi + lo (hi the nearest double), printed exactly (repr) for the runtime."""
+    import mpmath
+
+    with mpmath.workprec(200):
+        hi = float(2 * mpmath.pi)
+        lo = float(2 * mpmath.pi - hi)
+    return repr(hi), repr(lo)
+
+
 def render_runtime(env: jinja2.Environment) -> str:
     return env.get_template("runtime.py.j2").render(
-        version=__version__, elem=ELEMENTARY, inf=float("inf"),
+        version=__version__, elem=ELEMENTARY, inf=float("inf"), inv_2pi=_rows(_inv_2pi_digits()), two_pi=_two_pi_split(),
         dtypes=[("f32", "float32", _const_filter("f32")), ("f64", "float64", _const_filter("f64"))],
     )
 
@@ -221,7 +307,19 @@ def _same(got, want) -> bool:
     return got is not None and not np.isnan(want) and got == want and np.signbit(got) == np.signbit(want)
 
 
-def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
+def param_vjp_name(entry, param: str) -> str:
+    """The kernel that returns a learnable parameter's gradient in the parameter's shape."""
+    return f"{entry.name}_vjp_{param}"
+
+
+def param_vjps(d: DerivedActivation) -> list[str]:
+    """Names of an activation's parameter VJP kernels (``prelu_vjp_weight``), one per learnable
+    parameter: Σ g·df/dp over the axes p was broadcast along, in p's shape."""
+    return [param_vjp_name(d.entry, k.role[4:]) for k in d.kernels
+            if k.role.startswith("df/d") and k.role != "df/dx" and k.arg == X]
+
+
+def _kernel_context(d: DerivedActivation, k: Kernel, vjps: bool = False) -> dict:
     e = d.entry
     constants = e.constants()
     if k.role == "f":  # k.name: a loss module also holds its variants' kernels (kl_div_log_target_elementwise)
@@ -232,13 +330,22 @@ def _kernel_context(d: DerivedActivation, k: Kernel) -> dict:
         doc = (f"Derivative of {e.name} from its output y = {e.name}(x): what backprop needs when only y "
                f"was kept.\n\n    Accuracy: {k.note}.")
     else:
-        doc = (f"Derivative of {e.name} with respect to its parameter {k.role.removeprefix('df/d')!r}, elementwise "
-               f"(sum over the broadcast axes for the parameter's gradient).")
+        p = k.role[4:]
+        doc = (f"Partial derivative d{e.name}/d{p}, elementwise (one value per element of the\n    broadcast "
+               f"shape of x and the parameters, like {e.name}_grad).")
+        if vjps:
+            doc += (f"\n\n    The gradient in {p}'s own shape, summed over the axes {p} was broadcast along, "
+                    f"is\n    {param_vjp_name(e, p)}(x, g, ...).")
     names = [p.name for p in e.kernel_params]
     params = k.params if k.params is not None else e.kernel_params
     specs = "_PARAMS" if [p.name for p in params] == names else \
         "(" + "".join(f"_PARAMS[{names.index(p.name)}], " for p in params).rstrip(" ") + ")"
+    vjp = None
+    if vjps and k.role.startswith("df/d") and k.role != "df/dx" and k.arg == X:
+        p = k.role[4:]
+        vjp = {"name": param_vjp_name(e, p), "param": p, "index": [q.name for q in params].index(p)}
     return {
+        "vjp": vjp,
         "name": k.name, "role": k.role, "doc": doc, "proof": k.proof, "arg": k.arg.name,
         "params": [_param_context(p) for p in params], "specs": specs,
         "stable_text": sp.sstr(k.stable),
@@ -270,7 +377,7 @@ def fused_kernels(d: DerivedActivation, vjp: bool = False) -> list[tuple[str, Ke
 
 def render_activation(env: jinja2.Environment, d: DerivedActivation, vjp: bool = False) -> str:
     e = d.entry
-    kernels = [_kernel_context(d, k) for k in d.kernels]
+    kernels = [_kernel_context(d, k, vjps=vjp) for k in d.kernels]
     helpers = sorted({h for k in d.kernels for tag in ("f32", "f64") for h in helpers_used([k.stable], tag)})
     params = [_param_context(p) for p in e.kernel_params]
     by_name = {k["name"]: k for k in kernels}
@@ -281,6 +388,7 @@ def render_activation(env: jinja2.Environment, d: DerivedActivation, vjp: bool =
     return env.get_template("activation.py.j2").render(
         version=__version__, entry=e, definition=sp.sstr(e.expr()), kernels=kernels,
         params=params, helpers=helpers, loop_kinds=LOOP_KINDS, fused=fused,
+        param_vjp=any(k["vjp"] for k in kernels),
     )
 
 
@@ -378,7 +486,8 @@ def render_package(derived: list[DerivedActivation], package_hint: str = "symact
     for d in sorted(derived, key=lambda d: d.entry.name):
         module = f"activations.{d.entry.name}"
         files[f"{module.replace('.', '/')}.py"] = render_activation(env, d, vjp=True)
-        index.add(d.entry, module, [k.name for k in d.kernels] + [name for name, _, _ in fused_kernels(d, vjp=True)])
+        index.add(d.entry, module, [k.name for k in d.kernels] + [name for name, _, _ in fused_kernels(d, vjp=True)]
+                  + list(param_vjps(d)))
     if vectors or row_losses:
         files["_rowwise.py"] = env.get_template("rowwise_runtime.py.j2").render(version=__version__)
     if vectors:

@@ -53,6 +53,31 @@ class SigmoidPairDW(sp.Function):
     nargs = 1
 
 
+class SoftplusScaled(sp.Function):
+    """softplus(c·z)/c for c > 0 (lowering only), = max(z, 0) + log1p(e^-|c·z|)/c: finite wherever the
+    value is. softplus(c·z)/c overflows where c·z does (softplus(x, beta=2) at x = 1e308 was inf; the
+    value is x)."""
+    nargs = 2
+
+
+class Pair(sp.Function):
+    """a·d (lowering only, printed as one parenthesised product): an unbounded factor a (x, a
+    parameter) multiplied into a bounded, decaying one d (sigma, Phi, e^(-x²/2)) before anything
+    else, so that a product such as x²·sigma(t)·sigma(-t) never forms x² (inf for |x| > 1.3e154, and
+    inf·0 = nan where the value is 0), and beta·x·sigma(-beta·x) never forms an overflowed beta·x."""
+    nargs = 2
+    cheap = True
+
+
+class Guarded(sp.Function):
+    """r·d, but d where d is 0 (lowering only): for a factor r that may overflow (a polynomial such as
+    1 + c·x²) times a decaying product d that has underflowed to exactly 0, whose true product is
+    below the smallest subnormal (the decay is exponential, the growth polynomial): inf·0 would be
+    nan. Printed as a select, so the loop still vectorizes."""
+    nargs = 2
+    cheap = True
+
+
 class Item(sp.Function):
     """Item(e, i): element i of a lowering that returns a tuple (printed e[i])."""
     nargs = 2
@@ -81,6 +106,7 @@ FUNCTIONS: dict[type, str] = {
     NormCdf: "ncdf_{t}",
     Hypot1: "hypot1_{t}",
     Hypot1m1: "hypot1m1_{t}",
+    SoftplusScaled: "softplus_scaled_{t}",
     SinMul: "sin_mul_{t}",
     CosMul: "cos_mul_{t}",
     ExpMul: "exp_mul_{t}",
@@ -106,6 +132,7 @@ HELPER_SPECIALS: dict[type, tuple[float, float, float]] = {
     Expm1: (float("inf"), -1.0, _NAN),
     Log1p: (float("inf"), _NAN, _NAN),
     NormCdf: (1.0, 0.0, _NAN),
+    SoftplusScaled: (float("inf"), 0.0, _NAN),  # in its last argument, for any valid c > 0
 }
 # The same for the helpers that return a pair: sigmoid_pair_dw of a double-word whose high part is
 # +inf, -inf or nan (the low part is then nan: inf·x - inf), checked by tests/test_elementary.py too.
@@ -161,6 +188,9 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_NegativeInfinity(self, expr):
         return self.const(float("-inf"))
 
+    def _print_NaN(self, expr):
+        return "math.nan" if self.tag == "f64" else "np.float32(math.nan)"
+
     def _print_Half(self, expr):
         return self.const(0.5)
 
@@ -186,6 +216,19 @@ class NumbaPrinter(PythonCodePrinter):
         if e == -sp.S.Half:
             return f"({self.const(1)}/math.sqrt({self._print(base)}))"
         return f"{b}**{self.parenthesize(e, sp.printing.precedence.PRECEDENCE['Pow'])}"
+
+    def _print_Add(self, expr, order=None):
+        """The kernel's argument plus a constant that the dtype cannot hold (y + alpha·scale in SELU's
+        derivative from the output) as (y + c_hi) + c_lo: where y is near -c the first sum is exact (Sterbenz)
+        and the result keeps c's digits, instead of the 1e-16 the rounded c would leave."""
+        numbers = [a for a in expr.args if a.is_number]
+        symbols = [a for a in expr.args if a.is_Symbol and a.name in ("x", "y")]  # the kernel's argument
+        if len(numbers) == 1 and len(symbols) == 1 and len(expr.args) == 2:
+            c, v = numbers[0], symbols[0]
+            if sp.Float(c, 40) != sp.Float(float(self.dtype(float(c))), 40):
+                hi, lo = self.split(c)
+                return f"(({self._print(v)} + {hi}) + {lo})"
+        return super()._print_Add(expr, order)
 
     def _print_Piecewise(self, expr):
         *branches, (last_e, last_c) = expr.args
@@ -235,6 +278,13 @@ class NumbaPrinter(PythonCodePrinter):
 
     def _print_Symbol(self, expr):
         return expr.name
+
+    def _print_Pair(self, expr):
+        return f"({self._print(expr.args[0])}*{self._print(expr.args[1])})"
+
+    def _print_Guarded(self, expr):
+        r, d = (self._print(a) for a in expr.args)
+        return f"(({r})*({d}) if ({d}) != {self.const(0)} else ({d}))"
 
     def _print_Item(self, expr):
         return f"{self._print(expr.args[0])}[{int(expr.args[1])}]"
@@ -296,9 +346,76 @@ def lower(expr: sp.Expr) -> sp.Expr:
             return Item(SigmoidPairDW(DWPoly(X, *[-c for c in coeffs])), 1)
         return Item(SigmoidPairDW(DWPoly(X, *coeffs)), 0)
 
+    def is_scaled_softplus(e):
+        if not (isinstance(e, sp.Mul) and len(e.args) == 2):
+            return False
+        inv = [a for a in e.args if isinstance(a, sp.Pow) and a.exp == -1]
+        sp_ = [a for a in e.args if isinstance(a, Softplus)]
+        if len(inv) != 1 or len(sp_) != 1 or not inv[0].base.is_positive:
+            return False
+        c, rest = sp_[0].args[0].as_independent(X, as_Add=False)
+        return rest == X and c == inv[0].base
+
+    def scaled_softplus(e):
+        (inv,) = [a for a in e.args if isinstance(a, sp.Pow)]
+        return SoftplusScaled(inv.base, X)
+
     expr = expr.replace(is_product_arg, exact).replace(is_exp_of_square, exp_of_square)
-    expr = expr.replace(is_sigmoid_of_poly, sigmoid_of_poly)
-    return fold_constants(expr)
+    expr = expr.replace(is_sigmoid_of_poly, sigmoid_of_poly).replace(is_scaled_softplus, scaled_softplus)
+    expr = expr.replace(_is_scaled_difference, _scaled_difference)  # appended for the losses: c·a − c·b
+    return fold_constants(safe_products(expr))
+
+
+_DECAYING = (Sigmoid, NormCdf, ExpMul, Item)  # bounded by 1 (Item: of SigmoidPairDW), and -> 0 in a tail
+
+
+def _decaying(f: sp.Expr) -> bool:
+    base = f.base if isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp > 0 else f
+    return isinstance(base, _DECAYING)
+
+
+def safe_products(expr: sp.Expr) -> sp.Expr:
+    """Products that must not overflow on the way to a finite value (lowering): in a product of
+    unbounded factors (x, parameters, their powers, polynomials) and bounded decaying ones (sigma,
+    Phi, e^(-x²/2)), each unbounded symbol is first multiplied into its own decaying factor
+    (:class:`Pair`), and what is left over (a polynomial) is applied through :class:`Guarded`.
+    x²·sigma(t)·sigma(-t) becomes (x·sigma(t))·(x·sigma(-t)): never more than |x|·|x·sigma(-t)|.
+    Products with one unbounded factor are left as they are (x·sigma(x) cannot overflow), unless a
+    coefficient above 1 would multiply it first: 4·x·sigma(x)·sigma(-t)·sigma(t) becomes
+    4·(x·sigma(x)·sigma(-t)·sigma(t)), x multiplied into the decaying factors before the 4."""
+    def prone(e):
+        if not isinstance(e, sp.Mul):
+            return False
+        factors = e.args
+        unbounded = sum(int(f.exp) if isinstance(f, sp.Pow) and f.base.is_Symbol and f.exp.is_Integer
+                        and f.exp > 0 else 1 for f in factors if not f.is_number and not _decaying(f))
+        coeff = sp.Mul(*[f for f in factors if f.is_number])
+        # a coefficient > 1 applied first would overflow a lone x too (4·x·sigma(x)·... at x = -max)
+        return (unbounded >= 2 or (unbounded == 1 and abs(coeff) > 1)) and any(_decaying(f) for f in factors)
+
+    def rebuild(e):
+        coeff, atoms, others, decaying = sp.S.One, [], [], []
+        for f in e.args:
+            if f.is_number:
+                coeff *= f
+            elif _decaying(f):
+                decaying += [f.base] * int(f.exp) if isinstance(f, sp.Pow) else [f]
+            elif f.is_Symbol:
+                atoms.append(f)
+            elif isinstance(f, sp.Pow) and f.base.is_Symbol and f.exp.is_Integer and f.exp > 0:
+                atoms += [f.base] * int(f.exp)
+            else:
+                others.append(f)
+        if len(atoms) == 1:  # a lone x into the product of all the decaying factors, whichever decays
+            d = Pair(atoms[0], sp.Mul(*decaying))
+        else:
+            n = min(len(atoms), len(decaying))
+            d = sp.Mul(*[Pair(a, g) for a, g in zip(atoms, decaying)], *atoms[n:], *decaying[n:])
+        if others:
+            d = Guarded(sp.Mul(*others), d)
+        return coeff * d
+
+    return expr.replace(prone, rebuild)
 
 
 _CHEAP = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.KroneckerDelta)
@@ -376,10 +493,12 @@ def special_value(expr: sp.Expr, arg: sp.Symbol, x: float, tag: str):
             return decisive if decisive in vals else (None if None in vals else not decisive)
         if isinstance(e, sp.Not):
             return None if vals[0] is None else not vals[0]
-        if isinstance(e, (sp.Add, sp.Mul)) or (isinstance(e, sp.Pow) and e.exp.is_number and e.exp != 0) \
+        if isinstance(e, (sp.Add, sp.Mul, Pair, Guarded)) or (isinstance(e, sp.Pow) and e.exp.is_number and e.exp != 0) \
                 or type(e) in HELPER_SPECIALS or isinstance(e, sp.Abs):
             if any(nan(v) for v in vals):
                 return dt(math.nan)
+        if isinstance(e, SoftplusScaled) and vals[1] is not None and np.isinf(vals[1]):
+            return dt(HELPER_SPECIALS[SoftplusScaled][0 if vals[1] > 0 else 1])  # any c > 0
         if None in vals:
             return None
         if isinstance(e, sp.Add):
@@ -405,6 +524,11 @@ def special_value(expr: sp.Expr, arg: sp.Symbol, x: float, tag: str):
             for c in vals[2:]:
                 out = out * vals[0] + c
             return dt(out)
+        if isinstance(e, Pair):
+            return _fold(vals, lambda a, b: a * b, lambda v: v != 0)
+        if isinstance(e, Guarded):
+            r, d = vals
+            return dt(r * d) if d != 0 else d
         if isinstance(e, Item) and isinstance(vals[0], tuple):
             return vals[0][int(vals[1])]
         if type(e) in PAIR_SPECIALS and len(vals) == 1 and not np.isfinite(vals[0]):
@@ -427,3 +551,30 @@ def special_value(expr: sp.Expr, arg: sp.Symbol, x: float, tag: str):
 
     with np.errstate(all="ignore"):
         return ev(lower(expr))
+
+
+# ---- appended for the losses: c·a − c·b printed as c·(a − b) -------------------------------------------
+# SymPy distributes a number over a sum (2·(x − y) is 2x − 2y), so mse_loss's gradient printed as
+# -2.0*target + 2.0*x: inf − inf = nan at x = y = max (the truth is 0), and for c not a power of two three
+# roundings where c·(x − y) has two.
+
+class ScaledDifference(sp.Function):
+    """c·(a − b): the difference first, then the scale."""
+    nargs = 3
+    cheap = True
+
+    def _pythoncode(self, printer):
+        c, a, b = (printer._print(v) for v in self.args)
+        return f"({c}*({a} - {b}))"
+
+
+def _is_scaled_difference(e) -> bool:
+    if not isinstance(e, sp.Add) or len(e.args) != 2:
+        return False
+    (c1, a), (c2, b) = (t.as_coeff_Mul() for t in e.args)
+    return c1.is_Number and c1 == -c2 and abs(c1) != 1 and not a.is_number and not b.is_number
+
+
+def _scaled_difference(e):
+    (c1, a), (c2, b) = (t.as_coeff_Mul() for t in e.args)
+    return ScaledDifference(c1, a, b) if c1 > 0 else ScaledDifference(c2, b, a)

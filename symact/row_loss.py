@@ -133,6 +133,26 @@ def _derive_row_loss(loss: RowLoss) -> list[RowLossKernel]:
     return kernels
 
 
+def wide_float32(reductions) -> bool:
+    """Whether a row loss's float32 kernels compute in float64: when a row sum adds products or powers
+    of the row's elements without an exponential (Σ x1_k², Σ x1_k·x2_k, Σ |a_k − p_k|^p: cosine
+    embedding, triplet), which overflow float32 beyond |x| ≈ 1.8e19 and vanish below 1e-23 where float64
+    holds them (|x|^3 of a float32 up to 4e115, down to 3e-135); exponentials are max-shifted instead.
+    The result is rounded to float32 once, as it is stored."""
+    def data(e):  # targets and class weights are not scores
+        return isinstance(e, sp.Indexed) and e.base.name in ("t", "w")
+
+    def products(body):
+        return any(isinstance(f, sp.Pow) and f.exp != 1 and f.base.has(sp.Indexed) or
+                   isinstance(f, sp.Mul) and sum(1 for a in f.args if isinstance(a, sp.Indexed) and not data(a)) > 1
+                   for f in sp.preorder_traversal(body))
+
+    if any(r.kind in ("max", "rest", "argmax") for r in reductions):
+        return False  # max-shifted (cross-entropy): its sums are bounded by construction
+    bodies = [r.body for r in reductions]
+    return any(products(b) for b in bodies) and not any(b.has(sp.exp) for b in bodies)
+
+
 def _signature(loss: RowLoss, target: str) -> list[str]:
     args = [base.name for _, base in loss.inputs]
     if target == "label":
@@ -154,8 +174,12 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
     for rk in derive_row_loss(loss):
         reds, out, inner, *value = rk.lowered
         divisor = None if rk.wrt is None else "gd"
-        variants = [dict(zip(("lines", "nbuf"), row_code(reds, out, tag, i, rk.wrt is None, inner, *value,
-                                                         divisor=divisor)), tag=tag) for tag in ("f32", "f64")]
+        wide = wide_float32(reds + inner)
+        variants = [dict(zip(("lines", "nbuf"), row_code(reds, out, "f64" if wide and tag == "f32" else tag, i,
+                                                         rk.wrt is None, inner, *value, divisor=divisor, loss=True,
+                                                         widen=wide and tag == "f32")),
+                         tag=tag, buf="float64" if wide or tag == "f64" else "float32")
+                    for tag in ("f32", "f64")]
         exprs += [r.body for r in reds + inner] + [out] + value
         reductions += reds + inner
         kernels.append({"name": rk.name, "target": rk.target, "wrt": rk.wrt, "derived": sp.sstr(rk.derived),

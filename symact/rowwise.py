@@ -45,6 +45,24 @@ class Centered(sp.Function):
         return rf"\left({printer._print(self.args[0])} - \max_k {printer._print(self.args[1])}\right)"
 
 
+class RowDiff(sp.Function):
+    """Lowering only: a − b for two row elements (x_k − x_y, anchor_k − positive_k), printed in
+    parentheses so it is computed before any other term of its sum: a − b is exact when a and b are
+    close (Sterbenz), and a margin or eps added first would round the difference away
+    (1 + 1e20 − 1e20 is 0)."""
+    cheap = True  # arithmetic and selects only (printing.transcendental)
+    nargs = 2
+
+
+class ZeroGuard(sp.Function):
+    """Lowering only: c·v with a data coefficient c (a target t_k, a class weight w_k, 1 − t_k)
+    printed as ``c·v if c != 0 or v != v else 0``: a term whose coefficient is exactly 0 is absent,
+    also where v is infinite (0·log 0 = 0: cross-entropy against t_j = 0 at x_j = −inf, a class of
+    weight 0, a label whose logit is +inf in a hinge); a nan v stays nan."""
+    cheap = True  # arithmetic and selects only (printing.transcendental)
+    nargs = 2
+
+
 class RcpDiv(sp.Function):
     """Lowering only: num / den**power for a row's exp sum den (see _exp_sums), printed as
     ``div_rcp(num, D, rcp_D)`` with D = den**power and 1/D computed once per row (_rowwise.py)."""
@@ -244,14 +262,27 @@ def lower(expr: sp.Expr, out_index, row_value: sp.Expr | None = None):
             names[node] = fresh("a")
             reductions.append(Reduction(str(names[node]), "argmax", node.args[0], k))
         elif isinstance(node, RowLog1pRest):
-            m = name_of(RowMax(node.args[0]))
+            body = shift(node.args[0], node.args[0])
             names[node] = fresh("l")
-            reductions.append(Reduction(str(names[node]), "rest", Difference(node.args[0], m), k))
+            reductions.append(Reduction(str(names[node]), "rest", body, k))
         return names[node]
+
+    def shift(at, pattern):
+        """a(x_idx) − max_k a(x_k), the subtraction first. For a = c·x_k: c·(x_idx − max_k x_k), not
+        c·x_idx − c·max: the products overflow for large c·|x| (inf − inf), and round twice."""
+        sc = _scaled(pattern)
+        if sc:
+            return sc[0] * Difference(sp.expand(at / sc[0]), name_of(RowMax(sc[1])))
+        return Difference(at, name_of(RowMax(pattern)))
 
     def visit(e, bound, scope):
         if isinstance(e, Centered):
-            return Difference(e.args[0], name_of(RowMax(e.args[1])))
+            return shift(e.args[0], e.args[1])
+        if isinstance(e, RowMax) and _scaled(e.args[0]):  # c·max_k x_k as a result: nan must propagate
+            c, element = _scaled(e.args[0])
+            m = name_of(RowMax(element))
+            next(r for r in reductions if r.var == str(m)).fast = False
+            return c * m
         if isinstance(e, (RowMax, RowArgMax, RowLog1pRest)):
             sym = name_of(e)
             if isinstance(e, RowMax):  # the max itself is a result (maxout): nan must propagate
@@ -283,11 +314,68 @@ def lower(expr: sp.Expr, out_index, row_value: sp.Expr | None = None):
     bound = frozenset({out_index}) if out_index is not None else frozenset()
     out = transform(expr, bound, out_inner)
     if row_value is None:
-        return reductions, out, out_inner
+        return _finish(reductions), _finish(out), _finish(out_inner)
     top: list[Reduction] = []
     value = transform(row_value.replace(lambda e: isinstance(e, sp.Sum), _pull_out), frozenset(), top)
     assert not top, "a per-row value has no enclosing loop"
-    return reductions, out, out_inner, value
+    return _finish(reductions), _finish(out), _finish(out_inner), _finish(value)
+
+
+def _scaled(pattern: sp.Expr):
+    """(c, x[k]) when a max pattern is c·x[k] with c > 0 independent of k (softmax's beta), else None."""
+    c, element = pattern.as_independent(k, as_Add=False)
+    if isinstance(element, sp.Indexed) and element.indices[0] == k and c != 1 and c.is_positive:
+        return c, element
+    return None
+
+
+_DATA = ("t", "w")  # targets and class weights: data that may be exactly 0
+
+
+def _is_data(f: sp.Expr) -> bool:
+    """A coefficient made of targets, class weights, deltas and numbers only (t_k, w_y, 1 − t_k)."""
+    if f.is_number:
+        return False
+    indexed = f.atoms(sp.Indexed)
+    return bool(indexed) and all(i.base.name in _DATA for i in indexed) \
+        and not (f.free_symbols - {i for i in indexed} - {b.label for b in (i.base for i in indexed)}
+                 - set().union(*(i.free_symbols for i in indexed)))
+
+
+def _row_diffs(add: sp.Expr) -> sp.Expr:
+    """In a sum with a row element and a subtracted row element (x_k − x_y + margin), the two
+    become RowDiff, computed first."""
+    terms = list(add.args)
+    pos = [t for t in terms if isinstance(t, sp.Indexed) and t.base.name not in _DATA]
+    neg = [t for t in terms if isinstance(-t, sp.Indexed) and (-t).base.name not in _DATA]
+    if not pos or not neg or len(terms) < 3:
+        return add
+    a, b = pos[0], neg[0]
+    terms.remove(a)
+    terms.remove(b)
+    return sp.Add(RowDiff(a, -b), *terms)
+
+
+def _guard_zero(mul: sp.Expr) -> sp.Expr:
+    data = [f for f in mul.args if _is_data(f)]
+    rest = [f for f in mul.args if f not in data]
+    if not data or not any(not f.is_number for f in rest):
+        return mul
+    return ZeroGuard(sp.Mul(*data), sp.Mul(*rest))
+
+
+def _finish(e):
+    """Row differences first, then zero guards, in a lowered expression (or each reduction's body)."""
+    if isinstance(e, list):
+        for r in e:
+            r.body = _finish(r.body)
+            if r.inner:
+                _finish(r.inner)
+        return e
+    if e is None or not isinstance(e, sp.Basic):
+        return e
+    e = e.replace(lambda q: isinstance(q, sp.Add) and len(q.args) >= 3, _row_diffs)
+    return e.replace(lambda q: isinstance(q, sp.Mul), _guard_zero)
 
 
 class RowPrinter(NumbaPrinter):
@@ -297,9 +385,10 @@ class RowPrinter(NumbaPrinter):
 
     PER_ROW = ("g", "y", "s")
 
-    def __init__(self, tag):
+    def __init__(self, tag, widen=False):
         super().__init__(tag)
         self.row_locals: dict[str, str] = {}  # local name -> what it holds, read once per row
+        self.widen = widen  # float32 data computed in float64 (row_loss.wide_float32): reads converted
 
     def _print_Indexed(self, expr):
         if expr.base.name == "w":
@@ -308,7 +397,8 @@ class RowPrinter(NumbaPrinter):
             if index.free_symbols and all(v.name in self.PER_ROW for v in index.free_symbols):
                 return self._row_local(f"w_{'_'.join(sorted(v.name for v in index.free_symbols))}", printed)
             return printed
-        return f"{expr.base}[r, {self._print(expr.indices[0])}]"
+        element = f"{expr.base}[r, {self._print(expr.indices[0])}]"
+        return f"np.float64({element})" if self.widen else element
 
     def _row_local(self, name, value):
         self.row_locals.setdefault(name, value)
@@ -337,7 +427,22 @@ class RowPrinter(NumbaPrinter):
         return f"div_rcp({self._print(num)}, {den}, rcp_{den})"
 
     def _print_Difference(self, expr):
-        return f"({self._print(expr.args[0])} - {self._print(expr.args[1])})"
+        # a − max: 0 where a is the max itself, also an infinite one (x = [inf, 0]: softmax [1, 0],
+        # the limit, where inf − inf would be nan); nan stays nan (nan != nan)
+        a, m = self._print(expr.args[0]), self._print(expr.args[1])
+        return f"({a} - {m} if {a} != {m} else {self.const(0)})"
+
+    def _print_RowDiff(self, expr):
+        a, b = expr.args
+        diff = f"({self._print(a)} - {self._print(b)})"
+        if a.base == b.base and a.indices[0] != b.indices[0]:  # x_k − x_y at k = y is 0, also for x_y = ±inf
+            return f"({diff} if {self._print(a.indices[0])} != {self._print(b.indices[0])} else {self.const(0)})"
+        return diff
+
+    def _print_ZeroGuard(self, expr):
+        c, v = expr.args  # 0 for c = 0 and v = ±inf; nan stays nan (v != v)
+        pc, pv = self._print(c), self._print(v)
+        return f"({self._print(c * v)} if {pc} != {self.const(0)} or {pv} != {pv} else {self.const(0)})"
 
     def _print_Idx(self, expr):
         return expr.name
@@ -346,8 +451,9 @@ class RowPrinter(NumbaPrinter):
         a, b = (self._print(v) for v in expr.args)
         return f"({self.const(1)} if {a} == {b} else {self.const(0)})"
 
-    def _print_Ramp(self, expr):
-        return f"max({self._print(expr.args[0])}, {self.const(0)})"
+    def _print_Ramp(self, expr):  # max(z, 0), written so that a nan z stays nan (max(nan, 0) is 0)
+        z = self._print(expr.args[0])
+        return f"({self.const(0)} if {z} <= {self.const(0)} else {z})"
 
     def _print_Step(self, expr):
         return f"({self.const(1)} if {self._print(expr.args[0])} > {self.const(0)} else {self.const(0)})"
@@ -437,8 +543,11 @@ def _exp_sums(reductions: list[Reduction]) -> set[str]:
     sums = set()
     for r in reductions:
         b = r.body
-        if r.kind == "sum" and isinstance(b, sp.exp) and isinstance(b.args[0], Difference):
-            shifted, m = b.args[0].args
+        if r.kind != "sum" or not isinstance(b, sp.exp):
+            continue
+        scale, d = b.args[0].as_independent(Difference, as_Add=False)  # c·(x_k − max), c > 0
+        if isinstance(d, Difference) and (scale == 1 or scale.is_positive):
+            shifted, m = d.args
             mr = maxes.get(str(m))
             if mr is not None and mr.body.subs(mr.loop_index, r.loop_index) == shifted:
                 sums.add(r.var)
@@ -523,11 +632,7 @@ def _max_lines(p: RowPrinter, red: Reduction, buf: int):
     body = red.body
     if isinstance(body, sp.Indexed) and body.indices[0] == red.loop_index:
         return [f"{red.var} = fmax_{p.tag}({body.base}[r])"], 0
-    # c·x[k] with c > 0 (softmax's beta): max_k fl(c·x_k) = fl(c·max_k x_k) exactly, as rounding is
-    # monotone; no pass to materialize the products
-    scale, element = body.as_independent(red.loop_index, as_Add=False)
-    if isinstance(element, sp.Indexed) and element.indices[0] == red.loop_index and scale.is_positive:
-        return [f"{red.var} = {p.doprint(scale)}*fmax_{p.tag}({element.base}[r])"], 0
+    # (c·x[k] with c > 0, softmax's beta, never gets here: lower() shifts it as c·(x_k − max_k x_k))
     v = str(red.loop_index)
     return [f"for {v} in range(n):", f"    buf[{buf}, {v}] = {p.doprint(fold_constants(body))}",
             f"{red.var} = fmax_{p.tag}(buf[{buf}])"], 1
@@ -535,13 +640,15 @@ def _max_lines(p: RowPrinter, red: Reduction, buf: int):
 
 def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, scalar: bool,
              out_inner: list[Reduction] = (), row_value: sp.Expr | None = None,
-             divisor: str | None = None) -> tuple[list[str], int]:
+             divisor: str | None = None, loss: bool = False, widen: bool = False) -> tuple[list[str], int]:
     """Body lines of the per-row loop (indented by the template), and the rows of scratch buffer
     ``buf`` (shape (rows, n), one per row being worked on) they use. With ``row_value`` (fused loss
     and gradient) the row's value goes to ``vout[r]`` and the per-index output to ``out``. A
     ``divisor`` (a loss gradient's 'mean' denominator, a kernel argument) divides each output
-    element as it is stored: the same rounding as dividing afterwards, without a pass of its own."""
-    p = RowPrinter(tag)
+    element as it is stored: the same rounding as dividing afterwards, without a pass of its own.
+    ``loss``: the row's value is a loss, stored plus 0 (a zero loss is +0.0: −(0 − 0) would be −0.0).
+    ``widen``: float32 data read as float64 (with tag "f64": the whole row computed in float64)."""
+    p = RowPrinter(tag, widen)
     lines, nbuf = [], 0
     reuse: dict = {}
     for group in fuse_sums(reductions):
@@ -555,11 +662,12 @@ def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, sca
             more, used = _reduction_lines(p, red), 0
         lines += more
         nbuf += used
+    plus0 = f" + {p.const(0)}" if loss else ""
     if row_value is not None:
-        lines.append(f"vout[r] = {p.doprint(fold_constants(row_value))}")
+        lines.append(f"vout[r] = {p.doprint(fold_constants(row_value))}{plus0}")
     out = fold_constants(out).xreplace(reuse)
     if scalar:
-        lines.append(f"out[r] = {p.doprint(out)}")
+        lines.append(f"out[r] = {p.doprint(out)}{plus0}")
     else:
         out = _reciprocal_divisions(out, _exp_sums(reductions))
         for d in sorted({(str(a.args[1]), int(a.args[2])) for a in out.atoms(RcpDiv)}):
@@ -605,6 +713,8 @@ def derive_rows(fn) -> list[RowKernel]:
     for name, expr, index, is_vjp in ((fn.name, d.value, None if fn.scalar else j, False),
                                        (f"{fn.name}_vjp", d.vjp, i, True)):
         stable = stabilize_row(expr)
+        if is_vjp:  # β·p_i·(g_i − Σ_j p_j g_j): no β·g_i·p_i − β·p_i·Σ_j p_j g_j, whose terms overflow apart
+            stable = sp.factor_terms(stable)
         proof = prove_row(stable, expr, f"{name}: stable = derived", index)
         if not proof.ok:
             raise AssertionError(f"{name}: {proof.method}")
@@ -628,7 +738,8 @@ def render_vector(env, fn, version: str) -> str:
     rks = derive_rows(fn)
     for rk in rks:
         variants = [dict(zip(("lines", "nbuf"), row_code(rk.reductions, rk.out, t, rk.index,
-                                                         fn.scalar and not rk.vjp)), tag=t) for t in ("f32", "f64")]
+                                                         fn.scalar and not rk.vjp)), tag=t,
+                         buf="float32" if t == "f32" else "float64") for t in ("f32", "f64")]
         what = "vector-Jacobian product g·∂y/∂x (what backprop needs)" if rk.vjp else fn.summary
         kernels.append({"name": rk.name, "vjp": rk.vjp, "derived": sp.sstr(rk.derived),
                         "args": ["x"] + (["g"] if rk.vjp else []) + [n for n, _, _ in fn.params],

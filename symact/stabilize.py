@@ -243,6 +243,9 @@ RULES: tuple[Rule, ...] = (
          "cancels to 0 for |t| < 1.5e-8 (pseudo-Huber near 0)", _hypot_minus_one),
     Rule("one_minus_square", "1 - a^2", "(1 - a)(1 + a)",
          "a^2 rounds before the subtraction: 1 - a^2 loses digits as |a| -> 1", _one_minus_square),
+    Rule("power_quotient", "u^q / u", "u^(q - 1)",
+         "u^q overflows (or underflows) where u^(q-1) does not: lq_loss's q|x - y|^q/|x - y| is inf at "
+         "|x - y| = 1e30 in float32 and 0 at subnormal differences", lambda node: _power_quotient(node)),
 )
 
 
@@ -271,3 +274,19 @@ def stabilize(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
 
 
 RULES_BY_NAME = {r.name: r for r in RULES}
+
+
+def _power_quotient(node):
+    # u^q · u^-1 → u^(q − 1) for a non-numeric exponent q (SymPy's d/dx of (x − y)^q is q(x − y)^q/(x − y));
+    # appended for the losses (lq_loss's gradient), see RULES
+    if not isinstance(node, sp.Mul):
+        return None
+    powers = [f for f in node.args if isinstance(f, sp.Pow)]
+    for a in powers:
+        if a.exp.is_number:
+            continue
+        for b in powers:
+            if b is not a and b.base == a.base and b.exp == -1:
+                rest = [f for f in node.args if f is not a and f is not b]
+                return sp.Mul(*rest) * sp.Pow(a.base, a.exp - 1)
+    return None

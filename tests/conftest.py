@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 
 import pytest
 
@@ -22,5 +23,15 @@ def derived():
     return derived_catalog()
 
 
+def pytest_addoption(parser):
+    parser.addoption("--no-torch", action="store_true",
+                     help="hide PyTorch (import torch fails, torch tests skip): what a plain pytest without "
+                          "torch checks; tests/mutation/run.py does the same for its runs")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "torch: cross-checks against PyTorch (a test-only dependency)")
+    if config.getoption("--no-torch"):
+        if sys.modules.get("torch") is not None:
+            raise pytest.UsageError("--no-torch: torch was imported before the tests started")
+        sys.modules["torch"] = None  # `import torch` raises ModuleNotFoundError

@@ -207,15 +207,91 @@ def test_special_values_table_is_what_the_helpers_return(dtype):
     """printing.HELPER_SPECIALS lets the emitter drop a kernel's ±inf / nan select where the body
     already gives that value; each entry must be what the runtime helper really returns (bit for
     bit, sign of zero included), or a kernel would lose its limit at ±inf."""
-    from symact.printing import FUNCTIONS, HELPER_SPECIALS
+    from symact.printing import FUNCTIONS, HELPER_SPECIALS, SoftplusScaled
     x = np.array([np.inf, -np.inf, np.nan], dtype)
     for cls, want in HELPER_SPECIALS.items():
         name = FUNCTIONS[cls].format(t=TAGS[dtype]).removesuffix(f"_{TAGS[dtype]}")
-        got = helper(name, dtype)(x)
+        if cls is SoftplusScaled:  # (c, z): the table holds the value in z
+            fn = getattr(R, f"{name}_{TAGS[dtype]}")
+            gots = [_two_arg_loop(fn)(np.full(3, c, dtype), x) for c in (2.0 ** -10, 1.5, 1.0, 2.0 ** 10)]
+        else:
+            gots = [helper(name, dtype)(x)]
         want = np.array(want, dtype)
         num = ~np.isnan(want)
-        assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got[num]), np.signbit(want[num])), \
-            (cls.__name__, dtype.__name__, got, want)
+        for got in gots:
+            assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got[num]), np.signbit(want[num])), \
+                (cls.__name__, dtype.__name__, got, want)
+
+
+def _two_arg_loop(fn):
+    @njit(error_model="numpy")
+    def loop(a, b, out):
+        for i in range(a.shape[0]):
+            out[i] = fn(a[i], b[i])
+
+    def call(a, b):
+        out = np.empty_like(b)
+        loop(a, b, out)
+        return out
+    return call
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name", ["sin_mul", "cos_mul"])
+def test_sin_cos_of_an_exact_product(name, dtype):
+    """sin_mul(a, b) and cos_mul(a, b) = sin/cos of the exact real product a·b, for every finite a and b:
+    float32 through float64 (the product is exact there), float64 by sin(p) + e·cos(p) below 2^20 and
+    Payne and Hanek's reduction of the double-word product beyond, also where a·b overflows (sin(30x)
+    at x = 1.7e308 has a value). Bound: 1 ULP (float64), 0.5 ULP + a double rounding (float32), against
+    mpmath at 3000 bits; nan for infinite or nan input. (sin(float32(3e9)·30) was -290.4 before.)"""
+    rng = np.random.default_rng(11)
+    fi = np.finfo(dtype)
+    top = math.log10(float(fi.max))
+    n = 1500
+    b = 10.0 ** rng.uniform(math.log10(float(fi.tiny)) + 2, top, n) * rng.choice([-1.0, 1.0], n)
+    a = np.concatenate([np.full(n // 2, 30.0), 10.0 ** rng.uniform(-5, 10, n - n // 2)])
+    edge = [float(fi.max), -float(fi.max), float(fi.max) / 2, 3e9, 2.0 ** 20 / 30, 2.0 ** 53, 1e30, -1e30]
+    b = np.concatenate([b, edge, edge]).astype(dtype)
+    a = np.concatenate([a, [30.0] * len(edge), [1e4] * len(edge)]).astype(dtype)
+    got = _two_arg_loop(getattr(R, f"{name}_{TAGS[dtype]}"))(a, b)
+    mp = mpmath.sin if name == "sin_mul" else mpmath.cos
+    worst = 0.0
+    with mpmath.workprec(3000):
+        for ai, bi, y in zip(a.tolist(), b.tolist(), got.tolist()):
+            t = mp(mpmath.mpf(ai) * mpmath.mpf(bi))
+            worst = max(worst, float(abs(mpmath.mpf(y) - t) / ulp_of(t, dtype)))
+    print(f"{name} {dtype.__name__}: max {worst:.3f} ULP")
+    assert worst <= (1.0 if dtype is np.float64 else 0.5 + 1e-6)
+    specials = np.array([np.inf, -np.inf, np.nan, 0.0], dtype)
+    out = _two_arg_loop(getattr(R, f"{name}_{TAGS[dtype]}"))(np.full(4, 30.0, dtype), specials)
+    assert np.isnan(out[:3]).all() and out[3] == (0.0 if name == "sin_mul" else 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_softplus_scaled(dtype):
+    """softplus_scaled(c, z) = log(1 + e^(c·z))/c for c > 0, finite wherever the value is (z up to the
+    largest float, where c·z overflows), within 3 ULP (softplus's log1p(e^-|c·z|) within 2, the division
+    by c and the sum with max(z, 0) one rounding each) plus what rounding c·z costs when c is not a power
+    of two, 2u·|c·z|·e^(-|c·z|)/(c·|value|) relatively."""
+    fi = np.finfo(dtype)
+    rng = np.random.default_rng(5)
+    z = np.concatenate([rng.uniform(-60, 60, 600), 10.0 ** rng.uniform(-30, math.log10(float(fi.max)), 300),
+                        -(10.0 ** rng.uniform(-30, 2.5, 200)), [float(fi.max), float(fi.max) / 2, 0.0]]).astype(dtype)
+    fn = _two_arg_loop(R.softplus_scaled_f32 if dtype is np.float32 else R.softplus_scaled_f64)
+    u = 2.0 ** -(fi.nmant + 1)
+    for c in (1.0, 2.0, 2.0 ** -10, 2.0 ** 10, 1.5):
+        with np.errstate(all="ignore"):
+            got = fn(np.full(z.shape, c, dtype), z)
+        with mpmath.workprec(400):
+            for zi, y in zip(z.tolist(), got.tolist()):
+                cz = mpmath.mpf(c) * zi
+                t = (mpmath.log1p(mpmath.exp(cz)) if cz < 0 else cz + mpmath.log1p(mpmath.exp(-cz))) / c
+                if abs(t) < float(fi.tiny):
+                    continue
+                assert math.isfinite(y), (c, zi, y)
+                slack = 0 if c in (1.0, 2.0, 2.0 ** -10, 2.0 ** 10) else u * abs(cz) * mpmath.exp(-abs(cz)) / (c * abs(t)) * 2
+                err = float(abs(mpmath.mpf(y) - t) / ulp_of(t, dtype))
+                assert err <= 3 + float(slack / (ulp_of(t, dtype) / abs(t))), (c, zi, y, mpmath.nstr(t, 17), err)
 
 
 @njit(error_model="numpy")

@@ -1,11 +1,17 @@
 """Fused kernels name_fwd_grad(x, *params) -> (y, dy/dx) and name_fwd_vjp(x, g, *params) ->
-(y, g·dy/dx), and the serial and parallel loops: each must give exactly what the separate kernels give."""
+(y, g·dy/dx): against the independent truth (tests/reference.py) over the stress sweep at every
+parameter set, and bit for bit against the separate kernels; and the serial and parallel (prange)
+loops of every elementwise kernel, bit for bit on the full sweep."""
 from __future__ import annotations
+
 
 import numpy as np
 import pytest
 
 import symact.kernels as K
+from accuracy import DTYPES, judge_series, rounds_argument, underflow_degree
+from conftest import derived_catalog
+from reference import bound_params, param_sets, sweep, truth
 from symact.catalog.row_losses import ROW_LOSSES
 
 # elementwise fused kernels (the row losses' name_fwd_grad are tested in test_row_losses.py)
@@ -117,17 +123,85 @@ def test_fused_out_pair_and_parameters():
         K.sigmoid_fwd_grad(x, out=np.empty_like(x))
 
 
-@pytest.mark.parametrize("name", ["sigmoid", "softplus", "elu", "tanh_grad", "sigmoid_fwd_grad"])
-def test_parallel_and_serial_loops_agree(name):
-    x = np.random.default_rng(0).standard_normal(5000) * 20
+def _activation_kernels():
+    """The fused forward+VJP kernels (each runs an activation's forward and derivative scalar code in one
+    loop) and the parameter VJPs of the activation modules, with the entry each belongs to. (Every other
+    kernel's loops come from the same template around the same inlined scalar code, and compiling a
+    prange loop costs seconds, so one loop per scalar body is checked.)"""
+    for name in K.__all__:
+        module = getattr(K, name).__module__
+        if ".activations." in module and (name.endswith("_fwd_vjp") or "_vjp_" in name):
+            yield name, module.rsplit(".", 1)[1]
+
+
+def _args(kernel, entry, x, g):
+    if kernel.endswith("_fwd_vjp") or "_vjp_" in kernel:
+        return (x, g)
+    return (x,)
+
+
+@pytest.mark.parametrize("kernel,entry_name", list(_activation_kernels()))
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_parallel_and_serial_loops_agree(kernel, entry_name, dtype):
+    """The prange loop and the serial loop of every fused forward+VJP kernel and parameter VJP: bit for
+    bit, signs of zero and nan included, on the full sweep."""
+    x = sweep(dtype)
+    g = np.resize(np.array([1.0, -0.75, 3.0, 2.0 ** -20, 1e4], dtype), x.shape)
     previous = K.configure(parallel=True)
     try:
-        par = getattr(K, name)(x)
-        K.configure(parallel=False)
-        ser = getattr(K, name)(x)
+        with np.errstate(all="ignore"):
+            par = getattr(K, kernel)(*_args(kernel, entry_name, x, g))
+            K.configure(parallel=False)
+            ser = getattr(K, kernel)(*_args(kernel, entry_name, x, g))
     finally:
         K.configure(*previous)
-    np.testing.assert_array_equal(par, ser)
+    for a, b in zip(par if isinstance(par, tuple) else (par,), ser if isinstance(ser, tuple) else (ser,)):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.tobytes() == b.tobytes(), (kernel, dtype.__name__)
+
+
+def _fused_cases():
+    for name, d in derived_catalog().items():
+        if f"{name}_fwd_grad" in K.__all__:
+            for dt in DTYPES:
+                yield pytest.param(name, dt, id=f"{name}-{dt.__name__}")
+
+
+@pytest.mark.parametrize("entry_name,dtype", list(_fused_cases()))
+def test_fused_against_the_truth(derived, entry_name, dtype):
+    """name_fwd_grad and name_fwd_vjp against the definition's value and derivative (reference.py),
+    not only against the separate kernels, at the defaults over the full sweep and at every other
+    parameter set over the short one; g·f'(x) of the vjp with 1/2 ULP for its product. Bounds as in
+    tests/accuracy.py (these kernels keep their arguments as the separate ones do)."""
+    d = derived[entry_name]
+    entry = d.entry
+    degree = underflow_degree(entry)
+    kf = next(k for k in d.kernels if k.role == "f")
+    kg = next(k for k in d.kernels if k.role == "df/dx")
+    failures, points = [], 0
+    for i, params in enumerate(param_sets(entry)):
+        xs = sweep(dtype, full=i == 0)
+        g = np.resize(np.array([1.0, -0.75, 3.0, 2.0 ** -20, 0.5], dtype), xs.shape)
+        bound = bound_params(entry, params, dtype)
+        cond_f, cond_g = (rounds_argument(entry, k, dict(bound)) for k in (kf, kg))
+        with np.errstate(all="ignore"):
+            y, dy = getattr(K, f"{entry_name}_fwd_grad")(xs, **params)
+            y2, vjp = getattr(K, f"{entry_name}_fwd_vjp")(xs, g, **params)
+        ts = [truth(entry_name, bound, x, dtype) for x in xs.tolist()]
+        f = [t.f for t in ts]
+        df = [t.df for t in ts]
+        d2 = [t.d2f for t in ts]
+        gdf = [t.df * float(gv) for t, gv in zip(ts, g)]
+        gd2 = [t.d2f * float(gv) for t, gv in zip(ts, g)]
+        p = dict(bound)
+        x = xs.tolist()
+        failures += judge_series(x, y, f, df, dtype, cond_f, p, degree)
+        failures += judge_series(x, y2, f, df, dtype, cond_f, p, degree)
+        failures += judge_series(x, dy, df, d2, dtype, cond_g, p, degree)
+        failures += judge_series(x, vjp, gdf, gd2, dtype, cond_g, p, degree, extra_ulp=0.5)
+        points += 4 * len(x)
+    assert points > 1000
+    assert not failures, f"{len(failures)} points over the bound:\n" + "\n".join(failures[:12])
 
 
 def _loop_used(name, x, monkeypatch):

@@ -3,6 +3,7 @@ has no such loss, stability at the extremes, and clear errors on bad input."""
 from __future__ import annotations
 
 import math
+import warnings
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import sympy as sp
 
 import symact.kernels as K
-from symact.catalog import X
+from mp_truth import exact, judge, scalar, terms, unit_roundoff
 from symact.catalog.losses import LOSSES
 
 # torch warns on every kl_div(reduction='mean') that 'mean' will mean 'batchmean' in a future release
@@ -84,28 +85,194 @@ def test_weights_match_pytorch(loss):
     np.testing.assert_allclose(getattr(K, f"{loss.name}_grad")(x, y, weight=w, **kw), xt.grad.numpy(), rtol=1e-12)
 
 
-@pytest.mark.parametrize("loss", [l for l in LOSSES if not l.pytorch], ids=lambda l: l.name)
-def test_losses_without_pytorch_against_mpmath(loss):
-    x, y = _data(loss, 40, np.float64)
-    d = loss.pointwise()
-    expr = d.expr().subs({p.symbol: p.value for p in d.params if p.name != "target"})
-    t = sp.Symbol("target", real=True)
-    f = sp.lambdify([X, t], expr, modules="mpmath")
-    df = sp.lambdify([X, t], sp.diff(expr, X), modules="mpmath")
-    with mpmath.workdps(50):
-        want = [float(f(mpmath.mpf(a), mpmath.mpf(b))) for a, b in zip(x, y)]
-        dwant = [float(df(mpmath.mpf(a), mpmath.mpf(b))) if a != b else 0.0 for a, b in zip(x, y)]
-    np.testing.assert_allclose(getattr(K, loss.name)(x, y, reduction="none"), want, rtol=1e-14, atol=1e-300)
-    np.testing.assert_allclose(getattr(K, loss.name)(x, y), np.mean(want), rtol=1e-13)
-    if loss.grad:
-        np.testing.assert_allclose(getattr(K, f"{loss.name}_grad")(x, y, reduction="sum"), dwant, rtol=1e-13,
-                                   atol=1e-300)
+# ---- every loss and gradient against mpmath, up to ±max, ±inf and nan ------------------------------------
+
+def sweep_inputs(loss, dtype) -> list[float]:
+    """Inputs from the entry's input_domain: probabilities (0, subnormal, smallest normal, 1e-8, ¼, ½,
+    1 − ε, 1, nan) or reals (0, ±subnormal, ±smallest normal, ±1e-8, … ±1e4, ±1e30/1e200, ±max, ±inf, nan)."""
+    fi = np.finfo(dtype)
+    if loss.input_domain == "prob":
+        return [0.0, float(fi.smallest_subnormal), float(fi.tiny), 1e-8, 0.25, 0.5, float(dtype(1) - fi.epsneg), 1.0,
+                math.nan]
+    big = 1e30 if dtype == np.float32 else 1e200
+    pos = [float(fi.smallest_subnormal), float(fi.tiny), 1e-8, 0.5, 1.0, 2.0, 30.0, 1e4, big, float(fi.max)]
+    return [0.0] + pos + [-v for v in pos] + [math.inf, -math.inf, math.nan]
+
+
+def sweep_targets(kind, dtype) -> list[float]:
+    """Targets from the entry's target kind: ±1 labels, probabilities, non-negative numbers or reals,
+    each with its extremes (±max, ±inf where legal) and nan."""
+    fi = np.finfo(dtype)
+    if kind == "pm1":
+        return [-1.0, 1.0, math.nan]
+    if kind == "prob":
+        return [0.0, float(fi.smallest_subnormal), 0.25, 0.5, float(dtype(1) - fi.epsneg), 1.0, math.nan]
+    if kind == "nonneg":
+        return [0.0, float(fi.smallest_subnormal), 0.5, 1.0, 3.0, float(fi.max), math.inf, math.nan]
+    return [0.0, -3.0, 2.5, 1e4, float(fi.max), -float(fi.max), math.inf, -math.inf, math.nan]
+
+
+def sweep_parameters(p) -> list[float]:
+    """Non-default values of a parameter from its metadata: the ends of its stated domain, else small
+    and large positive values (2^-24 … 2^24) or values of both signs and 0."""
+    if p.domain:
+        values = list(p.domain)
+    elif p.positive:
+        values = [2.0**-24, 0.5, 3.0, 2.0**24]
     else:
-        assert not hasattr(K, f"{loss.name}_grad")
+        values = [-2.0, 0.0, 2.0]
+    return [v for v in values if v != float(p.value)]
+
+
+def sweep_contexts(loss, kind, dtype):
+    """(second input, target, parameters): every target of the kind at the defaults, then each
+    parameter at each non-default value with a few finite targets."""
+    targets = sweep_targets(kind, dtype)
+    seconds = [0.0, 1.0, -3.0, float(np.finfo(dtype).max), math.inf, math.nan] if loss.second_input else [None]
+    defaults = {p.name: float(p.value) for p in loss.params}
+    out = [(x2, t, defaults) for x2 in seconds for t in targets]
+    few = [t for t in targets if math.isfinite(t)][:: max(1, len(targets) // 3)]
+    for p in loss.params:
+        for v in sweep_parameters(p):
+            out += [(seconds[1] if loss.second_input else None, t, {**defaults, p.name: v}) for t in few]
+    return out
+
+
+# Known non-finite (or lost) results where the truth is finite, at the extremes, not fixed here: the
+# per-element kernels come from the elementwise pipeline (stabilize/printing/runtime), outside the loss
+# templates. Each is checked to still fail (so the entry goes when it is fixed). (kernel, condition).
+def _difference_overflows(x, others, dtype):
+    """|x − y| beyond the largest float, or one side infinite and the other not: d = x − y is ±inf."""
+    y = others[0]
+    return math.isfinite(x) != math.isfinite(y) or (math.isfinite(x) and abs(x - y) > float(np.finfo(dtype).max))
+
+
+def _scaled_difference_overflows(x, others, dtype):
+    """d = x − y, or d/δ (δ the last parameter), is ±inf."""
+    return _difference_overflows(x, others, dtype) or \
+        (math.isfinite(x) and abs(x - others[0]) / others[-1] > float(np.finfo(dtype).max))
+
+
+KNOWN = {
+    # hypot1m1(inf) and d/hypot(1, d/δ) at d/δ = ±inf are nan (runtime helpers), the truth is the limit
+    ("pseudo_huber_loss", "f"): _scaled_difference_overflows,
+    ("pseudo_huber_loss", "g"): _scaled_difference_overflows,
+    # q·|d|^(q−1) with d = x − y overflowed: inf where the truth is finite (|x − y| > max)
+    ("lq_loss", "g"): _difference_overflows,
+    # 1/x overflows for a subnormal x: (x − y)·(1/x)·(1/(1 − x)) is 0·inf at x = y
+    ("binary_cross_entropy", "g"): lambda x, others, dtype: 0 < x < float(np.finfo(dtype).tiny),
+    # CSE evaluates pos_weight·softplus(−x) first: inf at x = −max for pos_weight > 1, y < 1/pos_weight
+    ("binary_cross_entropy_with_logits", "f"): lambda x, others, dtype: abs(x) == float(np.finfo(dtype).max),
+    # log_target: e^t·(t − x) is inf·0 at t = x beyond log(max) (the truth is 0)
+    ("kl_div", "f"): lambda x, others, dtype: x == others[0] and x > math.log(float(np.finfo(dtype).max)),
+}
+
+
+def _kernels(loss, variant=None):
+    """(arguments, {kernel: (function, reduction, textbook expression)}) for the loss's formula or one
+    of its variants (kl_div's log_target: the flag passed as True)."""
+    x, y = sp.Symbol("x", real=True), sp.Symbol("y", real=True)
+    x2 = sp.Symbol("x2", real=True)
+    args = [x] + ([x2] if loss.second_input else []) + [y] + [p.symbol for p in loss.params]
+    f = sp.sympify((variant.formula if variant else loss.formula)(*args))
+    flag = {variant.flag: True} if variant else {}
+
+    def call(fn):
+        return lambda *a, **kw: fn(*a, **kw, **flag)
+
+    out = {"f": (call(getattr(K, loss.name)), "none", f)}
+    if loss.grad:
+        out["g"] = (call(getattr(K, f"{loss.name}_grad")), "sum", sp.diff(f, x))
+        if loss.second_input:
+            out["g2"] = (call(getattr(K, f"{loss.name}_grad_{loss.second_input}")), "sum", sp.diff(f, x2))
+    return args, out
+
+
+def _loss_sweep(loss, dtype):
+    worst, failures, known = {}, [], set()
+    for variant in (None, *loss.variants):
+        _variant_sweep(loss, variant, dtype, worst, failures, known)
+    return worst, failures, known
+
+
+def _variant_sweep(loss, variant, dtype, worst, failures, known):
+    u = unit_roundoff(dtype)
+    args, kernels = _kernels(loss, variant)
+    domain = (0.0, 1.0) if loss.input_domain == "prob" else None
+    xs = sweep_inputs(loss, dtype)
+    kind = variant.target if variant else loss.target
+    for x2, t, params in sweep_contexts(loss, kind, dtype):
+        others = [float(dtype(v)) for v in ([x2] if loss.second_input else []) + [t]
+                  + [params[p.name] for p in loss.params]]
+        xa = np.array(xs, dtype)
+        data = ([np.full(xa.shape, others[0], dtype)] if loss.second_input else []) + \
+            [np.full(xa.shape, others[len(others) - len(loss.params) - 1], dtype)]
+        kw = {p.name: float(dtype(params[p.name])) for p in loss.params}
+        for kname, (fn, reduction, expr) in kernels.items():
+            with np.errstate(all="raise"):  # no NumPy warning may leak from the front end
+                got = np.asarray(fn(xa, *data, reduction=reduction, **kw))
+            assert got.dtype == dtype and got.shape == xa.shape
+            if any(math.isnan(o) for o in others):  # a nan target or second input: nan out
+                bad = [(v, g) for v, g in zip(xs, got.tolist()) if not math.isnan(g)]
+                failures += [(kname, v, others, g, "nan") for v, g in bad]
+                continue
+            bound = {a: exact(o) for a, o in zip(args[1:], others) if math.isfinite(o)}
+            e = expr.subs(bound)
+            inf_other = [n for n, o in enumerate(others) if math.isinf(o)]
+            if inf_other:  # the limit in that argument, at each finite x (SymPy's limit: y·log y vs y·x)
+                var = args[1 + inf_other[0]]
+                rest = tuple(o for n, o in enumerate(others) if n != inf_other[0])
+                truths = [math.nan if math.isnan(v) else None if math.isinf(v) else
+                          scalar(var, e.subs(args[0], exact(v)), rest + (v,)).limit(
+                              1 if others[inf_other[0]] > 0 else -1, symbolic=True) for v in xs]
+                allowances = [0] * len(xs)
+            else:
+                truth = scalar(args[0], e, tuple(others), domain)
+                size = scalar(args[0], terms(e), tuple(others), domain)
+                truths = [truth(v) for v in xs]
+                allowances = []
+                for v in xs:
+                    m = size.direct(v) if math.isfinite(v) and abs(v) <= 4000 else None
+                    allowances.append(2 * u * m if m is not None and mpmath.isfinite(m) else 0)
+            for v, g, tr, al in zip(xs, got.tolist(), truths, allowances):
+                if tr is None:  # both infinite (x = y = inf): no value
+                    continue
+                ok, err = judge(g, tr, dtype, al)
+                if ok:
+                    worst[kname] = max(worst.get(kname, 0.0), err)
+                    continue
+                cond = KNOWN.get((loss.name, kname))
+                if cond is not None and cond(v, others, dtype):
+                    known.add((loss.name, kname))
+                    continue
+                failures.append((variant and variant.flag, kname, v, others, g, mpmath.nstr(mpmath.mpf(tr), 17), err))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
+def test_losses_against_mpmath(loss, dtype):
+    """Each loss (reduction='none') and its gradient(s) (reduction='sum': per element), over inputs,
+    targets and parameters generated from the entry's metadata up to ±max, ±inf and nan, against the
+    catalog formula with every other argument bound to its exact value, in mpmath (tests/mp_truth.py;
+    gradients: SymPy's diff of that formula, the branch owning the point at a kink; limits at ±inf).
+    Bound: 4 ULP plus 2u·Σ|terms| of the textbook sum (where its terms cancel — σ(x) − y, 1 − cos —
+    the rounding of each term is inherent). nan in any argument gives nan. KNOWN lists the extremes
+    not fixed here, each still failing."""
+    worst, failures, known = _loss_sweep(loss, dtype)
+    assert not failures, failures[:8]
+    stale = {k for k in KNOWN if k[0] == loss.name} - known
+    if dtype == np.float64:  # every KNOWN entry fails in float64 (some not in float32)
+        assert not stale, f"{sorted(stale)} no longer fail: remove them from KNOWN"
 
 
 def test_extremes_stay_finite_and_accurate():
     for dt in DTYPES:
+        # +inf logit, target 1: the loss tends to 0 (its (1 - y)·log(1 - σ) term is absent, not 0·(-inf))
+        inf = np.array([np.inf, -np.inf], dt)
+        np.testing.assert_array_equal(K.binary_cross_entropy_with_logits(inf, np.array([1.0, 0.0], dt),
+                                                                         reduction="none"), [0.0, 0.0])
+        np.testing.assert_array_equal(K.binary_cross_entropy_with_logits_grad(inf, np.array([1.0, 0.0], dt),
+                                                                              reduction="none"), [0.0, 0.0])
         x = np.array([800.0, -800.0, 800.0, -800.0], dt)
         y = np.array([1.0, 1.0, 0.0, 0.0], dt)
         v = K.binary_cross_entropy_with_logits(x, y, reduction="none")
@@ -335,3 +502,102 @@ def test_bce_random_sweep_against_mpmath(dtype):
             want, dwant = _bce_mp(xi, yi)
             assert _ulps(vi, want, dtype) <= 4, (xi, yi, vi, want)
             assert _ulps(gi, dwant, dtype) <= 4, (xi, yi, gi, dwant)
+
+
+# ---- reductions, weights and 'mean' denominators without PyTorch ----------------------------------------
+
+def _moderate(loss, shape, dtype, seed):
+    """Moderate inputs for the semantics tests (their values are the sweep's business)."""
+    r = np.random.default_rng(seed)
+    x = r.uniform(0.05, 0.95, shape) if loss.input_domain == "prob" else r.standard_normal(shape) * 2
+    if loss.target == "pm1":
+        y = r.choice([-1.0, 1.0], shape)
+    elif loss.target in ("prob", "nonneg"):
+        y = r.uniform(0, 1, shape)
+    else:
+        y = r.standard_normal(shape)
+    extra = [r.standard_normal(shape)] if loss.second_input else []
+    return x.astype(dtype), [e.astype(dtype) for e in extra], y.astype(dtype)
+
+
+def _grads(loss):
+    return [f"{loss.name}_grad"] + ([f"{loss.name}_grad_{loss.second_input}"] if loss.second_input else []) \
+        if loss.grad else []
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
+def test_reductions_without_pytorch(loss):
+    """'sum' adds the per-element losses, 'mean' divides the sum by the element count, 'batchmean'
+    (where offered) by input.shape[0]; each gradient of the reduced loss is the per-element gradient
+    ('sum') divided the same way. Checked against NumPy in float64 on the per-element values (whose
+    accuracy the mpmath sweep checks): a 'mean' dividing by the wrong count fails here."""
+    x, extra, y = _moderate(loss, (4, 6), np.float64, 1)
+    fn = getattr(K, loss.name)
+    per = fn(x, *extra, y, reduction="none")
+    assert per.shape == x.shape
+    np.testing.assert_allclose(fn(x, *extra, y, reduction="sum"), per.sum(), rtol=1e-14)
+    np.testing.assert_allclose(fn(x, *extra, y, reduction="mean"), per.sum() / per.size, rtol=1e-14)
+    if "batchmean" in loss.reductions:
+        np.testing.assert_allclose(fn(x, *extra, y, reduction="batchmean"), per.sum() / x.shape[0], rtol=1e-14)
+    for name in _grads(loss):
+        g = getattr(K, name)(x, *extra, y, reduction="sum")
+        np.testing.assert_array_equal(getattr(K, name)(x, *extra, y, reduction="none"), g)
+        np.testing.assert_allclose(getattr(K, name)(x, *extra, y, reduction="mean"), g / g.size, rtol=1e-15)
+        if "batchmean" in loss.reductions:
+            np.testing.assert_allclose(getattr(K, name)(x, *extra, y, reduction="batchmean"), g / x.shape[0],
+                                       rtol=1e-15)
+
+
+@pytest.mark.parametrize("loss", [l for l in LOSSES if l.weight], ids=lambda l: l.name)
+def test_weights_without_pytorch(loss):
+    """PyTorch's elementwise weight, broadcast: 'none' is w·ℓ, 'sum' Σ w·ℓ, 'mean' Σ w·ℓ divided by the
+    number of elements (weight='count': huber_loss, the BCE losses) or by the sum of the broadcast
+    weights (weight='weights': l1_loss, mse_loss), as torch 2.13; gradients likewise."""
+    x, extra, y = _moderate(loss, (4, 6), np.float64, 2)
+    w = np.random.default_rng(3).uniform(0.1, 3.0, 6)
+    fn = getattr(K, loss.name)
+    per = fn(x, *extra, y, reduction="none")
+    wb = np.broadcast_to(w, x.shape)
+    denominator = wb.sum() if loss.weight == "weights" else x.size
+    np.testing.assert_allclose(fn(x, *extra, y, reduction="none", weight=w), per * wb, rtol=1e-15)
+    np.testing.assert_allclose(fn(x, *extra, y, reduction="sum", weight=w), (per * wb).sum(), rtol=1e-14)
+    np.testing.assert_allclose(fn(x, *extra, y, reduction="mean", weight=w), (per * wb).sum() / denominator,
+                               rtol=1e-14)
+    for name in _grads(loss):
+        g = getattr(K, name)(x, *extra, y, reduction="sum")
+        np.testing.assert_allclose(getattr(K, name)(x, *extra, y, reduction="sum", weight=w), g * wb, rtol=1e-15)
+        np.testing.assert_allclose(getattr(K, name)(x, *extra, y, reduction="mean", weight=w),
+                                   g * wb / denominator, rtol=1e-15)
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
+def test_empty_input_is_a_mean_of_nothing(loss):
+    """An empty input: 'none' is empty, 'sum' 0, 'mean' nan (PyTorch's values), and no NumPy warning
+    leaks from the front end (warnings are errors here)."""
+    x, extra, y = _moderate(loss, (0,), np.float32, 4)
+    fn = getattr(K, loss.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fn(x, *extra, y, reduction="none").shape == (0,)
+        assert fn(x, *extra, y, reduction="sum") == 0
+        assert np.isnan(fn(x, *extra, y, reduction="mean"))
+        if loss.weight:
+            assert np.isnan(fn(x, *extra, y, reduction="mean", weight=np.zeros(0, np.float32)))
+        for name in _grads(loss):
+            assert getattr(K, name)(x, *extra, y, reduction="mean").shape == (0,)
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
+def test_nan_and_infinite_targets(loss):
+    """A nan target gives nan for that element only (the others unchanged); an infinite target where
+    the kind allows it is no error (mse_loss(1, inf) = inf)."""
+    x, extra, y = _moderate(loss, (5,), np.float64, 5)
+    y[2] = np.nan
+    fn = getattr(K, loss.name)
+    per = fn(x, *extra, y, reduction="none")
+    assert np.isnan(per[2]) and np.isfinite(np.delete(per, 2)).all()
+    good = np.delete(np.arange(5), 2)
+    np.testing.assert_array_equal(per[good], fn(x[good], *[e[good] for e in extra], y[good], reduction="none"))
+    for name in _grads(loss):
+        g = getattr(K, name)(x, *extra, y, reduction="sum")
+        assert np.isnan(g[2]) and np.isfinite(g[good]).all()

@@ -3,16 +3,21 @@ entropy) and maxout: PyTorch autograd for values and gradients (all reductions, 
 ignore_index), mpmath on extreme rows, the seeds' numbers, and a clear error for every bad input."""
 from __future__ import annotations
 
+import functools
+import math
 import subprocess
 import sys
+import warnings
 
 import mpmath
 import numpy as np
 import pytest
+import sympy as sp
 
 import symact.kernels as K
-from reference import assert_row_ulp, ulp_error
-from symact.catalog.row_losses import ROW_LOSSES
+from mp_truth import Row, explicit, judge, terms, ulp_error, unit_roundoff
+from symact.catalog.row_losses import ROW_LOSSES, s as S_SYMBOL, t as T_BASE, w as W_BASE, y as Y_SYMBOL
+from symact.catalog.vectors import k as K_INDEX
 
 DTYPES = [np.float64, np.float32]
 REDUCTIONS = ["none", "mean", "sum"]
@@ -114,33 +119,265 @@ def test_cross_entropy_shapes_follow_pytorch():
         torch.tensor(v), torch.tensor(2))), rel=1e-14)
 
 
-def _ce_truth(row, label):
-    with mpmath.workdps(80):
-        xs = [mpmath.mpf(float(v)) for v in row]
-        lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in xs))
-        value = lse - xs[label]
-        grad = [mpmath.exp(v - lse) - (1 if m == label else 0) for m, v in enumerate(xs)]
-        grad[label] = -mpmath.fsum(mpmath.exp(v - lse) for m, v in enumerate(xs) if m != label)
-        return value, grad
+# ---- every row loss against mpmath: rows from the catalog metadata, up to ±max, ±inf, nan ---------------
+
+def input_rows(loss, dtype) -> list[list[float]]:
+    """Rows for a loss's first input: probabilities (input_domain 'prob': one-hot, uniform, skewed,
+    subnormal and next-to-1 entries) or real scores (the issues' extreme rows, the dtype's largest and
+    smallest numbers, ±inf, nan, ties, random rows)."""
+    fi = np.finfo(dtype)
+    mx, sub, tiny = float(fi.max), float(fi.smallest_subnormal), float(fi.tiny)
+    if loss.input_domain == "prob":
+        rows = [[0.8, 0.15, 0.05], [1.0, 0.0, 0.0], [0.5, 0.5], [1 / 3] * 3, [sub, 1.0 - float(fi.epsneg), tiny],
+                [0.25, 0.25, 0.25, 0.25], [1e-30, 0.5, 0.5], [math.nan, 0.5, 0.5]]
+    else:
+        big = 1e30 if dtype == np.float32 else 1e200
+        rows = [[1000.0, 0.0, -1000.0], [-745.0, -744.0, -800.0], [100.0, 0.0, 0.0], [2.0, 1.0, 0.1],
+                [0.0, 0.0, 0.0, 0.0], [3.0, 1.0], [-1e4, 1e4], [30.0, 0.0, -30.0, 1.0], [1e20, 1e20, 0.0],
+                [sub, -sub, tiny], [1e-25, 1e-25, 0.0], [mx, 0.0, -mx], [mx, mx, 1.0], [big, -big, 0.0],
+                [math.inf, 0.0, 1.0], [-math.inf, 0.0, 1.0], [math.nan, 0.0, 1.0]]
+        rng = np.random.default_rng(2)
+        rows += [list(rng.standard_normal(4) * scale) for scale in (1.0, 30.0)]
+    return [np.array(r, dtype).tolist() for r in rows]
 
 
-EXTREME = [([1000.0, 0.0, -1000.0], 0), ([1000.0, 0.0, -1000.0], 1), ([1000.0, 0.0, -1000.0], 2),
-           ([-745.0, -744.0, -800.0], 0), ([-745.0, -744.0, -800.0], 2), ([100.0, 0.0, 0.0], 0),
-           ([100.0, 0.0, 0.0], 1), ([2.0, 1.0, 0.1], 0), ([0.0, 0.0, 0.0, 0.0], 3), ([3.0], 0),
-           ([-1e4, 1e4], 0), ([30.0, 0.0, -30.0, 1.0], 0)]
+def partner_rows(row, dtype) -> list[list[float]]:
+    """Second and third inputs (cosine embedding's input2, triplet's positive/negative) for a row:
+    itself (cos = 1, distance eps), reversed, and a moderate random row."""
+    rng = np.random.default_rng(len(row))
+    return [np.array(r, dtype).tolist() for r in (row, row[::-1], list(rng.standard_normal(len(row))))]
+
+
+def targets(loss, kind, row, dtype) -> list:
+    """Per target kind: class labels (the row's max, min and first class), probability rows (one-hot,
+    uniform, skewed with a zero), label masks, ±1."""
+    n = len(row)
+    if kind == "label":
+        finite = [v if not math.isnan(v) else -math.inf for v in row]
+        return sorted({0, int(np.argmax(finite)), int(np.argmin(finite))})
+    if kind == "prob":
+        skew = [0.0] * n
+        skew[0] = 0.7
+        skew[-1] += 0.3
+        return [np.array(r, dtype).tolist() for r in ([1.0 / n] * n, [0.0] * (n - 1) + [1.0], skew)]
+    if kind == "mask":
+        return [[1] + [0] * (n - 1), [0] + [1] * (n - 1), [1] * n]
+    if kind == "pm1":
+        return [1.0, -1.0]
+    return [None]
+
+
+def class_weights(loss, n, dtype) -> list:
+    """None (all ones), and weights with a zero class and a large one."""
+    if not loss.weight:
+        return [None]
+    return [None, np.array([0.0, 2.5, 1e3, 0.5][:n] + [1.0] * (n - 4), dtype).tolist()]
+
+
+def parameter_sets(loss) -> list[dict]:
+    """Defaults, then each parameter at other legal values from its metadata: the ends of its stated
+    domain (eps), positive ones 0.5, 1, 3 (p: 1-norm and 3-norm distances), real ones −2, 0, 2 and 1e4
+    (a margin larger than the scores)."""
+    defaults = {p.name: float(p.value) for p in loss.params}
+    out = [defaults]
+    for p in loss.params:
+        values = list(p.domain) if p.domain else [0.5, 1.0, 3.0] if p.positive else [-2.0, 0.0, 2.0, 1e4]
+        out += [{**defaults, p.name: v} for v in values if v != defaults[p.name]]
+    return out
+
+
+def _exponent(formula):
+    for s in sp.sympify(formula).atoms(sp.Sum):
+        if isinstance(s.function, sp.exp):
+            return s.function.args[0]
+    return None
+
+
+def _shift(formula, row):
+    """κ = max_k |z_k| over the row's shifted exponents z_k = a(x_k) − max a (0 without exponentials or
+    with non-finite entries): the relative error a max-shifted kernel's e^z inherits (u·|z|)."""
+    a = _exponent(formula)
+    if a is None or not all(math.isfinite(v) for v in row):
+        return 0
+    x = next(iter(a.atoms(sp.Indexed))).base
+    f = sp.lambdify([x[0]], a.subs(K_INDEX, 0), "mpmath")
+    with mpmath.workdps(40):
+        z = [f(mpmath.mpf(v)) for v in row]
+        return max(z) - min(z)
+
+
+@functools.cache
+def _row_truths(name: str, kind: str, n: int, label):
+    """[(kernel output index, Row of the value, Row of Σ|terms|, log-type)] for the loss and, per
+    input, the gradient components: the catalog formula at K = n with the label fixed, SymPy's diff
+    of it by each input element."""
+    loss = ENTRIES[name]
+    subs = {Y_SYMBOL: label} if label is not None else {}
+    e = explicit(loss.formulas[kind], n, subs)
+    bases = {base: n for _, base in loss.inputs}
+    data = {b: n for b in (T_BASE, W_BASE) if e.has(b)}
+    scalars = [S_SYMBOL] + [p.symbol for p in loss.params]
+    scalars = [c for c in scalars if e.has(c)]
+    names = {p.name: p.symbol for p in loss.params}
+    for sym in e.free_symbols:  # margin, p, eps written as plain symbols in the catalog formula
+        if isinstance(sym, sp.Symbol) and sym.name in names and sym not in scalars:
+            scalars.append(sym)
+    every = {**bases, **data}
+
+    mag = terms
+
+    log_type = isinstance(sp.expand_mul(e), sp.Mul) and any(isinstance(f, sp.log) for f in sp.Mul.make_args(e))
+    out = {None: (Row(e, every, scalars), Row(mag(e), every, scalars), log_type)}
+    for arg, base in loss.inputs:
+        out[arg] = [(Row(d, every, scalars), Row(mag(d), every, scalars), False)
+                    for d in (sp.diff(e, base[a]) for a in range(n))]
+    # a power a^b with a non-integer b (a p-norm's (Σ|d|^p)^(1/p)) carries a relative error u·|b·ln a|
+    # from b itself (1/p rounds: 1/3): Σ over the formula's powers, an allowance factor
+    powers = [f for f in e.atoms(sp.Pow) if not f.exp.is_Integer]
+    out["powers"] = Row(sp.Add(*[sp.Abs(f.exp * sp.log(sp.Abs(f.base))) for f in powers]), every, scalars) \
+        if powers else None
+    return out, scalars
+
+
+def _call(loss, fn, inputs, kind, target, weight, params, reduction, dtype):
+    args = [np.array([r], dtype) for r in inputs]
+    kw = dict(params)
+    if loss.weight and weight is not None:
+        kw["weight"] = np.array(weight, dtype)
+    if kind == "label":
+        args.append(np.array([target]))
+    elif kind == "prob":
+        args.append(np.array([target], dtype))
+    elif kind == "mask":  # PyTorch's form: the class indices, ended by -1
+        idx = [c for c, v in enumerate(target) if v] + [-1] * (len(target) - sum(target))
+        args.append(np.array([idx]))
+    elif kind == "pm1":
+        args.append(np.array([target], dtype))
+    return fn(*args, **kw, reduction=reduction)
+
+
+def _sweep_cases(loss, dtype):
+    for kind in loss.formulas:
+        for params in parameter_sets(loss):
+            for row in input_rows(loss, dtype)[:: 1 if params == parameter_sets(loss)[0] else 2]:
+                others = partner_rows(row, dtype) if len(loss.inputs) > 1 else [None]
+                for other in others:
+                    inputs = [row] + ([other] * (len(loss.inputs) - 1) if other is not None else [])
+                    if len(loss.inputs) == 3:
+                        inputs[2] = partner_rows(row, dtype)[(others.index(other) + 1) % 3]
+                    for target in targets(loss, kind, row, dtype):
+                        for weight in class_weights(loss, len(row), dtype):
+                            yield kind, params, inputs, target, weight
+
+
+# Known non-finite or lost results where the truth is finite, at the extremes, not fixed here (reported):
+# (loss, output: None for the value or the input differentiated) -> condition on the inputs and dtype.
+def _spread_overflows(inputs, dtype):
+    """A row whose spread max − min exceeds the largest float: a shifted difference x_k − max (or
+    1 − (x_j − x_k)) is ±inf although the loss (a weighted mean of them) is finite."""
+    row = [v for v in inputs[0] if math.isfinite(v)]
+    return bool(row) and max(row) - min(row) > float(np.finfo(dtype).max)
+
+
+def _norm_out_of_range(inputs, dtype):
+    """float64 rows with elements beyond 1e150 or below 1e-150: their squares (p-th powers) over- or
+    underflow. float32 kernels of these losses compute in float64 (row_loss.wide_float32) and are
+    exact there; float64 would need max-scaled sums."""
+    return dtype == np.float64 and any(abs(v) > 1e150 or 0 < abs(v) < 1e-150 for r in inputs for v in r
+                                       if math.isfinite(v))
+
+
+def _norm_not_finite(inputs, dtype):
+    """_norm_out_of_range, or a row holding ±inf: the norm is inf and inf/inf is nan where the limit
+    (cos → ±1 along that axis) is finite."""
+    return _norm_out_of_range(inputs, dtype) or any(math.isinf(v) for r in inputs for v in r)
+
+
+KNOWN = {("cross_entropy", None): _spread_overflows, ("multilabel_hinge_loss", None): _spread_overflows,
+         **{(name, arg): _norm_not_finite for name, args in (("cosine_embedding_loss", (None, "input1", "input2")),
+                                                             ("triplet_margin_loss", (None, "anchor", "positive",
+                                                                                      "negative")))
+            for arg in args}}
+
+
+def _sweep(loss, dtype):
+    u = unit_roundoff(dtype)
+    worst, failures, known = 0.0, [], set()
+    for kind, params, inputs, target, weight in _sweep_cases(loss, dtype):
+        n = len(inputs[0])
+        label = target if kind == "label" else None
+        truths, scalars = _row_truths(loss.name, kind, n, label)
+        values = [v for r in inputs for v in r]
+        data = ([float(v) for v in target] if kind in ("prob", "mask") else []) + \
+            ([float(v) for v in (weight or [1.0] * n)] if truths[None][0].expr.has(sp.Symbol) and loss.weight else [])
+        # the Row's elements: the inputs, then t, then w (as the bases were registered)
+        bases = list(truths[None][0].bases)
+        data = []
+        for b in bases[len(loss.inputs):]:
+            data += [float(v) for v in target] if b == T_BASE else [float(v) for v in (weight or [1.0] * n)]
+        bound = {S_SYMBOL: float(target) if kind == "pm1" else 0.0, **{sp.Symbol(p, real=True): v for p, v in params.items()}}
+        scal = [float(dtype(bound.get(c, params.get(c.name, 0.0)))) for c in scalars]
+        kappa = _shift(loss.formulas[kind], inputs[0])
+        if truths["powers"] is not None:
+            with mpmath.workdps(30):
+                kappa += truths["powers"].magnitude(values + data, scal) or 0
+        got_value = np.asarray(_call(loss, getattr(K, loss.name), inputs, kind, target, weight, params, "none", dtype))
+        got = {None: [float(got_value.reshape(-1)[0])]}
+        assert got_value.dtype == dtype
+        for grad_name, arg in loss.grad_names:
+            g = _call(loss, getattr(K, grad_name), inputs, kind, target, weight, params,
+                      "none" if loss.axis_arg else "sum", dtype)
+            assert g.dtype == dtype
+            got[arg] = g.reshape(-1).tolist()
+        at_kink = False
+        for arg, values_got in got.items():
+            comps = [truths[None]] if arg is None else truths[arg]
+            for c, ((truth, magnitude, log_type), v) in enumerate(zip(comps, values_got)):
+                t = truth(values + data, scal)
+                if t is None:
+                    continue
+                if isinstance(t, mpmath.mpf) and mpmath.isnan(t) and not any(math.isnan(q) for q in values):
+                    continue  # 0·inf of the textbook form at an infinite input: checked by the limits below
+                mag = magnitude.magnitude(values + data, scal) or 0
+                allowance = 2 * u * (kappa + mag) if log_type else 2 * u * (1 + kappa) * mag
+                if arg is None and isinstance(t, mpmath.mpf) and abs(t) <= allowance:
+                    # the loss is 0 to within its own rounding: which side of a kink (max(0, ·)) the
+                    # row lies on is not decided by the data, and the gradient may be either side's
+                    at_kink = True
+                ok, err = judge(v, t, dtype, allowance)
+                if not ok and at_kink and arg is not None and v == 0:
+                    ok = True
+                if not ok and any(math.isnan(q) for q in values) and math.isnan(v):
+                    ok = True  # a nan input: nan, or the value where the formula does not read it
+                if ok:
+                    worst = max(worst, err)
+                    continue
+                cond = KNOWN.get((loss.name, arg))
+                if cond is not None and cond(inputs, dtype):
+                    known.add((loss.name, arg))
+                    continue
+                failures.append((kind, params, inputs, target, weight, arg, c, v, mpmath.nstr(mpmath.mpf(t), 17), err))
+    return worst, failures, known
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
-def test_cross_entropy_extreme_rows_against_mpmath(dtype):
-    for row, label in EXTREME:
-        x = np.array(row, dtype)
-        value = K.cross_entropy(x[None, :], np.array([label]))
-        grad = K.cross_entropy_grad(x[None, :], np.array([label]))[0]
-        assert np.isfinite(value) and np.all(np.isfinite(grad)), (row, label)
-        t_value, t_grad = _ce_truth(x.tolist(), label)
-        assert_row_ulp(value, t_value, dtype, x.tolist(), (row, label, "value"))
-        for m, (g, t) in enumerate(zip(grad.tolist(), t_grad)):
-            assert_row_ulp(g, t, dtype, x.tolist(), (row, label, "grad", m))
+@pytest.mark.parametrize("loss", ROW_LOSSES, ids=lambda l: l.name)
+def test_row_losses_against_mpmath(loss, dtype):
+    """Each row loss and its gradient w.r.t. each input, for every target kind, class weights (with
+    a zero class) and parameter values from the entry's metadata, over rows up to ±max, ±inf and nan,
+    against the catalog formula at K = len(row) in mpmath (its gradient: SymPy's diff of that explicit
+    formula). Bound: 4 ULP plus what the textbook problem's rounding inherently costs: 2u·(1 + κ)·T
+    (T = Σ|terms| of the textbook sum, κ = the row's largest shifted exponent |x_k − max|: the max
+    shift rounds it, e^z carries u·|z|; plus Σ|b·ln a| over the formula's powers a^b with non-integer
+    b: a p-norm's exponent 1/p itself rounds), or for a log of a softmax 2u·(κ + T) absolute.
+    nan in a row gives nan (or the value, where the formula does not read that element). Where the loss
+    is 0 to within that bound (a kink of max(0, ·) inside the rounding), a gradient may be the other
+    side's (0). KNOWN lists the extremes not fixed here, each checked to still fail."""
+    worst, failures, known = _sweep(loss, dtype)
+    assert not failures, failures[:8]
+    if dtype == np.float64:
+        stale = {k for k in KNOWN if k[0] == loss.name} - known
+        assert not stale, f"{sorted(stale)} no longer fail: remove them from KNOWN"
 
 
 def test_cross_entropy_keeps_the_tiny_loss():
@@ -224,6 +461,9 @@ def test_bad_input_gets_a_clear_error():
         (lambda: K.entropy(np.array([0.5, -0.5])), ValueError, "found -0.5"),
         (lambda: K.entropy(np.array([0.5, 0.5]), base=1), ValueError, "base must be a positive number other"),
         (lambda: K.entropy(np.array([0.5, 0.5]), axis=2), ValueError, "axis 2 is out of range"),
+        (lambda: K.entropy(np.array([0.5, 0.5]), axis=None), TypeError, "axis must be an int"),
+        (lambda: K.entropy(np.array([[0.5, 0.5]]), axis=(0, 1)), TypeError, "axis must be an int"),
+        (lambda: K.entropy(np.array([0.5, 0.5]), axis=1.5), TypeError, "axis must be an int"),
         (lambda: K.maxout(np.zeros((2, 6)), pieces=4), ValueError, "pieces must be a positive integer dividing"),
     ]
     for call, exc, msg in cases:
@@ -314,3 +554,123 @@ def test_ignored_labels_whatever_their_type():
     np.testing.assert_array_equal(K.cross_entropy(x, labels, reduction="none")[[2, 4]], 0)
     with np.errstate(invalid="ignore"):
         assert np.isnan(K.cross_entropy(x, np.full(5, -100)))
+
+
+# ---- reductions, class weights, ignore_index and 'mean' denominators without PyTorch ---------------------
+
+def _semantic_call(loss, fn, xs, kind, target, **kw):
+    args = list(xs)
+    if kind != "none":
+        args.append(target)
+    return fn(*args, **kw)
+
+
+def _semantic_case(loss, kind, rng):
+    """Inputs of shape (N, C) (entropy: rows of probabilities) and a target of the kind."""
+    n, c = 6, 4
+    if loss.input_domain == "prob":
+        xs = [rng.dirichlet(np.ones(c), n)]
+    else:
+        xs = [rng.standard_normal((n, c)) * 2 for _ in loss.inputs]
+    if kind == "label":
+        target = rng.integers(0, c, n)
+    elif kind == "prob":
+        target = rng.dirichlet(np.ones(c), n)
+    elif kind == "mask":
+        target = np.array([[0, 2, -1, 0], [1, -1, 0, 0], [3, 2, 1, 0], [-1, 0, 0, 0], [2, -1, 3, 3], [0, 1, -1, 0]])
+    elif kind == "pm1":
+        target = rng.choice([-1.0, 1.0], n)
+    else:
+        target = None
+    return xs, target
+
+
+@pytest.mark.parametrize("loss", ROW_LOSSES, ids=lambda l: l.name)
+def test_reductions_weights_and_ignore_index_without_pytorch(loss):
+    """Against NumPy on the per-row values (whose accuracy the mpmath sweep checks), for every target
+    kind: 'sum' adds the rows; 'mean' divides by the number of rows, or (mean='weights', labels) by the
+    sum of the kept rows' class weights w[y_n], as PyTorch's cross_entropy/nll_loss; class weights
+    scale a labelled row by w[y_n]; ignore_index rows are 0, leave the denominator, and get no
+    gradient; each gradient of the reduced loss is the per-row gradient ('sum') divided the same way."""
+    rng = np.random.default_rng(11)
+    for kind in loss.formulas:
+        xs, target = _semantic_case(loss, kind, rng)
+        n = xs[0].shape[0]
+        reduce_kw = {} if loss.axis_arg else {}
+        per = _semantic_call(loss, getattr(K, loss.name), xs, kind, target, reduction="none")
+        assert per.shape == (n,)
+        if loss.axis_arg:  # entropy: a function of each row, 'none' by default; sum and mean over rows
+            np.testing.assert_allclose(_semantic_call(loss, getattr(K, loss.name), xs, kind, target, reduction="sum"),
+                                       per.sum(), rtol=1e-14)
+            np.testing.assert_allclose(_semantic_call(loss, getattr(K, loss.name), xs, kind, target,
+                                                      reduction="mean"), per.sum() / n, rtol=1e-14)
+            continue
+        weighted_mean = kind == "label" and loss.mean == "weights"
+        np.testing.assert_allclose(_semantic_call(loss, getattr(K, loss.name), xs, kind, target, reduction="sum"),
+                                   per.sum(), rtol=1e-14)
+        np.testing.assert_allclose(_semantic_call(loss, getattr(K, loss.name), xs, kind, target, reduction="mean"),
+                                   per.sum() / n, rtol=1e-14)
+        grads = {name: _semantic_call(loss, getattr(K, name), xs, kind, target, reduction="sum")
+                 for name, _ in loss.grad_names}
+        for name, g in grads.items():
+            np.testing.assert_allclose(_semantic_call(loss, getattr(K, name), xs, kind, target, reduction="mean"),
+                                       g / n, rtol=1e-15)
+        if loss.weight:
+            w = rng.uniform(0.2, 3.0, xs[0].shape[1])
+            per_w = _semantic_call(loss, getattr(K, loss.name), xs, kind, target, reduction="none", weight=w)
+            if kind == "label":
+                np.testing.assert_allclose(per_w, per * w[target], rtol=1e-14)
+            denominator = w[target].sum() if weighted_mean else n
+            np.testing.assert_allclose(_semantic_call(loss, getattr(K, loss.name), xs, kind, target,
+                                                      reduction="mean", weight=w), per_w.sum() / denominator,
+                                       rtol=1e-14)
+            for name, _ in loss.grad_names:
+                g_w = _semantic_call(loss, getattr(K, name), xs, kind, target, reduction="sum", weight=w)
+                if kind == "label":
+                    np.testing.assert_allclose(g_w, grads[name] * w[target][:, None], rtol=1e-14)
+                np.testing.assert_allclose(_semantic_call(loss, getattr(K, name), xs, kind, target,
+                                                          reduction="mean", weight=w), g_w / denominator, rtol=1e-15)
+        if loss.ignore_index and kind == "label":
+            ignored = target.copy()
+            ignored[[1, 4]] = -100
+            kept = np.ones(n, bool)
+            kept[[1, 4]] = False
+            w = rng.uniform(0.2, 3.0, xs[0].shape[1])
+            per_i = _semantic_call(loss, getattr(K, loss.name), xs, kind, ignored, reduction="none", weight=w)
+            np.testing.assert_array_equal(per_i[~kept], 0.0)
+            assert not np.signbit(per_i[~kept]).any()
+            np.testing.assert_allclose(per_i[kept], (per * w[target])[kept], rtol=1e-14)
+            denominator = w[target[kept]].sum() if weighted_mean else n
+            np.testing.assert_allclose(_semantic_call(loss, getattr(K, loss.name), xs, kind, ignored,
+                                                      reduction="mean", weight=w), per_i.sum() / denominator,
+                                       rtol=1e-14)
+            for name, _ in loss.grad_names:
+                g_i = _semantic_call(loss, getattr(K, name), xs, kind, ignored, reduction="mean", weight=w)
+                np.testing.assert_array_equal(g_i[~kept], 0.0)
+                np.testing.assert_allclose(g_i[kept], (grads[name] * w[target][:, None])[kept] / denominator,
+                                           rtol=1e-14)
+
+
+@pytest.mark.parametrize("loss", [l for l in ROW_LOSSES if l.ignore_index], ids=lambda l: l.name)
+def test_every_label_ignored_is_a_mean_of_nothing(loss):
+    """All labels ignored: 'none' all +0.0, 'sum' 0, 'mean' nan (PyTorch's 0/0), the gradient 0; no
+    NumPy warning leaks (warnings are errors here)."""
+    x = np.random.default_rng(12).standard_normal((3, 4))
+    y = np.full(3, -100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        per = getattr(K, loss.name)(x, y, reduction="none")
+        assert np.array_equal(per, np.zeros(3)) and not np.signbit(per).any()
+        assert getattr(K, loss.name)(x, y, reduction="sum") == 0
+        assert np.isnan(getattr(K, loss.name)(x, y))
+        for name, _ in loss.grad_names:
+            assert not getattr(K, name)(x, y).any()
+
+
+def test_a_zero_loss_is_positive_zero():
+    """cross_entropy(..., reduction='none') of a certain, right prediction is +0.0, not -0.0."""
+    for dt in (np.float32, np.float64):
+        v = K.cross_entropy(np.array([[0.0, -1e4], [5.0, -1e4]], dt), np.array([0, 0]), reduction="none")
+        np.testing.assert_array_equal(v, [0.0, 0.0])
+        assert not np.signbit(v).any()
+        assert not np.signbit(K.entropy(np.array([1.0, 0.0], dt)))

@@ -34,6 +34,7 @@ _PARAMS = (('alpha', True, False),)
 @njit(cache=True, inline="always")
 def _celu_f32(x, alpha):
     result = (x if (x > np.float32(0.0)) else alpha*expm1_f32(x/alpha))
+    result = -alpha if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -54,6 +55,7 @@ def _celu_ploop_f32(x, alpha, out):
 @njit(cache=True, inline="always")
 def _celu_f64(x, alpha):
     result = (x if (x > 0.0) else alpha*expm1_f64(x/alpha))
+    result = -alpha if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -89,6 +91,7 @@ def celu(x, alpha=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _celu_grad_f32(x, alpha):
     result = (np.float32(1.0) if (x > np.float32(0.0)) else exp_f32(x/alpha))
+    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -109,6 +112,7 @@ def _celu_grad_ploop_f32(x, alpha, out):
 @njit(cache=True, inline="always")
 def _celu_grad_f64(x, alpha):
     result = (1.0 if (x > 0.0) else exp_f64(x/alpha))
+    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 

@@ -34,6 +34,7 @@ _PARAMS = (('alpha', False, False),)
 @njit(cache=True, inline="always")
 def _elu_f32(x, alpha):
     result = (x if (x > np.float32(0.0)) else alpha*expm1_f32(x))
+    result = (-alpha if ((alpha > np.float32(0.0)) or (alpha < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -54,6 +55,7 @@ def _elu_ploop_f32(x, alpha, out):
 @njit(cache=True, inline="always")
 def _elu_f64(x, alpha):
     result = (x if (x > 0.0) else alpha*expm1_f64(x))
+    result = (-alpha if ((alpha > 0.0) or (alpha < 0.0)) else 0.0) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -89,6 +91,7 @@ def elu(x, alpha=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _elu_grad_f32(x, alpha):
     result = (np.float32(1.0) if (x > np.float32(0.0)) else alpha*exp_f32(x))
+    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -109,6 +112,7 @@ def _elu_grad_ploop_f32(x, alpha, out):
 @njit(cache=True, inline="always")
 def _elu_grad_f64(x, alpha):
     result = (1.0 if (x > 0.0) else alpha*exp_f64(x))
+    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 

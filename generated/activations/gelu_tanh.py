@@ -88,7 +88,7 @@ def gelu_tanh(x, *, out=None):
 def _gelu_tanh_grad_f32(x):
     t0 = sigmoid_pair_dw_f32(_dw_mul_f32(_dw_horner_f32(_dw_mul_f32((np.float32(0.07135481387376785), np.float32(2.3988324659995897e-09)), x), x, np.float32(1.5957691669464111), np.float32(-4.534068054340423e-08)), x))
     t1 = t0[0]
-    result = np.float32(1.5957691669464111)*t1*x*((np.float32(0.13414500653743744))*(x*x) + np.float32(1.0))*t0[1] + t1
+    result = t1 + np.float32(1.5957691669464111)*(((np.float32(0.13414500653743744))*(x*x) + np.float32(1.0))*((x*t1*t0[1])) if ((x*t1*t0[1])) != np.float32(0.0) else ((x*t1*t0[1])))
     result = np.float32(1.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
@@ -112,7 +112,7 @@ def _gelu_tanh_grad_ploop_f32(x, out):
 def _gelu_tanh_grad_f64(x):
     t0 = sigmoid_pair_dw_f64(_dw_mul_f64(_dw_horner_f64(_dw_mul_f64((0.07135481627260025, -6.175149918155315e-19), x), x, 1.5957691216057308, -9.96930880911092e-17), x))
     t1 = t0[0]
-    result = 1.5957691216057308*t1*x*((0.134145)*(x*x) + 1.0)*t0[1] + t1
+    result = t1 + 1.5957691216057308*(((0.134145)*(x*x) + 1.0)*((x*t1*t0[1])) if ((x*t1*t0[1])) != 0.0 else ((x*t1*t0[1])))
     result = 1.0 if x == math.inf else result  # limit at inf, derived by SymPy
     result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it

@@ -34,6 +34,7 @@ _PARAMS = (('negative_slope', False, False),)
 @njit(cache=True, inline="always")
 def _leaky_relu_f32(x, negative_slope):
     result = (x if (x > np.float32(0.0)) else negative_slope*x)
+    result = (np.float32(-math.inf) if (negative_slope > np.float32(0.0)) else (np.float32(math.inf) if (negative_slope < np.float32(0.0)) else np.float32(0.0))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -54,6 +55,7 @@ def _leaky_relu_ploop_f32(x, negative_slope, out):
 @njit(cache=True, inline="always")
 def _leaky_relu_f64(x, negative_slope):
     result = (x if (x > 0.0) else negative_slope*x)
+    result = (-math.inf if (negative_slope > 0.0) else (math.inf if (negative_slope < 0.0) else 0.0)) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -89,6 +91,7 @@ def leaky_relu(x, negative_slope=0.01, *, out=None):
 @njit(cache=True, inline="always")
 def _leaky_relu_grad_f32(x, negative_slope):
     result = (np.float32(1.0) if (x > np.float32(0.0)) else negative_slope)
+    result = (negative_slope if ((negative_slope > np.float32(0.0)) or (negative_slope < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -109,6 +112,7 @@ def _leaky_relu_grad_ploop_f32(x, negative_slope, out):
 @njit(cache=True, inline="always")
 def _leaky_relu_grad_f64(x, negative_slope):
     result = (1.0 if (x > 0.0) else negative_slope)
+    result = (negative_slope if ((negative_slope > 0.0) or (negative_slope < 0.0)) else 0.0) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

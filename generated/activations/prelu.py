@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, wide_vectors
+from .._runtime import at, elementwise, param_vjp, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('weight', False, False),)
@@ -34,6 +34,7 @@ _PARAMS = (('weight', False, False),)
 @njit(cache=True, inline="always")
 def _prelu_f32(x, weight):
     result = (x if (x > np.float32(0.0)) else weight*x)
+    result = (np.float32(-math.inf) if (weight > np.float32(0.0)) else (np.float32(math.inf) if (weight < np.float32(0.0)) else np.float32(0.0))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -54,6 +55,7 @@ def _prelu_ploop_f32(x, weight, out):
 @njit(cache=True, inline="always")
 def _prelu_f64(x, weight):
     result = (x if (x > 0.0) else weight*x)
+    result = (-math.inf if (weight > 0.0) else (math.inf if (weight < 0.0) else 0.0)) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -89,6 +91,7 @@ def prelu(x, weight=0.25, *, out=None):
 @njit(cache=True, inline="always")
 def _prelu_grad_f32(x, weight):
     result = (np.float32(1.0) if (x > np.float32(0.0)) else weight)
+    result = (weight if ((weight > np.float32(0.0)) or (weight < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -109,6 +112,7 @@ def _prelu_grad_ploop_f32(x, weight, out):
 @njit(cache=True, inline="always")
 def _prelu_grad_f64(x, weight):
     result = (1.0 if (x > 0.0) else weight)
+    result = (weight if ((weight > 0.0) or (weight < 0.0)) else 0.0) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -186,7 +190,11 @@ _PRELU_GRAD_WEIGHT_LOOPS = {np.float32: (_prelu_grad_weight_loop_f32, _prelu_gra
 
 
 def prelu_grad_weight(x, weight=0.25, *, out=None):
-    """Derivative of prelu with respect to its parameter 'weight', elementwise (sum over the broadcast axes for the parameter's gradient).
+    """Partial derivative dprelu/dweight, elementwise (one value per element of the
+    broadcast shape of x and the parameters, like prelu_grad).
+
+    The gradient in weight's own shape, summed over the axes weight was broadcast along, is
+    prelu_vjp_weight(x, g, ...).
 
     Computes Piecewise((0, x > 0), (x, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
@@ -194,6 +202,50 @@ def prelu_grad_weight(x, weight=0.25, *, out=None):
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('prelu_grad_weight', _PRELU_GRAD_WEIGHT_LOOPS, x, (weight,), _PARAMS, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _prelu_vjp_weight_loop_f32(x, g, weight, out):
+    for i in range(x.shape[0]):
+        wide_vectors()
+        out[i] = g[i] * _prelu_grad_weight_f32(x[i], at(weight, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _prelu_vjp_weight_ploop_f32(x, g, weight, out):
+    for i in prange(x.shape[0]):
+        wide_vectors()
+        out[i] = g[i] * _prelu_grad_weight_f32(x[i], at(weight, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _prelu_vjp_weight_loop_f64(x, g, weight, out):
+    for i in range(x.shape[0]):
+        wide_vectors()
+        out[i] = g[i] * _prelu_grad_weight_f64(x[i], at(weight, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _prelu_vjp_weight_ploop_f64(x, g, weight, out):
+    for i in prange(x.shape[0]):
+        wide_vectors()
+        out[i] = g[i] * _prelu_grad_weight_f64(x[i], at(weight, i))
+
+
+_PRELU_VJP_WEIGHT_LOOPS = {np.float32: (_prelu_vjp_weight_loop_f32, _prelu_vjp_weight_ploop_f32),
+                           np.float64: (_prelu_vjp_weight_loop_f64, _prelu_vjp_weight_ploop_f64)}
+
+
+def prelu_vjp_weight(x, g, weight=0.25):
+    """Gradient with respect to weight of sum(g * prelu(x, ...)), in weight's own shape.
+
+    What a training step needs for a learnable weight (PyTorch's ``weight.grad``): the sum of
+    g·dprelu/dweight over the axes weight was broadcast along, e.g. x of shape (N, C, H, W),
+    weight of shape (C, 1, 1) -> shape (C, 1, 1); a scalar weight gives a scalar. x, g and the
+    parameters broadcast together; float32 in gives float32 out (summed in float64), float64
+    gives float64 (NumPy's pairwise summation). The per-element values are prelu_grad_weight(x, ...).
+    """
+    return param_vjp('prelu_vjp_weight', _PRELU_VJP_WEIGHT_LOOPS, x, g, (weight,), _PARAMS, 0)
 
 
 @njit(cache=True, error_model="numpy")

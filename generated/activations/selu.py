@@ -143,7 +143,7 @@ def selu_grad(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _selu_grad_from_output_f32(y):
-    result = (np.float32(1.0507010221481323) if (y > np.float32(0.0)) else y + np.float32(1.7580993175506592))
+    result = (np.float32(1.0507010221481323) if (y > np.float32(0.0)) else ((y + np.float32(1.7580993175506592)) + np.float32(2.3296717444054593e-08)))
     return result  # nan in, nan out: the body propagates it
 
 
@@ -163,7 +163,7 @@ def _selu_grad_from_output_ploop_f32(y, out):
 
 @njit(cache=True, inline="always")
 def _selu_grad_from_output_f64(y):
-    result = (1.0507009873554805 if (y > 0.0) else y + 1.7580993408473768)
+    result = (1.0507009873554805 if (y > 0.0) else ((y + 1.7580993408473768) + 1.41535193800845e-17))
     return result  # nan in, nan out: the body propagates it
 
 

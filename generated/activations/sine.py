@@ -30,6 +30,8 @@ _PARAMS = (('omega0', False, False),)
 @njit(cache=True, inline="always")
 def _sine_f32(x, omega0):
     result = sin_mul_f32(omega0, x)
+    result = (np.float32(math.nan) if ((omega0 > np.float32(0.0)) or (omega0 < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (np.float32(math.nan) if ((omega0 > np.float32(0.0)) or (omega0 < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -50,6 +52,8 @@ def _sine_ploop_f32(x, omega0, out):
 @njit(cache=True, inline="always")
 def _sine_f64(x, omega0):
     result = sin_mul_f64(omega0, x)
+    result = (math.nan if ((omega0 > 0.0) or (omega0 < 0.0)) else 0.0) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (math.nan if ((omega0 > 0.0) or (omega0 < 0.0)) else 0.0) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -85,6 +89,8 @@ def sine(x, omega0=30.0, *, out=None):
 @njit(cache=True, inline="always")
 def _sine_grad_f32(x, omega0):
     result = omega0*cos_mul_f32(omega0, x)
+    result = (np.float32(math.nan) if ((omega0 > np.float32(0.0)) or (omega0 < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (np.float32(math.nan) if ((omega0 > np.float32(0.0)) or (omega0 < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -105,6 +111,8 @@ def _sine_grad_ploop_f32(x, omega0, out):
 @njit(cache=True, inline="always")
 def _sine_grad_f64(x, omega0):
     result = omega0*cos_mul_f64(omega0, x)
+    result = (math.nan if ((omega0 > 0.0) or (omega0 < 0.0)) else 0.0) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (math.nan if ((omega0 > 0.0) or (omega0 < 0.0)) else 0.0) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, wide_vectors, expm1_f32, expm1_f64, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
+from .._runtime import at, elementwise, wide_vectors, expm1_f32, expm1_f64, sigmoid_f32, sigmoid_f64, softplus_scaled_f32, softplus_scaled_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('beta', True, False), ('threshold', False, True),)
@@ -33,8 +33,7 @@ _PARAMS = (('beta', True, False), ('threshold', False, True),)
 
 @njit(cache=True, inline="always")
 def _softplus_f32(x, beta, threshold):
-    t0 = beta*x
-    result = (x if (t0 > threshold) else softplus_f32(t0)/beta)
+    result = (x if (threshold < beta*x) else softplus_scaled_f32(beta, x))
     return result  # nan in, nan out: the body propagates it
 
 
@@ -54,8 +53,7 @@ def _softplus_ploop_f32(x, beta, threshold, out):
 
 @njit(cache=True, inline="always")
 def _softplus_f64(x, beta, threshold):
-    t0 = beta*x
-    result = (x if (t0 > threshold) else softplus_f64(t0)/beta)
+    result = (x if (threshold < beta*x) else softplus_scaled_f64(beta, x))
     return result  # nan in, nan out: the body propagates it
 
 

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._runtime import at, elementwise, wide_vectors, sigmoid_f32, sigmoid_f64
+from .._runtime import at, elementwise, param_vjp, wide_vectors, sigmoid_f32, sigmoid_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
 _PARAMS = (('beta', False, False),)
@@ -94,7 +94,7 @@ def swish(x, beta=1.0, *, out=None):
 def _swish_grad_f32(x, beta):
     t0 = beta*x
     t1 = sigmoid_f32(t0)
-    result = t0*t1*sigmoid_f32(-t0) + t1
+    result = t1 + (beta*t1)*(x*sigmoid_f32(-t0))
     result = (np.float32(1.0) if (beta > np.float32(0.0)) else (np.float32(0.0) if (beta < np.float32(0.0)) else np.float32(0.5))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = (np.float32(0.0) if (beta > np.float32(0.0)) else (np.float32(1.0) if (beta < np.float32(0.0)) else np.float32(0.5))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
@@ -118,7 +118,7 @@ def _swish_grad_ploop_f32(x, beta, out):
 def _swish_grad_f64(x, beta):
     t0 = beta*x
     t1 = sigmoid_f64(t0)
-    result = t0*t1*sigmoid_f64(-t0) + t1
+    result = t1 + (beta*t1)*(x*sigmoid_f64(-t0))
     result = (1.0 if (beta > 0.0) else (0.0 if (beta < 0.0) else 0.5)) if x == math.inf else result  # limit at inf, derived by SymPy
     result = (0.0 if (beta > 0.0) else (1.0 if (beta < 0.0) else 0.5)) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
@@ -156,7 +156,7 @@ def swish_grad(x, beta=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _swish_grad_beta_f32(x, beta):
     t0 = beta*x
-    result = (x*x)*sigmoid_f32(-t0)*sigmoid_f32(t0)
+    result = (x*sigmoid_f32(-t0))*(x*sigmoid_f32(t0))
     result = (np.float32(0.0) if ((beta > np.float32(0.0)) or (beta < np.float32(0.0))) else np.float32(math.inf)) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = (np.float32(0.0) if ((beta > np.float32(0.0)) or (beta < np.float32(0.0))) else np.float32(math.inf)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
@@ -179,7 +179,7 @@ def _swish_grad_beta_ploop_f32(x, beta, out):
 @njit(cache=True, inline="always")
 def _swish_grad_beta_f64(x, beta):
     t0 = beta*x
-    result = (x*x)*sigmoid_f64(-t0)*sigmoid_f64(t0)
+    result = (x*sigmoid_f64(-t0))*(x*sigmoid_f64(t0))
     result = (0.0 if ((beta > 0.0) or (beta < 0.0)) else math.inf) if x == math.inf else result  # limit at inf, derived by SymPy
     result = (0.0 if ((beta > 0.0) or (beta < 0.0)) else math.inf) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
@@ -204,7 +204,11 @@ _SWISH_GRAD_BETA_LOOPS = {np.float32: (_swish_grad_beta_loop_f32, _swish_grad_be
 
 
 def swish_grad_beta(x, beta=1.0, *, out=None):
-    """Derivative of swish with respect to its parameter 'beta', elementwise (sum over the broadcast axes for the parameter's gradient).
+    """Partial derivative dswish/dbeta, elementwise (one value per element of the
+    broadcast shape of x and the parameters, like swish_grad).
+
+    The gradient in beta's own shape, summed over the axes beta was broadcast along, is
+    swish_vjp_beta(x, g, ...).
 
     Computes x**2*Sigmoid(-beta*x)*Sigmoid(beta*x).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
@@ -212,6 +216,50 @@ def swish_grad_beta(x, beta=1.0, *, out=None):
     Large arrays run on all cores (see ``symact.kernels.configure``).
     """
     return elementwise('swish_grad_beta', _SWISH_GRAD_BETA_LOOPS, x, (beta,), _PARAMS, out, heavy=True)
+
+
+@njit(cache=True, error_model="numpy")
+def _swish_vjp_beta_loop_f32(x, g, beta, out):
+    for i in range(x.shape[0]):
+        wide_vectors()
+        out[i] = g[i] * _swish_grad_beta_f32(x[i], at(beta, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _swish_vjp_beta_ploop_f32(x, g, beta, out):
+    for i in prange(x.shape[0]):
+        wide_vectors()
+        out[i] = g[i] * _swish_grad_beta_f32(x[i], at(beta, i))
+
+
+@njit(cache=True, error_model="numpy")
+def _swish_vjp_beta_loop_f64(x, g, beta, out):
+    for i in range(x.shape[0]):
+        wide_vectors()
+        out[i] = g[i] * _swish_grad_beta_f64(x[i], at(beta, i))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _swish_vjp_beta_ploop_f64(x, g, beta, out):
+    for i in prange(x.shape[0]):
+        wide_vectors()
+        out[i] = g[i] * _swish_grad_beta_f64(x[i], at(beta, i))
+
+
+_SWISH_VJP_BETA_LOOPS = {np.float32: (_swish_vjp_beta_loop_f32, _swish_vjp_beta_ploop_f32),
+                         np.float64: (_swish_vjp_beta_loop_f64, _swish_vjp_beta_ploop_f64)}
+
+
+def swish_vjp_beta(x, g, beta=1.0):
+    """Gradient with respect to beta of sum(g * swish(x, ...)), in beta's own shape.
+
+    What a training step needs for a learnable beta (PyTorch's ``beta.grad``): the sum of
+    g·dswish/dbeta over the axes beta was broadcast along, e.g. x of shape (N, C, H, W),
+    beta of shape (C, 1, 1) -> shape (C, 1, 1); a scalar beta gives a scalar. x, g and the
+    parameters broadcast together; float32 in gives float32 out (summed in float64), float64
+    gives float64 (NumPy's pairwise summation). The per-element values are swish_grad_beta(x, ...).
+    """
+    return param_vjp('swish_vjp_beta', _SWISH_VJP_BETA_LOOPS, x, g, (beta,), _PARAMS, 0, heavy=True)
 
 
 @njit(cache=True, error_model="numpy")

@@ -24,7 +24,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors, log1p_f32, log1p_f64, log_f32, log_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False),)
+_PARAMS = (('target', False, True),)
 
 
 @njit(cache=True, inline="always")
@@ -212,11 +212,11 @@ def binary_cross_entropy(input, target, reduction="mean", weight=None):
     the derivative of the term that remains, 1 or -1, not 0/0). log(1 - x) is computed as log1p(-x).
     Input and target outside [0, 1] are a ValueError.
     """
-    x, t, others = check('binary_cross_entropy', input, target, 'prob', reduction, input_kind='prob')
-    return reduce('binary_cross_entropy', binary_cross_entropy_elementwise(x, t), reduction, weight, 'count')
+    x, t, others, nans = check('binary_cross_entropy', input, target, 'prob', reduction, input_kind='prob')
+    return reduce('binary_cross_entropy', binary_cross_entropy_elementwise(x, t), reduction, weight, 'count', nans=nans)
 
 
 def binary_cross_entropy_grad(input, target, reduction="mean", weight=None):
     """Gradient of the reduced binary_cross_entropy with respect to input."""
-    x, t, others = check('binary_cross_entropy_grad', input, target, 'prob', reduction, input_kind='prob')
-    return reduce_grad('binary_cross_entropy_grad', binary_cross_entropy_elementwise_grad(x, t), reduction, weight, 'count')
+    x, t, others, nans = check('binary_cross_entropy_grad', input, target, 'prob', reduction, input_kind='prob')
+    return reduce_grad('binary_cross_entropy_grad', binary_cross_entropy_elementwise_grad(x, t), reduction, weight, 'count', nans=nans)

@@ -3,18 +3,18 @@
 """binary_cross_entropy_with_logits_elementwise: BCE on logits (per element, no reduction).
 
 Definition (seeds/000 (activation functions overview): sigmoid-cross-entropy loss):
-    -pos_weight*target*log(1/(1 + exp(-x))) - (1 - target)*log(1 - 1/(1 + exp(-x)))
+    Piecewise((-pos_weight*log(1/(1 + exp(-x))), Eq(target, 1)), (-log(1 - 1/(1 + exp(-x))), Eq(target, 0)), (-pos_weight*target*log(1/(1 + exp(-x))) - (1 - target)*log(1 - 1/(1 + exp(-x))), True))
 Convention at kinks: smooth: no kinks
 
 Kernels, each derived by SymPy from the definition and proven equal to it:
     binary_cross_entropy_with_logits_elementwise  (f)
-        emitted:  pos_weight*target*Softplus(-x) + (1 - target)*Softplus(x)
-        rewrites: sigmoid, one_minus_sigmoid, log_sigmoid
-        proof:    symbolic: simplify
+        emitted:  Piecewise((pos_weight*Softplus(-x), Eq(target, 1)), (Softplus(x), Eq(target, 0)), (pos_weight*target*Softplus(-x) + (1 - target)*Softplus(x), True))
+        rewrites: sigmoid, log_sigmoid, one_minus_sigmoid
+        proof:    symbolic: piecewise: 3 pieces (point, simplify)
     binary_cross_entropy_with_logits_elementwise_grad  (df/dx)
-        emitted:  -pos_weight*target*Sigmoid(-x) + (1 - target)*Sigmoid(x)
+        emitted:  Piecewise((-pos_weight*Sigmoid(-x), Eq(target, 1)), (Sigmoid(x), Eq(target, 0)), (-pos_weight*target*Sigmoid(-x) + (1 - target)*Sigmoid(x), True))
         rewrites: none needed
-        proof:    symbolic: cancel(together)
+        proof:    symbolic: piecewise: 3 pieces (cancel(together), point)
 """
 import math
 
@@ -24,14 +24,15 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False), ('pos_weight', True, False),)
+_PARAMS = (('target', False, True), ('pos_weight', True, False),)
 
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_f32(x, target, pos_weight):
-    result = pos_weight*target*softplus_f32(-x) + (np.float32(1.0) - target)*softplus_f32(x)
-    result = (np.float32(math.inf) if (target > np.float32(0.0)) else (np.float32(-math.inf) if (target < np.float32(0.0)) else np.float32(0.0))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return result  # nan in, nan out: the body propagates it
+    t0 = pos_weight*softplus_f32(-x)
+    t1 = softplus_f32(x)
+    result = (t0 if (target == np.float32(1.0)) else (t1 if (target == np.float32(0.0)) else t0*target + t1*(np.float32(1.0) - target)))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -50,9 +51,10 @@ def _binary_cross_entropy_with_logits_elementwise_ploop_f32(x, target, pos_weigh
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_f64(x, target, pos_weight):
-    result = pos_weight*target*softplus_f64(-x) + (1.0 - target)*softplus_f64(x)
-    result = (math.inf if (target > 0.0) else (-math.inf if (target < 0.0) else 0.0)) if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return result  # nan in, nan out: the body propagates it
+    t0 = pos_weight*softplus_f64(-x)
+    t1 = softplus_f64(x)
+    result = (t0 if (target == 1.0) else (t1 if (target == 0.0) else t0*target + t1*(1.0 - target)))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -76,7 +78,7 @@ _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_LOOPS = {np.float32: (_binary_cros
 def binary_cross_entropy_with_logits_elementwise(x, target=1.0, pos_weight=1.0, *, out=None):
     """binary_cross_entropy_with_logits_elementwise(x): BCE on logits (per element, no reduction).
 
-    Computes pos_weight*target*Softplus(-x) + (1 - target)*Softplus(x).
+    Computes Piecewise((pos_weight*Softplus(-x), Eq(target, 1)), (Softplus(x), Eq(target, 0)), (pos_weight*target*Softplus(-x) + (1 - target)*Softplus(x), True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
@@ -86,10 +88,10 @@ def binary_cross_entropy_with_logits_elementwise(x, target=1.0, pos_weight=1.0, 
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_grad_f32(x, target, pos_weight):
-    result = -pos_weight*target*sigmoid_f32(-x) + (np.float32(1.0) - target)*sigmoid_f32(x)
-    result = (np.float32(1.0) - target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(1.0)) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = (-pos_weight*target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(0.0)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return result  # nan in, nan out: the body propagates it
+    t0 = pos_weight*sigmoid_f32(-x)
+    t1 = sigmoid_f32(x)
+    result = (-t0 if (target == np.float32(1.0)) else (t1 if (target == np.float32(0.0)) else -t0*target + t1*(np.float32(1.0) - target)))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -108,10 +110,10 @@ def _binary_cross_entropy_with_logits_elementwise_grad_ploop_f32(x, target, pos_
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_grad_f64(x, target, pos_weight):
-    result = -pos_weight*target*sigmoid_f64(-x) + (1.0 - target)*sigmoid_f64(x)
-    result = (1.0 - target if ((target > 0.0) or (target < 0.0)) else 1.0) if x == math.inf else result  # limit at inf, derived by SymPy
-    result = (-pos_weight*target if ((target > 0.0) or (target < 0.0)) else 0.0) if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return result  # nan in, nan out: the body propagates it
+    t0 = pos_weight*sigmoid_f64(-x)
+    t1 = sigmoid_f64(x)
+    result = (-t0 if (target == 1.0) else (t1 if (target == 0.0) else -t0*target + t1*(1.0 - target)))
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -135,7 +137,7 @@ _BINARY_CROSS_ENTROPY_WITH_LOGITS_ELEMENTWISE_GRAD_LOOPS = {np.float32: (_binary
 def binary_cross_entropy_with_logits_elementwise_grad(x, target=1.0, pos_weight=1.0, *, out=None):
     """Derivative of binary_cross_entropy_with_logits_elementwise with respect to x.
 
-    Computes -pos_weight*target*Sigmoid(-x) + (1 - target)*Sigmoid(x).
+    Computes Piecewise((-pos_weight*Sigmoid(-x), Eq(target, 1)), (Sigmoid(x), Eq(target, 0)), (-pos_weight*target*Sigmoid(-x) + (1 - target)*Sigmoid(x), True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
@@ -199,14 +201,14 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 def binary_cross_entropy_with_logits(input, target, pos_weight=1.0, reduction="mean", weight=None):
     """BCE on logits: seeds/000 (activation functions overview): sigmoid-cross-entropy loss.
 
-    Per element -pos_weight*target*log(1/(1 + exp(-x))) - (1 - target)*log(1 - 1/(1 + exp(-x))); ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
+    Per element Piecewise((-pos_weight*log(1/(1 + exp(-x))), Eq(target, 1)), (-log(1 - 1/(1 + exp(-x))), Eq(target, 0)), (-pos_weight*target*log(1/(1 + exp(-x))) - (1 - target)*log(1 - 1/(1 + exp(-x))), True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
     ``weight`` rescales each element's loss (broadcast; 'mean' then divides by the number of elements), as in torch.nn.functional.binary_cross_entropy_with_logits.
     """
-    x, t, others = check('binary_cross_entropy_with_logits', input, target, 'prob', reduction)
-    return reduce('binary_cross_entropy_with_logits', binary_cross_entropy_with_logits_elementwise(x, t, pos_weight), reduction, weight, 'count')
+    x, t, others, nans = check('binary_cross_entropy_with_logits', input, target, 'prob', reduction)
+    return reduce('binary_cross_entropy_with_logits', binary_cross_entropy_with_logits_elementwise(x, t, pos_weight), reduction, weight, 'count', nans=nans)
 
 
 def binary_cross_entropy_with_logits_grad(input, target, pos_weight=1.0, reduction="mean", weight=None):
     """Gradient of the reduced binary_cross_entropy_with_logits with respect to input."""
-    x, t, others = check('binary_cross_entropy_with_logits_grad', input, target, 'prob', reduction)
-    return reduce_grad('binary_cross_entropy_with_logits_grad', binary_cross_entropy_with_logits_elementwise_grad(x, t, pos_weight), reduction, weight, 'count')
+    x, t, others, nans = check('binary_cross_entropy_with_logits_grad', input, target, 'prob', reduction)
+    return reduce_grad('binary_cross_entropy_with_logits_grad', binary_cross_entropy_with_logits_elementwise_grad(x, t, pos_weight), reduction, weight, 'count', nans=nans)

@@ -38,18 +38,18 @@ from .._runtime import exp_f32, exp_f64, wide_vectors
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_rows_f32(input1, input2, s, margin, out):
     n = input1.shape[1]
-    buf = np.empty((3, n), np.float32)
+    buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
-        s4 = fsum_f32(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
+            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
+            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
+        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -57,16 +57,16 @@ def _cosine_embedding_loss_pm1_prows_f32(input1, input2, s, margin, out):
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         wide_vectors()
-        buf = np.empty((3, n), np.float32)
+        buf = np.empty((3, n), np.float64)
         s_r = s[r]
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
-        s4 = fsum_f32(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
+            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
+            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
+        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -83,7 +83,7 @@ def _cosine_embedding_loss_pm1_rows_f64(input1, input2, s, margin, out):
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -100,25 +100,25 @@ def _cosine_embedding_loss_pm1_prows_f64(input1, input2, s, margin, out):
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_grad_input1_rows_f32(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
-    buf = np.empty((3, n), np.float32)
+    buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
-        s4 = fsum_f32(buf[2])
+            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
+            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
+            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
+            out[r, i] = ((s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -126,17 +126,17 @@ def _cosine_embedding_loss_pm1_grad_input1_prows_f32(input1, input2, s, margin, 
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         wide_vectors()
-        buf = np.empty((3, n), np.float32)
+        buf = np.empty((3, n), np.float64)
         s_r = s[r]
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
-        s4 = fsum_f32(buf[2])
+            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
+            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
+            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
+            out[r, i] = ((s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -178,19 +178,19 @@ def _cosine_embedding_loss_pm1_grad_input1_prows_f64(input1, input2, s, margin, 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_grad_input2_rows_f32(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
-    buf = np.empty((3, n), np.float32)
+    buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
-        s4 = fsum_f32(buf[2])
+            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
+            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
+            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) - input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) + input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
+            out[r, i] = ((s4*np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - np.float64(input1[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + np.float64(input1[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -198,17 +198,17 @@ def _cosine_embedding_loss_pm1_grad_input2_prows_f32(input1, input2, s, margin, 
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         wide_vectors()
-        buf = np.empty((3, n), np.float32)
+        buf = np.empty((3, n), np.float64)
         s_r = s[r]
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
-        s4 = fsum_f32(buf[2])
+            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
+            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
+            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) - input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*(s2 + np.float32(9.999999960041972e-13))**(np.float32(1.5))) + input1[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
+            out[r, i] = ((s4*np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - np.float64(input1[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + np.float64(input1[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -250,20 +250,20 @@ def _cosine_embedding_loss_pm1_grad_input2_prows_f64(input1, input2, s, margin, 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margin, gd, vout, out):
     n = input1.shape[1]
-    buf = np.empty((3, n), np.float32)
+    buf = np.empty((3, n), np.float64)
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
-        s4 = fsum_f32(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
+            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
+            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
+        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
         for i in range(n):
-            out[r, i] = ((s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
+            out[r, i] = ((s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -271,18 +271,18 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f32(input1, input2, s, marg
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         wide_vectors()
-        buf = np.empty((3, n), np.float32)
+        buf = np.empty((3, n), np.float64)
         s_r = s[r]
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
-        s4 = fsum_f32(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + np.float32(1.0) if (s_r == np.float32(1.0)) else max(-margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))), np.float32(0.0)))
+            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
+            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
+            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        s4 = fsum_f64(buf[2])
+        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
         for i in range(n):
-            out[r, i] = ((s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) - input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) if (s_r == np.float32(1.0)) else (-s4*input1[r, i]/((s0 + np.float32(9.999999960041972e-13))**(np.float32(1.5))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) + input2[r, i]/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))))*(np.float32(1.0) if -margin + s4/(math.sqrt(s0 + np.float32(9.999999960041972e-13))*math.sqrt(s2 + np.float32(9.999999960041972e-13))) > np.float32(0.0) else np.float32(0.0))))/gd
+            out[r, i] = ((s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -299,7 +299,7 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64(input1, input2, s, margi
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
         for i in range(n):
             out[r, i] = ((s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 
@@ -318,7 +318,7 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f64(input1, input2, s, marg
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else max(-margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)), 0.0))
+        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
         for i in range(n):
             out[r, i] = ((s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
 

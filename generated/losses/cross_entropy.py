@@ -52,9 +52,9 @@ def _cross_entropy_label_rows_f32(x, y, w, out):
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         l2 = math.log1p(frest_f32(buf[0]))
-        out[r] = -(-l2 + (x[r, y_r] - m0))*w_y
+        out[r] = ((l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) != l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) else np.float32(0.0)) + np.float32(0.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -67,9 +67,9 @@ def _cross_entropy_label_prows_f32(x, y, w, out):
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         l2 = math.log1p(frest_f32(buf[0]))
-        out[r] = -(-l2 + (x[r, y_r] - m0))*w_y
+        out[r] = ((l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) != l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) else np.float32(0.0)) + np.float32(0.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -82,9 +82,9 @@ def _cross_entropy_label_rows_f64(x, y, w, out):
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         l2 = math.log1p(frest_f64(buf[0]))
-        out[r] = -(-l2 + (x[r, y_r] - m0))*w_y
+        out[r] = ((l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0))*w_y if w_y != 0.0 or l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) != l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) else 0.0) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -97,9 +97,9 @@ def _cross_entropy_label_prows_f64(x, y, w, out):
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         l2 = math.log1p(frest_f64(buf[0]))
-        out[r] = -(-l2 + (x[r, y_r] - m0))*w_y
+        out[r] = ((l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0))*w_y if w_y != 0.0 or l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) != l2 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) else 0.0) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -112,12 +112,12 @@ def _cross_entropy_label_grad_input_rows_f32(x, y, w, gd, out):
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
         rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != np.float32(0.0) or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -130,12 +130,12 @@ def _cross_entropy_label_grad_input_prows_f32(x, y, w, gd, out):
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
         rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != np.float32(0.0) or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -148,12 +148,12 @@ def _cross_entropy_label_grad_input_rows_f64(x, y, w, gd, out):
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
         rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != 0.0 or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -166,12 +166,12 @@ def _cross_entropy_label_grad_input_prows_f64(x, y, w, gd, out):
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
         rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != 0.0 or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else 0.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -184,14 +184,14 @@ def _cross_entropy_label_fwd_grad_input_rows_f32(x, y, w, gd, vout, out):
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
         l6 = math.log1p(frest_f32(buf[0]))
-        vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
+        vout[r] = ((l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) != l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) else np.float32(0.0)) + np.float32(0.0)
         rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != np.float32(0.0) or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -204,14 +204,14 @@ def _cross_entropy_label_fwd_grad_input_prows_f32(x, y, w, gd, vout, out):
         w_y = w[y_r]
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[0, :y_r]) + fsum_f32(buf[0, y_r + 1:])
         l6 = math.log1p(frest_f32(buf[0]))
-        vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
+        vout[r] = ((l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) != l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else np.float32(0.0)) else np.float32(0.0)) + np.float32(0.0)
         rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
-            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != np.float32(0.0) or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -224,14 +224,14 @@ def _cross_entropy_label_fwd_grad_input_rows_f64(x, y, w, gd, vout, out):
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
         l6 = math.log1p(frest_f64(buf[0]))
-        vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
+        vout[r] = ((l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0))*w_y if w_y != 0.0 or l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) != l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) else 0.0) + 0.0
         rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != 0.0 or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -244,14 +244,14 @@ def _cross_entropy_label_fwd_grad_input_prows_f64(x, y, w, gd, vout, out):
         w_y = w[y_r]
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[0, :y_r]) + fsum_f64(buf[0, y_r + 1:])
         l6 = math.log1p(frest_f64(buf[0]))
-        vout[r] = -(-l6 + (x[r, y_r] - m0))*w_y
+        vout[r] = ((l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0))*w_y if w_y != 0.0 or l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) != l6 - (x[r, y_r] - m0 if x[r, y_r] != m0 else 0.0) else 0.0) + 0.0
         rcp_s2 = 1.0/s2
         for i in range(n):
-            out[r, i] = ((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y)/gd
+            out[r, i] = (((div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2))*w_y if w_y != 0.0 or (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) != (div_rcp(-s4, s2, rcp_s2) if (i == y_r) else div_rcp(buf[0, i], s2, rcp_s2)) else 0.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -262,15 +262,15 @@ def _cross_entropy_prob_rows_f32(x, t, w, out):
         wide_vectors()
         m0 = fmax_f32(x[r])
         for j in range(n):
-            c0 = (x[r, j] - m0)
-            c1 = t[r, j]*w[j]
-            buf[0, j] = c0*c1
-            buf[1, j] = exp_f32(c0)
-            buf[2, j] = c1
+            c0 = t[r, j]*w[j]
+            c1 = (x[r, j] - m0 if x[r, j] != m0 else np.float32(0.0))
+            buf[0, j] = (c0*c1 if c0 != np.float32(0.0) or c1 != c1 else np.float32(0.0))
+            buf[1, j] = exp_f32(c1)
+            buf[2, j] = c0
         s2 = fsum_f32(buf[0])
         l4 = math.log1p(frest_f32(buf[1]))
         s6 = fsum_f32(buf[2])
-        out[r] = l4*s6 - s2
+        out[r] = l4*s6 - s2 + np.float32(0.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -281,15 +281,15 @@ def _cross_entropy_prob_prows_f32(x, t, w, out):
         buf = np.empty((3, n), np.float32)
         m0 = fmax_f32(x[r])
         for j in range(n):
-            c0 = (x[r, j] - m0)
-            c1 = t[r, j]*w[j]
-            buf[0, j] = c0*c1
-            buf[1, j] = exp_f32(c0)
-            buf[2, j] = c1
+            c0 = t[r, j]*w[j]
+            c1 = (x[r, j] - m0 if x[r, j] != m0 else np.float32(0.0))
+            buf[0, j] = (c0*c1 if c0 != np.float32(0.0) or c1 != c1 else np.float32(0.0))
+            buf[1, j] = exp_f32(c1)
+            buf[2, j] = c0
         s2 = fsum_f32(buf[0])
         l4 = math.log1p(frest_f32(buf[1]))
         s6 = fsum_f32(buf[2])
-        out[r] = l4*s6 - s2
+        out[r] = l4*s6 - s2 + np.float32(0.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -300,15 +300,15 @@ def _cross_entropy_prob_rows_f64(x, t, w, out):
         wide_vectors()
         m0 = fmax_f64(x[r])
         for j in range(n):
-            c0 = (x[r, j] - m0)
-            c1 = t[r, j]*w[j]
-            buf[0, j] = c0*c1
-            buf[1, j] = exp_f64(c0)
-            buf[2, j] = c1
+            c0 = t[r, j]*w[j]
+            c1 = (x[r, j] - m0 if x[r, j] != m0 else 0.0)
+            buf[0, j] = (c0*c1 if c0 != 0.0 or c1 != c1 else 0.0)
+            buf[1, j] = exp_f64(c1)
+            buf[2, j] = c0
         s2 = fsum_f64(buf[0])
         l4 = math.log1p(frest_f64(buf[1]))
         s6 = fsum_f64(buf[2])
-        out[r] = l4*s6 - s2
+        out[r] = l4*s6 - s2 + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -319,15 +319,15 @@ def _cross_entropy_prob_prows_f64(x, t, w, out):
         buf = np.empty((3, n), np.float64)
         m0 = fmax_f64(x[r])
         for j in range(n):
-            c0 = (x[r, j] - m0)
-            c1 = t[r, j]*w[j]
-            buf[0, j] = c0*c1
-            buf[1, j] = exp_f64(c0)
-            buf[2, j] = c1
+            c0 = t[r, j]*w[j]
+            c1 = (x[r, j] - m0 if x[r, j] != m0 else 0.0)
+            buf[0, j] = (c0*c1 if c0 != 0.0 or c1 != c1 else 0.0)
+            buf[1, j] = exp_f64(c1)
+            buf[2, j] = c0
         s2 = fsum_f64(buf[0])
         l4 = math.log1p(frest_f64(buf[1]))
         s6 = fsum_f64(buf[2])
-        out[r] = l4*s6 - s2
+        out[r] = l4*s6 - s2 + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -338,7 +338,7 @@ def _cross_entropy_prob_grad_input_rows_f32(x, t, w, gd, out):
         wide_vectors()
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
             buf[1, k] = t[r, k]*w[k]
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
@@ -355,7 +355,7 @@ def _cross_entropy_prob_grad_input_prows_f32(x, t, w, gd, out):
         buf = np.empty((2, n), np.float32)
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
             buf[1, k] = t[r, k]*w[k]
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
@@ -372,7 +372,7 @@ def _cross_entropy_prob_grad_input_rows_f64(x, t, w, gd, out):
         wide_vectors()
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
             buf[1, k] = t[r, k]*w[k]
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
@@ -389,7 +389,7 @@ def _cross_entropy_prob_grad_input_prows_f64(x, t, w, gd, out):
         buf = np.empty((2, n), np.float64)
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
             buf[1, k] = t[r, k]*w[k]
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
@@ -406,16 +406,16 @@ def _cross_entropy_prob_fwd_grad_input_rows_f32(x, t, w, gd, vout, out):
         wide_vectors()
         m0 = fmax_f32(x[r])
         for k in range(n):
-            c0 = (x[r, k] - m0)
+            c0 = (x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0))
             c1 = t[r, k]*w[k]
             buf[0, k] = exp_f32(c0)
             buf[1, k] = c1
-            buf[2, k] = c0*c1
+            buf[2, k] = (c0*c1 if c1 != np.float32(0.0) or c0 != c0 else np.float32(0.0))
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         s6 = fsum_f32(buf[2])
         l8 = math.log1p(frest_f32(buf[0]))
-        vout[r] = l8*s4 - s6
+        vout[r] = l8*s4 - s6 + np.float32(0.0)
         rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
             out[r, i] = (div_rcp(buf[0, i]*s4, s2, rcp_s2) - t[r, i]*w[i])/gd
@@ -429,16 +429,16 @@ def _cross_entropy_prob_fwd_grad_input_prows_f32(x, t, w, gd, vout, out):
         buf = np.empty((3, n), np.float32)
         m0 = fmax_f32(x[r])
         for k in range(n):
-            c0 = (x[r, k] - m0)
+            c0 = (x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0))
             c1 = t[r, k]*w[k]
             buf[0, k] = exp_f32(c0)
             buf[1, k] = c1
-            buf[2, k] = c0*c1
+            buf[2, k] = (c0*c1 if c1 != np.float32(0.0) or c0 != c0 else np.float32(0.0))
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         s6 = fsum_f32(buf[2])
         l8 = math.log1p(frest_f32(buf[0]))
-        vout[r] = l8*s4 - s6
+        vout[r] = l8*s4 - s6 + np.float32(0.0)
         rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
             out[r, i] = (div_rcp(buf[0, i]*s4, s2, rcp_s2) - t[r, i]*w[i])/gd
@@ -452,16 +452,16 @@ def _cross_entropy_prob_fwd_grad_input_rows_f64(x, t, w, gd, vout, out):
         wide_vectors()
         m0 = fmax_f64(x[r])
         for k in range(n):
-            c0 = (x[r, k] - m0)
+            c0 = (x[r, k] - m0 if x[r, k] != m0 else 0.0)
             c1 = t[r, k]*w[k]
             buf[0, k] = exp_f64(c0)
             buf[1, k] = c1
-            buf[2, k] = c0*c1
+            buf[2, k] = (c0*c1 if c1 != 0.0 or c0 != c0 else 0.0)
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         s6 = fsum_f64(buf[2])
         l8 = math.log1p(frest_f64(buf[0]))
-        vout[r] = l8*s4 - s6
+        vout[r] = l8*s4 - s6 + 0.0
         rcp_s2 = 1.0/s2
         for i in range(n):
             out[r, i] = (div_rcp(buf[0, i]*s4, s2, rcp_s2) - t[r, i]*w[i])/gd
@@ -475,16 +475,16 @@ def _cross_entropy_prob_fwd_grad_input_prows_f64(x, t, w, gd, vout, out):
         buf = np.empty((3, n), np.float64)
         m0 = fmax_f64(x[r])
         for k in range(n):
-            c0 = (x[r, k] - m0)
+            c0 = (x[r, k] - m0 if x[r, k] != m0 else 0.0)
             c1 = t[r, k]*w[k]
             buf[0, k] = exp_f64(c0)
             buf[1, k] = c1
-            buf[2, k] = c0*c1
+            buf[2, k] = (c0*c1 if c1 != 0.0 or c0 != c0 else 0.0)
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         s6 = fsum_f64(buf[2])
         l8 = math.log1p(frest_f64(buf[0]))
-        vout[r] = l8*s4 - s6
+        vout[r] = l8*s4 - s6 + 0.0
         rcp_s2 = 1.0/s2
         for i in range(n):
             out[r, i] = (div_rcp(buf[0, i]*s4, s2, rcp_s2) - t[r, i]*w[i])/gd

@@ -38,7 +38,7 @@ def _entropy_none_rows_f32(x, out):
         for k in range(n):
             buf[0, k] = (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
         s0 = fsum_f32(buf[0])
-        out[r] = -s0
+        out[r] = -s0 + np.float32(0.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -50,7 +50,7 @@ def _entropy_none_prows_f32(x, out):
         for k in range(n):
             buf[0, k] = (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
         s0 = fsum_f32(buf[0])
-        out[r] = -s0
+        out[r] = -s0 + np.float32(0.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -62,7 +62,7 @@ def _entropy_none_rows_f64(x, out):
         for k in range(n):
             buf[0, k] = (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
         s0 = fsum_f64(buf[0])
-        out[r] = -s0
+        out[r] = -s0 + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -74,7 +74,7 @@ def _entropy_none_prows_f64(x, out):
         for k in range(n):
             buf[0, k] = (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
         s0 = fsum_f64(buf[0])
-        out[r] = -s0
+        out[r] = -s0 + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -122,7 +122,7 @@ def _entropy_none_fwd_grad_p_rows_f32(x, gd, vout, out):
         for k in range(n):
             buf[0, k] = (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
         s0 = fsum_f32(buf[0])
-        vout[r] = -s0
+        vout[r] = -s0 + np.float32(0.0)
         for i in range(n):
             out[r, i] = (-log_f32(x[r, i]) + np.float32(-1.0))/gd
 
@@ -136,7 +136,7 @@ def _entropy_none_fwd_grad_p_prows_f32(x, gd, vout, out):
         for k in range(n):
             buf[0, k] = (np.float32(0.0) if x[r, k] == np.float32(0.0) else x[r, k]*math.log(x[r, k]))
         s0 = fsum_f32(buf[0])
-        vout[r] = -s0
+        vout[r] = -s0 + np.float32(0.0)
         for i in range(n):
             out[r, i] = (-log_f32(x[r, i]) + np.float32(-1.0))/gd
 
@@ -150,7 +150,7 @@ def _entropy_none_fwd_grad_p_rows_f64(x, gd, vout, out):
         for k in range(n):
             buf[0, k] = (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
         s0 = fsum_f64(buf[0])
-        vout[r] = -s0
+        vout[r] = -s0 + 0.0
         for i in range(n):
             out[r, i] = (-log_f64(x[r, i]) - 1.0)/gd
 
@@ -164,7 +164,7 @@ def _entropy_none_fwd_grad_p_prows_f64(x, gd, vout, out):
         for k in range(n):
             buf[0, k] = (0.0 if x[r, k] == 0.0 else x[r, k]*math.log(x[r, k]))
         s0 = fsum_f64(buf[0])
-        vout[r] = -s0
+        vout[r] = -s0 + 0.0
         for i in range(n):
             out[r, i] = (-log_f64(x[r, i]) - 1.0)/gd
 

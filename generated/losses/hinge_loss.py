@@ -24,7 +24,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False),)
+_PARAMS = (('target', False, True),)
 
 
 @njit(cache=True, inline="always")
@@ -197,11 +197,11 @@ def hinge_loss(input, target, reduction="mean"):
 
     Per element Piecewise((-target*x + 1, target*x < 1), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.
     """
-    x, t, others = check('hinge_loss', input, target, 'pm1', reduction)
-    return reduce('hinge_loss', hinge_loss_elementwise(x, t), reduction)
+    x, t, others, nans = check('hinge_loss', input, target, 'pm1', reduction)
+    return reduce('hinge_loss', hinge_loss_elementwise(x, t), reduction, nans=nans)
 
 
 def hinge_loss_grad(input, target, reduction="mean"):
     """Gradient of the reduced hinge_loss with respect to input."""
-    x, t, others = check('hinge_loss_grad', input, target, 'pm1', reduction)
-    return reduce_grad('hinge_loss_grad', hinge_loss_elementwise_grad(x, t), reduction)
+    x, t, others, nans = check('hinge_loss_grad', input, target, 'pm1', reduction)
+    return reduce_grad('hinge_loss_grad', hinge_loss_elementwise_grad(x, t), reduction, nans=nans)

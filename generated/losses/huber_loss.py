@@ -24,7 +24,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False), ('delta', True, False),)
+_PARAMS = (('target', False, True), ('delta', True, False),)
 
 
 @njit(cache=True, inline="always")
@@ -202,11 +202,11 @@ def huber_loss(input, target, delta=1.0, reduction="mean", weight=None):
     Per element Piecewise(((-target + x)**2/2, delta > Abs(target - x)), (delta*(-delta/2 + Piecewise((-target + x, target - x < 0), (target - x, target - x > 0), (0, True))), True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
     ``weight`` rescales each element's loss (broadcast; 'mean' then divides by the number of elements), as in torch.nn.functional.huber_loss.
     """
-    x, t, others = check('huber_loss', input, target, 'real', reduction)
-    return reduce('huber_loss', huber_loss_elementwise(x, t, delta), reduction, weight, 'count')
+    x, t, others, nans = check('huber_loss', input, target, 'real', reduction)
+    return reduce('huber_loss', huber_loss_elementwise(x, t, delta), reduction, weight, 'count', nans=nans)
 
 
 def huber_loss_grad(input, target, delta=1.0, reduction="mean", weight=None):
     """Gradient of the reduced huber_loss with respect to input."""
-    x, t, others = check('huber_loss_grad', input, target, 'real', reduction)
-    return reduce_grad('huber_loss_grad', huber_loss_elementwise_grad(x, t, delta), reduction, weight, 'count')
+    x, t, others, nans = check('huber_loss_grad', input, target, 'real', reduction)
+    return reduce_grad('huber_loss_grad', huber_loss_elementwise_grad(x, t, delta), reduction, weight, 'count', nans=nans)

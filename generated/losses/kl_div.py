@@ -324,8 +324,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
         kind, kernel = 'real', kl_div_log_target_elementwise
     else:
         kind, kernel = 'nonneg', kl_div_elementwise
-    x, t, others = check('kl_div', input, target, kind, reduction, reductions=['none', 'mean', 'sum', 'batchmean'])
-    return reduce('kl_div', kernel(x, t), reduction)
+    x, t, others, nans = check('kl_div', input, target, kind, reduction, reductions=['none', 'mean', 'sum', 'batchmean'])
+    return reduce('kl_div', kernel(x, t), reduction, nans=nans)
 
 
 def kl_div_grad(input, target, reduction="mean", log_target=False):
@@ -334,5 +334,5 @@ def kl_div_grad(input, target, reduction="mean", log_target=False):
         kind, kernel = 'real', kl_div_log_target_elementwise_grad
     else:
         kind, kernel = 'nonneg', kl_div_elementwise_grad
-    x, t, others = check('kl_div_grad', input, target, kind, reduction, reductions=['none', 'mean', 'sum', 'batchmean'])
-    return reduce_grad('kl_div_grad', kernel(x, t), reduction)
+    x, t, others, nans = check('kl_div_grad', input, target, kind, reduction, reductions=['none', 'mean', 'sum', 'batchmean'])
+    return reduce_grad('kl_div_grad', kernel(x, t), reduction, nans=nans)

@@ -24,7 +24,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False),)
+_PARAMS = (('target', False, True),)
 
 
 @njit(cache=True, inline="always")
@@ -200,11 +200,11 @@ def l1_loss(input, target, reduction="mean", weight=None):
     Per element Piecewise((-target + x, target - x < 0), (target - x, target - x > 0), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
     ``weight`` rescales each element's loss (broadcast; 'mean' then divides by the sum of the weights), as in torch.nn.functional.l1_loss.
     """
-    x, t, others = check('l1_loss', input, target, 'real', reduction)
-    return reduce('l1_loss', l1_loss_elementwise(x, t), reduction, weight, 'weights')
+    x, t, others, nans = check('l1_loss', input, target, 'real', reduction)
+    return reduce('l1_loss', l1_loss_elementwise(x, t), reduction, weight, 'weights', nans=nans)
 
 
 def l1_loss_grad(input, target, reduction="mean", weight=None):
     """Gradient of the reduced l1_loss with respect to input."""
-    x, t, others = check('l1_loss_grad', input, target, 'real', reduction)
-    return reduce_grad('l1_loss_grad', l1_loss_elementwise_grad(x, t), reduction, weight, 'weights')
+    x, t, others, nans = check('l1_loss_grad', input, target, 'real', reduction)
+    return reduce_grad('l1_loss_grad', l1_loss_elementwise_grad(x, t), reduction, weight, 'weights', nans=nans)

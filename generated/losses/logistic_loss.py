@@ -24,7 +24,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False),)
+_PARAMS = (('target', False, True),)
 
 
 @njit(cache=True, inline="always")
@@ -203,11 +203,11 @@ def logistic_loss(input, target, reduction="mean"):
 
     Per element -log(1/(1 + exp(-target*x))); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.logistic_loss.
     """
-    x, t, others = check('logistic_loss', input, target, 'pm1', reduction)
-    return reduce('logistic_loss', logistic_loss_elementwise(x, t), reduction)
+    x, t, others, nans = check('logistic_loss', input, target, 'pm1', reduction)
+    return reduce('logistic_loss', logistic_loss_elementwise(x, t), reduction, nans=nans)
 
 
 def logistic_loss_grad(input, target, reduction="mean"):
     """Gradient of the reduced logistic_loss with respect to input."""
-    x, t, others = check('logistic_loss_grad', input, target, 'pm1', reduction)
-    return reduce_grad('logistic_loss_grad', logistic_loss_elementwise_grad(x, t), reduction)
+    x, t, others, nans = check('logistic_loss_grad', input, target, 'pm1', reduction)
+    return reduce_grad('logistic_loss_grad', logistic_loss_elementwise_grad(x, t), reduction, nans=nans)

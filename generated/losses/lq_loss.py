@@ -12,9 +12,9 @@ Kernels, each derived by SymPy from the definition and proven equal to it:
         rewrites: none needed
         proof:    symbolic: structural
     lq_loss_elementwise_grad  (df/dx)
-        emitted:  Piecewise((q*(-target + x)**q/(-target + x), target < x), (-q*(target - x)**q/(target - x), target > x), (0, True))
-        rewrites: none needed
-        proof:    symbolic: structural
+        emitted:  Piecewise((q*(-target + x)**(q - 1), target < x), (-q*(target - x)**(q - 1), target > x), (0, True))
+        rewrites: power_quotient
+        proof:    numeric: 200 points at 60 digits incl. 0 breakpoints, max rel diff 1.9e-61
 """
 import math
 
@@ -24,7 +24,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False), ('q', True, False),)
+_PARAMS = (('target', False, True), ('q', True, False),)
 
 
 @njit(cache=True, inline="always")
@@ -87,8 +87,8 @@ def lq_loss_elementwise(x, target=0.0, q=1.5, *, out=None):
 @njit(cache=True, inline="always")
 def _lq_loss_elementwise_grad_f32(x, target, q):
     t0 = target - x
-    t1 = -t0
-    result = (q*t1**q/t1 if (target < x) else (-q*t0**q/t0 if (target > x) else np.float32(0.0)))
+    t1 = q + np.float32(-1.0)
+    result = (q*(-t0)**t1 if (target < x) else (-q*t0**t1 if (target > x) else np.float32(0.0)))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -109,8 +109,8 @@ def _lq_loss_elementwise_grad_ploop_f32(x, target, q, out):
 @njit(cache=True, inline="always")
 def _lq_loss_elementwise_grad_f64(x, target, q):
     t0 = target - x
-    t1 = -t0
-    result = (q*t1**q/t1 if (target < x) else (-q*t0**q/t0 if (target > x) else 0.0))
+    t1 = q - 1.0
+    result = (q*(-t0)**t1 if (target < x) else (-q*t0**t1 if (target > x) else 0.0))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -135,7 +135,7 @@ _LQ_LOSS_ELEMENTWISE_GRAD_LOOPS = {np.float32: (_lq_loss_elementwise_grad_loop_f
 def lq_loss_elementwise_grad(x, target=0.0, q=1.5, *, out=None):
     """Derivative of lq_loss_elementwise with respect to x.
 
-    Computes Piecewise((q*(-target + x)**q/(-target + x), target < x), (-q*(target - x)**q/(target - x), target > x), (0, True)).
+    Computes Piecewise((q*(-target + x)**(q - 1), target < x), (-q*(target - x)**(q - 1), target > x), (0, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
     (integers and bools are converted to float64). ``out``: optional array to write into.
     Large arrays run on all cores (see ``symact.kernels.configure``).
@@ -201,11 +201,11 @@ def lq_loss(input, target, q=1.5, reduction="mean"):
 
     Per element Piecewise(((-target + x)**q, target < x), ((target - x)**q, target > x), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.
     """
-    x, t, others = check('lq_loss', input, target, 'real', reduction)
-    return reduce('lq_loss', lq_loss_elementwise(x, t, q), reduction)
+    x, t, others, nans = check('lq_loss', input, target, 'real', reduction)
+    return reduce('lq_loss', lq_loss_elementwise(x, t, q), reduction, nans=nans)
 
 
 def lq_loss_grad(input, target, q=1.5, reduction="mean"):
     """Gradient of the reduced lq_loss with respect to input."""
-    x, t, others = check('lq_loss_grad', input, target, 'real', reduction)
-    return reduce_grad('lq_loss_grad', lq_loss_elementwise_grad(x, t, q), reduction)
+    x, t, others, nans = check('lq_loss_grad', input, target, 'real', reduction)
+    return reduce_grad('lq_loss_grad', lq_loss_elementwise_grad(x, t, q), reduction, nans=nans)

@@ -28,7 +28,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('input2', False, False), ('target', False, False), ('margin', False, False),)
+_PARAMS = (('input2', False, True), ('target', False, True), ('margin', False, False),)
 
 
 @njit(cache=True, inline="always")
@@ -188,7 +188,8 @@ _MARGIN_RANKING_LOSS_ELEMENTWISE_GRAD_INPUT2_LOOPS = {np.float32: (_margin_ranki
 
 
 def margin_ranking_loss_elementwise_grad_input2(x, input2=0.0, target=1.0, margin=0.0, *, out=None):
-    """Derivative of margin_ranking_loss_elementwise with respect to its parameter 'input2', elementwise (sum over the broadcast axes for the parameter's gradient).
+    """Partial derivative dmargin_ranking_loss_elementwise/dinput2, elementwise (one value per element of the
+    broadcast shape of x and the parameters, like margin_ranking_loss_elementwise_grad).
 
     Computes Piecewise((target, margin - target*(-input2 + x) > 0), (0, True)).
     Inputs broadcast like NumPy ufuncs; float32 in gives float32 out, float64 gives float64
@@ -256,17 +257,17 @@ def margin_ranking_loss(input, input2, target, margin=0.0, reduction="mean"):
 
     Per element Piecewise((margin - target*(-input2 + x), margin - target*(-input2 + x) > 0), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.margin_ranking_loss.
     """
-    x, t, others = check('margin_ranking_loss', input, target, 'pm1', reduction, (('input2', input2),))
-    return reduce('margin_ranking_loss', margin_ranking_loss_elementwise(x, others[0], t, margin), reduction)
+    x, t, others, nans = check('margin_ranking_loss', input, target, 'pm1', reduction, (('input2', input2),))
+    return reduce('margin_ranking_loss', margin_ranking_loss_elementwise(x, others[0], t, margin), reduction, nans=nans)
 
 
 def margin_ranking_loss_grad(input, input2, target, margin=0.0, reduction="mean"):
     """Gradient of the reduced margin_ranking_loss with respect to input."""
-    x, t, others = check('margin_ranking_loss_grad', input, target, 'pm1', reduction, (('input2', input2),))
-    return reduce_grad('margin_ranking_loss_grad', margin_ranking_loss_elementwise_grad(x, others[0], t, margin), reduction)
+    x, t, others, nans = check('margin_ranking_loss_grad', input, target, 'pm1', reduction, (('input2', input2),))
+    return reduce_grad('margin_ranking_loss_grad', margin_ranking_loss_elementwise_grad(x, others[0], t, margin), reduction, nans=nans)
 
 
 def margin_ranking_loss_grad_input2(input, input2, target, margin=0.0, reduction="mean"):
     """Gradient of the reduced margin_ranking_loss with respect to input2."""
-    x, t, others = check('margin_ranking_loss_grad_input2', input, target, 'pm1', reduction, (('input2', input2),))
-    return reduce_grad('margin_ranking_loss_grad_input2', margin_ranking_loss_elementwise_grad_input2(x, others[0], t, margin), reduction)
+    x, t, others, nans = check('margin_ranking_loss_grad_input2', input, target, 'pm1', reduction, (('input2', input2),))
+    return reduce_grad('margin_ranking_loss_grad_input2', margin_ranking_loss_elementwise_grad_input2(x, others[0], t, margin), reduction, nans=nans)

@@ -24,7 +24,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False),)
+_PARAMS = (('target', False, True),)
 
 
 @njit(cache=True, inline="always")
@@ -88,10 +88,10 @@ def mse_loss_elementwise(x, target=0.0, *, out=None):
 
 @njit(cache=True, inline="always")
 def _mse_loss_elementwise_grad_f32(x, target):
-    result = -np.float32(2.0)*target + np.float32(2.0)*x
+    result = (np.float32(2.0)*(x - target))
     result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
     result = np.float32(-math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
-    return result  # nan in, nan out: the body propagates it
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -110,10 +110,10 @@ def _mse_loss_elementwise_grad_ploop_f32(x, target, out):
 
 @njit(cache=True, inline="always")
 def _mse_loss_elementwise_grad_f64(x, target):
-    result = -2.0*target + 2.0*x
+    result = (2.0*(x - target))
     result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
     result = -math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
-    return result  # nan in, nan out: the body propagates it
+    return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
 @njit(cache=True, error_model="numpy")
@@ -204,11 +204,11 @@ def mse_loss(input, target, reduction="mean", weight=None):
     Per element (-target + x)**2; ``reduction`` is 'none', 'mean' (over all elements) or 'sum';
     ``weight`` rescales each element's loss (broadcast; 'mean' then divides by the sum of the weights), as in torch.nn.functional.mse_loss.
     """
-    x, t, others = check('mse_loss', input, target, 'real', reduction)
-    return reduce('mse_loss', mse_loss_elementwise(x, t), reduction, weight, 'weights')
+    x, t, others, nans = check('mse_loss', input, target, 'real', reduction)
+    return reduce('mse_loss', mse_loss_elementwise(x, t), reduction, weight, 'weights', nans=nans)
 
 
 def mse_loss_grad(input, target, reduction="mean", weight=None):
     """Gradient of the reduced mse_loss with respect to input."""
-    x, t, others = check('mse_loss_grad', input, target, 'real', reduction)
-    return reduce_grad('mse_loss_grad', mse_loss_elementwise_grad(x, t), reduction, weight, 'weights')
+    x, t, others, nans = check('mse_loss_grad', input, target, 'real', reduction)
+    return reduce_grad('mse_loss_grad', mse_loss_elementwise_grad(x, t), reduction, weight, 'weights', nans=nans)

@@ -38,9 +38,9 @@ def _multiclass_hinge_loss_label_rows_f32(x, y, w, margin, out):
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))*max(margin + x[r, k] - x[r, y_r], np.float32(0.0))
+            buf[0, k] = (np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))*(np.float32(0.0) if margin + ((x[r, k] - x[r, y_r]) if k != y_r else np.float32(0.0)) <= np.float32(0.0) else margin + ((x[r, k] - x[r, y_r]) if k != y_r else np.float32(0.0)))
         s0 = fsum_f32(buf[0])
-        out[r] = s0*w_y
+        out[r] = (s0*w_y if w_y != np.float32(0.0) or s0 != s0 else np.float32(0.0)) + np.float32(0.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -52,9 +52,9 @@ def _multiclass_hinge_loss_label_prows_f32(x, y, w, margin, out):
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))*max(margin + x[r, k] - x[r, y_r], np.float32(0.0))
+            buf[0, k] = (np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))*(np.float32(0.0) if margin + ((x[r, k] - x[r, y_r]) if k != y_r else np.float32(0.0)) <= np.float32(0.0) else margin + ((x[r, k] - x[r, y_r]) if k != y_r else np.float32(0.0)))
         s0 = fsum_f32(buf[0])
-        out[r] = s0*w_y
+        out[r] = (s0*w_y if w_y != np.float32(0.0) or s0 != s0 else np.float32(0.0)) + np.float32(0.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -66,9 +66,9 @@ def _multiclass_hinge_loss_label_rows_f64(x, y, w, margin, out):
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (1.0 - (1.0 if k == y_r else 0.0))*max(margin + x[r, k] - x[r, y_r], 0.0)
+            buf[0, k] = (1.0 - (1.0 if k == y_r else 0.0))*(0.0 if margin + ((x[r, k] - x[r, y_r]) if k != y_r else 0.0) <= 0.0 else margin + ((x[r, k] - x[r, y_r]) if k != y_r else 0.0))
         s0 = fsum_f64(buf[0])
-        out[r] = s0*w_y
+        out[r] = (s0*w_y if w_y != 0.0 or s0 != s0 else 0.0) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -80,9 +80,9 @@ def _multiclass_hinge_loss_label_prows_f64(x, y, w, margin, out):
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (1.0 - (1.0 if k == y_r else 0.0))*max(margin + x[r, k] - x[r, y_r], 0.0)
+            buf[0, k] = (1.0 - (1.0 if k == y_r else 0.0))*(0.0 if margin + ((x[r, k] - x[r, y_r]) if k != y_r else 0.0) <= 0.0 else margin + ((x[r, k] - x[r, y_r]) if k != y_r else 0.0))
         s0 = fsum_f64(buf[0])
-        out[r] = s0*w_y
+        out[r] = (s0*w_y if w_y != 0.0 or s0 != s0 else 0.0) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -94,10 +94,10 @@ def _multiclass_hinge_loss_label_grad_input_rows_f32(x, y, w, margin, gd, out):
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (np.float32(1.0) if margin + x[r, k] - x[r, y_r] > np.float32(0.0) else np.float32(0.0))
+            buf[0, k] = (np.float32(1.0) if margin + ((x[r, k] - x[r, y_r]) if k != y_r else np.float32(0.0)) > np.float32(0.0) else np.float32(0.0))
         s0 = fsum_f32(buf[0])
         for i in range(n):
-            out[r, i] = ((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y)/gd
+            out[r, i] = (((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) != -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -109,10 +109,10 @@ def _multiclass_hinge_loss_label_grad_input_prows_f32(x, y, w, margin, gd, out):
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (np.float32(1.0) if margin + x[r, k] - x[r, y_r] > np.float32(0.0) else np.float32(0.0))
+            buf[0, k] = (np.float32(1.0) if margin + ((x[r, k] - x[r, y_r]) if k != y_r else np.float32(0.0)) > np.float32(0.0) else np.float32(0.0))
         s0 = fsum_f32(buf[0])
         for i in range(n):
-            out[r, i] = ((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y)/gd
+            out[r, i] = (((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) != -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -124,10 +124,10 @@ def _multiclass_hinge_loss_label_grad_input_rows_f64(x, y, w, margin, gd, out):
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (1.0 if margin + x[r, k] - x[r, y_r] > 0.0 else 0.0)
+            buf[0, k] = (1.0 if margin + ((x[r, k] - x[r, y_r]) if k != y_r else 0.0) > 0.0 else 0.0)
         s0 = fsum_f64(buf[0])
         for i in range(n):
-            out[r, i] = ((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y)/gd
+            out[r, i] = (((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y if w_y != 0.0 or -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) != -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -139,10 +139,10 @@ def _multiclass_hinge_loss_label_grad_input_prows_f64(x, y, w, margin, gd, out):
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
-            buf[0, k] = (1.0 if margin + x[r, k] - x[r, y_r] > 0.0 else 0.0)
+            buf[0, k] = (1.0 if margin + ((x[r, k] - x[r, y_r]) if k != y_r else 0.0) > 0.0 else 0.0)
         s0 = fsum_f64(buf[0])
         for i in range(n):
-            out[r, i] = ((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y)/gd
+            out[r, i] = (((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y if w_y != 0.0 or -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) != -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) else 0.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -154,14 +154,14 @@ def _multiclass_hinge_loss_label_fwd_grad_input_rows_f32(x, y, w, margin, gd, vo
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
-            c0 = margin + x[r, k] - x[r, y_r]
+            c0 = margin + ((x[r, k] - x[r, y_r]) if k != y_r else np.float32(0.0))
             buf[0, k] = (np.float32(1.0) if c0 > np.float32(0.0) else np.float32(0.0))
-            buf[1, k] = (np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))*max(c0, np.float32(0.0))
+            buf[1, k] = (np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))*(np.float32(0.0) if c0 <= np.float32(0.0) else c0)
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
-        vout[r] = s2*w_y
+        vout[r] = (s2*w_y if w_y != np.float32(0.0) or s2 != s2 else np.float32(0.0)) + np.float32(0.0)
         for i in range(n):
-            out[r, i] = ((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y)/gd
+            out[r, i] = (((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) != -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -173,14 +173,14 @@ def _multiclass_hinge_loss_label_fwd_grad_input_prows_f32(x, y, w, margin, gd, v
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
-            c0 = margin + x[r, k] - x[r, y_r]
+            c0 = margin + ((x[r, k] - x[r, y_r]) if k != y_r else np.float32(0.0))
             buf[0, k] = (np.float32(1.0) if c0 > np.float32(0.0) else np.float32(0.0))
-            buf[1, k] = (np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))*max(c0, np.float32(0.0))
+            buf[1, k] = (np.float32(1.0) - (np.float32(1.0) if k == y_r else np.float32(0.0)))*(np.float32(0.0) if c0 <= np.float32(0.0) else c0)
         s0 = fsum_f32(buf[0])
         s2 = fsum_f32(buf[1])
-        vout[r] = s2*w_y
+        vout[r] = (s2*w_y if w_y != np.float32(0.0) or s2 != s2 else np.float32(0.0)) + np.float32(0.0)
         for i in range(n):
-            out[r, i] = ((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y)/gd
+            out[r, i] = (((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) != -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -192,14 +192,14 @@ def _multiclass_hinge_loss_label_fwd_grad_input_rows_f64(x, y, w, margin, gd, vo
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
-            c0 = margin + x[r, k] - x[r, y_r]
+            c0 = margin + ((x[r, k] - x[r, y_r]) if k != y_r else 0.0)
             buf[0, k] = (1.0 if c0 > 0.0 else 0.0)
-            buf[1, k] = (1.0 - (1.0 if k == y_r else 0.0))*max(c0, 0.0)
+            buf[1, k] = (1.0 - (1.0 if k == y_r else 0.0))*(0.0 if c0 <= 0.0 else c0)
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
-        vout[r] = s2*w_y
+        vout[r] = (s2*w_y if w_y != 0.0 or s2 != s2 else 0.0) + 0.0
         for i in range(n):
-            out[r, i] = ((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y)/gd
+            out[r, i] = (((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y if w_y != 0.0 or -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) != -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -211,14 +211,14 @@ def _multiclass_hinge_loss_label_fwd_grad_input_prows_f64(x, y, w, margin, gd, v
         y_r = y[r]
         w_y = w[y_r]
         for k in range(n):
-            c0 = margin + x[r, k] - x[r, y_r]
+            c0 = margin + ((x[r, k] - x[r, y_r]) if k != y_r else 0.0)
             buf[0, k] = (1.0 if c0 > 0.0 else 0.0)
-            buf[1, k] = (1.0 - (1.0 if k == y_r else 0.0))*max(c0, 0.0)
+            buf[1, k] = (1.0 - (1.0 if k == y_r else 0.0))*(0.0 if c0 <= 0.0 else c0)
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
-        vout[r] = s2*w_y
+        vout[r] = (s2*w_y if w_y != 0.0 or s2 != s2 else 0.0) + 0.0
         for i in range(n):
-            out[r, i] = ((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y)/gd
+            out[r, i] = (((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y if w_y != 0.0 or -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) != -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) else 0.0))/gd
 
 
 _LOOPS = {

@@ -38,9 +38,9 @@ def _multilabel_hinge_loss_mask_rows_f32(x, t, out):
         for j in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
-                s0 += (np.float32(1.0) - t[r, k])*max(-x[r, j] + x[r, k] + np.float32(1.0), np.float32(0.0))
-            s1 += s0*t[r, j]
-        out[r] = s1/np.float32(n)
+                s0 += ((np.float32(1.0) - t[r, k])*(np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) if np.float32(1.0) - t[r, k] != np.float32(0.0) or (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) != (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) else np.float32(0.0))
+            s1 += (s0*t[r, j] if t[r, j] != np.float32(0.0) or s0 != s0 else np.float32(0.0))
+        out[r] = s1/np.float32(n) + np.float32(0.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -52,9 +52,9 @@ def _multilabel_hinge_loss_mask_prows_f32(x, t, out):
         for j in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
-                s0 += (np.float32(1.0) - t[r, k])*max(-x[r, j] + x[r, k] + np.float32(1.0), np.float32(0.0))
-            s1 += s0*t[r, j]
-        out[r] = s1/np.float32(n)
+                s0 += ((np.float32(1.0) - t[r, k])*(np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) if np.float32(1.0) - t[r, k] != np.float32(0.0) or (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) != (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) else np.float32(0.0))
+            s1 += (s0*t[r, j] if t[r, j] != np.float32(0.0) or s0 != s0 else np.float32(0.0))
+        out[r] = s1/np.float32(n) + np.float32(0.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -66,9 +66,9 @@ def _multilabel_hinge_loss_mask_rows_f64(x, t, out):
         for j in range(n):
             s0 = 0.0
             for k in range(n):
-                s0 += (1.0 - t[r, k])*max(-x[r, j] + x[r, k] + 1.0, 0.0)
-            s1 += s0*t[r, j]
-        out[r] = s1/n
+                s0 += ((1.0 - t[r, k])*(0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) if 1.0 - t[r, k] != 0.0 or (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) != (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) else 0.0)
+            s1 += (s0*t[r, j] if t[r, j] != 0.0 or s0 != s0 else 0.0)
+        out[r] = s1/n + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -80,9 +80,9 @@ def _multilabel_hinge_loss_mask_prows_f64(x, t, out):
         for j in range(n):
             s0 = 0.0
             for k in range(n):
-                s0 += (1.0 - t[r, k])*max(-x[r, j] + x[r, k] + 1.0, 0.0)
-            s1 += s0*t[r, j]
-        out[r] = s1/n
+                s0 += ((1.0 - t[r, k])*(0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) if 1.0 - t[r, k] != 0.0 or (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) != (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) else 0.0)
+            s1 += (s0*t[r, j] if t[r, j] != 0.0 or s0 != s0 else 0.0)
+        out[r] = s1/n + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -93,17 +93,17 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f32(x, t, gd, out):
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
-                s0 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k]
+                s0 += ((np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k] if t[r, k] != np.float32(0.0) or (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s1 = np.float32(0.0)
             for j in range(n):
-                s1 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
+                s1 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s2 = np.float32(0.0)
             for k in range(n):
-                s2 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
+                s2 += (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
             s3 = np.float32(0.0)
             for j in range(n):
-                s3 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
-            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n))/gd
+                s3 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+            out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != np.float32(0.0) or s0 != s0 else np.float32(0.0)) + (-s1*t[r, i] if t[r, i] != np.float32(0.0) or -s1 != -s1 else np.float32(0.0)) + (-s2*t[r, i] if t[r, i] != np.float32(0.0) or -s2 != -s2 else np.float32(0.0)))/np.float32(n))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -114,17 +114,17 @@ def _multilabel_hinge_loss_mask_grad_input_prows_f32(x, t, gd, out):
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
-                s0 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k]
+                s0 += ((np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k] if t[r, k] != np.float32(0.0) or (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s1 = np.float32(0.0)
             for j in range(n):
-                s1 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
+                s1 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s2 = np.float32(0.0)
             for k in range(n):
-                s2 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
+                s2 += (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
             s3 = np.float32(0.0)
             for j in range(n):
-                s3 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
-            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n))/gd
+                s3 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+            out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != np.float32(0.0) or s0 != s0 else np.float32(0.0)) + (-s1*t[r, i] if t[r, i] != np.float32(0.0) or -s1 != -s1 else np.float32(0.0)) + (-s2*t[r, i] if t[r, i] != np.float32(0.0) or -s2 != -s2 else np.float32(0.0)))/np.float32(n))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -135,17 +135,17 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f64(x, t, gd, out):
         for i in range(n):
             s0 = 0.0
             for k in range(n):
-                s0 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)*t[r, k]
+                s0 += ((1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)*t[r, k] if t[r, k] != 0.0 or (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s1 = 0.0
             for j in range(n):
-                s1 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
+                s1 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s2 = 0.0
             for k in range(n):
-                s2 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)
+                s2 += (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)
             s3 = 0.0
             for j in range(n):
-                s3 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
-            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n)/gd
+                s3 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+            out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != 0.0 or s0 != s0 else 0.0) + (-s1*t[r, i] if t[r, i] != 0.0 or -s1 != -s1 else 0.0) + (-s2*t[r, i] if t[r, i] != 0.0 or -s2 != -s2 else 0.0))/n)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -156,17 +156,17 @@ def _multilabel_hinge_loss_mask_grad_input_prows_f64(x, t, gd, out):
         for i in range(n):
             s0 = 0.0
             for k in range(n):
-                s0 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)*t[r, k]
+                s0 += ((1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)*t[r, k] if t[r, k] != 0.0 or (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s1 = 0.0
             for j in range(n):
-                s1 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
+                s1 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s2 = 0.0
             for k in range(n):
-                s2 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)
+                s2 += (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)
             s3 = 0.0
             for j in range(n):
-                s3 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
-            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n)/gd
+                s3 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+            out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != 0.0 or s0 != s0 else 0.0) + (-s1*t[r, i] if t[r, i] != 0.0 or -s1 != -s1 else 0.0) + (-s2*t[r, i] if t[r, i] != 0.0 or -s2 != -s2 else 0.0))/n)/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -178,23 +178,23 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, gd, vout, out):
         for j in range(n):
             s4 = np.float32(0.0)
             for k in range(n):
-                s4 += (np.float32(1.0) - t[r, k])*max(-x[r, j] + x[r, k] + np.float32(1.0), np.float32(0.0))
-            s5 += s4*t[r, j]
-        vout[r] = s5/np.float32(n)
+                s4 += ((np.float32(1.0) - t[r, k])*(np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) if np.float32(1.0) - t[r, k] != np.float32(0.0) or (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) != (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) else np.float32(0.0))
+            s5 += (s4*t[r, j] if t[r, j] != np.float32(0.0) or s4 != s4 else np.float32(0.0))
+        vout[r] = s5/np.float32(n) + np.float32(0.0)
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
-                s0 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k]
+                s0 += ((np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k] if t[r, k] != np.float32(0.0) or (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s1 = np.float32(0.0)
             for j in range(n):
-                s1 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
+                s1 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s2 = np.float32(0.0)
             for k in range(n):
-                s2 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
+                s2 += (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
             s3 = np.float32(0.0)
             for j in range(n):
-                s3 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
-            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n))/gd
+                s3 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+            out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != np.float32(0.0) or s0 != s0 else np.float32(0.0)) + (-s1*t[r, i] if t[r, i] != np.float32(0.0) or -s1 != -s1 else np.float32(0.0)) + (-s2*t[r, i] if t[r, i] != np.float32(0.0) or -s2 != -s2 else np.float32(0.0)))/np.float32(n))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -206,23 +206,23 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f32(x, t, gd, vout, out):
         for j in range(n):
             s4 = np.float32(0.0)
             for k in range(n):
-                s4 += (np.float32(1.0) - t[r, k])*max(-x[r, j] + x[r, k] + np.float32(1.0), np.float32(0.0))
-            s5 += s4*t[r, j]
-        vout[r] = s5/np.float32(n)
+                s4 += ((np.float32(1.0) - t[r, k])*(np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) if np.float32(1.0) - t[r, k] != np.float32(0.0) or (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) != (np.float32(0.0) if ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, j]) if k != j else np.float32(0.0)) + np.float32(1.0)) else np.float32(0.0))
+            s5 += (s4*t[r, j] if t[r, j] != np.float32(0.0) or s4 != s4 else np.float32(0.0))
+        vout[r] = s5/np.float32(n) + np.float32(0.0)
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
-                s0 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k]
+                s0 += ((np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k] if t[r, k] != np.float32(0.0) or (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s1 = np.float32(0.0)
             for j in range(n):
-                s1 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
+                s1 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s2 = np.float32(0.0)
             for k in range(n):
-                s2 += (np.float32(1.0) if -x[r, i] + x[r, k] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
+                s2 += (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
             s3 = np.float32(0.0)
             for j in range(n):
-                s3 += (np.float32(1.0) if x[r, i] - x[r, j] + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j]
-            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/np.float32(n))/gd
+                s3 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+            out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != np.float32(0.0) or s0 != s0 else np.float32(0.0)) + (-s1*t[r, i] if t[r, i] != np.float32(0.0) or -s1 != -s1 else np.float32(0.0)) + (-s2*t[r, i] if t[r, i] != np.float32(0.0) or -s2 != -s2 else np.float32(0.0)))/np.float32(n))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -234,23 +234,23 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, gd, vout, out):
         for j in range(n):
             s4 = 0.0
             for k in range(n):
-                s4 += (1.0 - t[r, k])*max(-x[r, j] + x[r, k] + 1.0, 0.0)
-            s5 += s4*t[r, j]
-        vout[r] = s5/n
+                s4 += ((1.0 - t[r, k])*(0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) if 1.0 - t[r, k] != 0.0 or (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) != (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) else 0.0)
+            s5 += (s4*t[r, j] if t[r, j] != 0.0 or s4 != s4 else 0.0)
+        vout[r] = s5/n + 0.0
         for i in range(n):
             s0 = 0.0
             for k in range(n):
-                s0 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)*t[r, k]
+                s0 += ((1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)*t[r, k] if t[r, k] != 0.0 or (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s1 = 0.0
             for j in range(n):
-                s1 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
+                s1 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s2 = 0.0
             for k in range(n):
-                s2 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)
+                s2 += (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)
             s3 = 0.0
             for j in range(n):
-                s3 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
-            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n)/gd
+                s3 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+            out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != 0.0 or s0 != s0 else 0.0) + (-s1*t[r, i] if t[r, i] != 0.0 or -s1 != -s1 else 0.0) + (-s2*t[r, i] if t[r, i] != 0.0 or -s2 != -s2 else 0.0))/n)/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -262,23 +262,23 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f64(x, t, gd, vout, out):
         for j in range(n):
             s4 = 0.0
             for k in range(n):
-                s4 += (1.0 - t[r, k])*max(-x[r, j] + x[r, k] + 1.0, 0.0)
-            s5 += s4*t[r, j]
-        vout[r] = s5/n
+                s4 += ((1.0 - t[r, k])*(0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) if 1.0 - t[r, k] != 0.0 or (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) != (0.0 if ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, j]) if k != j else 0.0) + 1.0) else 0.0)
+            s5 += (s4*t[r, j] if t[r, j] != 0.0 or s4 != s4 else 0.0)
+        vout[r] = s5/n + 0.0
         for i in range(n):
             s0 = 0.0
             for k in range(n):
-                s0 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)*t[r, k]
+                s0 += ((1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)*t[r, k] if t[r, k] != 0.0 or (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s1 = 0.0
             for j in range(n):
-                s1 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
+                s1 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s2 = 0.0
             for k in range(n):
-                s2 += (1.0 if -x[r, i] + x[r, k] + 1.0 > 0.0 else 0.0)
+                s2 += (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)
             s3 = 0.0
             for j in range(n):
-                s3 += (1.0 if x[r, i] - x[r, j] + 1.0 > 0.0 else 0.0)*t[r, j]
-            out[r, i] = ((s0*t[r, i] - s1*t[r, i] - s2*t[r, i] + s3)/n)/gd
+                s3 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+            out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != 0.0 or s0 != s0 else 0.0) + (-s1*t[r, i] if t[r, i] != 0.0 or -s1 != -s1 else 0.0) + (-s2*t[r, i] if t[r, i] != 0.0 or -s2 != -s2 else 0.0))/n)/gd
 
 
 _LOOPS = {

@@ -34,7 +34,7 @@ def _nll_loss_label_rows_f32(x, y, w, out):
         wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
-        out[r] = -w_y*x[r, y_r]
+        out[r] = (-w_y*x[r, y_r] if w_y != np.float32(0.0) or -x[r, y_r] != -x[r, y_r] else np.float32(0.0)) + np.float32(0.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -44,7 +44,7 @@ def _nll_loss_label_prows_f32(x, y, w, out):
         wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
-        out[r] = -w_y*x[r, y_r]
+        out[r] = (-w_y*x[r, y_r] if w_y != np.float32(0.0) or -x[r, y_r] != -x[r, y_r] else np.float32(0.0)) + np.float32(0.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -54,7 +54,7 @@ def _nll_loss_label_rows_f64(x, y, w, out):
         wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
-        out[r] = -w_y*x[r, y_r]
+        out[r] = (-w_y*x[r, y_r] if w_y != 0.0 or -x[r, y_r] != -x[r, y_r] else 0.0) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -64,7 +64,7 @@ def _nll_loss_label_prows_f64(x, y, w, out):
         wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
-        out[r] = -w_y*x[r, y_r]
+        out[r] = (-w_y*x[r, y_r] if w_y != 0.0 or -x[r, y_r] != -x[r, y_r] else 0.0) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -75,7 +75,7 @@ def _nll_loss_label_grad_input_rows_f32(x, y, w, gd, out):
         y_r = y[r]
         w_y = w[y_r]
         for i in range(n):
-            out[r, i] = (-(np.float32(1.0) if i == y_r else np.float32(0.0))*w_y)/gd
+            out[r, i] = ((-(np.float32(1.0) if i == y_r else np.float32(0.0))*w_y if w_y != np.float32(0.0) or -(np.float32(1.0) if i == y_r else np.float32(0.0)) != -(np.float32(1.0) if i == y_r else np.float32(0.0)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -86,7 +86,7 @@ def _nll_loss_label_grad_input_prows_f32(x, y, w, gd, out):
         y_r = y[r]
         w_y = w[y_r]
         for i in range(n):
-            out[r, i] = (-(np.float32(1.0) if i == y_r else np.float32(0.0))*w_y)/gd
+            out[r, i] = ((-(np.float32(1.0) if i == y_r else np.float32(0.0))*w_y if w_y != np.float32(0.0) or -(np.float32(1.0) if i == y_r else np.float32(0.0)) != -(np.float32(1.0) if i == y_r else np.float32(0.0)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -97,7 +97,7 @@ def _nll_loss_label_grad_input_rows_f64(x, y, w, gd, out):
         y_r = y[r]
         w_y = w[y_r]
         for i in range(n):
-            out[r, i] = (-(1.0 if i == y_r else 0.0)*w_y)/gd
+            out[r, i] = ((-(1.0 if i == y_r else 0.0)*w_y if w_y != 0.0 or -(1.0 if i == y_r else 0.0) != -(1.0 if i == y_r else 0.0) else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -108,7 +108,7 @@ def _nll_loss_label_grad_input_prows_f64(x, y, w, gd, out):
         y_r = y[r]
         w_y = w[y_r]
         for i in range(n):
-            out[r, i] = (-(1.0 if i == y_r else 0.0)*w_y)/gd
+            out[r, i] = ((-(1.0 if i == y_r else 0.0)*w_y if w_y != 0.0 or -(1.0 if i == y_r else 0.0) != -(1.0 if i == y_r else 0.0) else 0.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -118,9 +118,9 @@ def _nll_loss_label_fwd_grad_input_rows_f32(x, y, w, gd, vout, out):
         wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
-        vout[r] = -w_y*x[r, y_r]
+        vout[r] = (-w_y*x[r, y_r] if w_y != np.float32(0.0) or -x[r, y_r] != -x[r, y_r] else np.float32(0.0)) + np.float32(0.0)
         for i in range(n):
-            out[r, i] = (-(np.float32(1.0) if i == y_r else np.float32(0.0))*w_y)/gd
+            out[r, i] = ((-(np.float32(1.0) if i == y_r else np.float32(0.0))*w_y if w_y != np.float32(0.0) or -(np.float32(1.0) if i == y_r else np.float32(0.0)) != -(np.float32(1.0) if i == y_r else np.float32(0.0)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -130,9 +130,9 @@ def _nll_loss_label_fwd_grad_input_prows_f32(x, y, w, gd, vout, out):
         wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
-        vout[r] = -w_y*x[r, y_r]
+        vout[r] = (-w_y*x[r, y_r] if w_y != np.float32(0.0) or -x[r, y_r] != -x[r, y_r] else np.float32(0.0)) + np.float32(0.0)
         for i in range(n):
-            out[r, i] = (-(np.float32(1.0) if i == y_r else np.float32(0.0))*w_y)/gd
+            out[r, i] = ((-(np.float32(1.0) if i == y_r else np.float32(0.0))*w_y if w_y != np.float32(0.0) or -(np.float32(1.0) if i == y_r else np.float32(0.0)) != -(np.float32(1.0) if i == y_r else np.float32(0.0)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -142,9 +142,9 @@ def _nll_loss_label_fwd_grad_input_rows_f64(x, y, w, gd, vout, out):
         wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
-        vout[r] = -w_y*x[r, y_r]
+        vout[r] = (-w_y*x[r, y_r] if w_y != 0.0 or -x[r, y_r] != -x[r, y_r] else 0.0) + 0.0
         for i in range(n):
-            out[r, i] = (-(1.0 if i == y_r else 0.0)*w_y)/gd
+            out[r, i] = ((-(1.0 if i == y_r else 0.0)*w_y if w_y != 0.0 or -(1.0 if i == y_r else 0.0) != -(1.0 if i == y_r else 0.0) else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -154,9 +154,9 @@ def _nll_loss_label_fwd_grad_input_prows_f64(x, y, w, gd, vout, out):
         wide_vectors()
         y_r = y[r]
         w_y = w[y_r]
-        vout[r] = -w_y*x[r, y_r]
+        vout[r] = (-w_y*x[r, y_r] if w_y != 0.0 or -x[r, y_r] != -x[r, y_r] else 0.0) + 0.0
         for i in range(n):
-            out[r, i] = (-(1.0 if i == y_r else 0.0)*w_y)/gd
+            out[r, i] = ((-(1.0 if i == y_r else 0.0)*w_y if w_y != 0.0 or -(1.0 if i == y_r else 0.0) != -(1.0 if i == y_r else 0.0) else 0.0))/gd
 
 
 _LOOPS = {

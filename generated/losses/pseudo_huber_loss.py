@@ -24,7 +24,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors, hypot1_f32, hypot1_f64, hypot1m1_f32, hypot1m1_f64
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False), ('delta', True, False),)
+_PARAMS = (('target', False, True), ('delta', True, False),)
 
 
 @njit(cache=True, inline="always")
@@ -205,11 +205,11 @@ def pseudo_huber_loss(input, target, delta=1.0, reduction="mean"):
 
     Per element delta**2*(sqrt(1 + (-target + x)**2/delta**2) - 1); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.
     """
-    x, t, others = check('pseudo_huber_loss', input, target, 'real', reduction)
-    return reduce('pseudo_huber_loss', pseudo_huber_loss_elementwise(x, t, delta), reduction)
+    x, t, others, nans = check('pseudo_huber_loss', input, target, 'real', reduction)
+    return reduce('pseudo_huber_loss', pseudo_huber_loss_elementwise(x, t, delta), reduction, nans=nans)
 
 
 def pseudo_huber_loss_grad(input, target, delta=1.0, reduction="mean"):
     """Gradient of the reduced pseudo_huber_loss with respect to input."""
-    x, t, others = check('pseudo_huber_loss_grad', input, target, 'real', reduction)
-    return reduce_grad('pseudo_huber_loss_grad', pseudo_huber_loss_elementwise_grad(x, t, delta), reduction)
+    x, t, others, nans = check('pseudo_huber_loss_grad', input, target, 'real', reduction)
+    return reduce_grad('pseudo_huber_loss_grad', pseudo_huber_loss_elementwise_grad(x, t, delta), reduction, nans=nans)

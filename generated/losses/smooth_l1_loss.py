@@ -24,7 +24,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False), ('beta', True, False),)
+_PARAMS = (('target', False, True), ('beta', True, False),)
 
 
 @njit(cache=True, inline="always")
@@ -89,7 +89,7 @@ def smooth_l1_loss_elementwise(x, target=0.0, beta=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _smooth_l1_loss_elementwise_grad_f32(x, target, beta):
     t0 = target - x
-    result = ((np.float32(0.5))*(-np.float32(2.0)*target + np.float32(2.0)*x)/beta if (beta > abs(t0)) else (np.float32(1.0) if (t0 < np.float32(0.0)) else (np.float32(-1.0) if (t0 > np.float32(0.0)) else np.float32(0.0))))
+    result = ((np.float32(0.5))*(np.float32(2.0)*(x - target))/beta if (beta > abs(t0)) else (np.float32(1.0) if (t0 < np.float32(0.0)) else (np.float32(-1.0) if (t0 > np.float32(0.0)) else np.float32(0.0))))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -110,7 +110,7 @@ def _smooth_l1_loss_elementwise_grad_ploop_f32(x, target, beta, out):
 @njit(cache=True, inline="always")
 def _smooth_l1_loss_elementwise_grad_f64(x, target, beta):
     t0 = target - x
-    result = ((0.5)*(-2.0*target + 2.0*x)/beta if (beta > abs(t0)) else (1.0 if (t0 < 0.0) else (-1.0 if (t0 > 0.0) else 0.0)))
+    result = ((0.5)*(2.0*(x - target))/beta if (beta > abs(t0)) else (1.0 if (t0 < 0.0) else (-1.0 if (t0 > 0.0) else 0.0)))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -201,11 +201,11 @@ def smooth_l1_loss(input, target, beta=1.0, reduction="mean"):
 
     Per element Piecewise(((-target + x)**2/(2*beta), beta > Abs(target - x)), (-beta/2 + Piecewise((-target + x, target - x < 0), (target - x, target - x > 0), (0, True)), True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.smooth_l1_loss.
     """
-    x, t, others = check('smooth_l1_loss', input, target, 'real', reduction)
-    return reduce('smooth_l1_loss', smooth_l1_loss_elementwise(x, t, beta), reduction)
+    x, t, others, nans = check('smooth_l1_loss', input, target, 'real', reduction)
+    return reduce('smooth_l1_loss', smooth_l1_loss_elementwise(x, t, beta), reduction, nans=nans)
 
 
 def smooth_l1_loss_grad(input, target, beta=1.0, reduction="mean"):
     """Gradient of the reduced smooth_l1_loss with respect to input."""
-    x, t, others = check('smooth_l1_loss_grad', input, target, 'real', reduction)
-    return reduce_grad('smooth_l1_loss_grad', smooth_l1_loss_elementwise_grad(x, t, beta), reduction)
+    x, t, others, nans = check('smooth_l1_loss_grad', input, target, 'real', reduction)
+    return reduce_grad('smooth_l1_loss_grad', smooth_l1_loss_elementwise_grad(x, t, beta), reduction, nans=nans)

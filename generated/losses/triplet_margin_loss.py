@@ -44,16 +44,15 @@ from .._runtime import exp_f32, exp_f64, wide_vectors
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_rows_f32(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float32)
+    buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
-        out[r] = max(margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))), np.float32(0.0))
+            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
+            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        out[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -61,14 +60,13 @@ def _triplet_margin_loss_none_prows_f32(anchor, positive, negative, margin, p, e
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float32)
+        buf = np.empty((2, n), np.float64)
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
-        out[r] = max(margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))), np.float32(0.0))
+            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
+            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        out[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -78,12 +76,11 @@ def _triplet_margin_loss_none_rows_f64(anchor, positive, negative, margin, p, ep
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
+            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
-        out[r] = max(margin + s0**((1.0/(p))) - s2**((1.0/(p))), 0.0)
+        out[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -93,28 +90,26 @@ def _triplet_margin_loss_none_prows_f64(anchor, positive, negative, margin, p, e
         wide_vectors()
         buf = np.empty((2, n), np.float64)
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
+            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
-        out[r] = max(margin + s0**((1.0/(p))) - s2**((1.0/(p))), 0.0)
+        out[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_anchor_rows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float32)
+    buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
+            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
+            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = ((-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0)))/gd
+            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))/(s2*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))) + s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -122,15 +117,14 @@ def _triplet_margin_loss_none_grad_anchor_prows_f32(anchor, positive, negative, 
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float32)
+        buf = np.empty((2, n), np.float64)
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
+            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
+            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = ((-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0)))/gd
+            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))/(s2*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))) + s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -140,13 +134,12 @@ def _triplet_margin_loss_none_grad_anchor_rows_f64(anchor, positive, negative, m
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
+            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
+            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (anchor[r, i] - negative[r, i]))**p*np.sign(eps + (anchor[r, i] - negative[r, i]))/(s2*abs(eps + (anchor[r, i] - negative[r, i]))) + s0**((1.0/(p)))*abs(eps + (anchor[r, i] - positive[r, i]))**p*np.sign(eps + (anchor[r, i] - positive[r, i]))/(s0*abs(eps + (anchor[r, i] - positive[r, i]))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -156,29 +149,27 @@ def _triplet_margin_loss_none_grad_anchor_prows_f64(anchor, positive, negative, 
         wide_vectors()
         buf = np.empty((2, n), np.float64)
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
+            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
+            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (anchor[r, i] - negative[r, i]))**p*np.sign(eps + (anchor[r, i] - negative[r, i]))/(s2*abs(eps + (anchor[r, i] - negative[r, i]))) + s0**((1.0/(p)))*abs(eps + (anchor[r, i] - positive[r, i]))**p*np.sign(eps + (anchor[r, i] - positive[r, i]))/(s0*abs(eps + (anchor[r, i] - positive[r, i]))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_positive_rows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float32)
+    buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
+            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
+            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (-s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))/gd
+            out[r, i] = (-s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -186,15 +177,14 @@ def _triplet_margin_loss_none_grad_positive_prows_f32(anchor, positive, negative
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float32)
+        buf = np.empty((2, n), np.float64)
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
+            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
+            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (-s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))/gd
+            out[r, i] = (-s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -204,13 +194,12 @@ def _triplet_margin_loss_none_grad_positive_rows_f64(anchor, positive, negative,
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
+            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (-s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))/gd
+            out[r, i] = (-s0**((1.0/(p)))*abs(eps + (anchor[r, i] - positive[r, i]))**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (anchor[r, i] - positive[r, i]))/(s0*abs(eps + (anchor[r, i] - positive[r, i]))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -220,29 +209,27 @@ def _triplet_margin_loss_none_grad_positive_prows_f64(anchor, positive, negative
         wide_vectors()
         buf = np.empty((2, n), np.float64)
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
+            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (-s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))/gd
+            out[r, i] = (-s0**((1.0/(p)))*abs(eps + (anchor[r, i] - positive[r, i]))**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (anchor[r, i] - positive[r, i]))/(s0*abs(eps + (anchor[r, i] - positive[r, i]))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_negative_rows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float32)
+    buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - negative[r, k])**p
-            buf[1, k] = abs(c0 - positive[r, k])**p
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
+            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
+            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(np.float32(1.0) if margin - s0**((np.float32(1.0)/(p))) + s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i])))/gd
+            out[r, i] = (s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -250,15 +237,14 @@ def _triplet_margin_loss_none_grad_negative_prows_f32(anchor, positive, negative
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float32)
+        buf = np.empty((2, n), np.float64)
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - negative[r, k])**p
-            buf[1, k] = abs(c0 - positive[r, k])**p
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
+            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
+            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(np.float32(1.0) if margin - s0**((np.float32(1.0)/(p))) + s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0))*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i])))/gd
+            out[r, i] = (s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -268,13 +254,12 @@ def _triplet_margin_loss_none_grad_negative_rows_f64(anchor, positive, negative,
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - negative[r, k])**p
-            buf[1, k] = abs(c0 - positive[r, k])**p
+            buf[0, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
+            buf[1, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (s0**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i])))/gd
+            out[r, i] = (s0**((1.0/(p)))*abs(eps + (anchor[r, i] - negative[r, i]))**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (anchor[r, i] - negative[r, i]))/(s0*abs(eps + (anchor[r, i] - negative[r, i]))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -284,30 +269,28 @@ def _triplet_margin_loss_none_grad_negative_prows_f64(anchor, positive, negative
         wide_vectors()
         buf = np.empty((2, n), np.float64)
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - negative[r, k])**p
-            buf[1, k] = abs(c0 - positive[r, k])**p
+            buf[0, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
+            buf[1, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
         for i in range(n):
-            out[r, i] = (s0**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + anchor[r, i] - negative[r, i])/(s0*abs(eps + anchor[r, i] - negative[r, i])))/gd
+            out[r, i] = (s0**((1.0/(p)))*abs(eps + (anchor[r, i] - negative[r, i]))**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (anchor[r, i] - negative[r, i]))/(s0*abs(eps + (anchor[r, i] - negative[r, i]))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_fwd_grad_anchor_rows_f32(anchor, positive, negative, margin, p, eps, gd, vout, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float32)
+    buf = np.empty((2, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
-        vout[r] = max(margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))), np.float32(0.0))
+            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
+            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        vout[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
         for i in range(n):
-            out[r, i] = ((-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0)))/gd
+            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))/(s2*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))) + s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -315,16 +298,15 @@ def _triplet_margin_loss_none_fwd_grad_anchor_prows_f32(anchor, positive, negati
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float32)
+        buf = np.empty((2, n), np.float64)
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
-        s0 = fsum_f32(buf[0])
-        s2 = fsum_f32(buf[1])
-        vout[r] = max(margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))), np.float32(0.0))
+            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
+            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
+        s0 = fsum_f64(buf[0])
+        s2 = fsum_f64(buf[1])
+        vout[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
         for i in range(n):
-            out[r, i] = ((-s2**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((np.float32(1.0)/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(np.float32(1.0) if margin + s0**((np.float32(1.0)/(p))) - s2**((np.float32(1.0)/(p))) > np.float32(0.0) else np.float32(0.0)))/gd
+            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))/(s2*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))) + s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -334,14 +316,13 @@ def _triplet_margin_loss_none_fwd_grad_anchor_rows_f64(anchor, positive, negativ
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
+            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
-        vout[r] = max(margin + s0**((1.0/(p))) - s2**((1.0/(p))), 0.0)
+        vout[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
+            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (anchor[r, i] - negative[r, i]))**p*np.sign(eps + (anchor[r, i] - negative[r, i]))/(s2*abs(eps + (anchor[r, i] - negative[r, i]))) + s0**((1.0/(p)))*abs(eps + (anchor[r, i] - positive[r, i]))**p*np.sign(eps + (anchor[r, i] - positive[r, i]))/(s0*abs(eps + (anchor[r, i] - positive[r, i]))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -351,14 +332,13 @@ def _triplet_margin_loss_none_fwd_grad_anchor_prows_f64(anchor, positive, negati
         wide_vectors()
         buf = np.empty((2, n), np.float64)
         for k in range(n):
-            c0 = eps + anchor[r, k]
-            buf[0, k] = abs(c0 - positive[r, k])**p
-            buf[1, k] = abs(c0 - negative[r, k])**p
+            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
+            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
         s0 = fsum_f64(buf[0])
         s2 = fsum_f64(buf[1])
-        vout[r] = max(margin + s0**((1.0/(p))) - s2**((1.0/(p))), 0.0)
+        vout[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + anchor[r, i] - negative[r, i])**p*np.sign(eps + anchor[r, i] - negative[r, i])/(s2*abs(eps + anchor[r, i] - negative[r, i])) + s0**((1.0/(p)))*abs(eps + anchor[r, i] - positive[r, i])**p*np.sign(eps + anchor[r, i] - positive[r, i])/(s0*abs(eps + anchor[r, i] - positive[r, i])))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
+            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (anchor[r, i] - negative[r, i]))**p*np.sign(eps + (anchor[r, i] - negative[r, i]))/(s2*abs(eps + (anchor[r, i] - negative[r, i]))) + s0**((1.0/(p)))*abs(eps + (anchor[r, i] - positive[r, i]))**p*np.sign(eps + (anchor[r, i] - positive[r, i]))/(s0*abs(eps + (anchor[r, i] - positive[r, i]))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
 
 
 _LOOPS = {

@@ -20,7 +20,7 @@ from numba import njit, prange
 from .._runtime import at, elementwise, wide_vectors
 
 # (name, must be > 0, may be infinite) for each parameter, checked before any kernel runs
-_PARAMS = (('target', False, False),)
+_PARAMS = (('target', False, True),)
 
 
 @njit(cache=True, inline="always")
@@ -87,5 +87,5 @@ def zero_one_loss(input, target, reduction="mean"):
 
     Per element Piecewise((1, target*x < 0), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.
     """
-    x, t, others = check('zero_one_loss', input, target, 'pm1', reduction)
-    return reduce('zero_one_loss', zero_one_loss_elementwise(x, t), reduction)
+    x, t, others, nans = check('zero_one_loss', input, target, 'pm1', reduction)
+    return reduce('zero_one_loss', zero_one_loss_elementwise(x, t), reduction, nans=nans)

@@ -10,7 +10,7 @@ log_softmax:
     proof:    K = 2, 3, 4 at every index: numeric
 log_softmax_vjp:
     derived:  g[i] + Sum(-exp(x[i])*g[j]/Sum(exp(x[k]), (k, 0, K - 1)), (j, 0, K - 1))
-    emitted:  g[i] + Sum(-exp(Centered(x[i], x[k]))*g[j]/Sum(exp(Centered(x[k], x[k])), (k, 0, K - 1)), (j, 0, K - 1))
+    emitted:  -exp(Centered(x[i], x[k]))*Sum(g[j], (j, 0, K - 1))/Sum(exp(Centered(x[k], x[k])), (k, 0, K - 1)) + g[i]
     proof:    K = 2, 3, 4 at every index: numeric
 """
 import math
@@ -33,10 +33,10 @@ def _log_softmax_rows_f32(x, out):
         wide_vectors()
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         l2 = math.log1p(frest_f32(buf[0]))
         for j in range(n):
-            out[r, j] = -l2 + (x[r, j] - m0)
+            out[r, j] = -l2 + (x[r, j] - m0 if x[r, j] != m0 else np.float32(0.0))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -47,10 +47,10 @@ def _log_softmax_prows_f32(x, out):
         buf = np.empty((1, n), np.float32)
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         l2 = math.log1p(frest_f32(buf[0]))
         for j in range(n):
-            out[r, j] = -l2 + (x[r, j] - m0)
+            out[r, j] = -l2 + (x[r, j] - m0 if x[r, j] != m0 else np.float32(0.0))
 
 
 @njit(cache=True, error_model="numpy")
@@ -61,10 +61,10 @@ def _log_softmax_rows_f64(x, out):
         wide_vectors()
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         l2 = math.log1p(frest_f64(buf[0]))
         for j in range(n):
-            out[r, j] = -l2 + (x[r, j] - m0)
+            out[r, j] = -l2 + (x[r, j] - m0 if x[r, j] != m0 else 0.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -75,10 +75,10 @@ def _log_softmax_prows_f64(x, out):
         buf = np.empty((1, n), np.float64)
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         l2 = math.log1p(frest_f64(buf[0]))
         for j in range(n):
-            out[r, j] = -l2 + (x[r, j] - m0)
+            out[r, j] = -l2 + (x[r, j] - m0 if x[r, j] != m0 else 0.0)
 
 
 _LOG_SOFTMAX_LOOPS = {np.float32: (_log_softmax_rows_f32, _log_softmax_prows_f32),
@@ -98,7 +98,7 @@ def _log_softmax_vjp_rows_f32(x, g, out):
         wide_vectors()
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
             buf[1, k] = g[r, k]
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
@@ -115,7 +115,7 @@ def _log_softmax_vjp_prows_f32(x, g, out):
         buf = np.empty((2, n), np.float32)
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
             buf[1, k] = g[r, k]
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
@@ -132,7 +132,7 @@ def _log_softmax_vjp_rows_f64(x, g, out):
         wide_vectors()
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
             buf[1, k] = g[r, k]
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
@@ -149,7 +149,7 @@ def _log_softmax_vjp_prows_f64(x, g, out):
         buf = np.empty((2, n), np.float64)
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
             buf[1, k] = g[r, k]
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])

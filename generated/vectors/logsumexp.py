@@ -36,7 +36,7 @@ def _logsumexp_rows_f32(x, out):
             z = x[r, k]
             m0 = z if (z > m0 or z != z) and m0 == m0 else m0
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         l2 = math.log1p(frest_f32(buf[0]))
         out[r] = l2 + m0
 
@@ -52,7 +52,7 @@ def _logsumexp_prows_f32(x, out):
             z = x[r, k]
             m0 = z if (z > m0 or z != z) and m0 == m0 else m0
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         l2 = math.log1p(frest_f32(buf[0]))
         out[r] = l2 + m0
 
@@ -68,7 +68,7 @@ def _logsumexp_rows_f64(x, out):
             z = x[r, k]
             m0 = z if (z > m0 or z != z) and m0 == m0 else m0
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         l2 = math.log1p(frest_f64(buf[0]))
         out[r] = l2 + m0
 
@@ -84,7 +84,7 @@ def _logsumexp_prows_f64(x, out):
             z = x[r, k]
             m0 = z if (z > m0 or z != z) and m0 == m0 else m0
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         l2 = math.log1p(frest_f64(buf[0]))
         out[r] = l2 + m0
 
@@ -107,7 +107,7 @@ def _logsumexp_vjp_rows_f32(x, g, out):
         g_r = g[r]
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         s2 = fsum_f32(buf[0])
         rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
@@ -123,7 +123,7 @@ def _logsumexp_vjp_prows_f32(x, g, out):
         g_r = g[r]
         m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((x[r, k] - m0))
+            buf[0, k] = exp_f32((x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         s2 = fsum_f32(buf[0])
         rcp_s2 = np.float32(1.0)/s2
         for i in range(n):
@@ -139,7 +139,7 @@ def _logsumexp_vjp_rows_f64(x, g, out):
         g_r = g[r]
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         s2 = fsum_f64(buf[0])
         rcp_s2 = 1.0/s2
         for i in range(n):
@@ -155,7 +155,7 @@ def _logsumexp_vjp_prows_f64(x, g, out):
         g_r = g[r]
         m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((x[r, k] - m0))
+            buf[0, k] = exp_f64((x[r, k] - m0 if x[r, k] != m0 else 0.0))
         s2 = fsum_f64(buf[0])
         rcp_s2 = 1.0/s2
         for i in range(n):

@@ -10,7 +10,7 @@ softmax:
     proof:    K = 2, 3, 4 at every index: numeric
 softmax_vjp:
     derived:  beta*exp(beta*x[i])*g[i]/Sum(exp(beta*x[k]), (k, 0, K - 1)) + Sum(-beta*exp(beta*x[i])*exp(beta*x[j])*g[j]/Sum(exp(beta*x[k]), (k, 0, K - 1))**2, (j, 0, K - 1))
-    emitted:  beta*exp(Centered(beta*x[i], beta*x[k]))*g[i]/Sum(exp(Centered(beta*x[k], beta*x[k])), (k, 0, K - 1)) + Sum(-beta*exp(Centered(beta*x[i], beta*x[k]))*exp(Centered(beta*x[j], beta*x[k]))*g[j]/Sum(exp(Centered(beta*x[k], beta*x[k])), (k, 0, K - 1))**2, (j, 0, K - 1))
+    emitted:  beta*(g[i] - Sum(exp(Centered(beta*x[j], beta*x[k]))*g[j], (j, 0, K - 1))/Sum(exp(Centered(beta*x[k], beta*x[k])), (k, 0, K - 1)))*exp(Centered(beta*x[i], beta*x[k]))/Sum(exp(Centered(beta*x[k], beta*x[k])), (k, 0, K - 1))
     proof:    K = 2, 3, 4 at every index: numeric
 """
 import math
@@ -31,9 +31,9 @@ def _softmax_rows_f32(x, beta, out):
     buf = np.empty((1, n), np.float32)
     for r in range(x.shape[0]):
         wide_vectors()
-        m0 = beta*fmax_f32(x[r])
+        m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((beta*x[r, k] - m0))
+            buf[0, k] = exp_f32(beta*(x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         s2 = fsum_f32(buf[0])
         rcp_s2 = np.float32(1.0)/s2
         for j in range(n):
@@ -46,9 +46,9 @@ def _softmax_prows_f32(x, beta, out):
     for r in prange(x.shape[0]):
         wide_vectors()
         buf = np.empty((1, n), np.float32)
-        m0 = beta*fmax_f32(x[r])
+        m0 = fmax_f32(x[r])
         for k in range(n):
-            buf[0, k] = exp_f32((beta*x[r, k] - m0))
+            buf[0, k] = exp_f32(beta*(x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
         s2 = fsum_f32(buf[0])
         rcp_s2 = np.float32(1.0)/s2
         for j in range(n):
@@ -61,9 +61,9 @@ def _softmax_rows_f64(x, beta, out):
     buf = np.empty((1, n), np.float64)
     for r in range(x.shape[0]):
         wide_vectors()
-        m0 = beta*fmax_f64(x[r])
+        m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((beta*x[r, k] - m0))
+            buf[0, k] = exp_f64(beta*(x[r, k] - m0 if x[r, k] != m0 else 0.0))
         s2 = fsum_f64(buf[0])
         rcp_s2 = 1.0/s2
         for j in range(n):
@@ -76,9 +76,9 @@ def _softmax_prows_f64(x, beta, out):
     for r in prange(x.shape[0]):
         wide_vectors()
         buf = np.empty((1, n), np.float64)
-        m0 = beta*fmax_f64(x[r])
+        m0 = fmax_f64(x[r])
         for k in range(n):
-            buf[0, k] = exp_f64((beta*x[r, k] - m0))
+            buf[0, k] = exp_f64(beta*(x[r, k] - m0 if x[r, k] != m0 else 0.0))
         s2 = fsum_f64(buf[0])
         rcp_s2 = 1.0/s2
         for j in range(n):
@@ -100,18 +100,16 @@ def _softmax_vjp_rows_f32(x, g, beta, out):
     buf = np.empty((2, n), np.float32)
     for r in range(x.shape[0]):
         wide_vectors()
-        m0 = beta*fmax_f32(x[r])
+        m0 = fmax_f32(x[r])
         for k in range(n):
-            c0 = exp_f32((beta*x[r, k] - m0))
+            c0 = exp_f32(beta*(x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
             buf[0, k] = c0
             buf[1, k] = c0*g[r, k]
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         rcp_s2 = np.float32(1.0)/s2
-        s2_2 = s2*s2
-        rcp_s2_2 = np.float32(1.0)/s2_2
         for i in range(n):
-            out[r, i] = div_rcp(-beta*buf[0, i]*s4, s2_2, rcp_s2_2) + div_rcp(beta*buf[0, i]*g[r, i], s2, rcp_s2)
+            out[r, i] = div_rcp(beta*buf[0, i]*(div_rcp(-s4, s2, rcp_s2) + g[r, i]), s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -120,18 +118,16 @@ def _softmax_vjp_prows_f32(x, g, beta, out):
     for r in prange(x.shape[0]):
         wide_vectors()
         buf = np.empty((2, n), np.float32)
-        m0 = beta*fmax_f32(x[r])
+        m0 = fmax_f32(x[r])
         for k in range(n):
-            c0 = exp_f32((beta*x[r, k] - m0))
+            c0 = exp_f32(beta*(x[r, k] - m0 if x[r, k] != m0 else np.float32(0.0)))
             buf[0, k] = c0
             buf[1, k] = c0*g[r, k]
         s2 = fsum_f32(buf[0])
         s4 = fsum_f32(buf[1])
         rcp_s2 = np.float32(1.0)/s2
-        s2_2 = s2*s2
-        rcp_s2_2 = np.float32(1.0)/s2_2
         for i in range(n):
-            out[r, i] = div_rcp(-beta*buf[0, i]*s4, s2_2, rcp_s2_2) + div_rcp(beta*buf[0, i]*g[r, i], s2, rcp_s2)
+            out[r, i] = div_rcp(beta*buf[0, i]*(div_rcp(-s4, s2, rcp_s2) + g[r, i]), s2, rcp_s2)
 
 
 @njit(cache=True, error_model="numpy")
@@ -140,18 +136,16 @@ def _softmax_vjp_rows_f64(x, g, beta, out):
     buf = np.empty((2, n), np.float64)
     for r in range(x.shape[0]):
         wide_vectors()
-        m0 = beta*fmax_f64(x[r])
+        m0 = fmax_f64(x[r])
         for k in range(n):
-            c0 = exp_f64((beta*x[r, k] - m0))
+            c0 = exp_f64(beta*(x[r, k] - m0 if x[r, k] != m0 else 0.0))
             buf[0, k] = c0
             buf[1, k] = c0*g[r, k]
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         rcp_s2 = 1.0/s2
-        s2_2 = s2*s2
-        rcp_s2_2 = 1.0/s2_2
         for i in range(n):
-            out[r, i] = div_rcp(-beta*buf[0, i]*s4, s2_2, rcp_s2_2) + div_rcp(beta*buf[0, i]*g[r, i], s2, rcp_s2)
+            out[r, i] = div_rcp(beta*buf[0, i]*(div_rcp(-s4, s2, rcp_s2) + g[r, i]), s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -160,18 +154,16 @@ def _softmax_vjp_prows_f64(x, g, beta, out):
     for r in prange(x.shape[0]):
         wide_vectors()
         buf = np.empty((2, n), np.float64)
-        m0 = beta*fmax_f64(x[r])
+        m0 = fmax_f64(x[r])
         for k in range(n):
-            c0 = exp_f64((beta*x[r, k] - m0))
+            c0 = exp_f64(beta*(x[r, k] - m0 if x[r, k] != m0 else 0.0))
             buf[0, k] = c0
             buf[1, k] = c0*g[r, k]
         s2 = fsum_f64(buf[0])
         s4 = fsum_f64(buf[1])
         rcp_s2 = 1.0/s2
-        s2_2 = s2*s2
-        rcp_s2_2 = 1.0/s2_2
         for i in range(n):
-            out[r, i] = div_rcp(-beta*buf[0, i]*s4, s2_2, rcp_s2_2) + div_rcp(beta*buf[0, i]*g[r, i], s2, rcp_s2)
+            out[r, i] = div_rcp(beta*buf[0, i]*(div_rcp(-s4, s2, rcp_s2) + g[r, i]), s2, rcp_s2)
 
 
 _SOFTMAX_VJP_LOOPS = {np.float32: (_softmax_vjp_rows_f32, _softmax_vjp_prows_f32),

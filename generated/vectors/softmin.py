@@ -10,7 +10,7 @@ softmin:
     proof:    K = 2, 3, 4 at every index: numeric
 softmin_vjp:
     derived:  Sum(exp(-x[i])*exp(-x[j])*g[j]/Sum(exp(-x[k]), (k, 0, K - 1))**2, (j, 0, K - 1)) - exp(-x[i])*g[i]/Sum(exp(-x[k]), (k, 0, K - 1))
-    emitted:  -exp(Centered(-x[i], -x[k]))*g[i]/Sum(exp(Centered(-x[k], -x[k])), (k, 0, K - 1)) + Sum(exp(Centered(-x[i], -x[k]))*exp(Centered(-x[j], -x[k]))*g[j]/Sum(exp(Centered(-x[k], -x[k])), (k, 0, K - 1))**2, (j, 0, K - 1))
+    emitted:  (-g[i] + Sum(exp(Centered(-x[j], -x[k]))*g[j], (j, 0, K - 1))/Sum(exp(Centered(-x[k], -x[k])), (k, 0, K - 1)))*exp(Centered(-x[i], -x[k]))/Sum(exp(Centered(-x[k], -x[k])), (k, 0, K - 1))
     proof:    K = 2, 3, 4 at every index: numeric
 """
 import math
@@ -35,7 +35,7 @@ def _softmin_rows_f32(x, out):
             buf[0, k] = -x[r, k]
         m0 = fmax_f32(buf[0])
         for k in range(n):
-            buf[1, k] = exp_f32((-x[r, k] - m0))
+            buf[1, k] = exp_f32((-x[r, k] - m0 if -x[r, k] != m0 else np.float32(0.0)))
         s2 = fsum_f32(buf[1])
         rcp_s2 = np.float32(1.0)/s2
         for j in range(n):
@@ -52,7 +52,7 @@ def _softmin_prows_f32(x, out):
             buf[0, k] = -x[r, k]
         m0 = fmax_f32(buf[0])
         for k in range(n):
-            buf[1, k] = exp_f32((-x[r, k] - m0))
+            buf[1, k] = exp_f32((-x[r, k] - m0 if -x[r, k] != m0 else np.float32(0.0)))
         s2 = fsum_f32(buf[1])
         rcp_s2 = np.float32(1.0)/s2
         for j in range(n):
@@ -69,7 +69,7 @@ def _softmin_rows_f64(x, out):
             buf[0, k] = -x[r, k]
         m0 = fmax_f64(buf[0])
         for k in range(n):
-            buf[1, k] = exp_f64((-x[r, k] - m0))
+            buf[1, k] = exp_f64((-x[r, k] - m0 if -x[r, k] != m0 else 0.0))
         s2 = fsum_f64(buf[1])
         rcp_s2 = 1.0/s2
         for j in range(n):
@@ -86,7 +86,7 @@ def _softmin_prows_f64(x, out):
             buf[0, k] = -x[r, k]
         m0 = fmax_f64(buf[0])
         for k in range(n):
-            buf[1, k] = exp_f64((-x[r, k] - m0))
+            buf[1, k] = exp_f64((-x[r, k] - m0 if -x[r, k] != m0 else 0.0))
         s2 = fsum_f64(buf[1])
         rcp_s2 = 1.0/s2
         for j in range(n):
@@ -112,16 +112,14 @@ def _softmin_vjp_rows_f32(x, g, out):
             buf[0, k] = -x[r, k]
         m0 = fmax_f32(buf[0])
         for k in range(n):
-            c0 = exp_f32((-x[r, k] - m0))
+            c0 = exp_f32((-x[r, k] - m0 if -x[r, k] != m0 else np.float32(0.0)))
             buf[1, k] = c0
             buf[2, k] = c0*g[r, k]
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
         rcp_s2 = np.float32(1.0)/s2
-        s2_2 = s2*s2
-        rcp_s2_2 = np.float32(1.0)/s2_2
         for i in range(n):
-            out[r, i] = div_rcp(buf[1, i]*s4, s2_2, rcp_s2_2) + div_rcp(-buf[1, i]*g[r, i], s2, rcp_s2)
+            out[r, i] = div_rcp(buf[1, i]*(div_rcp(s4, s2, rcp_s2) - g[r, i]), s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -134,16 +132,14 @@ def _softmin_vjp_prows_f32(x, g, out):
             buf[0, k] = -x[r, k]
         m0 = fmax_f32(buf[0])
         for k in range(n):
-            c0 = exp_f32((-x[r, k] - m0))
+            c0 = exp_f32((-x[r, k] - m0 if -x[r, k] != m0 else np.float32(0.0)))
             buf[1, k] = c0
             buf[2, k] = c0*g[r, k]
         s2 = fsum_f32(buf[1])
         s4 = fsum_f32(buf[2])
         rcp_s2 = np.float32(1.0)/s2
-        s2_2 = s2*s2
-        rcp_s2_2 = np.float32(1.0)/s2_2
         for i in range(n):
-            out[r, i] = div_rcp(buf[1, i]*s4, s2_2, rcp_s2_2) + div_rcp(-buf[1, i]*g[r, i], s2, rcp_s2)
+            out[r, i] = div_rcp(buf[1, i]*(div_rcp(s4, s2, rcp_s2) - g[r, i]), s2, rcp_s2)
 
 
 @njit(cache=True, error_model="numpy")
@@ -156,16 +152,14 @@ def _softmin_vjp_rows_f64(x, g, out):
             buf[0, k] = -x[r, k]
         m0 = fmax_f64(buf[0])
         for k in range(n):
-            c0 = exp_f64((-x[r, k] - m0))
+            c0 = exp_f64((-x[r, k] - m0 if -x[r, k] != m0 else 0.0))
             buf[1, k] = c0
             buf[2, k] = c0*g[r, k]
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
         rcp_s2 = 1.0/s2
-        s2_2 = s2*s2
-        rcp_s2_2 = 1.0/s2_2
         for i in range(n):
-            out[r, i] = div_rcp(buf[1, i]*s4, s2_2, rcp_s2_2) + div_rcp(-buf[1, i]*g[r, i], s2, rcp_s2)
+            out[r, i] = div_rcp(buf[1, i]*(div_rcp(s4, s2, rcp_s2) - g[r, i]), s2, rcp_s2)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -178,16 +172,14 @@ def _softmin_vjp_prows_f64(x, g, out):
             buf[0, k] = -x[r, k]
         m0 = fmax_f64(buf[0])
         for k in range(n):
-            c0 = exp_f64((-x[r, k] - m0))
+            c0 = exp_f64((-x[r, k] - m0 if -x[r, k] != m0 else 0.0))
             buf[1, k] = c0
             buf[2, k] = c0*g[r, k]
         s2 = fsum_f64(buf[1])
         s4 = fsum_f64(buf[2])
         rcp_s2 = 1.0/s2
-        s2_2 = s2*s2
-        rcp_s2_2 = 1.0/s2_2
         for i in range(n):
-            out[r, i] = div_rcp(buf[1, i]*s4, s2_2, rcp_s2_2) + div_rcp(-buf[1, i]*g[r, i], s2, rcp_s2)
+            out[r, i] = div_rcp(buf[1, i]*(div_rcp(s4, s2, rcp_s2) - g[r, i]), s2, rcp_s2)
 
 
 _SOFTMIN_VJP_LOOPS = {np.float32: (_softmin_vjp_rows_f32, _softmin_vjp_prows_f32),

@@ -61,11 +61,13 @@ class Loss:
 
     def pointwise(self, variant: Optional[Variant] = None) -> Activation:
         """The per-element loss (or one of its variants) as an entry of the elementwise pipeline (x = input)."""
-        extra = (Param(self.second_input, 0.0, "second input", learnable=True),) if self.second_input else ()
+        # the target and a second input are data, checked by the loss's front end (_losses.check):
+        # they may be infinite (mse_loss(1, inf) = inf; log_target's t = -inf, the log of a zero
+        # probability), and nan there gives nan (the front end marks those elements)
+        extra = (Param(self.second_input, 0.0, "second input", learnable=True, allow_inf=True),) \
+            if self.second_input else ()
         kind = variant.target if variant else self.target
-        # with variants the target may be infinite (log_target's t = -inf, the log of a zero probability);
-        # the kernels of one loss share their parameter checks, so this holds for all of its formulas
-        target = (Param("target", 0.0 if kind == "real" else 1.0, "target", allow_inf=bool(self.variants)),)
+        target = (Param("target", 0.0 if kind == "real" else 1.0, "target", allow_inf=True),)
         return Activation(
             name=f"{self.name}_{variant.flag}_elementwise" if variant else f"{self.name}_elementwise",
             formula=variant.formula if variant else self.formula,
@@ -92,6 +94,17 @@ def _bce(x, y):
     two quotients -y/x + (1 - y)/(1 - x) meet in one sum (stabilized to (x - y)/(x(1 - x)))."""
     return sp.Piecewise((-sp.log(1 - x), sp.Eq(y, 0)), (-sp.log(x), sp.Eq(y, 1)),
                         (-(y * sp.log(x) + (1 - y) * sp.log(1 - x)), True))
+
+
+def _bce_logits(x, y, pos_weight):
+    """-(p·y log σ(x) + (1 - y) log(1 - σ(x))), p = pos_weight. At y = 1 and y = 0 the term with a
+    zero factor is absent, as in _bce: its log is −∞ in the limit x → ±∞, where 0·(−∞) would make the
+    loss nan (binary_cross_entropy_with_logits(+inf, 1) is 0, the limit)."""
+    def log_sigmoid(z):
+        return sp.log(1 / (1 + sp.exp(-z)))
+
+    return sp.Piecewise((-pos_weight * log_sigmoid(x), sp.Eq(y, 1)), (-sp.log(1 - 1 / (1 + sp.exp(-x))), sp.Eq(y, 0)),
+                        (-(pos_weight * y * log_sigmoid(x) + (1 - y) * sp.log(1 - 1 / (1 + sp.exp(-x)))), True))
 
 
 # kl_div with log_target: e^t·(t − x) is 0·(−inf) = nan at t = −inf (the log of a zero probability),
@@ -144,9 +157,7 @@ LOSSES: tuple[Loss, ...] = (
          source=f"{S001}: L = -log(1/(1 + e^(-y f(x))))", summary="log(1 + e^(-t·x)), labels ±1",
          pytorch=lambda F, x, y, reduction: F.soft_margin_loss(x, y, reduction=reduction),
          reference=(refs.COX_1958, refs.ROSASCO_2004)),
-    Loss("binary_cross_entropy_with_logits",
-         lambda x, y, pos_weight: -(pos_weight * y * sp.log(1 / (1 + sp.exp(-x)))
-                                    + (1 - y) * sp.log(1 - 1 / (1 + sp.exp(-x)))),
+    Loss("binary_cross_entropy_with_logits", _bce_logits,
          params=(Param("pos_weight", 1.0, "weight of positive examples (PyTorch's pos_weight)", positive=True),),
          target="prob", source=f"{S000}: sigmoid-cross-entropy loss", summary="BCE on logits", weight="count",
          pytorch=lambda F, x, y, reduction, pos_weight: F.binary_cross_entropy_with_logits(
