@@ -88,9 +88,9 @@ def binary_cross_entropy_with_logits_elementwise(x, target=1.0, pos_weight=1.0, 
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_grad_f32(x, target, pos_weight):
-    t0 = pos_weight*sigmoid_f32(-x)
+    t0 = sigmoid_f32(-x)
     t1 = sigmoid_f32(x)
-    result = (-t0 if (target == np.float32(1.0)) else (t1 if (target == np.float32(0.0)) else -t0*target + t1*(np.float32(1.0) - target)))
+    result = (-pos_weight*t0 if (target == np.float32(1.0)) else (t1 if (target == np.float32(0.0)) else -pos_weight*(target*t0) + t1*(np.float32(1.0) - target)))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -110,9 +110,9 @@ def _binary_cross_entropy_with_logits_elementwise_grad_ploop_f32(x, target, pos_
 
 @njit(cache=True, inline="always")
 def _binary_cross_entropy_with_logits_elementwise_grad_f64(x, target, pos_weight):
-    t0 = pos_weight*sigmoid_f64(-x)
+    t0 = sigmoid_f64(-x)
     t1 = sigmoid_f64(x)
-    result = (-t0 if (target == 1.0) else (t1 if (target == 0.0) else -t0*target + t1*(1.0 - target)))
+    result = (-pos_weight*t0 if (target == 1.0) else (t1 if (target == 0.0) else -pos_weight*(target*t0) + t1*(1.0 - target)))
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
