@@ -48,3 +48,31 @@ def build_target(target: str, only=None, package_hint: str = "symact_torch",
         return Build({}, failures)
     files = render_target(target, entries, vectors, losses, row_losses, package_hint)
     return Build(files, [], kernels=len(todo), functions=len(todo))
+
+
+
+def targets_of(name: str) -> list[tuple[str, list[str], str]]:
+    """(target, the names it emits for ``name``, how to get them) for every target, as the reference docs
+    state it: every catalog entry (and every user entry) is emitted by each target."""
+    from .torch import module_name
+
+    return [("numba (default)", [f"symact.kernels.{name}"], "symact generate"),
+            ("torch", [name, f"{module_name(name)} (nn.Module)"], "symact generate --target torch --out DIR"),
+            ("jax", [name], "symact generate --target jax --out DIR")]
+
+
+ACCURACY_TABLE = "benchmarks/target_accuracy.md"
+
+
+def targets_markdown(name: str) -> str:
+    parts = ["{}: {} ({})".format(t, ", ".join(f"`{n.split(' ')[0]}`{n[len(n.split(' ')[0]):]}" for n in names),
+                                  f"`{how}`") for t, names, how in targets_of(name)]
+    return f"**Targets:** {' · '.join(parts)}; measured accuracy of the torch and jax targets: `{ACCURACY_TABLE}`."
+
+
+def targets_latex(name: str, escape) -> str:
+    parts = ["{}: {} ({})".format(t, ", ".join(r"\texttt{%s}%s" % (escape(n.split(' ')[0]), escape(n[len(n.split(' ')[0]):]))
+                                               for n in names), r"\texttt{%s}" % escape(how))
+             for t, names, how in targets_of(name)]
+    return (r"\textbf{Targets:} " + "; ".join(parts)
+            + r"; measured accuracy of the torch and jax targets: \texttt{%s}." % escape(ACCURACY_TABLE))

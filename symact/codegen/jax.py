@@ -59,7 +59,8 @@ their own dtype. Elementwise functions are jax.custom_jvp (forward and reverse m
 an axis (vector functions, row losses) are jax.custom_vjp (reverse mode only: jax.jvp/jacfwd are not
 supported there). Not differentiated: targets, class weights and fixed parameters (those are static
 Python numbers: nondiff arguments; a tangent for a target is a clear ValueError). Value checks (labels
-in range, probabilities in [0, 1]) run on concrete arrays only, not under jit."""
+in range, probabilities in [0, 1]) run on concrete arrays only, not under jit. XLA on CPU flushes
+subnormal numbers to zero (inputs and intermediate results): there, results follow f(0)."""
 
 
 def module_name(name: str) -> str:

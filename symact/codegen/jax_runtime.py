@@ -8,6 +8,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 REDUCTIONS = ("none", "mean", "sum")
 _LOW = (jnp.float16, jnp.bfloat16)
@@ -69,6 +70,8 @@ def no_tangent(fn, name, t):
 # -- checks --------------------------------------------------------------------------------------------
 
 def _concrete(*arrays) -> bool:
+    """Values known now (not traced): checked in NumPy, since under jax.jit even an operation on a
+    concrete array is traced."""
     return not any(isinstance(a, jax.core.Tracer) for a in arrays)
 
 
@@ -117,7 +120,8 @@ def check_values(fn, name, t, kind):
     ok, what = _TARGETS[kind]
     if ok is None or not _concrete(t):
         return
-    bad = ~ok(t) & ~jnp.isnan(t)
+    t = np.asarray(t)
+    bad = ~ok(t) & ~np.isnan(t)
     if bool(bad.any()):
         raise ValueError(f"{fn}: {name} must hold {what}; found {float(t[bad].ravel()[0])!r}")
 
@@ -217,12 +221,13 @@ def labels(fn, target, batch, classes, ignore_index=None):
                          f"without the class dimension)")
     kept = None if ignore_index is None else t != ignore_index
     if _concrete(t):
-        bad = (t < 0) | (t >= classes)
-        if kept is not None:
-            bad = bad & kept
+        tn = np.asarray(t)
+        bad = (tn < 0) | (tn >= classes)
+        if ignore_index is not None:
+            bad = bad & (tn != ignore_index)
         if bool(bad.any()):
             extra = f" (or ignore_index={ignore_index})" if ignore_index is not None else ""
-            raise ValueError(f"{fn}: target holds class {int(t[bad].ravel()[0])}, outside [0, {classes}){extra}")
+            raise ValueError(f"{fn}: target holds class {int(tn[bad].ravel()[0])}, outside [0, {classes}){extra}")
     if kept is not None:
         t = jnp.where(kept, t, 0)
     return t, kept
@@ -234,7 +239,7 @@ def class_weight(fn, weight, classes, like):
     w = jnp.asarray(weight, like.dtype)
     if w.shape != (classes,):
         raise ValueError(f"{fn}: weight must have shape ({classes},), one per class; got {w.shape}")
-    if _concrete(w) and (not bool(jnp.isfinite(w).all()) or bool((w < 0).any())):
+    if _concrete(w) and (not bool(np.isfinite(np.asarray(w)).all()) or bool((np.asarray(w) < 0).any())):
         raise ValueError(f"{fn}: weight must hold finite numbers >= 0")
     return w
 
@@ -246,7 +251,7 @@ def multilabel_mask(fn, target, shape, like):
     if t.shape != tuple(shape):
         raise ValueError(f"{fn}: target has shape {t.shape}, expected the input's shape {tuple(shape)}")
     classes = shape[-1]
-    if _concrete(t) and bool(((t < -1) | (t >= classes)).any()):
+    if _concrete(t) and bool(((np.asarray(t) < -1) | (np.asarray(t) >= classes)).any()):
         raise ValueError(f"{fn}: class indices must be in [0, {classes}), or -1 to end the list")
     listed = jnp.cumprod((t >= 0).astype(jnp.int32), axis=-1)
     idx = jnp.where(listed > 0, t, 0)

@@ -148,6 +148,9 @@ class TensorPrinter(PythonCodePrinter):
     def _print_NegativeInfinity(self, expr):
         return "-math.inf"
 
+    def _print_NaN(self, expr):  # a limit that does not exist (sine at ±inf)
+        return "math.nan"
+
     def _print_Half(self, expr):
         return "0.5"
 
