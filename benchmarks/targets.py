@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 
 # PyTorch / JAX counterparts (name -> (torch call, jax call)); x is the input, t a target
 ROW = 100
@@ -122,7 +121,9 @@ def jax_candidates(name, ours, size):
     import jax
     import jax.numpy as jnp
 
-    theirs = _theirs(name, __import__("torch"), jax) if "torch" in sys.modules else None
+    import torch
+
+    theirs = _theirs(name, torch, jax)
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((size // ROW, ROW)).astype(np.float32) * 3)
     kind = TARGET_KIND.get(name)
@@ -148,26 +149,42 @@ def jax_candidates(name, ours, size):
     return cands
 
 
+def _generate(target, names, directory, package):
+    """``symact generate --target <target> --only <names>`` into directory/package, imported."""
+    import importlib
+
+    from symact.atomic import write_atomically
+    from symact.codegen import build_target
+
+    result = build_target(target, names, package_hint=package, progress=lambda line: None)
+    assert not result.failures, result.failures
+    write_atomically(result.files, directory / package)
+    sys.path.insert(0, str(directory))
+    return importlib.import_module(package)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10**6, 10**7])
     ap.add_argument("--only", nargs="+", default=DEFAULT)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (its warm-up is ~20 s per function)")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads (on a loaded machine, 1 avoids OpenMP barrier stalls)")
     ap.add_argument("--out", type=Path, help="also write the Markdown table to this file")
     args = ap.parse_args()
 
-    import targets_common as tc
     import torch
 
     try:
         import jax
     except ImportError:
         jax = None
+    if args.threads:
+        torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="symact_bench_"))
-    tpkg = tc.generate("torch", tmp, "symact_torch_bench")
-    jpkg = tc.generate("jax", tmp, "symact_jax_bench") if jax else None
+    tpkg = _generate("torch", args.only, tmp, "symact_torch_bench")
+    jpkg = _generate("jax", args.only, tmp, "symact_jax_bench") if jax else None
     print(f"generated in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
