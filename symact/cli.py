@@ -65,7 +65,9 @@ def cmd_generate(args) -> int:
     from .atomic import plan, write_atomically
     from .build import build
 
-    out = Path(args.out)
+    if args.target != "numba":
+        return _generate_target(args)
+    out = Path(args.out or DEFAULT_OUT)
     if args.only and out.resolve() == DEFAULT_OUT:
         raise UsageError("--only would drop the other entries from the built-in generated/ "
                          "(which a test keeps in sync); give --out DIR for a partial package")
@@ -85,6 +87,36 @@ def cmd_generate(args) -> int:
 
     print(f"symact: wrote {plural(result.kernels, 'kernel')} for {plural(result.functions, 'function')} "
           f"to {out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    _note_new_directory(out, inside)
+    return OK
+
+
+def _generate_target(args) -> int:
+    """`generate --target torch|jax --out DIR`: a framework package (no docs; generated/ stays numba's)."""
+    from .atomic import plan, write_atomically
+    from .build import plural
+    from .codegen import build_target
+
+    if not args.out:
+        raise UsageError(f"--target {args.target} needs --out DIR (the default generated/ is the numba package "
+                         "symact.kernels)")
+    out = Path(args.out)
+    if out.resolve() == DEFAULT_OUT:
+        raise UsageError(f"--target {args.target} cannot write generated/ (the numba package symact.kernels); "
+                         "give another --out DIR")
+    _check_names(args.only)
+    plan(out)
+    t0 = time.perf_counter()
+    result = build_target(args.target, args.only, package_hint=out.resolve().name)
+    if result.failures:
+        for p in result.failures:
+            print(f"symact: proof failed: {p.name}: {p.method}", file=sys.stderr)
+        print("symact: nothing written; the previous output is intact", file=sys.stderr)
+        return FAILED
+    inside = _cwd_inside(out)
+    write_atomically(result.files, out)
+    print(f"symact: wrote the {args.target} package for {plural(result.functions, 'function')} to {out} "
+          f"in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     _note_new_directory(out, inside)
     return OK
 
@@ -367,8 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
                               parents=[user], epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
 
     g = command("generate", "derive, prove and emit kernels and docs into a package")
-    g.add_argument("--out", default=str(DEFAULT_OUT),
-                   help="output directory (default: generated/). A new or empty directory, or one symact wrote "
+    g.add_argument("--target", choices=("numba", "torch", "jax"), default="numba",
+                   help="backend: numba (default: kernels and docs, symact.kernels), or a self-contained PyTorch "
+                        "or JAX package with the derived, stable gradients (needs --out)")
+    g.add_argument("--out", default=None,
+                   help="output directory (default: generated/, numba only). A new or empty directory, or one symact wrote "
                         "(it holds symact-manifest.json): symact replaces only the files it wrote there and keeps "
                         "every other file")
     g.add_argument("--only", nargs="+", metavar="NAME", help="emit only these catalog entries")

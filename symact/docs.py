@@ -1015,6 +1015,9 @@ def _environment(fmt: str):
     env.filters["tex"] = tex_escape
     env.filters["md"] = md_escape
     env.filters["display"] = lambda t: t.replace("{cases}", "{dcases}")  # mathtools: full-size branches
+    from .codegen import targets_latex, targets_markdown  # the targets line of each function
+
+    env.globals.update(targets_md=targets_markdown, targets_tex=lambda name: targets_latex(name, tex_escape))
     return env
 
 

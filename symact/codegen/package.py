@@ -1,0 +1,183 @@
+"""Render a framework package (torch or JAX) from the derived catalog: contexts for the templates.
+
+The contexts are the same for both frameworks (argument lists, kernels printed by the backend's
+printer, front-end facts); the templates in ``templates/<target>/`` hold the structure.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import sympy as sp
+
+from .. import __version__
+from .source import Derived, derive_entry
+from .tensor import elementwise_kernel, row_kernel
+
+TARGETS = ("torch", "jax")
+
+
+def backend_module(target: str):
+    if target == "torch":
+        from . import torch as mod
+    elif target == "jax":
+        from . import jax as mod
+    else:
+        raise ValueError(f"unknown target {target!r}; one of numba, {', '.join(TARGETS)}")
+    return mod
+
+
+def _default_text(value) -> str:
+    v = float(value)
+    if math.isinf(v):
+        return "math.inf" if v > 0 else "-math.inf"
+    return repr(v)
+
+
+def _param(p) -> dict:
+    return {"name": p.name, "default": _default_text(p.value), "learnable": p.learnable, "positive": p.positive,
+            "allow_inf": p.allow_inf, "doc": p.doc}
+
+
+def _elementwise_context(d: Derived, backend, prefix: str, args: list[str], tensors, scalars, constants) -> list[dict]:
+    """The value kernel and each gradient kernel of an elementwise entry (or a loss variant)."""
+    kernels = []
+    items = [("value", d.value)] + [(f"grad_{arg}", e) for arg, e in d.grads.items()]
+    for role, e in items:
+        e = type(e)(e.name, e.stable.subs(constants),
+                    tuple(None if v is None else v.subs(constants) for v in e.at_inf), e.index)
+        k = elementwise_kernel(f"_{prefix}_{role}", e, backend, args, tensors, scalars)
+        k["role"] = role
+        kernels.append(k)
+    return kernels
+
+
+def activation_context(entry, backend) -> dict:
+    d = derive_entry(entry)
+    params = [_param(p) for p in entry.kernel_params]
+    args = ["x"] + [p["name"] for p in params]
+    tensors = {"x"} | {p["name"] for p in params if p["learnable"]}
+    scalars = {p["name"] for p in params if not p["learnable"]}
+    kernels = _elementwise_context(d, backend, entry.name, args, tensors, scalars, entry.constants())
+    return {"entry": entry, "name": entry.name, "params": params, "args": args, "kernels": kernels,
+            "value": kernels[0], "grads": kernels[1:], "definition": sp.sstr(entry.expr()),
+            "learnable": [p for p in params if p["learnable"]], "fixed": [p for p in params if not p["learnable"]]}
+
+
+def loss_context(loss, backend) -> dict:
+    d = derive_entry(loss)
+    pw = loss.pointwise()
+    params = [_param(p) for p in loss.params]
+    args = ["x"] + ([loss.second_input] if loss.second_input else []) + ["target"] + [p["name"] for p in params]
+    tensors = {"x", "target"} | ({loss.second_input} if loss.second_input else set())
+    scalars = {p["name"] for p in params}
+    forms = [{"flag": None, "target": loss.target, "formula": sp.sstr(pw.expr()),
+              "kernels": _elementwise_context(d, backend, loss.name, args, tensors, scalars, {})}]
+    for v in loss.variants:
+        forms.append({"flag": v.flag, "target": v.target, "doc": v.doc, "formula": sp.sstr(loss.pointwise(v).expr()),
+                      "kernels": _elementwise_context(d.variants[v.flag], backend, f"{loss.name}_{v.flag}", args,
+                                                      tensors, scalars, {})})
+    for f in forms:
+        f["value"], f["grads"] = f["kernels"][0], f["kernels"][1:]
+    return {"entry": loss, "name": loss.name, "params": params, "args": args, "forms": forms,
+            "second": loss.second_input, "mean_by": "weights" if loss.weight == "weights" else "count"}
+
+
+def vector_context(fn, backend) -> dict:
+    d = derive_entry(fn)
+    params = [{"name": n, "default": _default_text(v), "positive": pos, "allow_inf": False, "learnable": False}
+              for n, v, pos in fn.params]
+    names = [p["name"] for p in params]
+    value = row_kernel(f"_{fn.name}_value", d.value, backend, ["x"] + names, {"x"}, set(), set(names))
+    per_row = {"g"} if fn.scalar else set()
+    vjp = row_kernel(f"_{fn.name}_vjp", d.grads["x"], backend, ["x", "g"] + names, {"x", "g"} - per_row, per_row,
+                     set(names))
+    return {"entry": fn, "name": fn.name, "params": params, "value": value, "vjp": vjp, "scalar": fn.scalar,
+            "grouped": fn.grouped, "definition": sp.sstr(fn.expr())}
+
+
+_TARGET_SYMBOL = {"label": "y", "pm1": "s", "prob": "t", "mask": "t", "none": None}
+
+
+def row_loss_context(loss, backend) -> dict:
+    d = derive_entry(loss)
+    params = [_param(p) for p in loss.params]
+    bases = [base.name for _, base in loss.inputs]
+    names = [p["name"] for p in params]
+    forms = []
+    for target, td in d.targets.items():
+        tsym = _TARGET_SYMBOL[target]
+        args = bases + ([tsym] if tsym else []) + (["w"] if loss.weight else []) + names
+        per_row = {tsym} if tsym in ("y", "s") else set()
+        tensors = set(bases) | ({"t"} if tsym == "t" else set())
+        value = row_kernel(f"_{loss.name}_{target}_value", td.value, backend, args, tensors, per_row, set(names),
+                           like=bases[0])
+        grads = [dict(row_kernel(f"_{loss.name}_{target}_grad_{arg}", td.grads[arg], backend, args, tensors,
+                                 per_row, set(names), like=bases[0]), arg=arg,
+                      position=[a for a, _ in loss.inputs].index(arg))
+                 for arg, _ in loss.inputs if arg in td.grads]
+        forms.append({"target": target, "symbol": tsym, "args": args, "value": value, "grads": grads,
+                      "formula": sp.sstr(loss.formulas[target])})
+    return {"entry": loss, "name": loss.name, "params": params, "inputs": [a for a, _ in loss.inputs],
+            "bases": bases, "forms": {f["target"]: f for f in forms}, "form_list": forms}
+
+
+def _stamp(target: str, what: str) -> str:
+    return (f"# @generated by symact {__version__} {what}. Do not edit: run "
+            f"`symact generate --target {target}`.")
+
+
+def render_target(target: str, entries, vectors, losses, row_losses, package_hint: str) -> dict[str, str]:
+    """Every file of a ``--target torch|jax`` package: {relative path: text}."""
+    from ..emit import _environment
+
+    mod = backend_module(target)
+    env = _environment()
+    env.globals["module_name"] = mod.module_name
+    env.filters["pytuple"] = lambda seq: repr(tuple(seq))
+    files: dict[str, str] = {}
+    index = []
+
+    def render(template, ctx, sub, entry_name):
+        what = f"from catalog entry {entry_name!r} via templates/{target}/{template}"
+        text = env.get_template(f"{target}/{template}").render(
+            stamp=_stamp(target, what), version=__version__, target=target, support=mod.SUPPORT,
+            cls=mod.module_name(entry_name), **ctx)
+        files[f"{sub}/{entry_name}.py"] = text
+        exports = _top_level_public(text)
+        index.extend((name, f"{sub}.{entry_name}") for name in exports)
+
+    for e in sorted(entries, key=lambda e: e.name):
+        render("activation.py.j2", activation_context(e, mod.BACKEND), "activations", e.name)
+    for v in sorted(vectors, key=lambda v: v.name):
+        render("vector.py.j2", vector_context(v, mod.BACKEND), "vectors", v.name)
+    for loss in sorted(losses, key=lambda e: e.name):
+        render("loss.py.j2", loss_context(loss, mod.BACKEND), "losses", loss.name)
+    for loss in sorted(row_losses, key=lambda e: e.name):
+        render("row_loss.py.j2", row_loss_context(loss, mod.BACKEND), "losses", loss.name)
+    for sub, doc in (("activations", "Elementwise activations"), ("vectors", "Vector functions along an axis"),
+                     ("losses", "Losses with PyTorch semantics")):
+        if any(m.startswith(sub + ".") for _, m in index):
+            files[f"{sub}/__init__.py"] = f'"""{doc} (generated by symact, --target {target})."""\n'
+    runtime = Path(mod.__file__).with_name(f"{target}_runtime.py").read_text(encoding="utf-8")
+    files["_runtime.py"] = _stamp(target, f"from symact/codegen/{target}_runtime.py") + "\n" + runtime
+    names = [n for n, _ in index]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"the {target} package would define {', '.join(dup)} twice")
+    files["__init__.py"] = env.get_template(f"{target}/package_init.py.j2").render(
+        stamp=_stamp(target, f"from templates/{target}/package_init.py.j2"), version=__version__,
+        support=mod.SUPPORT, index=sorted(index), package_hint=package_hint,
+        count=len({m for _, m in index}))
+    return files
+
+
+def _top_level_public(text: str) -> list[str]:
+    """The names a generated module lists in ``__all__``."""
+    import ast
+
+    tree = ast.parse(text)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    raise ValueError("a generated module without __all__")
