@@ -1457,6 +1457,20 @@ def use_parallel(n, heavy=False):
     return n * HEAVY_FACTOR >= PARALLEL_MIN_SIZE if heavy else n >= PARALLEL_MIN_SIZE
 
 
+def lazy(x, others=(), params=()):
+    """Whether a dask array is among the operands, told by its type's module: NumPy calls never import
+    dask (a dask array is handed to ``_dask``, which computes it block by block, lazily)."""
+    if type(x).__module__.startswith("dask"):
+        return True
+    for v in others:
+        if type(v).__module__.startswith("dask"):
+            return True
+    for v in params:
+        if type(v).__module__.startswith("dask"):
+            return True
+    return False
+
+
 def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=(), heavy=False):
     """Validate, broadcast and run ``loops[dtype][serial or parallel](x, *inputs, *params, *outs)``
     over flat arrays.
@@ -1515,6 +1529,9 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=(), heavy=False
                 if call[-1] is not None and call[-nout] is not None:
                     loops[dt][use_parallel(x.size, heavy)](*call)
                     return result
+    if lazy(x, inputs, params):
+        from ._dask import elementwise as lazy_elementwise
+        return lazy_elementwise(fn, loops, x, params, specs, out, nout, inputs, heavy)
     xa = _as_float_array(x, fn, "x")
     extra = [_as_float_array(v, fn, "g") for v in inputs]
     values = [_check_param(fn, name, v, pos, inf) for v, (name, pos, inf) in zip(params, specs)]
@@ -1568,6 +1585,9 @@ def param_vjp(fn, loops, x, g, params, specs, index, heavy=False):
     input), then the axes p was broadcast along are summed: the leading axes p lacks and those where p
     has length 1. What PyTorch's autograd returns as ``p.grad``. float32 products are summed in
     float64 and rounded once; a scalar (or 0-d) p gives a NumPy scalar."""
+    if lazy(x, (g,), params):
+        from ._dask import param_vjp as lazy_param_vjp
+        return lazy_param_vjp(fn, loops, x, g, params, specs, index, heavy)
     shape = np.shape(_check_param(fn, specs[index][0], params[index], specs[index][1], specs[index][2]))
     prod = np.asarray(elementwise(fn, loops, x, params, specs, None, inputs=(g,), heavy=heavy))
     lead = prod.ndim - len(shape)
