@@ -11,7 +11,8 @@ messages, when the blocks are computed.
 
 - Elementwise kernels: ``blockwise`` over the operands broadcast as NumPy broadcasts them (array
   parameters too); dtype and chunks kept. Fused kernels (``_fwd_grad``, ``_fwd_vjp``) compute both
-  results in one task per block. Parameter VJPs sum over the broadcast axes with a dask reduction.
+  results in one task per block. Parameter VJPs sum the lazy products over the broadcast axes with a
+  dask reduction.
 - Row kernels (softmax family, row losses): the row axis must be one chunk. If it is split, it alone
   is rechunked, with a ``RowChunkWarning`` (a dask ``PerformanceWarning``).
 - Losses: 'none' is lazy per element (per row); 'sum', 'mean' and 'batchmean' are dask reductions with
@@ -123,6 +124,13 @@ def _divide(a, b):
     return da.blockwise(_divide_block, ind, a, ind, *args, dtype=a.dtype)
 
 
+def _size(nbytes):
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if nbytes < 1024 or unit == "GiB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+
+
 def _one_chunk(fn, a, axis, what):
     """``a`` with ``axis`` in one chunk: rechunked (that axis only) with a RowChunkWarning if split."""
     if len(a.chunks[axis]) == 1:
@@ -130,7 +138,7 @@ def _one_chunk(fn, a, axis, what):
     per_block = a.dtype.itemsize * a.shape[axis] * max(math.prod(max(c) for n, c in enumerate(a.chunks) if n != axis), 1)
     warnings.warn(
         f"{fn}: the row axis {axis} of {what} (length {a.shape[axis]}) is split into {len(a.chunks[axis])} chunks; "
-        f"rechunked into one chunk along that axis (blocks of up to {per_block / 2**20:.3g} MiB). Chunk the rows "
+        f"rechunked into one chunk along that axis (blocks of up to {_size(per_block)}). Chunk the rows "
         f"whole (e.g. chunks={{{axis}: -1}}) to avoid this shuffle"
         f"{'; rows this long need that much memory per task' if per_block > 2**28 else ''}.",
         RowChunkWarning, stacklevel=5)
@@ -197,13 +205,12 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=(), heavy=False
     return tuple(both[k] for k in range(nout))
 
 
-def param_vjp(fn, loops, x, g, params, specs, index, heavy=False):
-    """``_runtime.param_vjp`` on dask operands: the per-element products lazily, summed over the axes
-    the parameter was broadcast along by a dask reduction (float32 summed in float64, rounded once)."""
-    p = params[index]
-    name, pos, inf = specs[index]
+def param_vjp_sum(fn, prod, p, spec):
+    """The end of ``_runtime.param_vjp`` on dask operands: the lazy per-element products g·df/dp summed
+    over the axes the parameter was broadcast along, a dask reduction, in p's shape (float32 summed in
+    float64 and rounded once, as the NumPy path)."""
+    name, pos, inf = spec
     shape = p.shape if isinstance(p, da.Array) else np.shape(_runtime._check_param(fn, name, p, pos, inf))
-    prod = elementwise(fn, loops, x, params, specs, None, inputs=(g,), heavy=heavy)
     lead = prod.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and prod.shape[lead + i] != 1)
     acc = np.float64 if prod.dtype == np.float32 else prod.dtype

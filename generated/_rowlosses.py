@@ -124,7 +124,8 @@ def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_
     """The reduced loss (grad=None) or its gradient w.r.t. the input named ``grad``; with ``fused``
     both, from one pass over each row. ``heavy``: the loss evaluates exp, log, sqrt, ... (it goes
     parallel at smaller sizes, _rowwise.pick)."""
-    if lazy(target, inputs, (weight,)):
+    if (type(target) is not np.ndarray or weight is not None or len(inputs) != 1 or type(inputs[0]) is not np.ndarray) \
+            and lazy(target, inputs, (weight,)):
         from ._dask import run as lazy_run
         return lazy_run(fn, spec, loops, inputs, target, params, reduction, weight, ignore_index, axis, base, grad,
                         fused, heavy)

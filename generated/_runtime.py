@@ -1457,16 +1457,23 @@ def use_parallel(n, heavy=False):
     return n * HEAVY_FACTOR >= PARALLEL_MIN_SIZE if heavy else n >= PARALLEL_MIN_SIZE
 
 
+_EAGER = frozenset((np.ndarray, float, int, bool, type(None), np.float32, np.float64))
+
+
 def lazy(x, others=(), params=()):
     """Whether a dask array is among the operands, told by its type's module: NumPy calls never import
-    dask (a dask array is handed to ``_dask``, which computes it block by block, lazily)."""
-    if type(x).__module__.startswith("dask"):
+    dask (a dask array is handed to ``_dask``, which computes it block by block, lazily). Types that
+    are surely not dask's are skipped first (``type.__module__`` builds a string for NumPy's)."""
+    t = type(x)
+    if t not in _EAGER and t.__module__.startswith("dask"):
         return True
     for v in others:
-        if type(v).__module__.startswith("dask"):
+        t = type(v)
+        if t not in _EAGER and t.__module__.startswith("dask"):
             return True
     for v in params:
-        if type(v).__module__.startswith("dask"):
+        t = type(v)
+        if t not in _EAGER and t.__module__.startswith("dask"):
             return True
     return False
 
@@ -1585,11 +1592,12 @@ def param_vjp(fn, loops, x, g, params, specs, index, heavy=False):
     input), then the axes p was broadcast along are summed: the leading axes p lacks and those where p
     has length 1. What PyTorch's autograd returns as ``p.grad``. float32 products are summed in
     float64 and rounded once; a scalar (or 0-d) p gives a NumPy scalar."""
-    if lazy(x, (g,), params):
-        from ._dask import param_vjp as lazy_param_vjp
-        return lazy_param_vjp(fn, loops, x, g, params, specs, index, heavy)
+    prod = elementwise(fn, loops, x, params, specs, None, inputs=(g,), heavy=heavy)
+    if type(prod) is not np.ndarray and lazy(prod):  # dask operands: a lazy array of products
+        from ._dask import param_vjp_sum
+        return param_vjp_sum(fn, prod, params[index], specs[index])
     shape = np.shape(_check_param(fn, specs[index][0], params[index], specs[index][1], specs[index][2]))
-    prod = np.asarray(elementwise(fn, loops, x, params, specs, None, inputs=(g,), heavy=heavy))
+    prod = np.asarray(prod)
     lead = prod.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and prod.shape[lead + i] != 1)
     acc = np.float64 if prod.dtype == np.float32 else prod.dtype
