@@ -20,6 +20,7 @@ asserts a time.
 from __future__ import annotations
 
 import argparse
+import warnings
 import os
 import platform
 import statistics
@@ -71,6 +72,7 @@ def run(n, classes, chunk_rows, repeats):
     from distributed import Client, LocalCluster, wait
 
     results = []
+    warnings.filterwarnings("ignore", "Sending large graph")  # the inputs, sent once before the timing
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     client = Client(cluster)  # the default client; the threaded runs name their scheduler
     try:
