@@ -10,7 +10,7 @@ empty input, or weights that sum to 0) is nan, as in PyTorch, without a warning.
 """
 import numpy as np
 
-from ._runtime import _as_float_array
+from ._runtime import _as_float_array, lazy
 
 REDUCTIONS = ("none", "mean", "sum")
 _TARGETS = {
@@ -36,6 +36,10 @@ def check(fn, input, target, kind, reduction, others=(), input_kind="real", redu
     input is nan (None when there is none). The kernels take the target and other inputs as checked
     parameters, which may be infinite but not nan: nan entries are handed to them as a valid
     placeholder and their results set to nan afterwards (``reduce``), as nan in the input gives."""
+    if (type(input) is not np.ndarray or type(target) is not np.ndarray or others) \
+            and lazy(input, (target,), [o for _, o in others]):
+        from ._dask import check as lazy_check
+        return lazy_check(fn, input, target, kind, reduction, others, input_kind, reductions)
     if not isinstance(reduction, str) or reduction not in reductions:
         raise ValueError(f"{fn}: reduction must be one of {', '.join(reductions)}, got {reduction!r}")
     x = _as_float_array(input, fn, "input")
@@ -106,6 +110,9 @@ def _divide(total, denominator):
 
 
 def reduce(fn, values, reduction, weight=None, mean_by="count", nans=None):
+    if (type(values) is not np.ndarray or weight is not None) and lazy(values, (weight,)):
+        from ._dask import reduce as lazy_reduce
+        return lazy_reduce(fn, values, reduction, weight, mean_by, nans)
     values = _mark(values, nans)
     w = _weight(fn, weight, values.shape, values.dtype)
     weighted = values * w if w is not None else values
@@ -119,6 +126,9 @@ def reduce(fn, values, reduction, weight=None, mean_by="count", nans=None):
 
 def reduce_grad(fn, grads, reduction, weight=None, mean_by="count", nans=None):
     """d(reduced loss)/d(input): the per-element derivative, weighted, divided as 'mean' divides."""
+    if (type(grads) is not np.ndarray or weight is not None) and lazy(grads, (weight,)):
+        from ._dask import reduce_grad as lazy_reduce_grad
+        return lazy_reduce_grad(fn, grads, reduction, weight, mean_by, nans)
     grads = _mark(grads, nans)
     w = _weight(fn, weight, grads.shape, grads.dtype)
     weighted = grads * w if w is not None else grads

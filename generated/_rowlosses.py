@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._runtime import _as_float_array, _check_param
+from ._runtime import _as_float_array, _check_param, lazy
 from ._rowwise import _axis, pick
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -124,6 +124,11 @@ def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_
     """The reduced loss (grad=None) or its gradient w.r.t. the input named ``grad``; with ``fused``
     both, from one pass over each row. ``heavy``: the loss evaluates exp, log, sqrt, ... (it goes
     parallel at smaller sizes, _rowwise.pick)."""
+    if (type(target) is not np.ndarray or weight is not None or len(inputs) != 1 or type(inputs[0]) is not np.ndarray) \
+            and lazy(target, inputs, (weight,)):
+        from ._dask import run as lazy_run
+        return lazy_run(fn, spec, loops, inputs, target, params, reduction, weight, ignore_index, axis, base, grad,
+                        fused, heavy)
     if reduction not in REDUCTIONS:
         raise ValueError(f"{fn}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
     rows, moved_shape, axis, dtype = _rows(fn, spec, inputs, axis)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._runtime import _as_float_array, _check_param, _fast_scalars, fma, maxnum, use_parallel, wide_vectors
+from ._runtime import _as_float_array, _check_param, _fast_scalars, fma, lazy, maxnum, use_parallel, wide_vectors
 
 
 # Row reductions that vectorize. LLVM keeps a float sum or max in order (scalar) unless it may
@@ -149,6 +149,9 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
                     call.append(result.reshape(rows.shape[0]) if one else result.reshape(rows.shape))
                     pick(loops, x.dtype, rows.size, heavy)(*call)
                     return result[()] if result.ndim == 0 and out is None else result
+    if lazy(x, () if g is None else (g,), params):
+        from ._dask import rowwise as lazy_rowwise
+        return lazy_rowwise(fn, loops, x, axis, params, specs, out, g, scalar, pieces, heavy)
     xa = _as_float_array(x, fn, "x")
     if xa.ndim == 0:
         raise ValueError(f"{fn}: x must have at least one dimension (the axis to work along)")

@@ -1625,6 +1625,27 @@ def use_parallel(n, heavy=False):
     return n * HEAVY_FACTOR >= PARALLEL_MIN_SIZE if heavy else n >= PARALLEL_MIN_SIZE
 
 
+_EAGER = frozenset((np.ndarray, float, int, bool, type(None), np.float32, np.float64))
+
+
+def lazy(x, others=(), params=()):
+    """Whether a dask array is among the operands, told by its type's module: NumPy calls never import
+    dask (a dask array is handed to ``_dask``, which computes it block by block, lazily). Types that
+    are surely not dask's are skipped first (``type.__module__`` builds a string for NumPy's)."""
+    t = type(x)
+    if t not in _EAGER and t.__module__.startswith("dask"):
+        return True
+    for v in others:
+        t = type(v)
+        if t not in _EAGER and t.__module__.startswith("dask"):
+            return True
+    for v in params:
+        t = type(v)
+        if t not in _EAGER and t.__module__.startswith("dask"):
+            return True
+    return False
+
+
 def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=(), heavy=False):
     """Validate, broadcast and run ``loops[dtype][serial or parallel](x, *inputs, *params, *outs)``
     over flat arrays.
@@ -1683,6 +1704,9 @@ def elementwise(fn, loops, x, params, specs, out, nout=1, inputs=(), heavy=False
                 if call[-1] is not None and call[-nout] is not None:
                     loops[dt][use_parallel(x.size, heavy)](*call)
                     return result
+    if lazy(x, inputs, params):
+        from ._dask import elementwise as lazy_elementwise
+        return lazy_elementwise(fn, loops, x, params, specs, out, nout, inputs, heavy)
     xa = _as_float_array(x, fn, "x")
     extra = [_as_float_array(v, fn, "g") for v in inputs]
     values = [_check_param(fn, name, v, pos, inf) for v, (name, pos, inf) in zip(params, specs)]
@@ -1736,8 +1760,12 @@ def param_vjp(fn, loops, x, g, params, specs, index, heavy=False):
     input), then the axes p was broadcast along are summed: the leading axes p lacks and those where p
     has length 1. What PyTorch's autograd returns as ``p.grad``. float32 products are summed in
     float64 and rounded once; a scalar (or 0-d) p gives a NumPy scalar."""
+    prod = elementwise(fn, loops, x, params, specs, None, inputs=(g,), heavy=heavy)
+    if type(prod) is not np.ndarray and lazy(prod):  # dask operands: a lazy array of products
+        from ._dask import param_vjp_sum
+        return param_vjp_sum(fn, prod, params[index], specs[index])
     shape = np.shape(_check_param(fn, specs[index][0], params[index], specs[index][1], specs[index][2]))
-    prod = np.asarray(elementwise(fn, loops, x, params, specs, None, inputs=(g,), heavy=heavy))
+    prod = np.asarray(prod)
     lead = prod.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and prod.shape[lead + i] != 1)
     acc = np.float64 if prod.dtype == np.float32 else prod.dtype
