@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """hardshrink: x where |x| > lambd, else 0.
 
-Definition (Donoho & Johnstone (1994): hard thresholding, x if |x| > lambd else 0; torch.nn.functional.hardshrink):
+Definition (Donoho & Johnstone (1994), doi:10.1093/biomet/81.3.425):
     Piecewise((x, (lambd < x) | (lambd < -x)), (0, True))
 Convention at kinks: hardshrink'(±lambd) = 0 (PyTorch: the zero branch owns |x| = lambd; the jumps have no derivative)
 
@@ -142,8 +142,9 @@ def _hardshrink_fwd_grad_loop_f32(x, lambd, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardshrink_f32(xi, at(lambd, i))
-        dout[i] = _hardshrink_grad_f32(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardshrink_f32(xi, lambd_i)
+        dout[i] = _hardshrink_grad_f32(xi, lambd_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -151,8 +152,9 @@ def _hardshrink_fwd_grad_ploop_f32(x, lambd, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardshrink_f32(xi, at(lambd, i))
-        dout[i] = _hardshrink_grad_f32(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardshrink_f32(xi, lambd_i)
+        dout[i] = _hardshrink_grad_f32(xi, lambd_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -160,8 +162,9 @@ def _hardshrink_fwd_grad_loop_f64(x, lambd, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardshrink_f64(xi, at(lambd, i))
-        dout[i] = _hardshrink_grad_f64(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardshrink_f64(xi, lambd_i)
+        dout[i] = _hardshrink_grad_f64(xi, lambd_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -169,8 +172,9 @@ def _hardshrink_fwd_grad_ploop_f64(x, lambd, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardshrink_f64(xi, at(lambd, i))
-        dout[i] = _hardshrink_grad_f64(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardshrink_f64(xi, lambd_i)
+        dout[i] = _hardshrink_grad_f64(xi, lambd_i)
 
 
 _HARDSHRINK_FWD_GRAD_LOOPS = {np.float32: (_hardshrink_fwd_grad_loop_f32, _hardshrink_fwd_grad_ploop_f32),
@@ -191,8 +195,9 @@ def _hardshrink_fwd_vjp_loop_f32(x, g, lambd, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardshrink_f32(xi, at(lambd, i))
-        dout[i] = g[i] * _hardshrink_grad_f32(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardshrink_f32(xi, lambd_i)
+        dout[i] = g[i] * _hardshrink_grad_f32(xi, lambd_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -200,8 +205,9 @@ def _hardshrink_fwd_vjp_ploop_f32(x, g, lambd, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardshrink_f32(xi, at(lambd, i))
-        dout[i] = g[i] * _hardshrink_grad_f32(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardshrink_f32(xi, lambd_i)
+        dout[i] = g[i] * _hardshrink_grad_f32(xi, lambd_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -209,8 +215,9 @@ def _hardshrink_fwd_vjp_loop_f64(x, g, lambd, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardshrink_f64(xi, at(lambd, i))
-        dout[i] = g[i] * _hardshrink_grad_f64(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardshrink_f64(xi, lambd_i)
+        dout[i] = g[i] * _hardshrink_grad_f64(xi, lambd_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -218,8 +225,9 @@ def _hardshrink_fwd_vjp_ploop_f64(x, g, lambd, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardshrink_f64(xi, at(lambd, i))
-        dout[i] = g[i] * _hardshrink_grad_f64(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardshrink_f64(xi, lambd_i)
+        dout[i] = g[i] * _hardshrink_grad_f64(xi, lambd_i)
 
 
 _HARDSHRINK_FWD_VJP_LOOPS = {np.float32: (_hardshrink_fwd_vjp_loop_f32, _hardshrink_fwd_vjp_ploop_f32),

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """hardsigmoid: piecewise-linear sigmoid, ReLU6(x + 3)/6.
 
-Definition (Howard et al. (2019), h-sigmoid = ReLU6(x + 3)/6; torch.nn.functional.hardsigmoid):
+Definition (Howard et al. (2019), arXiv:1905.02244; Courbariaux et al. (2015), arXiv:1511.00363):
     Piecewise((0, x <= -3), (1, x >= 3), (x/6 + 1/2, True))
 Convention at kinks: hardsigmoid'(-3) = hardsigmoid'(3) = 0 (PyTorch: the slope 1/6 only strictly inside)
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """hardswish: x·hardsigmoid(x).
 
-Definition (Howard et al. (2019), h-swish = x·ReLU6(x + 3)/6; torch.nn.functional.hardswish):
+Definition (Howard et al. (2019), arXiv:1905.02244):
     Piecewise((0, x <= -3), (x, x >= 3), (x*(x + 3)/6, True))
 Convention at kinks: hardswish'(-3) = 0 and hardswish'(3) = 1 (PyTorch: the outer branches own the boundaries)
 

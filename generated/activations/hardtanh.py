@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """hardtanh: x clipped to [min_val, max_val].
 
-Definition (Collobert (2004): HardTanh, x clipped to [-1, 1]; torch.nn.functional.hardtanh(min_val, max_val)):
+Definition (Collobert (2004), PhD thesis, Université Paris VI; Gulcehre et al. (2016), arXiv:1603.00391):
     Piecewise((min_val, min_val >= x), (max_val, max_val <= x), (x, True))
 Convention at kinks: hardtanh'(min_val) = hardtanh'(max_val) = 0 (PyTorch)
 
@@ -142,8 +142,10 @@ def _hardtanh_fwd_grad_loop_f32(x, min_val, max_val, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardtanh_f32(xi, at(min_val, i), at(max_val, i))
-        dout[i] = _hardtanh_grad_f32(xi, at(min_val, i), at(max_val, i))
+        min_val_i = at(min_val, i)  # once: two inlined at() in one prange body overwrite its index
+        max_val_i = at(max_val, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardtanh_f32(xi, min_val_i, max_val_i)
+        dout[i] = _hardtanh_grad_f32(xi, min_val_i, max_val_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -151,8 +153,10 @@ def _hardtanh_fwd_grad_ploop_f32(x, min_val, max_val, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardtanh_f32(xi, at(min_val, i), at(max_val, i))
-        dout[i] = _hardtanh_grad_f32(xi, at(min_val, i), at(max_val, i))
+        min_val_i = at(min_val, i)  # once: two inlined at() in one prange body overwrite its index
+        max_val_i = at(max_val, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardtanh_f32(xi, min_val_i, max_val_i)
+        dout[i] = _hardtanh_grad_f32(xi, min_val_i, max_val_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -160,8 +164,10 @@ def _hardtanh_fwd_grad_loop_f64(x, min_val, max_val, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardtanh_f64(xi, at(min_val, i), at(max_val, i))
-        dout[i] = _hardtanh_grad_f64(xi, at(min_val, i), at(max_val, i))
+        min_val_i = at(min_val, i)  # once: two inlined at() in one prange body overwrite its index
+        max_val_i = at(max_val, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardtanh_f64(xi, min_val_i, max_val_i)
+        dout[i] = _hardtanh_grad_f64(xi, min_val_i, max_val_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -169,8 +175,10 @@ def _hardtanh_fwd_grad_ploop_f64(x, min_val, max_val, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardtanh_f64(xi, at(min_val, i), at(max_val, i))
-        dout[i] = _hardtanh_grad_f64(xi, at(min_val, i), at(max_val, i))
+        min_val_i = at(min_val, i)  # once: two inlined at() in one prange body overwrite its index
+        max_val_i = at(max_val, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardtanh_f64(xi, min_val_i, max_val_i)
+        dout[i] = _hardtanh_grad_f64(xi, min_val_i, max_val_i)
 
 
 _HARDTANH_FWD_GRAD_LOOPS = {np.float32: (_hardtanh_fwd_grad_loop_f32, _hardtanh_fwd_grad_ploop_f32),
@@ -191,8 +199,10 @@ def _hardtanh_fwd_vjp_loop_f32(x, g, min_val, max_val, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardtanh_f32(xi, at(min_val, i), at(max_val, i))
-        dout[i] = g[i] * _hardtanh_grad_f32(xi, at(min_val, i), at(max_val, i))
+        min_val_i = at(min_val, i)  # once: two inlined at() in one prange body overwrite its index
+        max_val_i = at(max_val, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardtanh_f32(xi, min_val_i, max_val_i)
+        dout[i] = g[i] * _hardtanh_grad_f32(xi, min_val_i, max_val_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -200,8 +210,10 @@ def _hardtanh_fwd_vjp_ploop_f32(x, g, min_val, max_val, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardtanh_f32(xi, at(min_val, i), at(max_val, i))
-        dout[i] = g[i] * _hardtanh_grad_f32(xi, at(min_val, i), at(max_val, i))
+        min_val_i = at(min_val, i)  # once: two inlined at() in one prange body overwrite its index
+        max_val_i = at(max_val, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardtanh_f32(xi, min_val_i, max_val_i)
+        dout[i] = g[i] * _hardtanh_grad_f32(xi, min_val_i, max_val_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -209,8 +221,10 @@ def _hardtanh_fwd_vjp_loop_f64(x, g, min_val, max_val, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardtanh_f64(xi, at(min_val, i), at(max_val, i))
-        dout[i] = g[i] * _hardtanh_grad_f64(xi, at(min_val, i), at(max_val, i))
+        min_val_i = at(min_val, i)  # once: two inlined at() in one prange body overwrite its index
+        max_val_i = at(max_val, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardtanh_f64(xi, min_val_i, max_val_i)
+        dout[i] = g[i] * _hardtanh_grad_f64(xi, min_val_i, max_val_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -218,8 +232,10 @@ def _hardtanh_fwd_vjp_ploop_f64(x, g, min_val, max_val, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hardtanh_f64(xi, at(min_val, i), at(max_val, i))
-        dout[i] = g[i] * _hardtanh_grad_f64(xi, at(min_val, i), at(max_val, i))
+        min_val_i = at(min_val, i)  # once: two inlined at() in one prange body overwrite its index
+        max_val_i = at(max_val, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hardtanh_f64(xi, min_val_i, max_val_i)
+        dout[i] = g[i] * _hardtanh_grad_f64(xi, min_val_i, max_val_i)
 
 
 _HARDTANH_FWD_VJP_LOOPS = {np.float32: (_hardtanh_fwd_vjp_loop_f32, _hardtanh_fwd_vjp_ploop_f32),

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """mish: x·tanh(softplus(x)).
 
-Definition (Misra (2019), eq. 1: f(x) = x·tanh(softplus(x)); torch.nn.functional.mish):
+Definition (Misra (2019), arXiv:1908.08681):
     x*tanh(log(exp(x) + 1))
 Convention at kinks: smooth: no kinks
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """rrelu: leaky ReLU with slope (lower + upper)/2 (evaluation mode).
 
-Definition (Xu et al. (2015): randomized leaky ReLU; at test time the slope is (lower + upper)/2 (torch.nn.functional.rrelu, training=False)):
+Definition (Xu et al. (2015), arXiv:1505.00853):
     Piecewise((x, x > 0), (x*(lower/2 + upper/2), True))
 Convention at kinks: rrelu'(0) = (lower + upper)/2 (PyTorch's evaluation mode is leaky_relu with that slope)
 
@@ -203,8 +203,10 @@ def _rrelu_fwd_grad_loop_f32(x, lower, upper, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _rrelu_f32(xi, at(lower, i), at(upper, i))
-        dout[i] = _rrelu_grad_f32(xi, at(lower, i), at(upper, i))
+        lower_i = at(lower, i)  # once: two inlined at() in one prange body overwrite its index
+        upper_i = at(upper, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _rrelu_f32(xi, lower_i, upper_i)
+        dout[i] = _rrelu_grad_f32(xi, lower_i, upper_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -212,8 +214,10 @@ def _rrelu_fwd_grad_ploop_f32(x, lower, upper, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _rrelu_f32(xi, at(lower, i), at(upper, i))
-        dout[i] = _rrelu_grad_f32(xi, at(lower, i), at(upper, i))
+        lower_i = at(lower, i)  # once: two inlined at() in one prange body overwrite its index
+        upper_i = at(upper, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _rrelu_f32(xi, lower_i, upper_i)
+        dout[i] = _rrelu_grad_f32(xi, lower_i, upper_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -221,8 +225,10 @@ def _rrelu_fwd_grad_loop_f64(x, lower, upper, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _rrelu_f64(xi, at(lower, i), at(upper, i))
-        dout[i] = _rrelu_grad_f64(xi, at(lower, i), at(upper, i))
+        lower_i = at(lower, i)  # once: two inlined at() in one prange body overwrite its index
+        upper_i = at(upper, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _rrelu_f64(xi, lower_i, upper_i)
+        dout[i] = _rrelu_grad_f64(xi, lower_i, upper_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -230,8 +236,10 @@ def _rrelu_fwd_grad_ploop_f64(x, lower, upper, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _rrelu_f64(xi, at(lower, i), at(upper, i))
-        dout[i] = _rrelu_grad_f64(xi, at(lower, i), at(upper, i))
+        lower_i = at(lower, i)  # once: two inlined at() in one prange body overwrite its index
+        upper_i = at(upper, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _rrelu_f64(xi, lower_i, upper_i)
+        dout[i] = _rrelu_grad_f64(xi, lower_i, upper_i)
 
 
 _RRELU_FWD_GRAD_LOOPS = {np.float32: (_rrelu_fwd_grad_loop_f32, _rrelu_fwd_grad_ploop_f32),
@@ -252,8 +260,10 @@ def _rrelu_fwd_vjp_loop_f32(x, g, lower, upper, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _rrelu_f32(xi, at(lower, i), at(upper, i))
-        dout[i] = g[i] * _rrelu_grad_f32(xi, at(lower, i), at(upper, i))
+        lower_i = at(lower, i)  # once: two inlined at() in one prange body overwrite its index
+        upper_i = at(upper, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _rrelu_f32(xi, lower_i, upper_i)
+        dout[i] = g[i] * _rrelu_grad_f32(xi, lower_i, upper_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -261,8 +271,10 @@ def _rrelu_fwd_vjp_ploop_f32(x, g, lower, upper, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _rrelu_f32(xi, at(lower, i), at(upper, i))
-        dout[i] = g[i] * _rrelu_grad_f32(xi, at(lower, i), at(upper, i))
+        lower_i = at(lower, i)  # once: two inlined at() in one prange body overwrite its index
+        upper_i = at(upper, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _rrelu_f32(xi, lower_i, upper_i)
+        dout[i] = g[i] * _rrelu_grad_f32(xi, lower_i, upper_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -270,8 +282,10 @@ def _rrelu_fwd_vjp_loop_f64(x, g, lower, upper, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _rrelu_f64(xi, at(lower, i), at(upper, i))
-        dout[i] = g[i] * _rrelu_grad_f64(xi, at(lower, i), at(upper, i))
+        lower_i = at(lower, i)  # once: two inlined at() in one prange body overwrite its index
+        upper_i = at(upper, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _rrelu_f64(xi, lower_i, upper_i)
+        dout[i] = g[i] * _rrelu_grad_f64(xi, lower_i, upper_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -279,8 +293,10 @@ def _rrelu_fwd_vjp_ploop_f64(x, g, lower, upper, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _rrelu_f64(xi, at(lower, i), at(upper, i))
-        dout[i] = g[i] * _rrelu_grad_f64(xi, at(lower, i), at(upper, i))
+        lower_i = at(lower, i)  # once: two inlined at() in one prange body overwrite its index
+        upper_i = at(upper, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _rrelu_f64(xi, lower_i, upper_i)
+        dout[i] = g[i] * _rrelu_grad_f64(xi, lower_i, upper_i)
 
 
 _RRELU_FWD_VJP_LOOPS = {np.float32: (_rrelu_fwd_vjp_loop_f32, _rrelu_fwd_vjp_ploop_f32),

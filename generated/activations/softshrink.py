@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """softshrink: x shrunk towards 0 by lambd.
 
-Definition (Donoho (1995): soft thresholding, sign(x)·max(|x| - lambd, 0); torch.nn.functional.softshrink):
+Definition (Donoho (1995), doi:10.1109/18.382009):
     Piecewise((-lambd + x, lambd < x), (lambd + x, lambd < -x), (0, True))
 Convention at kinks: softshrink'(±lambd) = 0 (PyTorch: the zero branch owns |x| = lambd)
 
@@ -205,8 +205,9 @@ def _softshrink_fwd_grad_loop_f32(x, lambd, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softshrink_f32(xi, at(lambd, i))
-        dout[i] = _softshrink_grad_f32(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softshrink_f32(xi, lambd_i)
+        dout[i] = _softshrink_grad_f32(xi, lambd_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -214,8 +215,9 @@ def _softshrink_fwd_grad_ploop_f32(x, lambd, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softshrink_f32(xi, at(lambd, i))
-        dout[i] = _softshrink_grad_f32(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softshrink_f32(xi, lambd_i)
+        dout[i] = _softshrink_grad_f32(xi, lambd_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -223,8 +225,9 @@ def _softshrink_fwd_grad_loop_f64(x, lambd, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softshrink_f64(xi, at(lambd, i))
-        dout[i] = _softshrink_grad_f64(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softshrink_f64(xi, lambd_i)
+        dout[i] = _softshrink_grad_f64(xi, lambd_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -232,8 +235,9 @@ def _softshrink_fwd_grad_ploop_f64(x, lambd, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softshrink_f64(xi, at(lambd, i))
-        dout[i] = _softshrink_grad_f64(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softshrink_f64(xi, lambd_i)
+        dout[i] = _softshrink_grad_f64(xi, lambd_i)
 
 
 _SOFTSHRINK_FWD_GRAD_LOOPS = {np.float32: (_softshrink_fwd_grad_loop_f32, _softshrink_fwd_grad_ploop_f32),
@@ -254,8 +258,9 @@ def _softshrink_fwd_vjp_loop_f32(x, g, lambd, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softshrink_f32(xi, at(lambd, i))
-        dout[i] = g[i] * _softshrink_grad_f32(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softshrink_f32(xi, lambd_i)
+        dout[i] = g[i] * _softshrink_grad_f32(xi, lambd_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -263,8 +268,9 @@ def _softshrink_fwd_vjp_ploop_f32(x, g, lambd, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softshrink_f32(xi, at(lambd, i))
-        dout[i] = g[i] * _softshrink_grad_f32(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softshrink_f32(xi, lambd_i)
+        dout[i] = g[i] * _softshrink_grad_f32(xi, lambd_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -272,8 +278,9 @@ def _softshrink_fwd_vjp_loop_f64(x, g, lambd, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softshrink_f64(xi, at(lambd, i))
-        dout[i] = g[i] * _softshrink_grad_f64(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softshrink_f64(xi, lambd_i)
+        dout[i] = g[i] * _softshrink_grad_f64(xi, lambd_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -281,8 +288,9 @@ def _softshrink_fwd_vjp_ploop_f64(x, g, lambd, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _softshrink_f64(xi, at(lambd, i))
-        dout[i] = g[i] * _softshrink_grad_f64(xi, at(lambd, i))
+        lambd_i = at(lambd, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _softshrink_f64(xi, lambd_i)
+        dout[i] = g[i] * _softshrink_grad_f64(xi, lambd_i)
 
 
 _SOFTSHRINK_FWD_VJP_LOOPS = {np.float32: (_softshrink_fwd_vjp_loop_f32, _softshrink_fwd_vjp_ploop_f32),

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """softsign: x/(1 + |x|), range (-1, 1).
 
-Definition (Glorot & Bengio (2010): softsign x/(1 + |x|); torch.nn.functional.softsign):
+Definition (Glorot & Bengio (2010), Proceedings of the 13th International Conference on Artificial Intelligence and Statistics (AISTATS), PMLR 9, 249–256):
     Piecewise((x/(x + 1), x >= 0), (x/(1 - x), True))
 Convention at kinks: smooth: f'(0) = 1 from both sides (the branches meet with equal slopes)
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """sparse_plus: smooth ReLU with a quadratic piece on [-1, 1] (JAX).
 
-Definition (Blondel et al. (2020), sparsemax's 2-D case: 0, (x + 1)²/4, x; jax.nn.sparse_plus):
+Definition (Blondel et al. (2020), arXiv:1901.02324):
     Piecewise((0, x <= -1), (x, x >= 1), ((x + 1)**2/4, True))
 Convention at kinks: C1: f'(-1) = 0 and f'(1) = 1 from both sides (JAX's jnp.where branches)
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """sparse_sigmoid: piecewise-linear sigmoid on [-1, 1] (JAX).
 
-Definition (Blondel et al. (2020): the derivative of sparse_plus, (x + 1)/2 clipped to [0, 1]; jax.nn.sparse_sigmoid):
+Definition (Blondel et al. (2020), arXiv:1901.02324; Martins & Astudillo (2016), arXiv:1602.02068):
     Piecewise((0, x <= -1), (1, x >= 1), (x/2 + 1/2, True))
 Convention at kinks: sparse_sigmoid'(±1) = 0 (the constant branches own the boundaries, as PyTorch's hardtanh)
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """squareplus: algebraic softplus (x + sqrt(x² + b))/2 (JAX).
 
-Definition (Barron (2021), eq. 1: (x + sqrt(x² + b))/2; jax.nn.squareplus):
+Definition (Barron (2021), arXiv:2112.11687):
     x/2 + sqrt(b + x**2)/2
 Convention at kinks: smooth: no kinks
 
@@ -150,8 +150,9 @@ def _squareplus_fwd_grad_loop_f32(x, b, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _squareplus_f32(xi, at(b, i))
-        dout[i] = _squareplus_grad_f32(xi, at(b, i))
+        b_i = at(b, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _squareplus_f32(xi, b_i)
+        dout[i] = _squareplus_grad_f32(xi, b_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -159,8 +160,9 @@ def _squareplus_fwd_grad_ploop_f32(x, b, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _squareplus_f32(xi, at(b, i))
-        dout[i] = _squareplus_grad_f32(xi, at(b, i))
+        b_i = at(b, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _squareplus_f32(xi, b_i)
+        dout[i] = _squareplus_grad_f32(xi, b_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -168,8 +170,9 @@ def _squareplus_fwd_grad_loop_f64(x, b, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _squareplus_f64(xi, at(b, i))
-        dout[i] = _squareplus_grad_f64(xi, at(b, i))
+        b_i = at(b, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _squareplus_f64(xi, b_i)
+        dout[i] = _squareplus_grad_f64(xi, b_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -177,8 +180,9 @@ def _squareplus_fwd_grad_ploop_f64(x, b, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _squareplus_f64(xi, at(b, i))
-        dout[i] = _squareplus_grad_f64(xi, at(b, i))
+        b_i = at(b, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _squareplus_f64(xi, b_i)
+        dout[i] = _squareplus_grad_f64(xi, b_i)
 
 
 _SQUAREPLUS_FWD_GRAD_LOOPS = {np.float32: (_squareplus_fwd_grad_loop_f32, _squareplus_fwd_grad_ploop_f32),
@@ -199,8 +203,9 @@ def _squareplus_fwd_vjp_loop_f32(x, g, b, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _squareplus_f32(xi, at(b, i))
-        dout[i] = g[i] * _squareplus_grad_f32(xi, at(b, i))
+        b_i = at(b, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _squareplus_f32(xi, b_i)
+        dout[i] = g[i] * _squareplus_grad_f32(xi, b_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -208,8 +213,9 @@ def _squareplus_fwd_vjp_ploop_f32(x, g, b, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _squareplus_f32(xi, at(b, i))
-        dout[i] = g[i] * _squareplus_grad_f32(xi, at(b, i))
+        b_i = at(b, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _squareplus_f32(xi, b_i)
+        dout[i] = g[i] * _squareplus_grad_f32(xi, b_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -217,8 +223,9 @@ def _squareplus_fwd_vjp_loop_f64(x, g, b, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _squareplus_f64(xi, at(b, i))
-        dout[i] = g[i] * _squareplus_grad_f64(xi, at(b, i))
+        b_i = at(b, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _squareplus_f64(xi, b_i)
+        dout[i] = g[i] * _squareplus_grad_f64(xi, b_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -226,8 +233,9 @@ def _squareplus_fwd_vjp_ploop_f64(x, g, b, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _squareplus_f64(xi, at(b, i))
-        dout[i] = g[i] * _squareplus_grad_f64(xi, at(b, i))
+        b_i = at(b, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _squareplus_f64(xi, b_i)
+        dout[i] = g[i] * _squareplus_grad_f64(xi, b_i)
 
 
 _SQUAREPLUS_FWD_VJP_LOOPS = {np.float32: (_squareplus_fwd_vjp_loop_f32, _squareplus_fwd_vjp_ploop_f32),

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """threshold: x where x > thresh, else value.
 
-Definition (torch.nn.functional.threshold(input, threshold, value): x if x > threshold else value (Torch7's nn.Threshold, Collobert et al. 2011)):
+Definition (Collobert et al. (2011), BigLearn, NIPS Workshop; McCulloch & Pitts (1943), doi:10.1007/BF02478259):
     Piecewise((x, thresh < x), (value, True))
 Convention at kinks: threshold'(thresh) = 0 (PyTorch: the constant branch owns x = threshold)
 
@@ -142,8 +142,10 @@ def _threshold_fwd_grad_loop_f32(x, thresh, value, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _threshold_f32(xi, at(thresh, i), at(value, i))
-        dout[i] = _threshold_grad_f32(xi, at(thresh, i), at(value, i))
+        thresh_i = at(thresh, i)  # once: two inlined at() in one prange body overwrite its index
+        value_i = at(value, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _threshold_f32(xi, thresh_i, value_i)
+        dout[i] = _threshold_grad_f32(xi, thresh_i, value_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -151,8 +153,10 @@ def _threshold_fwd_grad_ploop_f32(x, thresh, value, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _threshold_f32(xi, at(thresh, i), at(value, i))
-        dout[i] = _threshold_grad_f32(xi, at(thresh, i), at(value, i))
+        thresh_i = at(thresh, i)  # once: two inlined at() in one prange body overwrite its index
+        value_i = at(value, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _threshold_f32(xi, thresh_i, value_i)
+        dout[i] = _threshold_grad_f32(xi, thresh_i, value_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -160,8 +164,10 @@ def _threshold_fwd_grad_loop_f64(x, thresh, value, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _threshold_f64(xi, at(thresh, i), at(value, i))
-        dout[i] = _threshold_grad_f64(xi, at(thresh, i), at(value, i))
+        thresh_i = at(thresh, i)  # once: two inlined at() in one prange body overwrite its index
+        value_i = at(value, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _threshold_f64(xi, thresh_i, value_i)
+        dout[i] = _threshold_grad_f64(xi, thresh_i, value_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -169,8 +175,10 @@ def _threshold_fwd_grad_ploop_f64(x, thresh, value, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _threshold_f64(xi, at(thresh, i), at(value, i))
-        dout[i] = _threshold_grad_f64(xi, at(thresh, i), at(value, i))
+        thresh_i = at(thresh, i)  # once: two inlined at() in one prange body overwrite its index
+        value_i = at(value, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _threshold_f64(xi, thresh_i, value_i)
+        dout[i] = _threshold_grad_f64(xi, thresh_i, value_i)
 
 
 _THRESHOLD_FWD_GRAD_LOOPS = {np.float32: (_threshold_fwd_grad_loop_f32, _threshold_fwd_grad_ploop_f32),
@@ -191,8 +199,10 @@ def _threshold_fwd_vjp_loop_f32(x, g, thresh, value, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _threshold_f32(xi, at(thresh, i), at(value, i))
-        dout[i] = g[i] * _threshold_grad_f32(xi, at(thresh, i), at(value, i))
+        thresh_i = at(thresh, i)  # once: two inlined at() in one prange body overwrite its index
+        value_i = at(value, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _threshold_f32(xi, thresh_i, value_i)
+        dout[i] = g[i] * _threshold_grad_f32(xi, thresh_i, value_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -200,8 +210,10 @@ def _threshold_fwd_vjp_ploop_f32(x, g, thresh, value, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _threshold_f32(xi, at(thresh, i), at(value, i))
-        dout[i] = g[i] * _threshold_grad_f32(xi, at(thresh, i), at(value, i))
+        thresh_i = at(thresh, i)  # once: two inlined at() in one prange body overwrite its index
+        value_i = at(value, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _threshold_f32(xi, thresh_i, value_i)
+        dout[i] = g[i] * _threshold_grad_f32(xi, thresh_i, value_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -209,8 +221,10 @@ def _threshold_fwd_vjp_loop_f64(x, g, thresh, value, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _threshold_f64(xi, at(thresh, i), at(value, i))
-        dout[i] = g[i] * _threshold_grad_f64(xi, at(thresh, i), at(value, i))
+        thresh_i = at(thresh, i)  # once: two inlined at() in one prange body overwrite its index
+        value_i = at(value, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _threshold_f64(xi, thresh_i, value_i)
+        dout[i] = g[i] * _threshold_grad_f64(xi, thresh_i, value_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -218,8 +232,10 @@ def _threshold_fwd_vjp_ploop_f64(x, g, thresh, value, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _threshold_f64(xi, at(thresh, i), at(value, i))
-        dout[i] = g[i] * _threshold_grad_f64(xi, at(thresh, i), at(value, i))
+        thresh_i = at(thresh, i)  # once: two inlined at() in one prange body overwrite its index
+        value_i = at(value, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _threshold_f64(xi, thresh_i, value_i)
+        dout[i] = g[i] * _threshold_grad_f64(xi, thresh_i, value_i)
 
 
 _THRESHOLD_FWD_VJP_LOOPS = {np.float32: (_threshold_fwd_vjp_loop_f32, _threshold_fwd_vjp_ploop_f32),

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """gaussian_nll_loss_elementwise: Gaussian negative log-likelihood with predicted variance var (per element, no reduction).
 
-Definition (Nix & Weigend (1994): the Gaussian negative log-likelihood (log v + (x - y)²/v)/2 with v = max(var, eps); torch.nn.functional.gaussian_nll_loss(input, target, var, full, eps)):
+Definition (Nix & Weigend (1994), doi:10.1109/ICNN.1994.374138):
     (-target + x)**2*Piecewise((1/eps, eps > var), (1/var, True))/2 + log(Piecewise((eps, eps > var), (var, True)))/2
 Convention at kinks: smooth in the input; var below eps is eps (PyTorch clamps var without a gradient through the clamp)
 
@@ -264,8 +264,11 @@ def _gaussian_nll_loss_elementwise_fwd_grad_loop_f32(x, target, var, eps, out, d
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _gaussian_nll_loss_elementwise_f32(xi, at(target, i), at(var, i), at(eps, i))
-        dout[i] = _gaussian_nll_loss_elementwise_grad_f32(xi, at(target, i), at(var, i), at(eps, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        var_i = at(var, i)  # once: two inlined at() in one prange body overwrite its index
+        eps_i = at(eps, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _gaussian_nll_loss_elementwise_f32(xi, target_i, var_i, eps_i)
+        dout[i] = _gaussian_nll_loss_elementwise_grad_f32(xi, target_i, var_i, eps_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -273,8 +276,11 @@ def _gaussian_nll_loss_elementwise_fwd_grad_ploop_f32(x, target, var, eps, out, 
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _gaussian_nll_loss_elementwise_f32(xi, at(target, i), at(var, i), at(eps, i))
-        dout[i] = _gaussian_nll_loss_elementwise_grad_f32(xi, at(target, i), at(var, i), at(eps, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        var_i = at(var, i)  # once: two inlined at() in one prange body overwrite its index
+        eps_i = at(eps, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _gaussian_nll_loss_elementwise_f32(xi, target_i, var_i, eps_i)
+        dout[i] = _gaussian_nll_loss_elementwise_grad_f32(xi, target_i, var_i, eps_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -282,8 +288,11 @@ def _gaussian_nll_loss_elementwise_fwd_grad_loop_f64(x, target, var, eps, out, d
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _gaussian_nll_loss_elementwise_f64(xi, at(target, i), at(var, i), at(eps, i))
-        dout[i] = _gaussian_nll_loss_elementwise_grad_f64(xi, at(target, i), at(var, i), at(eps, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        var_i = at(var, i)  # once: two inlined at() in one prange body overwrite its index
+        eps_i = at(eps, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _gaussian_nll_loss_elementwise_f64(xi, target_i, var_i, eps_i)
+        dout[i] = _gaussian_nll_loss_elementwise_grad_f64(xi, target_i, var_i, eps_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -291,8 +300,11 @@ def _gaussian_nll_loss_elementwise_fwd_grad_ploop_f64(x, target, var, eps, out, 
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _gaussian_nll_loss_elementwise_f64(xi, at(target, i), at(var, i), at(eps, i))
-        dout[i] = _gaussian_nll_loss_elementwise_grad_f64(xi, at(target, i), at(var, i), at(eps, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        var_i = at(var, i)  # once: two inlined at() in one prange body overwrite its index
+        eps_i = at(eps, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _gaussian_nll_loss_elementwise_f64(xi, target_i, var_i, eps_i)
+        dout[i] = _gaussian_nll_loss_elementwise_grad_f64(xi, target_i, var_i, eps_i)
 
 
 _GAUSSIAN_NLL_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_gaussian_nll_loss_elementwise_fwd_grad_loop_f32, _gaussian_nll_loss_elementwise_fwd_grad_ploop_f32),
@@ -313,7 +325,7 @@ from .._losses import check, flag, reduce, reduce_grad  # noqa: E402
 
 
 def gaussian_nll_loss(input, target, var=1.0, eps=1e-06, reduction="mean", full=False):
-    """Gaussian negative log-likelihood with predicted variance var: Nix & Weigend (1994): the Gaussian negative log-likelihood (log v + (x - y)²/v)/2 with v = max(var, eps); torch.nn.functional.gaussian_nll_loss(input, target, var, full, eps).
+    """Gaussian negative log-likelihood with predicted variance var (Nix & Weigend (1994), doi:10.1109/ICNN.1994.374138).
 
     Per element (-target + x)**2*Piecewise((1/eps, eps > var), (1/var, True))/2 + log(Piecewise((eps, eps > var), (var, True)))/2; ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.gaussian_nll_loss.
     ``full=True``: with the constant log(2π)/2 of the full negative log-likelihood (per element (-target + x)**2*Piecewise((1/eps, eps > var), (1/var, True))/2 + log(Piecewise((eps, eps > var), (var, True)))/2 + log(2*pi)/2).

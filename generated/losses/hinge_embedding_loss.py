@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """hinge_embedding_loss_elementwise: x for similar pairs, max(0, margin - x) for dissimilar ones (per element, no reduction).
 
-Definition (Hadsell et al. (2006), the contrastive loss on a distance x: x for y = 1, max(0, margin - x) for y = -1; torch.nn.functional.hinge_embedding_loss):
+Definition (Hadsell et al. (2006), doi:10.1109/CVPR.2006.100):
     Piecewise((x, Eq(target, 1)), (margin - x, margin >= x), (0, True))
 Convention at kinks: d/dx at x = margin (y = -1) is -1 (PyTorch's clamp_min passes the gradient at the boundary)
 
@@ -142,8 +142,10 @@ def _hinge_embedding_loss_elementwise_fwd_grad_loop_f32(x, target, margin, out, 
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hinge_embedding_loss_elementwise_f32(xi, at(target, i), at(margin, i))
-        dout[i] = _hinge_embedding_loss_elementwise_grad_f32(xi, at(target, i), at(margin, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        margin_i = at(margin, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hinge_embedding_loss_elementwise_f32(xi, target_i, margin_i)
+        dout[i] = _hinge_embedding_loss_elementwise_grad_f32(xi, target_i, margin_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -151,8 +153,10 @@ def _hinge_embedding_loss_elementwise_fwd_grad_ploop_f32(x, target, margin, out,
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hinge_embedding_loss_elementwise_f32(xi, at(target, i), at(margin, i))
-        dout[i] = _hinge_embedding_loss_elementwise_grad_f32(xi, at(target, i), at(margin, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        margin_i = at(margin, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hinge_embedding_loss_elementwise_f32(xi, target_i, margin_i)
+        dout[i] = _hinge_embedding_loss_elementwise_grad_f32(xi, target_i, margin_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -160,8 +164,10 @@ def _hinge_embedding_loss_elementwise_fwd_grad_loop_f64(x, target, margin, out, 
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hinge_embedding_loss_elementwise_f64(xi, at(target, i), at(margin, i))
-        dout[i] = _hinge_embedding_loss_elementwise_grad_f64(xi, at(target, i), at(margin, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        margin_i = at(margin, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hinge_embedding_loss_elementwise_f64(xi, target_i, margin_i)
+        dout[i] = _hinge_embedding_loss_elementwise_grad_f64(xi, target_i, margin_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -169,8 +175,10 @@ def _hinge_embedding_loss_elementwise_fwd_grad_ploop_f64(x, target, margin, out,
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _hinge_embedding_loss_elementwise_f64(xi, at(target, i), at(margin, i))
-        dout[i] = _hinge_embedding_loss_elementwise_grad_f64(xi, at(target, i), at(margin, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        margin_i = at(margin, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _hinge_embedding_loss_elementwise_f64(xi, target_i, margin_i)
+        dout[i] = _hinge_embedding_loss_elementwise_grad_f64(xi, target_i, margin_i)
 
 
 _HINGE_EMBEDDING_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_hinge_embedding_loss_elementwise_fwd_grad_loop_f32, _hinge_embedding_loss_elementwise_fwd_grad_ploop_f32),
@@ -191,7 +199,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
-    """x for similar pairs, max(0, margin - x) for dissimilar ones: Hadsell et al. (2006), the contrastive loss on a distance x: x for y = 1, max(0, margin - x) for y = -1; torch.nn.functional.hinge_embedding_loss.
+    """x for similar pairs, max(0, margin - x) for dissimilar ones (Hadsell et al. (2006), doi:10.1109/CVPR.2006.100).
 
     Per element Piecewise((x, Eq(target, 1)), (margin - x, margin >= x), (0, True)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.hinge_embedding_loss.
     """

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """log_cosh_loss_elementwise: log(cosh(x - y)): quadratic near 0, |x - y| - log 2 far away (per element, no reduction).
 
-Definition (Neuneier & Zimmermann (1998): the ln cosh error function, log(cosh(x - y)); in neither PyTorch nor JAX):
+Definition (Neuneier & Zimmermann (1998), doi:10.1007/3-540-49430-8_18):
     log(cosh(target - x))
 Convention at kinks: smooth: no kinks
 
@@ -150,8 +150,9 @@ def _log_cosh_loss_elementwise_fwd_grad_loop_f32(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _log_cosh_loss_elementwise_f32(xi, at(target, i))
-        dout[i] = _log_cosh_loss_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _log_cosh_loss_elementwise_f32(xi, target_i)
+        dout[i] = _log_cosh_loss_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -159,8 +160,9 @@ def _log_cosh_loss_elementwise_fwd_grad_ploop_f32(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _log_cosh_loss_elementwise_f32(xi, at(target, i))
-        dout[i] = _log_cosh_loss_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _log_cosh_loss_elementwise_f32(xi, target_i)
+        dout[i] = _log_cosh_loss_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -168,8 +170,9 @@ def _log_cosh_loss_elementwise_fwd_grad_loop_f64(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _log_cosh_loss_elementwise_f64(xi, at(target, i))
-        dout[i] = _log_cosh_loss_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _log_cosh_loss_elementwise_f64(xi, target_i)
+        dout[i] = _log_cosh_loss_elementwise_grad_f64(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -177,8 +180,9 @@ def _log_cosh_loss_elementwise_fwd_grad_ploop_f64(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _log_cosh_loss_elementwise_f64(xi, at(target, i))
-        dout[i] = _log_cosh_loss_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _log_cosh_loss_elementwise_f64(xi, target_i)
+        dout[i] = _log_cosh_loss_elementwise_grad_f64(xi, target_i)
 
 
 _LOG_COSH_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_log_cosh_loss_elementwise_fwd_grad_loop_f32, _log_cosh_loss_elementwise_fwd_grad_ploop_f32),
@@ -199,7 +203,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def log_cosh_loss(input, target, reduction="mean"):
-    """log(cosh(x - y)): quadratic near 0, |x - y| - log 2 far away: Neuneier & Zimmermann (1998): the ln cosh error function, log(cosh(x - y)); in neither PyTorch nor JAX.
+    """log(cosh(x - y)): quadratic near 0, |x - y| - log 2 far away (Neuneier & Zimmermann (1998), doi:10.1007/3-540-49430-8_18).
 
     Per element log(cosh(target - x)); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.
 

@@ -2,7 +2,7 @@
 # via templates/activation.py.j2. Do not edit: run `symact generate`.
 """soft_margin_loss_elementwise: two-class logistic loss log(1 + e^(-y·x)) (per element, no reduction).
 
-Definition (torch.nn.functional.soft_margin_loss: log(1 + e^(-y·x)), y = ±1 (the logistic loss of Cox 1958 in PyTorch's name)):
+Definition (Cox (1958), doi:10.1111/j.2517-6161.1958.tb00292.x; Rosasco et al. (2004), doi:10.1162/089976604773135104):
     -log(1/(1 + exp(-target*x)))
 Convention at kinks: smooth: no kinks
 
@@ -150,8 +150,9 @@ def _soft_margin_loss_elementwise_fwd_grad_loop_f32(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _soft_margin_loss_elementwise_f32(xi, at(target, i))
-        dout[i] = _soft_margin_loss_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _soft_margin_loss_elementwise_f32(xi, target_i)
+        dout[i] = _soft_margin_loss_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -159,8 +160,9 @@ def _soft_margin_loss_elementwise_fwd_grad_ploop_f32(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _soft_margin_loss_elementwise_f32(xi, at(target, i))
-        dout[i] = _soft_margin_loss_elementwise_grad_f32(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _soft_margin_loss_elementwise_f32(xi, target_i)
+        dout[i] = _soft_margin_loss_elementwise_grad_f32(xi, target_i)
 
 
 @njit(cache=True, error_model="numpy")
@@ -168,8 +170,9 @@ def _soft_margin_loss_elementwise_fwd_grad_loop_f64(x, target, out, dout):
     for i in range(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _soft_margin_loss_elementwise_f64(xi, at(target, i))
-        dout[i] = _soft_margin_loss_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _soft_margin_loss_elementwise_f64(xi, target_i)
+        dout[i] = _soft_margin_loss_elementwise_grad_f64(xi, target_i)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -177,8 +180,9 @@ def _soft_margin_loss_elementwise_fwd_grad_ploop_f64(x, target, out, dout):
     for i in prange(x.shape[0]):
         wide_vectors()
         xi = x[i]
-        out[i] = _soft_margin_loss_elementwise_f64(xi, at(target, i))
-        dout[i] = _soft_margin_loss_elementwise_grad_f64(xi, at(target, i))
+        target_i = at(target, i)  # once: two inlined at() in one prange body overwrite its index
+        out[i] = _soft_margin_loss_elementwise_f64(xi, target_i)
+        dout[i] = _soft_margin_loss_elementwise_grad_f64(xi, target_i)
 
 
 _SOFT_MARGIN_LOSS_ELEMENTWISE_FWD_GRAD_LOOPS = {np.float32: (_soft_margin_loss_elementwise_fwd_grad_loop_f32, _soft_margin_loss_elementwise_fwd_grad_ploop_f32),
@@ -199,7 +203,7 @@ from .._losses import check, reduce, reduce_grad  # noqa: E402
 
 
 def soft_margin_loss(input, target, reduction="mean"):
-    """two-class logistic loss log(1 + e^(-y·x)): torch.nn.functional.soft_margin_loss: log(1 + e^(-y·x)), y = ±1 (the logistic loss of Cox 1958 in PyTorch's name).
+    """two-class logistic loss log(1 + e^(-y·x)) (Cox (1958), doi:10.1111/j.2517-6161.1958.tb00292.x; Rosasco et al. (2004), doi:10.1162/089976604773135104).
 
     Per element -log(1/(1 + exp(-target*x))); ``reduction`` is 'none', 'mean' (over all elements) or 'sum', as in torch.nn.functional.soft_margin_loss.
     """
