@@ -102,6 +102,8 @@ def generate(target: str, directory: Path, name: str):
 
     result = build_target(target, None, package_hint=name, progress=lambda line: None)
     assert not result.failures, result.failures
+    cites_notes = sorted(path for path, text in result.files.items() if isinstance(text, str) and "seeds/" in text)
+    assert not cites_notes, f"{target} docstrings cite the course notes, not the literature: {cites_notes[:5]}"
     write_atomically(result.files, directory / name)
     sys.path.insert(0, str(directory))
     importlib.invalidate_caches()
