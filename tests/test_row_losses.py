@@ -287,10 +287,18 @@ def _norm_not_finite(inputs, dtype):
     return _norm_out_of_range(inputs, dtype) or any(math.isinf(v) for r in inputs for v in r)
 
 
+def _class_sum_overflows(inputs, dtype):
+    """The row's per-class terms (each about |x_k| where |x_k| is large) sum past the dtype's max before
+    the division by C: multilabel_soft_margin_loss([max, 0, -max]) is inf where the mean 2max/3 is finite
+    (the row pipeline takes 1/C out of the sum)."""
+    return sum(abs(v) for r in inputs for v in r if math.isfinite(v)) > float(np.finfo(dtype).max)
+
+
 KNOWN = {**{(name, arg): _norm_not_finite for name, args in (("cosine_embedding_loss", (None, "input1", "input2")),
                                                              ("triplet_margin_loss", (None, "anchor", "positive",
                                                                                       "negative")))
-            for arg in args}}
+            for arg in args},
+         ("multilabel_soft_margin_loss", None): _class_sum_overflows}
 
 
 def _sweep(loss, dtype):
