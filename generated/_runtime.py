@@ -582,6 +582,35 @@ def squareplus_grad_f32(x, b):
     return np.float32(0.0) if x == np.float32(-math.inf) else y
 
 
+# ---- float32 tanhshrink: x - tanh(x) (issue 18; one entry for the primitive registry to port) -----------------
+
+@njit(cache=True, inline="always")
+def tanhshrink_f32(x):
+    """x - tanh(x) without cancellation (it is about x³/3 near 0): for a = |x| < 0.55, -a³·P(a²) with tanh's
+    fit P = (tanh(a) - a)/a³ and a³ = p + pe an exact two-part product (only P and one product round); beyond,
+    (a - 1) + 2e/(1 + e) with e = e^(-2a) in two parts (_exp_dw), the quotient in two parts and the sum
+    with a - 1 exact (two_sum), so the value (>= 0.049 there) rounds about once. The sign of x; inf at
+    inf, -inf at -inf, nan for nan."""
+    a = abs(x)
+    s = a * a
+    se = fma(a, a, -s)
+    p = a * s
+    pe = fma(a, s, -p) + a * se  # a³ = p + pe to ~2^-46
+    q = fma(s, fma(s, fma(s, fma(s, fma(s, np.float32(0.0025263905990868807), np.float32(-0.008526332676410675)), np.float32(0.02181844972074032)), np.float32(-0.05396470054984093)), np.float32(0.1333332359790802)), np.float32(-0.3333333432674408))
+    small = -fma(p, q, pe * q)
+    e, el = _exp_dw_f32(np.float32(-2.0) * a, 0)
+    d, dl = _fast_two_sum_f32(np.float32(1.0), e)  # 1 + e = d + dl exactly (e <= 1)
+    dl = dl + el
+    qh = (np.float32(2.0) * e) / d
+    ql = (fma(-qh, d, np.float32(2.0) * e) + (np.float32(2.0) * el - qh * dl)) / d  # 2(e + el)/(d + dl) = qh + ql
+    m, ml = _two_sum_f32(a, np.float32(-1.0))
+    h, hl = _two_sum_f32(m, qh)
+    big = h + (hl + (ml + ql))
+    big = a if a == np.float32(math.inf) else big
+    y = math.copysign(small if a < np.float32(0.550000011920929) else big, x)
+    return y if x == x else x
+
+
 # ---- float32 helpers ----------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
@@ -1231,6 +1260,35 @@ def squareplus_grad_f64(x, b):
     y = pos if x >= 0.0 else neg
     y = 1.0 if x == math.inf else y
     return 0.0 if x == -math.inf else y
+
+
+# ---- float64 tanhshrink: x - tanh(x) (issue 18; one entry for the primitive registry to port) -----------------
+
+@njit(cache=True, inline="always")
+def tanhshrink_f64(x):
+    """x - tanh(x) without cancellation (it is about x³/3 near 0): for a = |x| < 0.55, -a³·P(a²) with tanh's
+    fit P = (tanh(a) - a)/a³ and a³ = p + pe an exact two-part product (only P and one product round); beyond,
+    (a - 1) + 2e/(1 + e) with e = e^(-2a) in two parts (_exp_dw), the quotient in two parts and the sum
+    with a - 1 exact (two_sum), so the value (>= 0.049 there) rounds about once. The sign of x; inf at
+    inf, -inf at -inf, nan for nan."""
+    a = abs(x)
+    s = a * a
+    se = fma(a, a, -s)
+    p = a * s
+    pe = fma(a, s, -p) + a * se  # a³ = p + pe to ~2^-104
+    q = fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, fma(s, -2.060276537636634e-05, 8.511313685577671e-05), -0.0002346347410887237), 0.0005889360520074057), -0.001455661830100716), 0.003592110378689024), -0.008863234397814355), 0.021869488493666944), -0.053968253967434016), 0.13333333333332714), -0.3333333333333333)
+    small = -fma(p, q, pe * q)
+    e, el = _exp_dw_f64(-2.0 * a, 0)
+    d, dl = _fast_two_sum_f64(1.0, e)  # 1 + e = d + dl exactly (e <= 1)
+    dl = dl + el
+    qh = (2.0 * e) / d
+    ql = (fma(-qh, d, 2.0 * e) + (2.0 * el - qh * dl)) / d  # 2(e + el)/(d + dl) = qh + ql
+    m, ml = _two_sum_f64(a, -1.0)
+    h, hl = _two_sum_f64(m, qh)
+    big = h + (hl + (ml + ql))
+    big = a if a == math.inf else big
+    y = math.copysign(small if a < 0.55 else big, x)
+    return y if x == x else x
 
 
 # ---- float64 helpers ----------------------------------------------------------------------------

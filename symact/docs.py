@@ -82,6 +82,14 @@ PRIMITIVE_HOW = {
     Hypot1m1: (r"\frac{z^{2}}{\operatorname{hypot}(1, z) + 1}", "exact for tiny z, finite for huge z"),
 }
 
+# tanhshrink (issue 18): one entry for the primitive registry to port
+from .primitives import TanhShrink  # noqa: E402
+
+PRIMITIVE_LATEX[TanhShrink] = r"\operatorname{tanhshrink}"
+PRIMITIVE_MEANING[TanhShrink] = r"\operatorname{tanhshrink}(z) = z - \tanh z"
+PRIMITIVE_HOW[TanhShrink] = (r"-z^{3} P(z^{2}) \ (\lvert z \rvert < 0.55), \ \operatorname{sign}(z)\left(\lvert z \rvert - 1 + \frac{2e^{-2\lvert z \rvert}}{1 + e^{-2\lvert z \rvert}}\right)",
+                             "without cancellation near 0")
+
 
 def primitives() -> list[type]:
     """Every stable primitive class (the registry the printers use), in a fixed order."""

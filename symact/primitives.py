@@ -217,3 +217,22 @@ class SquareplusGrad(_Squareplus):
 def to_textbook(expr: sp.Expr) -> sp.Expr:
     """Replace every stable primitive by its textbook formula (for proofs and the mpmath reference)."""
     return expr.replace(lambda e: isinstance(e, (StablePrimitive, _Squareplus)), lambda e: type(e).textbook(*e.args))
+
+
+# ---- tanhshrink: z − tanh(z) (issue 18; one entry for the primitive registry to port) ----------------------------
+class TanhShrink(StablePrimitive):
+    """z − tanh(z) (PyTorch's Tanhshrink) without the cancellation near 0, where it is about z³/3: the kernel
+    (runtime tanhshrink_{t}) takes −a³·P(a²) with tanh's own fit P = (tanh(a) − a)/a³ and a³ as an exact
+    two-part product for a = |z| < 0.55, and (a − 1) + 2e/(1 + e), e = e^(−2a) in two parts, beyond."""
+
+    special = {sp.S.Zero: sp.S.Zero, sp.S.Infinity: sp.S.Infinity, sp.S.NegativeInfinity: sp.S.NegativeInfinity}
+
+    @classmethod
+    def textbook(cls, z):
+        return z - sp.tanh(z)
+
+    def fdiff(self, argindex=1):
+        return sp.tanh(self.args[0]) ** 2  # 1 − sech²: no cancellation in tanh² itself
+
+    def _eval_is_extended_nonnegative(self):
+        return self.args[0].is_extended_nonnegative

@@ -158,6 +158,13 @@ FUNCTIONS.update({cls: name for cls, (name, _) in HYPERBOLIC.items()})
 FUNCTIONS.update({Squareplus: "squareplus_{t}", SquareplusGrad: "squareplus_grad_{t}"})  # (z, b), b > 0
 HELPER_SPECIALS.update({cls: specials for cls, (_, specials) in HYPERBOLIC.items()})
 
+# ---- tanhshrink (issue 18): z − tanh(z), runtime.py.j2's "tanhshrink" block (<= 1 ULP measured against mpmath in both
+# dtypes, tests/test_elementary_extra.py). One entry for the primitive registry to port.
+from .primitives import TanhShrink  # noqa: E402
+
+FUNCTIONS[TanhShrink] = "tanhshrink_{t}"
+HELPER_SPECIALS[TanhShrink] = (_INF, -_INF, _NAN)
+
 PAIR_SPECIALS: dict[type, tuple[tuple[float, float], ...]] = {
     SigmoidPairDW: ((1.0, 0.0), (0.0, 1.0), (_NAN, _NAN)),
 }

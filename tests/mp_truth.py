@@ -275,7 +275,10 @@ def _row_functions():
 
     return {"Ramp": lambda z: max(z, 0), "Step": lambda z: mpmath.mpf(1) if z > 0 else mpmath.mpf(0),
             "XLogX": lambda z: mpmath.mpf(0) if z == 0 else z * mpmath.log(z), "sign": mpmath.sign,
-            "Abs": abs, "KroneckerDelta": lambda a, b: 1 if a == b else 0}
+            "Abs": abs, "KroneckerDelta": lambda a, b: 1 if a == b else 0,
+            # stable primitives a row formula may be written with (multilabel_soft_margin_loss: -log sigma(z) =
+            # softplus(-z)), by their textbook definitions (log1p keeps log(1 + e^-744) = e^-744)
+            "Softplus": lambda z: mpmath.log1p(mpmath.exp(z)), "Sigmoid": lambda z: 1 / (1 + mpmath.exp(-z))}
 
 
 def explicit(expr: sp.Expr, n: int, subs: dict | None = None) -> sp.Expr:

@@ -153,8 +153,8 @@ def _truth(ref, v):
     """ref(v), with three additions: a pole (log 0 at x = 1 in BCE: reference.py's convergence test
     fails on inf − inf) is confirmed at 2000 digits and returned as ±inf; a division by an exact zero
     (BCE's −y/x at x = 0) has no mpmath value and is not judged (None); beyond |v| = 1e4 (where
-    reference.py's precision rule asks for 0.9·|v| digits) two evaluations at 60 and 120 digits must
-    agree (a zero that both give is a zero)."""
+    reference.py's precision rule asks for 0.9·|v| digits) two evaluations at d and 2d digits must
+    agree, d = 60 doubled while they do not (a zero that both give is a zero)."""
     f = ref.f_stable if ref.has_erf else ref.f_text
     if not (math.isfinite(v) and abs(v) > 1e4):
         try:
@@ -166,17 +166,21 @@ def _truth(ref, v):
                 value = f(mpmath.mpf(v))
             assert mpmath.isinf(value), (v, value)
             return float(value)
-    try:
-        with mpmath.workdps(60):
-            a = f(mpmath.mpf(v))
-        with mpmath.workdps(120):
-            b = f(mpmath.mpf(v))
-    except (OverflowError, ZeroDivisionError):  # erfc beyond ~1e100, a cancelled 1/(1 − σ): no truth
-        return None
-    if mpmath.isinf(a) or mpmath.isinf(b):  # the textbook form's cancellation (log(1 − σ(1e30))): no truth
-        return None
-    assert a == b or abs(a - b) <= abs(b) * mpmath.mpf(10) ** -30, (v, a, b)
-    return b
+    dps = 60
+    while True:  # doubled while the two disagree: squareplus's x + sqrt(x² + b) at x = -1e30 cancels ~60 digits
+        try:
+            with mpmath.workdps(dps):
+                a = f(mpmath.mpf(v))
+            with mpmath.workdps(2 * dps):
+                b = f(mpmath.mpf(v))
+        except (OverflowError, ZeroDivisionError):  # erfc beyond ~1e100, a cancelled 1/(1 − σ): no truth
+            return None
+        if mpmath.isinf(a) or mpmath.isinf(b):  # the textbook form's cancellation (log(1 − σ(1e30))): no truth
+            return None
+        if a == b or abs(a - b) <= abs(b) * mpmath.mpf(10) ** -30:
+            return b
+        assert dps < 2000, (v, a, b)
+        dps *= 2
 
 
 def _elementwise_entry(name, target, flag):
@@ -256,7 +260,7 @@ ROWS = [[1000.0, 0.0, -1000.0], [-745.0, -744.0, -800.0], [100.0, 0.0, 0.0], [2.
 def _mp_functions():
     return {"Ramp": lambda z: max(z, 0), "Step": lambda z: mpmath.mpf(1) if z > 0 else mpmath.mpf(0),
             "XLogX": lambda z: mpmath.mpf(0) if z == 0 else z * mpmath.log(z), "sign": mpmath.sign,
-            "RowMax": None}
+            "RowMax": None, **_MP_PRIMS}  # the stable primitives a row formula may use, by their definitions
 
 
 def _explicit(expr, n, subs):

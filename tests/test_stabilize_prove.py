@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 
 from symact.catalog import X, all_entries
-from symact.primitives import Expm1, Hypot1, Hypot1m1, Log1p, LogCosh, NormCdf, Sigmoid, Softplus, Squareplus
+from symact.primitives import Expm1, Hypot1, Hypot1m1, Log1p, LogCosh, NormCdf, Sigmoid, Softplus, Squareplus, TanhShrink
 from symact.prove import prove
 from symact.stabilize import RULES, stabilize
 
@@ -33,6 +33,7 @@ EXAMPLES = {
     "log_cosh": (sp.log(sp.cosh(x - a)), LogCosh(a - x)),  # cosh is even: SymPy writes cosh(a - x)
     "fraction_sum_powers": (1 / (1 + x) - x / (1 + x) ** 2, 1 / (1 + x) ** 2),
     "squareplus": ((x + sp.sqrt(x**2 + a)) / 2, Squareplus(x, a)),
+    "tanhshrink": (2 * a * x - 2 * sp.tanh(a * x), 2 * TanhShrink(a * x)),
 }
 
 

@@ -294,6 +294,15 @@ ACTIVATIONS: tuple[Activation, ...] = (
         pytorch=lambda t, x: t.nn.functional.softsign(x),
     ),
     Activation(
+        name="tanhshrink",
+        reference=(refs.COLLOBERT_2011,),
+        formula=lambda x: x - tanh(x),
+        source="torch.nn.functional.tanhshrink: x - tanh(x) (Torch7's nn.TanhShrink, Collobert et al. 2011)",
+        summary="x - tanh(x): about x³/3 near 0, x - sign(x) far away",
+        no_from_output="the inverse of x - tanh(x) has no closed form",
+        pytorch=lambda t, x: t.nn.functional.tanhshrink(x),
+    ),
+    Activation(
         name="threshold",
         reference=(refs.COLLOBERT_2011, refs.MCCULLOCH_1943),
         formula=lambda x, thresh, value: Piecewise((x, x > thresh), (value, True)),

@@ -212,3 +212,5 @@ BALNTAS_2016 = R("balntas2016", "V. Balntas, E. Riba, D. Ponsa, K. Mikolajczyk",
                  "descriptors with triplets and shallow convolutional neural networks", 2016,
                  "Proceedings of the British Machine Vision Conference (BMVC), 119.1–119.11",
                  doi="10.5244/C.30.119")
+TSOUMAKAS_2007 = R("tsoumakas2007", "G. Tsoumakas and I. Katakis", "Multi-label classification: an overview", 2007,
+                   "International Journal of Data Warehousing and Mining 3(3), 1–13", doi="10.4018/jdwm.2007070101")

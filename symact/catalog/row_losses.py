@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import sympy as sp
 
 from . import Param
+from ..primitives import Softplus
 from . import references as refs
 from .activations import S001, S002
 from .vectors import K, j, k, row_sum, x
@@ -162,6 +163,17 @@ ROW_LOSSES: tuple[RowLoss, ...] = (
             note="Follows PyTorch's multilabel_margin_loss, including its division by C.",
             pytorch=lambda F, x, target, reduction: F.multilabel_margin_loss(x, target, reduction=reduction),
             reference=(refs.ELISSEEFF_2001,)),
+    RowLoss("multilabel_soft_margin_loss",
+            {"prob": sp.Sum(w[k] * (t[k] * Softplus(-x[k]) + (1 - t[k]) * Softplus(x[k])), (k, 0, K - 1)) / K},
+            source="torch.nn.functional.multilabel_soft_margin_loss: -(1/C) sum_c w_c [y_c log sigma(x_c) + "
+                   "(1 - y_c) log sigma(-x_c)], one logistic loss per class (binary relevance), averaged over C",
+            summary="multi-label logistic loss (target: a 0/1 or probability row per input row)", weight=True,
+            note="Written with -log sigma(z) = softplus(-z) (never overflowing; the row pipeline rewrites only "
+                 "sums of exponentials). As PyTorch: weight is one value per class, 'mean' divides by the "
+                 "number of rows. The target may hold any probability in [0, 1] (PyTorch takes 0/1 labels).",
+            pytorch=lambda F, x, target, reduction, weight=None: F.multilabel_soft_margin_loss(
+                x, target, weight=weight, reduction=reduction),
+            reference=(refs.TSOUMAKAS_2007, refs.COX_1958)),
     RowLoss("cosine_embedding_loss",
             {"pm1": sp.Piecewise((1 - _cosine(sp.Float("1e-12")), sp.Eq(s, 1)),
                                  (Ramp(_cosine(sp.Float("1e-12")) - sp.Symbol("margin", real=True)), True))},

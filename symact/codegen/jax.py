@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, Sigmoid, Softplus
+from ..primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, LogCosh, Sigmoid, Softplus, Squareplus, SquareplusGrad, TanhShrink
 from .tensor import Backend
 
 # SymPy class -> the JAX operation (the most accurate one JAX has, measured in
@@ -31,6 +31,13 @@ FUNCTIONS: dict[type, str] = {
     Hypot1: "rt.hypot1",
     Hypot1m1: "rt.hypot1m1",
 }
+# tanhshrink (issue 18): the stable helper of the package's _runtime.py; one entry for the primitive registry to port
+FUNCTIONS[TanhShrink] = "rt.tanhshrink"
+# the hyperbolic primitives, log-cosh and squareplus (printing.HYPERBOLIC, Squareplus, SquareplusGrad): missing here
+# since the h-catalog/h-targets merge; for the primitive registry to port
+FUNCTIONS.update({sp.cosh: "jnp.cosh", sp.sinh: "jnp.sinh", sp.atan: "jnp.arctan", sp.asinh: "jnp.arcsinh",
+                  sp.acosh: "jnp.arccosh", sp.atanh: "jnp.arctanh", LogCosh: "rt.log_cosh",
+                  Squareplus: "rt.squareplus", SquareplusGrad: "rt.squareplus_grad"})
 
 BACKEND = Backend(
     name="jax",

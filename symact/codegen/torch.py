@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, Sigmoid, Softplus
+from ..primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, LogCosh, Sigmoid, Softplus, Squareplus, SquareplusGrad, TanhShrink
 from .tensor import Backend
 
 # SymPy class -> the torch operation (the most accurate one torch has, measured in
@@ -31,6 +31,13 @@ FUNCTIONS: dict[type, str] = {
     Hypot1: "rt.hypot1",
     Hypot1m1: "rt.hypot1m1",
 }
+# tanhshrink (issue 18): the stable helper of the package's _runtime.py; one entry for the primitive registry to port
+FUNCTIONS[TanhShrink] = "rt.tanhshrink"
+# the hyperbolic primitives, log-cosh and squareplus (printing.HYPERBOLIC, Squareplus, SquareplusGrad): missing here
+# since the h-catalog/h-targets merge; for the primitive registry to port
+FUNCTIONS.update({sp.cosh: "torch.cosh", sp.sinh: "torch.sinh", sp.atan: "torch.atan", sp.asinh: "torch.asinh",
+                  sp.acosh: "torch.acosh", sp.atanh: "torch.atanh", LogCosh: "rt.log_cosh",
+                  Squareplus: "rt.squareplus", SquareplusGrad: "rt.squareplus_grad"})
 
 BACKEND = Backend(
     name="torch",
@@ -68,6 +75,7 @@ MODULE_NAMES = {
     "cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss", "multiclass_hinge_loss": "MulticlassHingeLoss",
     "multilabel_hinge_loss": "MultiLabelMarginLoss", "cosine_embedding_loss": "CosineEmbeddingLoss",
     "triplet_margin_loss": "TripletMarginLoss", "entropy": "Entropy",
+    "tanhshrink": "Tanhshrink", "multilabel_soft_margin_loss": "MultiLabelSoftMarginLoss",
 }
 
 SUPPORT = """\

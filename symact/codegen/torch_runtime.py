@@ -45,6 +45,55 @@ def ndtr(z):
     return torch.special.erfc(z * -0.7071067811865476) * 0.5
 
 
+
+# tanhshrink (issue 18): one entry for the primitive registry to port. The [21/20] Pade approximant of tanh
+# from Lambert's continued fraction tanh z = z/(1 + z²/(3 + z²/(5 + ...))) (depth 10), whose z·Q - P has exact,
+# positive coefficients: z - tanh z = z³·N(z²)/D(z²), relative error below 1e-18 for |z| <= 1.5 (mpmath).
+_TS_N = (1 / 3, 8 / 315, 1 / 1995, 4 / 1281987, 1 / 211527855)
+_TS_D = (1.0, 10 / 21, 4 / 133, 8 / 14535, 1 / 305235, 2 / 416645775)
+
+
+def _horner(s, cs):
+    r = cs[-1]
+    for c in cs[-2::-1]:
+        r = r * s + c
+    return r
+
+
+def tanhshrink(z):
+    """z - tanh(z) without the cancellation near 0 (about z³/3 there): z³·N(z²)/D(z²), all terms positive,
+    for |z| < 1.5; z - tanh(z) beyond, where the value (> 0.59) and tanh(z) (< 1) share their last bit."""
+    s = z * z
+    small = z * (s * (_horner(s, _TS_N) / _horner(s, _TS_D)))
+    return torch.where(torch.abs(z) < 1.5, small, z - torch.tanh(z))
+
+
+# Hyperbolic primitives, log-cosh and squareplus (the printer's HYPERBOLIC block and Squareplus/SquareplusGrad,
+# issue 18): they reached the Numba printer in the h-catalog merge but not these tables, so `generate --target
+# torch` stopped at the first entry using them (squareplus, log_cosh_loss). For the primitive registry to port.
+def log_cosh(z):
+    """log(cosh z): log1p(2·sinh²(z/2)) below |z| = 1 (cosh z - 1 = 2 sinh²(z/2), no cancellation near 0),
+    |z| - log 2 + log1p(e^(-2|z|)) beyond (never overflows)."""
+    a = torch.abs(z)
+    near = torch.log1p(2 * torch.sinh(torch.minimum(a, torch.ones_like(a)) / 2) ** 2)
+    far = (a - math.log(2)) + torch.log1p(torch.exp(-2 * a))
+    return torch.where(a < 1, near, far)
+
+
+def squareplus(z, b):
+    """(z + sqrt(z² + b))/2, b > 0: as written for z >= 0, b/(2(sqrt(z² + b) - z)) for z < 0 (no cancellation),
+    sqrt(z² + b) as hypot(z, sqrt(b)) and halved before adding (no overflow)."""
+    h = torch.hypot(z, torch.zeros_like(z) + b ** 0.5)
+    a = torch.abs(z)
+    return torch.where(z >= 0, z / 2 + h / 2, (b / 4) / (h / 2 + a / 2))
+
+
+def squareplus_grad(z, b):
+    """d/dz squareplus = (1 + z/h)/2, h = sqrt(z² + b): as written for z >= 0, b/(2h(h - z)) for z < 0."""
+    h = torch.hypot(z, torch.zeros_like(z) + b ** 0.5)
+    a = torch.abs(z)
+    return torch.where(z >= 0, 0.5 + (z / h) / 2, ((b / h) / 4) / (h / 2 + a / 2))
+
 def log1p_rest(d):
     """log Σ_k e^{d_k} along the last axis for d = a − max(a) (so the largest term is e^0 = 1):
     log1p of the other terms' sum, the terms equal to 1 counted rather than added, so
