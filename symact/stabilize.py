@@ -193,14 +193,14 @@ def _one_minus_sigmoid(node):
 
 
 def _hypot(node):
-    # sqrt(1 + t²) → hypot(1, t)
-    if isinstance(node, sp.Pow) and node.exp == sp.S.Half and isinstance(node.base, sp.Add) \
+    # sqrt(1 + t²) → hypot(1, t), and 1/sqrt(1 + t²) → 1/hypot(1, t) (asinh'(t): t² overflows first)
+    if isinstance(node, sp.Pow) and node.exp in (sp.S.Half, -sp.S.Half) and isinstance(node.base, sp.Add) \
             and len(node.base.args) == 2 and sp.S.One in node.base.args:
         (sq,) = [t for t in node.base.args if t is not sp.S.One]
         # only t² matters to hypot(1, t): the sign is free, so drop the Abs that sqrt(u²) brings
         t = sp.powdenest(sp.sqrt(sq), force=True).replace(sp.Abs, lambda u: u)
         if not t.has(sp.sqrt) and sp.expand(t**2 - sq) == 0:
-            return Hypot1(t)
+            return Hypot1(t) if node.exp == sp.S.Half else 1 / Hypot1(t)
     return None
 
 

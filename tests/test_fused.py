@@ -144,7 +144,8 @@ def _args(kernel, entry, x, g):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 def test_parallel_and_serial_loops_agree(kernel, entry_name, dtype):
     """The prange loop and the serial loop of every fused forward+VJP kernel and parameter VJP: bit for
-    bit, signs of zero and nan included, on the full sweep."""
+    bit, signs of zero included, on the full sweep; nan in the same places (IEEE 754 leaves the sign and
+    payload of a nan produced by arithmetic unspecified, and the vectorized loop may differ there)."""
     x = sweep(dtype)
     g = np.resize(np.array([1.0, -0.75, 3.0, 2.0 ** -20, 1e4], dtype), x.shape)
     previous = K.configure(parallel=True)
@@ -157,7 +158,9 @@ def test_parallel_and_serial_loops_agree(kernel, entry_name, dtype):
         K.configure(*previous)
     for a, b in zip(par if isinstance(par, tuple) else (par,), ser if isinstance(ser, tuple) else (ser,)):
         a, b = np.asarray(a), np.asarray(b)
-        assert a.tobytes() == b.tobytes(), (kernel, dtype.__name__)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), (kernel, dtype.__name__)
+        keep = ~np.isnan(a)
+        assert a[keep].tobytes() == b[keep].tobytes(), (kernel, dtype.__name__)
 
 
 def _fused_cases():
