@@ -8,7 +8,8 @@ Each one knows, all in this file:
 * its derivative (``fdiff``), written with stable primitives so derived gradients stay stable;
 * its values at 0 and ±∞ (``special``), so SymPy can evaluate limits and constants.
 
-How each is printed (kernel helper, LaTeX) is a table in ``printing.py``.
+Everything else about each (kernel helper, IEEE specials, LaTeX, torch/JAX operation, mpmath truth,
+accuracy bound) is its record in the primitive registry, ``catalog/primitives.py``.
 """
 from __future__ import annotations
 
