@@ -151,8 +151,8 @@ def _truth(ref, v):
     """ref(v), with three additions: a pole (log 0 at x = 1 in BCE: reference.py's convergence test
     fails on inf − inf) is confirmed at 2000 digits and returned as ±inf; a division by an exact zero
     (BCE's −y/x at x = 0) has no mpmath value and is not judged (None); beyond |v| = 1e4 (where
-    reference.py's precision rule asks for 0.9·|v| digits) two evaluations at 60 and 120 digits must
-    agree (a zero that both give is a zero)."""
+    reference.py's precision rule asks for 0.9·|v| digits) two evaluations at 60 and 120 digits, plus
+    2·log10|v| for a cancellation of v², must agree (a zero that both give is a zero)."""
     f = ref.f_stable if ref.has_erf else ref.f_text
     if not (math.isfinite(v) and abs(v) > 1e4):
         try:
@@ -164,10 +164,11 @@ def _truth(ref, v):
                 value = f(mpmath.mpf(v))
             assert mpmath.isinf(value), (v, value)
             return float(value)
+    extra = 2 * int(math.log10(abs(v)))  # a textbook form may cancel ~v² (squareplus: x + sqrt(x² + b))
     try:
-        with mpmath.workdps(60):
+        with mpmath.workdps(60 + extra):
             a = f(mpmath.mpf(v))
-        with mpmath.workdps(120):
+        with mpmath.workdps(120 + extra):
             b = f(mpmath.mpf(v))
     except (OverflowError, ZeroDivisionError):  # erfc beyond ~1e100, a cancelled 1/(1 − σ): no truth
         return None
