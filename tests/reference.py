@@ -572,7 +572,9 @@ def _sympy_limit(entry, params: tuple, sign: int):
         return math.nan
     if v in (sp.oo, -sp.oo):
         return math.inf if v == sp.oo else -math.inf
-    return mpmath.mpf(sp.Float(v, 60)) if v.is_real and v.is_finite else math.nan
+    if v.has(sp.AccumBounds) or not v.is_number or not (v.is_real and v.is_finite):
+        return math.nan
+    return mpmath.mpf(sp.Float(v, 60))
 
 
 def truth(entry_name: str, params: tuple, x: float, dtype, for_output: bool = False) -> Truth:
