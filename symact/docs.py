@@ -38,7 +38,8 @@ from sympy.printing.latex import LatexPrinter
 
 from .catalog import X
 from .derive import DerivedActivation, Kernel
-from .primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, Sigmoid, Softplus, StablePrimitive
+from .catalog.primitives import BY_CLASS, PRIMITIVES
+from .primitives import StablePrimitive
 from .prove import _Timeout, time_budget
 
 FORMATS = ("latex", "markdown")
@@ -51,68 +52,24 @@ FIG_EXT = {"latex": "pdf", "markdown": "svg"}
 OVERVIEW_MAX_CHARS = 200
 USAGE_WIDTH = 88           # characters per line of a usage example (fits the PDF's code box)   # longer formulas are unreadable in an overview cell: the cell links the section
 
-# How the opaque stable primitives read in formulas, and what each means (the docs' Notation section).
-# Every StablePrimitive has LaTeX: a class missing here prints as \operatorname{<lower-case name>} and
-# is explained through its textbook formula (primitive_latex / primitive_meaning below).
-PRIMITIVE_LATEX: dict[type, str] = {
-    Sigmoid: r"\sigma",
-    Softplus: r"\operatorname{softplus}",
-    Expm1: r"\operatorname{expm1}",
-    Log1p: r"\operatorname{log1p}",
-    NormCdf: r"\Phi",
-    Hypot1m1: r"\operatorname{hypot1m1}",
-}
-PRIMITIVE_MEANING = {
-    Sigmoid: r"\sigma(z) = \frac{1}{1 + e^{-z}}",
-    Softplus: r"\operatorname{softplus}(z) = \log\left(1 + e^{z}\right)",
-    Expm1: r"\operatorname{expm1}(z) = e^{z} - 1",
-    Log1p: r"\operatorname{log1p}(z) = \log(1 + z)",
-    NormCdf: r"\Phi(z) = \frac{1}{2}\left(1 + \operatorname{erf}\frac{z}{\sqrt{2}}\right)",
-    Hypot1m1: r"\operatorname{hypot1m1}(z) = \sqrt{1 + z^{2}} - 1 = \frac{z^{2}}{\sqrt{1 + z^{2}} + 1}",
-}
-# How each is evaluated without overflow or cancellation (the Notation section's last column):
-# (a formula in LaTeX or "", words).
-PRIMITIVE_HOW = {
-    Sigmoid: (r"\frac{1}{1 + e^{-z}} \ (z \ge 0), \ \frac{e^{z}}{1 + e^{z}} \ (z < 0)", "the exponential never overflows"),
-    Softplus: (r"\max(z, 0) + \operatorname{log1p}\left(e^{-\lvert z \rvert}\right)", "never overflows"),
-    Expm1: ("", "without cancellation for small z"),
-    Log1p: ("", "without rounding 1 + z"),
-    NormCdf: (r"\tfrac{1}{2}\operatorname{erfc}\left(-z/\sqrt{2}\right)", "exact in both tails"),
-    Hypot1: (r"\operatorname{hypot}(1, z)", "z² never overflows"),
-    Hypot1m1: (r"\frac{z^{2}}{\operatorname{hypot}(1, z) + 1}", "exact for tiny z, finite for huge z"),
-}
-
-# tanhshrink (issue 18): one entry for the primitive registry to port
-from .primitives import TanhShrink  # noqa: E402
-
-PRIMITIVE_LATEX[TanhShrink] = r"\operatorname{tanhshrink}"
-PRIMITIVE_MEANING[TanhShrink] = r"\operatorname{tanhshrink}(z) = z - \tanh z"
-PRIMITIVE_HOW[TanhShrink] = (r"-z^{3} P(z^{2}) \ (\lvert z \rvert < 0.55), \ \operatorname{sign}(z)\left(\lvert z \rvert - 1 + \frac{2e^{-2\lvert z \rvert}}{1 + e^{-2\lvert z \rvert}}\right)",
-                             "without cancellation near 0")
+# How the opaque stable primitives read in formulas, what each means and how the kernels evaluate it (the
+# docs' Notation section): the registry's `latex`, `meaning` and `how` fields (catalog/primitives.py).
 
 
 def primitives() -> list[type]:
-    """Every stable primitive class (the registry the printers use), in a fixed order."""
-    seen, todo = [], list(StablePrimitive.__subclasses__())
-    while todo:
-        c = todo.pop(0)
-        if c not in seen:
-            seen.append(c)
-            todo += c.__subclasses__()
-    return seen
+    """Every stable primitive class of the registry (symact's own, opaque to SymPy), in registry order."""
+    return [p.sympy for p in PRIMITIVES if isinstance(p.sympy, type) and issubclass(p.sympy, StablePrimitive)]
 
 
 def primitive_latex(cls: type) -> Optional[str]:
-    """The function name a primitive prints as, or None for Hypot1 (printed as its square root)."""
-    if cls is Hypot1:
-        return None
-    return PRIMITIVE_LATEX.get(cls, rf"\operatorname{{{cls.__name__.lower()}}}")
+    """The function name a primitive prints as, or None for one printed as its textbook formula (hypot1)."""
+    return BY_CLASS[cls].latex
 
 
 def primitive_meaning(cls: type) -> str:
     """``name(z) = textbook formula`` in LaTeX, for the Notation section and each function's "where"."""
-    if cls in PRIMITIVE_MEANING:
-        return PRIMITIVE_MEANING[cls]
+    if BY_CLASS[cls].meaning is not None:
+        return BY_CLASS[cls].meaning
     z = sp.Symbol("z", real=True)
     return rf"{tex(cls(z))} = {tex(cls.textbook(z))}"
 
@@ -173,9 +130,9 @@ def _print_log1p_rest(p, e, exp=None):
     return rf"\left({tex_}\right)^{{{exp}}}" if exp is not None else tex_
 
 
-def _print_hypot1(p, e, exp=None):
-    z = e.args[0]
-    tex_ = p._print(sp.sqrt(1 + z**2))
+def _print_textbook(p, e, exp=None):
+    """A stable primitive without a LaTeX name of its own, as its textbook formula (hypot(1, z) as √(1 + z²))."""
+    tex_ = p._print(type(e).textbook(*e.args))
     return rf"\left({tex_}\right)^{{{exp}}}" if exp is not None else tex_
 
 
@@ -191,8 +148,10 @@ def _docs_printers() -> dict[type, Callable]:
     from .catalog.vectors import RowArgMax, RowMax
     from .rowwise import Centered, RowLog1pRest
 
-    return {RowMax: _print_row_max, RowArgMax: _print_row_argmax, Centered: _print_centered,
-            RowLog1pRest: _print_log1p_rest, Hypot1: _print_hypot1, Step: _print_step}
+    table = {RowMax: _print_row_max, RowArgMax: _print_row_argmax, Centered: _print_centered,
+             RowLog1pRest: _print_log1p_rest, Step: _print_step}
+    table.update({cls: _print_textbook for cls in primitives() if primitive_latex(cls) is None})
+    return table
 
 
 class DocsLatexPrinter(LatexPrinter):
@@ -274,10 +233,8 @@ def notation() -> list[dict]:
     z = sp.Symbol("z", real=True)
     rows = []
     for cls in primitives():
-        meaning = (r"\sqrt{1 + z^{2}} = \operatorname{hypot}(1, z)" if primitive_latex(cls) is None
-                   else primitive_meaning(cls))
-        how, words = PRIMITIVE_HOW.get(cls, ("", ""))
-        rows.append(dict(name=cls.__name__, meaning=meaning, how=how, words=words))
+        how, words = BY_CLASS[cls].how
+        rows.append(dict(name=cls.__name__, meaning=primitive_meaning(cls), how=how, words=words))
     return rows
 
 
@@ -805,27 +762,11 @@ def _defaults(e) -> dict:
 
 def _numeric(expr: sp.Expr, e) -> callable:
     """A NumPy function of x for ``expr`` at the entry's default parameters."""
-    import math
-
     expr = sp.sympify(expr).subs(_defaults(e))
-    erf = np.vectorize(math.erf, otypes=[float])
-    erfc = np.vectorize(math.erfc, otypes=[float])
-    impl = {
-        "Sigmoid": lambda z: 0.5 * (1 + np.tanh(np.asarray(z, dtype=float) / 2)),
-        "Softplus": lambda z: np.logaddexp(0.0, z),
-        "Expm1": np.expm1,
-        "Log1p": np.log1p,
-        "NormCdf": lambda z: 0.5 * erfc(-np.asarray(z, dtype=float) / math.sqrt(2)),
-        "erf": erf, "erfc": erfc,
-    }
-    from .primitives import StablePrimitive
-
-    # primitives without a NumPy form here are plotted through their textbook formula
-    expr = expr.replace(lambda q: isinstance(q, StablePrimitive) and type(q).__name__ not in impl,
-                        lambda q: type(q).textbook(q.args[0]))
-    from .primitives import _Squareplus  # two-argument primitives: through their textbook formula too
-
-    expr = expr.replace(lambda q: isinstance(q, _Squareplus), lambda q: type(q).textbook(*q.args))
+    impl = {p.sympy.__name__: p.numpy for p in PRIMITIVES if p.numpy is not None}  # the registry's NumPy forms
+    # primitives without a NumPy form are plotted through their textbook formula
+    textbook = tuple(p.sympy for p in PRIMITIVES if p.own and p.numpy is None)
+    expr = expr.replace(lambda q: isinstance(q, textbook), lambda q: type(q).textbook(*q.args))
     fn = sp.lambdify([X], expr, modules=[impl, "numpy"])
 
     def f(x):

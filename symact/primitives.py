@@ -8,7 +8,8 @@ Each one knows, all in this file:
 * its derivative (``fdiff``), written with stable primitives so derived gradients stay stable;
 * its values at 0 and ±∞ (``special``), so SymPy can evaluate limits and constants.
 
-How each is printed (kernel helper, LaTeX) is a table in ``printing.py``.
+Everything else about each (kernel helper, IEEE specials, LaTeX, torch/JAX operation, mpmath truth,
+accuracy bound) is its record in the primitive registry, ``catalog/primitives.py``.
 """
 from __future__ import annotations
 
@@ -219,7 +220,7 @@ def to_textbook(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, (StablePrimitive, _Squareplus)), lambda e: type(e).textbook(*e.args))
 
 
-# ---- tanhshrink: z − tanh(z) (issue 18; one entry for the primitive registry to port) ----------------------------
+# ---- tanhshrink: z − tanh(z) ----------------------------
 class TanhShrink(StablePrimitive):
     """z − tanh(z) (PyTorch's Tanhshrink) without the cancellation near 0, where it is about z³/3: the kernel
     (runtime tanhshrink_{t}) takes −a³·P(a²) with tanh's own fit P = (tanh(a) − a)/a³ and a³ as an exact

@@ -3,8 +3,8 @@
 Why a printer of our own: SymPy's NumPy printer emits ``numpy.select`` for Piecewise (which Numba
 cannot type in scalar code) and bare float literals (which promote float32 arithmetic to float64).
 Here every number is printed as a constant of the kernel's dtype, Piecewise becomes a conditional
-expression, and each SymPy function maps, through one table, to a ``math`` function or a helper of
-the generated runtime (``_runtime.py``).
+expression, and each SymPy function maps, through the primitive registry (``catalog/primitives.py``),
+to a ``math`` function or a helper of the generated runtime (``_runtime.py``).
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from .catalog import X
-from .primitives import Expm1, Hypot1, Hypot1m1, Log1p, LogCosh, NormCdf, Sigmoid, Softplus, Squareplus, SquareplusGrad
+from .catalog.primitives import PRIMITIVES
+from .primitives import Hypot1, Hypot1m1, NormCdf, Sigmoid, Softplus
 
 
 class SinMul(sp.Function):
@@ -86,32 +87,18 @@ class Item(sp.Function):
 
 EXACT_PRODUCT = {sp.sin: SinMul, sp.cos: CosMul}
 
-# SymPy function → name in the generated code ({t} is the dtype tag, f32 or f64).
-# exp, expm1, log, tanh, erf and erfc go to the runtime's own vectorizable versions (<= 1 ULP for the
-# exp/log family, <= 2 for tanh/erf/erfc, tests/test_elementary.py): Numba would call scalar libm for
-# math.* and not vectorize. sin and cos still call libm (sin_mul/cos_mul keep their argument exact).
-FUNCTIONS: dict[type, str] = {
-    sp.exp: "exp_{t}",
-    sp.log: "log_{t}",
-    sp.sin: "math.sin",
-    sp.cos: "math.cos",
-    sp.tanh: "tanh_{t}",
-    sp.erf: "erf_{t}",
-    sp.erfc: "erfc_{t}",
+# SymPy function → name in the generated code ({t} is the dtype tag, f32 or f64): every primitive of the
+# registry (catalog/primitives.py: exp, log, tanh, erf, … go to the runtime's own vectorizable versions, since
+# Numba would call scalar libm for math.* and not vectorize), then the functions the lowering below invents.
+FUNCTIONS: dict[type, str] = {p.sympy: p.numba for p in PRIMITIVES}
+FUNCTIONS.update({
     sp.Abs: "abs",
-    Sigmoid: "sigmoid_{t}",
-    Softplus: "softplus_{t}",
-    Expm1: "expm1_{t}",
-    Log1p: "log1p_{t}",
-    NormCdf: "ncdf_{t}",
-    Hypot1: "hypot1_{t}",
-    Hypot1m1: "hypot1m1_{t}",
     SoftplusScaled: "softplus_scaled_{t}",
     SinMul: "sin_mul_{t}",
     CosMul: "cos_mul_{t}",
     ExpMul: "exp_mul_{t}",
     SigmoidPairDW: "sigmoid_pair_dw_{t}",
-}
+})
 
 DTYPES = {"f32": np.float32, "f64": np.float64}
 
@@ -126,45 +113,10 @@ class UnprintableFunction(ValueError):
 # uses it to see which of a kernel's guards for the special inputs the body already satisfies: those
 # are left out (each guard is a compare and a select per element, ~18% of sigmoid's time).
 _NAN = float("nan")
-HELPER_SPECIALS: dict[type, tuple[float, float, float]] = {
-    sp.exp: (float("inf"), 0.0, _NAN),
-    sp.log: (float("inf"), _NAN, _NAN),
-    sp.tanh: (1.0, -1.0, _NAN),
-    sp.erf: (1.0, -1.0, _NAN),
-    sp.erfc: (0.0, 2.0, _NAN),
-    Sigmoid: (1.0, 0.0, _NAN),
-    Softplus: (float("inf"), 0.0, _NAN),
-    Expm1: (float("inf"), -1.0, _NAN),
-    Log1p: (float("inf"), _NAN, _NAN),
-    NormCdf: (1.0, 0.0, _NAN),
-    SoftplusScaled: (float("inf"), 0.0, _NAN),  # in its last argument, for any valid c > 0
-}
+HELPER_SPECIALS: dict[type, tuple[float, float, float]] = {p.sympy: p.specials for p in PRIMITIVES if p.elide_guards}
+HELPER_SPECIALS[SoftplusScaled] = (float("inf"), 0.0, _NAN)  # in its last argument, for any valid c > 0
 # The same for the helpers that return a pair: sigmoid_pair_dw of a double-word whose high part is
 # +inf, -inf or nan (the low part is then nan: inf·x - inf), checked by tests/test_elementary.py too.
-# Hyperbolic and inverse functions and log-cosh (runtime.py.j2's "hyperbolic and inverse functions" block, <= 1
-# ULP, tests/test_elementary_extra.py): one entry per primitive, SymPy class -> (runtime helper, its values at
-# +inf, -inf, nan); FUNCTIONS and HELPER_SPECIALS take theirs from here.
-_INF = float("inf")
-HYPERBOLIC: dict[type, tuple[str, tuple[float, float, float]]] = {
-    sp.cosh: ("cosh_{t}", (_INF, _INF, _NAN)),
-    sp.sinh: ("sinh_{t}", (_INF, -_INF, _NAN)),
-    sp.atan: ("atan_{t}", (math.pi / 2, -math.pi / 2, _NAN)),
-    sp.asinh: ("asinh_{t}", (_INF, -_INF, _NAN)),
-    sp.acosh: ("acosh_{t}", (_INF, _NAN, _NAN)),
-    sp.atanh: ("atanh_{t}", (_NAN, _NAN, _NAN)),
-    LogCosh: ("log_cosh_{t}", (_INF, _INF, _NAN)),
-}
-FUNCTIONS.update({cls: name for cls, (name, _) in HYPERBOLIC.items()})
-FUNCTIONS.update({Squareplus: "squareplus_{t}", SquareplusGrad: "squareplus_grad_{t}"})  # (z, b), b > 0
-HELPER_SPECIALS.update({cls: specials for cls, (_, specials) in HYPERBOLIC.items()})
-
-# ---- tanhshrink (issue 18): z − tanh(z), runtime.py.j2's "tanhshrink" block (<= 1 ULP measured against mpmath in both
-# dtypes, tests/test_elementary_extra.py). One entry for the primitive registry to port.
-from .primitives import TanhShrink  # noqa: E402
-
-FUNCTIONS[TanhShrink] = "tanhshrink_{t}"
-HELPER_SPECIALS[TanhShrink] = (_INF, -_INF, _NAN)
-
 PAIR_SPECIALS: dict[type, tuple[tuple[float, float], ...]] = {
     SigmoidPairDW: ((1.0, 0.0), (0.0, 1.0), (_NAN, _NAN)),
 }
@@ -198,8 +150,8 @@ class NumbaPrinter(PythonCodePrinter):
         try:
             return super()._print(expr, **kwargs)
         except sp.printing.codeprinter.PrintMethodNotImplementedError:  # lowergamma, fresnels, …
-            raise UnprintableFunction(f"no primitive {type(expr).__name__!r} in the printer's table "
-                                      "(printing.FUNCTIONS)") from None
+            raise UnprintableFunction(f"no primitive {type(expr).__name__!r} in the primitive registry "
+                                      "(symact/catalog/primitives.py)") from None
 
     def _print_sign(self, expr):  # SymPy's prints a bare copysign, which the kernels do not import
         a = self._print(expr.args[0])
@@ -319,7 +271,8 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_Function(self, expr):
         name = FUNCTIONS.get(type(expr))
         if name is None:
-            raise UnprintableFunction(f"no primitive {type(expr).__name__!r} in the printer's table (printing.FUNCTIONS): "
+            raise UnprintableFunction(f"no primitive {type(expr).__name__!r} in the primitive registry "
+                                      f"(symact/catalog/primitives.py): "
                                       f"write the entry with functions the kernels have, or add one")
         return f"{name.format(t=self.tag)}({', '.join(self._print(a) for a in expr.args)})"
 
@@ -466,7 +419,8 @@ def safe_products(expr: sp.Expr) -> sp.Expr:
     return expr.replace(prone, rebuild)
 
 
-_CHEAP = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.KroneckerDelta)
+_CHEAP = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.KroneckerDelta,
+          *[p.sympy for p in PRIMITIVES if p.cost == "arithmetic"])
 
 
 def transcendental(exprs: list[sp.Expr]) -> bool:

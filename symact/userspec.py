@@ -20,19 +20,19 @@ import mpmath
 import sympy as sp
 
 from .catalog import X, Activation, Param
+from .catalog.primitives import PRIMITIVES
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
 MAX_EXPONENT = 64
 
+# Structure (roots, |·|, max, min, Piecewise), then every primitive of the registry that --define accepts
+# (catalog/primitives.py), as its textbook formula: sigmoid(x) is 1/(1 + e^-x), log_cosh(x) is log(cosh(x)),
+# which the stabilizer turns back into the stable primitive; SymPy's own functions (exp, cosh) as themselves.
 FUNCTIONS = {
-    "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "sin": sp.sin, "cos": sp.cos, "tanh": sp.tanh,
-    "erf": sp.erf, "erfc": sp.erfc, "abs": sp.Abs, "Abs": sp.Abs, "max": sp.Max, "Max": sp.Max,
-    "min": sp.Min, "Min": sp.Min, "Piecewise": sp.Piecewise,
-    "sigmoid": lambda z: 1 / (1 + sp.exp(-z)), "softplus": lambda z: sp.log(1 + sp.exp(z)),
-    # the hyperbolic and inverse primitives (printing.HYPERBOLIC); log_cosh is log(cosh(z)), stabilized
-    "cosh": sp.cosh, "sinh": sp.sinh, "atan": sp.atan, "asinh": sp.asinh, "acosh": sp.acosh, "atanh": sp.atanh,
-    "log_cosh": lambda z: sp.log(sp.cosh(z)),
+    "sqrt": sp.sqrt, "abs": sp.Abs, "Abs": sp.Abs, "max": sp.Max, "Max": sp.Max, "min": sp.Min, "Min": sp.Min,
+    "Piecewise": sp.Piecewise,
+    **{p.name: p.textbook for p in PRIMITIVES if p.define},
 }
 CONSTANTS = {"pi": sp.pi, "E": sp.E}
 _BINOPS = {ast.Add: sp.Add, ast.Sub: lambda a, b: a - b, ast.Mult: sp.Mul, ast.Div: lambda a, b: a / b,

@@ -557,6 +557,26 @@ def _limit(a: mpf, b: mpf):
     return math.nan
 
 
+@functools.lru_cache(maxsize=None)
+def _sympy_limit(entry, params: tuple, sign: int):
+    """lim f(x) for x → sign·∞ by SymPy, where two far values cannot tell (a growth like log x, which no
+    float reaches: asinh(2^1100) ≈ 763, asinh(2^1400) ≈ 971): ±inf or an mpf, nan where SymPy finds
+    none (sin at ±inf: an AccumBounds)."""
+    from symact.catalog import X
+
+    bound = dict(params)
+    expr = entry.expr().subs({p.symbol: bound.get(p.name, p.value) for p in entry.params})
+    try:
+        v = sp.limit(expr, X, sign * sp.oo)
+    except Exception:  # noqa: BLE001 - SymPy's limit raises NotImplementedError and others
+        return math.nan
+    if v in (sp.oo, -sp.oo):
+        return math.inf if v == sp.oo else -math.inf
+    if v.has(sp.AccumBounds) or not v.is_number or not (v.is_real and v.is_finite):
+        return math.nan
+    return mpmath.mpf(sp.Float(v, 60))
+
+
 def truth(entry_name: str, params: tuple, x: float, dtype, for_output: bool = False) -> Truth:
     """The truth of catalog entry ``entry_name`` at parameters ``params`` ((name, value) pairs, values
     as the kernel receives them) and x, to ``dtype``'s needs (see :func:`truth_of`)."""
@@ -590,7 +610,10 @@ def _truth(entry, params: tuple, x: float, dtype, for_output: bool = False) -> T
     if math.isinf(x):
         sign = 1 if x > 0 else -1
         a, b = (d.evaluate(sign * mpmath.ldexp(1, k), np.float64, second=False) for k in _FAR)
-        return Truth(_limit(a.f, b.f), _limit(a.df, b.df), {p: _limit(a.dp[p], b.dp[p]) for p in d.learnable},
+        f, df = _limit(a.f, b.f), _limit(a.df, b.df)
+        if isinstance(f, float) and math.isnan(f):  # no verdict from two far points (asinh grows like log)
+            f = _sympy_limit(entry, params, sign)
+        return Truth(f, df, {p: _limit(a.dp[p], b.dp[p]) for p in d.learnable},
                      math.nan, {p: math.nan for p in d.learnable})
     return d.evaluate(x, dtype, for_output=for_output)
 

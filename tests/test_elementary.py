@@ -3,9 +3,10 @@ CDF that GELU uses) against mpmath.
 
 Each is called through a small njit loop (as the kernels call them, inlined), in float32 and
 float64, over dense sweeps of its whole domain plus the edges: reduction boundaries (multiples of
-ln2/2), overflow and gradual-underflow thresholds, subnormal inputs, ±0, ±inf, nan. Bounds (issue 6,
-SLEEF's u10 level): <= 1 ULP for the exp/log family, <= 2 ULP for tanh, erf, erfc and Phi. ULPs are counted at the
-true value, with the subnormal spacing below the normal range.
+ln2/2), overflow and gradual-underflow thresholds, subnormal inputs, ±0, ±inf, nan. Bounds, truths and the
+values at ±inf are the primitive registry's (symact/catalog/primitives.py; issue 6, SLEEF's u10 level: <= 1 ULP
+for the exp/log family, <= 2 ULP for tanh, erf, erfc and Phi). ULPs are counted at the true value, with the
+subnormal spacing below the normal range.
 
 float32 is also swept densely (every 97th float32 in the domain) against float64 NumPy, whose own
 error (< 1 float64 ULP) is 2^-29 of a float32 ULP.
@@ -19,16 +20,23 @@ import numpy as np
 import pytest
 from numba import njit
 
+from symact.catalog.primitives import BY_NAME, PRIMITIVES
 from symact.kernels import _runtime as R
 from reference import ulp_of
 
-BOUND = {"exp": 1.0, "expm1": 1.0, "log": 1.0, "log1p": 1.0, "tanh": 2.0, "erf": 2.0, "erfc": 2.0, "ncdf": 2.0}
-MP = {"exp": mpmath.exp, "expm1": mpmath.expm1, "log": mpmath.log, "log1p": mpmath.log1p, "tanh": mpmath.tanh,
-      "erf": mpmath.erf, "erfc": mpmath.erfc, "ncdf": mpmath.ncdf}
+TAGS = {np.float32: "f32", np.float64: "f64"}
+# The interesting range of each function this file sweeps densely, per dtype (beyond it the result is a
+# constant, inf or 0); every other registry primitive is swept by tests/test_elementary_extra.py or, over
+# its whole range, by tests/test_registry.py. Bounds, mpmath truths and special values: the registry's.
+_DOMAIN = {"exp": ((-105.0, 90.0), (-746.0, 710.0)), "expm1": ((-20.0, 90.0), (-40.0, 710.0)),
+           "log1p": ((-1.0, 1e6),) * 2, "log": ((0.0, 1e6),) * 2, "tanh": ((-12.0, 12.0), (-22.0, 22.0)),
+           "erf": ((-6.0, 6.0),) * 2, "erfc": ((-6.0, 11.0), (-6.0, 28.0)), "ncdf": ((-14.5, 8.0), (-38.6, 9.0))}
+NAMES = [p.name for p in PRIMITIVES if p.name in _DOMAIN]
+BOUND = {name: BY_NAME[name].ulp for name in NAMES}  # per dtype tag
+MP = {name: BY_NAME[name].mpmath for name in NAMES}
 NP = {"exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "tanh": np.tanh,
       "erf": np.frompyfunc(math.erf, 1, 1), "erfc": np.frompyfunc(math.erfc, 1, 1),  # libm, float64
       "ncdf": np.frompyfunc(lambda x: 0.5 * math.erfc(-x / math.sqrt(2)), 1, 1)}  # x/√2 rounded: 2^-45 at -14
-TAGS = {np.float32: "f32", np.float64: "f64"}
 
 
 def _wrap(helper):
@@ -57,15 +65,7 @@ def helper(name, dtype):
 
 def domain(name, dtype):
     """Interesting range of the function (beyond it the result is a constant, inf or 0)."""
-    f32 = dtype is np.float32
-    return {"exp": (-105.0, 90.0) if f32 else (-746.0, 710.0),
-            "expm1": (-20.0, 90.0) if f32 else (-40.0, 710.0),
-            "log1p": (-1.0, 1e6),
-            "log": (0.0, 1e6),
-            "tanh": (-12.0, 12.0) if f32 else (-22.0, 22.0),
-            "erf": (-6.0, 6.0),
-            "erfc": (-6.0, 11.0) if f32 else (-6.0, 28.0),
-            "ncdf": (-14.5, 8.0) if f32 else (-38.6, 9.0)}[name]
+    return _DOMAIN[name][dtype is np.float64]
 
 
 def edge_points(name, dtype):
@@ -145,9 +145,7 @@ def check(name, dtype, xs, got, truth_of):
             assert y == -math.inf, f"log({x}) = {y}"
             continue
         if math.isinf(x):
-            t = {"exp": (math.inf, 0.0), "expm1": (math.inf, -1.0), "log1p": (math.inf, math.nan),
-                 "log": (math.inf, math.nan), "tanh": (1.0, -1.0), "erf": (1.0, -1.0), "erfc": (0.0, 2.0),
-                 "ncdf": (1.0, 0.0)}[name][x < 0]
+            t = BY_NAME[name].specials[x < 0]
             if math.isnan(t):
                 assert math.isnan(y), f"{name}({x}) = {y}, expected nan"
                 continue
@@ -171,7 +169,7 @@ def check(name, dtype, xs, got, truth_of):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("name", sorted(BOUND))
+@pytest.mark.parametrize("name", NAMES)
 def test_max_ulp_against_mpmath(name, dtype):
     xs = sweep(name, dtype, 6000)
     with np.errstate(all="ignore"):
@@ -180,10 +178,10 @@ def test_max_ulp_against_mpmath(name, dtype):
     with mpmath.workdps(60):
         worst, worst_x = check(name, dtype, xs, got, lambda x: MP[name](mpmath.mpf(x)))
     print(f"{name} {dtype.__name__}: max {worst:.3f} ULP at x = {worst_x!r}")
-    assert worst <= BOUND[name], f"{name} {dtype.__name__}: {worst:.3f} ULP at x = {worst_x!r}"
+    assert worst <= BOUND[name][TAGS[dtype]], f"{name} {dtype.__name__}: {worst:.3f} ULP at x = {worst_x!r}"
 
 
-@pytest.mark.parametrize("name", sorted(BOUND))
+@pytest.mark.parametrize("name", NAMES)
 def test_float32_dense_against_float64(name):
     lo, hi = domain(name, np.float32)
     step = 97 if name not in ("erf", "erfc", "ncdf") else 97 * 7  # math.erf per element is slower
@@ -199,7 +197,7 @@ def test_float32_dense_against_float64(name):
     err = np.abs(got[finite] - t) / np.exp2(e - 23)
     i = int(np.argmax(err))
     print(f"{name} float32 dense ({xs.size} points): max {err[i]:.3f} ULP at x = {xs[finite][i]!r}")
-    assert err[i] <= BOUND[name] + 1e-6, f"{name} float32: {err[i]:.3f} ULP at x = {xs[finite][i]!r}"
+    assert err[i] <= BOUND[name]["f32"] + 1e-6, f"{name} float32: {err[i]:.3f} ULP at x = {xs[finite][i]!r}"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

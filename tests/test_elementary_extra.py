@@ -1,5 +1,5 @@
 """The runtime's hyperbolic and inverse elementary functions (cosh, sinh, atan, asinh, acosh, atanh,
-log_cosh), tanhshrink (x - tanh x) and the square-root helpers of squareplus (hypot_sq = sqrt(x² + b), squareplus and its
+log_cosh) and the square-root helpers of squareplus (hypot_sq = sqrt(x² + b), squareplus and its
 derivative) against mpmath, in float32 and float64.
 
 Each helper is called through a small njit loop, as the kernels call them (inlined, 512-bit under
@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from numba import config, njit
 
+from symact.catalog.primitives import BY_NAME, PRIMITIVES
 from symact.kernels import _runtime as R
 from reference import ulp_of
 
@@ -31,61 +32,28 @@ TAGS = {np.float32: "f32", np.float64: "f64"}
 DTYPES = [np.float32, np.float64]
 
 
-def _log_cosh(x):
-    return mpmath.log(mpmath.cosh(x))
-
-
-def _tanhshrink(x):
-    return x - mpmath.tanh(x)
-
-
 def _hypot_sq(x, b):
     return mpmath.sqrt(x * x + b)
 
 
-def _squareplus(x, b):
-    return (x + mpmath.sqrt(x * x + b)) / 2
-
-
-def _squareplus_grad(x, b):
-    return (1 + x / mpmath.sqrt(x * x + b)) / 2
-
-
-# name: (mpmath truth, max ULP asserted, extra bits the textbook form cancels at x (and b))
-UNARY = {
-    "cosh": (mpmath.cosh, 1.0, None),
-    "sinh": (mpmath.sinh, 1.0, None),
-    "atan": (mpmath.atan, 1.0, None),
-    "asinh": (mpmath.asinh, 1.0, None),
-    "acosh": (mpmath.acosh, 1.0, None),
-    "atanh": (mpmath.atanh, 1.0, None),
-    "log_cosh": (_log_cosh, 1.0, lambda x: 2 * max(0, -math.frexp(x)[1]) if x else 0),
-    # x - tanh(x) ~ x³/3 cancels 2·log2(1/|x|) bits; its small branch reuses tanh's fit, whose rounded constant
-    # -1/3 costs up to ~1 ULP more than a dedicated fit would (measured 1.9 float32, 1.5 float64)
-    "tanhshrink": (_tanhshrink, 2.0, lambda x: 2 * max(0, -math.frexp(x)[1]) + 8 if x else 0),
-}
-BINARY = {  # name: (mpmath truth of f(x, b), max ULP asserted)
-    "hypot_sq": (_hypot_sq, 1.0),
-    "squareplus": (_squareplus, 1.0),
-    "squareplus_grad": (_squareplus_grad, 1.0),
-}
+# This file's primitives (the registry's, symact/catalog/primitives.py: truth, bound and values at ±inf and
+# nan from there): the hyperbolic and inverse functions, log-cosh and squareplus with its derivative, whose
+# sweeps (edges) are below. Per name, the extra bits the textbook form cancels at x (log(cosh x) near 0 needs
+# ~2·log2(1/|x|)), on top of 120.
+_CANCEL = {"cosh": None, "sinh": None, "atan": None, "asinh": None, "acosh": None, "atanh": None,
+           "log_cosh": lambda x: 2 * max(0, -math.frexp(x)[1]) if x else 0,
+           "tanhshrink": lambda x: 2 * max(0, -math.frexp(x)[1]) + 8 if x else 0}
+_TWO_ARGS = ("squareplus", "squareplus_grad")
+# name: (mpmath truth, max ULP asserted per dtype tag, extra bits)
+UNARY = {p.name: (p.mpmath, p.ulp, _CANCEL[p.name]) for p in PRIMITIVES if p.name in _CANCEL}
+BINARY = {p.name: (p.mpmath, p.ulp) for p in PRIMITIVES if p.name in _TWO_ARGS}
+BINARY["hypot_sq"] = (_hypot_sq, {"f32": 1.0, "f64": 1.0})  # sqrt(x² + b): squareplus's helper, no primitive
 
 # The helpers' results at x = +inf, -inf, nan, in the form of printing.HELPER_SPECIALS (the two-argument
 # helpers at any finite b > 0): what the emitter may rely on when it drops a kernel's ±inf / nan select.
 _NAN = float("nan")
-SPECIALS = {
-    "cosh": (math.inf, math.inf, _NAN),
-    "sinh": (math.inf, -math.inf, _NAN),
-    "atan": (math.pi / 2, -math.pi / 2, _NAN),  # π/2 rounded to the dtype
-    "asinh": (math.inf, -math.inf, _NAN),
-    "acosh": (math.inf, _NAN, _NAN),
-    "atanh": (_NAN, _NAN, _NAN),
-    "log_cosh": (math.inf, math.inf, _NAN),
-    "tanhshrink": (math.inf, -math.inf, _NAN),
-    "hypot_sq": (math.inf, math.inf, _NAN),
-    "squareplus": (math.inf, 0.0, _NAN),
-    "squareplus_grad": (1.0, 0.0, _NAN),
-}
+SPECIALS = {name: BY_NAME[name].specials for name in [*UNARY, *BINARY] if name in BY_NAME}
+SPECIALS["hypot_sq"] = (math.inf, math.inf, _NAN)
 
 
 def _loop1(helper):
@@ -223,7 +191,7 @@ def test_unary_max_ulp_against_mpmath(name, dtype):
     assert got.dtype == dtype
     worst, worst_x = max_ulp_unary(name, dtype, xs.astype(np.float64), got)
     print(f"{name} {dtype.__name__}: max {worst:.3f} ULP at x = {worst_x!r} ({xs.size} points)")
-    assert worst <= UNARY[name][1], f"{name} {dtype.__name__}: {worst:.3f} ULP at x = {worst_x!r}"
+    assert worst <= UNARY[name][1][TAGS[dtype]], f"{name} {dtype.__name__}: {worst:.3f} ULP at x = {worst_x!r}"
 
 
 def _np_log_cosh(x):
@@ -265,7 +233,7 @@ def test_float32_dense_against_float64(name):
     err = np.abs(g - t) / np.exp2(e - 23)
     i = int(np.argmax(err))
     print(f"{name} float32 dense ({xs.size} points): max {err[i]:.3f} ULP at x = {xs[ok][i]!r}")
-    assert err[i] <= UNARY[name][1] + 1e-6, f"{name} float32: {err[i]:.3f} ULP at x = {xs[ok][i]!r}"
+    assert err[i] <= UNARY[name][1]["f32"] + 1e-6, f"{name} float32: {err[i]:.3f} ULP at x = {xs[ok][i]!r}"
 
 
 def binary_points(dtype, n):
@@ -310,7 +278,7 @@ def test_binary_max_ulp_against_mpmath(name, dtype):
         if err > worst:
             worst, at = err, (x, b)
     print(f"{name} {dtype.__name__}: max {worst:.3f} ULP at (x, b) = {at!r} ({xs.size} points)")
-    assert worst <= bound, f"{name} {dtype.__name__}: {worst:.3f} ULP at (x, b) = {at!r}"
+    assert worst <= bound[TAGS[dtype]], f"{name} {dtype.__name__}: {worst:.3f} ULP at (x, b) = {at!r}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])

@@ -7,37 +7,13 @@ an axis (vector functions, row losses), each rule the derived, stable gradient.
 """
 from __future__ import annotations
 
-import sympy as sp
-
-from ..primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, LogCosh, Sigmoid, Softplus, Squareplus, SquareplusGrad, TanhShrink
+from ..catalog.primitives import PRIMITIVES
 from .tensor import Backend
 
 # SymPy class -> the JAX operation (the most accurate one JAX has, measured in
 # benchmarks/target_accuracy.md), or a helper of the package's _runtime.py that writes the stable
-# expansion in jax.numpy operations. Keyed by class so it can move into the primitive registry's `jax` field.
-FUNCTIONS: dict[type, str] = {
-    sp.exp: "jnp.exp",
-    sp.log: "jnp.log",
-    sp.sin: "jnp.sin",
-    sp.cos: "jnp.cos",
-    sp.tanh: "jnp.tanh",
-    sp.erf: "jax.scipy.special.erf",
-    sp.erfc: "jax.scipy.special.erfc",
-    Sigmoid: "rt.sigmoid",
-    Softplus: "rt.softplus",
-    Expm1: "jnp.expm1",
-    Log1p: "jnp.log1p",
-    NormCdf: "rt.ndtr",
-    Hypot1: "rt.hypot1",
-    Hypot1m1: "rt.hypot1m1",
-}
-# tanhshrink (issue 18): the stable helper of the package's _runtime.py; one entry for the primitive registry to port
-FUNCTIONS[TanhShrink] = "rt.tanhshrink"
-# the hyperbolic primitives, log-cosh and squareplus (printing.HYPERBOLIC, Squareplus, SquareplusGrad): missing here
-# since the h-catalog/h-targets merge; for the primitive registry to port
-FUNCTIONS.update({sp.cosh: "jnp.cosh", sp.sinh: "jnp.sinh", sp.atan: "jnp.arctan", sp.asinh: "jnp.arcsinh",
-                  sp.acosh: "jnp.arccosh", sp.atanh: "jnp.arctanh", LogCosh: "rt.log_cosh",
-                  Squareplus: "rt.squareplus", SquareplusGrad: "rt.squareplus_grad"})
+# expansion in jax.numpy operations. Read from the primitive registry's `jax` field (catalog/primitives.py).
+FUNCTIONS: dict[type, str] = {p.sympy: p.jax for p in PRIMITIVES if p.jax}
 
 BACKEND = Backend(
     name="jax",

@@ -45,7 +45,7 @@ def hypot1m1(z):
 
 
 
-# tanhshrink (issue 18): one entry for the primitive registry to port. The [21/20] Pade approximant of tanh
+# tanhshrink (the registry entry in symact/catalog/primitives.py). The [21/20] Pade approximant of tanh
 # from Lambert's continued fraction tanh z = z/(1 + z²/(3 + z²/(5 + ...))) (depth 10), whose z·Q - P has exact,
 # positive coefficients: z - tanh z = z³·N(z²)/D(z²), relative error below 1e-18 for |z| <= 1.5 (mpmath).
 _TS_N = (1 / 3, 8 / 315, 1 / 1995, 4 / 1281987, 1 / 211527855)

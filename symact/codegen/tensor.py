@@ -27,6 +27,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 
+from ..catalog.primitives import BY_CLASS, PRIMITIVES
 from ..catalog.row_losses import Ramp, Step, XLogX
 from ..catalog.vectors import K, RowArgMax, RowMax
 from ..rowwise import Centered, RowLog1pRest
@@ -107,8 +108,8 @@ class TensorPrinter(PythonCodePrinter):
         self.hoisted: dict = {}          # key -> local name
         self.lines: list[str] = []       # per-row locals, in dependency order
         self.uses_arange = False
-        for cls in backend.functions:    # SymPy's own printers (exp, log, ...) go through the table
-            setattr(self, f"_print_{cls.__name__}", self._print_Function)
+        for p in PRIMITIVES:             # SymPy's own printers (exp, log, ...) go through the table, and a
+            setattr(self, f"_print_{p.sympy.__name__}", self._print_Function)  # missing op is an error
 
     # -- what is a tensor --------------------------------------------------------------------------
     def is_tensor(self, e: sp.Expr) -> bool:
@@ -237,9 +238,11 @@ class TensorPrinter(PythonCodePrinter):
 
     def _print_Function(self, expr):
         op = self.backend.functions.get(type(expr))
+        if op == "expand":  # no op of the framework's own: the registry's stable expansion
+            return self._print(BY_CLASS[type(expr)].expansion(*expr.args))
         if op is None:
             raise ValueError(f"the {self.backend.name} backend has no operation for {type(expr).__name__} "
-                             f"(add it to symact/codegen/{self.backend.name}.py FUNCTIONS)")
+                             f"(give its entry in symact/catalog/primitives.py a `{self.backend.name}` operation)")
         args = ", ".join(self._print(a) for a in expr.args)
         if not any(self.is_tensor(a) for a in expr.args):  # a function of parameters only
             return f"{op}({self.backend.const_like.format(args, self.like)})"

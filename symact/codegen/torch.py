@@ -6,38 +6,15 @@ backward is the derived stable gradient in differentiable torch operations, and 
 """
 from __future__ import annotations
 
-import sympy as sp
-
-from ..primitives import Expm1, Hypot1, Hypot1m1, Log1p, NormCdf, LogCosh, Sigmoid, Softplus, Squareplus, SquareplusGrad, TanhShrink
+from ..catalog.primitives import PRIMITIVES
 from .tensor import Backend
 
 # SymPy class -> the torch operation (the most accurate one torch has, measured in
 # benchmarks/target_accuracy.md), or a helper of the package's _runtime.py that writes the stable
 # expansion in torch operations where torch has no accurate op (softplus: F.softplus switches to x
-# above 20; torch.special.ndtr is 0 at -10 on the CPU; hypot(1, z) forms). Keyed by class so it can move into the primitive registry's `torch` field.
-FUNCTIONS: dict[type, str] = {
-    sp.exp: "torch.exp",
-    sp.log: "torch.log",
-    sp.sin: "torch.sin",
-    sp.cos: "torch.cos",
-    sp.tanh: "torch.tanh",
-    sp.erf: "torch.special.erf",
-    sp.erfc: "torch.special.erfc",
-    Sigmoid: "rt.sigmoid",
-    Softplus: "rt.softplus",
-    Expm1: "torch.special.expm1",
-    Log1p: "torch.special.log1p",
-    NormCdf: "rt.ndtr",
-    Hypot1: "rt.hypot1",
-    Hypot1m1: "rt.hypot1m1",
-}
-# tanhshrink (issue 18): the stable helper of the package's _runtime.py; one entry for the primitive registry to port
-FUNCTIONS[TanhShrink] = "rt.tanhshrink"
-# the hyperbolic primitives, log-cosh and squareplus (printing.HYPERBOLIC, Squareplus, SquareplusGrad): missing here
-# since the h-catalog/h-targets merge; for the primitive registry to port
-FUNCTIONS.update({sp.cosh: "torch.cosh", sp.sinh: "torch.sinh", sp.atan: "torch.atan", sp.asinh: "torch.asinh",
-                  sp.acosh: "torch.acosh", sp.atanh: "torch.atanh", LogCosh: "rt.log_cosh",
-                  Squareplus: "rt.squareplus", SquareplusGrad: "rt.squareplus_grad"})
+# above 20; torch.special.ndtr is 0 at -10 on the CPU; hypot(1, z) forms). Read from the primitive
+# registry's `torch` field (catalog/primitives.py).
+FUNCTIONS: dict[type, str] = {p.sympy: p.torch for p in PRIMITIVES if p.torch}
 
 BACKEND = Backend(
     name="torch",
@@ -75,7 +52,6 @@ MODULE_NAMES = {
     "cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss", "multiclass_hinge_loss": "MulticlassHingeLoss",
     "multilabel_hinge_loss": "MultiLabelMarginLoss", "cosine_embedding_loss": "CosineEmbeddingLoss",
     "triplet_margin_loss": "TripletMarginLoss", "entropy": "Entropy",
-    "tanhshrink": "Tanhshrink", "multilabel_soft_margin_loss": "MultiLabelSoftMarginLoss",
 }
 
 SUPPORT = """\
