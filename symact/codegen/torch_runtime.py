@@ -68,32 +68,6 @@ def tanhshrink(z):
     return torch.where(torch.abs(z) < 1.5, small, z - torch.tanh(z))
 
 
-# Hyperbolic primitives, log-cosh and squareplus (the printer's HYPERBOLIC block and Squareplus/SquareplusGrad,
-# issue 18): they reached the Numba printer in the h-catalog merge but not these tables, so `generate --target
-# torch` stopped at the first entry using them (squareplus, log_cosh_loss). For the primitive registry to port.
-def log_cosh(z):
-    """log(cosh z): log1p(2·sinh²(z/2)) below |z| = 1 (cosh z - 1 = 2 sinh²(z/2), no cancellation near 0),
-    |z| - log 2 + log1p(e^(-2|z|)) beyond (never overflows)."""
-    a = torch.abs(z)
-    near = torch.log1p(2 * torch.sinh(torch.minimum(a, torch.ones_like(a)) / 2) ** 2)
-    far = (a - math.log(2)) + torch.log1p(torch.exp(-2 * a))
-    return torch.where(a < 1, near, far)
-
-
-def squareplus(z, b):
-    """(z + sqrt(z² + b))/2, b > 0: as written for z >= 0, b/(2(sqrt(z² + b) - z)) for z < 0 (no cancellation),
-    sqrt(z² + b) as hypot(z, sqrt(b)) and halved before adding (no overflow)."""
-    h = torch.hypot(z, torch.zeros_like(z) + b ** 0.5)
-    a = torch.abs(z)
-    return torch.where(z >= 0, z / 2 + h / 2, (b / 4) / (h / 2 + a / 2))
-
-
-def squareplus_grad(z, b):
-    """d/dz squareplus = (1 + z/h)/2, h = sqrt(z² + b): as written for z >= 0, b/(2h(h - z)) for z < 0."""
-    h = torch.hypot(z, torch.zeros_like(z) + b ** 0.5)
-    a = torch.abs(z)
-    return torch.where(z >= 0, 0.5 + (z / h) / 2, ((b / h) / 4) / (h / 2 + a / 2))
-
 def log1p_rest(d):
     """log Σ_k e^{d_k} along the last axis for d = a − max(a) (so the largest term is e^0 = 1):
     log1p of the other terms' sum, the terms equal to 1 counted rather than added, so
