@@ -333,6 +333,11 @@ def lower(expr: sp.Expr, out_index, row_value: sp.Expr | None = None):
             return e
         return e.func(*[transform(a, bound, scope) for a in e.args])
 
+    # row scales named first, in a canonical order: a fused kernel then multiplies its scaled norms in
+    # the same order as the separate value kernel (the same bits)
+    scales = expr.atoms(RowScale) | (row_value.atoms(RowScale) if row_value is not None else set())
+    for rs in sorted(scales, key=sp.default_sort_key):
+        name_of(rs)
     bound = frozenset({out_index}) if out_index is not None else frozenset()
     out = transform(expr, bound, out_inner)
     if row_value is None:

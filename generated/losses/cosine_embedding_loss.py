@@ -45,19 +45,19 @@ def _cosine_embedding_loss_pm1_rows_f32(input1, input2, s, margin, out):
         m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (scaled_f64(np.float64(input1[r, k]), rcp_m0)*scaled_f64(np.float64(input1[r, k]), rcp_m0))
-        s2 = fsum_f64(buf[0])
-        m4 = fmaxabs_f64(input2[r])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 1.0/m4
-        for k in range(n):
-            c0 = scaled_f64(np.float64(input2[r, k]), rcp_m4)
-            buf[1, k] = (c0*c0)
-            buf[2, k] = c0*scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+        s4 = fsum_f64(buf[0])
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
-        out[r] = (-s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
+        out[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -70,19 +70,19 @@ def _cosine_embedding_loss_pm1_prows_f32(input1, input2, s, margin, out):
         m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (scaled_f64(np.float64(input1[r, k]), rcp_m0)*scaled_f64(np.float64(input1[r, k]), rcp_m0))
-        s2 = fsum_f64(buf[0])
-        m4 = fmaxabs_f64(input2[r])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 1.0/m4
-        for k in range(n):
-            c0 = scaled_f64(np.float64(input2[r, k]), rcp_m4)
-            buf[1, k] = (c0*c0)
-            buf[2, k] = c0*scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+        s4 = fsum_f64(buf[0])
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
-        out[r] = (-s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
+        out[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -95,19 +95,19 @@ def _cosine_embedding_loss_pm1_rows_f64(input1, input2, s, margin, out):
         m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (scaled_f64(input1[r, k], rcp_m0)*scaled_f64(input1[r, k], rcp_m0))
-        s2 = fsum_f64(buf[0])
-        m4 = fmaxabs_f64(input2[r])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 1.0/m4
-        for k in range(n):
-            c0 = scaled_f64(input2[r, k], rcp_m4)
-            buf[1, k] = (c0*c0)
-            buf[2, k] = c0*scaled_f64(input1[r, k], rcp_m0)
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+        s4 = fsum_f64(buf[0])
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
-        out[r] = (-s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
+        out[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -120,19 +120,19 @@ def _cosine_embedding_loss_pm1_prows_f64(input1, input2, s, margin, out):
         m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (scaled_f64(input1[r, k], rcp_m0)*scaled_f64(input1[r, k], rcp_m0))
-        s2 = fsum_f64(buf[0])
-        m4 = fmaxabs_f64(input2[r])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 1.0/m4
-        for k in range(n):
-            c0 = scaled_f64(input2[r, k], rcp_m4)
-            buf[1, k] = (c0*c0)
-            buf[2, k] = c0*scaled_f64(input1[r, k], rcp_m0)
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+        s4 = fsum_f64(buf[0])
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
-        out[r] = (-s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
+        out[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -142,15 +142,15 @@ def _cosine_embedding_loss_pm1_grad_input1_rows_f32(input1, input2, s, margin, g
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
-        m0 = fmaxabs_f64(input2[r])
+        m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
-        m2 = fmaxabs_f64(input1[r])
+        m2 = fmaxabs_f64(input2[r])
         m2 = row_scale_f64(m2)
         rcp_m2 = 1.0/m2
         for k in range(n):
-            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m2)
-            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m0)
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
             buf[0, k] = (c0*c0)
             buf[1, k] = (c1*c1)
             buf[2, k] = c0*c1
@@ -160,7 +160,7 @@ def _cosine_embedding_loss_pm1_grad_input1_rows_f32(input1, input2, s, margin, g
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) - buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) + buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5)))))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -170,15 +170,15 @@ def _cosine_embedding_loss_pm1_grad_input1_prows_f32(input1, input2, s, margin, 
         wide_vectors()
         buf = np.empty((5, n), np.float64)
         s_r = s[r]
-        m0 = fmaxabs_f64(input2[r])
+        m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
-        m2 = fmaxabs_f64(input1[r])
+        m2 = fmaxabs_f64(input2[r])
         m2 = row_scale_f64(m2)
         rcp_m2 = 1.0/m2
         for k in range(n):
-            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m2)
-            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m0)
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
             buf[0, k] = (c0*c0)
             buf[1, k] = (c1*c1)
             buf[2, k] = c0*c1
@@ -188,7 +188,7 @@ def _cosine_embedding_loss_pm1_grad_input1_prows_f32(input1, input2, s, margin, 
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) - buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) + buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5)))))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -198,15 +198,15 @@ def _cosine_embedding_loss_pm1_grad_input1_rows_f64(input1, input2, s, margin, g
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
-        m0 = fmaxabs_f64(input2[r])
+        m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
-        m2 = fmaxabs_f64(input1[r])
+        m2 = fmaxabs_f64(input2[r])
         m2 = row_scale_f64(m2)
         rcp_m2 = 1.0/m2
         for k in range(n):
-            c0 = scaled_f64(input1[r, k], rcp_m2)
-            c1 = scaled_f64(input2[r, k], rcp_m0)
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
             buf[0, k] = (c0*c0)
             buf[1, k] = (c1*c1)
             buf[2, k] = c0*c1
@@ -216,7 +216,7 @@ def _cosine_embedding_loss_pm1_grad_input1_rows_f64(input1, input2, s, margin, g
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) - buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) + buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5)))))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -226,15 +226,15 @@ def _cosine_embedding_loss_pm1_grad_input1_prows_f64(input1, input2, s, margin, 
         wide_vectors()
         buf = np.empty((5, n), np.float64)
         s_r = s[r]
-        m0 = fmaxabs_f64(input2[r])
+        m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
-        m2 = fmaxabs_f64(input1[r])
+        m2 = fmaxabs_f64(input2[r])
         m2 = row_scale_f64(m2)
         rcp_m2 = 1.0/m2
         for k in range(n):
-            c0 = scaled_f64(input1[r, k], rcp_m2)
-            c1 = scaled_f64(input2[r, k], rcp_m0)
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
             buf[0, k] = (c0*c0)
             buf[1, k] = (c1*c1)
             buf[2, k] = c0*c1
@@ -244,34 +244,35 @@ def _cosine_embedding_loss_pm1_grad_input1_prows_f64(input1, input2, s, margin, 
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) - buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) + buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5)))))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_grad_input2_rows_f32(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
-    buf = np.empty((4, n), np.float64)
+    buf = np.empty((5, n), np.float64)
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
         m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (scaled_f64(np.float64(input1[r, k]), rcp_m0)*scaled_f64(np.float64(input1[r, k]), rcp_m0))
-        s2 = fsum_f64(buf[0])
-        m4 = fmaxabs_f64(input2[r])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 1.0/m4
-        for k in range(n):
-            c0 = scaled_f64(np.float64(input2[r, k]), rcp_m4)
-            buf[1, k] = (c0*c0)
-            buf[2, k] = c0*scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
             buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -1.5) - scaled_f64(np.float64(input1[r, i]), rcp_m0)*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -1.5) + scaled_f64(np.float64(input1[r, i]), rcp_m0)*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
+            out[r, i] = ((-buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) + buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if (s_r == 1.0) else (buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) - buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -279,53 +280,55 @@ def _cosine_embedding_loss_pm1_grad_input2_prows_f32(input1, input2, s, margin, 
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         wide_vectors()
-        buf = np.empty((4, n), np.float64)
+        buf = np.empty((5, n), np.float64)
         s_r = s[r]
         m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (scaled_f64(np.float64(input1[r, k]), rcp_m0)*scaled_f64(np.float64(input1[r, k]), rcp_m0))
-        s2 = fsum_f64(buf[0])
-        m4 = fmaxabs_f64(input2[r])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 1.0/m4
-        for k in range(n):
-            c0 = scaled_f64(np.float64(input2[r, k]), rcp_m4)
-            buf[1, k] = (c0*c0)
-            buf[2, k] = c0*scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
             buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -1.5) - scaled_f64(np.float64(input1[r, i]), rcp_m0)*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -1.5) + scaled_f64(np.float64(input1[r, i]), rcp_m0)*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
+            out[r, i] = ((-buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) + buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if (s_r == 1.0) else (buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) - buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_grad_input2_rows_f64(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
-    buf = np.empty((4, n), np.float64)
+    buf = np.empty((5, n), np.float64)
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
         m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (scaled_f64(input1[r, k], rcp_m0)*scaled_f64(input1[r, k], rcp_m0))
-        s2 = fsum_f64(buf[0])
-        m4 = fmaxabs_f64(input2[r])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 1.0/m4
-        for k in range(n):
-            c0 = scaled_f64(input2[r, k], rcp_m4)
-            buf[1, k] = (c0*c0)
-            buf[2, k] = c0*scaled_f64(input1[r, k], rcp_m0)
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
             buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -1.5) - scaled_f64(input1[r, i], rcp_m0)*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -1.5) + scaled_f64(input1[r, i], rcp_m0)*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
+            out[r, i] = ((-buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) + buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if (s_r == 1.0) else (buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) - buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -333,26 +336,27 @@ def _cosine_embedding_loss_pm1_grad_input2_prows_f64(input1, input2, s, margin, 
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         wide_vectors()
-        buf = np.empty((4, n), np.float64)
+        buf = np.empty((5, n), np.float64)
         s_r = s[r]
         m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (scaled_f64(input1[r, k], rcp_m0)*scaled_f64(input1[r, k], rcp_m0))
-        s2 = fsum_f64(buf[0])
-        m4 = fmaxabs_f64(input2[r])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 1.0/m4
-        for k in range(n):
-            c0 = scaled_f64(input2[r, k], rcp_m4)
-            buf[1, k] = (c0*c0)
-            buf[2, k] = c0*scaled_f64(input1[r, k], rcp_m0)
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
             buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -1.5) - scaled_f64(input1[r, i], rcp_m0)*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -1.5) + scaled_f64(input1[r, i], rcp_m0)*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, -1.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s2, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m4, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
+            out[r, i] = ((-buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) + buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if (s_r == 1.0) else (buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) - buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -362,15 +366,15 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margi
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
-        m0 = fmaxabs_f64(input2[r])
+        m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
-        m2 = fmaxabs_f64(input1[r])
+        m2 = fmaxabs_f64(input2[r])
         m2 = row_scale_f64(m2)
         rcp_m2 = 1.0/m2
         for k in range(n):
-            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m2)
-            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m0)
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
             buf[0, k] = (c0*c0)
             buf[1, k] = (c1*c1)
             buf[2, k] = c0*c1
@@ -379,9 +383,9 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margi
         s4 = fsum_f64(buf[0])
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
-        vout[r] = (-s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5))) + 0.0
+        vout[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
         for i in range(n):
-            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) - buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) + buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5)))))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -391,15 +395,15 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f32(input1, input2, s, marg
         wide_vectors()
         buf = np.empty((5, n), np.float64)
         s_r = s[r]
-        m0 = fmaxabs_f64(input2[r])
+        m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
-        m2 = fmaxabs_f64(input1[r])
+        m2 = fmaxabs_f64(input2[r])
         m2 = row_scale_f64(m2)
         rcp_m2 = 1.0/m2
         for k in range(n):
-            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m2)
-            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m0)
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
             buf[0, k] = (c0*c0)
             buf[1, k] = (c1*c1)
             buf[2, k] = c0*c1
@@ -408,9 +412,9 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f32(input1, input2, s, marg
         s4 = fsum_f64(buf[0])
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
-        vout[r] = (-s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5))) + 0.0
+        vout[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
         for i in range(n):
-            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) - buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) + buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5)))))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -420,15 +424,15 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64(input1, input2, s, margi
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
-        m0 = fmaxabs_f64(input2[r])
+        m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
-        m2 = fmaxabs_f64(input1[r])
+        m2 = fmaxabs_f64(input2[r])
         m2 = row_scale_f64(m2)
         rcp_m2 = 1.0/m2
         for k in range(n):
-            c0 = scaled_f64(input1[r, k], rcp_m2)
-            c1 = scaled_f64(input2[r, k], rcp_m0)
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
             buf[0, k] = (c0*c0)
             buf[1, k] = (c1*c1)
             buf[2, k] = c0*c1
@@ -437,9 +441,9 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64(input1, input2, s, margi
         s4 = fsum_f64(buf[0])
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
-        vout[r] = (-s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5))) + 0.0
+        vout[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
         for i in range(n):
-            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) - buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) + buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5)))))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -449,15 +453,15 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f64(input1, input2, s, marg
         wide_vectors()
         buf = np.empty((5, n), np.float64)
         s_r = s[r]
-        m0 = fmaxabs_f64(input2[r])
+        m0 = fmaxabs_f64(input1[r])
         m0 = row_scale_f64(m0)
         rcp_m0 = 1.0/m0
-        m2 = fmaxabs_f64(input1[r])
+        m2 = fmaxabs_f64(input2[r])
         m2 = row_scale_f64(m2)
         rcp_m2 = 1.0/m2
         for k in range(n):
-            c0 = scaled_f64(input1[r, k], rcp_m2)
-            c1 = scaled_f64(input2[r, k], rcp_m0)
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
             buf[0, k] = (c0*c0)
             buf[1, k] = (c1*c1)
             buf[2, k] = c0*c1
@@ -466,9 +470,9 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f64(input1, input2, s, marg
         s4 = fsum_f64(buf[0])
         s6 = fsum_f64(buf[1])
         s8 = fsum_f64(buf[2])
-        vout[r] = (-s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5))) + 0.0
+        vout[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
         for i in range(n):
-            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) - buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -1.5) + buf[4, i]*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, -1.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s6, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s4, 1e-12, 2.0, 0.0, -0.5)))))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 _LOOPS = {

@@ -48,24 +48,23 @@ def _triplet_margin_loss_none_rows_f32(anchor, positive, negative, margin, p, ep
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(positive[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((np.float64(anchor[r, k])*rcp_m4 - np.float64(negative[r, k])*rcp_m4) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
-        out[r] = (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p))))) + 0.0
+        out[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -75,24 +74,23 @@ def _triplet_margin_loss_none_prows_f32(anchor, positive, negative, margin, p, e
         wide_vectors()
         buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(positive[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((np.float64(anchor[r, k])*rcp_m4 - np.float64(negative[r, k])*rcp_m4) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
-        out[r] = (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p))))) + 0.0
+        out[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -102,24 +100,23 @@ def _triplet_margin_loss_none_rows_f64(anchor, positive, negative, margin, p, ep
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - positive[r, k]*rcp_m0) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((anchor[r, k]*rcp_m4 - negative[r, k]*rcp_m4) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
-        out[r] = (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p))))) + 0.0
+        out[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -129,24 +126,23 @@ def _triplet_margin_loss_none_prows_f64(anchor, positive, negative, margin, p, e
         wide_vectors()
         buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - positive[r, k]*rcp_m0) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((anchor[r, k]*rcp_m4 - negative[r, k]*rcp_m4) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
-        out[r] = (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p))))) + 0.0
+        out[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -156,25 +152,24 @@ def _triplet_margin_loss_none_grad_anchor_rows_f32(anchor, positive, negative, m
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(positive[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((np.float64(anchor[r, k])*rcp_m4 - np.float64(negative[r, k])*rcp_m4) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m4 + ((np.float64(anchor[r, i])*rcp_m4 - np.float64(negative[r, i])*rcp_m4) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m4)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m4, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s6 + s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(positive[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s2 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))))))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((np.float64(anchor[r, i])*rcp_m2 - np.float64(positive[r, i])*rcp_m2) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m2)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m2, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -184,25 +179,24 @@ def _triplet_margin_loss_none_grad_anchor_prows_f32(anchor, positive, negative, 
         wide_vectors()
         buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(positive[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((np.float64(anchor[r, k])*rcp_m4 - np.float64(negative[r, k])*rcp_m4) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m4 + ((np.float64(anchor[r, i])*rcp_m4 - np.float64(negative[r, i])*rcp_m4) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m4)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m4, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s6 + s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(positive[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s2 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))))))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((np.float64(anchor[r, i])*rcp_m2 - np.float64(positive[r, i])*rcp_m2) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m2)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m2, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -212,25 +206,24 @@ def _triplet_margin_loss_none_grad_anchor_rows_f64(anchor, positive, negative, m
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - positive[r, k]*rcp_m0) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((anchor[r, k]*rcp_m4 - negative[r, k]*rcp_m4) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m4 + ((anchor[r, i]*rcp_m4 - negative[r, i]*rcp_m4) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m4)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m4, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s6 + s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - positive[r, i]*rcp_m0) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s2 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))))))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((anchor[r, i]*rcp_m2 - positive[r, i]*rcp_m2) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m2)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m2, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -240,25 +233,24 @@ def _triplet_margin_loss_none_grad_anchor_prows_f64(anchor, positive, negative, 
         wide_vectors()
         buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - positive[r, k]*rcp_m0) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((anchor[r, k]*rcp_m4 - negative[r, k]*rcp_m4) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m4 + ((anchor[r, i]*rcp_m4 - negative[r, i]*rcp_m4) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m4)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m4, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s6 + s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - positive[r, i]*rcp_m0) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s2 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))))))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((anchor[r, i]*rcp_m2 - positive[r, i]*rcp_m2) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m2)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m2, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -268,25 +260,24 @@ def _triplet_margin_loss_none_grad_positive_rows_f32(anchor, positive, negative,
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(positive[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((np.float64(anchor[r, k])*rcp_m4 - np.float64(negative[r, k])*rcp_m4) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(positive[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s2 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))))))/gd
+            out[r, i] = ((-s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((np.float64(anchor[r, i])*rcp_m2 - np.float64(positive[r, i])*rcp_m2) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m2)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m2, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -296,25 +287,24 @@ def _triplet_margin_loss_none_grad_positive_prows_f32(anchor, positive, negative
         wide_vectors()
         buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(positive[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((np.float64(anchor[r, k])*rcp_m4 - np.float64(negative[r, k])*rcp_m4) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(positive[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s2 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))))))/gd
+            out[r, i] = ((-s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((np.float64(anchor[r, i])*rcp_m2 - np.float64(positive[r, i])*rcp_m2) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m2)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m2, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -324,25 +314,24 @@ def _triplet_margin_loss_none_grad_positive_rows_f64(anchor, positive, negative,
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - positive[r, k]*rcp_m0) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((anchor[r, k]*rcp_m4 - negative[r, k]*rcp_m4) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - positive[r, i]*rcp_m0) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s2 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))))))/gd
+            out[r, i] = ((-s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((anchor[r, i]*rcp_m2 - positive[r, i]*rcp_m2) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m2)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m2, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -352,25 +341,24 @@ def _triplet_margin_loss_none_grad_positive_prows_f64(anchor, positive, negative
         wide_vectors()
         buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - positive[r, k]*rcp_m0) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((anchor[r, k]*rcp_m4 - negative[r, k]*rcp_m4) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - positive[r, i]*rcp_m0) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s2 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))))))/gd
+            out[r, i] = ((-s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((anchor[r, i]*rcp_m2 - positive[r, i]*rcp_m2) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m2)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m2, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -386,19 +374,18 @@ def _triplet_margin_loss_none_grad_negative_rows_f32(anchor, positive, negative,
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((np.float64(anchor[r, k])*rcp_m4 - np.float64(positive[r, k])*rcp_m4) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+            buf[3, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s2 if margin + scaled_sum_f64(m4, s6**((1.0/(p))), m0, -s2**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m4, s6**((1.0/(p))), m0, -s2**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m4, s6**((1.0/(p))), m0, -s2**((1.0/(p)))))))/gd
+            out[r, i] = ((s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -414,19 +401,18 @@ def _triplet_margin_loss_none_grad_negative_prows_f32(anchor, positive, negative
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((np.float64(anchor[r, k])*rcp_m4 - np.float64(positive[r, k])*rcp_m4) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+            buf[3, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s2 if margin + scaled_sum_f64(m4, s6**((1.0/(p))), m0, -s2**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m4, s6**((1.0/(p))), m0, -s2**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m4, s6**((1.0/(p))), m0, -s2**((1.0/(p)))))))/gd
+            out[r, i] = ((s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -442,19 +428,18 @@ def _triplet_margin_loss_none_grad_negative_rows_f64(anchor, positive, negative,
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((anchor[r, k]*rcp_m4 - positive[r, k]*rcp_m4) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+            buf[3, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s2 if margin + scaled_sum_f64(m4, s6**((1.0/(p))), m0, -s2**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m4, s6**((1.0/(p))), m0, -s2**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m4, s6**((1.0/(p))), m0, -s2**((1.0/(p)))))))/gd
+            out[r, i] = ((s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -470,19 +455,18 @@ def _triplet_margin_loss_none_grad_negative_prows_f64(anchor, positive, negative
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((anchor[r, k]*rcp_m4 - positive[r, k]*rcp_m4) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+            buf[3, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s2 if margin + scaled_sum_f64(m4, s6**((1.0/(p))), m0, -s2**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m4, s6**((1.0/(p))), m0, -s2**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m4, s6**((1.0/(p))), m0, -s2**((1.0/(p)))))))/gd
+            out[r, i] = ((s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -492,26 +476,25 @@ def _triplet_margin_loss_none_fwd_grad_anchor_rows_f32(anchor, positive, negativ
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(positive[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((np.float64(anchor[r, k])*rcp_m4 - np.float64(negative[r, k])*rcp_m4) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
-        vout[r] = (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p))))) + 0.0
+        vout[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
         for i in range(n):
-            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m4 + ((np.float64(anchor[r, i])*rcp_m4 - np.float64(negative[r, i])*rcp_m4) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m4)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m4, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s6 + s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(positive[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s2 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))))))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((np.float64(anchor[r, i])*rcp_m2 - np.float64(positive[r, i])*rcp_m2) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m2)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m2, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -521,26 +504,25 @@ def _triplet_margin_loss_none_fwd_grad_anchor_prows_f32(anchor, positive, negati
         wide_vectors()
         buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(positive[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((np.float64(anchor[r, k])*rcp_m4 - np.float64(negative[r, k])*rcp_m4) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
-        vout[r] = (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p))))) + 0.0
+        vout[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
         for i in range(n):
-            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m4 + ((np.float64(anchor[r, i])*rcp_m4 - np.float64(negative[r, i])*rcp_m4) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m4)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m4, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s6 + s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(positive[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s2 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))))))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((np.float64(anchor[r, i])*rcp_m2 - np.float64(positive[r, i])*rcp_m2) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m2)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m2, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -550,26 +532,25 @@ def _triplet_margin_loss_none_fwd_grad_anchor_rows_f64(anchor, positive, negativ
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - positive[r, k]*rcp_m0) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((anchor[r, k]*rcp_m4 - negative[r, k]*rcp_m4) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
-        vout[r] = (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p))))) + 0.0
+        vout[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
         for i in range(n):
-            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m4 + ((anchor[r, i]*rcp_m4 - negative[r, i]*rcp_m4) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m4)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m4, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s6 + s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - positive[r, i]*rcp_m0) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s2 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))))))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((anchor[r, i]*rcp_m2 - positive[r, i]*rcp_m2) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m2)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m2, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -579,26 +560,25 @@ def _triplet_margin_loss_none_fwd_grad_anchor_prows_f64(anchor, positive, negati
         wide_vectors()
         buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
         m0 = fmaxabs_f64(buf[0])
         m0 = row_scale_f64(m0)
         rcp_m0 = 0.5/m0
         m0 = m0*2.0
         for k in range(n):
-            buf[1, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - positive[r, k]*rcp_m0) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m0)))**p
-        s2 = fsum_f64(buf[1])
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
         for k in range(n):
-            buf[2, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
-        m4 = fmaxabs_f64(buf[2])
-        m4 = row_scale_f64(m4)
-        rcp_m4 = 0.5/m4
-        m4 = m4*2.0
-        for k in range(n):
-            buf[3, k] = abs(((eps*rcp_m4 + ((anchor[r, k]*rcp_m4 - negative[r, k]*rcp_m4) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m4)))**p
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
         s6 = fsum_f64(buf[3])
-        vout[r] = (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p))))) + 0.0
+        vout[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
         for i in range(n):
-            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m4 + ((anchor[r, i]*rcp_m4 - negative[r, i]*rcp_m4) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m4 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m4)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m4, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s6 + s2**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - positive[r, i]*rcp_m0) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s2 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m0, s2**((1.0/(p))), m4, -s6**((1.0/(p)))))))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((anchor[r, i]*rcp_m2 - positive[r, i]*rcp_m2) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m2)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m2, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 _LOOPS = {
