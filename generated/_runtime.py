@@ -754,6 +754,69 @@ def diff_times_f32(c, a, b):
     return np.float32(0.0) if (c == np.float32(0.0) and h == h) else s * (c * h)
 
 
+@njit(cache=True, fastmath={"nnan", "nsz"})
+def fmaxabs_f32(a):
+    """max_k |a_k| over a row (vectorized like fmax: a nan may be skipped, it reaches the results
+    through the scaled sums anyway)."""
+    m = np.float32(0.0)
+    for k in range(a.shape[0]):
+        wide_vectors()
+        m = maxnum(m, np.float32(abs(a[k])))
+    return m
+
+
+@njit(cache=True, inline="always")
+def row_scale_f32(m):
+    """The scale of a max-scaled row sum (symact.rowscale) from the row's largest magnitude m: the
+    power of two 2^e <= m < 2^(e+1), at least the smallest normal so that 1/scale is a finite power
+    of two and x·(1/scale) is exact; 1 for a zero row, inf for a row holding inf, nan for nan."""
+    if m == np.float32(0.0):
+        return np.float32(1.0)
+    if not m < np.float32(math.inf):
+        return m
+    _, e = math.frexp(m)
+    return np.float32(math.ldexp(1.0, max(e - 1, -126)))
+
+
+@njit(cache=True, inline="always")
+def scaled_f32(v, rcp):
+    """v/M for a row scale M given as rcp = 1/M (exact: M is a power of two); at M = inf (rcp = 0)
+    the limit of the direction, ±1 where v = ±inf and 0 elsewhere (nan stays nan)."""
+    return v * rcp if rcp != np.float32(0.0) else (math.copysign(np.float32(1.0), v) if abs(v) == np.float32(math.inf) else v * np.float32(0.0))
+
+
+@njit(cache=True, inline="always")
+def scaled_abs_pow_f32(u, v, m, q):
+    """|u|^q for u = v/m, a row element v scaled by its row's scale m, and a power q that may be
+    negative: where u is subnormal or 0 but v is not (an element far below the row's largest), as
+    |v|^q·m^(-q), so that the lost bits of u are not magnified by a negative q."""
+    a = abs(u)
+    if a >= np.float32(1.1754943508222875e-38) or v == np.float32(0.0) or not m < np.float32(math.inf) or not q < np.float32(0.0) or v != v:
+        return a ** q
+    return abs(v) ** q * m ** (-q)
+
+
+@njit(cache=True, inline="always")
+def scaled_pow_f32(m, s, c, a, alpha, beta):
+    """m^alpha·(s + c·m^(-a))^beta for a row scale m > 0 (a power of two), a scaled sum s and c >= 0:
+    as written for m >= 1 or c = 0 (c·m^(-a) <= c), else as m^(alpha - a·beta)·(m^a·s + c)^beta,
+    where c/m^a would overflow (a row of subnormals against PyTorch's eps). The two forms differ by
+    exact powers of two; neither overflows unless the value does."""
+    if m >= np.float32(1.0) or c == np.float32(0.0):
+        return m ** alpha * (s + c * m ** (-a)) ** beta
+    return m ** (alpha - a * beta) * (m ** a * s + c) ** beta
+
+
+@njit(cache=True, inline="always")
+def scaled_sum_f32(ma, xa, mb, xb):
+    """ma·xa + mb·xb for row scales ma, mb (powers of two, or inf) and moderate xa, xb, the larger
+    scale factored out (mb/ma is exact): two norms that each overflow still give their difference,
+    or ±inf, where ma·xa + mb·xb would be inf - inf."""
+    if ma >= mb:
+        return ma * (xa + ((mb / ma) if mb != ma else np.float32(1.0)) * xb)
+    return mb * ((ma / mb) * xa + xb)
+
+
 @njit(cache=True, inline="always")
 def hypot1m1_scaled_f32(a, b, k):
     """k²·(sqrt(1 + ((a - b)/k)²) - 1) for k > 0, = |d|·(k·r(|d|/k)) with d = a - b and r as in
@@ -1432,6 +1495,69 @@ def diff_times_f64(c, a, b):
     h, s = _difference_f64(a, b)
     h = h if a != b else 0.0
     return 0.0 if (c == 0.0 and h == h) else s * (c * h)
+
+
+@njit(cache=True, fastmath={"nnan", "nsz"})
+def fmaxabs_f64(a):
+    """max_k |a_k| over a row (vectorized like fmax: a nan may be skipped, it reaches the results
+    through the scaled sums anyway)."""
+    m = 0.0
+    for k in range(a.shape[0]):
+        wide_vectors()
+        m = maxnum(m, np.float64(abs(a[k])))
+    return m
+
+
+@njit(cache=True, inline="always")
+def row_scale_f64(m):
+    """The scale of a max-scaled row sum (symact.rowscale) from the row's largest magnitude m: the
+    power of two 2^e <= m < 2^(e+1), at least the smallest normal so that 1/scale is a finite power
+    of two and x·(1/scale) is exact; 1 for a zero row, inf for a row holding inf, nan for nan."""
+    if m == 0.0:
+        return 1.0
+    if not m < math.inf:
+        return m
+    _, e = math.frexp(m)
+    return np.float64(math.ldexp(1.0, max(e - 1, -1022)))
+
+
+@njit(cache=True, inline="always")
+def scaled_f64(v, rcp):
+    """v/M for a row scale M given as rcp = 1/M (exact: M is a power of two); at M = inf (rcp = 0)
+    the limit of the direction, ±1 where v = ±inf and 0 elsewhere (nan stays nan)."""
+    return v * rcp if rcp != 0.0 else (math.copysign(1.0, v) if abs(v) == math.inf else v * 0.0)
+
+
+@njit(cache=True, inline="always")
+def scaled_abs_pow_f64(u, v, m, q):
+    """|u|^q for u = v/m, a row element v scaled by its row's scale m, and a power q that may be
+    negative: where u is subnormal or 0 but v is not (an element far below the row's largest), as
+    |v|^q·m^(-q), so that the lost bits of u are not magnified by a negative q."""
+    a = abs(u)
+    if a >= 2.2250738585072014e-308 or v == 0.0 or not m < math.inf or not q < 0.0 or v != v:
+        return a ** q
+    return abs(v) ** q * m ** (-q)
+
+
+@njit(cache=True, inline="always")
+def scaled_pow_f64(m, s, c, a, alpha, beta):
+    """m^alpha·(s + c·m^(-a))^beta for a row scale m > 0 (a power of two), a scaled sum s and c >= 0:
+    as written for m >= 1 or c = 0 (c·m^(-a) <= c), else as m^(alpha - a·beta)·(m^a·s + c)^beta,
+    where c/m^a would overflow (a row of subnormals against PyTorch's eps). The two forms differ by
+    exact powers of two; neither overflows unless the value does."""
+    if m >= 1.0 or c == 0.0:
+        return m ** alpha * (s + c * m ** (-a)) ** beta
+    return m ** (alpha - a * beta) * (m ** a * s + c) ** beta
+
+
+@njit(cache=True, inline="always")
+def scaled_sum_f64(ma, xa, mb, xb):
+    """ma·xa + mb·xb for row scales ma, mb (powers of two, or inf) and moderate xa, xb, the larger
+    scale factored out (mb/ma is exact): two norms that each overflow still give their difference,
+    or ±inf, where ma·xa + mb·xb would be inf - inf."""
+    if ma >= mb:
+        return ma * (xa + ((mb / ma) if mb != ma else 1.0) * xb)
+    return mb * ((ma / mb) * xa + xb)
 
 
 @njit(cache=True, inline="always")

@@ -4,8 +4,9 @@ For a catalog :class:`~symact.catalog.row_losses.RowLoss` and each of its target
 loss L and its gradient ∂L/∂b_i for every input row b are derived by SymPy with a symbolic row
 length K (Kronecker deltas reduced as for the vector functions). Every general-K gradient is compared
 with plain differentiation of the explicit K = 2, 3, 4 formula, at every index and every label, so a
-wrong reduction cannot pass. Σe^{x} terms are max-shifted (``rowwise.stabilize_row``) and each
-rewritten form is proven equal to the derived one at K = 2, 3, 4; the result is lowered to row loops.
+wrong reduction cannot pass. Σe^{x} terms are max-shifted (``rowwise.stabilize_row``), sums of
+squares, products and p-th powers max-scaled (``rowscale.scale_norms``: cosine, p-norm distances), and
+each rewritten form is proven equal to the derived one at K = 2, 3, 4; the result is lowered to row loops.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import sympy as sp
 
 from .catalog.row_losses import ROW_FUNCTIONS, RowLoss, s, y
 from .catalog.vectors import K, i
+from .rowscale import scale_norms
 from .rowwise import ROW_LOOP_KINDS, heavy_rows, lower, plain_row, prove_row, row_code, stabilize_row
 from .vector import reduce_deltas
 
@@ -35,6 +37,7 @@ class RowLossKernel:
     check: str              # how the general-K gradient was cross-checked
     lowered: tuple
     fused: bool = False     # loss (vout) and gradient (out) in one kernel
+    scaled: sp.Expr = None  # the stable form with its norm sums max-scaled (rowscale): what is lowered
 
 
 def _explicit(expr: sp.Expr, n: int, label) -> sp.Expr:
@@ -123,13 +126,20 @@ def _derive_row_loss(loss: RowLoss) -> list[RowLossKernel]:
                 raise AssertionError(f"{name}: stable form differs: {proof.method}")
             proof = proof.method
             index = i if wrt is not None else None
-            kernels.append(RowLossKernel(name, target, wrt, expr, stable, proof, check, lower(stable, index)))
+            scaled = scale_norms(stable)
+            if scaled != stable:  # sums of squares and products max-scaled: an identity for any scale
+                how = prove_row(scaled, stable, name, index)
+                if not how.ok:
+                    raise AssertionError(f"{name}: max-scaled form differs: {how.method}")
+                proof += f"; max-scaled sums: {how.method}"
+            kernels.append(RowLossKernel(name, target, wrt, expr, stable, proof, check, lower(scaled, index),
+                                         scaled=scaled))
         if len(items) > 1:  # loss and gradient w.r.t. the first input in one pass over each row
             value, grad = kernels[first], kernels[first + 1]
             kernels.append(RowLossKernel(f"{loss.name}_{target}_fwd_grad_{grad.wrt}", target, grad.wrt,
                                          grad.derived, grad.stable, f"as {value.name} and {grad.name}",
-                                         grad.check, lower(grad.stable, i, row_value=value.stable),
-                                         fused=True))
+                                         grad.check, lower(grad.scaled, i, row_value=value.scaled),
+                                         fused=True, scaled=grad.scaled))
     return kernels
 
 
@@ -190,7 +200,10 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
     heavy = heavy_rows(reductions, exprs)
     exprs = [e.replace(lambda q: isinstance(q, ROW_FUNCTIONS), lambda q: q.args[0]) for e in exprs]
     exprs.append(sp.exp(sp.Symbol("z")))
-    helpers = sorted({h for tag in ("f32", "f64") for h in helpers_used(exprs, tag)})
+    helpers = {h for tag in ("f32", "f64") for h in helpers_used(exprs, tag)}
+    if any(r.kind == "scale" for r in reductions):  # the max-scaled sums' row scale (rowwise._scale_lines)
+        helpers |= {f"{h}_{tag}" for h in ("fmaxabs", "row_scale", "scaled", "scaled_abs_pow") for tag in ("f32", "f64")}
+    helpers = sorted(helpers)
     params = [{"name": p.name, "default": repr(float(p.value)), "positive": p.positive} for p in loss.params]
     api = [(loss.name, None, False)] + [(n, arg, False) for n, arg in loss.grad_names]
     if loss.grad_names:

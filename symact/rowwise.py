@@ -19,6 +19,7 @@ import sympy as sp
 from .catalog.vectors import K, RowArgMax, RowMax, k, x
 from .printing import FUNCTIONS, NumbaPrinter, fold_constants, transcendental
 from .prove import Proof, prove
+from .rowscale import RowScale, Scaled
 
 
 class RowLog1pRest(sp.Function):
@@ -158,7 +159,11 @@ def _softmax_minus_onehot(add):
 
 
 def to_textbook_row(expr: sp.Expr, n: int) -> sp.Expr:
-    """Open the row primitives at explicit K = n (for proofs)."""
+    """Open the row primitives at explicit K = n (for proofs); a max-scaled sum's scale is a free
+    positive symbol (rowscale.to_textbook)."""
+    from .rowscale import to_textbook
+
+    expr = to_textbook(expr)
     def rmax(a):
         return sp.Max(*[_pattern_at(a, m) for m in range(n)])
 
@@ -180,6 +185,13 @@ def plain_row(expr: sp.Expr, n: int) -> tuple[sp.Expr, dict]:
     return expr.subs(table), table
 
 
+def _open_row_functions(e: sp.Expr) -> sp.Expr:
+    """max(z, 0), its step and z·log z as Piecewise, which the scalar prover evaluates."""
+    from .catalog.row_losses import ROW_FUNCTIONS
+
+    return e.replace(lambda q: isinstance(q, ROW_FUNCTIONS), lambda q: q._eval_rewrite_as_Piecewise(*q.args))
+
+
 def prove_row(stable: sp.Expr, derived: sp.Expr, name: str, index=None) -> Proof:
     """stable == derived at K = 2, 3, 4, at every output index and (row losses) every label, each by
     the scalar prover."""
@@ -195,8 +207,10 @@ def prove_row(stable: sp.Expr, derived: sp.Expr, name: str, index=None) -> Proof
                 subs = ({index: pos} if index is not None else {}) | ({y: label} if labelled else {})
                 a, table = plain_row(to_textbook_row(stable.subs(subs), n), n)
                 b, _ = plain_row(derived.subs(subs).subs(K, n).doit(), n)
+                a, b = _open_row_functions(a), _open_row_functions(b)
                 free = sorted(a.free_symbols | b.free_symbols, key=lambda v: v.name)
-                var = next((v for v in free if v.name.startswith("x_")), free[0])  # sampled widest
+                var = next((v for v in free if v.name.startswith("x_")),  # sampled widest (over ±)
+                           next((v for v in free if not v.is_positive), free[0]))
                 p = prove(a, b, name, var)
                 if not p.ok:
                     return p
@@ -266,6 +280,9 @@ def lower(expr: sp.Expr, out_index, row_value: sp.Expr | None = None):
             body = shift(node.args[0], node.args[0])
             names[node] = fresh("l")
             reductions.append(Reduction(str(names[node]), "rest", body, k))
+        elif isinstance(node, RowScale):
+            names[node] = fresh("m")
+            reductions.append(Reduction(str(names[node]), "scale", node.args[0], k))
         return names[node]
 
     def shift(at, pattern):
@@ -284,6 +301,10 @@ def lower(expr: sp.Expr, out_index, row_value: sp.Expr | None = None):
             m = name_of(RowMax(element))
             next(r for r in reductions if r.var == str(m)).fast = False
             return c * m
+        if isinstance(e, Scaled):  # v/M: the element, and the row's scale (printed from 1/M)
+            return Scaled(transform(e.args[0], bound, scope), name_of(e.args[1]))
+        if isinstance(e, RowScale):
+            return name_of(e)
         if isinstance(e, (RowMax, RowArgMax, RowLog1pRest)):
             sym = name_of(e)
             if isinstance(e, RowMax):  # the max itself is a result (maxout): nan must propagate
@@ -306,12 +327,17 @@ def lower(expr: sp.Expr, out_index, row_value: sp.Expr | None = None):
         return e
 
     def transform(e, bound, scope):  # top-down, so an outer sum is seen before the sums inside it
-        if isinstance(e, (Centered, RowMax, RowArgMax, RowLog1pRest, sp.Sum)):
+        if isinstance(e, (Centered, RowMax, RowArgMax, RowLog1pRest, sp.Sum, Scaled, RowScale)):
             return visit(e, bound, scope)
         if not e.args or isinstance(e, sp.Indexed):
             return e
         return e.func(*[transform(a, bound, scope) for a in e.args])
 
+    # row scales named first, in a canonical order: a fused kernel then multiplies its scaled norms in
+    # the same order as the separate value kernel (the same bits)
+    scales = expr.atoms(RowScale) | (row_value.atoms(RowScale) if row_value is not None else set())
+    for rs in sorted(scales, key=sp.default_sort_key):
+        name_of(rs)
     bound = frozenset({out_index}) if out_index is not None else frozenset()
     out = transform(expr, bound, out_inner)
     if row_value is None:
@@ -464,6 +490,7 @@ class RowPrinter(NumbaPrinter):
         super().__init__(tag)
         self.row_locals: dict[str, str] = {}  # local name -> what it holds, read once per row
         self.widen = widen  # float32 data computed in float64 (row_loss.wide_float32): reads converted
+        self.summands = False  # printing a row sum's summands (_print_Pow)
 
     def _print_Indexed(self, expr):
         if expr.base.name == "w":
@@ -512,6 +539,9 @@ class RowPrinter(NumbaPrinter):
         diff = f"({self._print(a)} - {self._print(b)})"
         if a.base == b.base and a.indices[0] != b.indices[0]:  # x_k − x_y at k = y is 0, also for x_y = ±inf
             return f"({diff} if {self._print(a.indices[0])} != {self._print(b.indices[0])} else {self.const(0)})"
+        if a.base != b.base:  # two rows' elements (anchor_k − positive_k): 0 where equal, also both ±inf
+            pa, pb = self._print(a), self._print(b)
+            return f"({diff} if {pa} != {pb} else {self.const(0)})"
         return diff
 
     def _print_RowHalfDiff(self, expr):
@@ -529,7 +559,50 @@ class RowPrinter(NumbaPrinter):
         if c.is_Integer and abs(c) > 1 and (abs(c) & (abs(c) - 1)) == 0 and \
                 any(isinstance(f, sp.Pow) and f.exp.is_negative for f in sp.Mul.make_args(rest)):
             return f"(({self._print(rest)})*{self.const(c)})"
+        steps = [f for f in expr.args if type(f).__name__ == "Step"]
+        if len(steps) == 1:  # Step(z)·X as a select: 0 on the inactive side also where X is ±inf or nan
+            z = self._print(steps[0].args[0])  # (a nan z stays nan)
+            x = self._print(sp.Mul(*[f for f in expr.args if f is not steps[0]]))
+            zero = self.const(0)
+            return f"({x} if {z} > {zero} else ({zero} if {z} <= {zero} else {z}))"
         return super()._print_Mul(expr)
+
+    def _print_Pow(self, expr):
+        # |v/M|^q outside the sums (a p-norm's gradient, p < 1): where v/M is subnormal or 0 but v is
+        # not, as |v|^q·M^(−q) (scaled_abs_pow): an element 314 decades below the row's largest
+        # keeps its precision, which its negative power would magnify
+        b, q = expr.args
+        if isinstance(b, sp.Abs) and isinstance(b.args[0], Scaled) and not (q.is_number and q.is_nonnegative) \
+                and not self.summands:  # in a sum such an element adds nothing next to the max's 1
+            v, m = b.args[0].args
+            return f"scaled_abs_pow_{self.tag}({self._print(b.args[0])}, {self._print(v)}, {m}, {self._print(q)})"
+        return super()._print_Pow(expr)
+
+    def _print_Scaled(self, expr):  # v/M as v·(1/M), exact for the power of two M (rowscale)
+        v, m = expr.args
+        plain = f"scaled_{self.tag}({self._print(v)}, rcp_{m})"
+        if not isinstance(v, sp.Add):
+            return plain
+        # an element that is a sum (a_k − p_k + eps): each term scaled before they are added, the same
+        # bits where nothing over- or underflows, and finite where a_k − p_k alone would overflow
+        return f"({self.scaled_terms(v, f'rcp_{m}')} if rcp_{m} != {self.const(0)} else {plain})"
+
+    def scaled_terms(self, v: sp.Expr, factor: str) -> str:
+        """The sum v with each term (a row difference RowDiff(a, b) as a·f − b·f) multiplied by f."""
+        out = []
+        for t in v.args:
+            if isinstance(t, RowDiff):
+                a, b = t.args
+                pa, pb = self._print(a), self._print(b)
+                diff = f"({pa}*{factor} - {pb}*{factor})"
+                if a.base == b.base:
+                    cond = f"{self._print(a.indices[0])} != {self._print(b.indices[0])}"
+                else:
+                    cond = f"{pa} != {pb}"
+                out.append(f"({diff} if {cond} else {self.const(0)})")
+            else:
+                out.append(f"{self._print(t)}*{factor}")
+        return "(" + " + ".join(out) + ")"
 
     def _print_ZeroGuard(self, expr):
         c, v = expr.args  # 0 for c = 0 and v = ±inf; nan stays nan (v != v)
@@ -563,7 +636,9 @@ def _reduction_lines(p: RowPrinter, red: Reduction) -> list[str]:
     and sums nested inside an enclosing loop."""
     zero, ninf = p.const(0), p.const(float("-inf"))
     v = str(red.loop_index)
+    p.summands = red.kind in ("sum", "rest")
     body = p.doprint(fold_constants(red.body))
+    p.summands = False
     inner = [f"    {line}" for sub in (red.inner or []) for line in _reduction_lines(p, sub)]
     if red.kind == "max":  # a nan anywhere in the row makes the max nan (Python's max would skip it)
         return [f"{red.var} = {ninf}", f"for {v} in range(n):", f"    z = {body}",
@@ -703,8 +778,10 @@ def _buffered_lines(p: RowPrinter, group: list[Reduction], buf: int, out_exprs: 
         if needed(full):
             reuse.setdefault(full.subs(index, out_index), sp.Symbol(f"buf[{slot}, {out_index}]"))
     lines = [f"for {v} in range(n):"]
+    p.summands = True
     lines += [f"    {t} = {p.doprint(e)}" for t, e in temps]
     lines += [f"    buf[{slot}, {v}] = {p.doprint(e)}" for e, slot in row_of.items()]
+    p.summands = False
     lines += [f"    buf[{slot}, {v}] = {t}" for t, slot in extra]
     for r in group:
         if r.var in excluded:
@@ -730,6 +807,24 @@ def _max_lines(p: RowPrinter, red: Reduction, buf: int):
             f"{red.var} = fmax_{p.tag}(buf[{buf}])"], 1
 
 
+def _scale_lines(p: RowPrinter, red: Reduction, buf: int):
+    """A max-scaled sum's scale (symact.rowscale): the largest |element| over the row (``fmaxabs``,
+    vectorized; the element materialized first unless it is a plain row element), the power of two
+    at or below it, and its reciprocal, exact. Returns the lines and the buffer rows used."""
+    body, v, m = red.body, str(red.loop_index), red.var
+    tail = [f"{m} = row_scale_{p.tag}({m})", f"rcp_{m} = {p.const(1)}/{m}"]
+    if isinstance(body, sp.Indexed) and body.indices[0] == red.loop_index:
+        return [f"{m} = fmaxabs_{p.tag}({body.base}[r])", *tail], 0
+    if isinstance(body, sp.Add):  # a sum of terms (a_k − p_k + eps): its max by halves, which cannot
+        # overflow, and the scale doubled (inf where a_k − p_k overflows: 1/M is then exact, 2^-1024)
+        half = p.const(0.5)
+        return [f"for {v} in range(n):", f"    buf[{buf}, {v}] = {p.scaled_terms(fold_constants(body), half)}",
+                f"{m} = fmaxabs_{p.tag}(buf[{buf}])", f"{m} = row_scale_{p.tag}({m})",
+                f"rcp_{m} = {half}/{m}", f"{m} = {m}*{p.const(2)}"], 1
+    return [f"for {v} in range(n):", f"    buf[{buf}, {v}] = {p.doprint(fold_constants(body))}",
+            f"{m} = fmaxabs_{p.tag}(buf[{buf}])", *tail], 1
+
+
 def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, scalar: bool,
              out_inner: list[Reduction] = (), row_value: sp.Expr | None = None,
              divisor: str | None = None, loss: bool = False, widen: bool = False) -> tuple[list[str], int]:
@@ -748,6 +843,8 @@ def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, sca
         if _plain_sum(red):
             more, used, found = _buffered_lines(p, group, nbuf, [out, row_value], out_index)
             reuse.update(found)
+        elif red.kind == "scale":
+            more, used = _scale_lines(p, red, nbuf)
         elif red.kind == "max" and red.fast:
             more, used = _max_lines(p, red, nbuf)
         else:

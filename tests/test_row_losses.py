@@ -244,6 +244,10 @@ def _row_truths(name: str, kind: str, n: int, label):
     powers = [f for f in e.atoms(sp.Pow) if not f.exp.is_Integer]
     out["powers"] = Row(sp.Add(*[sp.Abs(f.exp * sp.log(sp.Abs(f.base))) for f in powers]), every, scalars) \
         if powers else None
+    # the other side of a kink: every max(0, z) taken as z (the gradient where the loss is active)
+    active = e.replace(lambda q: type(q).__name__ == "Ramp", lambda q: q.args[0])
+    out["active"] = {arg: [Row(sp.diff(active, base[a]), every, scalars) for a in range(n)]
+                     for arg, base in loss.inputs} if active != e else None
     return out, scalars
 
 
@@ -278,40 +282,10 @@ def _sweep_cases(loss, dtype):
                             yield kind, params, inputs, target, weight
 
 
-# Known non-finite or lost results where the truth is finite, at the extremes, not fixed yet (reported;
-# the fix is max-scaling of the sums of squares and p-th powers, issue 18 item 4): (loss, output: None
-# for the value or the input differentiated) -> condition on the inputs and dtype.
-def _norm_out_of_range(inputs, dtype):
-    """float64 rows with elements beyond 1e150 or below 1e-150: their squares (p-th powers) over- or
-    underflow. float32 kernels of these losses compute in float64 (row_loss.wide_float32) and are
-    exact there; float64 would need max-scaled sums."""
-    return dtype == np.float64 and any(abs(v) > 1e150 or 0 < abs(v) < 1e-150 for r in inputs for v in r
-                                       if math.isfinite(v))
-
-
-def _norm_not_finite(inputs, dtype):
-    """_norm_out_of_range, or a row holding ±inf: the norm is inf and inf/inf is nan where the limit
-    (cos → ±1 along that axis) is finite."""
-    return _norm_out_of_range(inputs, dtype) or any(math.isinf(v) for r in inputs for v in r)
-
-
-def _class_sum_overflows(inputs, dtype):
-    """The row's per-class terms (each about |x_k| where |x_k| is large) sum past the dtype's max before
-    the division by C: multilabel_soft_margin_loss([max, 0, -max]) is inf where the mean 2max/3 is finite
-    (the row pipeline takes 1/C out of the sum)."""
-    return sum(abs(v) for r in inputs for v in r if math.isfinite(v)) > float(np.finfo(dtype).max)
-
-
-KNOWN = {**{(name, arg): _norm_not_finite for name, args in (("cosine_embedding_loss", (None, "input1", "input2")),
-                                                             ("triplet_margin_loss", (None, "anchor", "positive",
-                                                                                      "negative")))
-            for arg in args},
-         ("multilabel_soft_margin_loss", None): _class_sum_overflows}
-
-
 def _sweep(loss, dtype):
     u = unit_roundoff(dtype)
-    worst, failures, known = 0.0, [], set()
+    tiniest = float(np.finfo(dtype).smallest_subnormal)
+    worst, failures = 0.0, []
     for kind, params, inputs, target, weight in _sweep_cases(loss, dtype):
         n = len(inputs[0])
         label = target if kind == "label" else None
@@ -349,24 +323,24 @@ def _sweep(loss, dtype):
                     continue  # 0·inf of the textbook form at an infinite input: checked by the limits below
                 mag = magnitude.magnitude(values + data, scal) or 0
                 allowance = 2 * u * (kappa + mag) if log_type else 2 * u * (1 + kappa) * mag
-                if arg is None and isinstance(t, mpmath.mpf) and abs(t) <= allowance:
+                if arg is None and (t == 0 or isinstance(t, mpmath.mpf) and
+                                    (abs(t) <= allowance or 2 * abs(t) < tiniest)):
                     # the loss is 0 to within its own rounding: which side of a kink (max(0, ·)) the
                     # row lies on is not decided by the data, and the gradient may be either side's
                     at_kink = True
                 ok, err = judge(v, t, dtype, allowance)
                 if not ok and at_kink and arg is not None and v == 0:
                     ok = True
+                if not ok and at_kink and arg is not None and truths["active"] is not None:
+                    other = truths["active"][arg][c](values + data, scal)
+                    ok = other is not None and judge(v, other, dtype, allowance)[0]
                 if not ok and any(math.isnan(q) for q in values) and math.isnan(v):
                     ok = True  # a nan input: nan, or the value where the formula does not read it
                 if ok:
                     worst = max(worst, err)
                     continue
-                cond = KNOWN.get((loss.name, arg))
-                if cond is not None and cond(inputs, dtype):
-                    known.add((loss.name, arg))
-                    continue
                 failures.append((kind, params, inputs, target, weight, arg, c, v, mpmath.nstr(mpmath.mpf(t), 17), err))
-    return worst, failures, known
+    return worst, failures
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
@@ -380,13 +354,11 @@ def test_row_losses_against_mpmath(loss, dtype):
     shift rounds it, e^z carries u·|z|; plus Σ|b·ln a| over the formula's powers a^b with non-integer
     b: a p-norm's exponent 1/p itself rounds), or for a log of a softmax 2u·(κ + T) absolute.
     nan in a row gives nan (or the value, where the formula does not read that element). Where the loss
-    is 0 to within that bound (a kink of max(0, ·) inside the rounding), a gradient may be the other
-    side's (0). KNOWN lists the extremes not fixed here, each checked to still fail."""
-    worst, failures, known = _sweep(loss, dtype)
+    is 0 to within that bound or rounds to 0 in the dtype (a kink of max(0, ·) inside the rounding:
+    the data do not decide the side), a gradient may be either side's (0, or every max(0, z) taken
+    as z)."""
+    worst, failures = _sweep(loss, dtype)
     assert not failures, failures[:8]
-    if dtype == np.float64:
-        stale = {k for k in KNOWN if k[0] == loss.name} - known
-        assert not stale, f"{sorted(stale)} no longer fail: remove them from KNOWN"
 
 
 def test_cross_entropy_keeps_the_tiny_loss():

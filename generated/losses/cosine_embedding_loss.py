@@ -10,19 +10,19 @@ cos uses PyTorch's 1e-12 added to each squared norm, so zero rows give cos = 0, 
 cosine_embedding_loss_pm1:
     derived:  Piecewise((1 - Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)), Eq(s, 1)), (Ramp(-margin + Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12))), True))
     emitted:  Piecewise((1 - Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)), Eq(s, 1)), (Ramp(-margin + Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12))), True))
-    proof:    no rewrite needed: the derived form is emitted
+    proof:    no rewrite needed: the derived form is emitted; max-scaled sums: K = 2, 3, 4 at every index: numeric
     checked:  the definition
 
 cosine_embedding_loss_pm1_grad_input1:
     derived:  Piecewise((-input2[i]/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)) + input1[i]*Sum(input1[k]*input2[k], (k, 0, K - 1))/((Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)**(3/2)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)), Eq(s, 1)), ((input2[i]/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)) - input1[i]*Sum(input1[k]*input2[k], (k, 0, K - 1))/((Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)**(3/2)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)))*Step(-margin + Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12))), True))
     emitted:  Piecewise((-input2[i]/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)) + input1[i]*Sum(input1[k]*input2[k], (k, 0, K - 1))/((Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)**(3/2)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)), Eq(s, 1)), ((input2[i]/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)) - input1[i]*Sum(input1[k]*input2[k], (k, 0, K - 1))/((Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)**(3/2)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)))*Step(-margin + Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12))), True))
-    proof:    no rewrite needed: the derived form is emitted
+    proof:    no rewrite needed: the derived form is emitted; max-scaled sums: K = 2, 3, 4 at every index: numeric
     checked:  K = 2, 3, 4, every index: structural
 
 cosine_embedding_loss_pm1_grad_input2:
     derived:  Piecewise((-input1[i]/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)) + input2[i]*Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)**(3/2)), Eq(s, 1)), ((input1[i]/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)) - input2[i]*Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)**(3/2)))*Step(-margin + Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12))), True))
     emitted:  Piecewise((-input1[i]/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)) + input2[i]*Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)**(3/2)), Eq(s, 1)), ((input1[i]/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)) - input2[i]*Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12)**(3/2)))*Step(-margin + Sum(input1[k]*input2[k], (k, 0, K - 1))/(sqrt(Sum(input1[k]**2, (k, 0, K - 1)) + 1.0e-12)*sqrt(Sum(input2[k]**2, (k, 0, K - 1)) + 1.0e-12))), True))
-    proof:    no rewrite needed: the derived form is emitted
+    proof:    no rewrite needed: the derived form is emitted; max-scaled sums: K = 2, 3, 4 at every index: numeric
     checked:  K = 2, 3, 4, every index: structural
 """
 import math
@@ -32,7 +32,7 @@ from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
-from .._runtime import exp_f32, exp_f64, wide_vectors
+from .._runtime import exp_f32, exp_f64, fmaxabs_f32, fmaxabs_f64, row_scale_f32, row_scale_f64, scaled_abs_pow_f32, scaled_abs_pow_f64, scaled_f32, scaled_f64, scaled_pow_f32, scaled_pow_f64, wide_vectors
 
 
 @njit(cache=True, error_model="numpy")
@@ -42,14 +42,22 @@ def _cosine_embedding_loss_pm1_rows_f32(input1, input2, s, margin, out):
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
-            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
-            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
+        out[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -59,14 +67,22 @@ def _cosine_embedding_loss_pm1_prows_f32(input1, input2, s, margin, out):
         wide_vectors()
         buf = np.empty((3, n), np.float64)
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
-            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
-            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
+        out[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -76,14 +92,22 @@ def _cosine_embedding_loss_pm1_rows_f64(input1, input2, s, margin, out):
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
+        out[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -93,32 +117,50 @@ def _cosine_embedding_loss_pm1_prows_f64(input1, input2, s, margin, out):
         wide_vectors()
         buf = np.empty((3, n), np.float64)
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
-        out[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
+        out[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_grad_input1_rows_f32(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
-    buf = np.empty((3, n), np.float64)
+    buf = np.empty((5, n), np.float64)
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
-            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
-            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+            buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -126,35 +168,55 @@ def _cosine_embedding_loss_pm1_grad_input1_prows_f32(input1, input2, s, margin, 
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         wide_vectors()
-        buf = np.empty((3, n), np.float64)
+        buf = np.empty((5, n), np.float64)
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
-            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
-            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+            buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_grad_input1_rows_f64(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
-    buf = np.empty((3, n), np.float64)
+    buf = np.empty((5, n), np.float64)
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+            buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -162,35 +224,55 @@ def _cosine_embedding_loss_pm1_grad_input1_prows_f64(input1, input2, s, margin, 
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         wide_vectors()
-        buf = np.empty((3, n), np.float64)
+        buf = np.empty((5, n), np.float64)
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+            buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_grad_input2_rows_f32(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
-    buf = np.empty((3, n), np.float64)
+    buf = np.empty((5, n), np.float64)
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
-            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
-            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+            buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((s4*np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - np.float64(input1[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + np.float64(input1[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
+            out[r, i] = ((-buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) + buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if (s_r == 1.0) else (buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) - buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -198,35 +280,55 @@ def _cosine_embedding_loss_pm1_grad_input2_prows_f32(input1, input2, s, margin, 
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         wide_vectors()
-        buf = np.empty((3, n), np.float64)
+        buf = np.empty((5, n), np.float64)
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
-            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
-            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+            buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((s4*np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - np.float64(input1[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + np.float64(input1[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
+            out[r, i] = ((-buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) + buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if (s_r == 1.0) else (buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) - buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_grad_input2_rows_f64(input1, input2, s, margin, gd, out):
     n = input1.shape[1]
-    buf = np.empty((3, n), np.float64)
+    buf = np.empty((5, n), np.float64)
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+            buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
+            out[r, i] = ((-buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) + buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if (s_r == 1.0) else (buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) - buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -234,36 +336,56 @@ def _cosine_embedding_loss_pm1_grad_input2_prows_f64(input1, input2, s, margin, 
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         wide_vectors()
-        buf = np.empty((3, n), np.float64)
+        buf = np.empty((5, n), np.float64)
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+            buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
         for i in range(n):
-            out[r, i] = ((s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) - input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input2[r, i]/(math.sqrt(s0 + 1e-12)*(s2 + 1e-12)**(1.5)) + input1[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
+            out[r, i] = ((-buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) + buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if (s_r == 1.0) else (buf[3, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -0.5) - buf[4, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, -1.0, -1.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f32(input1, input2, s, margin, gd, vout, out):
     n = input1.shape[1]
-    buf = np.empty((3, n), np.float64)
+    buf = np.empty((5, n), np.float64)
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
-            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
-            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+            buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
+        vout[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
         for i in range(n):
-            out[r, i] = ((s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -271,37 +393,57 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f32(input1, input2, s, marg
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         wide_vectors()
-        buf = np.empty((3, n), np.float64)
+        buf = np.empty((5, n), np.float64)
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (np.float64(input1[r, k])*np.float64(input1[r, k]))
-            buf[1, k] = (np.float64(input2[r, k])*np.float64(input2[r, k]))
-            buf[2, k] = np.float64(input1[r, k])*np.float64(input2[r, k])
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
+            c0 = scaled_f64(np.float64(input1[r, k]), rcp_m0)
+            c1 = scaled_f64(np.float64(input2[r, k]), rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+            buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
+        vout[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
         for i in range(n):
-            out[r, i] = ((s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*np.float64(input1[r, i])/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + np.float64(input2[r, i])/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _cosine_embedding_loss_pm1_fwd_grad_input1_rows_f64(input1, input2, s, margin, gd, vout, out):
     n = input1.shape[1]
-    buf = np.empty((3, n), np.float64)
+    buf = np.empty((5, n), np.float64)
     for r in range(input1.shape[0]):
         wide_vectors()
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+            buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
+        vout[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
         for i in range(n):
-            out[r, i] = ((s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -309,18 +451,28 @@ def _cosine_embedding_loss_pm1_fwd_grad_input1_prows_f64(input1, input2, s, marg
     n = input1.shape[1]
     for r in prange(input1.shape[0]):
         wide_vectors()
-        buf = np.empty((3, n), np.float64)
+        buf = np.empty((5, n), np.float64)
         s_r = s[r]
+        m0 = fmaxabs_f64(input1[r])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 1.0/m0
+        m2 = fmaxabs_f64(input2[r])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 1.0/m2
         for k in range(n):
-            buf[0, k] = (input1[r, k]*input1[r, k])
-            buf[1, k] = (input2[r, k]*input2[r, k])
-            buf[2, k] = input1[r, k]*input2[r, k]
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        s4 = fsum_f64(buf[2])
-        vout[r] = (-s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) <= 0.0 else -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))) + 0.0
+            c0 = scaled_f64(input1[r, k], rcp_m0)
+            c1 = scaled_f64(input2[r, k], rcp_m2)
+            buf[0, k] = (c0*c0)
+            buf[1, k] = (c1*c1)
+            buf[2, k] = c0*c1
+            buf[3, k] = c0
+            buf[4, k] = c1
+        s4 = fsum_f64(buf[0])
+        s6 = fsum_f64(buf[1])
+        s8 = fsum_f64(buf[2])
+        vout[r] = (-s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + 1.0 if (s_r == 1.0) else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5))) + 0.0
         for i in range(n):
-            out[r, i] = ((s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) - input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) if (s_r == 1.0) else (-s4*input1[r, i]/((s0 + 1e-12)**(1.5)*math.sqrt(s2 + 1e-12)) + input2[r, i]/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)))*(1.0 if -margin + s4/(math.sqrt(s0 + 1e-12)*math.sqrt(s2 + 1e-12)) > 0.0 else 0.0)))/gd
+            out[r, i] = ((buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) - buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if (s_r == 1.0) else (-buf[3, i]*s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -1.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) + buf[4, i]*scaled_pow_f64(m0, s4, 1e-12, 2.0, -1.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) > 0.0 else (0.0 if -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5) <= 0.0 else -margin + s8*scaled_pow_f64(m0, s4, 1e-12, 2.0, 0.0, -0.5)*scaled_pow_f64(m2, s6, 1e-12, 2.0, 0.0, -0.5)))))/gd
 
 
 _LOOPS = {

@@ -97,7 +97,7 @@ def _multiclass_hinge_loss_label_grad_input_rows_f32(x, y, w, margin, gd, out):
             buf[0, k] = (np.float32(1.0) if margin + ((x[r, k] - x[r, y_r]) if k != y_r else np.float32(0.0)) > np.float32(0.0) else np.float32(0.0))
         s0 = fsum_f32(buf[0])
         for i in range(n):
-            out[r, i] = (((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) != -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0)))/gd
+            out[r, i] = (((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + ((np.float32(1.0) if i == y_r else np.float32(0.0)) if margin > np.float32(0.0) else (np.float32(0.0) if margin <= np.float32(0.0) else margin)))*w_y if w_y != np.float32(0.0) or -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + ((np.float32(1.0) if i == y_r else np.float32(0.0)) if margin > np.float32(0.0) else (np.float32(0.0) if margin <= np.float32(0.0) else margin)) != -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + ((np.float32(1.0) if i == y_r else np.float32(0.0)) if margin > np.float32(0.0) else (np.float32(0.0) if margin <= np.float32(0.0) else margin)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -112,7 +112,7 @@ def _multiclass_hinge_loss_label_grad_input_prows_f32(x, y, w, margin, gd, out):
             buf[0, k] = (np.float32(1.0) if margin + ((x[r, k] - x[r, y_r]) if k != y_r else np.float32(0.0)) > np.float32(0.0) else np.float32(0.0))
         s0 = fsum_f32(buf[0])
         for i in range(n):
-            out[r, i] = (((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) != -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0)))/gd
+            out[r, i] = (((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + ((np.float32(1.0) if i == y_r else np.float32(0.0)) if margin > np.float32(0.0) else (np.float32(0.0) if margin <= np.float32(0.0) else margin)))*w_y if w_y != np.float32(0.0) or -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + ((np.float32(1.0) if i == y_r else np.float32(0.0)) if margin > np.float32(0.0) else (np.float32(0.0) if margin <= np.float32(0.0) else margin)) != -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + ((np.float32(1.0) if i == y_r else np.float32(0.0)) if margin > np.float32(0.0) else (np.float32(0.0) if margin <= np.float32(0.0) else margin)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -127,7 +127,7 @@ def _multiclass_hinge_loss_label_grad_input_rows_f64(x, y, w, margin, gd, out):
             buf[0, k] = (1.0 if margin + ((x[r, k] - x[r, y_r]) if k != y_r else 0.0) > 0.0 else 0.0)
         s0 = fsum_f64(buf[0])
         for i in range(n):
-            out[r, i] = (((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y if w_y != 0.0 or -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) != -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) else 0.0))/gd
+            out[r, i] = (((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + ((1.0 if i == y_r else 0.0) if margin > 0.0 else (0.0 if margin <= 0.0 else margin)))*w_y if w_y != 0.0 or -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + ((1.0 if i == y_r else 0.0) if margin > 0.0 else (0.0 if margin <= 0.0 else margin)) != -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + ((1.0 if i == y_r else 0.0) if margin > 0.0 else (0.0 if margin <= 0.0 else margin)) else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -142,7 +142,7 @@ def _multiclass_hinge_loss_label_grad_input_prows_f64(x, y, w, margin, gd, out):
             buf[0, k] = (1.0 if margin + ((x[r, k] - x[r, y_r]) if k != y_r else 0.0) > 0.0 else 0.0)
         s0 = fsum_f64(buf[0])
         for i in range(n):
-            out[r, i] = (((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y if w_y != 0.0 or -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) != -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) else 0.0))/gd
+            out[r, i] = (((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + ((1.0 if i == y_r else 0.0) if margin > 0.0 else (0.0 if margin <= 0.0 else margin)))*w_y if w_y != 0.0 or -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + ((1.0 if i == y_r else 0.0) if margin > 0.0 else (0.0 if margin <= 0.0 else margin)) != -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + ((1.0 if i == y_r else 0.0) if margin > 0.0 else (0.0 if margin <= 0.0 else margin)) else 0.0))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -160,7 +160,7 @@ def _multiclass_hinge_loss_label_fwd_grad_input_rows_f32(x, y, w, margin, gd, vo
         s2 = fsum_f32(buf[1])
         vout[r] = (np.float32(2.0)*s2*w_y if w_y != np.float32(0.0) or np.float32(2.0)*s2 != np.float32(2.0)*s2 else np.float32(0.0)) + np.float32(0.0)
         for i in range(n):
-            out[r, i] = (((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) != -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0)))/gd
+            out[r, i] = (((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + ((np.float32(1.0) if i == y_r else np.float32(0.0)) if margin > np.float32(0.0) else (np.float32(0.0) if margin <= np.float32(0.0) else margin)))*w_y if w_y != np.float32(0.0) or -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + ((np.float32(1.0) if i == y_r else np.float32(0.0)) if margin > np.float32(0.0) else (np.float32(0.0) if margin <= np.float32(0.0) else margin)) != -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + ((np.float32(1.0) if i == y_r else np.float32(0.0)) if margin > np.float32(0.0) else (np.float32(0.0) if margin <= np.float32(0.0) else margin)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -178,7 +178,7 @@ def _multiclass_hinge_loss_label_fwd_grad_input_prows_f32(x, y, w, margin, gd, v
         s2 = fsum_f32(buf[1])
         vout[r] = (np.float32(2.0)*s2*w_y if w_y != np.float32(0.0) or np.float32(2.0)*s2 != np.float32(2.0)*s2 else np.float32(0.0)) + np.float32(0.0)
         for i in range(n):
-            out[r, i] = (((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)))*w_y if w_y != np.float32(0.0) or -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) != -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + (np.float32(1.0) if i == y_r else np.float32(0.0))*(np.float32(1.0) if margin > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0)))/gd
+            out[r, i] = (((-buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + ((np.float32(1.0) if i == y_r else np.float32(0.0)) if margin > np.float32(0.0) else (np.float32(0.0) if margin <= np.float32(0.0) else margin)))*w_y if w_y != np.float32(0.0) or -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + ((np.float32(1.0) if i == y_r else np.float32(0.0)) if margin > np.float32(0.0) else (np.float32(0.0) if margin <= np.float32(0.0) else margin)) != -buf[0, i]*(np.float32(1.0) if i == y_r else np.float32(0.0)) + buf[0, i] - s0*(np.float32(1.0) if i == y_r else np.float32(0.0)) + ((np.float32(1.0) if i == y_r else np.float32(0.0)) if margin > np.float32(0.0) else (np.float32(0.0) if margin <= np.float32(0.0) else margin)) else np.float32(0.0)))/gd
 
 
 @njit(cache=True, error_model="numpy")
@@ -196,7 +196,7 @@ def _multiclass_hinge_loss_label_fwd_grad_input_rows_f64(x, y, w, margin, gd, vo
         s2 = fsum_f64(buf[1])
         vout[r] = (2.0*s2*w_y if w_y != 0.0 or 2.0*s2 != 2.0*s2 else 0.0) + 0.0
         for i in range(n):
-            out[r, i] = (((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y if w_y != 0.0 or -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) != -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) else 0.0))/gd
+            out[r, i] = (((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + ((1.0 if i == y_r else 0.0) if margin > 0.0 else (0.0 if margin <= 0.0 else margin)))*w_y if w_y != 0.0 or -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + ((1.0 if i == y_r else 0.0) if margin > 0.0 else (0.0 if margin <= 0.0 else margin)) != -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + ((1.0 if i == y_r else 0.0) if margin > 0.0 else (0.0 if margin <= 0.0 else margin)) else 0.0))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -214,7 +214,7 @@ def _multiclass_hinge_loss_label_fwd_grad_input_prows_f64(x, y, w, margin, gd, v
         s2 = fsum_f64(buf[1])
         vout[r] = (2.0*s2*w_y if w_y != 0.0 or 2.0*s2 != 2.0*s2 else 0.0) + 0.0
         for i in range(n):
-            out[r, i] = (((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0))*w_y if w_y != 0.0 or -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) != -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + (1.0 if i == y_r else 0.0)*(1.0 if margin > 0.0 else 0.0) else 0.0))/gd
+            out[r, i] = (((-buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + ((1.0 if i == y_r else 0.0) if margin > 0.0 else (0.0 if margin <= 0.0 else margin)))*w_y if w_y != 0.0 or -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + ((1.0 if i == y_r else 0.0) if margin > 0.0 else (0.0 if margin <= 0.0 else margin)) != -buf[0, i]*(1.0 if i == y_r else 0.0) + buf[0, i] - s0*(1.0 if i == y_r else 0.0) + ((1.0 if i == y_r else 0.0) if margin > 0.0 else (0.0 if margin <= 0.0 else margin)) else 0.0))/gd
 
 
 _LOOPS = {

@@ -93,16 +93,16 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f32(x, t, gd, out):
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
-                s0 += ((np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k] if t[r, k] != np.float32(0.0) or (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+                s0 += ((t[r, k] if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else (np.float32(0.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0))) if t[r, k] != np.float32(0.0) or (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s1 = np.float32(0.0)
             for j in range(n):
-                s1 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+                s1 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else (np.float32(0.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0))) if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s2 = np.float32(0.0)
             for k in range(n):
                 s2 += (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
             s3 = np.float32(0.0)
             for j in range(n):
-                s3 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+                s3 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else (np.float32(0.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0))) if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != np.float32(0.0) or s0 != s0 else np.float32(0.0)) + (-s1*t[r, i] if t[r, i] != np.float32(0.0) or -s1 != -s1 else np.float32(0.0)) + (-s2*t[r, i] if t[r, i] != np.float32(0.0) or -s2 != -s2 else np.float32(0.0)))/np.float32(n))/gd
 
 
@@ -114,16 +114,16 @@ def _multilabel_hinge_loss_mask_grad_input_prows_f32(x, t, gd, out):
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
-                s0 += ((np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k] if t[r, k] != np.float32(0.0) or (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+                s0 += ((t[r, k] if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else (np.float32(0.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0))) if t[r, k] != np.float32(0.0) or (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s1 = np.float32(0.0)
             for j in range(n):
-                s1 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+                s1 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else (np.float32(0.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0))) if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s2 = np.float32(0.0)
             for k in range(n):
                 s2 += (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
             s3 = np.float32(0.0)
             for j in range(n):
-                s3 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+                s3 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else (np.float32(0.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0))) if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != np.float32(0.0) or s0 != s0 else np.float32(0.0)) + (-s1*t[r, i] if t[r, i] != np.float32(0.0) or -s1 != -s1 else np.float32(0.0)) + (-s2*t[r, i] if t[r, i] != np.float32(0.0) or -s2 != -s2 else np.float32(0.0)))/np.float32(n))/gd
 
 
@@ -135,16 +135,16 @@ def _multilabel_hinge_loss_mask_grad_input_rows_f64(x, t, gd, out):
         for i in range(n):
             s0 = 0.0
             for k in range(n):
-                s0 += ((1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)*t[r, k] if t[r, k] != 0.0 or (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+                s0 += ((t[r, k] if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else (0.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0)) if t[r, k] != 0.0 or (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s1 = 0.0
             for j in range(n):
-                s1 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+                s1 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else (0.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 <= 0.0 else ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0)) if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s2 = 0.0
             for k in range(n):
                 s2 += (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)
             s3 = 0.0
             for j in range(n):
-                s3 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+                s3 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else (0.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 <= 0.0 else ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0)) if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != 0.0 or s0 != s0 else 0.0) + (-s1*t[r, i] if t[r, i] != 0.0 or -s1 != -s1 else 0.0) + (-s2*t[r, i] if t[r, i] != 0.0 or -s2 != -s2 else 0.0))/n)/gd
 
 
@@ -156,16 +156,16 @@ def _multilabel_hinge_loss_mask_grad_input_prows_f64(x, t, gd, out):
         for i in range(n):
             s0 = 0.0
             for k in range(n):
-                s0 += ((1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)*t[r, k] if t[r, k] != 0.0 or (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+                s0 += ((t[r, k] if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else (0.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0)) if t[r, k] != 0.0 or (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s1 = 0.0
             for j in range(n):
-                s1 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+                s1 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else (0.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 <= 0.0 else ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0)) if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s2 = 0.0
             for k in range(n):
                 s2 += (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)
             s3 = 0.0
             for j in range(n):
-                s3 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+                s3 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else (0.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 <= 0.0 else ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0)) if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != 0.0 or s0 != s0 else 0.0) + (-s1*t[r, i] if t[r, i] != 0.0 or -s1 != -s1 else 0.0) + (-s2*t[r, i] if t[r, i] != 0.0 or -s2 != -s2 else 0.0))/n)/gd
 
 
@@ -184,16 +184,16 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f32(x, t, gd, vout, out):
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
-                s0 += ((np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k] if t[r, k] != np.float32(0.0) or (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+                s0 += ((t[r, k] if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else (np.float32(0.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0))) if t[r, k] != np.float32(0.0) or (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s1 = np.float32(0.0)
             for j in range(n):
-                s1 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+                s1 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else (np.float32(0.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0))) if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s2 = np.float32(0.0)
             for k in range(n):
                 s2 += (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
             s3 = np.float32(0.0)
             for j in range(n):
-                s3 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+                s3 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else (np.float32(0.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0))) if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != np.float32(0.0) or s0 != s0 else np.float32(0.0)) + (-s1*t[r, i] if t[r, i] != np.float32(0.0) or -s1 != -s1 else np.float32(0.0)) + (-s2*t[r, i] if t[r, i] != np.float32(0.0) or -s2 != -s2 else np.float32(0.0)))/np.float32(n))/gd
 
 
@@ -212,16 +212,16 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f32(x, t, gd, vout, out):
         for i in range(n):
             s0 = np.float32(0.0)
             for k in range(n):
-                s0 += ((np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, k] if t[r, k] != np.float32(0.0) or (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+                s0 += ((t[r, k] if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else (np.float32(0.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0))) if t[r, k] != np.float32(0.0) or (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s1 = np.float32(0.0)
             for j in range(n):
-                s1 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+                s1 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else (np.float32(0.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0))) if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             s2 = np.float32(0.0)
             for k in range(n):
                 s2 += (np.float32(1.0) if ((x[r, k] - x[r, i]) if k != i else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))
             s3 = np.float32(0.0)
             for j in range(n):
-                s3 += ((np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0))*t[r, j] if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
+                s3 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else (np.float32(0.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) <= np.float32(0.0) else ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0))) if t[r, j] != np.float32(0.0) or (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) != (np.float32(1.0) if ((x[r, i] - x[r, j]) if i != j else np.float32(0.0)) + np.float32(1.0) > np.float32(0.0) else np.float32(0.0)) else np.float32(0.0))
             out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != np.float32(0.0) or s0 != s0 else np.float32(0.0)) + (-s1*t[r, i] if t[r, i] != np.float32(0.0) or -s1 != -s1 else np.float32(0.0)) + (-s2*t[r, i] if t[r, i] != np.float32(0.0) or -s2 != -s2 else np.float32(0.0)))/np.float32(n))/gd
 
 
@@ -240,16 +240,16 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_rows_f64(x, t, gd, vout, out):
         for i in range(n):
             s0 = 0.0
             for k in range(n):
-                s0 += ((1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)*t[r, k] if t[r, k] != 0.0 or (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+                s0 += ((t[r, k] if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else (0.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0)) if t[r, k] != 0.0 or (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s1 = 0.0
             for j in range(n):
-                s1 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+                s1 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else (0.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 <= 0.0 else ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0)) if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s2 = 0.0
             for k in range(n):
                 s2 += (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)
             s3 = 0.0
             for j in range(n):
-                s3 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+                s3 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else (0.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 <= 0.0 else ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0)) if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != 0.0 or s0 != s0 else 0.0) + (-s1*t[r, i] if t[r, i] != 0.0 or -s1 != -s1 else 0.0) + (-s2*t[r, i] if t[r, i] != 0.0 or -s2 != -s2 else 0.0))/n)/gd
 
 
@@ -268,16 +268,16 @@ def _multilabel_hinge_loss_mask_fwd_grad_input_prows_f64(x, t, gd, vout, out):
         for i in range(n):
             s0 = 0.0
             for k in range(n):
-                s0 += ((1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)*t[r, k] if t[r, k] != 0.0 or (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+                s0 += ((t[r, k] if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else (0.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 <= 0.0 else ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0)) if t[r, k] != 0.0 or (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s1 = 0.0
             for j in range(n):
-                s1 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+                s1 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else (0.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 <= 0.0 else ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0)) if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             s2 = 0.0
             for k in range(n):
                 s2 += (1.0 if ((x[r, k] - x[r, i]) if k != i else 0.0) + 1.0 > 0.0 else 0.0)
             s3 = 0.0
             for j in range(n):
-                s3 += ((1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0)*t[r, j] if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
+                s3 += ((t[r, j] if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else (0.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 <= 0.0 else ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0)) if t[r, j] != 0.0 or (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) != (1.0 if ((x[r, i] - x[r, j]) if i != j else 0.0) + 1.0 > 0.0 else 0.0) else 0.0)
             out[r, i] = ((s3 + (s0*t[r, i] if t[r, i] != 0.0 or s0 != s0 else 0.0) + (-s1*t[r, i] if t[r, i] != 0.0 or -s1 != -s1 else 0.0) + (-s2*t[r, i] if t[r, i] != 0.0 or -s2 != -s2 else 0.0))/n)/gd
 
 

@@ -10,25 +10,25 @@ PyTorch's swap option is not offered.
 triplet_margin_loss_none:
     derived:  Ramp(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))
     emitted:  Ramp(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))
-    proof:    no rewrite needed: the derived form is emitted
+    proof:    no rewrite needed: the derived form is emitted; max-scaled sums: K = 2, 3, 4 at every index: numeric
     checked:  the definition
 
 triplet_margin_loss_none_grad_anchor:
     derived:  (Abs(eps + anchor[i] - positive[i])**p*sign(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))) - Abs(eps + anchor[i] - negative[i])**p*sign(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))))*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))
     emitted:  (Abs(eps + anchor[i] - positive[i])**p*sign(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))) - Abs(eps + anchor[i] - negative[i])**p*sign(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))))*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))
-    proof:    no rewrite needed: the derived form is emitted
+    proof:    no rewrite needed: the derived form is emitted; max-scaled sums: K = 2, 3, 4 at every index: numeric
     checked:  K = 2, 3, 4, every index: structural
 
 triplet_margin_loss_none_grad_positive:
     derived:  -Abs(eps + anchor[i] - positive[i])**p*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))*sign(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1)))
     emitted:  -Abs(eps + anchor[i] - positive[i])**p*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))*sign(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1)))
-    proof:    no rewrite needed: the derived form is emitted
+    proof:    no rewrite needed: the derived form is emitted; max-scaled sums: K = 2, 3, 4 at every index: numeric
     checked:  K = 2, 3, 4, every index: structural
 
 triplet_margin_loss_none_grad_negative:
     derived:  Abs(eps + anchor[i] - negative[i])**p*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))*sign(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1)))
     emitted:  Abs(eps + anchor[i] - negative[i])**p*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))*sign(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1)))
-    proof:    no rewrite needed: the derived form is emitted
+    proof:    no rewrite needed: the derived form is emitted; max-scaled sums: K = 2, 3, 4 at every index: numeric
     checked:  K = 2, 3, 4, every index: structural
 """
 import math
@@ -38,21 +38,33 @@ from numba import njit, prange
 
 from .._rowlosses import run
 from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
-from .._runtime import exp_f32, exp_f64, wide_vectors
+from .._runtime import exp_f32, exp_f64, fmaxabs_f32, fmaxabs_f64, row_scale_f32, row_scale_f64, scaled_abs_pow_f32, scaled_abs_pow_f64, scaled_f32, scaled_f64, scaled_sum_f32, scaled_sum_f64, wide_vectors
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_rows_f32(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float64)
+    buf = np.empty((4, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
-            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        out[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
+        out[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -60,27 +72,51 @@ def _triplet_margin_loss_none_prows_f32(anchor, positive, negative, margin, p, e
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float64)
+        buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
-            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        out[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
+        out[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_rows_f64(anchor, positive, negative, margin, p, eps, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float64)
+    buf = np.empty((4, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
-            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        out[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
+        out[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -88,28 +124,52 @@ def _triplet_margin_loss_none_prows_f64(anchor, positive, negative, margin, p, e
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float64)
+        buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
-            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        out[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
+        out[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_anchor_rows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float64)
+    buf = np.empty((4, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
-            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))/(s2*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))) + s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((np.float64(anchor[r, i])*rcp_m2 - np.float64(positive[r, i])*rcp_m2) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m2)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m2, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -117,29 +177,53 @@ def _triplet_margin_loss_none_grad_anchor_prows_f32(anchor, positive, negative, 
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float64)
+        buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
-            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))/(s2*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))) + s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((np.float64(anchor[r, i])*rcp_m2 - np.float64(positive[r, i])*rcp_m2) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m2)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m2, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_anchor_rows_f64(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float64)
+    buf = np.empty((4, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
-            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (anchor[r, i] - negative[r, i]))**p*np.sign(eps + (anchor[r, i] - negative[r, i]))/(s2*abs(eps + (anchor[r, i] - negative[r, i]))) + s0**((1.0/(p)))*abs(eps + (anchor[r, i] - positive[r, i]))**p*np.sign(eps + (anchor[r, i] - positive[r, i]))/(s0*abs(eps + (anchor[r, i] - positive[r, i]))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((anchor[r, i]*rcp_m2 - positive[r, i]*rcp_m2) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m2)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m2, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -147,29 +231,53 @@ def _triplet_margin_loss_none_grad_anchor_prows_f64(anchor, positive, negative, 
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float64)
+        buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
-            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (anchor[r, i] - negative[r, i]))**p*np.sign(eps + (anchor[r, i] - negative[r, i]))/(s2*abs(eps + (anchor[r, i] - negative[r, i]))) + s0**((1.0/(p)))*abs(eps + (anchor[r, i] - positive[r, i]))**p*np.sign(eps + (anchor[r, i] - positive[r, i]))/(s0*abs(eps + (anchor[r, i] - positive[r, i]))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((anchor[r, i]*rcp_m2 - positive[r, i]*rcp_m2) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m2)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m2, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_positive_rows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float64)
+    buf = np.empty((4, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
-            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = (-s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))))/gd
+            out[r, i] = ((-s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((np.float64(anchor[r, i])*rcp_m2 - np.float64(positive[r, i])*rcp_m2) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m2)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m2, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -177,29 +285,53 @@ def _triplet_margin_loss_none_grad_positive_prows_f32(anchor, positive, negative
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float64)
+        buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
-            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = (-s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))))/gd
+            out[r, i] = ((-s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((np.float64(anchor[r, i])*rcp_m2 - np.float64(positive[r, i])*rcp_m2) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m2)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m2, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_positive_rows_f64(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float64)
+    buf = np.empty((4, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
-            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = (-s0**((1.0/(p)))*abs(eps + (anchor[r, i] - positive[r, i]))**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (anchor[r, i] - positive[r, i]))/(s0*abs(eps + (anchor[r, i] - positive[r, i]))))/gd
+            out[r, i] = ((-s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((anchor[r, i]*rcp_m2 - positive[r, i]*rcp_m2) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m2)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m2, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -207,29 +339,53 @@ def _triplet_margin_loss_none_grad_positive_prows_f64(anchor, positive, negative
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float64)
+        buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
-            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = (-s0**((1.0/(p)))*abs(eps + (anchor[r, i] - positive[r, i]))**p*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (anchor[r, i] - positive[r, i]))/(s0*abs(eps + (anchor[r, i] - positive[r, i]))))/gd
+            out[r, i] = ((-s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((anchor[r, i]*rcp_m2 - positive[r, i]*rcp_m2) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m2)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m2, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_negative_rows_f32(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float64)
+    buf = np.empty((4, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
-            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+            buf[3, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = (s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))))/gd
+            out[r, i] = ((s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -237,29 +393,53 @@ def _triplet_margin_loss_none_grad_negative_prows_f32(anchor, positive, negative
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float64)
+        buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
-            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+            buf[3, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = (s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))))/gd
+            out[r, i] = ((s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_grad_negative_rows_f64(anchor, positive, negative, margin, p, eps, gd, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float64)
+    buf = np.empty((4, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
-            buf[1, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+            buf[3, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = (s0**((1.0/(p)))*abs(eps + (anchor[r, i] - negative[r, i]))**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (anchor[r, i] - negative[r, i]))/(s0*abs(eps + (anchor[r, i] - negative[r, i]))))/gd
+            out[r, i] = ((s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -267,30 +447,54 @@ def _triplet_margin_loss_none_grad_negative_prows_f64(anchor, positive, negative
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float64)
+        buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
-            buf[1, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+            buf[3, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
         for i in range(n):
-            out[r, i] = (s0**((1.0/(p)))*abs(eps + (anchor[r, i] - negative[r, i]))**p*(1.0 if margin - s0**((1.0/(p))) + s2**((1.0/(p))) > 0.0 else 0.0)*np.sign(eps + (anchor[r, i] - negative[r, i]))/(s0*abs(eps + (anchor[r, i] - negative[r, i]))))/gd
+            out[r, i] = ((s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s6**((1.0/(p))), m0, -s4**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_fwd_grad_anchor_rows_f32(anchor, positive, negative, margin, p, eps, gd, vout, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float64)
+    buf = np.empty((4, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
-            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        vout[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
+        vout[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))/(s2*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))) + s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((np.float64(anchor[r, i])*rcp_m2 - np.float64(positive[r, i])*rcp_m2) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m2)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m2, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -298,31 +502,55 @@ def _triplet_margin_loss_none_fwd_grad_anchor_prows_f32(anchor, positive, negati
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float64)
+        buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(positive[r, k])))**p
-            buf[1, k] = abs(eps + (np.float64(anchor[r, k]) - np.float64(negative[r, k])))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        vout[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
+            buf[0, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(negative[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((np.float64(anchor[r, k])*0.5 - np.float64(positive[r, k])*0.5) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((np.float64(anchor[r, k])*rcp_m2 - np.float64(positive[r, k])*rcp_m2) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(positive[r, k])) if np.float64(anchor[r, k]) != np.float64(positive[r, k]) else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((np.float64(anchor[r, k])*rcp_m0 - np.float64(negative[r, k])*rcp_m0) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, k]) - np.float64(negative[r, k])) if np.float64(anchor[r, k]) != np.float64(negative[r, k]) else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
+        vout[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))/(s2*abs(eps + (np.float64(anchor[r, i]) - np.float64(negative[r, i])))) + s0**((1.0/(p)))*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))**p*np.sign(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))/(s0*abs(eps + (np.float64(anchor[r, i]) - np.float64(positive[r, i])))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((np.float64(anchor[r, i])*rcp_m0 - np.float64(negative[r, i])*rcp_m0) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), rcp_m0)), eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0), m0, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(negative[r, i])) if np.float64(anchor[r, i]) != np.float64(negative[r, i]) else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((np.float64(anchor[r, i])*rcp_m2 - np.float64(positive[r, i])*rcp_m2) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), rcp_m2)), eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0), m2, p - 1.0)*np.sign(eps + ((np.float64(anchor[r, i]) - np.float64(positive[r, i])) if np.float64(anchor[r, i]) != np.float64(positive[r, i]) else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, error_model="numpy")
 def _triplet_margin_loss_none_fwd_grad_anchor_rows_f64(anchor, positive, negative, margin, p, eps, gd, vout, out):
     n = anchor.shape[1]
-    buf = np.empty((2, n), np.float64)
+    buf = np.empty((4, n), np.float64)
     for r in range(anchor.shape[0]):
         wide_vectors()
         for k in range(n):
-            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
-            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        vout[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
+        vout[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (anchor[r, i] - negative[r, i]))**p*np.sign(eps + (anchor[r, i] - negative[r, i]))/(s2*abs(eps + (anchor[r, i] - negative[r, i]))) + s0**((1.0/(p)))*abs(eps + (anchor[r, i] - positive[r, i]))**p*np.sign(eps + (anchor[r, i] - positive[r, i]))/(s0*abs(eps + (anchor[r, i] - positive[r, i]))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((anchor[r, i]*rcp_m2 - positive[r, i]*rcp_m2) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m2)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m2, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -330,15 +558,27 @@ def _triplet_margin_loss_none_fwd_grad_anchor_prows_f64(anchor, positive, negati
     n = anchor.shape[1]
     for r in prange(anchor.shape[0]):
         wide_vectors()
-        buf = np.empty((2, n), np.float64)
+        buf = np.empty((4, n), np.float64)
         for k in range(n):
-            buf[0, k] = abs(eps + (anchor[r, k] - positive[r, k]))**p
-            buf[1, k] = abs(eps + (anchor[r, k] - negative[r, k]))**p
-        s0 = fsum_f64(buf[0])
-        s2 = fsum_f64(buf[1])
-        vout[r] = (0.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) <= 0.0 else margin + s0**((1.0/(p))) - s2**((1.0/(p)))) + 0.0
+            buf[0, k] = (eps*0.5 + ((anchor[r, k]*0.5 - negative[r, k]*0.5) if anchor[r, k] != negative[r, k] else 0.0))
+        m0 = fmaxabs_f64(buf[0])
+        m0 = row_scale_f64(m0)
+        rcp_m0 = 0.5/m0
+        m0 = m0*2.0
+        for k in range(n):
+            buf[1, k] = (eps*0.5 + ((anchor[r, k]*0.5 - positive[r, k]*0.5) if anchor[r, k] != positive[r, k] else 0.0))
+        m2 = fmaxabs_f64(buf[1])
+        m2 = row_scale_f64(m2)
+        rcp_m2 = 0.5/m2
+        m2 = m2*2.0
+        for k in range(n):
+            buf[2, k] = abs(((eps*rcp_m2 + ((anchor[r, k]*rcp_m2 - positive[r, k]*rcp_m2) if anchor[r, k] != positive[r, k] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, k] - positive[r, k]) if anchor[r, k] != positive[r, k] else 0.0), rcp_m2)))**p
+            buf[3, k] = abs(((eps*rcp_m0 + ((anchor[r, k]*rcp_m0 - negative[r, k]*rcp_m0) if anchor[r, k] != negative[r, k] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, k] - negative[r, k]) if anchor[r, k] != negative[r, k] else 0.0), rcp_m0)))**p
+        s4 = fsum_f64(buf[2])
+        s6 = fsum_f64(buf[3])
+        vout[r] = (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p))))) + 0.0
         for i in range(n):
-            out[r, i] = ((-s2**((1.0/(p)))*abs(eps + (anchor[r, i] - negative[r, i]))**p*np.sign(eps + (anchor[r, i] - negative[r, i]))/(s2*abs(eps + (anchor[r, i] - negative[r, i]))) + s0**((1.0/(p)))*abs(eps + (anchor[r, i] - positive[r, i]))**p*np.sign(eps + (anchor[r, i] - positive[r, i]))/(s0*abs(eps + (anchor[r, i] - positive[r, i]))))*(1.0 if margin + s0**((1.0/(p))) - s2**((1.0/(p))) > 0.0 else 0.0))/gd
+            out[r, i] = ((-s6**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m0 + ((anchor[r, i]*rcp_m0 - negative[r, i]*rcp_m0) if anchor[r, i] != negative[r, i] else 0.0)) if rcp_m0 != 0.0 else scaled_f64(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), rcp_m0)), eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0), m0, p - 1.0)*np.sign(eps + ((anchor[r, i] - negative[r, i]) if anchor[r, i] != negative[r, i] else 0.0))/s6 + s4**((1.0/(p)))*scaled_abs_pow_f64(((eps*rcp_m2 + ((anchor[r, i]*rcp_m2 - positive[r, i]*rcp_m2) if anchor[r, i] != positive[r, i] else 0.0)) if rcp_m2 != 0.0 else scaled_f64(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), rcp_m2)), eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0), m2, p - 1.0)*np.sign(eps + ((anchor[r, i] - positive[r, i]) if anchor[r, i] != positive[r, i] else 0.0))/s4 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) > 0.0 else (0.0 if margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))) <= 0.0 else margin + scaled_sum_f64(m2, s4**((1.0/(p))), m0, -s6**((1.0/(p)))))))/gd
 
 
 _LOOPS = {
