@@ -582,7 +582,7 @@ def squareplus_grad_f32(x, b):
     return np.float32(0.0) if x == np.float32(-math.inf) else y
 
 
-# ---- float32 tanhshrink: x - tanh(x) (issue 18; one entry for the primitive registry to port) -----------------
+# ---- float32 tanhshrink: x - tanh(x) -----------------
 
 @njit(cache=True, inline="always")
 def tanhshrink_f32(x):
@@ -1325,7 +1325,7 @@ def squareplus_grad_f64(x, b):
     return 0.0 if x == -math.inf else y
 
 
-# ---- float64 tanhshrink: x - tanh(x) (issue 18; one entry for the primitive registry to port) -----------------
+# ---- float64 tanhshrink: x - tanh(x) -----------------
 
 @njit(cache=True, inline="always")
 def tanhshrink_f64(x):

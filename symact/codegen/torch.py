@@ -52,6 +52,7 @@ MODULE_NAMES = {
     "cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss", "multiclass_hinge_loss": "MulticlassHingeLoss",
     "multilabel_hinge_loss": "MultiLabelMarginLoss", "cosine_embedding_loss": "CosineEmbeddingLoss",
     "triplet_margin_loss": "TripletMarginLoss", "entropy": "Entropy",
+    "rrelu": "RReLU", "gaussian_nll_loss": "GaussianNLLLoss", "multilabel_soft_margin_loss": "MultiLabelSoftMarginLoss",
 }
 
 SUPPORT = """\
