@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
+import pytorch_defects
 from symact.catalog import X, all_entries
 
 _PATH = Path(__file__).resolve().parents[1] / "examples" / "train_mlp.py"
@@ -71,24 +72,11 @@ def test_learnable_parameters_are_the_catalogs():
             assert act.defaults[p.name] == float(p.value), (e.name, p.name)
 
 
-# PyTorch functions whose float64 backward is itself off, and the same function in exact torch operations
-# used as the reference instead (the assertion below keeps each defect measured: when PyTorch fixes one,
-# the test says so). hardsigmoid's backward multiplies by the float32 constant 1.0f/6.0f in every dtype:
-# 0.1666666716337204 in float64, 3e-8 relative from 1/6.
-PYTORCH_FLOAT64_DEFECTS = {
-    "hardsigmoid": (lambda t, x: t.where((x > -3) & (x < 3), x / 6 + 0.5, (x >= 3).to(x.dtype)),
-                    lambda t: t.func.grad(t.nn.functional.hardsigmoid)(t.tensor(0.5, dtype=t.float64)).item() != 1 / 6),
-}
-
-
 @pytest.mark.parametrize("recompute", [False, True], ids=["fwd_grad", "fwd_vjp"])
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.pytorch is not None], ids=lambda e: e.name)
 def test_step_gradients_match_pytorch_autograd(entry, recompute):
     torch = pytest.importorskip("torch", reason="PyTorch is a test-only dependency; .ci/run installs it")
-    reference = entry.pytorch
-    if entry.name in PYTORCH_FLOAT64_DEFECTS:
-        reference, still_defective = PYTORCH_FLOAT64_DEFECTS[entry.name]
-        assert still_defective(torch), f"PyTorch's {entry.name} backward is exact now: drop its defect entry"
+    reference = pytorch_defects.reference(entry, torch)  # PyTorch's own, unless its float64 backward is off
     rng = np.random.default_rng(20)
     net, x, y = _network(entry, rng, kinks=True)
     loss, grads = net.loss_and_grads(x, y, recompute=recompute)
