@@ -108,6 +108,7 @@ def torch_candidates(name, ours, size, device, compile_too):
     if theirs:
         cands["torch.nn.functional"] = step(call_theirs)
     if compile_too:
+        torch._dynamo.reset()  # each function compiles afresh (else the shared wrapper hits the recompile limit)
         cands["symact torch, compiled"] = step(torch.compile(call_ours, fullgraph=True))
         if theirs:
             cands["torch.nn.functional, compiled"] = step(torch.compile(call_theirs, fullgraph=True))
