@@ -222,8 +222,12 @@ def test_properties_match_mpmath_numerics_of_the_definition(props, entry):
             if isinstance(where, str) and "oo" in where:  # "x -> +oo (not attained)": approached far out,
                 # exponentially (sigmoid-like: at 1e3) or algebraically (squareplus: 1 - b/(4x²), at 1e7 or later)
                 sign = 1 if "+oo" in where else -1
-                gaps = [abs(abs(_d1(fn, mpmath.mpf(sign * far))) - s) for far in (10**3, 10**7, 10**15)]
-                assert min(gaps) < 10**-12, (entry.name, where, gaps)
+                gaps = []
+                for far in (10**3, 10**7, 10**15):  # the first close enough decides: most converge by 1e3
+                    gaps.append(abs(abs(_d1(fn, mpmath.mpf(sign * far))) - s))
+                    if gaps[-1] < 10**-12:
+                        break
+                assert gaps[-1] < 10**-12, (entry.name, where, gaps)
             elif isinstance(where, str):  # "x -> 3- (not attained)": approached at a breakpoint from one side
                 token = where.split()[2]
                 b = _num(sp.sympify(token[:-1]))
