@@ -88,7 +88,7 @@ def softsign(x, *, out=None):
 
 @njit(cache=True, inline="always")
 def _softsign_grad_f32(x):
-    result = ((np.float32(1.0)/((x + np.float32(1.0))*(x + np.float32(1.0)))) if (x >= np.float32(0.0)) else (np.float32(1.0)/((np.float32(1.0) - x)*(np.float32(1.0) - x))))
+    result = (((np.float32(1.0)/((x + np.float32(1.0))))*(np.float32(1.0)/((x + np.float32(1.0))))) if (x >= np.float32(0.0)) else ((np.float32(1.0)/((np.float32(1.0) - x)))*(np.float32(1.0)/((np.float32(1.0) - x)))))
     return result  # nan in, nan out: the body propagates it
 
 
@@ -108,7 +108,7 @@ def _softsign_grad_ploop_f32(x, out):
 
 @njit(cache=True, inline="always")
 def _softsign_grad_f64(x):
-    result = ((1.0/((x + 1.0)*(x + 1.0))) if (x >= 0.0) else (1.0/((1.0 - x)*(1.0 - x))))
+    result = (((1.0/((x + 1.0)))*(1.0/((x + 1.0)))) if (x >= 0.0) else ((1.0/((1.0 - x)))*(1.0/((1.0 - x)))))
     return result  # nan in, nan out: the body propagates it
 
 
