@@ -767,7 +767,7 @@ def fmaxabs_f32(a):
 
 @njit(cache=True, inline="always")
 def row_scale_f32(m):
-    """The scale of a max-scaled row sum (symact.rowscale) from the row's largest magnitude m: the
+    """The scale of a max-scaled row sum (symact.stabilize.rowscale) from the row's largest magnitude m: the
     power of two 2^e <= m < 2^(e+1), at least the smallest normal so that 1/scale is a finite power
     of two and x·(1/scale) is exact; 1 for a zero row, inf for a row holding inf, nan for nan."""
     if m == np.float32(0.0):
@@ -1510,7 +1510,7 @@ def fmaxabs_f64(a):
 
 @njit(cache=True, inline="always")
 def row_scale_f64(m):
-    """The scale of a max-scaled row sum (symact.rowscale) from the row's largest magnitude m: the
+    """The scale of a max-scaled row sum (symact.stabilize.rowscale) from the row's largest magnitude m: the
     power of two 2^e <= m < 2^(e+1), at least the smallest normal so that 1/scale is a finite power
     of two and x·(1/scale) is exact; 1 for a zero row, inf for a row holding inf, nan for nan."""
     if m == 0.0:

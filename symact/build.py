@@ -47,7 +47,7 @@ def produced_names(entries=None) -> dict[str, str]:
     """{kernel name: whose it is, in words} for every public name the entries put into a package
     (default: the whole catalog, built-in and registered user entries), by ``emit.kernel_names``."""
     from .catalog import builtin_names
-    from .emit import kernel_names
+    from .codegen.emit import kernel_names
 
     if entries is None:
         entries = [*all_entries(), *VECTORS, *LOSSES, *ROW_LOSSES]
@@ -76,8 +76,8 @@ def reserved_names() -> dict[str, str]:
     import builtins
     import keyword
 
-    from .emit import _environment, _templates_dir, render_runtime
-    from .printing import FUNCTIONS as PRINTED
+    from .codegen.emit import _environment, _templates_dir, render_runtime
+    from .codegen.numba import FUNCTIONS as PRINTED
     from .userspec import CONSTANTS, FUNCTIONS
 
     taken = {}
@@ -156,9 +156,9 @@ def check_package(files: dict[str, str | bytes]) -> None:
 def build(only: list[str] | None = None, package_hint: str = "symact.kernels", docs: bool = True,
           progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> Build:
     """Derive, prove and render; progress lines ``[n/total] name ...`` in increasing order, on stderr."""
-    from .derive import derive
-    from .emit import render_package
-    from .verify import check
+    from .derive.scalar import derive
+    from .codegen.emit import render_package
+    from .verify.check import check
 
     def wanted(name):
         return not only or name in only

@@ -166,7 +166,7 @@ def cmd_show(args) -> int:
     import sympy as sp
 
     from .catalog import get
-    from .derive import derive
+    from .derive.scalar import derive
 
     try:
         e = get(args.name)
@@ -196,7 +196,7 @@ def cmd_show(args) -> int:
             print(f"      accuracy: {k.note}")
     if d.no_from_output:
         print(f"  no derivative from the output: {d.no_from_output}")
-    from .properties import format_properties, properties
+    from .derive.properties import format_properties, properties
 
     print("  properties:")
     for line in format_properties(properties(e, d)):
@@ -218,7 +218,7 @@ def _show_vector_or_loss(name: str) -> bool:
     loss = next((v for v in LOSSES if v.name == name), None)
     row = next((v for v in ROW_LOSSES if v.name == name), None)
     if vector is not None:
-        from .rowwise import derive_rows
+        from .stabilize.rowwise import derive_rows
 
         print(f"{name} (vector, along an axis): {vector.summary}")
         print(f"  source:      {vector.source}")
@@ -244,7 +244,7 @@ def _show_vector_or_loss(name: str) -> bool:
             print(f"      proof:    {k.proof.method}")
         return True
     if row is not None:
-        from .row_loss import derive_row_loss
+        from .derive.row_loss import derive_row_loss
 
         print(f"{name} (loss, per row): {row.summary}")
         print(f"  source:      {row.source}")
@@ -272,7 +272,7 @@ def cmd_check(args) -> int:
     import json
 
     from .build import plural
-    from .verify import run
+    from .verify.check import run
 
     _check_names(args.names)
     t0 = time.perf_counter()
@@ -297,7 +297,7 @@ def cmd_check(args) -> int:
 def cmd_docs(args) -> int:
     from .atomic import plan, replace_file, write_atomically
     from .build import plural
-    from .derive import derive
+    from .derive.scalar import derive
     from .docs import DocsError, build_pdf, missing_engine_message, render_docs, tex_engine
 
     if args.pdf and args.format == "markdown":
@@ -360,7 +360,7 @@ def _load_user(args) -> None:
     """Validate and register the user's definitions; SpecError on anything wrong."""
     from .build import produced_names
     from .catalog import register
-    from .emit import kernel_names
+    from .codegen.emit import kernel_names
     from .userspec import SpecError, load_spec, parse_define, validate
 
     entries, identities = [], []

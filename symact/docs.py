@@ -1,7 +1,7 @@
 """Reference docs: the derived catalog rendered through Jinja2 templates into LaTeX and Markdown.
 
-Nothing here is typed by hand: every formula comes from the catalog and :mod:`symact.derive`, every
-property from :mod:`symact.properties`, every proof method from :mod:`symact.verify`'s checks, and
+Nothing here is typed by hand: every formula comes from the catalog and :mod:`symact.derive.scalar`, every
+property from :mod:`symact.derive.properties`, every proof method from :mod:`symact.verify.check`'s checks, and
 every plot is evaluated from the emitted (stable) expression at the default parameters.
 
 * :func:`build_context` collects, per catalog entry, the definition (as the course notes write it and
@@ -37,10 +37,10 @@ from sympy.core.function import UndefinedFunction
 from sympy.printing.latex import LatexPrinter
 
 from .catalog import X
-from .derive import DerivedActivation, Kernel
+from .derive.scalar import DerivedActivation, Kernel
 from .catalog.primitives import BY_CLASS, PRIMITIVES
 from .primitives import StablePrimitive
-from .prove import _Timeout, time_budget
+from .verify.prove import _Timeout, time_budget
 
 FORMATS = ("latex", "markdown")
 # What `apt-get install` needs for build_pdf (pdflatex from texlive-latex-base, a dependency of
@@ -146,7 +146,7 @@ def _docs_printers() -> dict[type, Callable]:
     take precedence over the classes' own ``_latex`` (which prints max_k −x_k without brackets)."""
     from .catalog.row_losses import Step
     from .catalog.vectors import RowArgMax, RowMax
-    from .rowwise import Centered, RowLog1pRest
+    from .stabilize.rowwise import Centered, RowLog1pRest
 
     table = {RowMax: _print_row_max, RowArgMax: _print_row_argmax, Centered: _print_centered,
              RowLog1pRest: _print_log1p_rest, Step: _print_step}
@@ -329,9 +329,9 @@ def simplest_derivative(d: DerivedActivation) -> tuple[sp.Expr, str, str]:
     Candidates: f' written through f's own output (from the from-output kernel g: f'(x) = g(f(x)),
     e.g. 1 - tanh²(x), σ(x)(1 - σ(x))), the emitted stable form, the derivative simplified for reading,
     and the derivative as derived. Each is proven equal to the derivative of the definition with
-    :func:`symact.prove.prove` (a form that fails is not shown); the fewest operations wins
+    :func:`symact.verify.prove.prove` (a form that fails is not shown); the fewest operations wins
     (``sympy.count_ops``), then the order of :data:`DERIVATIVE_FORMS`."""
-    from .prove import prove
+    from .verify.prove import prove
 
     grad = next(k for k in d.kernels if k.role == "df/dx")
     truth = grad.textbook
@@ -535,7 +535,7 @@ def read_accuracy(path: Optional[Path]) -> Optional[dict[str, tuple[str, str]]]:
 
 def _stated_identity_results() -> dict:
     """Every stated identity (built-in and the user's) checked once: {name: (identity, verify.Result)}."""
-    from . import verify
+    from .verify import check as verify
 
     try:
         from .catalog import user_identities
@@ -549,7 +549,7 @@ def _stated_identity_results() -> dict:
 
 def _identities(d: DerivedActivation, stated: dict) -> list[dict]:
     """The rows ``verify.run(names=[name])`` returns, from the proofs already derived."""
-    from .verify import _KIND
+    from .verify.check import _KIND
 
     name = d.entry.name
     rows = [dict(name=r.name, kind="identity" if r.kind == "identity" else r.kind, source=taught(r.source),
@@ -564,7 +564,7 @@ def _identities(d: DerivedActivation, stated: dict) -> list[dict]:
 
 
 def _properties(d: DerivedActivation) -> tuple[Optional[object], list[dict], str]:
-    from .properties import properties
+    from .derive.properties import properties
 
     try:
         p = properties(d.entry, d)
@@ -650,7 +650,7 @@ def _usage(d: DerivedActivation) -> str:
 
 def build_context(derived: list[DerivedActivation], accuracy: Optional[Path] = None) -> dict:
     from . import __version__
-    from .stabilize import RULES_BY_NAME
+    from .stabilize.rules import RULES_BY_NAME
 
     stated = _stated_identity_results()
     acc = read_accuracy(accuracy)
@@ -950,7 +950,7 @@ def _environment(fmt: str):
     """Jinja2 for the docs templates; LaTeX uses ((* *)) / ((( ))) / ((= =)) so its braces stay braces."""
     import jinja2
 
-    from .emit import _templates_dir
+    from .codegen.emit import _templates_dir
 
     delimiters = {}
     if fmt == "latex":
@@ -1009,7 +1009,7 @@ def _kernel_forms(derived, stable, names=None, **extra) -> dict:
 
 def _vector_context(vectors) -> list[dict]:
     """Vector functions: definition with symbolic K, each kernel as derived and as emitted (max-shifted)."""
-    from .rowwise import derive_rows
+    from .stabilize.rowwise import derive_rows
 
     rows = []
     for fn in vectors:
@@ -1062,7 +1062,7 @@ def _loss_context(losses) -> list[dict]:
 
 def _row_loss_context(row_losses) -> list[dict]:
     """Row losses: the per-row formula of each target kind, every kernel as derived and as emitted."""
-    from .row_loss import derive_row_loss
+    from .derive.row_loss import derive_row_loss
 
     rows = []
     for loss in row_losses:

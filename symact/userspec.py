@@ -169,7 +169,7 @@ def validate(entry: Activation, taken: dict[str, str] | set[str] | None = None) 
     name_grad_<p>, name_fwd_grad, …) may be taken, nor be a reserved name (``build.reserved_names``:
     keywords, builtins, primitives, the generated package's own names); nor may a parameter."""
     from .build import KERNEL_LOCALS, produced_names, reserved_names
-    from .emit import kernel_names
+    from .codegen.emit import kernel_names
 
     name = entry.name
     if taken is None:

@@ -37,7 +37,7 @@ The bounds, each stated where it is applied:
   bounded by 8·(y - f(x))²·max(1, |f''/f'|)². Where y has saturated (that correction is more than
   1/16 of f'(x): sigma(40) = 1 in float64) the input no longer determines f'(x), which the
   from-output form cannot recover: there the truth is f'(x) and the bound adds the conditioning of
-  x -> y, 2·|f''/f'|·|y - f(x)| (symact.from_output's caveat says from which |x| on, per dtype).
+  x -> y, 2·|f''/f'|·|y - f(x)| (symact.derive.from_output's caveat says from which |x| on, per dtype).
   Not judged: x = ±inf when rounding moved the limit (SELU's -lambda·alpha: y then stands for a
   finite x, judged there), and points where f'(x) is below e^-2000 while y moved.
 """
@@ -52,8 +52,8 @@ from mpmath import mpf
 
 from reference import bound_params, near_underflow, param_sets, sweep, truth_of, ulp_of
 from symact.catalog import X
-from symact.from_output import Y
-from symact.printing import (FUNCTIONS, CosMul, ExpMul, Guarded, Item, Pair, SigmoidPairDW, SinMul,
+from symact.derive.from_output import Y
+from symact.codegen.numba import (FUNCTIONS, CosMul, ExpMul, Guarded, Item, Pair, SigmoidPairDW, SinMul,
                              SoftplusScaled, lower)
 
 DTYPES = (np.float32, np.float64)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from symact.catalog import all_entries
-from symact.derive import derive
+from symact.derive.scalar import derive
 
 
 @functools.cache

@@ -3,7 +3,7 @@ mpmath, independent of the code under test.
 
 What is evaluated: ``entry.expr()``, the definition as the catalog writes it (tanh as
 (e^x - e^-x)/(e^x + e^-x), GELU as x(1 + erf(x/√2))/2, softplus with its threshold branch), with the
-parameters bound to the values the kernel receives. Nothing from ``symact.derive`` (no SymPy
+parameters bound to the values the kernel receives. Nothing from ``symact.derive.scalar`` (no SymPy
 derivative, no stable form) enters a truth.
 
 How it is differentiated: forward-mode automatic differentiation over mpmath numbers (:class:`Jet`),

@@ -27,7 +27,7 @@ from accuracy import DTYPES, RESULTS, all_results, entry_kernels, measure_kernel
 from conftest import derived_catalog
 from reference import bound_params, param_sets, truth, ulp_error, ulp_of
 from symact.catalog import X, all_entries
-from symact.printing import ExpMul, SigmoidPairDW, lower
+from symact.codegen.numba import ExpMul, SigmoidPairDW, lower
 
 TABLE = Path(__file__).with_name("accuracy_table.md")
 UPDATE = "python tests/update_accuracy_table.py"

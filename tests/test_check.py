@@ -6,7 +6,8 @@ import json
 import pytest
 import sympy as sp
 
-from symact import cli, verify
+from symact import cli
+from symact.verify import check as verify
 from symact.catalog import X, all_entries
 from symact.catalog.identities import IDENTITIES, Extremum, Identity, Limit
 from symact.catalog.losses import LOSSES

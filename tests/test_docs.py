@@ -31,7 +31,7 @@ from symact.docs import (USAGE_WIDTH, DocsError, TEX_PACKAGES, build_pdf, compil
                          notation, primitive_meaning, primitives, read_accuracy, render_docs,
                          simplest_derivative, tex, tex_engine)
 from symact.primitives import to_textbook
-from symact.prove import breakpoints
+from symact.verify.prove import breakpoints
 
 ACCURACY = """| kernel | float32 max ULP (at x) | float64 max ULP (at x) |
 |---|---|---|

@@ -205,7 +205,7 @@ def test_special_values_table_is_what_the_helpers_return(dtype):
     """printing.HELPER_SPECIALS lets the emitter drop a kernel's ±inf / nan select where the body
     already gives that value; each entry must be what the runtime helper really returns (bit for
     bit, sign of zero included), or a kernel would lose its limit at ±inf."""
-    from symact.printing import FUNCTIONS, HELPER_SPECIALS, SoftplusScaled
+    from symact.codegen.numba import FUNCTIONS, HELPER_SPECIALS, SoftplusScaled
     x = np.array([np.inf, -np.inf, np.nan], dtype)
     for cls, want in HELPER_SPECIALS.items():
         name = FUNCTIONS[cls].format(t=TAGS[dtype]).removesuffix(f"_{TAGS[dtype]}")
@@ -346,7 +346,7 @@ def test_exp_mul_keeps_the_product_exact(dtype):
 def test_pair_special_values_are_what_the_helpers_return(dtype):
     """printing.PAIR_SPECIALS, like HELPER_SPECIALS, for the helpers that return a pair: fed what a
     double-word polynomial gives at x = ±inf and nan (high part ±inf or nan, low part nan)."""
-    from symact.printing import FUNCTIONS, PAIR_SPECIALS
+    from symact.codegen.numba import FUNCTIONS, PAIR_SPECIALS
     for cls, want in PAIR_SPECIALS.items():
         fn = getattr(R, FUNCTIONS[cls].format(t=TAGS[dtype]))
 

@@ -10,7 +10,7 @@ import sympy as sp
 import symact.kernels as K
 from accuracy import DTYPES, RESULTS, entry_kernels, measure_kernel
 from conftest import derived_catalog
-from symact.from_output import Y
+from symact.derive.from_output import Y
 
 
 @pytest.mark.parametrize("name,expected", [

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from symact import build, cli, emit
+from symact import build, cli
+from symact.codegen import emit
 from symact.atomic import MANIFEST, OutputError, manifest_text
 from symact.catalog import all_entries
 
@@ -131,8 +132,8 @@ def test_failed_write_leaves_previous_output_intact(tmp_path, monkeypatch):
 def test_failed_proof_writes_nothing(tmp_path, monkeypatch, capsys):
     out = tmp_path / "k"
     emit.write_atomically({"__init__.py": "old = 1\n"}, out)
-    from symact import derive as derive_mod
-    from symact.prove import Proof
+    from symact.derive import scalar as derive_mod
+    from symact.verify.prove import Proof
 
     monkeypatch.setattr(derive_mod, "prove", lambda lhs, rhs, name, x, domains=None:
                         Proof(name, "failed", "numeric: differs (simulated)", 0.0))

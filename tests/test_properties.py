@@ -1,4 +1,4 @@
-"""Derived properties (symact.properties) against closed forms and independent mpmath computations.
+"""Derived properties (symact.derive.properties) against closed forms and independent mpmath computations.
 
 Expected values come from outside the code under test: textbook closed forms (σ'(0) = 1/4, the SiLU
 minimum -1 - W(1/e)), PyTorch's SELU constants and kink conventions, mpmath root finding on
@@ -15,7 +15,7 @@ import pytest
 import sympy as sp
 
 from symact.catalog import X, all_entries, get
-from symact.properties import Fact, Properties, format_properties, properties
+from symact.derive.properties import Fact, Properties, format_properties, properties
 
 oo = sp.oo
 SELU_ALPHA = "1.6732632423543772848170429916717"  # PyTorch / Klambauer et al. 2017

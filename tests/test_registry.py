@@ -53,7 +53,7 @@ def test_every_primitive_prints_as_its_helper(p):
     from symact.codegen.jax import BACKEND as JAX
     from symact.codegen.tensor import TensorPrinter
     from symact.codegen.torch import BACKEND as TORCH
-    from symact.printing import NumbaPrinter
+    from symact.codegen.numba import NumbaPrinter
 
     for tag in ("f32", "f64"):
         out = NumbaPrinter(tag).doprint(p.sympy(*_args(p)))

@@ -1,4 +1,4 @@
-"""Max-scaling of row sums of squares and p-th powers (symact.rowscale): the rewrite's shape and its
+"""Max-scaling of row sums of squares and p-th powers (symact.stabilize.rowscale): the rewrite's shape and its
 round trip to the original for any scale M > 0, the runtime helpers at the dtype's extremes, and the
 catalog's norm-based row losses on rows far beyond √max and below √tiny against mpmath."""
 import importlib
@@ -11,9 +11,9 @@ import sympy as sp
 
 import symact.kernels as K
 from symact.catalog.vectors import K as ROW_LEN, i, k
-from symact.rowscale import RowScale, Scaled, ScaledPow, scale_norms, to_textbook
-from symact.rowwise import plain_row, to_textbook_row
-from symact.vector import reduce_deltas
+from symact.stabilize.rowscale import RowScale, Scaled, ScaledPow, scale_norms, to_textbook
+from symact.stabilize.rowwise import plain_row, to_textbook_row
+from symact.derive.vector import reduce_deltas
 
 R = importlib.import_module(K.__name__ + "._runtime")
 x = sp.IndexedBase("x", real=True)

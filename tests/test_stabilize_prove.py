@@ -6,8 +6,8 @@ import sympy as sp
 
 from symact.catalog import X, all_entries
 from symact.primitives import Expm1, Hypot1, Hypot1m1, Log1p, LogCosh, NormCdf, Sigmoid, Softplus, Squareplus, TanhShrink
-from symact.prove import prove
-from symact.stabilize import RULES, stabilize
+from symact.verify.prove import prove
+from symact.stabilize.rules import RULES, stabilize
 
 x = X
 a = sp.Symbol("a", positive=True)
@@ -102,7 +102,7 @@ def test_nested_time_budgets_keep_the_outer_deadline():
     one, nor outlive it: the outer step stops on time and the fallback that follows is the same."""
     import time
 
-    from symact.prove import _Timeout, time_budget
+    from symact.verify.prove import _Timeout, time_budget
 
     t0 = time.monotonic()
     with pytest.raises(_Timeout):

@@ -18,7 +18,7 @@ import sympy
 
 from reference import measure
 from symact.catalog import Activation, Param, all_entries
-from symact.derive import derive
+from symact.derive.scalar import derive
 from symact.userspec import SpecError, parse_define, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -253,7 +253,7 @@ def test_a_name_whose_kernels_would_clash_is_refused():
 
 
 def test_reserved_names_are_refused():
-    from symact.printing import FUNCTIONS as PRIMITIVES
+    from symact.codegen.numba import FUNCTIONS as PRIMITIVES
     from symact.userspec import CONSTANTS, FUNCTIONS
 
     _, own = _committed_package()
@@ -276,7 +276,7 @@ def test_duplicate_parameters_in_a_spec_file_are_refused():
 def test_render_package_refuses_a_name_twice():
     """Past the CLI's check (a spec that bypasses it): the package index would hold relu_grad twice."""
     from symact.catalog import get
-    from symact.emit import render_package
+    from symact.codegen.emit import render_package
 
     clash = derive(parse_define("relu_grad = 3*x"))
     with pytest.raises(ValueError, match="two kernels named 'relu_grad'"):
@@ -284,7 +284,7 @@ def test_render_package_refuses_a_name_twice():
 
 
 def test_render_package_refuses_a_name_the_naming_rules_do_not_list(monkeypatch):
-    from symact import emit
+    from symact.codegen import emit
     from symact.catalog import get
 
     real = emit.kernel_names
@@ -297,7 +297,7 @@ def test_a_generated_module_that_would_shadow_a_name_fails_loudly():
     """The last line of defence behind the name checks: a parameter named np (refused by validate)
     would shadow numpy in its kernels; the build's check of the rendered modules catches it."""
     from symact.build import check_package
-    from symact.emit import render_package
+    from symact.codegen.emit import render_package
 
     files = render_package([derive(parse_define("f(np=1) = np*x"))])
     with pytest.raises(AssertionError, match="argument 'np' of .* is also a module-level name"):

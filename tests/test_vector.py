@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 from symact.catalog.vectors import VECTORS, K, g, i, j, x
-from symact.vector import derive_vector, reduce_deltas
+from symact.derive.vector import derive_vector, reduce_deltas
 
 
 @pytest.fixture(scope="module")

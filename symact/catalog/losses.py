@@ -78,7 +78,7 @@ class Loss:
 
     def derive(self):
         """The derived per-element kernels: the main formula's, then each variant's (one module)."""
-        from ..derive import derive
+        from ..derive.scalar import derive
 
         d = derive(self.pointwise(), from_output=False, gradients=self.grad)
         for v in self.variants:

@@ -4,9 +4,9 @@ Written like the vector functions, with a *symbolic* row length K: ``x`` (an Ind
 k = 0 … K−1) is the row of scores, ``y`` the row's integer class label, ``t`` a target row
 (probabilities, or a 0/1 mask of labels), ``w`` the per-class weight (shared by all rows). Losses on
 two or three rows (cosine embedding, triplet) name their rows after PyTorch's arguments. The
-per-row gradients w.r.t. each input row are derived by SymPy (:mod:`symact.row_loss`), cross-checked
+per-row gradients w.r.t. each input row are derived by SymPy (:mod:`symact.derive.row_loss`), cross-checked
 against plain differentiation at K = 2, 3, 4, max-shift stabilized where a Σe^{x} appears (max-scaled
-where a sum of squares or p-th powers does: symact.rowscale), proven,
+where a sum of squares or p-th powers does: symact.stabilize.rowscale), proven,
 and lowered to row loops like the vector functions.
 
 Call semantics follow ``torch.nn.functional`` (argument order, defaults, class ``weight``,

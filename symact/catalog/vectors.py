@@ -2,7 +2,7 @@
 
 ``x`` is an IndexedBase over k = 0 … K−1, ``Sum`` is over the whole row; a function gives output
 component ``j`` (or a scalar, for logsumexp). Their Jacobians and vector-Jacobian products are
-derived in :mod:`symact.vector` and cross-checked against explicit K = 2, 3, 4.
+derived in :mod:`symact.derive.vector` and cross-checked against explicit K = 2, 3, 4.
 maxout is the max over a row (of affine pieces computed by the layer before); its derivative routes
 the gradient to the first winning piece (``RowArgMax``), as PyTorch's max does.
 """

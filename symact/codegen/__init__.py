@@ -1,6 +1,6 @@
 """Code generation backends: one printer, one config and structure-only templates per framework.
 
-``numba`` is today's ``symact.emit`` (the default target, ``symact.kernels``); ``torch`` and ``jax``
+``numba`` is today's ``symact.codegen.emit`` (the default target, ``symact.kernels``); ``torch`` and ``jax``
 (:mod:`symact.codegen.torch`, :mod:`symact.codegen.jax`) print the same derived, stable expressions
 as whole-tensor framework code (:mod:`symact.codegen.tensor`), read through one adapter
 (:mod:`symact.codegen.source`) and rendered by :mod:`symact.codegen.package`.
@@ -22,7 +22,7 @@ def build_target(target: str, only=None, package_hint: str = "symact_torch",
     from ..catalog.losses import LOSSES
     from ..catalog.row_losses import ROW_LOSSES
     from ..catalog.vectors import VECTORS
-    from ..verify import check
+    from ..verify.check import check
     from .package import render_target
     from .source import derive_entry
 

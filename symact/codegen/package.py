@@ -129,7 +129,7 @@ def _stamp(target: str, what: str) -> str:
 
 def render_target(target: str, entries, vectors, losses, row_losses, package_hint: str) -> dict[str, str]:
     """Every file of a ``--target torch|jax`` package: {relative path: text}."""
-    from ..emit import _environment
+    from .emit import _environment
 
     mod = backend_module(target)
     env = _environment()

@@ -66,7 +66,7 @@ def _derive(entry) -> Derived:
     from ..catalog.vectors import VectorFunction
 
     if isinstance(entry, Activation):
-        from ..derive import derive
+        from ..derive.scalar import derive
 
         d = derive(entry, from_output=False)
         out = _elementwise(entry, "activation", d.kernels)
@@ -81,14 +81,14 @@ def _derive(entry) -> Derived:
             main.variants[v.flag] = _elementwise(entry, "loss", [k for k in d.kernels if k.name.startswith(prefix)])
         return main
     if isinstance(entry, VectorFunction):
-        from ..rowwise import derive_rows
+        from ..stabilize.rowwise import derive_rows
 
         value, vjp = derive_rows(entry)
         return Derived(entry, "vector", Expr(value.name, value.stable, index=value.index),
                        {"x": Expr(vjp.name, vjp.stable, index=vjp.index)})
     if isinstance(entry, RowLoss):
         from ..catalog.vectors import i
-        from ..row_loss import derive_row_loss
+        from ..derive.row_loss import derive_row_loss
 
         out = Derived(entry, "row_loss")
         for rk in derive_row_loss(entry):
@@ -120,6 +120,6 @@ def _elementwise(entry, kind, kernels) -> Derived:
 def special_value(expr: sp.Expr, x: float):
     """What IEEE evaluation of ``expr`` gives at X = x (±inf or nan), or None where undecided; the
     backends add a guard for ±inf / nan only where this differs from the derived limit."""
-    from ..printing import special_value as numba_special
+    from .numba import special_value as numba_special
 
     return numba_special(expr, X, x, "f64")

@@ -30,7 +30,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from ..catalog.primitives import BY_CLASS, PRIMITIVES
 from ..catalog.row_losses import Ramp, Step, XLogX
 from ..catalog.vectors import K, RowArgMax, RowMax
-from ..rowwise import Centered, RowLog1pRest
+from ..stabilize.rowwise import Centered, RowLog1pRest
 
 
 @dataclass(frozen=True)
@@ -412,7 +412,7 @@ class TensorPrinter(PythonCodePrinter):
 def pull_out(expr: sp.Expr) -> sp.Expr:
     """Σ_k a·f(k) → a·Σ_k f(k) for every factor a free of k (so a sum over j under an output index i
     keeps only the factors that need both axes)."""
-    from ..rowwise import _pull_out
+    from ..stabilize.rowwise import _pull_out
 
     return expr.replace(lambda e: isinstance(e, sp.Sum), _pull_out)
 

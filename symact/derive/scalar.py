@@ -12,11 +12,11 @@ from typing import Optional
 
 import sympy as sp
 
-from .catalog import X, Activation, Param
+from ..catalog import X, Activation, Param
 from .from_output import Y, derive_from_output
-from .primitives import to_textbook
-from .prove import Proof, _Timeout, prove, time_budget
-from .stabilize import stabilize
+from ..primitives import to_textbook
+from ..verify.prove import Proof, _Timeout, prove, time_budget
+from ..stabilize.rules import stabilize
 
 
 @dataclass

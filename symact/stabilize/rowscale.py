@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .catalog.vectors import K, k
-from .printing import FUNCTIONS
+from ..catalog.vectors import K, k
+from ..codegen.numba import FUNCTIONS
 
 
 class RowScale(sp.Function):

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .catalog.vectors import K, RowArgMax, RowMax, k, x
-from .printing import FUNCTIONS, NumbaPrinter, fold_constants, transcendental
-from .prove import Proof, prove
+from ..catalog.vectors import K, RowArgMax, RowMax, k, x
+from ..codegen.numba import FUNCTIONS, NumbaPrinter, fold_constants, transcendental
+from ..verify.prove import Proof, prove
 from .rowscale import RowScale, Scaled
 
 
@@ -176,7 +176,7 @@ def to_textbook_row(expr: sp.Expr, n: int) -> sp.Expr:
 
 def plain_row(expr: sp.Expr, n: int) -> tuple[sp.Expr, dict]:
     """Indexed elements at explicit K become plain symbols (x[0] → x_0, …; class weights positive)."""
-    from .catalog.row_losses import w
+    from ..catalog.row_losses import w
 
     table = {}
     for base in {a.base for a in expr.atoms(sp.Indexed)}:
@@ -187,7 +187,7 @@ def plain_row(expr: sp.Expr, n: int) -> tuple[sp.Expr, dict]:
 
 def _open_row_functions(e: sp.Expr) -> sp.Expr:
     """max(z, 0), its step and z·log z as Piecewise, which the scalar prover evaluates."""
-    from .catalog.row_losses import ROW_FUNCTIONS
+    from ..catalog.row_losses import ROW_FUNCTIONS
 
     return e.replace(lambda q: isinstance(q, ROW_FUNCTIONS), lambda q: q._eval_rewrite_as_Piecewise(*q.args))
 
@@ -195,7 +195,7 @@ def _open_row_functions(e: sp.Expr) -> sp.Expr:
 def prove_row(stable: sp.Expr, derived: sp.Expr, name: str, index=None) -> Proof:
     """stable == derived at K = 2, 3, 4, at every output index and (row losses) every label, each by
     the scalar prover."""
-    from .catalog.row_losses import y
+    from ..catalog.row_losses import y
 
     if stable == derived:
         return Proof(name, "proved", "no rewrite needed: the derived form is emitted", 0.0)
@@ -361,7 +361,7 @@ def _halve_ramps(expr: sp.Expr) -> sp.Expr:
     is positively homogeneous, and halving commutes with rounding away from the subnormals): the 2
     comes out of the sums and is applied last, so a hinge whose a − b overflows (a row [max, −max])
     still gives the finite mean (2·max + 1)/C of multilabel_hinge_loss."""
-    from .catalog.row_losses import Ramp
+    from ..catalog.row_losses import Ramp
 
     def pair(arg):
         if not isinstance(arg, sp.Add) or len(arg.args) < 3:
@@ -383,7 +383,7 @@ def _mean_into_ramps(expr: sp.Expr) -> sp.Expr:
     (lowering only, after the sums' constant factors came out): the K² hinges of a row may add up
     beyond max although their mean is finite (a row [max, 0, −max]); divided first, the sum
     overflows only where the mean does."""
-    from .catalog.row_losses import Ramp
+    from ..catalog.row_losses import Ramp
 
     def linear(e):
         if isinstance(e, Ramp):
@@ -808,7 +808,7 @@ def _max_lines(p: RowPrinter, red: Reduction, buf: int):
 
 
 def _scale_lines(p: RowPrinter, red: Reduction, buf: int):
-    """A max-scaled sum's scale (symact.rowscale): the largest |element| over the row (``fmaxabs``,
+    """A max-scaled sum's scale (symact.stabilize.rowscale): the largest |element| over the row (``fmaxabs``,
     vectorized; the element materialized first unless it is a plain row element), the power of two
     at or below it, and its reciprocal, exact. Returns the lines and the buffer rows used."""
     body, v, m = red.body, str(red.loop_index), red.var
@@ -894,8 +894,8 @@ class RowKernel:
 
 def derive_rows(fn) -> list[RowKernel]:
     """The forward and vjp row kernels of a vector function, stabilized, proven and lowered."""
-    from .catalog.vectors import i, j
-    from .vector import derive_vector
+    from ..catalog.vectors import i, j
+    from ..derive.vector import derive_vector
 
     d = derive_vector(fn)
     kernels = []
@@ -921,7 +921,7 @@ def heavy_rows(reductions: list[Reduction], exprs: list[sp.Expr]) -> bool:
 
 
 def render_vector(env, fn, version: str) -> str:
-    from .printing import helpers_used
+    from ..codegen.numba import helpers_used
 
     kernels = []
     rks = derive_rows(fn)

@@ -19,8 +19,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .catalog import X, Activation
-from .prove import Proof, _Timeout, prove, time_budget
+from ..catalog import X, Activation
+from ..verify.prove import Proof, _Timeout, prove, time_budget
 
 Y = sp.Symbol("y", real=True)
 

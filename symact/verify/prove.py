@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
-from .primitives import to_textbook
+from ..primitives import to_textbook
 
 NUMERIC_DIGITS = 60
 NUMERIC_POINTS = 200

@@ -14,9 +14,9 @@ import numpy as np
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from .catalog import X
-from .catalog.primitives import PRIMITIVES
-from .primitives import Hypot1, Hypot1m1, NormCdf, Sigmoid, Softplus
+from ..catalog import X
+from ..catalog.primitives import PRIMITIVES
+from ..primitives import Hypot1, Hypot1m1, NormCdf, Sigmoid, Softplus
 
 
 class SinMul(sp.Function):

@@ -2,7 +2,7 @@
 
 Each rule is a small function on one node of the expression tree, applied bottom-up until nothing
 changes. A rule only *recognises* a textbook pattern and replaces it by a stable primitive
-(:mod:`symact.primitives`); it never decides that the two are equal — :mod:`symact.prove` proves
+(:mod:`symact.primitives`); it never decides that the two are equal — :mod:`symact.verify.prove` proves
 every rewritten expression equal to its textbook original, and the result is reported.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Callable, Optional
 
 import sympy as sp
 
-from .catalog import X
-from .primitives import Expm1, Hypot1, Hypot1m1, Log1p, LogCosh, NormCdf, Sigmoid, Softplus, Squareplus
+from ..catalog import X
+from ..primitives import Expm1, Hypot1, Hypot1m1, Log1p, LogCosh, NormCdf, Sigmoid, Softplus, Squareplus
 
 
 @dataclass(frozen=True)
@@ -371,7 +371,7 @@ def _tanhshrink(node):
     # a − tanh(a) cancels near a = 0 (it is about a³/3 there): one opaque primitive with a kernel that does not
     if not isinstance(node, sp.Add):
         return None
-    from .primitives import TanhShrink
+    from ..primitives import TanhShrink
 
     for term in node.args:
         c, core = term.as_coeff_Mul()

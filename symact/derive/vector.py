@@ -15,7 +15,7 @@ import sympy as sp
 
 import random
 
-from .catalog.vectors import K, RowArgMax, RowMax, VectorFunction, g, i, j, k, x
+from ..catalog.vectors import K, RowArgMax, RowMax, VectorFunction, g, i, j, k, x
 
 
 def reduce_deltas(expr: sp.Expr) -> sp.Expr:

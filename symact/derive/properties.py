@@ -20,7 +20,7 @@ How (see the field notes: SymPy's calculus helpers fail on Piecewise, per-branch
 * Kinks: the one-sided limits of the branch derivatives and the value the derived df/dx (the
   derivative of the branch owning the point, i.e. the kernel's convention) takes there.
 
-Every SymPy call that can hang runs under :func:`symact.prove.time_budget`; on timeout the step falls
+Every SymPy call that can hang runs under :func:`symact.verify.prove.time_budget`; on timeout the step falls
 back to numerics and is labelled so. Budgets are generous: on an unloaded machine nothing times out,
 so the output is deterministic.
 """
@@ -36,9 +36,9 @@ from sympy.calculus.util import continuous_domain
 from sympy.functions.elementary.hyperbolic import HyperbolicFunction
 from sympy.functions.elementary.trigonometric import TrigonometricFunction
 
-from .catalog import X, Activation
-from .primitives import to_textbook
-from .prove import _Timeout, time_budget
+from ..catalog import X, Activation
+from ..primitives import to_textbook
+from ..verify.prove import _Timeout, time_budget
 
 DIGITS = 30               # mpmath precision of numeric roots and values
 GRID_HALF_WIDTH = 40      # numeric zero search covers [-40, 40] ∩ branch
@@ -443,10 +443,10 @@ def _where(c: _Candidate, period: Optional[sp.Expr]):
 def properties(entry, derived=None) -> Properties:
     """Derive the reference-page properties of ``entry`` at its default parameter values.
 
-    ``entry`` is a catalog :class:`Activation` or a :class:`~symact.derive.DerivedActivation`.
+    ``entry`` is a catalog :class:`Activation` or a :class:`~symact.derive.scalar.DerivedActivation`.
     The kernel's derivative at kinks is read from the derived ``df/dx`` kernel when ``derived`` (or a
     DerivedActivation) is given; otherwise it is ``diff(entry.expr(), x)``, exactly what
-    :func:`symact.derive.derive` computes as that kernel's ``textbook`` (without its proofs, which
+    :func:`symact.derive.scalar.derive` computes as that kernel's ``textbook`` (without its proofs, which
     take seconds for some entries).
     """
     if hasattr(entry, "kernels") and hasattr(entry, "entry"):

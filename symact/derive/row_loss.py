@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
-from .catalog.row_losses import ROW_FUNCTIONS, RowLoss, s, y
-from .catalog.vectors import K, i
-from .rowscale import scale_norms
-from .rowwise import ROW_LOOP_KINDS, heavy_rows, lower, plain_row, prove_row, row_code, stabilize_row
+from ..catalog.row_losses import ROW_FUNCTIONS, RowLoss, s, y
+from ..catalog.vectors import K, i
+from ..stabilize.rowscale import scale_norms
+from ..stabilize.rowwise import ROW_LOOP_KINDS, heavy_rows, lower, plain_row, prove_row, row_code, stabilize_row
 from .vector import reduce_deltas
 
 CHECK_POINTS = 12
@@ -178,7 +178,7 @@ def _signature(loss: RowLoss, target: str) -> list[str]:
 
 def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
     """The generated module of a row loss, and its public names."""
-    from .printing import helpers_used
+    from ..codegen.numba import helpers_used
 
     kernels, exprs, reductions = [], [], []
     for rk in derive_row_loss(loss):

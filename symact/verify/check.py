@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass
 import mpmath
 import sympy as sp
 
-from .catalog import X, all_entries, user_identities
-from .catalog.identities import IDENTITIES, Extremum, Identity, Limit
-from .derive import derive
-from .primitives import to_textbook
+from ..catalog import X, all_entries, user_identities
+from ..catalog.identities import IDENTITIES, Extremum, Identity, Limit
+from ..derive.scalar import derive
+from ..primitives import to_textbook
 from .prove import _Timeout, prove, time_budget
 
 
@@ -131,11 +131,11 @@ def _labelled(method: str) -> str:
 
 def _vectors_and_losses(names) -> list[Result]:
     """The vector functions' and losses' stable forms and derivatives, proven as at generation."""
-    from .catalog.losses import LOSSES
-    from .catalog.row_losses import ROW_LOSSES
-    from .catalog.vectors import VECTORS
-    from .row_loss import derive_row_loss
-    from .rowwise import derive_rows
+    from ..catalog.losses import LOSSES
+    from ..catalog.row_losses import ROW_LOSSES
+    from ..catalog.vectors import VECTORS
+    from ..derive.row_loss import derive_row_loss
+    from ..stabilize.rowwise import derive_rows
 
     def wanted(name):
         return not names or name in names
