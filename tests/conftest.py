@@ -33,7 +33,8 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    # the derivation cache of this session only (and of the CLI runs it starts): never the user's
+    # the derivation cache of this session only (and of the CLI runs it starts): never the user's.
+    # A test that patches a derivation step (a code change the cache cannot see) runs with --no-cache.
     config._symact_cache = os.environ["SYMACT_CACHE_DIR"] = tempfile.mkdtemp(prefix="symact-test-cache-")
     config.addinivalue_line("markers", "torch: cross-checks against PyTorch (a test-only dependency)")
     if config.getoption("--no-torch"):
