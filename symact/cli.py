@@ -22,7 +22,11 @@ exit status (every command):
   1    a check or proof failed (nothing was written)
   2    bad usage or input: unknown name, bad expression, unusable output path
   130  interrupted (Ctrl-C); the previous output is intact
-Errors are one line, `symact: ...`; --debug adds the Python traceback (same exit status)."""
+Errors are one line, `symact: ...`; --debug adds the Python traceback (same exit status).
+
+derivation cache: results of derivations and proofs are kept in $SYMACT_CACHE_DIR, else
+$XDG_CACHE_HOME/symact, else ~/.cache/symact, keyed by each entry's definition and symact's source,
+so `show`, `check` and `docs` after a `generate` reuse them; --no-cache or SYMACT_CACHE=0 turns it off."""
 
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
 
@@ -351,6 +355,9 @@ def _user_options() -> argparse.ArgumentParser:
                       help="a Python file with ACTIVATIONS (and IDENTITIES) in the catalog API")
     user.add_argument("--define", action="append", metavar="'NAME(p=1) = EXPR'", default=[],
                       help="one activation as an expression in x, parsed safely (never executed)")
+    user.add_argument("--no-cache", action="store_true", default=argparse.SUPPRESS,
+                      help="derive everything afresh: neither read nor write the derivation cache "
+                           "(also SYMACT_CACHE=0)")
     user.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                       help="show the Python traceback of an error (the exit status stays the same)")
     return user
@@ -443,12 +450,14 @@ def _error(message: str, status: int, debug: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 a check failed, 2 bad usage or input, 130 Ctrl-C)."""
+    from . import cache
     from .atomic import OutputError
     from .catalog import clear_user
     from .userspec import SpecError
 
     args = build_parser().parse_args(argv)  # usage errors: argparse's message, exit status 2
     debug = args.debug
+    cache.configure(enabled=not getattr(args, "no_cache", False), debug=debug)
     try:
         try:
             os.getcwd()
@@ -472,3 +481,4 @@ def main(argv: list[str] | None = None) -> int:
                       + ("" if debug else " (run again with --debug for the traceback)"), FAILED, debug)
     finally:
         clear_user()
+        cache.configure()

@@ -36,6 +36,7 @@ import sympy as sp
 from sympy.core.function import UndefinedFunction
 from sympy.printing.latex import LatexPrinter
 
+from .cache import cached
 from .catalog import X
 from .derive.scalar import DerivedActivation, Kernel
 from .catalog.primitives import BY_CLASS, PRIMITIVES
@@ -290,6 +291,7 @@ def _cost(e: sp.Expr) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=None)
+@cached("readable", key=lambda expr: expr)
 def readable(expr: sp.Expr) -> sp.Expr:
     """``expr`` simplified for reading, when that is shorter; the budget is generous so the result
     does not depend on machine load (deterministic docs)."""
@@ -322,6 +324,14 @@ def _output_of(d: DerivedActivation) -> sp.Expr:
 DERIVATIVE_FORMS = ("in terms of f", "emitted", "simplified", "as derived")
 
 
+def _derived_key(d: DerivedActivation, *args) -> tuple:
+    """What a derived entry's docs depend on, for the cache: its definition and its kernels' forms
+    (the proofs follow from them; their timings are no part of the docs)."""
+    return (d.entry, d.entry.expr(), d.entry.written_expr(),
+            [(k.name, k.role, k.textbook, k.stable, k.arg) for k in d.kernels], *args)
+
+
+@cached("simplest_derivative", key=_derived_key)
 def simplest_derivative(d: DerivedActivation) -> tuple[sp.Expr, str, str]:
     """The simplest form of f'(x) that is proven equal to the derivative of the definition:
     (expression, which form, how it was proven).
@@ -845,6 +855,29 @@ def _save(fig, path: Path):
 
 
 def _plot_function(d: DerivedActivation, base: Path, ext: str, window=None) -> list[Path]:
+    """The plot of f and f' and its thumbnail, ``base.ext`` and ``base_thumb.ext``."""
+    written = []
+    for name, data in _function_figures(d, base.name, ext, window).items():
+        written.append(base.parent / name)
+        written[-1].write_bytes(data)
+    return written
+
+
+def _figures_key(d: DerivedActivation, *args) -> tuple:
+    import matplotlib
+
+    return _derived_key(d, *args, matplotlib.__version__, np.__version__)
+
+
+@cached("figures", key=_figures_key)
+def _function_figures(d: DerivedActivation, name: str, ext: str, window=None) -> dict[str, bytes]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return {p.name: p.read_bytes() for p in _draw_function(d, Path(tmp) / name, ext, window)}
+
+
+def _draw_function(d: DerivedActivation, base: Path, ext: str, window=None) -> list[Path]:
     import matplotlib
     from matplotlib.figure import Figure
 
@@ -936,11 +969,19 @@ def comparison_figure(derived: list[DerivedActivation]):
 
 
 def _plot_comparison(derived: list[DerivedActivation], path: Path) -> Path:
+    path.write_bytes(_comparison_bytes(derived, path.name))
+    return path
+
+
+@cached("comparison", key=lambda derived, name: [_figures_key(d, name) for d in derived])
+def _comparison_bytes(derived: list[DerivedActivation], name: str) -> bytes:
+    import tempfile
+
     import matplotlib
 
-    with matplotlib.rc_context(_rc()):
-        _save(comparison_figure(derived), path)
-    return path
+    with tempfile.TemporaryDirectory() as tmp, matplotlib.rc_context(_rc()):
+        _save(comparison_figure(derived), Path(tmp) / name)
+        return (Path(tmp) / name).read_bytes()
 
 
 # ------------------------------------------------------------------------------------------------

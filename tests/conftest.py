@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -30,8 +33,16 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    # the derivation cache of this session only (and of the CLI runs it starts): never the user's.
+    # A test that patches a derivation step (a code change the cache cannot see) runs with --no-cache.
+    config._symact_cache = os.environ["SYMACT_CACHE_DIR"] = tempfile.mkdtemp(prefix="symact-test-cache-")
     config.addinivalue_line("markers", "torch: cross-checks against PyTorch (a test-only dependency)")
     if config.getoption("--no-torch"):
         if sys.modules.get("torch") is not None:
             raise pytest.UsageError("--no-torch: torch was imported before the tests started")
         sys.modules["torch"] = None  # `import torch` raises ModuleNotFoundError
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_symact_cache", None):
+        shutil.rmtree(config._symact_cache, ignore_errors=True)

@@ -36,6 +36,7 @@ from sympy.calculus.util import continuous_domain
 from sympy.functions.elementary.hyperbolic import HyperbolicFunction
 from sympy.functions.elementary.trigonometric import TrigonometricFunction
 
+from ..cache import cached
 from ..catalog import X, Activation
 from ..primitives import to_textbook
 from ..verify.prove import _Timeout, time_budget
@@ -440,6 +441,13 @@ def _where(c: _Candidate, period: Optional[sp.Expr]):
     return f"{c.approach} (not attained)"
 
 
+def _definition(entry, derived=None):
+    """What properties() depends on, for the cache: the entry (``derived`` follows from it)."""
+    entry = getattr(entry, "entry", entry)
+    return entry, entry.expr(), entry.written_expr()
+
+
+@cached("properties", key=_definition)
 def properties(entry, derived=None) -> Properties:
     """Derive the reference-page properties of ``entry`` at its default parameter values.
 

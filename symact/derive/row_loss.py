@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
+from ..cache import cached
 from ..catalog.row_losses import ROW_FUNCTIONS, RowLoss, s, y
 from ..catalog.vectors import K, i
 from ..stabilize.rowscale import scale_norms
@@ -106,6 +107,7 @@ def derive_row_loss(loss: RowLoss) -> list[RowLossKernel]:
     return _DERIVED[key]
 
 
+@cached("row_loss", key=lambda loss: loss)
 def _derive_row_loss(loss: RowLoss) -> list[RowLossKernel]:
     kernels = []
     for target, formula in loss.formulas.items():

@@ -12,6 +12,7 @@ from typing import Optional
 
 import sympy as sp
 
+from ..cache import cached
 from ..catalog import X, Activation, Param
 from .from_output import Y, derive_from_output
 from ..primitives import to_textbook
@@ -109,6 +110,10 @@ def _limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
                         (cases[2][0], True))
 
 
+@cached("derive", key=lambda entry, from_output=True, gradients=True:
+        (entry, entry.expr(), entry.written_expr(), from_output, gradients),
+        pack=lambda d: (d.kernels, d.proofs, d.no_from_output),
+        unpack=lambda stored, entry, *args, **kwargs: DerivedActivation(entry, *stored))
 def derive(entry: Activation, from_output: bool = True, gradients: bool = True) -> DerivedActivation:
     """``gradients=False``: the function only (zero_one_loss has no gradient)."""
     f = entry.expr()

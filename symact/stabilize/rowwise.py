@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from ..cache import cached
 from ..catalog.vectors import K, RowArgMax, RowMax, k, x
 from ..codegen.numba import FUNCTIONS, NumbaPrinter, fold_constants, transcendental
 from ..verify.prove import Proof, prove
@@ -892,6 +893,7 @@ class RowKernel:
     index: object
 
 
+@cached("rows", key=lambda fn: (fn, fn.expr(), [fn.expr(n) for n in range(4)]))
 def derive_rows(fn) -> list[RowKernel]:
     """The forward and vjp row kernels of a vector function, stabilized, proven and lowered."""
     from ..catalog.vectors import i, j

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import mpmath
 import sympy as sp
 
+from ..cache import cached
 from ..catalog import X, all_entries, user_identities
 from ..catalog.identities import IDENTITIES, Extremum, Identity, Limit
 from ..derive.scalar import derive
@@ -94,6 +95,7 @@ def _check_extremum(e: Extremum) -> Result:
                   f"at {mpmath.nstr(best, 6)}", time.perf_counter() - t0)
 
 
+@cached("check", key=lambda item: item)
 def check(item) -> Result:
     """Prove one Identity, Limit or Extremum."""
     if isinstance(item, Limit):

@@ -52,6 +52,11 @@ class _Timeout(Exception):
 # error (derive's limits, from_output's solve) the budget is not scaled: a step either finishes or
 # generation fails, naming it.
 BUDGET_SCALE = float(os.environ.get("SYMACT_BUDGET_SCALE", "1"))
+_TIMEOUTS = [0]  # budgets that ran out in this process: symact.cache stores no result that met one
+
+
+def timeouts() -> int:
+    return _TIMEOUTS[0]
 
 
 @contextmanager
@@ -67,6 +72,7 @@ def time_budget(seconds: float, *, fallback: bool = True):
     start = time.monotonic()
 
     def handler(signum, frame):
+        _TIMEOUTS[0] += 1
         raise _Timeout()
 
     old = signal.signal(signal.SIGALRM, handler)
