@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from symact import cache, cli, docs, row_loss
+from symact import cache, cli, docs
+from symact.derive import row_loss
 from symact.catalog import all_entries
 from symact.catalog.losses import LOSSES
 from symact.catalog.row_losses import ROW_LOSSES
