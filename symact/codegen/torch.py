@@ -43,7 +43,7 @@ MODULE_NAMES = {
     "selu": "SELU", "gelu": "GELU", "gelu_tanh": "GELUTanh", "relu6": "ReLU6", "softplus": "Softplus",
     "log_sigmoid": "LogSigmoid", "silu": "SiLU", "swish": "Swish", "sine": "Sine",
     "softmax": "Softmax", "softmin": "Softmin", "log_softmax": "LogSoftmax", "logsumexp": "LogSumExp",
-    "maxout": "Maxout",
+    "maxout": "Maxout", "glu": "GLU",
     "l1_loss": "L1Loss", "mse_loss": "MSELoss", "lq_loss": "LqLoss", "huber_loss": "HuberLoss",
     "smooth_l1_loss": "SmoothL1Loss", "pseudo_huber_loss": "PseudoHuberLoss", "hinge_loss": "HingeLoss",
     "squared_hinge_loss": "SquaredHingeLoss", "logistic_loss": "LogisticLoss",
