@@ -32,7 +32,7 @@ BACKEND = Backend(
     extra={"maximum": "torch.maximum({0}, {1})", "minimum": "torch.minimum({0}, {1})",
            "ramp": "torch.clamp({0}, min=0)", "xlogx": "torch.special.xlogy({0}, {0})",
            "sign": "torch.sign({0})", "abs": "torch.abs({0})", "full_like": "torch.full_like({0}, {1})",
-           "copy": "{0}.clone()", "guard": "torch.where({1}, {0}, {0}.detach())"},
+           "copy": "{0}.clone()", "cat": "torch.cat([{0}], -1)", "guard": "torch.where({1}, {0}, {0}.detach())"},
 )
 
 # nn.Module class names: torch.nn's where PyTorch has the function; CamelCase of the name otherwise
