@@ -552,8 +552,9 @@ def split_blocks(expr: sp.Expr, layout) -> tuple[sp.Expr, list[str], set]:
 
     expr = expr.replace(lambda q: isinstance(q, sp.Indexed) and q.base == X_ROW, to_block)
     lines = [f"h = {X_ROW.name}.shape[-1] // {layout.parts}"]
-    lines += [f"{b.name} = {X_ROW.name}[..., {p if p > 1 else ''}{'*' if p > 1 else ''}h:{p + 1}*h]" if p else f"{b.name} = {X_ROW.name}[..., :h]"
-              for p, b in enumerate(bases)]
+    def at(p):
+        return "" if p == 0 else "h" if p == 1 else f"{p}*h"
+    lines += [f"{b.name} = {X_ROW.name}[..., {at(p)}:{at(p + 1)}]" for p, b in enumerate(bases)]
     return expr, lines, {b.name for b in bases}
 
 
