@@ -447,9 +447,25 @@ def _row_diffs(add: sp.Expr) -> sp.Expr:
     return sp.Add(RowDiff(a, -b), *terms)
 
 
+def _closed_gate(mul: sp.Expr) -> sp.Expr:
+    """σ(z)·v with v holding a row element (glu's a·σ(b), its vjp's g·a·σ(b)σ(−b)) as
+    ZeroGuard(σ(z)…, v): where the gate rounds to exactly 0 (z below about −104 in float32, −745 in
+    float64) the product is 0 also for an infinite v — its limit, as σ decays exponentially — and not
+    −inf·0 = nan; a nan stays nan."""
+    from .primitives import Sigmoid
+
+    gates = [f for f in mul.args if isinstance(f, Sigmoid)]
+    rest = [f for f in mul.args if not isinstance(f, Sigmoid)]
+    if not gates or not any(isinstance(f, sp.Indexed) and f.base.name not in _DATA for f in rest):
+        return mul
+    return ZeroGuard(sp.Mul(*gates), sp.Mul(*rest))
+
+
 def _guard_zero(mul: sp.Expr) -> sp.Expr:
     data = [f for f in mul.args if _is_data(f)]
     rest = [f for f in mul.args if f not in data]
+    if not data and not mul.has(Difference, RowMax, sp.Sum, ZeroGuard):
+        return _closed_gate(mul)
     if not data or not any(not f.is_number for f in rest):
         return mul
     diffs = [f for f in rest if isinstance(f, Difference)]
