@@ -301,10 +301,10 @@ def vector_truth(fn, row, g_row):
         for b, expr in enumerate(outs):
             e, table = _explicit(expr.subs(params), n, {})
             syms = [table[X_ROW[m]] for m in range(n)]
-            f = sp.lambdify(syms, e, "mpmath")
+            f = sp.lambdify(syms, e, [_MP_PRIMS, "mpmath"])  # glu's σ: a stable primitive
             values.append(f(*[point[s] for s in syms]))
             for a in range(n):
-                d = sp.lambdify(syms, sp.diff(e, syms[a]), "mpmath")
+                d = sp.lambdify(syms, sp.diff(e, syms[a]), [_MP_PRIMS, "mpmath"])
                 grads[a] += mpmath.mpf(g_row[b]) * d(*[point[s] for s in syms])
     return values, grads
 

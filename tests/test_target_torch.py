@@ -130,8 +130,11 @@ def test_vector_accuracy(tpkg, fn, dtype):
         y = f(x, -1)
         gt = torch.tensor([g] if not fn.scalar else g, dtype=TDTYPE[dtype])
         (dx,) = torch.autograd.grad(y, x, gt.reshape(y.shape))
-        for got, truth in zip(y.detach().numpy().ravel(), values):
-            tc.row_ulp(got, truth, dtype, row)
+        # no worse than symact.kernels where the form itself loses bits (glu's subnormal gate σ(−744) times
+        # 745; test_rowwise judges that kernel against mpmath)
+        value_base = np.ravel(getattr(kernels(), fn.name)(np.array([row], dtype)))
+        for got, base, truth in zip(y.detach().numpy().ravel(), value_base, values):
+            tc.row_ulp_or_baseline(got, base, truth, dtype, row)
         baseline = getattr(kernels(), f"{fn.name}_vjp")(np.array([row], dtype), np.array([g] if not fn.scalar else g, dtype))
         for got, base, truth in zip(dx.numpy().ravel(), np.ravel(baseline), grads):
             tc.row_ulp_or_baseline(got, base, truth, dtype, row)
