@@ -219,20 +219,22 @@ def param_vjp_sum(fn, prod, p, spec):
 
 # ---- row kernels (softmax family) ------------------------------------------------------------------
 
-def _rowwise_block(x, g=None, *, fn, loops, axis, params, specs, scalar, pieces, heavy):
+def _rowwise_block(x, g=None, *, fn, loops, axis, params, specs, scalar, pieces, heavy, parts):
     from ._rowwise import rowwise
-    return np.asarray(rowwise(fn, loops, x, axis, params, specs, None, g=g, scalar=scalar, pieces=pieces, heavy=heavy))
+    return np.asarray(rowwise(fn, loops, x, axis, params, specs, None, g=g, scalar=scalar, pieces=pieces, heavy=heavy,
+                              parts=parts))
 
 
-def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces=None, heavy=False):
+def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces=None, heavy=False, parts=1):
     """``_rowwise.rowwise`` on dask arrays: each block holds whole rows (the axis in one chunk)."""
-    from ._rowwise import _axis
+    from ._rowwise import _axis, check_parts
     if out is not None:
         raise TypeError(f"{fn}: out= is not supported with dask arrays (the result is a new lazy array)")
     xa = _as_dask(x, fn, "x")
     if xa.ndim == 0:
         raise ValueError(f"{fn}: x must have at least one dimension (the axis to work along)")
     axis = _axis(fn, axis, xa.ndim, xa.shape, "x")
+    check_parts(fn, axis, xa.shape, parts)
     values = []
     for v, (name, pos, inf) in zip(params, specs):
         if is_dask(v):
@@ -250,17 +252,19 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
     ind = tuple(range(nd))
     rest = tuple(i for i in ind if i != axis)
     kw = dict(fn=fn, loops=_ref(loops), axis=axis, params=tuple(values), specs=specs, scalar=scalar,
-              pieces=pieces, heavy=heavy)
+              pieces=pieces, heavy=heavy, parts=parts)
     if g is None:
         if scalar and pieces is None:  # one value per row: the axis is dropped
             return da.blockwise(_rowwise_block, rest, xa, ind, dtype=xa.dtype, concatenate=True, **kw)
-        adjust = {axis: size // pieces} if pieces is not None else None
+        shrink = pieces if pieces is not None else parts  # the axis, that many times shorter
+        adjust = {axis: size // shrink} if shrink != 1 else None
         return da.blockwise(_rowwise_block, ind, xa, ind, dtype=xa.dtype, adjust_chunks=adjust, **kw)
     ga = _as_dask(g, fn, "g")
-    if pieces is not None:
-        want = xa.shape[:axis] + (size // pieces,) + xa.shape[axis + 1:]
+    if pieces is not None or parts != 1:
+        shrink = pieces if pieces is not None else parts
+        want = xa.shape[:axis] + (size // shrink,) + xa.shape[axis + 1:]
         g_ind = ind[:axis] + (nd,) + ind[axis + 1:]
-        g_chunks = xa.chunks[:axis] + ((size // pieces,),) + xa.chunks[axis + 1:]
+        g_chunks = xa.chunks[:axis] + ((size // shrink,),) + xa.chunks[axis + 1:]
     elif scalar:
         want = xa.shape[:axis] + xa.shape[axis + 1:]
         g_ind, g_chunks = rest, xa.chunks[:axis] + xa.chunks[axis + 1:]

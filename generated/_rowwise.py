@@ -111,18 +111,29 @@ def pick(loops, dtype, size, heavy=False):
     return parallel if use_parallel(size, heavy) else serial
 
 
-def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces=None, heavy=False):
+def check_parts(fn, axis, shape, parts):
+    """A layout in ``parts`` equal blocks (glu's halves) needs an axis length that is a multiple of it."""
+    size = shape[axis]
+    if size % parts:
+        what = "even" if parts == 2 else f"a multiple of {parts}"
+        raise ValueError(f"{fn}: the length of axis {axis} must be {what} ({fn} splits it into {parts} "
+                         f"equal parts), but x has shape {tuple(shape)}: length {size}")
+
+
+def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces=None, heavy=False, parts=1):
     """Run ``loops[dtype](x2d, [g2d,] *params, out2d)`` along ``axis``.
 
     ``scalar``: one value per row (logsumexp) — the result drops ``axis``; a vjp of a scalar function
     takes ``g`` with that reduced shape. ``pieces`` (maxout): the axis is cut into consecutive groups
     of that many, each group is a row, and the result keeps the axis with one value per group.
+    ``parts`` (glu: 2): the axis is cut into that many equal blocks and the result has one value per
+    block element (the axis ``parts`` times shorter); a vjp takes ``g`` of that shape.
 
     The common call (a C-contiguous float32/float64 array along its last axis, Python-number
     parameters, ``g`` and ``out`` fitting as they are) takes a fast path of about a microsecond.
     """
     if type(x) is np.ndarray and type(axis) is int and x.ndim and pieces is None and x.flags.c_contiguous \
-            and x.shape[-1] and (axis == -1 or axis == x.ndim - 1):
+            and x.shape[-1] and (axis == -1 or axis == x.ndim - 1) and not x.shape[-1] % parts:
         dt = x.dtype.type
         args = None
         if dt is np.float32 or dt is np.float64:
@@ -131,12 +142,13 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
             rows = x.reshape(-1, x.shape[-1])
             call = [rows]
             if g is not None:
-                if type(g) is np.ndarray and g.dtype.type is dt and g.flags.c_contiguous \
-                        and g.shape == (x.shape[:-1] if scalar else x.shape):
-                    call.append(g.reshape(rows.shape[0]) if scalar else g.reshape(rows.shape))
+                gshape = x.shape[:-1] if scalar else x.shape[:-1] + (x.shape[-1] // parts,)
+                if type(g) is np.ndarray and g.dtype.type is dt and g.flags.c_contiguous and g.shape == gshape:
+                    call.append(g.reshape(rows.shape[0]) if scalar else g.reshape(rows.shape[0], -1))
             if len(call) == 1 + (g is not None):
                 one = scalar and g is None  # one value per row
-                shape = x.shape[:-1] if one else x.shape
+                shape = x.shape[:-1] if one else x.shape if g is not None else \
+                    x.shape[:-1] + (x.shape[-1] // parts,)
                 if out is None:
                     result = np.empty(shape, dt)
                 elif type(out) is np.ndarray and out.dtype.type is dt and out.shape == shape \
@@ -146,16 +158,17 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
                     result = None  # the general path writes it or explains the error
                 if result is not None:
                     call += args
-                    call.append(result.reshape(rows.shape[0]) if one else result.reshape(rows.shape))
+                    call.append(result.reshape(rows.shape[0]) if one else result.reshape(rows.shape[0], -1))
                     pick(loops, x.dtype, rows.size, heavy)(*call)
                     return result[()] if result.ndim == 0 and out is None else result
     if lazy(x, () if g is None else (g,), params):
         from ._dask import rowwise as lazy_rowwise
-        return lazy_rowwise(fn, loops, x, axis, params, specs, out, g, scalar, pieces, heavy)
+        return lazy_rowwise(fn, loops, x, axis, params, specs, out, g, scalar, pieces, heavy, parts)
     xa = _as_float_array(x, fn, "x")
     if xa.ndim == 0:
         raise ValueError(f"{fn}: x must have at least one dimension (the axis to work along)")
     axis = _axis(fn, axis, xa.ndim, xa.shape, "x")
+    check_parts(fn, axis, xa.shape, parts)
     values = [_check_param(fn, name, v, pos, inf) for v, (name, pos, inf) in zip(params, specs)]
     for v, (name, _, _) in zip(values, specs):
         if v.ndim != 0:
@@ -178,16 +191,17 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
         if grouped_shape is not None:
             want = np.moveaxis(np.empty(moved.shape[:-1], bool), -1, axis).shape
         else:
-            want = moved.shape[:-1] if scalar else xa.shape
+            want = moved.shape[:-1] if scalar else xa.shape[:axis] + (xa.shape[axis] // parts,) + xa.shape[axis + 1:]
         if ga.shape != want:
             raise ValueError(f"{fn}: g has shape {ga.shape}, expected {want}")
         gm = np.moveaxis(ga, axis, -1) if grouped_shape is not None or not scalar else ga
-        args.append(np.ascontiguousarray(gm.reshape(rows.shape[0]) if scalar else gm.reshape(rows.shape),
-                                         dtype=dtype))
+        args.append(np.ascontiguousarray(gm.reshape(rows.shape[0]) if scalar else
+                                         gm.reshape(rows.shape[0], rows.shape[1] // parts), dtype=dtype))
+        parts = 1  # a vjp returns one value per element
         scalar = False  # a vjp returns one value per element
     args += [v.astype(dtype).reshape(())[()] for v in values]
-    shape = moved.shape[:-1] if scalar else moved.shape
-    flat = rows.shape[0] if scalar else rows.shape
+    shape = moved.shape[:-1] if scalar else moved.shape[:-1] + (moved.shape[-1] // parts,)
+    flat = rows.shape[0] if scalar else (rows.shape[0], rows.shape[1] // parts)
     if isinstance(out, np.ndarray) and not out.flags.writeable:
         raise ValueError(f"{fn}: out is read-only")
     # out= along the last axis, C-contiguous: the kernel writes into it directly (no second pass)

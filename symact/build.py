@@ -190,12 +190,13 @@ def build(only: list[str] | None = None, package_hint: str = "symact.kernels", d
     if failures:
         return Build({}, failures)
     if vectors or row_losses:
-        progress(f"vector functions and row losses: proving and rendering at K = 2, 3, 4 ...")
+        progress(f"vector functions and row losses: proving and rendering at explicit K ...")
     files = render_package(derived, package_hint=package_hint, vectors=vectors, losses=pointwise,
                            row_losses=row_losses)
     for v in vectors:  # proven while rendering (an unproven form raises there)
         n += 1
-        progress(f"[{n:2d}/{total}] {v.name:<14} vector: value and vjp proven at K = 2, 3, 4")
+        progress(f"[{n:2d}/{total}] {v.name:<14} vector: value and vjp proven at K = "
+                 f"{', '.join(map(str, v.layout.sizes))}")
     for r in row_losses:
         n += 1
         progress(f"[{n:2d}/{total}] {r.name:<14} row loss: gradients checked and stable forms proven at K = 2, 3, 4")

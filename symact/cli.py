@@ -227,6 +227,9 @@ def _show_vector_or_loss(name: str) -> bool:
         print(f"{name} (vector, along an axis): {vector.summary}")
         print(f"  source:      {vector.source}")
         print(f"  definition:  {sp.sstr(vector.expr())}   (K classes, symbolic)")
+        if vector.layout.parts > 1:
+            print(f"  layout:      {vector.layout.name}: output j < K/{vector.layout.parts}; the vjp has the row's K, "
+                  f"in blocks (Blocks); checked at K = {', '.join(map(str, vector.layout.sizes))}")
         for rk in derive_rows(vector):
             print(f"  {rk.name}")
             print(f"      derived:  {sp.sstr(rk.derived)}")

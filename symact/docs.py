@@ -1048,6 +1048,19 @@ def _kernel_forms(derived, stable, names=None, **extra) -> dict:
     return out
 
 
+def _vector_usage(fn, call: str) -> str:
+    """The usage lines after the import; a layout in blocks (glu) takes rows it can cut and a g of y's shape."""
+    if fn.layout.parts == 1:
+        return ("x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 1000.0]])\n"
+                "g = np.ones_like(x)   # the upstream gradient\n"
+                f"y = {fn.name}({call})\n"
+                f"dx = {fn.name}_vjp(x, g, axis=-1)\n")
+    return ("x = np.array([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, -1000.0, 1000.0]])\n"
+            f"y = {fn.name}({call})   # shape (2, {4 // fn.layout.parts})\n"
+            "g = np.ones_like(y)   # the upstream gradient, y's shape\n"
+            f"dx = {fn.name}_vjp(x, g, axis=-1)   # x's shape\n")
+
+
 def _vector_context(vectors) -> list[dict]:
     """Vector functions: definition with symbolic K, each kernel as derived and as emitted (max-shifted)."""
     from .stabilize.rowwise import derive_rows
@@ -1060,13 +1073,10 @@ def _vector_context(vectors) -> list[dict]:
         call = ", ".join(["x", "axis=-1"] + [f"{p['name']}={p['default']}" for p in params])
         rows.append(dict(name=fn.name, summary=fn.summary, taught=taught(fn.source), references=references(fn),
                          refs_md=references_md(fn),
-                         scalar=fn.scalar, params=params,
+                         scalar=fn.scalar, params=params, parts=fn.layout.parts,
                          definition=tex(fn.expr()), kernels=kernels, torch=fn.torch or "",
                          usage="import numpy as np\n" + import_line([fn.name, f"{fn.name}_vjp"]) + "\n"
-                               "x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 1000.0]])\n"
-                               "g = np.ones_like(x)   # the upstream gradient\n"
-                               f"y = {fn.name}({call})\n"
-                               f"dx = {fn.name}_vjp(x, g, axis=-1)\n"))
+                               + _vector_usage(fn, call)))
     return rows
 
 

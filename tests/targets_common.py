@@ -272,12 +272,26 @@ def _explicit(expr, n, subs):
     return e.xreplace(table), table
 
 
+def fit_row(fn, row) -> list:
+    """A sweep row as the entry's layout takes it: a row whose length is not a multiple of the layout's
+    parts (glu's halves) becomes its rotations side by side ([a, b, c] → [a, b, c, b, c, a]: every
+    element meets every other across the halves)."""
+    parts = fn.layout.parts
+    row = list(row)
+    return row if len(row) % parts == 0 else [v for p in range(parts) for v in row[p:] + row[:p]]
+
+
+def shaped(fn, *shape) -> tuple:
+    """A test array's shape with every axis a multiple of the entry's layout parts (each may be the row)."""
+    return tuple(s * fn.layout.parts for s in shape)
+
+
 def vector_truth(fn, row, g_row):
     """(value, vjp) of a vector function at one row, by explicit-K differentiation in mpmath."""
     n = len(row)
     params = {sp.Symbol(name, positive=True) if pos else sp.Symbol(name, real=True): default
               for name, default, pos in fn.params}
-    outs = [fn.expr(m) for m in (range(1) if fn.scalar else range(n))]
+    outs = [fn.expr(m) for m in (range(1) if fn.scalar else range(fn.layout.outputs(n)))]
     if fn.grouped:  # maxout: the max of the row; its derivative routes to the first maximal element
         winner = max(range(n), key=lambda m: (row[m], -m))
         return [mpmath.mpf(row[winner])], [mpmath.mpf(g_row[0]) if m == winner else mpmath.mpf(0) for m in range(n)]
@@ -287,10 +301,10 @@ def vector_truth(fn, row, g_row):
         for b, expr in enumerate(outs):
             e, table = _explicit(expr.subs(params), n, {})
             syms = [table[X_ROW[m]] for m in range(n)]
-            f = sp.lambdify(syms, e, "mpmath")
+            f = sp.lambdify(syms, e, [_MP_PRIMS, "mpmath"])  # glu's σ: a stable primitive
             values.append(f(*[point[s] for s in syms]))
             for a in range(n):
-                d = sp.lambdify(syms, sp.diff(e, syms[a]), "mpmath")
+                d = sp.lambdify(syms, sp.diff(e, syms[a]), [_MP_PRIMS, "mpmath"])
                 grads[a] += mpmath.mpf(g_row[b]) * d(*[point[s] for s in syms])
     return values, grads
 
@@ -332,7 +346,7 @@ def row_ulp(got, truth, dtype, row) -> float:
 
 
 __all__ = ["generate", "points", "elementwise_truth", "loss_truth", "loss_points", "loss_targets", "judge",
-           "ROWS", "vector_truth", "row_loss_truth", "row_ulp", "DTYPES", "VECTORS", "ROW_LOSSES", "LOSSES",
+           "ROWS", "fit_row", "shaped", "vector_truth", "row_loss_truth", "row_ulp", "DTYPES", "VECTORS", "ROW_LOSSES", "LOSSES",
            "all_entries", "ulp_of", "G_ROW", "J_INDEX", "XLogX"]
 
 
@@ -342,7 +356,8 @@ def vector_cases(fn):
     """(row, upstream gradient) pairs for a vector function."""
     cases = []
     for row in ROWS:
-        g = [0.5] if fn.scalar else [((m * 7) % 5 - 2) / 2.0 for m in range(len(row))]
+        row = fit_row(fn, row)
+        g = [0.5] if fn.scalar else [((m * 7) % 5 - 2) / 2.0 for m in range(fn.layout.outputs(len(row)))]
         cases.append((tuple(row), tuple(g)))
     return cases
 

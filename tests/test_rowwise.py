@@ -13,6 +13,7 @@ import sympy as sp
 
 import symact.kernels as K
 from mp_truth import Row, explicit, judge, unit_roundoff
+from targets_common import fit_row
 from symact.catalog.vectors import VECTORS, RowMax, g, j, k, x
 
 DTYPES = [np.float32, np.float64]
@@ -92,7 +93,8 @@ def _truths(name: str, n: int, vjp: bool):
     fn = next(f for f in VECTORS if f.name == name)
     scalars = fn.symbols()
     gs = sp.Symbol("g_row", real=True)
-    comps = [explicit(fn.expr(c), n) for c in range(1 if fn.scalar else n)]
+    m = 1 if fn.scalar else fn.layout.outputs(n)  # output components (K/2 for glu's halves)
+    comps = [explicit(fn.expr(c), n) for c in range(m)]
     out = []
     if not vjp:
         for c, e in enumerate(comps):
@@ -102,9 +104,30 @@ def _truths(name: str, n: int, vjp: bool):
         if fn.scalar:
             e, bases, extra = gs * sp.diff(comps[0], x[i]), {x: n}, [gs]
         else:
-            e, bases, extra = sum(g[c] * sp.diff(comps[c], x[i]) for c in range(n)), {x: n, g: n}, []
+            e, bases, extra = sum(g[c] * sp.diff(comps[c], x[i]) for c in range(m)), {x: n, g: m}, []
         mag = sp.Add(*[sp.Abs(t) for t in sp.Add.make_args(sp.expand_mul(e))])
         out.append((Row(e, bases, extra + scalars), Row(mag, bases, extra + scalars), False))
+    return out
+
+
+@functools.cache
+def _gates(name: str, n: int, vjp: bool):
+    """Per output component, a Row of the product of the σ factors of its terms (None without one):
+    a gate below the normal range holds only a few bits, like a subnormal softmax p_i (see _check)."""
+    from symact.primitives import Sigmoid
+
+    fn = next(f for f in VECTORS if f.name == name)
+    m = 1 if fn.scalar else fn.layout.outputs(n)
+    comps = [explicit(fn.expr(c), n) for c in range(m)]
+    if vjp and not fn.scalar:
+        comps = [sum(g[c] * sp.diff(comps[c], x[a]) for c in range(m)) for a in range(n)]
+    elif vjp:
+        comps = [sp.diff(comps[0], x[a]) for a in range(n)]
+    bases = {x: n, g: m} if vjp and not fn.scalar else {x: n}
+    out = []
+    for e in comps:
+        gates = [t for t in sp.expand_mul(e).atoms(Sigmoid)]
+        out.append(Row(sp.Mul(*gates), bases, fn.symbols()) if gates else None)
     return out
 
 
@@ -125,7 +148,7 @@ def _check(fn, dtype, vjp):
     for params in parameter_values(fn):
         scalars = [float(dtype(params.get(name, default))) for name, default, _ in fn.params]
         scale = scalars[0] if scalars else 1.0  # a positive parameter scales the exponents (beta)
-        rows = sweep_rows(dtype)
+        rows = [fit_row(fn, r) for r in sweep_rows(dtype)]  # the entry's layout (glu: halves)
         if params:  # a non-default parameter: the rows where it matters (huge, infinite, spread out)
             rows = [r for r in rows if max(abs(v) for v in r) >= 100 and r.count(r[0]) == 1] + rows[-2:]
         for row in rows:
@@ -133,7 +156,7 @@ def _check(fn, dtype, vjp):
             xs = np.array([row], dtype)
             kappa, probs = shift_sensitivity(fn, row, scalars)
             cases = [(None, getattr(K, fn.name)(xs, **params))] if not vjp else []
-            for gr in (gradients(n, dtype) if vjp else []):
+            for gr in (gradients(fn.layout.outputs(n), dtype) if vjp else []):
                 ga = np.array([gr[:1]] if fn.scalar else [gr], dtype)
                 cases.append((gr, getattr(K, f"{fn.name}_vjp")(xs, ga.reshape(1) if fn.scalar else ga, **params)))
             for gr, got in cases:
@@ -162,6 +185,11 @@ def _check(fn, dtype, vjp):
                         # p_i below the normal range holds only a few bits: a float's own limit, which the
                         # VJP multiplies by |g_i| + Σ p_j |g_j| (T_i / p_i)
                         allowance += 2 * mpmath.mpf(float(np.finfo(dtype).smallest_subnormal)) * mag / probs[c]
+                    gate = _gates(fn.name, n, gr is not None)[c]
+                    gv = gate.magnitude(values, scalars) if gate is not None and not fn.scalar else None
+                    if gv and abs(gv) < float(np.finfo(dtype).tiny):
+                        # the same for a gate σ(b) (glu) below the normal range, times a large a or g
+                        allowance += 2 * mpmath.mpf(float(np.finfo(dtype).smallest_subnormal)) * mag / abs(gv)
                     ok, err = judge(got[c], t, dtype, allowance)
                     if ok:
                         worst = max(worst, err)
@@ -251,8 +279,9 @@ def test_axis_must_be_an_int(name, vjp):
     """axis=None, 1.5, (0, 1), True: a TypeError saying axis must be an int; an int out of range: a
     ValueError naming the valid range."""
     fn = getattr(K, name)
+    fn_entry = next(v for v in VECTORS if name in (v.name, f"{v.name}_vjp"))
     xs = np.zeros((2, 4))
-    g = np.zeros((2,)) if vjp and name.startswith(("logsumexp", "maxout")) else np.zeros((2, 4))
+    g = np.zeros((2,)) if fn_entry.scalar else np.zeros((2, fn_entry.layout.outputs(4)))
     args = (xs, g) if vjp else (xs,)
     for bad in (None, 1.5, (0, 1), True, "1"):
         with pytest.raises(TypeError, match="axis must be an int"):
@@ -366,3 +395,51 @@ def test_division_by_a_row_reciprocal_rounds_as_the_division(dtype):
     with np.errstate(all="ignore"):
         run(special_a, special_b, got)
         np.testing.assert_array_equal(got, special_a / special_b)
+
+
+BLOCKED = [v for v in VECTORS if v.layout.parts > 1]  # layouts in equal blocks (glu's halves)
+
+
+@pytest.mark.parametrize("fn", BLOCKED, ids=lambda f: f.name)
+def test_block_layout_shapes_and_length_errors(fn):
+    """A layout in blocks: the result has the axis ``parts`` times shorter, along any axis; the vjp
+    takes g of that shape and returns x's; a length that is not a multiple is a ValueError naming the
+    axis and its length (as PyTorch's "Halving dimension must be even"), for NumPy and dask input."""
+    import dask.array as da
+
+    p = fn.layout.parts
+    f, vjp = getattr(K, fn.name), getattr(K, f"{fn.name}_vjp")
+    x = np.random.default_rng(2).standard_normal((3 * p, 5 * p))
+    for axis in (0, 1, -1):
+        y = f(x, axis=axis)
+        want = list(x.shape)
+        want[axis] //= p
+        assert y.shape == tuple(want)
+        assert vjp(x, np.ones_like(y), axis=axis).shape == x.shape
+    with pytest.raises(ValueError, match="g has shape"):
+        vjp(x, np.ones_like(x))
+    bad = np.ones((2, 2 * p + 1))
+    for call in (lambda a: f(a), lambda a: vjp(a, np.ones((2, 2))), lambda a: f(da.from_array(a))):
+        with pytest.raises(ValueError, match=rf"length of axis 1 must be .*\(2, {2 * p + 1}\): length {2 * p + 1}"):
+            call(bad)
+    with pytest.raises(ValueError, match=r"length of axis 0 must be"):
+        f(bad.T, axis=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+@pytest.mark.parametrize("fn", [v for v in BLOCKED if v.torch], ids=lambda f: f.name)
+def test_block_layout_matches_pytorch(fn, dtype):
+    """The catalog's PyTorch counterpart (F.glu) and its autograd, along both axes, moderate values."""
+    torch = pytest.importorskip("torch", reason="PyTorch is a test-only dependency; .ci/run installs it")
+    own = eval(fn.torch, {"torch": torch})
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((6, 8)) * 4).astype(dtype)
+    # torch's own accuracy (its float32 backward forms 1 − σ(b): 2e-5 relative near σ(b) = 1)
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for axis in (0, 1):
+        xt = torch.tensor(x, requires_grad=True)
+        yt = own(xt, axis)
+        g = rng.standard_normal(tuple(yt.shape)).astype(dtype)
+        (yt * torch.tensor(g)).sum().backward()
+        np.testing.assert_allclose(getattr(K, fn.name)(x, axis=axis), yt.detach().numpy(), **tol)
+        np.testing.assert_allclose(getattr(K, f"{fn.name}_vjp")(x, g, axis=axis), xt.grad.numpy(), **tol)

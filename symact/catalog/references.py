@@ -155,6 +155,9 @@ BLANCHARD_2021 = R("blanchard2021", "P. Blanchard, D. J. Higham, N. J. Higham", 
 GOODFELLOW_2013 = R("goodfellow2013", "I. J. Goodfellow, D. Warde-Farley, M. Mirza, A. Courville, Y. Bengio",
                     "Maxout networks", 2013, "Proceedings of the 30th International Conference on Machine "
                     "Learning (ICML), PMLR 28(3), 1319–1327", arxiv="1302.4389")
+DAUPHIN_2017 = R("dauphin2017", "Y. N. Dauphin, A. Fan, M. Auli, D. Grangier",
+                 "Language modeling with gated convolutional networks", 2017, "Proceedings of the 34th "
+                 "International Conference on Machine Learning (ICML), PMLR 70, 933–941", arxiv="1612.08083")
 
 # --- losses -----------------------------------------------------------------------------------------
 NEUNEIER_1998 = R("neuneier1998", "R. Neuneier and H. G. Zimmermann", "How to train neural networks", 1998,

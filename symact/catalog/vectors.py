@@ -5,6 +5,8 @@ component ``j`` (or a scalar, for logsumexp). Their Jacobians and vector-Jacobia
 derived in :mod:`symact.derive.vector` and cross-checked against explicit K = 2, 3, 4.
 maxout is the max over a row (of affine pieces computed by the layer before); its derivative routes
 the gradient to the first winning piece (``RowArgMax``), as PyTorch's max does.
+A :class:`Layout` says how output components relate to the row: one per element (``FULL``), or one per
+pair of halves (``HALVES``: glu's a·σ(b), component j reading x_j and x_{j+K/2}).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import sympy as sp
 
 from .activations import S000, S001, S002
 from . import references as refs
+from ..primitives import Sigmoid
 
 K = sp.Symbol("K", integer=True, positive=True)
 i, j, k = sp.symbols("i j k", integer=True, nonnegative=True)
@@ -46,9 +49,42 @@ class RowArgMax(sp.Function):
         return rf"\operatorname{{argmax}}_k {printer._print(self.args[0])}"
 
 
+class Blocks(sp.Function):
+    """A row result in blocks (Layout.parts > 1): args[p] is its component i + p·K/parts, i < K/parts
+    (the vector-Jacobian product of glu: ∂/∂a_i, then ∂/∂b_i)."""
+
+    def _latex(self, printer):
+        return r" \;\Big|\; ".join(printer._print(a) for a in self.args)
+
+
 def row_sum(body: sp.Expr) -> sp.Expr:
     """Σ_k body(k) over the row."""
     return sp.Sum(body, (k, 0, K - 1))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a row of K elements maps to output components. The row is ``parts`` equal blocks; output
+    component j (0 ≤ j < K/parts) reads x[j + p·K/parts] of each block p, so it has K/parts components
+    (a vector-Jacobian product has the row's K: its block p is ∂/∂x[i + p·K/parts]). ``sizes``: the
+    explicit row lengths the general-K derivation is cross-checked at (each a multiple of ``parts``).
+    Another layout (thirds, pairs of neighbours…) is one more value here; the derivation, lowering,
+    front ends and tests read only these fields."""
+    name: str
+    parts: int = 1
+    sizes: tuple = (2, 3, 4)
+
+    def outputs(self, n):
+        """Output components for a row of n elements (n a multiple of ``parts``)."""
+        return n // self.parts
+
+    def offset(self, p: int, n=None) -> sp.Expr:
+        """Where block p starts in a row of n elements (symbolic K by default)."""
+        return p * (K if n is None else n) / self.parts
+
+
+FULL = Layout("full")
+HALVES = Layout("halves", parts=2, sizes=(2, 4, 6))
 
 
 @dataclass(frozen=True)
@@ -62,6 +98,7 @@ class VectorFunction:
     torch: Optional[str] = None
     grouped: bool = False              # takes pieces=: the max over groups of that many along the axis
     reference: tuple = ()              # primary literature (catalog.references.Reference)
+    layout: Layout = FULL              # how output components relate to the row (Layout)
     kind: str = field(default="vector", init=False)
 
     def symbols(self) -> list[sp.Symbol]:
@@ -93,4 +130,9 @@ VECTORS: tuple[VectorFunction, ...] = (
                    f"{S001}: log sum_j e^(f_j), stabilised by the log C = -max_j f_j trick",
                    "smooth maximum of a row", scalar=True, torch="torch.logsumexp",
                    reference=(refs.BLANCHARD_2021,)),
+    VectorFunction("glu", lambda j: x[j] * Sigmoid(x[j + K / 2]),
+                   "Dauphin et al. (2017), eq. 1: h(X) = (X*W + b) (x) sigma(X*V + c); torch.nn.functional.glu",
+                   "gated linear unit a·σ(b), a the first and b the second half of the axis",
+                   layout=HALVES, torch="torch.nn.functional.glu",
+                   reference=(refs.DAUPHIN_2017,)),
 )

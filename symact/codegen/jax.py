@@ -31,7 +31,7 @@ BACKEND = Backend(
     extra={"maximum": "jnp.maximum({0}, {1})", "minimum": "jnp.minimum({0}, {1})",
            "ramp": "jnp.maximum({0}, 0.0)", "xlogx": "jax.scipy.special.xlogy({0}, {0})",
            "sign": "jnp.sign({0})", "abs": "jnp.abs({0})", "full_like": "jnp.full_like({0}, {1})",
-           "copy": "{0}", "guard": "jnp.where({1}, {0}, jax.lax.stop_gradient({0}))"},
+           "copy": "{0}", "cat": "jnp.concatenate([{0}], -1)", "guard": "jnp.where({1}, {0}, jax.lax.stop_gradient({0}))"},
 )
 
 SUPPORT = """\

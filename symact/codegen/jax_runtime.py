@@ -210,6 +210,17 @@ def rows_last(fn, x, axis):
     return jnp.moveaxis(x, d, -1), d
 
 
+def check_parts(fn, x, d, parts):
+    """A layout in ``parts`` equal blocks (glu's halves): the last axis (the input's axis ``d``) must
+    hold a whole number of them."""
+    size = x.shape[-1]
+    if size % parts:
+        what = "even" if parts == 2 else f"a multiple of {parts}"
+        raise ValueError(f"{fn}: the length of axis {d} must be {what} ({fn} splits it into {parts} "
+                         f"equal parts), but it is {size}")
+    return x
+
+
 def pieces(fn, x, pieces_):
     if pieces_ is None:
         return x

@@ -88,12 +88,14 @@ def vector_context(fn, backend) -> dict:
     params = [{"name": n, "default": _default_text(v), "positive": pos, "allow_inf": False, "learnable": False}
               for n, v, pos in fn.params]
     names = [p["name"] for p in params]
-    value = row_kernel(f"_{fn.name}_value", d.value, backend, ["x"] + names, {"x"}, set(), set(names))
+    value = row_kernel(f"_{fn.name}_value", d.value, backend, ["x"] + names, {"x"}, set(), set(names),
+                       layout=fn.layout)
     per_row = {"g"} if fn.scalar else set()
     vjp = row_kernel(f"_{fn.name}_vjp", d.grads["x"], backend, ["x", "g"] + names, {"x", "g"} - per_row, per_row,
-                     set(names))
+                     set(names), layout=fn.layout)
     return {"entry": fn, "name": fn.name, "params": params, "value": value, "vjp": vjp, "scalar": fn.scalar,
-            "grouped": fn.grouped, "definition": sp.sstr(fn.expr())}
+            "grouped": fn.grouped, "parts": fn.layout.parts, "sizes": ", ".join(map(str, fn.layout.sizes)),
+            "definition": sp.sstr(fn.expr())}
 
 
 _TARGET_SYMBOL = {"label": "y", "pm1": "s", "prob": "t", "mask": "t", "none": None}

@@ -29,7 +29,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 
 from ..catalog.primitives import BY_CLASS, PRIMITIVES
 from ..catalog.row_losses import Ramp, Step, XLogX
-from ..catalog.vectors import K, RowArgMax, RowMax
+from ..catalog.vectors import FULL, Blocks, K, RowArgMax, RowMax, x as X_ROW
 from ..stabilize.rowwise import Centered, RowLog1pRest
 
 
@@ -306,6 +306,9 @@ class TensorPrinter(PythonCodePrinter):
                                             self.backend.take.format(base, idx.name), "xy"))
         raise ValueError(f"cannot print {expr}: index {idx} is neither in scope nor a label")
 
+    def _print_Blocks(self, expr):  # a layout in blocks: block p is the row's slice p, side by side
+        return self.backend.extra["cat"].format(", ".join(self._print(a) for a in expr.args))
+
     def _print_KroneckerDelta(self, expr):
         a, b = expr.args
         return self.backend.to_float.format(f"{self._index(a)} == {self._index(b)}", self.like)
@@ -533,7 +536,30 @@ def elementwise_kernel(fn_name: str, e, backend: Backend, args, tensors, scalars
             "emitted": sp.sstr(e.stable), "kernel": e.name}
 
 
-def row_kernel(fn_name: str, e, backend: Backend, args, tensors, per_row, scalars, like="x") -> dict:
-    lines, result = row_code(e.stable, backend, e.index, tensors, per_row, scalars, like)
-    return {"name": fn_name, "args": list(args), "lines": lines, "result": result,
+def split_blocks(expr: sp.Expr, layout) -> tuple[sp.Expr, list[str], set]:
+    """A layout in blocks (catalog.vectors.Layout): each row element x[m + p·K/parts] becomes element m
+    of block p, a tensor ``x_b{p}`` sliced from the row, so the output index runs over a block's length.
+    Returns the expression, the slicing lines and the block tensors' names."""
+    if layout.parts == 1:
+        return expr, [], set()
+    h = sp.Symbol("h", integer=True, positive=True)
+    bases = [sp.IndexedBase(f"{X_ROW.name}_b{p}", real=True) for p in range(layout.parts)]
+
+    def to_block(e):
+        idx = sp.expand(e.indices[0].subs(K, layout.parts * h))
+        p = int(idx.coeff(h))
+        return bases[p][idx - p * h]
+
+    expr = expr.replace(lambda q: isinstance(q, sp.Indexed) and q.base == X_ROW, to_block)
+    lines = [f"h = {X_ROW.name}.shape[-1] // {layout.parts}"]
+    def at(p):
+        return "" if p == 0 else "h" if p == 1 else f"{p}*h"
+    lines += [f"{b.name} = {X_ROW.name}[..., {at(p)}:{at(p + 1)}]" for p, b in enumerate(bases)]
+    return expr, lines, {b.name for b in bases}
+
+
+def row_kernel(fn_name: str, e, backend: Backend, args, tensors, per_row, scalars, like="x", layout=FULL) -> dict:
+    expr, pre, blocks = split_blocks(e.stable, layout)
+    lines, result = row_code(expr, backend, e.index, set(tensors) | blocks, per_row, scalars, like)
+    return {"name": fn_name, "args": list(args), "lines": pre + lines, "result": result,
             "emitted": sp.sstr(e.stable), "kernel": e.name}

@@ -32,7 +32,7 @@ BACKEND = Backend(
     extra={"maximum": "torch.maximum({0}, {1})", "minimum": "torch.minimum({0}, {1})",
            "ramp": "torch.clamp({0}, min=0)", "xlogx": "torch.special.xlogy({0}, {0})",
            "sign": "torch.sign({0})", "abs": "torch.abs({0})", "full_like": "torch.full_like({0}, {1})",
-           "copy": "{0}.clone()", "guard": "torch.where({1}, {0}, {0}.detach())"},
+           "copy": "{0}.clone()", "cat": "torch.cat([{0}], -1)", "guard": "torch.where({1}, {0}, {0}.detach())"},
 )
 
 # nn.Module class names: torch.nn's where PyTorch has the function; CamelCase of the name otherwise
@@ -43,7 +43,7 @@ MODULE_NAMES = {
     "selu": "SELU", "gelu": "GELU", "gelu_tanh": "GELUTanh", "relu6": "ReLU6", "softplus": "Softplus",
     "log_sigmoid": "LogSigmoid", "silu": "SiLU", "swish": "Swish", "sine": "Sine",
     "softmax": "Softmax", "softmin": "Softmin", "log_softmax": "LogSoftmax", "logsumexp": "LogSumExp",
-    "maxout": "Maxout",
+    "maxout": "Maxout", "glu": "GLU",
     "l1_loss": "L1Loss", "mse_loss": "MSELoss", "lq_loss": "LqLoss", "huber_loss": "HuberLoss",
     "smooth_l1_loss": "SmoothL1Loss", "pseudo_huber_loss": "PseudoHuberLoss", "hinge_loss": "HingeLoss",
     "squared_hinge_loss": "SquaredHingeLoss", "logistic_loss": "LogisticLoss",

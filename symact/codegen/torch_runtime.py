@@ -269,6 +269,17 @@ def rows_last(fn, x, dim):
     return x.movedim(d, -1), d
 
 
+def check_parts(fn, x, d, parts):
+    """A layout in ``parts`` equal blocks (glu's halves): the last axis (the input's dim ``d``) must
+    hold a whole number of them."""
+    size = x.shape[-1]
+    if size % parts:
+        what = "even" if parts == 2 else f"a multiple of {parts}"
+        raise ValueError(f"{fn}: the length of dim {d} must be {what} ({fn} splits it into {parts} "
+                         f"equal parts), but it is {size}")
+    return x
+
+
 def pieces(fn, x, pieces_):
     """maxout: the last axis cut into consecutive groups of ``pieces_`` (None: the whole axis)."""
     if pieces_ is None:

@@ -5,7 +5,12 @@ i <= K − 1; :func:`reduce_deltas` collapses Σ_k f(k)·δ(a, k) to f(a) (a is 
 construction) and splits Sums over sums in their body only where a delta sits, so Σ(a − p)² is
 never expanded. The vector-Jacobian product Σ_j g_j ∂y_j/∂x_i, what backprop needs, is derived the
 same way. Every general-K result is compared with plain differentiation of the explicit K = 2, 3, 4
-formulas — symbolic, at every index — so a wrong reduction cannot pass.
+formulas (the layout's sizes: K = 2, 4, 6 for halves) — symbolic, at every index — so a wrong reduction
+cannot pass.
+
+A layout in blocks (glu: y_j = x_j·σ(x_{j+K/2})) is derived with one IndexedBase per block, so that
+∂x_{j+K/2}/∂x_i is δ(i, j) of the second block's own index and never a delta that reduce_deltas would
+take at an index outside the row; the vjp is then one expression per block (:class:`Blocks`).
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import sympy as sp
 
 import random
 
-from ..catalog.vectors import K, RowArgMax, RowMax, VectorFunction, g, i, j, k, x
+from ..catalog.vectors import Blocks, K, RowArgMax, RowMax, VectorFunction, g, i, j, k, x
 
 
 def reduce_deltas(expr: sp.Expr) -> sp.Expr:
@@ -48,8 +53,8 @@ def reduce_deltas(expr: sp.Expr) -> sp.Expr:
 class DerivedVector:
     fn: VectorFunction
     value: sp.Expr          # y_j (or the scalar)
-    jacobian: sp.Expr       # ∂y_j/∂x_i (∂y/∂x_i for scalar functions)
-    vjp: sp.Expr            # Σ_j g_j ∂y_j/∂x_i (g·∂y/∂x_i for scalar functions, g a row scalar)
+    jacobian: sp.Expr       # ∂y_j/∂x_i (∂y/∂x_i for scalar functions; Blocks per block for a layout in blocks)
+    vjp: sp.Expr            # Σ_j g_j ∂y_j/∂x_i (g·∂y/∂x_i for scalar functions, g a row scalar; or Blocks)
     checked: dict           # K → "ok" for the explicit cross-checks
 
 
@@ -78,7 +83,55 @@ def _check_routed(fn: VectorFunction, jac: sp.Expr) -> dict:
     return checked
 
 
+def _derive_blocks(fn: VectorFunction) -> DerivedVector:
+    """A layout in blocks (see the module docstring): K = parts·H, x[m + p·H] → block p's m-th element,
+    derived per block, and written back in x and K."""
+    parts = fn.layout.parts
+    H = sp.Symbol("H", integer=True, positive=True)
+    blocks = [sp.IndexedBase(f"{x.name}_block{p}", real=True) for p in range(parts)]
+    y = fn.expr(j)
+    if y.has(sp.Sum, RowMax):
+        raise NotImplementedError(f"{fn.name}: the {fn.layout.name} layout reads its blocks element by "
+                                  "element; a sum or max over the row is not supported with it")
+
+    def to_block(e):
+        idx = sp.expand(e.indices[0])
+        p = idx.coeff(H)
+        if not (p.is_Integer and 0 <= p < parts) or (idx - p * H).has(H):
+            raise NotImplementedError(f"{fn.name}: x[{e.indices[0]}] is not an element of one of the "
+                                      f"{parts} blocks of the {fn.layout.name} layout")
+        return blocks[int(p)][idx - p * H]
+
+    def back(e):
+        e = e.replace(lambda q: isinstance(q, sp.Indexed) and q.base in blocks,
+                      lambda q: x[q.indices[0] + blocks.index(q.base) * H])
+        return e.subs(H, K / parts)
+
+    yb = y.subs(K, parts * H).replace(lambda q: isinstance(q, sp.Indexed) and q.base == x, to_block)
+    jac = Blocks(*[back(reduce_deltas(sp.diff(yb, b[i]))) for b in blocks])
+    vjp = Blocks(*[back(reduce_deltas(sp.Sum(g[j] * sp.diff(yb, b[i]), (j, 0, H - 1)))) for b in blocks])
+    checked = {}
+    for n in fn.layout.sizes:
+        rows, m = [x[a] for a in range(n)], fn.layout.outputs(n)
+        outs = [_explicit(fn.expr(b), n) for b in range(m)]
+        for a in range(n):
+            p, at = divmod(a, m)
+            for b in range(m):
+                direct = sp.diff(outs[b], rows[a])
+                general = _explicit(jac.args[p].subs({i: at, j: b}), n)
+                if sp.simplify(direct - general) != 0:
+                    raise AssertionError(f"{fn.name}: d y_{b}/d x_{a} at K={n}: {direct} != {general}")
+            direct_vjp = sum(g[b] * sp.diff(outs[b], rows[a]) for b in range(m))
+            general_vjp = _explicit(vjp.args[p].subs(i, at), n)
+            if sp.simplify(direct_vjp - general_vjp) != 0:
+                raise AssertionError(f"{fn.name}: vjp_{a} at K={n}: {direct_vjp} != {general_vjp}")
+        checked[n] = "ok"
+    return DerivedVector(fn, y, jac, vjp, checked)
+
+
 def derive_vector(fn: VectorFunction) -> DerivedVector:
+    if fn.layout.parts > 1:
+        return _derive_blocks(fn)
     y = fn.expr(j)
     jac = reduce_deltas(sp.diff(y, x[i]))
     if y.has(RowMax):  # maxout: a routed subgradient, checked against the explicit Max
@@ -90,7 +143,7 @@ def derive_vector(fn: VectorFunction) -> DerivedVector:
     else:
         vjp = reduce_deltas(sp.Sum(g[j] * jac, (j, 0, K - 1)))
     checked = {}
-    for n in (2, 3, 4):
+    for n in fn.layout.sizes:
         rows = [x[m] for m in range(n)]
         for a in range(n):
             for b in range(1 if fn.scalar else n):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..cache import cached
-from ..catalog.vectors import K, RowArgMax, RowMax, k, x
+from ..catalog.vectors import FULL, Blocks, K, RowArgMax, RowMax, k, x
 from ..codegen.numba import FUNCTIONS, NumbaPrinter, fold_constants, transcendental
 from ..verify.prove import Proof, prove
 from .rowscale import RowScale, Scaled
@@ -193,18 +193,22 @@ def _open_row_functions(e: sp.Expr) -> sp.Expr:
     return e.replace(lambda q: isinstance(q, ROW_FUNCTIONS), lambda q: q._eval_rewrite_as_Piecewise(*q.args))
 
 
-def prove_row(stable: sp.Expr, derived: sp.Expr, name: str, index=None) -> Proof:
-    """stable == derived at K = 2, 3, 4, at every output index and (row losses) every label, each by
-    the scalar prover."""
+def prove_row(stable: sp.Expr, derived: sp.Expr, name: str, index=None, layout=FULL) -> Proof:
+    """stable == derived at K = 2, 3, 4 (the layout's sizes), at every output index and (row losses)
+    every label, each by the scalar prover; a result in Blocks block by block."""
     from ..catalog.row_losses import y
 
     if stable == derived:
         return Proof(name, "proved", "no rewrite needed: the derived form is emitted", 0.0)
+    if isinstance(derived, Blocks):
+        proofs = [prove_row(a, b, name, index, layout) for a, b in zip(stable.args, derived.args)]
+        bad = next((p for p in proofs if not p.ok), None)
+        return bad or Proof(name, "proved", "; ".join(f"block {n}: {p.method}" for n, p in enumerate(proofs)), 0.0)
     methods = set()
     labelled = y in derived.free_symbols
-    for n in (2, 3, 4):
+    for n in layout.sizes:
         for label in (range(n) if labelled else [None]):
-            for pos in (range(n) if index is not None else [None]):
+            for pos in (range(layout.outputs(n)) if index is not None else [None]):
                 subs = ({index: pos} if index is not None else {}) | ({y: label} if labelled else {})
                 a, table = plain_row(to_textbook_row(stable.subs(subs), n), n)
                 b, _ = plain_row(derived.subs(subs).subs(K, n).doit(), n)
@@ -217,7 +221,8 @@ def prove_row(stable: sp.Expr, derived: sp.Expr, name: str, index=None) -> Proof
                     return p
                 methods.add(p.method.split(":")[0])
     where = "every index and label" if labelled else "every index"
-    return Proof(name, "proved", f"K = 2, 3, 4 at {where}: {', '.join(sorted(methods))}", 0.0)
+    sizes = ", ".join(map(str, layout.sizes))
+    return Proof(name, "proved", f"K = {sizes} at {where}: {', '.join(sorted(methods))}", 0.0)
 
 
 @dataclass
@@ -443,9 +448,25 @@ def _row_diffs(add: sp.Expr) -> sp.Expr:
     return sp.Add(RowDiff(a, -b), *terms)
 
 
+def _closed_gate(mul: sp.Expr) -> sp.Expr:
+    """σ(z)·v with v holding a row element (glu's a·σ(b), its vjp's g·a·σ(b)σ(−b)) as
+    ZeroGuard(σ(z)…, v): where the gate rounds to exactly 0 (z below about −104 in float32, −745 in
+    float64) the product is 0 also for an infinite v — its limit, as σ decays exponentially — and not
+    −inf·0 = nan; a nan stays nan."""
+    from ..primitives import Sigmoid
+
+    gates = [f for f in mul.args if isinstance(f, Sigmoid)]
+    rest = [f for f in mul.args if not isinstance(f, Sigmoid)]
+    if not gates or not any(isinstance(f, sp.Indexed) and f.base.name not in _DATA for f in rest):
+        return mul
+    return ZeroGuard(sp.Mul(*gates), sp.Mul(*rest))
+
+
 def _guard_zero(mul: sp.Expr) -> sp.Expr:
     data = [f for f in mul.args if _is_data(f)]
     rest = [f for f in mul.args if f not in data]
+    if not data and not mul.has(Difference, RowMax, sp.Sum, ZeroGuard):
+        return _closed_gate(mul)
     if not data or not any(not f.is_number for f in rest):
         return mul
     diffs = [f for f in rest if isinstance(f, Difference)]
@@ -828,16 +849,23 @@ def _scale_lines(p: RowPrinter, red: Reduction, buf: int):
 
 def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, scalar: bool,
              out_inner: list[Reduction] = (), row_value: sp.Expr | None = None,
-             divisor: str | None = None, loss: bool = False, widen: bool = False) -> tuple[list[str], int]:
+             divisor: str | None = None, loss: bool = False, widen: bool = False,
+             layout=FULL) -> tuple[list[str], int]:
     """Body lines of the per-row loop (indented by the template), and the rows of scratch buffer
     ``buf`` (shape (rows, n), one per row being worked on) they use. With ``row_value`` (fused loss
     and gradient) the row's value goes to ``vout[r]`` and the per-index output to ``out``. A
     ``divisor`` (a loss gradient's 'mean' denominator, a kernel argument) divides each output
     element as it is stored: the same rounding as dividing afterwards, without a pass of its own.
     ``loss``: the row's value is a loss, stored plus 0 (a zero loss is +0.0: −(0 − 0) would be −0.0).
-    ``widen``: float32 data read as float64 (with tag "f64": the whole row computed in float64)."""
+    ``widen``: float32 data read as float64 (with tag "f64": the whole row computed in float64).
+    ``layout`` in blocks (catalog.vectors.Layout): the output loop runs over a block's length h = n/parts,
+    and a result in Blocks stores its block p at ``out[r, i + p·h]``."""
     p = RowPrinter(tag, widen)
     lines, nbuf = [], 0
+    if layout.parts > 1:  # K/parts as the block length h, an integer (x[j + K/2] → x[r, j + h])
+        h = sp.Symbol("h", integer=True, positive=True)
+        out = out.subs(K, layout.parts * h)
+        lines.append(f"h = n // {layout.parts}")
     reuse: dict = {}
     for group in fuse_sums(reductions):
         red = group[0]
@@ -865,11 +893,14 @@ def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, sca
             if d[1] > 1:
                 lines.append(f"{den} = {'*'.join([d[0]] * d[1])}")
             lines.append(f"rcp_{den} = {p.const(1)}/{den}")
-        value = p.doprint(out)
+        blocks = out.args if isinstance(out, Blocks) else (out,)
+        values = [p.doprint(b) for b in blocks]
         inner = [f"    {line}" for red in out_inner for line in _reduction_lines(p, red)]
         if divisor:
-            value = f"({value})/{divisor}"
-        lines += [f"for {out_index} in range(n):", *inner, f"    out[r, {out_index}] = {value}"]
+            values = [f"({value})/{divisor}" for value in values]
+        at = [str(out_index)] + [f"{out_index} + {b}*h" if b > 1 else f"{out_index} + h" for b in range(1, len(blocks))]
+        lines += [f"for {out_index} in range({'h' if layout.parts > 1 else 'n'}):", *inner,
+                  *[f"    out[r, {a}] = {value}" for a, value in zip(at, values)]]
     return p.prelude() + lines, nbuf
 
 
@@ -905,8 +936,8 @@ def derive_rows(fn) -> list[RowKernel]:
                                        (f"{fn.name}_vjp", d.vjp, i, True)):
         stable = stabilize_row(expr)
         if is_vjp:  # β·p_i·(g_i − Σ_j p_j g_j): no β·g_i·p_i − β·p_i·Σ_j p_j g_j, whose terms overflow apart
-            stable = sp.factor_terms(stable)
-        proof = prove_row(stable, expr, f"{name}: stable = derived", index)
+            stable = Blocks(*map(sp.factor_terms, stable.args)) if isinstance(stable, Blocks) else sp.factor_terms(stable)
+        proof = prove_row(stable, expr, f"{name}: stable = derived", index, fn.layout)
         if not proof.ok:
             raise AssertionError(f"{name}: {proof.method}")
         reds, out, inner = lower(stable, index)
@@ -929,7 +960,7 @@ def render_vector(env, fn, version: str) -> str:
     rks = derive_rows(fn)
     for rk in rks:
         variants = [dict(zip(("lines", "nbuf"), row_code(rk.reductions, rk.out, t, rk.index,
-                                                         fn.scalar and not rk.vjp)), tag=t,
+                                                         fn.scalar and not rk.vjp, layout=fn.layout)), tag=t,
                          buf="float32" if t == "f32" else "float64") for t in ("f32", "f64")]
         what = "vector-Jacobian product g·∂y/∂x (what backprop needs)" if rk.vjp else fn.summary
         kernels.append({"name": rk.name, "vjp": rk.vjp, "derived": sp.sstr(rk.derived),
@@ -937,10 +968,10 @@ def render_vector(env, fn, version: str) -> str:
                         "stable": sp.sstr(rk.stable), "proof": rk.proof.method, "variants": variants,
                         "heavy": heavy_rows(rk.reductions, [r.body for r in rk.reductions] + [rk.out]),
                         "doc": f"{fn.name}{' vjp' if rk.vjp else ''} along ``axis``: {what}. Stable at any "
-                               f"magnitude (max-shifted); float32 stays float32."})
+                               f"magnitude{' (max-shifted)' if rk.reductions else ''}; float32 stays float32."})
     exprs = [sp.exp(sp.Symbol("t"))] + [e for rk in rks for e in [r.body for r in rk.reductions] + [rk.out]]
     helpers = sorted({h for t in ("f32", "f64") for h in helpers_used(exprs, t)})
     params = [{"name": n, "default": repr(float(dflt)), "positive": pos} for n, dflt, pos in fn.params]
     return env.get_template("vector.py.j2").render(
         version=version, fn=fn, definition=sp.sstr(fn.expr()), kernels=kernels, params=params,
-        helpers=helpers, scalar=fn.scalar, grouped=fn.grouped, loop_kinds=ROW_LOOP_KINDS)
+        helpers=helpers, scalar=fn.scalar, grouped=fn.grouped, parts=fn.layout.parts, loop_kinds=ROW_LOOP_KINDS)
