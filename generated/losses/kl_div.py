@@ -93,6 +93,8 @@ def kl_div_elementwise(x, target=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _kl_div_elementwise_grad_f32(x, target):
     result = (np.float32(0.0) if (target == np.float32(0.0)) else -target)
+    result = (np.float32(0.0) if (target == np.float32(0.0)) else (-target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(0.0))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (np.float32(0.0) if (target == np.float32(0.0)) else (-target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(0.0))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -113,6 +115,8 @@ def _kl_div_elementwise_grad_ploop_f32(x, target, out):
 @njit(cache=True, inline="always")
 def _kl_div_elementwise_grad_f64(x, target):
     result = (0.0 if (target == 0.0) else -target)
+    result = (0.0 if (target == 0.0) else (-target if ((target > 0.0) or (target < 0.0)) else 0.0)) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (0.0 if (target == 0.0) else (-target if ((target > 0.0) or (target < 0.0)) else 0.0)) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -148,6 +152,8 @@ def kl_div_elementwise_grad(x, target=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_f32(x, target):
     result = (np.float32(0.0) if (target < np.float32(-10000.0)) else exp_times_f32(target, target - x))
+    result = (np.float32(0.0) if (target < np.float32(-10000.0)) else np.float32(-math.inf)) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (np.float32(0.0) if (target < np.float32(-10000.0)) else np.float32(math.inf)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -168,6 +174,8 @@ def _kl_div_log_target_elementwise_ploop_f32(x, target, out):
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_f64(x, target):
     result = (0.0 if (target < -10000.0) else exp_times_f64(target, target - x))
+    result = (0.0 if (target < -10000.0) else -math.inf) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (0.0 if (target < -10000.0) else math.inf) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -203,6 +211,8 @@ def kl_div_log_target_elementwise(x, target=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_grad_f32(x, target):
     result = (np.float32(0.0) if (target < np.float32(-10000.0)) else -exp_f32(target))
+    result = (np.float32(0.0) if (target < np.float32(-10000.0)) else (-exp_f32(target) if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(-1.0))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (np.float32(0.0) if (target < np.float32(-10000.0)) else (-exp_f32(target) if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(-1.0))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -223,6 +233,8 @@ def _kl_div_log_target_elementwise_grad_ploop_f32(x, target, out):
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_grad_f64(x, target):
     result = (0.0 if (target < -10000.0) else -exp_f64(target))
+    result = (0.0 if (target < -10000.0) else (-exp_f64(target) if ((target > 0.0) or (target < 0.0)) else -1.0)) if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (0.0 if (target < -10000.0) else (-exp_f64(target) if ((target > 0.0) or (target < 0.0)) else -1.0)) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -324,7 +336,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
     log_target=True, t = -inf terms are 0 (torch: nan): the per-element form is 0 below t = -10^4,
     where the exact value is below 1e-4000 for every float x.
     """
-    if flag('kl_div', 'log_target', log_target):
+    flags = (flag('kl_div', 'log_target', log_target),)
+    if flags == (True,):
         kind, kernel = 'real', kl_div_log_target_elementwise
     else:
         kind, kernel = 'nonneg', kl_div_elementwise
@@ -334,7 +347,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
 
 def kl_div_grad(input, target, reduction="mean", log_target=False):
     """Gradient of the reduced kl_div with respect to input."""
-    if flag('kl_div_grad', 'log_target', log_target):
+    flags = (flag('kl_div_grad', 'log_target', log_target),)
+    if flags == (True,):
         kind, kernel = 'real', kl_div_log_target_elementwise_grad
     else:
         kind, kernel = 'nonneg', kl_div_elementwise_grad
