@@ -70,18 +70,6 @@ def _plain_limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
     return value
 
 
-def _limit_where(branch: sp.Expr, cond, direction) -> Optional[sp.Expr]:
-    """The limit of one Piecewise branch, with a symbol its condition bounds below by a non-negative
-    number (target > 1) taken as positive there (y·log y then has a limit)."""
-    if isinstance(cond, (sp.StrictGreaterThan, sp.GreaterThan)) and cond.lhs.is_Symbol and cond.lhs != X \
-            and cond.rhs.is_number and cond.rhs >= 0 and not cond.lhs.is_positive:
-        s = cond.lhs
-        p = sp.Symbol(s.name, positive=True)
-        value = _limit(branch.subs(s, p), direction)
-        return None if value is None else value.subs(p, s)
-    return _limit(branch, direction)
-
-
 def _limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
     """lim f(x) for x → ±∞ when SymPy finds a definite value; else None (plain evaluation).
 
@@ -96,15 +84,6 @@ def _limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
         folded = sp.piecewise_fold(expr)
         if not isinstance(folded, sp.Piecewise):
             return _limit(folded, direction)
-        if not any(cond.has(X) for _, cond in folded.args):
-            # conditions on the other arguments only (poisson_nll_loss's Stirling term where target > 1):
-            # the limit branch by branch, under the same conditions
-            limits = [_limit_where(branch, cond, direction) for branch, cond in folded.args]
-            if any(v is None for v in limits):
-                return None
-            if all(v == limits[0] for v in limits):
-                return limits[0]
-            return sp.Piecewise(*[(v, cond) for v, (_, cond) in zip(limits, folded.args)])
         far = (1 if direction == sp.oo else -1) * sp.Integer(10) ** 30
         for branch, cond in folded.args:
             holds = cond.subs(X, far)

@@ -32,8 +32,6 @@ def _binary_cross_entropy_elementwise_f32(x, target):
     t0 = log1p_f32(-x)
     t1 = log_f32(x)
     result = (-t0 if (target == np.float32(0.0)) else (-t1 if (target == np.float32(1.0)) else -t0*(np.float32(1.0) - target) - t1*target))
-    result = np.float32(-math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(-math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -56,8 +54,6 @@ def _binary_cross_entropy_elementwise_f64(x, target):
     t0 = log1p_f64(-x)
     t1 = log_f64(x)
     result = (-t0 if (target == 0.0) else (-t1 if (target == 1.0) else -t0*(1.0 - target) - t1*target))
-    result = -math.inf if x == math.inf else result  # limit at inf, derived by SymPy
-    result = -math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -94,8 +90,6 @@ def binary_cross_entropy_elementwise(x, target=1.0, *, out=None):
 def _binary_cross_entropy_elementwise_grad_f32(x, target):
     t0 = np.float32(1.0) - x
     result = ((np.float32(1.0)/(t0)) if (target == np.float32(0.0)) else (-np.float32(1.0)/x if (target == np.float32(1.0)) else ((-target + x)/(x)/(t0))))
-    result = np.float32(0.0) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(0.0) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -117,8 +111,6 @@ def _binary_cross_entropy_elementwise_grad_ploop_f32(x, target, out):
 def _binary_cross_entropy_elementwise_grad_f64(x, target):
     t0 = 1.0 - x
     result = ((1.0/(t0)) if (target == 0.0) else (-1.0/x if (target == 1.0) else ((-target + x)/(x)/(t0))))
-    result = 0.0 if x == math.inf else result  # limit at inf, derived by SymPy
-    result = 0.0 if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

@@ -32,7 +32,6 @@ def _binary_cross_entropy_with_logits_elementwise_f32(x, target, pos_weight):
     t0 = softplus_f32(-x)
     t1 = softplus_f32(x)
     result = (pos_weight*t0 if (target == np.float32(1.0)) else (t1 if (target == np.float32(0.0)) else t1*(np.float32(1.0) - target) + ((pos_weight*target)*t0)))
-    result = (np.float32(math.inf) if (target == np.float32(1.0)) else (np.float32(0.0) if (target == np.float32(0.0)) else (np.float32(math.inf) if (target > np.float32(0.0)) else (np.float32(-math.inf) if (target < np.float32(0.0)) else np.float32(0.0))))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -55,7 +54,6 @@ def _binary_cross_entropy_with_logits_elementwise_f64(x, target, pos_weight):
     t0 = softplus_f64(-x)
     t1 = softplus_f64(x)
     result = (pos_weight*t0 if (target == 1.0) else (t1 if (target == 0.0) else t1*(1.0 - target) + ((pos_weight*target)*t0)))
-    result = (math.inf if (target == 1.0) else (0.0 if (target == 0.0) else (math.inf if (target > 0.0) else (-math.inf if (target < 0.0) else 0.0)))) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -93,8 +91,6 @@ def _binary_cross_entropy_with_logits_elementwise_grad_f32(x, target, pos_weight
     t0 = sigmoid_f32(-x)
     t1 = sigmoid_f32(x)
     result = (-pos_weight*t0 if (target == np.float32(1.0)) else (t1 if (target == np.float32(0.0)) else -pos_weight*(target*t0) + t1*(np.float32(1.0) - target)))
-    result = (np.float32(0.0) if (target == np.float32(1.0)) else (np.float32(1.0) if (target == np.float32(0.0)) else (np.float32(1.0) - target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(1.0)))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = (-pos_weight if (target == np.float32(1.0)) else (np.float32(0.0) if (target == np.float32(0.0)) else (-pos_weight*target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(0.0)))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -117,8 +113,6 @@ def _binary_cross_entropy_with_logits_elementwise_grad_f64(x, target, pos_weight
     t0 = sigmoid_f64(-x)
     t1 = sigmoid_f64(x)
     result = (-pos_weight*t0 if (target == 1.0) else (t1 if (target == 0.0) else -pos_weight*(target*t0) + t1*(1.0 - target)))
-    result = (0.0 if (target == 1.0) else (1.0 if (target == 0.0) else (1.0 - target if ((target > 0.0) or (target < 0.0)) else 1.0))) if x == math.inf else result  # limit at inf, derived by SymPy
-    result = (-pos_weight if (target == 1.0) else (0.0 if (target == 0.0) else (-pos_weight*target if ((target > 0.0) or (target < 0.0)) else 0.0))) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 

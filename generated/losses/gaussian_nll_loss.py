@@ -39,8 +39,6 @@ _PARAMS = (('target', False, True), ('var', True, False), ('eps', True, False),)
 def _gaussian_nll_loss_elementwise_f32(x, target, var, eps):
     t0 = (eps > var)
     result = (np.float32(0.5))*((-target + x)*(-target + x))*((np.float32(1.0)/(eps)) if t0 else (np.float32(1.0)/(var))) + (np.float32(0.5))*log_f32((eps if t0 else var))
-    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -62,8 +60,6 @@ def _gaussian_nll_loss_elementwise_ploop_f32(x, target, var, eps, out):
 def _gaussian_nll_loss_elementwise_f64(x, target, var, eps):
     t0 = (eps > var)
     result = (0.5)*((-target + x)*(-target + x))*((1.0/(eps)) if t0 else (1.0/(var))) + (0.5)*log_f64((eps if t0 else var))
-    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
-    result = math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -99,8 +95,6 @@ def gaussian_nll_loss_elementwise(x, target=0.0, var=1.0, eps=1e-06, *, out=None
 @njit(cache=True, inline="always")
 def _gaussian_nll_loss_elementwise_grad_f32(x, target, var, eps):
     result = (-target + x)*((np.float32(1.0)/(eps)) if (eps > var) else (np.float32(1.0)/(var)))
-    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(-math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -121,8 +115,6 @@ def _gaussian_nll_loss_elementwise_grad_ploop_f32(x, target, var, eps, out):
 @njit(cache=True, inline="always")
 def _gaussian_nll_loss_elementwise_grad_f64(x, target, var, eps):
     result = (-target + x)*((1.0/(eps)) if (eps > var) else (1.0/(var)))
-    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
-    result = -math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -159,8 +151,6 @@ def gaussian_nll_loss_elementwise_grad(x, target=0.0, var=1.0, eps=1e-06, *, out
 def _gaussian_nll_loss_full_elementwise_f32(x, target, var, eps):
     t0 = (eps > var)
     result = (np.float32(0.5))*((-target + x)*(-target + x))*((np.float32(1.0)/(eps)) if t0 else (np.float32(1.0)/(var))) + (np.float32(0.5))*log_f32((eps if t0 else var)) + np.float32(0.9189385175704956)
-    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -182,8 +172,6 @@ def _gaussian_nll_loss_full_elementwise_ploop_f32(x, target, var, eps, out):
 def _gaussian_nll_loss_full_elementwise_f64(x, target, var, eps):
     t0 = (eps > var)
     result = (0.5)*((-target + x)*(-target + x))*((1.0/(eps)) if t0 else (1.0/(var))) + (0.5)*log_f64((eps if t0 else var)) + 0.9189385332046728
-    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
-    result = math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -219,8 +207,6 @@ def gaussian_nll_loss_full_elementwise(x, target=0.0, var=1.0, eps=1e-06, *, out
 @njit(cache=True, inline="always")
 def _gaussian_nll_loss_full_elementwise_grad_f32(x, target, var, eps):
     result = (-target + x)*((np.float32(1.0)/(eps)) if (eps > var) else (np.float32(1.0)/(var)))
-    result = np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = np.float32(-math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -241,8 +227,6 @@ def _gaussian_nll_loss_full_elementwise_grad_ploop_f32(x, target, var, eps, out)
 @njit(cache=True, inline="always")
 def _gaussian_nll_loss_full_elementwise_grad_f64(x, target, var, eps):
     result = (-target + x)*((1.0/(eps)) if (eps > var) else (1.0/(var)))
-    result = math.inf if x == math.inf else result  # limit at inf, derived by SymPy
-    result = -math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 

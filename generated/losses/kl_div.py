@@ -93,8 +93,6 @@ def kl_div_elementwise(x, target=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _kl_div_elementwise_grad_f32(x, target):
     result = (np.float32(0.0) if (target == np.float32(0.0)) else -target)
-    result = (np.float32(0.0) if (target == np.float32(0.0)) else (-target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(0.0))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = (np.float32(0.0) if (target == np.float32(0.0)) else (-target if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(0.0))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -115,8 +113,6 @@ def _kl_div_elementwise_grad_ploop_f32(x, target, out):
 @njit(cache=True, inline="always")
 def _kl_div_elementwise_grad_f64(x, target):
     result = (0.0 if (target == 0.0) else -target)
-    result = (0.0 if (target == 0.0) else (-target if ((target > 0.0) or (target < 0.0)) else 0.0)) if x == math.inf else result  # limit at inf, derived by SymPy
-    result = (0.0 if (target == 0.0) else (-target if ((target > 0.0) or (target < 0.0)) else 0.0)) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -152,8 +148,6 @@ def kl_div_elementwise_grad(x, target=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_f32(x, target):
     result = (np.float32(0.0) if (target < np.float32(-10000.0)) else exp_times_f32(target, target - x))
-    result = (np.float32(0.0) if (target < np.float32(-10000.0)) else np.float32(-math.inf)) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = (np.float32(0.0) if (target < np.float32(-10000.0)) else np.float32(math.inf)) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -174,8 +168,6 @@ def _kl_div_log_target_elementwise_ploop_f32(x, target, out):
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_f64(x, target):
     result = (0.0 if (target < -10000.0) else exp_times_f64(target, target - x))
-    result = (0.0 if (target < -10000.0) else -math.inf) if x == math.inf else result  # limit at inf, derived by SymPy
-    result = (0.0 if (target < -10000.0) else math.inf) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -211,8 +203,6 @@ def kl_div_log_target_elementwise(x, target=1.0, *, out=None):
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_grad_f32(x, target):
     result = (np.float32(0.0) if (target < np.float32(-10000.0)) else -exp_f32(target))
-    result = (np.float32(0.0) if (target < np.float32(-10000.0)) else (-exp_f32(target) if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(-1.0))) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
-    result = (np.float32(0.0) if (target < np.float32(-10000.0)) else (-exp_f32(target) if ((target > np.float32(0.0)) or (target < np.float32(0.0))) else np.float32(-1.0))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
@@ -233,8 +223,6 @@ def _kl_div_log_target_elementwise_grad_ploop_f32(x, target, out):
 @njit(cache=True, inline="always")
 def _kl_div_log_target_elementwise_grad_f64(x, target):
     result = (0.0 if (target < -10000.0) else -exp_f64(target))
-    result = (0.0 if (target < -10000.0) else (-exp_f64(target) if ((target > 0.0) or (target < 0.0)) else -1.0)) if x == math.inf else result  # limit at inf, derived by SymPy
-    result = (0.0 if (target < -10000.0) else (-exp_f64(target) if ((target > 0.0) or (target < 0.0)) else -1.0)) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return x if x != x else result  # nan in, nan out (also where a branch or a constant would hide it)
 
 
