@@ -33,6 +33,33 @@ def fsum_f64(a):
     return s
 
 
+# The mean of a row's terms: the sum divided by n (the same bits as fsum(a)/n), unless the sum
+# overflowed while the terms are finite ([max, 0, -max]): then the terms divided by n first, so the
+# result is inf only where the mean is.
+@njit(cache=True)
+def fmean_f32(a):
+    s = fsum_f32(a)
+    if not math.isinf(s):
+        return s/np.float32(a.shape[0])
+    n = np.float32(a.shape[0])
+    t = np.float32(0.0)
+    for k in range(a.shape[0]):
+        t += a[k]/n
+    return t
+
+
+@njit(cache=True)
+def fmean_f64(a):
+    s = fsum_f64(a)
+    if not math.isinf(s):
+        return s/a.shape[0]
+    n = float(a.shape[0])
+    t = 0.0
+    for k in range(a.shape[0]):
+        t += a[k]/n
+    return t
+
+
 # a/b for a divisor b that is the same along the row (a softmax denominator, in [1, K]): from rb =
 # 1/b, rounded once per row, q = a·rb and one correction with the residual a − q·b (fma). By
 # Markstein's theorem this is a/b correctly rounded, the same bits as the division, wherever that

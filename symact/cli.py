@@ -149,7 +149,7 @@ def cmd_list(args) -> int:
                                        for p in e.kernel_params)) for e in _entries(None)]
     rows += [(v.name, "vector", ", ".join(["axis=-1"] + [f"{n}={d}" for n, d, _ in v.params])) for v in VECTORS]
     rows += [(loss.name, "loss", ", ".join([f"{p.name}={p.default}" for p in loss.params] + ["reduction='mean'"]
-                                           + [f"{v.flag}=False" for v in loss.variants]))
+                                           + [f"{f.name}={f.default}" for f in loss.flags]))
              for loss in LOSSES]
     rows += [(r.name, "loss", ", ".join(([] if r.formulas.keys() == {"none"} else ["target"])
                                         + [f"{p.name}={p.default}" for p in r.params]
@@ -243,6 +243,11 @@ def _show_vector_or_loss(name: str) -> bool:
         print(f"  per element: {sp.sstr(d.entry.expr())}")
         for p in loss.params:
             print(f"  param {p.name} = {p.default}: {p.doc}")
+        for f in loss.flags:
+            print(f"  flag {f.name} = {f.default}: {f.name}={not f.default}: {f.doc}")
+        for v in loss.variants:
+            print(f"  with {', '.join(f'{n}={on}' for n, on in v.values)}: {sp.sstr(loss.pointwise(v).expr())}"
+                  f"   (kernels {loss.pointwise(v).name}*)")
         print(f"  kinks:       {loss.kinks}")
         for k in d.kernels:
             print(f"  {k.name}  ({k.role})")

@@ -1090,11 +1090,14 @@ def _loss_context(losses) -> list[dict]:
                    for k in d.kernels]
         params = [dict(name=p.name, default=repr(float(p.value)), doc=p.doc) for p in loss.params]
         args = ", ".join(["x"] + ([loss.second_input] if loss.second_input else []) + ["y"]
-                         + [f"{p['name']}={p['default']}" for p in params] + ["reduction='mean'"])
+                         + [f"{p['name']}={p['default']}" for p in params] + ["reduction='mean'"]
+                         + [f"{f.name}={f.default}" for f in loss.flags])
         weight = {None: "", "count": "the number of elements", "weights": "the sum of the weights"}[loss.weight]
         kinds = {"real": "real numbers", "pm1": "labels -1 or +1", "prob": "probabilities in [0, 1]",
                  "nonneg": "non-negative numbers (probabilities)"}
-        variants = [dict(flag=v.flag, doc=v.doc, target=kinds[v.target],
+        defaults = {f.name: f.default for f in loss.flags}
+        variants = [dict(flag=", ".join(f"{n}={on}" for n, on in v.values if on != defaults[n]), doc=v.doc,
+                         target=kinds[v.target], input=kinds[v.input_domain] if v.input_domain != "real" else "",
                          definition=tex(loss.pointwise(v).expr(), names=names)) for v in loss.variants]
         rows.append(dict(name=loss.name, summary=loss.summary, taught=taught(loss.source),
                          references=references(loss), refs_md=references_md(loss), target=kinds[loss.target],

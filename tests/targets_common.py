@@ -188,25 +188,43 @@ def _elementwise_entry(name, target, flag):
         if e.name == name:
             return e, e.expr(), e.params, {}
     loss = next(loss for loss in LOSSES if loss.name == name)
-    variant = next((v for v in loss.variants if v.flag == flag), None)
-    pw = loss.pointwise(variant)
+    pw = loss.pointwise(loss_form(loss, flag))
     values = {"target": sp.Rational(target), "input2": sp.Rational(1, 2)}  # exact: a Float would distribute
     return loss, pw.expr(), pw.params, values
 
 
+def loss_form(loss, flag=None):
+    """The combination of the loss's flags named ``flag`` (its kernel suffix: "log_target", "full",
+    "no_log_input_full"; None: the defaults)."""
+    return next(v for v in loss.combinations() if v.suffix == (flag or ""))
+
+
+def loss_forms(loss) -> list:
+    """Every combination of the loss's flags by name (None: the defaults), from the catalog."""
+    return [None] + [v.suffix for v in loss.variants]
+
+
+def loss_kwargs(loss, flag=None) -> dict:
+    """The keywords that select a combination (the defaults: none passed)."""
+    return loss_form(loss, flag).kwargs if flag else {}
+
+
 def loss_targets(loss, flag=None) -> list[float]:
-    kind = next((v.target for v in loss.variants if v.flag == flag), loss.target) if flag else loss.target
-    # binary fractions: the same target in float32, float64 and the truth
+    kind = loss_form(loss, flag).target
+    # binary fractions: the same target in float32, float64 and the truth (3: a count, above
+    # poisson_nll_loss's Stirling mask at 1)
     return {"real": [0.0, 1.5, -2.0], "pm1": [1.0, -1.0], "prob": [0.0, 0.25, 1.0],
-            "nonneg": [0.0, 0.25, 1.0]}[kind]
+            "nonneg": [0.0, 0.25, 1.0, 3.0]}[kind]
 
 
-def loss_points(loss, dtype) -> np.ndarray:
-    if loss.input_domain == "prob":
+def loss_points(loss, dtype, flag=None) -> np.ndarray:
+    domain = loss_form(loss, flag).input_domain
+    if domain == "prob":
         fi = np.finfo(dtype)
         xs = [0.0, float(fi.smallest_subnormal), float(fi.tiny), 1e-30, 1e-8, 0.01, 0.3, 0.5, 0.9, 1 - 1e-7, 1.0]
         return np.array(xs + [1 - float(fi.eps) / 2], dtype)
-    return points(dtype)
+    xs = points(dtype)
+    return xs[~(xs < 0)] if domain == "nonneg" else xs
 
 
 @functools.cache
@@ -217,7 +235,7 @@ def loss_truth(name: str, wrt: str, dtype, target: float, flag=None):
         expr = sp.diff(expr, X if wrt == "x" else next(p.symbol for p in params if p.name == wrt))
     expr = _bind(expr, params, values)
     ref = Reference(expr, _erfc_form(expr))
-    return [_truth(ref, v) for v in loss_points(loss, dtype).tolist()]
+    return [_truth(ref, v) for v in loss_points(loss, dtype, flag).tolist()]
 
 
 def judge(got, truths, dtype, what):
@@ -345,7 +363,8 @@ def row_ulp(got, truth, dtype, row) -> float:
     return assert_row_ulp(float(got), truth, dtype, list(map(float, row)), "row")
 
 
-__all__ = ["generate", "points", "elementwise_truth", "loss_truth", "loss_points", "loss_targets", "judge",
+__all__ = ["generate", "points", "elementwise_truth", "loss_truth", "loss_points", "loss_targets",
+           "loss_form", "loss_forms", "loss_kwargs", "judge",
            "ROWS", "fit_row", "shaped", "vector_truth", "row_loss_truth", "row_ulp", "DTYPES", "VECTORS", "ROW_LOSSES", "LOSSES",
            "all_entries", "ulp_of", "G_ROW", "J_INDEX", "XLogX"]
 

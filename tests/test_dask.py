@@ -192,8 +192,12 @@ def test_split_row_axis_warns_and_matches(v):
 
 # ---- pointwise losses -----------------------------------------------------------------------------
 
-def _loss_data(loss, kind, dtype, rng):
-    x = rng.uniform(0.05, 0.95, SHAPE) if loss.input_domain == "prob" else rng.standard_normal(SHAPE) * 2
+def _loss_data(loss, variant, dtype, rng):
+    """Inputs and targets for one combination of the loss's flags (its input domain and target kind)."""
+    kind = variant.target
+    x = rng.uniform(0.05, 0.95, SHAPE) if variant.input_domain == "prob" else rng.standard_normal(SHAPE) * 2
+    if variant.input_domain == "nonneg":
+        x = np.abs(x)
     if kind == "pm1":
         y = rng.choice([-1.0, 1.0], SHAPE)
     elif kind in ("prob", "nonneg"):
@@ -205,16 +209,16 @@ def _loss_data(loss, kind, dtype, rng):
     return x.astype(dtype), extra, y.astype(dtype)
 
 
-LOSS_CASES = [(loss, v) for loss in LOSSES for v in (None, *loss.variants)]
+LOSS_CASES = [(loss, v) for loss in LOSSES for v in loss.combinations()]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 @pytest.mark.parametrize("loss,variant", LOSS_CASES,
-                         ids=[l.name + (f"-{v.flag}" if v else "") for l, v in LOSS_CASES])
+                         ids=[l.name + (f"-{v.suffix}" if v.suffix else "") for l, v in LOSS_CASES])
 def test_losses_equal_numpy(loss, variant, dtype):
     rng = np.random.default_rng(11)
-    x, extra, y = _loss_data(loss, variant.target if variant else loss.target, dtype, rng)
-    flags = {variant.flag: True} if variant else {}
+    x, extra, y = _loss_data(loss, variant, dtype, rng)
+    flags = variant.kwargs if variant.suffix else {}
     dx = da.from_array(x, chunks=CHUNKS)
     dextra = [da.from_array(e, chunks=((6, 7), (10,))) for e in extra]
     dy = da.from_array(y, chunks=(4, 5))

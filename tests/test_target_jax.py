@@ -129,17 +129,17 @@ def test_activation_accuracy(jpkg, entry, dtype):
 
 
 def _loss_forms(loss):
-    return [None] + [v.flag for v in loss.variants]
+    return tc.loss_forms(loss)
 
 
 @pytest.mark.parametrize("dtype", tc.DTYPES, ids=lambda d: d.__name__)
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda e: e.name)
 def test_pointwise_loss_accuracy(jpkg, loss, dtype):
-    xs = jnp.asarray(tc.loss_points(loss, dtype))
     fn = getattr(jpkg, loss.name)
     for flag in _loss_forms(loss):
+        xs = jnp.asarray(tc.loss_points(loss, dtype, flag))
         for target in tc.loss_targets(loss, flag):
-            kw = {flag: True} if flag else {}
+            kw = tc.loss_kwargs(loss, flag)
             extra = [jnp.full_like(xs, 0.5)] if loss.second_input else []
             t = jnp.full_like(xs, target)
 
@@ -238,15 +238,17 @@ def test_activation_check_grads(jpkg, entry):
 @pytest.mark.parametrize("loss", [loss for loss in LOSSES if loss.grad], ids=lambda e: e.name)
 def test_pointwise_loss_check_grads(jpkg, loss):
     f = getattr(jpkg, loss.name)
-    x = _away_from_kinks(8, 2)
-    if loss.input_domain == "prob":
-        x = jnp.abs(x) / 2.5 + 0.1
-    t = {"pm1": jnp.asarray([1.0, -1.0] * 4), "prob": jnp.linspace(0.1, 0.9, 8),
-         "nonneg": jnp.linspace(0.0, 0.9, 8)}.get(loss.target, x * 0.3 + 0.7)
     extra = [_away_from_kinks(8, 3) + 0.01] if loss.second_input else []
     for flag in _loss_forms(loss):
-        kw = {flag: True} if flag else {}
-        tt = x * 0.5 - 1 if flag else t
+        kw = tc.loss_kwargs(loss, flag)
+        form = tc.loss_form(loss, flag)
+        x = _away_from_kinks(8, 2)
+        if form.input_domain == "prob":
+            x = jnp.abs(x) / 2.5 + 0.1
+        elif form.input_domain == "nonneg":
+            x = jnp.abs(x) + 0.1
+        tt = {"pm1": jnp.asarray([1.0, -1.0] * 4), "prob": jnp.linspace(0.1, 0.9, 8),
+              "nonneg": jnp.linspace(0.0, 2.8, 8)}.get(form.target, x * 0.3 + 0.7)
         for reduction in ("mean", "none"):
             def call(x, *e):
                 return f(x, *e, tt, reduction=reduction, **kw)
@@ -301,16 +303,17 @@ def _every_function():
     for loss in LOSSES:
         for flag in _loss_forms(loss):
             def args(loss=loss, flag=flag):
+                form = tc.loss_form(loss, flag)
                 x = _away_from_kinks(20, 9).reshape(4, 5)
-                if loss.input_domain == "prob":
+                if form.input_domain == "prob":
                     x = jnp.abs(x) / 2.5 + 0.1
+                elif form.input_domain == "nonneg":
+                    x = jnp.abs(x) + 0.1
                 t = {"pm1": jnp.sign(_away_from_kinks(20, 10)).reshape(4, 5), "prob": jnp.full((4, 5), 0.3),
-                     "nonneg": jnp.full((4, 5), 0.3)}.get(loss.target, x * 0.3 + 0.7)
-                if flag:
-                    t = x * 0.5 - 1
+                     "nonneg": jnp.full((4, 5), 1.5)}.get(form.target, x * 0.3 + 0.7)
                 extra = (_away_from_kinks(20, 11).reshape(4, 5) + 0.01,) if loss.second_input else ()
                 return (x, *extra, t)
-            cases.append((loss.name, {flag: True} if flag else {}, args,
+            cases.append((loss.name, tc.loss_kwargs(loss, flag), args,
                           (1 + bool(loss.second_input)) if loss.grad else 0))
     for r in ROW_LOSSES:
         for kind in r.formulas:

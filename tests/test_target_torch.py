@@ -93,18 +93,18 @@ def test_activation_accuracy(tpkg, entry, dtype):
 
 
 def _loss_forms(loss):
-    return [None] + [v.flag for v in loss.variants]
+    return tc.loss_forms(loss)
 
 
 @pytest.mark.parametrize("dtype", tc.DTYPES, ids=lambda d: d.__name__)
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda e: e.name)
 def test_pointwise_loss_accuracy(tpkg, loss, dtype):
     tdt = TDTYPE[dtype]
-    xs = tc.loss_points(loss, dtype)
     fn = getattr(tpkg, loss.name)
     for flag in _loss_forms(loss):
+        xs = tc.loss_points(loss, dtype, flag)
         for target in tc.loss_targets(loss, flag):
-            kw = {flag: True} if flag else {}
+            kw = tc.loss_kwargs(loss, flag)
             x = torch.tensor(xs, dtype=tdt, requires_grad=True)
             extra = [torch.full_like(x, 0.5).requires_grad_(True)] if loss.second_input else []
             t = torch.full_like(x, target)
@@ -205,15 +205,18 @@ def test_activation_gradcheck(tpkg, entry):
 @pytest.mark.parametrize("loss", [loss for loss in LOSSES if loss.grad], ids=lambda e: e.name)
 def test_pointwise_loss_gradcheck(tpkg, loss):
     f = getattr(tpkg, loss.name)
-    x = _away_from_kinks(8, 2)
-    if loss.input_domain == "prob":
-        x = x.abs() / 2.5 + 0.1
-    t = {"pm1": torch.tensor([1.0, -1.0] * 4, dtype=torch.float64), "prob": torch.linspace(0.1, 0.9, 8, dtype=torch.float64),
-         "nonneg": torch.linspace(0.0, 0.9, 8, dtype=torch.float64)}.get(loss.target, x.detach() * 0.3 + 0.7)
     extra = [(_away_from_kinks(8, 3) + 0.01).requires_grad_(True)] if loss.second_input else []
     for flag in _loss_forms(loss):
-        kw = {flag: True} if flag else {}
-        tt = x.detach() * 0.5 - 1 if flag else t
+        kw = tc.loss_kwargs(loss, flag)
+        form = tc.loss_form(loss, flag)
+        x = _away_from_kinks(8, 2)
+        if form.input_domain == "prob":
+            x = x.abs() / 2.5 + 0.1
+        elif form.input_domain == "nonneg":
+            x = x.abs() + 0.1
+        tt = {"pm1": torch.tensor([1.0, -1.0] * 4, dtype=torch.float64),
+              "prob": torch.linspace(0.1, 0.9, 8, dtype=torch.float64),
+              "nonneg": torch.linspace(0.0, 2.8, 8, dtype=torch.float64)}.get(form.target, x.detach() * 0.3 + 0.7)
         for reduction in ("mean", "none"):
             def call(x, *e):
                 return f(x, *e, tt, reduction=reduction, **kw)
@@ -423,16 +426,17 @@ def _compile_cases():
     for loss in LOSSES:
         for flag in _loss_forms(loss):
             def args(loss=loss, flag=flag):
+                form = tc.loss_form(loss, flag)
                 x = x45(22)
-                if loss.input_domain == "prob":
+                if form.input_domain == "prob":
                     x = x.abs() / 2.5 + 0.1
+                elif form.input_domain == "nonneg":
+                    x = x.abs() + 0.1
                 t = {"pm1": torch.sign(x45(23)), "prob": torch.full((4, 5), 0.3, dtype=torch.float64),
-                     "nonneg": torch.full((4, 5), 0.3, dtype=torch.float64)}.get(loss.target, x * 0.3 + 0.7)
-                if flag:
-                    t = x * 0.5 - 1
+                     "nonneg": torch.full((4, 5), 1.5, dtype=torch.float64)}.get(form.target, x * 0.3 + 0.7)
                 extra = (x45(24) + 0.01,) if loss.second_input else ()
                 return (x, *extra) if loss.grad else (), ((t,) if loss.grad else (x, *extra, t)), \
-                    ({flag: True} if flag else {})
+                    tc.loss_kwargs(loss, flag)
             cases.append(("loss", loss.name + (f"[{flag}]" if flag else ""), args))
     for r in ROW_LOSSES:
         for kind in r.formulas:

@@ -336,7 +336,8 @@ def gaussian_nll_loss(input, target, var=1.0, eps=1e-06, reduction="mean", full=
     (gaussian_nll_loss(input, target, var) works as in PyTorch); only the gradient with respect to
     input is emitted.
     """
-    if flag('gaussian_nll_loss', 'full', full):
+    flags = (flag('gaussian_nll_loss', 'full', full),)
+    if flags == (True,):
         kind, kernel = 'real', gaussian_nll_loss_full_elementwise
     else:
         kind, kernel = 'real', gaussian_nll_loss_elementwise
@@ -346,7 +347,8 @@ def gaussian_nll_loss(input, target, var=1.0, eps=1e-06, reduction="mean", full=
 
 def gaussian_nll_loss_grad(input, target, var=1.0, eps=1e-06, reduction="mean", full=False):
     """Gradient of the reduced gaussian_nll_loss with respect to input."""
-    if flag('gaussian_nll_loss_grad', 'full', full):
+    flags = (flag('gaussian_nll_loss_grad', 'full', full),)
+    if flags == (True,):
         kind, kernel = 'real', gaussian_nll_loss_full_elementwise_grad
     else:
         kind, kernel = 'real', gaussian_nll_loss_elementwise_grad

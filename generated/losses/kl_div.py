@@ -324,7 +324,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
     log_target=True, t = -inf terms are 0 (torch: nan): the per-element form is 0 below t = -10^4,
     where the exact value is below 1e-4000 for every float x.
     """
-    if flag('kl_div', 'log_target', log_target):
+    flags = (flag('kl_div', 'log_target', log_target),)
+    if flags == (True,):
         kind, kernel = 'real', kl_div_log_target_elementwise
     else:
         kind, kernel = 'nonneg', kl_div_elementwise
@@ -334,7 +335,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
 
 def kl_div_grad(input, target, reduction="mean", log_target=False):
     """Gradient of the reduced kl_div with respect to input."""
-    if flag('kl_div_grad', 'log_target', log_target):
+    flags = (flag('kl_div_grad', 'log_target', log_target),)
+    if flags == (True,):
         kind, kernel = 'real', kl_div_log_target_elementwise_grad
     else:
         kind, kernel = 'nonneg', kl_div_elementwise_grad

@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._rowlosses import run
-from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
+from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fmean_f32, fmean_f64, fsum_f32, fsum_f64
 from .._runtime import exp_f32, exp_f64, sigmoid_f32, sigmoid_f64, softplus_f32, softplus_f64, wide_vectors
 
 
@@ -37,8 +37,8 @@ def _multilabel_soft_margin_loss_prob_rows_f32(x, t, w, out):
         wide_vectors()
         for k in range(n):
             buf[0, k] = ((((np.float32(1.0) - t[r, k])*softplus_f32(x[r, k]) if np.float32(1.0) - t[r, k] != np.float32(0.0) or softplus_f32(x[r, k]) != softplus_f32(x[r, k]) else np.float32(0.0)) + (softplus_f32(-x[r, k])*t[r, k] if t[r, k] != np.float32(0.0) or softplus_f32(-x[r, k]) != softplus_f32(-x[r, k]) else np.float32(0.0)))*w[k] if w[k] != np.float32(0.0) or ((np.float32(1.0) - t[r, k])*softplus_f32(x[r, k]) if np.float32(1.0) - t[r, k] != np.float32(0.0) or softplus_f32(x[r, k]) != softplus_f32(x[r, k]) else np.float32(0.0)) + (softplus_f32(-x[r, k])*t[r, k] if t[r, k] != np.float32(0.0) or softplus_f32(-x[r, k]) != softplus_f32(-x[r, k]) else np.float32(0.0)) != ((np.float32(1.0) - t[r, k])*softplus_f32(x[r, k]) if np.float32(1.0) - t[r, k] != np.float32(0.0) or softplus_f32(x[r, k]) != softplus_f32(x[r, k]) else np.float32(0.0)) + (softplus_f32(-x[r, k])*t[r, k] if t[r, k] != np.float32(0.0) or softplus_f32(-x[r, k]) != softplus_f32(-x[r, k]) else np.float32(0.0)) else np.float32(0.0))
-        s0 = fsum_f32(buf[0])
-        out[r] = s0/np.float32(n) + np.float32(0.0)
+        s0 = fmean_f32(buf[0])
+        out[r] = s0 + np.float32(0.0)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -49,8 +49,8 @@ def _multilabel_soft_margin_loss_prob_prows_f32(x, t, w, out):
         buf = np.empty((1, n), np.float32)
         for k in range(n):
             buf[0, k] = ((((np.float32(1.0) - t[r, k])*softplus_f32(x[r, k]) if np.float32(1.0) - t[r, k] != np.float32(0.0) or softplus_f32(x[r, k]) != softplus_f32(x[r, k]) else np.float32(0.0)) + (softplus_f32(-x[r, k])*t[r, k] if t[r, k] != np.float32(0.0) or softplus_f32(-x[r, k]) != softplus_f32(-x[r, k]) else np.float32(0.0)))*w[k] if w[k] != np.float32(0.0) or ((np.float32(1.0) - t[r, k])*softplus_f32(x[r, k]) if np.float32(1.0) - t[r, k] != np.float32(0.0) or softplus_f32(x[r, k]) != softplus_f32(x[r, k]) else np.float32(0.0)) + (softplus_f32(-x[r, k])*t[r, k] if t[r, k] != np.float32(0.0) or softplus_f32(-x[r, k]) != softplus_f32(-x[r, k]) else np.float32(0.0)) != ((np.float32(1.0) - t[r, k])*softplus_f32(x[r, k]) if np.float32(1.0) - t[r, k] != np.float32(0.0) or softplus_f32(x[r, k]) != softplus_f32(x[r, k]) else np.float32(0.0)) + (softplus_f32(-x[r, k])*t[r, k] if t[r, k] != np.float32(0.0) or softplus_f32(-x[r, k]) != softplus_f32(-x[r, k]) else np.float32(0.0)) else np.float32(0.0))
-        s0 = fsum_f32(buf[0])
-        out[r] = s0/np.float32(n) + np.float32(0.0)
+        s0 = fmean_f32(buf[0])
+        out[r] = s0 + np.float32(0.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -61,8 +61,8 @@ def _multilabel_soft_margin_loss_prob_rows_f64(x, t, w, out):
         wide_vectors()
         for k in range(n):
             buf[0, k] = ((((1.0 - t[r, k])*softplus_f64(x[r, k]) if 1.0 - t[r, k] != 0.0 or softplus_f64(x[r, k]) != softplus_f64(x[r, k]) else 0.0) + (softplus_f64(-x[r, k])*t[r, k] if t[r, k] != 0.0 or softplus_f64(-x[r, k]) != softplus_f64(-x[r, k]) else 0.0))*w[k] if w[k] != 0.0 or ((1.0 - t[r, k])*softplus_f64(x[r, k]) if 1.0 - t[r, k] != 0.0 or softplus_f64(x[r, k]) != softplus_f64(x[r, k]) else 0.0) + (softplus_f64(-x[r, k])*t[r, k] if t[r, k] != 0.0 or softplus_f64(-x[r, k]) != softplus_f64(-x[r, k]) else 0.0) != ((1.0 - t[r, k])*softplus_f64(x[r, k]) if 1.0 - t[r, k] != 0.0 or softplus_f64(x[r, k]) != softplus_f64(x[r, k]) else 0.0) + (softplus_f64(-x[r, k])*t[r, k] if t[r, k] != 0.0 or softplus_f64(-x[r, k]) != softplus_f64(-x[r, k]) else 0.0) else 0.0)
-        s0 = fsum_f64(buf[0])
-        out[r] = s0/n + 0.0
+        s0 = fmean_f64(buf[0])
+        out[r] = s0 + 0.0
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -73,8 +73,8 @@ def _multilabel_soft_margin_loss_prob_prows_f64(x, t, w, out):
         buf = np.empty((1, n), np.float64)
         for k in range(n):
             buf[0, k] = ((((1.0 - t[r, k])*softplus_f64(x[r, k]) if 1.0 - t[r, k] != 0.0 or softplus_f64(x[r, k]) != softplus_f64(x[r, k]) else 0.0) + (softplus_f64(-x[r, k])*t[r, k] if t[r, k] != 0.0 or softplus_f64(-x[r, k]) != softplus_f64(-x[r, k]) else 0.0))*w[k] if w[k] != 0.0 or ((1.0 - t[r, k])*softplus_f64(x[r, k]) if 1.0 - t[r, k] != 0.0 or softplus_f64(x[r, k]) != softplus_f64(x[r, k]) else 0.0) + (softplus_f64(-x[r, k])*t[r, k] if t[r, k] != 0.0 or softplus_f64(-x[r, k]) != softplus_f64(-x[r, k]) else 0.0) != ((1.0 - t[r, k])*softplus_f64(x[r, k]) if 1.0 - t[r, k] != 0.0 or softplus_f64(x[r, k]) != softplus_f64(x[r, k]) else 0.0) + (softplus_f64(-x[r, k])*t[r, k] if t[r, k] != 0.0 or softplus_f64(-x[r, k]) != softplus_f64(-x[r, k]) else 0.0) else 0.0)
-        s0 = fsum_f64(buf[0])
-        out[r] = s0/n + 0.0
+        s0 = fmean_f64(buf[0])
+        out[r] = s0 + 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -121,8 +121,8 @@ def _multilabel_soft_margin_loss_prob_fwd_grad_input_rows_f32(x, t, w, gd, vout,
         wide_vectors()
         for k in range(n):
             buf[0, k] = ((((np.float32(1.0) - t[r, k])*softplus_f32(x[r, k]) if np.float32(1.0) - t[r, k] != np.float32(0.0) or softplus_f32(x[r, k]) != softplus_f32(x[r, k]) else np.float32(0.0)) + (softplus_f32(-x[r, k])*t[r, k] if t[r, k] != np.float32(0.0) or softplus_f32(-x[r, k]) != softplus_f32(-x[r, k]) else np.float32(0.0)))*w[k] if w[k] != np.float32(0.0) or ((np.float32(1.0) - t[r, k])*softplus_f32(x[r, k]) if np.float32(1.0) - t[r, k] != np.float32(0.0) or softplus_f32(x[r, k]) != softplus_f32(x[r, k]) else np.float32(0.0)) + (softplus_f32(-x[r, k])*t[r, k] if t[r, k] != np.float32(0.0) or softplus_f32(-x[r, k]) != softplus_f32(-x[r, k]) else np.float32(0.0)) != ((np.float32(1.0) - t[r, k])*softplus_f32(x[r, k]) if np.float32(1.0) - t[r, k] != np.float32(0.0) or softplus_f32(x[r, k]) != softplus_f32(x[r, k]) else np.float32(0.0)) + (softplus_f32(-x[r, k])*t[r, k] if t[r, k] != np.float32(0.0) or softplus_f32(-x[r, k]) != softplus_f32(-x[r, k]) else np.float32(0.0)) else np.float32(0.0))
-        s0 = fsum_f32(buf[0])
-        vout[r] = s0/np.float32(n) + np.float32(0.0)
+        s0 = fmean_f32(buf[0])
+        vout[r] = s0 + np.float32(0.0)
         for i in range(n):
             out[r, i] = (((-sigmoid_f32(-x[r, i])*t[r, i]*w[i] if t[r, i]*w[i] != np.float32(0.0) or -sigmoid_f32(-x[r, i]) != -sigmoid_f32(-x[r, i]) else np.float32(0.0)) + (-sigmoid_f32(x[r, i])*t[r, i]*w[i] if t[r, i]*w[i] != np.float32(0.0) or -sigmoid_f32(x[r, i]) != -sigmoid_f32(x[r, i]) else np.float32(0.0)) + (sigmoid_f32(x[r, i])*w[i] if w[i] != np.float32(0.0) or sigmoid_f32(x[r, i]) != sigmoid_f32(x[r, i]) else np.float32(0.0)))/np.float32(n))/gd
 
@@ -135,8 +135,8 @@ def _multilabel_soft_margin_loss_prob_fwd_grad_input_prows_f32(x, t, w, gd, vout
         buf = np.empty((1, n), np.float32)
         for k in range(n):
             buf[0, k] = ((((np.float32(1.0) - t[r, k])*softplus_f32(x[r, k]) if np.float32(1.0) - t[r, k] != np.float32(0.0) or softplus_f32(x[r, k]) != softplus_f32(x[r, k]) else np.float32(0.0)) + (softplus_f32(-x[r, k])*t[r, k] if t[r, k] != np.float32(0.0) or softplus_f32(-x[r, k]) != softplus_f32(-x[r, k]) else np.float32(0.0)))*w[k] if w[k] != np.float32(0.0) or ((np.float32(1.0) - t[r, k])*softplus_f32(x[r, k]) if np.float32(1.0) - t[r, k] != np.float32(0.0) or softplus_f32(x[r, k]) != softplus_f32(x[r, k]) else np.float32(0.0)) + (softplus_f32(-x[r, k])*t[r, k] if t[r, k] != np.float32(0.0) or softplus_f32(-x[r, k]) != softplus_f32(-x[r, k]) else np.float32(0.0)) != ((np.float32(1.0) - t[r, k])*softplus_f32(x[r, k]) if np.float32(1.0) - t[r, k] != np.float32(0.0) or softplus_f32(x[r, k]) != softplus_f32(x[r, k]) else np.float32(0.0)) + (softplus_f32(-x[r, k])*t[r, k] if t[r, k] != np.float32(0.0) or softplus_f32(-x[r, k]) != softplus_f32(-x[r, k]) else np.float32(0.0)) else np.float32(0.0))
-        s0 = fsum_f32(buf[0])
-        vout[r] = s0/np.float32(n) + np.float32(0.0)
+        s0 = fmean_f32(buf[0])
+        vout[r] = s0 + np.float32(0.0)
         for i in range(n):
             out[r, i] = (((-sigmoid_f32(-x[r, i])*t[r, i]*w[i] if t[r, i]*w[i] != np.float32(0.0) or -sigmoid_f32(-x[r, i]) != -sigmoid_f32(-x[r, i]) else np.float32(0.0)) + (-sigmoid_f32(x[r, i])*t[r, i]*w[i] if t[r, i]*w[i] != np.float32(0.0) or -sigmoid_f32(x[r, i]) != -sigmoid_f32(x[r, i]) else np.float32(0.0)) + (sigmoid_f32(x[r, i])*w[i] if w[i] != np.float32(0.0) or sigmoid_f32(x[r, i]) != sigmoid_f32(x[r, i]) else np.float32(0.0)))/np.float32(n))/gd
 
@@ -149,8 +149,8 @@ def _multilabel_soft_margin_loss_prob_fwd_grad_input_rows_f64(x, t, w, gd, vout,
         wide_vectors()
         for k in range(n):
             buf[0, k] = ((((1.0 - t[r, k])*softplus_f64(x[r, k]) if 1.0 - t[r, k] != 0.0 or softplus_f64(x[r, k]) != softplus_f64(x[r, k]) else 0.0) + (softplus_f64(-x[r, k])*t[r, k] if t[r, k] != 0.0 or softplus_f64(-x[r, k]) != softplus_f64(-x[r, k]) else 0.0))*w[k] if w[k] != 0.0 or ((1.0 - t[r, k])*softplus_f64(x[r, k]) if 1.0 - t[r, k] != 0.0 or softplus_f64(x[r, k]) != softplus_f64(x[r, k]) else 0.0) + (softplus_f64(-x[r, k])*t[r, k] if t[r, k] != 0.0 or softplus_f64(-x[r, k]) != softplus_f64(-x[r, k]) else 0.0) != ((1.0 - t[r, k])*softplus_f64(x[r, k]) if 1.0 - t[r, k] != 0.0 or softplus_f64(x[r, k]) != softplus_f64(x[r, k]) else 0.0) + (softplus_f64(-x[r, k])*t[r, k] if t[r, k] != 0.0 or softplus_f64(-x[r, k]) != softplus_f64(-x[r, k]) else 0.0) else 0.0)
-        s0 = fsum_f64(buf[0])
-        vout[r] = s0/n + 0.0
+        s0 = fmean_f64(buf[0])
+        vout[r] = s0 + 0.0
         for i in range(n):
             out[r, i] = (((-sigmoid_f64(-x[r, i])*t[r, i]*w[i] if t[r, i]*w[i] != 0.0 or -sigmoid_f64(-x[r, i]) != -sigmoid_f64(-x[r, i]) else 0.0) + (-sigmoid_f64(x[r, i])*t[r, i]*w[i] if t[r, i]*w[i] != 0.0 or -sigmoid_f64(x[r, i]) != -sigmoid_f64(x[r, i]) else 0.0) + (sigmoid_f64(x[r, i])*w[i] if w[i] != 0.0 or sigmoid_f64(x[r, i]) != sigmoid_f64(x[r, i]) else 0.0))/n)/gd
 
@@ -163,8 +163,8 @@ def _multilabel_soft_margin_loss_prob_fwd_grad_input_prows_f64(x, t, w, gd, vout
         buf = np.empty((1, n), np.float64)
         for k in range(n):
             buf[0, k] = ((((1.0 - t[r, k])*softplus_f64(x[r, k]) if 1.0 - t[r, k] != 0.0 or softplus_f64(x[r, k]) != softplus_f64(x[r, k]) else 0.0) + (softplus_f64(-x[r, k])*t[r, k] if t[r, k] != 0.0 or softplus_f64(-x[r, k]) != softplus_f64(-x[r, k]) else 0.0))*w[k] if w[k] != 0.0 or ((1.0 - t[r, k])*softplus_f64(x[r, k]) if 1.0 - t[r, k] != 0.0 or softplus_f64(x[r, k]) != softplus_f64(x[r, k]) else 0.0) + (softplus_f64(-x[r, k])*t[r, k] if t[r, k] != 0.0 or softplus_f64(-x[r, k]) != softplus_f64(-x[r, k]) else 0.0) != ((1.0 - t[r, k])*softplus_f64(x[r, k]) if 1.0 - t[r, k] != 0.0 or softplus_f64(x[r, k]) != softplus_f64(x[r, k]) else 0.0) + (softplus_f64(-x[r, k])*t[r, k] if t[r, k] != 0.0 or softplus_f64(-x[r, k]) != softplus_f64(-x[r, k]) else 0.0) else 0.0)
-        s0 = fsum_f64(buf[0])
-        vout[r] = s0/n + 0.0
+        s0 = fmean_f64(buf[0])
+        vout[r] = s0 + 0.0
         for i in range(n):
             out[r, i] = (((-sigmoid_f64(-x[r, i])*t[r, i]*w[i] if t[r, i]*w[i] != 0.0 or -sigmoid_f64(-x[r, i]) != -sigmoid_f64(-x[r, i]) else 0.0) + (-sigmoid_f64(x[r, i])*t[r, i]*w[i] if t[r, i]*w[i] != 0.0 or -sigmoid_f64(x[r, i]) != -sigmoid_f64(x[r, i]) else 0.0) + (sigmoid_f64(x[r, i])*w[i] if w[i] != 0.0 or sigmoid_f64(x[r, i]) != sigmoid_f64(x[r, i]) else 0.0))/n)/gd
 

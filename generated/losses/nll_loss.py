@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._rowlosses import run
-from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
+from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fmean_f32, fmean_f64, fsum_f32, fsum_f64
 from .._runtime import exp_f32, exp_f64, wide_vectors
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._rowlosses import run
-from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64
+from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fmean_f32, fmean_f64, fsum_f32, fsum_f64
 from .._runtime import exp_f32, exp_f64, fmaxabs_f32, fmaxabs_f64, row_scale_f32, row_scale_f64, scaled_abs_pow_f32, scaled_abs_pow_f64, scaled_f32, scaled_f64, scaled_sum_f32, scaled_sum_f64, wide_vectors
 
 

@@ -11,15 +11,19 @@ kernels reject anything else with a clear error. ``input_domain``: "prob" where 
 probability (binary_cross_entropy). ``grad=False``: forward only (zero_one_loss has no gradient). ``weight``: the loss takes PyTorch's
 elementwise ``weight``; with reduction='mean' torch 2.13 divides by the number of elements for
 huber_loss and the BCE losses but by the sum of the weights for l1_loss and mse_loss — copied as is.
-``variants``: further per-element formulas, each selected by a boolean keyword of the loss (kl_div's
-``log_target``); each is derived, stabilized, proven and emitted like the main formula, as
-``<name>_<flag>_elementwise`` and its gradient. ``reductions``: what ``reduction`` may be (kl_div adds
+``flags``: boolean keywords of the loss that select its per-element formula (kl_div's ``log_target``,
+poisson_nll_loss's ``log_input`` and ``full``), each with its default; ``formula`` then takes every
+flag as a keyword argument. Each combination of flag values is one :class:`Variant`: the all-defaults
+one is the main formula (``<name>_elementwise``), every other is derived, stabilized, proven and emitted
+like it, as ``<name>_<suffix>_elementwise`` and its gradient, the suffix naming the flags off their
+default (``full``, ``no_log_input``, ``no_log_input_full``). ``reductions``: what ``reduction`` may be (kl_div adds
 PyTorch's 'batchmean', the sum divided by input.shape[0]). ``notes``: choices to state in the docs
 (where symact departs from PyTorch, and why).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import product
 from typing import Callable, Optional
 
 import sympy as sp
@@ -30,13 +34,39 @@ from .activations import S000, S001, S002
 
 
 @dataclass(frozen=True)
-class Variant:
-    """A second per-element formula of a loss, used when the boolean keyword ``flag`` is true."""
+class Flag:
+    """A boolean keyword of a loss that selects its per-element formula. ``target`` and ``input_domain``:
+    what the target and the input may hold while the flag is off its default (None: as the loss says)."""
 
-    flag: str
-    formula: Callable[..., sp.Expr]           # lambda x, y, *params: per-element loss, as Loss.formula
-    doc: str = ""                             # what the flag means, for the docstring and the docs
-    target: str = "real"                      # what the target may hold when the flag is set
+    name: str
+    default: bool = False
+    doc: str = ""                             # what the non-default value means (docstring and docs)
+    target: Optional[str] = None
+    input_domain: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One combination of a loss's flag values (every flag given one): its per-element formula, the
+    kernel-name suffix (the flags off their default: ``full``, ``no_log_input``; "" for the defaults),
+    and what the target and input may hold. Built by :meth:`Loss.combinations`, never written by hand."""
+
+    values: tuple[tuple[str, bool], ...]      # (flag, value) for every flag of the loss, in its order
+    suffix: str
+    formula: Callable[..., sp.Expr]           # lambda x, y, *params: per-element loss under these values
+    doc: str
+    target: str
+    input_domain: str
+
+    @property
+    def key(self) -> tuple[bool, ...]:
+        """The flag values in the loss's order (what a generated front end compares its checked flags with)."""
+        return tuple(on for _, on in self.values)
+
+    @property
+    def kwargs(self) -> dict:
+        """The flags as keyword arguments of the loss (its generated kernels, PyTorch's function)."""
+        return dict(self.values)
 
 
 @dataclass(frozen=True)
@@ -53,31 +83,57 @@ class Loss:
     second_input: Optional[str] = None        # margin_ranking_loss's input2: an array the loss is differentiated by
     weight: Optional[str] = None              # PyTorch's elementwise weight; its 'mean' divides by "count" or "weights" (Σw)
     pytorch: Optional[Callable] = None        # lambda F, input, target, **params, reduction: tensor
-    variants: tuple[Variant, ...] = ()
+    flags: tuple[Flag, ...] = ()
     reductions: tuple[str, ...] = ("none", "mean", "sum")
     notes: str = ""
     reference: tuple = ()                     # primary literature (catalog.references.Reference)
     kind: str = field(default="loss", init=False)
 
+    def combinations(self) -> list[Variant]:
+        """Every combination of flag values, the all-defaults one first (the main formula)."""
+        defaults = tuple(f.default for f in self.flags)
+        out = []
+        for values in sorted(product((False, True), repeat=len(self.flags)), key=lambda v: v != defaults):
+            off = [f for f, v in zip(self.flags, values) if v != f.default]
+            kw = {f.name: v for f, v in zip(self.flags, values)}
+            targets = {f.target for f in off if f.target} or {self.target}
+            domains = {f.input_domain for f in off if f.input_domain} or {self.input_domain}
+            if len(targets) > 1 or len(domains) > 1:
+                raise ValueError(f"{self.name}: flags {[f.name for f in off]} set different targets or inputs")
+            out.append(Variant(
+                values=tuple(kw.items()),
+                suffix="_".join(f.name if v else f"no_{f.name}" for f, v in zip(self.flags, values) if v != f.default),
+                formula=(lambda *a, _kw=kw: self.formula(*a, **_kw)),
+                doc="; ".join(f.doc for f in off),
+                target=targets.pop(), input_domain=domains.pop()))
+        return out
+
+    @property
+    def variants(self) -> list[Variant]:
+        """The combinations other than the defaults, each emitted as its own per-element kernels."""
+        return self.combinations()[1:]
+
     def pointwise(self, variant: Optional[Variant] = None) -> Activation:
-        """The per-element loss (or one of its variants) as an entry of the elementwise pipeline (x = input)."""
+        """The per-element loss (one combination of its flags; None: the defaults) as an entry of the
+        elementwise pipeline (x = input)."""
         # the target and a second input are data, checked by the loss's front end (_losses.check):
         # they may be infinite (mse_loss(1, inf) = inf; log_target's t = -inf, the log of a zero
         # probability), and nan there gives nan (the front end marks those elements)
+        variant = variant or self.combinations()[0]
         extra = (Param(self.second_input, 0.0, "second input", learnable=True, allow_inf=True),) \
             if self.second_input else ()
-        kind = variant.target if variant else self.target
+        kind = variant.target
         target = (Param("target", 0.0 if kind == "real" else 1.0, "target", allow_inf=True),)
         return Activation(
-            name=f"{self.name}_{variant.flag}_elementwise" if variant else f"{self.name}_elementwise",
-            formula=variant.formula if variant else self.formula,
+            name=f"{self.name}_{variant.suffix}_elementwise" if variant.suffix else f"{self.name}_elementwise",
+            formula=variant.formula,
             params=extra + target + self.params,
             source=self.source, kinks=self.kinks, reference=self.reference,
-            summary=f"{self.summary}{f', {variant.doc}' if variant else ''} (per element, no reduction)",
+            summary=f"{self.summary}{f', {variant.doc}' if variant.suffix else ''} (per element, no reduction)",
         )
 
     def derive(self):
-        """The derived per-element kernels: the main formula's, then each variant's (one module)."""
+        """The derived per-element kernels: the main formula's, then each other combination's (one module)."""
         from ..derive.scalar import derive
 
         d = derive(self.pointwise(), from_output=False, gradients=self.grad)
@@ -122,6 +178,16 @@ def _gaussian_nll(x, y, var, eps):
     the clamp, which only matters for var's own gradient)."""
     v = sp.Piecewise((eps, var < eps), (var, True))
     return (sp.log(v) + (x - y) ** 2 / v) / 2
+
+
+def _poisson_nll(x, y, eps, log_input, full):
+    """The Poisson negative log-likelihood of a count y with rate λ, up to log y!: λ − y log λ, with the
+    input as log λ (log_input) or as λ (then log(λ + eps), PyTorch's guard at λ = 0). ``full`` adds
+    Stirling's approximation of log y!, y log y − y + log(2πy)/2, where y > 1 (PyTorch's mask; 0 elsewhere)."""
+    loss = sp.exp(x) - y * x if log_input else x - y * sp.log(x + eps)
+    if full:
+        loss += sp.Piecewise((y * sp.log(y) - y + sp.log(2 * sp.pi * y) / 2, y > 1), (0, True))
+    return loss
 
 
 LOSSES: tuple[Loss, ...] = (
@@ -192,11 +258,10 @@ LOSSES: tuple[Loss, ...] = (
                "Input and target outside [0, 1] are a ValueError.",
          pytorch=lambda F, x, y, reduction: F.binary_cross_entropy(x, y, reduction=reduction),
          reference=(refs.COX_1958,)),
-    Loss("kl_div", lambda x, y: sp.Piecewise((0, sp.Eq(y, 0)), (y * (sp.log(y) - x), True)),
+    Loss("kl_div", lambda x, y, log_target: sp.Piecewise((0, y < LOG_ZERO), (sp.exp(y) * (y - x), True)) if log_target
+         else sp.Piecewise((0, sp.Eq(y, 0)), (y * (sp.log(y) - x), True)),
          target="nonneg", reductions=("none", "mean", "sum", "batchmean"),
-         variants=(Variant("log_target",
-                           lambda x, t: sp.Piecewise((0, t < LOG_ZERO), (sp.exp(t) * (t - x), True)),
-                           "target given as log-probabilities t: per element e^t (t - x)"),),
+         flags=(Flag("log_target", doc="target given as log-probabilities t: per element e^t (t - x)", target="real"),),
          source=f"{S002}: KL divergence loss, l_n = y_n (log y_n - log x_n), with the input as log x_n",
          summary="Kullback-Leibler divergence, input as log-probabilities",
          kinks="y = 0 terms are exactly 0 (0·log 0 = 0), their derivative too",
@@ -227,12 +292,11 @@ LOSSES: tuple[Loss, ...] = (
          pytorch=lambda F, x, y, reduction, margin: F.hinge_embedding_loss(x, y, margin=margin, reduction=reduction),
          reference=(refs.HADSELL_2006,)),
     Loss("gaussian_nll_loss",
-         lambda x, y, var, eps: _gaussian_nll(x, y, var, eps),
+         lambda x, y, var, eps, full: _gaussian_nll(x, y, var, eps) + (sp.log(2 * sp.pi) / 2 if full else 0),
          params=(Param("var", 1.0, "the predicted variance (an array broadcast against input, or a number)",
                        positive=True),
                  Param("eps", 1e-6, "var is clamped from below at eps (PyTorch's clamp)", positive=True)),
-         variants=(Variant("full", lambda x, y, var, eps: _gaussian_nll(x, y, var, eps) + sp.log(2 * sp.pi) / 2,
-                           "with the constant log(2π)/2 of the full negative log-likelihood"),),
+         flags=(Flag("full", doc="with the constant log(2π)/2 of the full negative log-likelihood"),),
          source="Nix & Weigend (1994): the Gaussian negative log-likelihood (log v + (x - y)²/v)/2 with "
                 "v = max(var, eps); torch.nn.functional.gaussian_nll_loss(input, target, var, full, eps)",
          summary="Gaussian negative log-likelihood with predicted variance var",
@@ -245,6 +309,25 @@ LOSSES: tuple[Loss, ...] = (
          pytorch=lambda F, x, y, reduction, var, eps, full=False: F.gaussian_nll_loss(
              x, y, x.new_full(x.shape, var), full=full, eps=eps, reduction=reduction),
          reference=(refs.NIX_1994,)),
+    Loss("poisson_nll_loss", _poisson_nll,
+         params=(Param("eps", 1e-8, "added to the rate inside the log when log_input=False (PyTorch's eps)",
+                       positive=True),),
+         target="nonneg",
+         flags=(Flag("log_input", default=True, input_domain="nonneg",
+                     doc="the input is the rate itself, not its log: per element x - y log(x + eps)"),
+                Flag("full", doc="with Stirling's approximation y log y - y + log(2πy)/2 of log y! (where y > 1)")),
+         source="Nelder & Wedderburn (1972): the Poisson log-likelihood of a generalized linear model with the "
+                "log link, e^x - y·x; torch.nn.functional.poisson_nll_loss(input, target, log_input, full, eps)",
+         summary="Poisson negative log-likelihood of counts y, input as the log-rate (default) or the rate",
+         notes="As torch.nn.functional.poisson_nll_loss: with log_input=True (the default) the input is the "
+               "log-rate x and the loss e^x - y·x; with log_input=False the input is the rate and the loss "
+               "x - y·log(x + eps); full=True adds y·log y - y + log(2πy)/2 where y > 1. The target (a count "
+               "or rate) must be non-negative, and so must the input when log_input=False: both are a "
+               "ValueError here, where PyTorch returns a number or nan. Only the gradient with respect to "
+               "input is emitted.",
+         pytorch=lambda F, x, y, reduction, eps, log_input=True, full=False: F.poisson_nll_loss(
+             x, y, log_input=log_input, full=full, eps=eps, reduction=reduction),
+         reference=(refs.NELDER_1972, refs.CAMERON_2013)),
     Loss("log_cosh_loss", lambda x, y: sp.log(sp.cosh(x - y)),
          source="Neuneier & Zimmermann (1998): the ln cosh error function, log(cosh(x - y)); in neither "
                 "PyTorch nor JAX",

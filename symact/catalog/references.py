@@ -165,6 +165,10 @@ NEUNEIER_1998 = R("neuneier1998", "R. Neuneier and H. G. Zimmermann", "How to tr
 NIX_1994 = R("nix1994", "D. A. Nix and A. S. Weigend", "Estimating the mean and variance of the target probability "
              "distribution", 1994, "Proceedings of the IEEE International Conference on Neural Networks (ICNN), "
              "vol. 1, 55–60", doi="10.1109/ICNN.1994.374138")
+NELDER_1972 = R("nelder1972", "J. A. Nelder and R. W. M. Wedderburn", "Generalized linear models", 1972,
+                "Journal of the Royal Statistical Society, Series A 135(3), 370–384", doi="10.2307/2344614")
+CAMERON_2013 = R("cameron2013", "A. C. Cameron and P. K. Trivedi", "Regression Analysis of Count Data (2nd ed.)",
+                 2013, "Cambridge University Press", doi="10.1017/CBO9781139013567")
 MCCULLAGH_1989 = R("mccullagh1989", "P. McCullagh and J. A. Nelder", "Generalized Linear Models (2nd ed.)", 1989,
                    "Chapman and Hall, London", doi="10.1007/978-1-4899-3242-6")
 HASTIE_2009 = R("hastie2009", "T. Hastie, R. Tibshirani, J. Friedman", "The Elements of Statistical Learning: "

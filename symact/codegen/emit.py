@@ -410,15 +410,19 @@ def render_loss(env: jinja2.Environment, loss, d: DerivedActivation) -> tuple[st
     grads = [{"name": name, "wrt": wrt, "elementwise": [f"{k}_{suffix}" for k in kernels]}
              for name, wrt, suffix in _loss_grads(loss)]
     torch_name = loss.name if loss.pytorch is not None else None
-    variants = [{"flag": v.flag, "doc": v.doc, "target": v.target, "formula": sp.sstr(loss.pointwise(v).expr())}
-                for v in loss.variants]
+    defaults = {f.name: f.default for f in loss.flags}
+    variants = [{"condition": f"flags == {v.key!r}",
+                 "keywords": ", ".join(f"{n}={on}" for n, on in v.values if on != defaults[n]),
+                 "doc": v.doc, "target": v.target, "input_domain": v.input_domain,
+                 "formula": sp.sstr(loss.pointwise(v).expr())} for v in loss.variants]
+    input_kinds = any(v.input_domain != loss.input_domain for v in loss.variants)
     reductions = list(loss.reductions)
     reduction_text = ", ".join(f"'{r}'" + {"mean": " (over all elements)", "batchmean": " (sum / input.shape[0])"}
                                .get(r, "") for r in reductions[:-1]) + f" or '{reductions[-1]}'"
     text = env.get_template("loss.py.j2").render(
         pointwise=render_activation(env, d).rstrip(), loss=loss, params=params, grads=grads,
         weighted=loss.weight, formula=sp.sstr(d.entry.expr()), torch=torch_name, variants=variants,
-        variant_kernels=kernels[1:], reductions=reductions, reduction_text=reduction_text, notes=loss.notes)
+        input_kinds=input_kinds, variant_kernels=kernels[1:], reductions=reductions, reduction_text=reduction_text, notes=loss.notes)
     return text, [loss.name] + [g["name"] for g in grads]
 
 

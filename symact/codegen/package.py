@@ -66,20 +66,25 @@ def activation_context(entry, backend) -> dict:
 
 def loss_context(loss, backend) -> dict:
     d = derive_entry(loss)
-    pw = loss.pointwise()
     params = [_param(p) for p in loss.params]
     args = ["x"] + ([loss.second_input] if loss.second_input else []) + ["target"] + [p["name"] for p in params]
     tensors = {"x", "target"} | ({loss.second_input} if loss.second_input else set())
     scalars = {p["name"] for p in params}
-    forms = [{"flag": None, "target": loss.target, "formula": sp.sstr(pw.expr()),
-              "kernels": _elementwise_context(d, backend, loss.name, args, tensors, scalars, {})}]
-    for v in loss.variants:
-        forms.append({"flag": v.flag, "target": v.target, "doc": v.doc, "formula": sp.sstr(loss.pointwise(v).expr()),
-                      "kernels": _elementwise_context(d.variants[v.flag], backend, f"{loss.name}_{v.flag}", args,
+    defaults = {f.name: f.default for f in loss.flags}
+    forms = []
+    for v in loss.combinations():  # the defaults first, then each other combination of the loss's flags
+        forms.append({"suffix": v.suffix, "target": v.target, "input_domain": v.input_domain, "doc": v.doc,
+                      "condition": f"flags == {v.key!r}",
+                      "keywords": ", ".join(f"{n}={on}" for n, on in v.values if on != defaults[n]),
+                      "title": v.suffix.replace("_", " ").title().replace(" ", ""),
+                      "formula": sp.sstr(loss.pointwise(v if v.suffix else None).expr()),
+                      "kernels": _elementwise_context(d.variants[v.suffix] if v.suffix else d, backend,
+                                                      f"{loss.name}_{v.suffix}" if v.suffix else loss.name, args,
                                                       tensors, scalars, {})})
     for f in forms:
         f["value"], f["grads"] = f["kernels"][0], f["kernels"][1:]
     return {"entry": loss, "name": loss.name, "params": params, "args": args, "forms": forms,
+            "flags": loss.flags, "input_kinds": any(f["input_domain"] != loss.input_domain for f in forms),
             "second": loss.second_input, "mean_by": "weights" if loss.weight == "weights" else "count"}
 
 

@@ -38,7 +38,7 @@ class Derived:
     kind: str                      # "activation" | "loss" | "vector" | "row_loss"
     value: Optional[Expr] = None   # elementwise / vector value
     grads: dict = field(default_factory=dict)       # argument name -> Expr (d value / d argument, or vjp)
-    variants: dict = field(default_factory=dict)    # loss flag -> Derived (kl_div's log_target)
+    variants: dict = field(default_factory=dict)    # loss flag combination's suffix -> Derived ("full", "no_log_input")
     targets: dict = field(default_factory=dict)     # row loss target kind -> Derived
     failures: list = field(default_factory=list)    # proofs that failed (nothing may be emitted then)
 
@@ -77,8 +77,8 @@ def _derive(entry) -> Derived:
         main = _elementwise(entry, "loss", [k for k in d.kernels if k.name.startswith(f"{entry.name}_elementwise")])
         main.failures = [p for p in d.all_proofs() if not p.ok]
         for v in entry.variants:
-            prefix = f"{entry.name}_{v.flag}_elementwise"
-            main.variants[v.flag] = _elementwise(entry, "loss", [k for k in d.kernels if k.name.startswith(prefix)])
+            prefix = f"{entry.name}_{v.suffix}_elementwise"
+            main.variants[v.suffix] = _elementwise(entry, "loss", [k for k in d.kernels if k.name.startswith(prefix)])
         return main
     if isinstance(entry, VectorFunction):
         from ..stabilize.rowwise import derive_rows

@@ -53,6 +53,7 @@ MODULE_NAMES = {
     "multilabel_hinge_loss": "MultiLabelMarginLoss", "cosine_embedding_loss": "CosineEmbeddingLoss",
     "triplet_margin_loss": "TripletMarginLoss", "entropy": "Entropy",
     "rrelu": "RReLU", "gaussian_nll_loss": "GaussianNLLLoss", "multilabel_soft_margin_loss": "MultiLabelSoftMarginLoss",
+    "poisson_nll_loss": "PoissonNLLLoss",
 }
 
 SUPPORT = """\

@@ -813,8 +813,26 @@ def _buffered_lines(p: RowPrinter, group: list[Reduction], buf: int, out_exprs: 
         elif r.kind == "rest":
             lines.append(f"{r.var} = math.log1p(frest_{p.tag}(buf[{slots[r.var]}]))")
         else:
-            lines.append(f"{r.var} = fsum_{p.tag}(buf[{slots[r.var]}])")
+            add = "fmean" if r.var in getattr(p, "means", ()) else "fsum"
+            lines.append(f"{r.var} = {add}_{p.tag}(buf[{slots[r.var]}])")
     return lines, len(rows) + len(extra), reuse
+
+
+def _means(reductions: list[Reduction], exprs: list) -> dict:
+    """{s/K: s} for each plain row sum s that the outputs use only as the mean s/K (multilabel_soft_margin_loss's
+    class mean): such a sum is computed as the mean itself, by ``fmean`` (see _rowwise.py), which
+    divides the sum by K as before (the same bits) unless the sum overflows, and then adds the terms
+    divided by K: a row [max, 0, -max] gives its finite mean where the sum is inf."""
+    found = {}
+    for r in reductions:
+        if r.kind != "sum" or r.inner:
+            continue
+        sym = sp.Symbol(r.var)
+        mean = sym / K
+        used = [e for e in exprs if e is not None and e.has(sym)]
+        if used and all(not e.xreplace({mean: sp.Dummy()}).has(sym) for e in used):
+            found[mean] = sym
+    return found
 
 
 def _max_lines(p: RowPrinter, red: Reduction, buf: int):
@@ -867,6 +885,10 @@ def row_code(reductions: list[Reduction], out: sp.Expr, tag: str, out_index, sca
         out = out.subs(K, layout.parts * h)
         lines.append(f"h = n // {layout.parts}")
     reuse: dict = {}
+    means = _means(reductions, [out, row_value])
+    out = out.xreplace(means) if out is not None else None
+    row_value = row_value.xreplace(means) if row_value is not None else None
+    p.means = {str(v) for v in means.values()}
     for group in fuse_sums(reductions):
         red = group[0]
         if _plain_sum(red):
