@@ -1026,10 +1026,25 @@ def import_line(names: list[str], module: str = "symact.kernels", width: int = 7
     return "\n".join(lines + [")"])
 
 
+def _call(lhs: str, fn: str, args: str) -> str:
+    """``lhs = fn(args)``, its arguments wrapped under the opening parenthesis where the line would be
+    wider than USAGE_WIDTH (poisson_nll_loss with its flags)."""
+    head = f"{lhs} = {fn}("
+    lines, line = [], head
+    for i, a in enumerate(args.split(", ")):
+        piece = a + ("," if i < len(args.split(", ")) - 1 else ")")
+        if line != head and not line.endswith("(") and len(line) + 1 + len(piece) > USAGE_WIDTH:
+            lines.append(line)
+            line = " " * len(head) + piece
+        else:
+            line += ("" if line.endswith("(") or line == head else " ") + piece
+    return "\n".join(lines + [line])
+
+
 def _commented(line: str, comment: str) -> str:
     """``line  # comment``, or the comment on the line above when that would be wider than USAGE_WIDTH."""
     one = f"{line}   # {comment}"
-    return (one if len(one) <= USAGE_WIDTH else f"# {comment}\n{line}") + "\n"
+    return (one if len(one.splitlines()[-1]) <= USAGE_WIDTH and "\n" not in line else f"# {comment}\n{line}") + "\n"
 
 
 def _formula(expr, names=None) -> dict:
@@ -1108,8 +1123,8 @@ def _loss_context(losses) -> list[dict]:
                          definition=tex(d.entry.expr(), names=names), kernels=kernels,
                          torch=loss.name if loss.pytorch else "",
                          usage=import_line([loss.name] + ([f"{loss.name}_grad"] if loss.grad else []))
-                               + f"\nloss = {loss.name}({args})\n"
-                               + (_commented(f"dx = {loss.name}_grad({args})", "gradient of the reduced loss")
+                               + "\n" + _call("loss", loss.name, args) + "\n"
+                               + (_commented(_call("dx", f"{loss.name}_grad", args), "gradient of the reduced loss")
                                   if loss.grad else "")))
     return rows
 
