@@ -248,43 +248,19 @@ for _e in ELEMENTARY.values():  # P'(v) to degree 4, enough for P's change under
     _e["ncdf_dp"] = [k * ck for k, ck in enumerate(_e["ncdf_p"][1:6], start=1)]
 
 
-def _inv_2pi_digits(n: int = 100) -> list[int]:
-    """1/(2π) in base 2^24, most significant digit first (the runtime's exact reduction for sin and cos
-    of a product, _turns_f64): 100 digits cover arguments up to 2^2048 with nine digits to spare."""
-    import mpmath
-
-    digits = []
-    with mpmath.workprec(24 * n + 64):
-        v = 1 / (2 * mpmath.pi)
-        for _ in range(n):
-            v *= 2 ** 24
-            d = int(mpmath.floor(v))
-            digits.append(d)
-            v -= d
-    return digits
-
-
-def _rows(values: list[int], per_row: int = 8) -> str:
-    """Integers as float literals, ``per_row`` to a line, indented for an array literal."""
-    return "\n".join("    " + " ".join(f"{v}.0," for v in values[i:i + per_row])
-                     for i in range(0, len(values), per_row))
-
-
-def _two_pi_split() -> tuple[str, str]:
-    """2π as hi + lo (hi the nearest double), printed exactly (repr) for the runtime."""
-    import mpmath
-
-    with mpmath.workprec(200):
-        hi = float(2 * mpmath.pi)
-        lo = float(2 * mpmath.pi - hi)
-    return repr(hi), repr(lo)
-
-
 def render_runtime(env: jinja2.Environment) -> str:
-    return env.get_template("runtime.py.j2").render(
-        version=__version__, elem=ELEMENTARY, inf=float("inf"), inv_2pi=_rows(_inv_2pi_digits()), two_pi=_two_pi_split(),
-        dtypes=[("f32", "float32", _const_filter("f32")), ("f64", "float64", _const_filter("f64"))],
-    )
+    """The output's ``_runtime.py``: symact/runtime/_runtime.py with the float32 and float64 elementary
+    functions, rendered from templates/runtime.py.j2, in place of its mark line."""
+    from .runtime import ELEMENTARY_MARK
+
+    module = (Path(__file__).resolve().parent / "runtime" / "_runtime.py").read_text(encoding="utf-8")
+    if module.count(ELEMENTARY_MARK) != 1:
+        raise AssertionError(f"symact/runtime/_runtime.py must hold the line {ELEMENTARY_MARK.strip()!r} once")
+    elementary = env.get_template("runtime.py.j2").render(
+        elem=ELEMENTARY, inf=float("inf"),
+        dtypes=[("f32", "float32", _const_filter("f32")), ("f64", "float64", _const_filter("f64"))])
+    return (_stamp("symact/runtime/_runtime.py and templates/runtime.py.j2")
+            + module.replace(ELEMENTARY_MARK, elementary))
 
 
 def _default_text(p) -> str:
