@@ -132,8 +132,8 @@ _VSCALEF = "+avx512f" in (config.CPU_FEATURES or llvmlite.binding.get_host_cpu_f
 
 # ---- (the float32 and float64 elementary functions of templates/runtime.py.j2 go here) ----
 # ---- exact argument reduction for sin and cos of a product (float64) --------------------------------
-# 1/(2π) in base 2^24, C_j the digit of weight 2^(-24(j+1)) (emit.py computes them with mpmath): enough
-# digits for an argument up to 2^2048, the largest exact product of two finite doubles.
+# 1/(2π) in base 2^24, C_j the digit of weight 2^(-24(j+1)) (tests/test_runtime.py checks them against
+# mpmath): enough digits for an argument up to 2^2048, the largest exact product of two finite doubles.
 _INV_2PI_24 = np.array([
     2670176.0, 14390161.0, 346751.0, 644596.0, 8211767.0, 7354072.0, 10839631.0, 1106960.0,
     8361048.0, 15398830.0, 15816813.0, 13179790.0, 9474932.0, 12059026.0, 4962946.0, 7627911.0,
