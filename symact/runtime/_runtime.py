@@ -5,7 +5,6 @@ kernels never promote to float64: constants are typed, and ``math`` functions on
 float32 libm entry points.
 """
 import math
-import operator
 
 import llvmlite.binding
 import numpy as np
