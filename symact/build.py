@@ -76,7 +76,7 @@ def reserved_names() -> dict[str, str]:
     import builtins
     import keyword
 
-    from .codegen.emit import _environment, _templates_dir, render_runtime
+    from .codegen.emit import _environment, _templates_dir, render_runtime, runtime_module
     from .codegen.numba import FUNCTIONS as PRINTED
     from .userspec import CONSTANTS, FUNCTIONS
 
@@ -95,8 +95,8 @@ def reserved_names() -> dict[str, str]:
     env = _environment()
     modules = {"__init__.py": env.get_template("package_init.py.j2").render(
         version="0", index=[], modules=[], count=0, package_hint="p"), "_runtime.py": render_runtime(env)}
-    for name in ("rowwise_runtime", "loss_runtime", "row_loss_runtime"):
-        modules[f"_{name}.py"] = env.get_template(f"{name}.py.j2").render(version="0")
+    for name in ("_rowwise.py", "_losses.py", "_rowlosses.py", "_dask.py"):
+        modules[name] = runtime_module(name)
     for rel, text in modules.items():
         for name in _top_level(ast.parse(text)):
             taken.setdefault(name, f"a name the generated package defines ({rel})")

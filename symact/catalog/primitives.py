@@ -12,9 +12,9 @@ The SymPy classes of symact's own stable primitives (their evaluation rules and 
 The registry lives in the catalog package because it is data of the same kind as the catalog's
 entries: what a function is, written once, with everything else derived from it.
 
-Adding a primitive: a record below (plus its runtime helper in ``templates/runtime.py.j2``, its
-SymPy class in ``symact/primitives.py`` when SymPy has none, and a stabilizer rule in ``stabilize.py``
-if a textbook pattern should become it).
+Adding a primitive: a record below (plus its runtime helper in ``templates/runtime.py.j2``, with any fitted
+coefficients in ``symact/runtime/elementary.toml``; its SymPy class in ``symact/primitives.py`` when SymPy has
+none; and a stabilizer rule in ``stabilize.py`` if a textbook pattern should become it).
 """
 from __future__ import annotations
 
