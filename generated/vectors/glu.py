@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fsum_f32, fsum_f64, rowwise
+from .._rowwise import div_rcp, fmax_f32, fmax_f64, frest_f32, frest_f64, fmean_f32, fmean_f64, fsum_f32, fsum_f64, rowwise
 from .._runtime import _as_float_array, exp_f32, exp_f64, sigmoid_f32, sigmoid_f64, wide_vectors
 
 
