@@ -82,8 +82,8 @@ def _ftz(got, truths, dtype):
     return out
 
 
-def judge(got, truths, dtype, what):
-    return tc.judge(got, _ftz(got, truths, dtype), dtype, what)
+def judge(got, truths, dtype, what, same_as=None):
+    return tc.judge(got, _ftz(got, truths, dtype), dtype, what, same_as)
 
 
 def row_ulp(got, truth, dtype, row, baseline=None):
@@ -150,13 +150,13 @@ def test_pointwise_loss_accuracy(jpkg, loss, dtype):
             else:
                 y, vjp = jax.vjp(call, xs, *extra)
             judge(np.asarray(y), _normal_inputs(tc.loss_truth(loss.name, "value", dtype, target, flag), xs, dtype), dtype,
-                     f"{loss.name} {flag} t={target}")
+                  f"{loss.name} {flag} t={target}", tc.numba_loss(loss, "value", xs, extra, target, dtype, kw))
             if not loss.grad:
                 continue
             grads = vjp(jnp.ones_like(y))
             for wrt, g in zip(["x"] + ([loss.second_input] if loss.second_input else []), grads):
                 judge(np.asarray(g), _normal_inputs(tc.loss_truth(loss.name, wrt, dtype, target, flag), xs, dtype), dtype,
-                         f"{loss.name} d/d{wrt} {flag} t={target}")
+                      f"{loss.name} d/d{wrt} {flag} t={target}", tc.numba_loss(loss, wrt, xs, extra, target, dtype, kw))
 
 
 @pytest.mark.parametrize("dtype", tc.DTYPES, ids=lambda d: d.__name__)

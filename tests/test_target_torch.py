@@ -110,14 +110,14 @@ def test_pointwise_loss_accuracy(tpkg, loss, dtype):
             t = torch.full_like(x, target)
             y = fn(x, *extra, t, reduction="none", **kw)
             tc.judge(y.detach().numpy(), tc.loss_truth(loss.name, "value", dtype, target, flag), dtype,
-                     f"{loss.name} {flag} t={target}")
+                     f"{loss.name} {flag} t={target}", tc.numba_loss(loss, "value", xs, extra, target, dtype, kw))
             if not loss.grad:
                 assert not y.requires_grad
                 continue
             grads = torch.autograd.grad(y.sum(), [x] + extra)
             for wrt, g in zip(["x"] + ([loss.second_input] if loss.second_input else []), grads):
                 tc.judge(g.numpy(), tc.loss_truth(loss.name, wrt, dtype, target, flag), dtype,
-                         f"{loss.name} d/d{wrt} {flag} t={target}")
+                         f"{loss.name} d/d{wrt} {flag} t={target}", tc.numba_loss(loss, wrt, xs, extra, target, dtype, kw))
 
 
 @pytest.mark.parametrize("dtype", tc.DTYPES, ids=lambda d: d.__name__)

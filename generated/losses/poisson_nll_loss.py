@@ -290,6 +290,8 @@ def poisson_nll_loss_no_log_input_elementwise_grad(x, target=1.0, eps=1e-08, *, 
 @njit(cache=True, inline="always")
 def _poisson_nll_loss_no_log_input_full_elementwise_f32(x, target, eps):
     result = -target*log_f32(eps + x) + x + (target*log_f32(target) - target + (np.float32(0.5))*log_f32(np.float32(2.0)*np.float32(3.1415927410125732)*target) if (target > np.float32(1.0)) else np.float32(0.0))
+    result = (target*log_f32(target) - target + (np.float32(0.5))*log_f32(np.float32(2.0)*np.float32(3.1415927410125732)*target) if (target > np.float32(1.0)) else np.float32(0.0)) + np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (target*log_f32(target) - target + (np.float32(0.5))*log_f32(np.float32(2.0)*np.float32(3.1415927410125732)*target) if (target > np.float32(1.0)) else np.float32(0.0)) + np.float32(-math.inf) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -310,6 +312,8 @@ def _poisson_nll_loss_no_log_input_full_elementwise_ploop_f32(x, target, eps, ou
 @njit(cache=True, inline="always")
 def _poisson_nll_loss_no_log_input_full_elementwise_f64(x, target, eps):
     result = -target*log_f64(eps + x) + x + (target*log_f64(target) - target + (0.5)*log_f64(2.0*3.141592653589793*target) if (target > 1.0) else 0.0)
+    result = (target*log_f64(target) - target + (0.5)*log_f64(2.0*3.141592653589793*target) if (target > 1.0) else 0.0) + math.inf if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (target*log_f64(target) - target + (0.5)*log_f64(2.0*3.141592653589793*target) if (target > 1.0) else 0.0) - math.inf if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -404,6 +408,8 @@ def poisson_nll_loss_no_log_input_full_elementwise_grad(x, target=1.0, eps=1e-08
 @njit(cache=True, inline="always")
 def _poisson_nll_loss_full_elementwise_f32(x, target, eps):
     result = -target*x + (target*log_f32(target) - target + (np.float32(0.5))*log_f32(np.float32(2.0)*np.float32(3.1415927410125732)*target) if (target > np.float32(1.0)) else np.float32(0.0)) + exp_f32(x)
+    result = (target*log_f32(target) - target + (np.float32(0.5))*log_f32(np.float32(2.0)*np.float32(3.1415927410125732)*target) if (target > np.float32(1.0)) else np.float32(0.0)) + np.float32(math.inf) if x == np.float32(math.inf) else result  # limit at inf, derived by SymPy
+    result = (target*log_f32(target) - target + (np.float32(0.5))*log_f32(np.float32(2.0)*np.float32(3.1415927410125732)*target) if (target > np.float32(1.0)) else np.float32(0.0)) + (np.float32(math.inf) if (target > np.float32(0.0)) else (np.float32(-math.inf) if (target < np.float32(0.0)) else np.float32(0.0))) if x == np.float32(-math.inf) else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 
@@ -424,6 +430,8 @@ def _poisson_nll_loss_full_elementwise_ploop_f32(x, target, eps, out):
 @njit(cache=True, inline="always")
 def _poisson_nll_loss_full_elementwise_f64(x, target, eps):
     result = -target*x + (target*log_f64(target) - target + (0.5)*log_f64(2.0*3.141592653589793*target) if (target > 1.0) else 0.0) + exp_f64(x)
+    result = (target*log_f64(target) - target + (0.5)*log_f64(2.0*3.141592653589793*target) if (target > 1.0) else 0.0) + math.inf if x == math.inf else result  # limit at inf, derived by SymPy
+    result = (target*log_f64(target) - target + (0.5)*log_f64(2.0*3.141592653589793*target) if (target > 1.0) else 0.0) + (math.inf if (target > 0.0) else (-math.inf if (target < 0.0) else 0.0)) if x == -math.inf else result  # limit at -inf, derived by SymPy
     return result  # nan in, nan out: the body propagates it
 
 

@@ -78,6 +78,13 @@ def _limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
     A real parameter without a sign (swish's beta, linear's c) is split into its three cases; a case
     with no limit (sin(omega0·x) for omega0 != 0) gives nan there.
     """
+    if isinstance(expr, sp.Add):
+        # terms free of x that are piecewise in another argument (poisson_nll_loss's Stirling term, only
+        # where target > 1) are added to the limit of the rest, which then need not fold that Piecewise
+        free = [t for t in expr.args if not t.has(X)]
+        if free and len(free) < len(expr.args) and any(t.has(sp.Piecewise) for t in free):
+            rest = _limit(sp.Add(*[t for t in expr.args if t.has(X)]), direction)
+            return None if rest is None else rest + sp.Add(*free)
     if expr.has(sp.Piecewise):
         # the branch that owns x -> ±inf, when its condition does not depend on a parameter
         # (leaky_relu's a·x at -inf: a·(-inf) is nan for a = 0, where the limit is 0); none for
