@@ -159,6 +159,7 @@ def build(only: list[str] | None = None, package_hint: str = "symact.kernels", d
     from .derive.scalar import derive
     from .codegen.emit import render_package
     from .verify.check import check
+    from .verify.prove import ProofFailures
 
     def wanted(name):
         return not only or name in only
@@ -191,8 +192,11 @@ def build(only: list[str] | None = None, package_hint: str = "symact.kernels", d
         return Build({}, failures)
     if vectors or row_losses:
         progress(f"vector functions and row losses: proving and rendering at explicit K ...")
-    files = render_package(derived, package_hint=package_hint, vectors=vectors, losses=pointwise,
-                           row_losses=row_losses)
+    try:
+        files = render_package(derived, package_hint=package_hint, vectors=vectors, losses=pointwise,
+                               row_losses=row_losses)
+    except ProofFailures as exc:  # vector functions and row losses prove while they render
+        return Build({}, exc.failures)
     for v in vectors:  # proven while rendering (an unproven form raises there)
         n += 1
         progress(f"[{n:2d}/{total}] {v.name:<14} vector: value and vjp proven at K = "

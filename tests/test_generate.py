@@ -261,3 +261,30 @@ def test_output_does_not_depend_on_time_budgets(built, tmp_path):
     differ = [name for name, data in built.items()
               if (data if isinstance(data, str) else data.decode("latin-1")) != slow[name]]
     assert not differ, f"output depends on the time budgets: {differ[:5]}"
+
+
+def test_failed_row_proofs_are_each_reported_and_nothing_written(tmp_path, monkeypatch, capsys):
+    """Vector functions and row losses prove while they render: a failure there is collected per entry
+    and reported like an elementwise proof (exit status 1, each entry named, nothing written), not an
+    exception out of the middle of the render."""
+    from symact.catalog.row_losses import ROW_LOSSES
+    from symact.catalog.vectors import VECTORS
+    from symact.derive import row_loss
+    from symact.stabilize import rowwise
+    from symact.verify.prove import Proof
+
+    def failed(stable, derived, name, *args, **kwargs):
+        return Proof(name, "failed", "numeric: differs (simulated)", 0.0)
+
+    monkeypatch.setattr(rowwise, "prove_row", failed)
+    monkeypatch.setattr(row_loss, "prove_row", failed)
+    names = [VECTORS[0].name, ROW_LOSSES[0].name]
+    out = tmp_path / "k"
+    emit.write_atomically({"__init__.py": "old = 1\n"}, out)
+    # --no-cache: the patched prover is a code change the derivation cache cannot see
+    assert cli.main(["generate", "--out", str(out), "--only", *names, "--no-cache", "--no-docs"]) == 1
+    err = capsys.readouterr().err
+    for name in names:
+        assert f"proof failed: {name}" in err, err
+    assert "differs (simulated)" in err and "previous output is intact" in err
+    assert _tree(out) == {"__init__.py": b"old = 1\n", MANIFEST: manifest_text(["__init__.py"]).encode()}

@@ -23,6 +23,7 @@ def build_target(target: str, only=None, package_hint: str = "symact_torch",
     from ..catalog.row_losses import ROW_LOSSES
     from ..catalog.vectors import VECTORS
     from ..verify.check import check
+    from ..verify.prove import ProofFailure
     from .package import render_target
     from .source import derive_entry
 
@@ -38,8 +39,8 @@ def build_target(target: str, only=None, package_hint: str = "symact_torch",
     for n, e in enumerate(todo, 1):
         try:
             d = derive_entry(e)
-        except AssertionError as exc:  # a row stable form that could not be proven
-            failures.append(type("Failure", (), {"name": e.name, "method": str(exc)})())
+        except ProofFailure as exc:  # a row derivative or stable form that could not be proven
+            failures.append(exc)
             continue
         failures += d.failures
         progress(f"[{n:2d}/{len(todo)}] {e.name:<14} {e.kind}: derived{' FAILED' if d.failures else ''}")

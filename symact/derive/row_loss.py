@@ -17,6 +17,7 @@ import mpmath
 import sympy as sp
 
 from ..cache import cached
+from ..verify.prove import ProofFailure
 from ..catalog.row_losses import ROW_FUNCTIONS, RowLoss, s, y
 from ..catalog.vectors import K, i
 from ..stabilize.rowscale import scale_norms
@@ -88,7 +89,7 @@ def cross_check(loss_expr: sp.Expr, grad: sp.Expr, base: sp.IndexedBase, name: s
                 pb, _ = plain_row(pb, n)
                 how = _same(pa, pb, seed=n * 100 + a)
                 if how is None:
-                    raise AssertionError(f"{name}: d/d{base.name}[{a}] at K={n}, label {label}: "
+                    raise ProofFailure(name, f"d/d{base.name}[{a}] at K={n}, label {label}: "
                                          f"{direct} != {general}")
                 methods.add(how)
     return f"K = 2, 3, 4, every index{' and label' if y in loss_expr.free_symbols else ''}: " \
@@ -125,14 +126,14 @@ def _derive_row_loss(loss: RowLoss) -> list[RowLossKernel]:
             stable = stabilize_row(expr)
             proof = prove_row(stable, expr, name, i if wrt is not None else None)
             if not proof.ok:
-                raise AssertionError(f"{name}: stable form differs: {proof.method}")
+                raise ProofFailure(name, f"stable form differs: {proof.method}")
             proof = proof.method
             index = i if wrt is not None else None
             scaled = scale_norms(stable)
             if scaled != stable:  # sums of squares and products max-scaled: an identity for any scale
                 how = prove_row(scaled, stable, name, index)
                 if not how.ok:
-                    raise AssertionError(f"{name}: max-scaled form differs: {how.method}")
+                    raise ProofFailure(name, f"max-scaled form differs: {how.method}")
                 proof += f"; max-scaled sums: {how.method}"
             kernels.append(RowLossKernel(name, target, wrt, expr, stable, proof, check, lower(scaled, index),
                                          scaled=scaled))

@@ -20,6 +20,7 @@ import sympy as sp
 
 import random
 
+from ..verify.prove import ProofFailure
 from ..catalog.vectors import Blocks, K, RowArgMax, RowMax, VectorFunction, g, i, j, k, x
 
 
@@ -78,7 +79,7 @@ def _check_routed(fn: VectorFunction, jac: sp.Expr) -> dict:
                 direct = sp.diff(explicit, rows[a]).subs(point).rewrite(sp.Piecewise).doit()
                 general = jac.subs(i, a).replace(lambda e: isinstance(e, RowArgMax), lambda e: winner)
                 if sp.N(direct - sp.sympify(general).doit(), 20) != 0:
-                    raise AssertionError(f"{fn.name}: d/dx_{a} at K={n}: {direct} != {general}")
+                    raise ProofFailure(fn.name, f"d/dx_{a} at K={n}: {direct} != {general}")
         checked[n] = "ok (numeric, 20 points without ties)"
     return checked
 
@@ -120,11 +121,11 @@ def _derive_blocks(fn: VectorFunction) -> DerivedVector:
                 direct = sp.diff(outs[b], rows[a])
                 general = _explicit(jac.args[p].subs({i: at, j: b}), n)
                 if sp.simplify(direct - general) != 0:
-                    raise AssertionError(f"{fn.name}: d y_{b}/d x_{a} at K={n}: {direct} != {general}")
+                    raise ProofFailure(fn.name, f"d y_{b}/d x_{a} at K={n}: {direct} != {general}")
             direct_vjp = sum(g[b] * sp.diff(outs[b], rows[a]) for b in range(m))
             general_vjp = _explicit(vjp.args[p].subs(i, at), n)
             if sp.simplify(direct_vjp - general_vjp) != 0:
-                raise AssertionError(f"{fn.name}: vjp_{a} at K={n}: {direct_vjp} != {general_vjp}")
+                raise ProofFailure(fn.name, f"vjp_{a} at K={n}: {direct_vjp} != {general_vjp}")
         checked[n] = "ok"
     return DerivedVector(fn, y, jac, vjp, checked)
 
@@ -150,11 +151,11 @@ def derive_vector(fn: VectorFunction) -> DerivedVector:
                 direct = sp.diff(_explicit(fn.expr(b), n), rows[a])
                 general = _explicit(jac.subs({i: a, j: b}), n)
                 if sp.simplify(sp.expand_log(sp.cancel(direct - general), force=True)) != 0:
-                    raise AssertionError(f"{fn.name}: d y_{b}/d x_{a} at K={n}: {direct} != {general}")
+                    raise ProofFailure(fn.name, f"d y_{b}/d x_{a} at K={n}: {direct} != {general}")
             if not fn.scalar:
                 direct_vjp = sum(g[b] * sp.diff(_explicit(fn.expr(b), n), rows[a]) for b in range(n))
                 general_vjp = _explicit(vjp.subs(i, a), n)
                 if sp.simplify(sp.cancel(direct_vjp - general_vjp)) != 0:
-                    raise AssertionError(f"{fn.name}: vjp_{a} at K={n}: {direct_vjp} != {general_vjp}")
+                    raise ProofFailure(fn.name, f"vjp_{a} at K={n}: {direct_vjp} != {general_vjp}")
         checked[n] = "ok"
     return DerivedVector(fn, y, jac, vjp, checked)

@@ -19,7 +19,7 @@ import sympy as sp
 from ..cache import cached
 from ..catalog.vectors import FULL, Blocks, K, RowArgMax, RowMax, k, x
 from ..codegen.numba import FUNCTIONS, NumbaPrinter, fold_constants, transcendental
-from ..verify.prove import Proof, prove
+from ..verify.prove import Proof, ProofFailure, prove
 from .rowscale import RowScale, Scaled
 
 
@@ -961,7 +961,7 @@ def derive_rows(fn) -> list[RowKernel]:
             stable = Blocks(*map(sp.factor_terms, stable.args)) if isinstance(stable, Blocks) else sp.factor_terms(stable)
         proof = prove_row(stable, expr, f"{name}: stable = derived", index, fn.layout)
         if not proof.ok:
-            raise AssertionError(f"{name}: {proof.method}")
+            raise ProofFailure(name, proof.method)
         reds, out, inner = lower(stable, index)
         if inner:
             raise NotImplementedError(f"{name}: a sum depends on the output index")

@@ -25,6 +25,28 @@ NUMERIC_DIGITS = 60
 NUMERIC_POINTS = 200
 
 
+class ProofFailure(AssertionError):
+    """A derived gradient or stable form that was not proven equal to its definition, raised by every
+    stage that proves while it derives (vector functions, row losses, their stable forms); ``generate``
+    collects them per entry and reports each like a failed :class:`Proof` (exit status 1, nothing
+    written)."""
+
+    status = "failed"
+    ok = False
+
+    def __init__(self, name: str, method: str):
+        super().__init__(f"{name}: {method}")
+        self.name, self.method = name, method
+
+
+class ProofFailures(Exception):
+    """Every entry's :class:`ProofFailure` of one render, collected (``failures``)."""
+
+    def __init__(self, failures):
+        super().__init__("; ".join(str(f) for f in failures))
+        self.failures = list(failures)
+
+
 @dataclass(frozen=True)
 class Proof:
     """The outcome of one proof: ``status`` is 'proved' or 'failed'; ``method`` says how."""
