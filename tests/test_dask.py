@@ -416,8 +416,9 @@ def test_on_a_local_cluster_of_worker_processes(client):
             np.testing.assert_array_equal(got, want)
     loaded = client.run(lambda: sorted(m for m in sys.modules if m.startswith("symact.kernels.")))
     assert len(loaded) == 2
-    for modules in loaded.values():  # the kernels ran in the workers, imported there
-        assert f"symact.kernels.{K._INDEX[row.name]}" in modules and "symact.kernels._dask" in modules
+    # the kernels ran in the workers, imported there (the scheduler may give one worker every row task)
+    assert any(f"symact.kernels.{K._INDEX[row.name]}" in modules for modules in loaded.values()), loaded
+    assert any("symact.kernels._dask" in modules for modules in loaded.values()), loaded
 
 
 def test_out_of_core_through_workers_with_less_memory(client):
