@@ -12,7 +12,8 @@ import sympy as sp
 import symact.kernels as K
 from symact.catalog.vectors import K as ROW_LEN, i, k
 from symact.stabilize.rowscale import RowScale, Scaled, ScaledPow, scale_norms, to_textbook
-from symact.stabilize.rowwise import plain_row, to_textbook_row
+from symact.stabilize.rowwise import to_textbook_row
+from symact.verify.explicit import plain as plain_row
 from symact.derive.vector import reduce_deltas
 
 R = importlib.import_module(K.__name__ + "._runtime")

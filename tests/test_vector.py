@@ -16,11 +16,8 @@ def derived():
 
 
 def test_every_vector_function_is_cross_checked(derived):
-    for name, d in derived.items():
-        assert set(d.checked) == set(d.fn.layout.sizes), name  # K = 2, 3, 4; K = 2, 4, 6 for halves
-        # maxout's routed subgradient is compared with d/dx of the explicit Max at points without ties
-        want = "ok (numeric, 20 points without ties)" if name == "maxout" else "ok"
-        assert set(d.checked.values()) == {want}, name
+    for name, d in derived.items():  # K = 2, 3, 4; K = 2, 4, 6 for halves (tests/test_explicit.py: wrong ones fail)
+        assert d.checked.startswith(f"K = {', '.join(map(str, d.fn.layout.sizes))} at every index"), name
 
 
 def _at(expr, row, beta=1, gs=None, ii=None, jj=None):

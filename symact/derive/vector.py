@@ -5,8 +5,8 @@ i <= K − 1; :func:`reduce_deltas` collapses Σ_k f(k)·δ(a, k) to f(a) (a is 
 construction) and splits Sums over sums in their body only where a delta sits, so Σ(a − p)² is
 never expanded. The vector-Jacobian product Σ_j g_j ∂y_j/∂x_i, what backprop needs, is derived the
 same way. Every general-K result is compared with plain differentiation of the explicit K = 2, 3, 4
-formulas (the layout's sizes: K = 2, 4, 6 for halves) — symbolic, at every index — so a wrong reduction
-cannot pass.
+formulas (the layout's sizes: K = 2, 4, 6 for halves), at every index, by the one explicit-K check
+(:mod:`symact.verify.explicit`), so a wrong reduction cannot pass.
 
 A layout in blocks (glu: y_j = x_j·σ(x_{j+K/2})) is derived with one IndexedBase per block, so that
 ∂x_{j+K/2}/∂x_i is δ(i, j) of the second block's own index and never a delta that reduce_deltas would
@@ -18,10 +18,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-import random
-
-from ..verify.prove import ProofFailure
-from ..catalog.vectors import Blocks, K, RowArgMax, RowMax, VectorFunction, g, i, j, k, x
+from ..catalog.vectors import Blocks, K, RowMax, VectorFunction, g, i, j, x
+from ..verify.explicit import cross_check, instantiate
 
 
 def reduce_deltas(expr: sp.Expr) -> sp.Expr:
@@ -56,37 +54,12 @@ class DerivedVector:
     value: sp.Expr          # y_j (or the scalar)
     jacobian: sp.Expr       # ∂y_j/∂x_i (∂y/∂x_i for scalar functions; Blocks per block for a layout in blocks)
     vjp: sp.Expr            # Σ_j g_j ∂y_j/∂x_i (g·∂y/∂x_i for scalar functions, g a row scalar; or Blocks)
-    checked: dict           # K → "ok" for the explicit cross-checks
+    checked: str            # how the explicit cross-check (verify.explicit) showed jacobian and vjp
 
 
-def _explicit(expr: sp.Expr, n: int) -> sp.Expr:
-    return expr.subs(K, n).doit()
-
-
-def _check_routed(fn: VectorFunction, jac: sp.Expr) -> dict:
-    """A max's routed derivative δ(i, argmax) against d/dx_a of the explicit Max(x_0, …) (SymPy's
-    Heaviside form) at random points without ties, K = 2, 3, 4."""
-    rng = random.Random(0)
-    checked = {}
-    for n in (2, 3, 4):
-        rows = [x[m] for m in range(n)]
-        explicit = fn.expr(0).replace(lambda e: isinstance(e, RowMax),
-                                      lambda e: sp.Max(*[e.args[0].subs(k, m) for m in range(n)]))
-        for _ in range(20):
-            point = {r: sp.Float(rng.uniform(-5, 5), 30) for r in rows}
-            winner = max(range(n), key=lambda m: point[rows[m]])
-            for a in range(n):
-                direct = sp.diff(explicit, rows[a]).subs(point).rewrite(sp.Piecewise).doit()
-                general = jac.subs(i, a).replace(lambda e: isinstance(e, RowArgMax), lambda e: winner)
-                if sp.N(direct - sp.sympify(general).doit(), 20) != 0:
-                    raise ProofFailure(fn.name, f"d/dx_{a} at K={n}: {direct} != {general}")
-        checked[n] = "ok (numeric, 20 points without ties)"
-    return checked
-
-
-def _derive_blocks(fn: VectorFunction) -> DerivedVector:
+def _blocks(fn: VectorFunction) -> tuple[sp.Expr, sp.Expr]:
     """A layout in blocks (see the module docstring): K = parts·H, x[m + p·H] → block p's m-th element,
-    derived per block, and written back in x and K."""
+    derived per block, and written back in x and K: (jacobian, vjp), each Blocks."""
     parts = fn.layout.parts
     H = sp.Symbol("H", integer=True, positive=True)
     blocks = [sp.IndexedBase(f"{x.name}_block{p}", real=True) for p in range(parts)]
@@ -111,51 +84,50 @@ def _derive_blocks(fn: VectorFunction) -> DerivedVector:
     yb = y.subs(K, parts * H).replace(lambda q: isinstance(q, sp.Indexed) and q.base == x, to_block)
     jac = Blocks(*[back(reduce_deltas(sp.diff(yb, b[i]))) for b in blocks])
     vjp = Blocks(*[back(reduce_deltas(sp.Sum(g[j] * sp.diff(yb, b[i]), (j, 0, H - 1)))) for b in blocks])
-    checked = {}
-    for n in fn.layout.sizes:
-        rows, m = [x[a] for a in range(n)], fn.layout.outputs(n)
-        outs = [_explicit(fn.expr(b), n) for b in range(m)]
-        for a in range(n):
-            p, at = divmod(a, m)
-            for b in range(m):
-                direct = sp.diff(outs[b], rows[a])
-                general = _explicit(jac.args[p].subs({i: at, j: b}), n)
-                if sp.simplify(direct - general) != 0:
-                    raise ProofFailure(fn.name, f"d y_{b}/d x_{a} at K={n}: {direct} != {general}")
-            direct_vjp = sum(g[b] * sp.diff(outs[b], rows[a]) for b in range(m))
-            general_vjp = _explicit(vjp.args[p].subs(i, at), n)
-            if sp.simplify(direct_vjp - general_vjp) != 0:
-                raise ProofFailure(fn.name, f"vjp_{a} at K={n}: {direct_vjp} != {general_vjp}")
-        checked[n] = "ok"
-    return DerivedVector(fn, y, jac, vjp, checked)
+    return jac, vjp
 
 
 def derive_vector(fn: VectorFunction) -> DerivedVector:
-    if fn.layout.parts > 1:
-        return _derive_blocks(fn)
+    """The Jacobian and vjp of a vector function at symbolic K, cross-checked (:func:`check`)."""
     y = fn.expr(j)
-    jac = reduce_deltas(sp.diff(y, x[i]))
-    if y.has(RowMax):  # maxout: a routed subgradient, checked against the explicit Max
-        gs = sp.Symbol("g", real=True)
-        return DerivedVector(fn, y, jac, gs * jac, _check_routed(fn, jac))
-    if fn.scalar:
-        gs = sp.Symbol("g", real=True)
-        vjp = gs * jac
+    if fn.layout.parts > 1:
+        jac, vjp = _blocks(fn)
     else:
-        vjp = reduce_deltas(sp.Sum(g[j] * jac, (j, 0, K - 1)))
-    checked = {}
-    for n in fn.layout.sizes:
-        rows = [x[m] for m in range(n)]
-        for a in range(n):
-            for b in range(1 if fn.scalar else n):
-                direct = sp.diff(_explicit(fn.expr(b), n), rows[a])
-                general = _explicit(jac.subs({i: a, j: b}), n)
-                if sp.simplify(sp.expand_log(sp.cancel(direct - general), force=True)) != 0:
-                    raise ProofFailure(fn.name, f"d y_{b}/d x_{a} at K={n}: {direct} != {general}")
-            if not fn.scalar:
-                direct_vjp = sum(g[b] * sp.diff(_explicit(fn.expr(b), n), rows[a]) for b in range(n))
-                general_vjp = _explicit(vjp.subs(i, a), n)
-                if sp.simplify(sp.cancel(direct_vjp - general_vjp)) != 0:
-                    raise ProofFailure(fn.name, f"vjp_{a} at K={n}: {direct_vjp} != {general_vjp}")
-        checked[n] = "ok"
-    return DerivedVector(fn, y, jac, vjp, checked)
+        jac = reduce_deltas(sp.diff(y, x[i]))
+        vjp = G * jac if fn.scalar else reduce_deltas(sp.Sum(g[j] * jac, (j, 0, K - 1)))
+    return DerivedVector(fn, y, jac, vjp, check(fn, jac, vjp))
+
+
+G = sp.Symbol("g", real=True)  # a scalar function's upstream gradient: one per row
+
+
+def check(fn: VectorFunction, jac: sp.Expr, vjp: sp.Expr) -> str:
+    """A general-K Jacobian and vjp against plain differentiation at the layout's explicit sizes
+    (:func:`symact.verify.explicit.cross_check`): the Jacobian output by output, the vjp as the gradient
+    of Σ_j g_j·y_j (g·y for a scalar function). Returns how; raises ProofFailure where they differ."""
+    layout = fn.layout
+
+    def at(expr, n, a, out=None):  # the general result at row element a (block a // (n/parts) for Blocks)
+        if isinstance(expr, Blocks):
+            p, a = divmod(a, layout.outputs(n))
+            expr = expr.args[p]
+        return instantiate(expr, n, {i: a} | ({} if out is None else {j: out}))
+
+    def outputs(n):
+        return [None] if fn.scalar else range(layout.outputs(n))
+
+    def value(n, out):
+        return instantiate(fn.expr(0 if out is None else out), n)
+
+    def rows(n):
+        return [x[m] for m in range(n)]
+
+    def weighted(n):  # Σ_j g_j·y_j: its gradient is the vjp
+        return G * value(n, None) if fn.scalar else sum(g[b] * value(n, b) for b in outputs(n))
+
+    jac_how = cross_check(fn.name, "jacobian", lambda n, label, out: (value(n, out), rows(n)),
+                          lambda n, label, a, out: at(jac, n, a, out), layout.sizes, outputs=outputs)
+    vjp_how = cross_check(fn.name, "vjp", lambda n, label, out: (weighted(n), rows(n)),
+                          lambda n, label, a, out: at(vjp, n, a), layout.sizes)
+    where, _, jac_method = jac_how.partition(": ")
+    return f"{where}: jacobian {jac_method}, vjp {vjp_how.partition(': ')[2]}"

@@ -19,6 +19,7 @@ import sympy as sp
 from ..cache import cached
 from ..catalog.vectors import FULL, Blocks, K, RowArgMax, RowMax, k, x
 from ..codegen.numba import FUNCTIONS, NumbaPrinter, fold_constants, transcendental
+from ..verify import explicit
 from ..verify.prove import Proof, ProofFailure, prove
 from .rowscale import RowScale, Scaled
 
@@ -171,19 +172,7 @@ def to_textbook_row(expr: sp.Expr, n: int) -> sp.Expr:
     expr = expr.replace(lambda e: isinstance(e, Centered), lambda e: e.args[0] - rmax(e.args[1]))
     expr = expr.replace(lambda e: isinstance(e, RowLog1pRest),
                         lambda e: sp.log(sum(sp.exp(_pattern_at(e.args[0], m) - rmax(e.args[0])) for m in range(n))))
-    expr = expr.replace(lambda e: isinstance(e, RowMax), lambda e: rmax(e.args[0]))
-    return expr.subs(K, n).doit()
-
-
-def plain_row(expr: sp.Expr, n: int) -> tuple[sp.Expr, dict]:
-    """Indexed elements at explicit K become plain symbols (x[0] → x_0, …; class weights positive)."""
-    from ..catalog.row_losses import w
-
-    table = {}
-    for base in {a.base for a in expr.atoms(sp.Indexed)}:
-        for m in range(n):
-            table[base[m]] = sp.Symbol(f"{base.name}_{m}", **({"positive": True} if base == w else {"real": True}))
-    return expr.subs(table), table
+    return explicit.instantiate(expr, n)  # the row max and argmax written out, K = n
 
 
 def _open_row_functions(e: sp.Expr) -> sp.Expr:
@@ -206,20 +195,19 @@ def prove_row(stable: sp.Expr, derived: sp.Expr, name: str, index=None, layout=F
         return bad or Proof(name, "proved", "; ".join(f"block {n}: {p.method}" for n, p in enumerate(proofs)), 0.0)
     methods = set()
     labelled = y in derived.free_symbols
-    for n in layout.sizes:
-        for label in (range(n) if labelled else [None]):
-            for pos in (range(layout.outputs(n)) if index is not None else [None]):
-                subs = ({index: pos} if index is not None else {}) | ({y: label} if labelled else {})
-                a, table = plain_row(to_textbook_row(stable.subs(subs), n), n)
-                b, _ = plain_row(derived.subs(subs).subs(K, n).doit(), n)
-                a, b = _open_row_functions(a), _open_row_functions(b)
-                free = sorted(a.free_symbols | b.free_symbols, key=lambda v: v.name)
-                var = next((v for v in free if v.name.startswith("x_")),  # sampled widest (over ±)
-                           next((v for v in free if not v.is_positive), free[0]))
-                p = prove(a, b, name, var)
-                if not p.ok:
-                    return p
-                methods.add(p.method.split(":")[0])
+    positions = (lambda n: range(layout.outputs(n))) if index is not None else (lambda n: [None])
+    for n, label, pos in explicit.cases(layout.sizes, labelled, positions):
+        subs = ({index: pos} if index is not None else {}) | ({y: label} if labelled else {})
+        a, table = explicit.plain(to_textbook_row(stable.subs(subs), n), n)
+        b, _ = explicit.plain(explicit.instantiate(derived, n, subs), n)
+        a, b = _open_row_functions(a), _open_row_functions(b)
+        free = sorted(a.free_symbols | b.free_symbols, key=lambda v: v.name)
+        var = next((v for v in free if v.name.startswith("x_")),  # sampled widest (over ±)
+                   next((v for v in free if not v.is_positive), free[0]))
+        p = prove(a, b, name, var)
+        if not p.ok:
+            return p
+        methods.add(p.method.split(":")[0])
     where = "every index and label" if labelled else "every index"
     sizes = ", ".join(map(str, layout.sizes))
     return Proof(name, "proved", f"K = {sizes} at {where}: {', '.join(sorted(methods))}", 0.0)
