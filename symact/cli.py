@@ -147,7 +147,7 @@ def cmd_list(args) -> int:
 
     rows = [(e.name, e.kind, ", ".join(f"{p.name}={p.default}" + (" (learnable)" if p.learnable else "")
                                        for p in e.kernel_params)) for e in _entries(None)]
-    rows += [(v.name, "vector", ", ".join(["axis=-1"] + [f"{n}={d}" for n, d, _ in v.params])) for v in VECTORS]
+    rows += [(v.name, "vector", ", ".join(["axis=-1"] + [f"{p.name}={p.default}" for p in v.params])) for v in VECTORS]
     rows += [(loss.name, "loss", ", ".join([f"{p.name}={p.default}" for p in loss.params] + ["reduction='mean'"]
                                            + [f"{f.name}={f.default}" for f in loss.flags]))
              for loss in LOSSES]

@@ -38,6 +38,7 @@ from sympy.printing.latex import LatexPrinter
 
 from .cache import cached
 from .catalog import X
+from .codegen.params import param_contexts
 from .derive.scalar import DerivedActivation, Kernel
 from .catalog.primitives import BY_CLASS, PRIMITIVES
 from .primitives import StablePrimitive
@@ -1084,7 +1085,7 @@ def _vector_context(vectors) -> list[dict]:
     for fn in vectors:
         kernels = [_kernel_forms(rk.derived, rk.stable, name=rk.name, vjp=rk.vjp, proof=rk.proof.method)
                    for rk in derive_rows(fn)]
-        params = [dict(name=n, default=repr(float(dflt))) for n, dflt, _ in fn.params]
+        params = param_contexts(fn.params)
         call = ", ".join(["x", "axis=-1"] + [f"{p['name']}={p['default']}" for p in params])
         rows.append(dict(name=fn.name, summary=fn.summary, taught=taught(fn.source), references=references(fn),
                          refs_md=references_md(fn),
@@ -1103,7 +1104,7 @@ def _loss_context(losses) -> list[dict]:
         kernels = [_kernel_forms(readable(k.textbook), k.stable, names, name=k.name, role=k.role,
                                  rules=list(k.rules), proof=k.proof.method)
                    for k in d.kernels]
-        params = [dict(name=p.name, default=repr(float(p.value)), doc=p.doc) for p in loss.params]
+        params = param_contexts(loss.params)
         args = ", ".join(["x"] + ([loss.second_input] if loss.second_input else []) + ["y"]
                          + [f"{p['name']}={p['default']}" for p in params] + ["reduction='mean'"]
                          + [f"{f.name}={f.default}" for f in loss.flags])

@@ -325,8 +325,7 @@ def shaped(fn, *shape) -> tuple:
 def vector_truth(fn, row, g_row):
     """(value, vjp) of a vector function at one row, by explicit-K differentiation in mpmath."""
     n = len(row)
-    params = {sp.Symbol(name, positive=True) if pos else sp.Symbol(name, real=True): default
-              for name, default, pos in fn.params}
+    params = {p.symbol: p.value for p in fn.params}
     outs = [fn.expr(m) for m in (range(1) if fn.scalar else range(fn.layout.outputs(n)))]
     if fn.grouped:  # maxout: the max of the row; its derivative routes to the first maximal element
         winner = max(range(n), key=lambda m: (row[m], -m))

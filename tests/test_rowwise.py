@@ -50,9 +50,9 @@ def parameter_values(fn) -> list[dict]:
     """Defaults, then each parameter at other legal values: positive ones small and large (beta = 2^-10
     … 2^10, beta = 2 of the softmax-shift regression), real ones of both signs and 0."""
     out = [{}]
-    for name, default, positive in fn.params:
-        values = [0.5, 2.0, 2.0**10, 2.0**-10] if positive else [-2.0, 0.0, 2.0]
-        out += [{name: v} for v in values if v != default]
+    for p in fn.params:
+        values = [0.5, 2.0, 2.0**10, 2.0**-10] if p.positive else [-2.0, 0.0, 2.0]
+        out += [{p.name: v} for v in values if v != float(p.value)]
     return out
 
 
@@ -146,7 +146,7 @@ def _check(fn, dtype, vjp):
     u = unit_roundoff(dtype)
     worst, failures = 0.0, []
     for params in parameter_values(fn):
-        scalars = [float(dtype(params.get(name, default))) for name, default, _ in fn.params]
+        scalars = [float(dtype(params.get(p.name, float(p.value)))) for p in fn.params]
         scale = scalars[0] if scalars else 1.0  # a positive parameter scales the exponents (beta)
         rows = [fit_row(fn, r) for r in sweep_rows(dtype)]  # the entry's layout (glu: halves)
         if params:  # a non-default parameter: the rows where it matters (huge, infinite, spread out)

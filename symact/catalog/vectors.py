@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 import sympy as sp
 
+from . import Param
 from .activations import S000, S001, S002
 from . import references as refs
 from ..primitives import Sigmoid
@@ -94,7 +95,7 @@ class VectorFunction:
     source: str
     summary: str
     scalar: bool = False               # one value per row (logsumexp) instead of one per component
-    params: tuple = ()                 # (name, default, positive) triples
+    params: tuple[Param, ...] = ()     # kernel parameters, after axis (softmax's inverse temperature)
     torch: Optional[str] = None
     grouped: bool = False              # takes pieces=: the max over groups of that many along the axis
     reference: tuple = ()              # primary literature (catalog.references.Reference)
@@ -102,7 +103,7 @@ class VectorFunction:
     kind: str = field(default="vector", init=False)
 
     def symbols(self) -> list[sp.Symbol]:
-        return [sp.Symbol(n, positive=True) if pos else sp.Symbol(n, real=True) for n, _, pos in self.params]
+        return [p.symbol for p in self.params]
 
     def expr(self, index: sp.Expr = j) -> sp.Expr:
         return sp.sympify(self.formula(index, *self.symbols()))
@@ -111,7 +112,7 @@ class VectorFunction:
 VECTORS: tuple[VectorFunction, ...] = (
     VectorFunction("softmax", lambda j, beta: sp.exp(beta * x[j]) / row_sum(sp.exp(beta * x[k])),
                    f"{S001}: sm_beta(s_i) = e^(beta s_i) / sum_j e^(beta s_j), beta = 1/T; {S000}: Softmax",
-                   "normalised exponentials, with inverse temperature beta", params=(("beta", 1, True),),
+                   "normalised exponentials, with inverse temperature beta", params=(Param("beta", 1, "inverse temperature 1/T", positive=True),),
                    torch="torch.softmax",
                    reference=(refs.BRIDLE_1990, refs.BLANCHARD_2021)),
     VectorFunction("softmin", lambda j: sp.exp(-x[j]) / row_sum(sp.exp(-x[k])),

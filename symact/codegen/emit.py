@@ -22,6 +22,7 @@ from .. import __version__
 from ..atomic import write_atomically  # noqa: F401 - emit's writer, re-exported
 from ..catalog import X
 from ..derive.scalar import DerivedActivation, Kernel
+from .params import param_contexts
 from .numba import NumbaPrinter, fold_constants, helpers_used, scalar_body, special_value, transcendental
 
 
@@ -99,17 +100,6 @@ def render_runtime(env: jinja2.Environment) -> str:
             + module.replace(ELEMENTARY_MARK, elementary))
 
 
-def _default_text(p) -> str:
-    v = float(p.value)
-    if np.isinf(v):
-        return "math.inf" if v > 0 else "-math.inf"
-    return repr(v)
-
-
-def _param_context(p) -> dict:
-    return {"name": p.name, "positive": p.positive, "allow_inf": p.allow_inf, "default_text": _default_text(p)}
-
-
 def _variant(k: Kernel, tag: str, constants: dict) -> dict:
     """The scalar kernel body of one dtype. The special inputs (nan, and ±inf where SymPy derived a
     limit) are applied as selects after the body, not as early returns: a loop over a body with
@@ -180,7 +170,7 @@ def _kernel_context(d: DerivedActivation, k: Kernel, vjps: bool = False) -> dict
     return {
         "vjp": vjp,
         "name": k.name, "role": k.role, "doc": doc, "proof": k.proof, "arg": k.arg.name,
-        "params": [_param_context(p) for p in params], "specs": specs,
+        "params": param_contexts(params), "specs": specs,
         "stable_text": sp.sstr(k.stable),
         "rules_text": ", ".join(k.rules) or "none needed",
         "variants": [_variant(k, "f32", constants), _variant(k, "f64", constants)],
@@ -212,7 +202,7 @@ def render_activation(env: jinja2.Environment, d: DerivedActivation, vjp: bool =
     e = d.entry
     kernels = [_kernel_context(d, k, vjps=vjp) for k in d.kernels]
     helpers = sorted({h for k in d.kernels for tag in ("f32", "f64") for h in helpers_used([k.stable], tag)})
-    params = [_param_context(p) for p in e.kernel_params]
+    params = param_contexts(e.kernel_params)
     by_name = {k["name"]: k for k in kernels}
     fused = [{"name": name, "f": f.name, "g": g.name, "params": by_name[f.name]["params"],
               "specs": by_name[f.name]["specs"], "vjp": name.endswith("_fwd_vjp"),
@@ -227,7 +217,7 @@ def render_activation(env: jinja2.Environment, d: DerivedActivation, vjp: bool =
 
 def render_loss(env: jinja2.Environment, loss, d: DerivedActivation) -> tuple[str, list[str]]:
     """The loss module (its per-element kernels, then the reducing wrappers) and its public names."""
-    params = [_param_context(p) for p in loss.params]
+    params = param_contexts(loss.params)
     kernels = [d.entry.name] + [loss.pointwise(v).name for v in loss.variants]  # main formula, then each variant
     grads = [{"name": name, "wrt": wrt, "elementwise": [f"{k}_{suffix}" for k in kernels]}
              for name, wrt, suffix in _loss_grads(loss)]

@@ -5,11 +5,10 @@ printer, front-end facts); the templates in ``templates/<target>/`` hold the str
 """
 from __future__ import annotations
 
-import math
-
 import sympy as sp
 
 from .. import __version__
+from .params import param_contexts
 from .source import Derived, derive_entry
 from .tensor import elementwise_kernel, row_kernel
 
@@ -24,18 +23,6 @@ def backend_module(target: str):
     else:
         raise ValueError(f"unknown target {target!r}; one of numba, {', '.join(TARGETS)}")
     return mod
-
-
-def _default_text(value) -> str:
-    v = float(value)
-    if math.isinf(v):
-        return "math.inf" if v > 0 else "-math.inf"
-    return repr(v)
-
-
-def _param(p) -> dict:
-    return {"name": p.name, "default": _default_text(p.value), "learnable": p.learnable, "positive": p.positive,
-            "allow_inf": p.allow_inf, "doc": p.doc}
 
 
 def _elementwise_context(d: Derived, backend, prefix: str, args: list[str], tensors, scalars, constants) -> list[dict]:
@@ -53,7 +40,7 @@ def _elementwise_context(d: Derived, backend, prefix: str, args: list[str], tens
 
 def activation_context(entry, backend) -> dict:
     d = derive_entry(entry)
-    params = [_param(p) for p in entry.kernel_params]
+    params = param_contexts(entry.kernel_params)
     args = ["x"] + [p["name"] for p in params]
     tensors = {"x"} | {p["name"] for p in params if p["learnable"]}
     scalars = {p["name"] for p in params if not p["learnable"]}
@@ -65,7 +52,7 @@ def activation_context(entry, backend) -> dict:
 
 def loss_context(loss, backend) -> dict:
     d = derive_entry(loss)
-    params = [_param(p) for p in loss.params]
+    params = param_contexts(loss.params)
     args = ["x"] + ([loss.second_input] if loss.second_input else []) + ["target"] + [p["name"] for p in params]
     tensors = {"x", "target"} | ({loss.second_input} if loss.second_input else set())
     scalars = {p["name"] for p in params}
@@ -89,8 +76,7 @@ def loss_context(loss, backend) -> dict:
 
 def vector_context(fn, backend) -> dict:
     d = derive_entry(fn)
-    params = [{"name": n, "default": _default_text(v), "positive": pos, "allow_inf": False, "learnable": False}
-              for n, v, pos in fn.params]
+    params = param_contexts(fn.params)
     names = [p["name"] for p in params]
     value = row_kernel(f"_{fn.name}_value", d.value, backend, ["x"] + names, {"x"}, set(), set(names),
                        layout=fn.layout)
@@ -107,7 +93,7 @@ _TARGET_SYMBOL = {"label": "y", "pm1": "s", "prob": "t", "mask": "t", "none": No
 
 def row_loss_context(loss, backend) -> dict:
     d = derive_entry(loss)
-    params = [_param(p) for p in loss.params]
+    params = param_contexts(loss.params)
     bases = [base.name for _, base in loss.inputs]
     names = [p["name"] for p in params]
     forms = []

@@ -134,6 +134,7 @@ def _signature(loss: RowLoss, target: str) -> list[str]:
 def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
     """The generated module of a row loss, and its public names."""
     from ..codegen.numba import helpers_used
+    from ..codegen.params import param_contexts
 
     kernels, exprs, reductions = [], [], []
     for rk in derive_row_loss(loss):
@@ -159,7 +160,7 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
     if any(r.kind == "scale" for r in reductions):  # the max-scaled sums' row scale (rowwise._scale_lines)
         helpers |= {f"{h}_{tag}" for h in ("fmaxabs", "row_scale", "scaled", "scaled_abs_pow") for tag in ("f32", "f64")}
     helpers = sorted(helpers)
-    params = [{"name": p.name, "default": repr(float(p.value)), "positive": p.positive} for p in loss.params]
+    params = param_contexts(loss.params)
     api = [(loss.name, None, False)] + [(n, arg, False) for n, arg in loss.grad_names]
     if loss.grad_names:
         api.append((f"{loss.name}_fwd_grad", loss.grad_names[0][1], True))

@@ -965,6 +965,7 @@ def heavy_rows(reductions: list[Reduction], exprs: list[sp.Expr]) -> bool:
 
 def render_vector(env, fn, version: str) -> str:
     from ..codegen.numba import helpers_used
+    from ..codegen.params import param_contexts
 
     kernels = []
     rks = derive_rows(fn)
@@ -974,14 +975,13 @@ def render_vector(env, fn, version: str) -> str:
                          buf="float32" if t == "f32" else "float64") for t in ("f32", "f64")]
         what = "vector-Jacobian product g·∂y/∂x (what backprop needs)" if rk.vjp else fn.summary
         kernels.append({"name": rk.name, "vjp": rk.vjp, "derived": sp.sstr(rk.derived),
-                        "args": ["x"] + (["g"] if rk.vjp else []) + [n for n, _, _ in fn.params],
+                        "args": ["x"] + (["g"] if rk.vjp else []) + [p.name for p in fn.params],
                         "stable": sp.sstr(rk.stable), "proof": rk.proof.method, "variants": variants,
                         "heavy": heavy_rows(rk.reductions, [r.body for r in rk.reductions] + [rk.out]),
                         "doc": f"{fn.name}{' vjp' if rk.vjp else ''} along ``axis``: {what}. Stable at any "
                                f"magnitude{' (max-shifted)' if rk.reductions else ''}; float32 stays float32."})
     exprs = [sp.exp(sp.Symbol("t"))] + [e for rk in rks for e in [r.body for r in rk.reductions] + [rk.out]]
     helpers = sorted({h for t in ("f32", "f64") for h in helpers_used(exprs, t)})
-    params = [{"name": n, "default": repr(float(dflt)), "positive": pos} for n, dflt, pos in fn.params]
     return env.get_template("vector.py.j2").render(
-        version=version, fn=fn, definition=sp.sstr(fn.expr()), kernels=kernels, params=params,
+        version=version, fn=fn, definition=sp.sstr(fn.expr()), kernels=kernels, params=param_contexts(fn.params),
         helpers=helpers, scalar=fn.scalar, grouped=fn.grouped, parts=fn.layout.parts, loop_kinds=ROW_LOOP_KINDS)
