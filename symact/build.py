@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .catalog import all_entries, user_identities
-from .catalog.losses import LOSSES
-from .catalog.row_losses import ROW_LOSSES
-from .catalog.vectors import VECTORS
+from . import catalog
+from .catalog import user_identities
 
 
 @dataclass
@@ -30,7 +28,7 @@ class Build:
 
 
 def all_names() -> list[str]:
-    return [e.name for e in all_entries()] + [v.name for v in VECTORS] + [loss.name for loss in LOSSES] + [r.name for r in ROW_LOSSES]
+    return [e.name for e in catalog.entries()]
 
 
 def plural(n: int, word: str) -> str:
@@ -49,11 +47,9 @@ def produced_names(entries=None) -> dict[str, str]:
     from .catalog import builtin_names
     from .codegen.emit import kernel_names
 
-    if entries is None:
-        entries = [*all_entries(), *VECTORS, *LOSSES, *ROW_LOSSES]
     builtin = builtin_names()
     owners = {}
-    for e in entries:
+    for e in catalog.entries() if entries is None else entries:
         whose = "the built-in" if e.kind != "activation" or e.name in builtin else "your"
         owner = f"{whose} {e.kind} {e.name!r}"
         for name in kernel_names(e):
@@ -153,68 +149,44 @@ def check_package(files: dict[str, str | bytes]) -> None:
         raise AssertionError("the generated package would hide names:\n  " + "\n  ".join(problems))
 
 
+def _progress_line(d) -> str:
+    """What ``generate`` says about one derived entry: its kernels and proofs, and where a derivation at
+    symbolic K was cross-checked."""
+    checked = sorted({k.check.partition(" at ")[0] for k in d.kernels if k.check.startswith("K = ")})
+    extra = f", derivatives cross-checked at {'; '.join(checked)}" if checked else ""
+    return (f"{d.entry.kind}: {plural(len(d.kernels), 'kernel')}, {plural(len(d.all_proofs()), 'proof')} "
+            f"{'FAILED' if d.failures else 'ok'}{extra}")
+
+
 def build(only: list[str] | None = None, package_hint: str = "symact.kernels", docs: bool = True,
           progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> Build:
-    """Derive, prove and render; progress lines ``[n/total] name ...`` in increasing order, on stderr."""
-    from .derive.scalar import derive
+    """Derive, prove and render every entry of every kind, one pipeline: ``entry.derive()`` (failures
+    collected, never raised), then — only if nothing failed — the package and the docs. Progress lines
+    ``[n/total] name ...`` in increasing order, on stderr."""
     from .codegen.emit import render_package
     from .verify.check import check
-    from .verify.prove import ProofFailures
 
-    def wanted(name):
-        return not only or name in only
-
-    entries = [e for e in all_entries() if wanted(e.name)]
-    vectors = [v for v in VECTORS if wanted(v.name)]
-    losses = [loss for loss in LOSSES if wanted(loss.name)]
-    row_losses = [r for r in ROW_LOSSES if wanted(r.name)]
-    total = len(entries) + len(vectors) + len(losses) + len(row_losses)
-    derived, pointwise, failures = [], [], []
-    n = 0
-    for e in entries:
-        d = derive(e)
+    todo = [e for e in catalog.entries() if not only or e.name in only]
+    derived, failures = [], []
+    for n, e in enumerate(todo, 1):
+        d = e.derive()
         derived.append(d)
-        bad = [p for p in d.all_proofs() if not p.ok]
-        failures += bad
-        n += 1
-        progress(f"[{n:2d}/{total}] {e.name:<14} {plural(len(d.kernels), 'kernel')}, "
-                 f"{plural(len(d.all_proofs()), 'proof')} {'FAILED' if bad else 'ok'}")
-    for loss in losses:
-        d = loss.derive()
-        pointwise.append((loss, d))
-        bad = [p for p in d.all_proofs() if not p.ok]
-        failures += bad
-        n += 1
-        progress(f"[{n:2d}/{total}] {loss.name:<14} loss, {plural(len(d.all_proofs()), 'proof')} "
-                 f"{'FAILED' if bad else 'ok'}")
+        failures += d.failures
+        progress(f"[{n:2d}/{len(todo)}] {e.name:<14} {_progress_line(d)}")
     failures += [r for r in map(check, user_identities()) if r.status != "proved"]
     if failures:
         return Build({}, failures)
-    if vectors or row_losses:
-        progress(f"vector functions and row losses: proving and rendering at explicit K ...")
-    try:
-        files = render_package(derived, package_hint=package_hint, vectors=vectors, losses=pointwise,
-                               row_losses=row_losses)
-    except ProofFailures as exc:  # vector functions and row losses prove while they render
-        return Build({}, exc.failures)
-    for v in vectors:  # proven while rendering (an unproven form raises there)
-        n += 1
-        progress(f"[{n:2d}/{total}] {v.name:<14} vector: value and vjp proven at K = "
-                 f"{', '.join(map(str, v.layout.sizes))}")
-    for r in row_losses:
-        n += 1
-        progress(f"[{n:2d}/{total}] {r.name:<14} row loss: gradients checked and stable forms proven at K = 2, 3, 4")
+    files = render_package(derived, package_hint=package_hint)
     check_package(files)
-    if docs and derived:
+    if docs and any(e.package == "activations" for e in todo):
         from .docs import ACCURACY_TABLE, render_docs
 
         with tempfile.TemporaryDirectory() as tmp:
-            for path in render_docs(derived, "both", Path(tmp), vectors=vectors, losses=pointwise,
-                                     row_losses=row_losses, accuracy=ACCURACY_TABLE):
+            for path in render_docs(derived, "both", Path(tmp), accuracy=ACCURACY_TABLE):
                 files[f"docs/{path.relative_to(tmp)}"] = path.read_bytes()
             for path in Path(tmp).rglob("*"):
                 if path.is_file():
                     files.setdefault(f"docs/{path.relative_to(tmp)}", path.read_bytes())
         progress(f"docs: {plural(sum(1 for f in files if f.startswith('docs/')), 'file')}")
     count = sum(1 for line in files["__init__.py"].splitlines() if line.startswith("    '"))
-    return Build(files, [], kernels=count, functions=total)
+    return Build(files, [], kernels=count, functions=len(todo))

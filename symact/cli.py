@@ -232,15 +232,16 @@ def _show_vector_or_loss(name: str) -> bool:
                   f"in blocks (Blocks); checked at K = {', '.join(map(str, vector.layout.sizes))}")
         for rk in derive_rows(vector):
             print(f"  {rk.name}")
-            print(f"      derived:  {sp.sstr(rk.derived)}")
+            print(f"      derived:  {sp.sstr(rk.textbook)}")
             print(f"      emitted:  {sp.sstr(rk.stable)}")
             print(f"      proof:    {rk.proof.method}")
+            print(f"      checked:  {rk.check}")
         return True
     if loss is not None:
         d = loss.derive()
         print(f"{name} (loss, per element): {loss.summary}")
         print(f"  source:      {loss.source}")
-        print(f"  per element: {sp.sstr(d.entry.expr())}")
+        print(f"  per element: {sp.sstr(loss.pointwise().expr())}")
         for p in loss.params:
             print(f"  param {p.name} = {p.default}: {p.doc}")
         for f in loss.flags:
@@ -268,12 +269,12 @@ def _show_vector_or_loss(name: str) -> bool:
             print(f"  param {p.name} = {p.default}: {p.doc}")
         for rk in derive_row_loss(row):
             if rk.fused:
-                print(f"  {rk.name}: {rk.proof}, in one pass over each row")
+                print(f"  {rk.name}: {rk.proof.method}, in one pass over each row")
                 continue
             print(f"  {rk.name}")
-            print(f"      derived:  {sp.sstr(rk.derived)}")
+            print(f"      derived:  {sp.sstr(rk.textbook)}")
             print(f"      emitted:  {sp.sstr(rk.stable)}")
-            print(f"      proof:    {rk.proof}")
+            print(f"      proof:    {rk.proof.method}")
             if rk.wrt is not None:
                 print(f"      checked:  {rk.check}")
         return True
@@ -309,7 +310,6 @@ def cmd_check(args) -> int:
 def cmd_docs(args) -> int:
     from .atomic import plan, replace_file, write_atomically
     from .build import plural
-    from .derive.scalar import derive
     from .docs import DocsError, build_pdf, missing_engine_message, render_docs, tex_engine
 
     if args.pdf and args.format == "markdown":
@@ -321,24 +321,22 @@ def cmd_docs(args) -> int:
         raise UsageError(f"--accuracy {accuracy}: no such file")
     out = Path(args.out)
     plan(out)  # an unusable or foreign directory is refused now, not after the work
-    from .catalog.losses import LOSSES
-    from .catalog.row_losses import ROW_LOSSES
-    from .catalog.vectors import VECTORS
+    from .catalog import entries
 
-    entries = _entries(None)
     t0 = time.perf_counter()
-    derived, losses = [], []
-    todo = [(e, False) for e in entries] + [(loss, True) for loss in LOSSES]
-    for i, (e, is_loss) in enumerate(todo, 1):
-        if is_loss:
-            losses.append((e, e.derive()))
-        else:
-            derived.append(derive(e))
+    todo = entries()
+    derived = []
+    for i, e in enumerate(todo, 1):
+        derived.append(e.derive())
         print(f"[{i:2d}/{len(todo)}] {e.name}", file=sys.stderr, flush=True)
+    failures = [f for d in derived for f in d.failures]
+    for f in failures:  # documented as proven: so nothing is written unless everything is
+        print(f"symact: proof failed: {f.name}: {f.method}", file=sys.stderr)
+    if failures:
+        return FAILED
     try:
         with tempfile.TemporaryDirectory() as tmp:  # rendered and built aside; only the results are copied
-            render_docs(derived, args.format, Path(tmp), accuracy=accuracy, vectors=VECTORS,
-                        losses=losses, row_losses=ROW_LOSSES)
+            render_docs(derived, args.format, Path(tmp), accuracy=accuracy)
             files = {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*"))
                      if p.is_file()}
             pdf = build_pdf(Path(tmp) / "reference.tex").read_bytes() if args.pdf else None

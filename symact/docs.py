@@ -39,7 +39,8 @@ from sympy.printing.latex import LatexPrinter
 from .cache import cached
 from .catalog import X
 from .codegen.params import param_contexts
-from .derive.scalar import DerivedActivation, Kernel
+from .derive.kernel import Kernel
+from .derive.kernel import Derivation
 from .catalog.primitives import BY_CLASS, PRIMITIVES
 from .primitives import StablePrimitive
 from .verify.prove import _Timeout, time_budget
@@ -312,7 +313,7 @@ def readable(expr: sp.Expr) -> sp.Expr:
     return simple if _cost(simple) < _cost(expr) else expr
 
 
-def _output_of(d: DerivedActivation) -> sp.Expr:
+def _output_of(d: Derivation) -> sp.Expr:
     """f(x) as a formula refers to it: the emitted form when that is one function of x (σ(x),
     tanh(x)), else the entry's name applied to x (elu(x))."""
     f = d.kernels[0].stable
@@ -325,7 +326,7 @@ def _output_of(d: DerivedActivation) -> sp.Expr:
 DERIVATIVE_FORMS = ("in terms of f", "emitted", "simplified", "as derived")
 
 
-def _derived_key(d: DerivedActivation, *args) -> tuple:
+def _derived_key(d: Derivation, *args) -> tuple:
     """What a derived entry's docs depend on, for the cache: its definition and its kernels' forms
     (the proofs follow from them; their timings are no part of the docs)."""
     return (d.entry, d.entry.expr(), d.entry.written_expr(),
@@ -333,7 +334,7 @@ def _derived_key(d: DerivedActivation, *args) -> tuple:
 
 
 @cached("simplest_derivative", key=_derived_key)
-def simplest_derivative(d: DerivedActivation) -> tuple[sp.Expr, str, str]:
+def simplest_derivative(d: Derivation) -> tuple[sp.Expr, str, str]:
     """The simplest form of f'(x) that is proven equal to the derivative of the definition:
     (expression, which form, how it was proven).
 
@@ -558,23 +559,19 @@ def _stated_identity_results() -> dict:
     return {i.name: (i, check(i)) for i in stated}
 
 
-def _identities(d: DerivedActivation, stated: dict) -> list[dict]:
+def _identities(d: Derivation, stated: dict) -> list[dict]:
     """The rows ``verify.run(names=[name])`` returns, from the proofs already derived."""
-    from .verify.check import _KIND
+    from .verify.check import kernel_results
 
     name = d.entry.name
     rows = [dict(name=r.name, kind="identity" if r.kind == "identity" else r.kind, source=taught(r.source),
                  status=r.status, method=r.method)
             for i, r in stated.values() if name in i.involves]
-    for k in d.kernels:
-        rows.append(dict(name=k.proof.name, kind=_KIND.get(k.role, "derivative"), source="derived",
-                         status=k.proof.status, method=k.proof.method))
-    for p in d.proofs:
-        rows.append(dict(name=p.name, kind="as written", source="derived", status=p.status, method=p.method))
-    return rows
+    return rows + [dict(name=r.name, kind=r.kind, source="derived", status=r.status, method=r.method)
+                   for r in kernel_results(d.entry, d)]
 
 
-def _properties(d: DerivedActivation) -> tuple[Optional[object], list[dict], str]:
+def _properties(d: Derivation) -> tuple[Optional[object], list[dict], str]:
     from .derive.properties import properties
 
     try:
@@ -621,7 +618,7 @@ def _overview_monotonic(text: str) -> str:
     return "no" if text.startswith("not monotonic") else text
 
 
-def _usage(d: DerivedActivation) -> str:
+def _usage(d: Derivation) -> str:
     e = d.entry
     if e.kind != "activation":
         names = ", ".join(k.name for k in d.kernels)
@@ -659,7 +656,7 @@ def _usage(d: DerivedActivation) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_context(derived: list[DerivedActivation], accuracy: Optional[Path] = None) -> dict:
+def build_context(derived: list[Derivation], accuracy: Optional[Path] = None) -> dict:
     from . import __version__
     from .stabilize.rules import RULES_BY_NAME
 
@@ -786,7 +783,7 @@ def _numeric(expr: sp.Expr, e) -> callable:
     return f
 
 
-def _periodic(d: DerivedActivation) -> Optional[float]:
+def _periodic(d: Derivation) -> Optional[float]:
     expr = d.entry.expr().subs(_defaults(d.entry))
     if not expr.has(sp.sin, sp.cos):
         return None
@@ -798,7 +795,7 @@ def _periodic(d: DerivedActivation) -> Optional[float]:
     return float(per) if per is not None else None
 
 
-def _breakpoints(d: DerivedActivation) -> list[float]:
+def _breakpoints(d: Derivation) -> list[float]:
     expr = sp.piecewise_fold(d.entry.expr().subs(_defaults(d.entry)))
     pts = set()
     for rel in expr.atoms(sp.Rel):
@@ -808,7 +805,7 @@ def _breakpoints(d: DerivedActivation) -> list[float]:
     return sorted(pts)
 
 
-def _window(d: DerivedActivation) -> tuple[float, float]:
+def _window(d: Derivation) -> tuple[float, float]:
     per = _periodic(d)
     if per:
         return -1.25 * per, 1.25 * per
@@ -855,7 +852,7 @@ def _save(fig, path: Path):
     fig.savefig(path, format=ext, metadata=METADATA[ext])
 
 
-def _plot_function(d: DerivedActivation, base: Path, ext: str, window=None) -> list[Path]:
+def _plot_function(d: Derivation, base: Path, ext: str, window=None) -> list[Path]:
     """The plot of f and f' and its thumbnail, ``base.ext`` and ``base_thumb.ext``."""
     written = []
     for name, data in _function_figures(d, base.name, ext, window).items():
@@ -864,21 +861,21 @@ def _plot_function(d: DerivedActivation, base: Path, ext: str, window=None) -> l
     return written
 
 
-def _figures_key(d: DerivedActivation, *args) -> tuple:
+def _figures_key(d: Derivation, *args) -> tuple:
     import matplotlib
 
     return _derived_key(d, *args, matplotlib.__version__, np.__version__)
 
 
 @cached("figures", key=_figures_key)
-def _function_figures(d: DerivedActivation, name: str, ext: str, window=None) -> dict[str, bytes]:
+def _function_figures(d: Derivation, name: str, ext: str, window=None) -> dict[str, bytes]:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         return {p.name: p.read_bytes() for p in _draw_function(d, Path(tmp) / name, ext, window)}
 
 
-def _draw_function(d: DerivedActivation, base: Path, ext: str, window=None) -> list[Path]:
+def _draw_function(d: Derivation, base: Path, ext: str, window=None) -> list[Path]:
     import matplotlib
     from matplotlib.figure import Figure
 
@@ -924,7 +921,7 @@ def _draw_function(d: DerivedActivation, base: Path, ext: str, window=None) -> l
 COMPARISON_COLUMNS = 6
 
 
-def comparison_figure(derived: list[DerivedActivation]):
+def comparison_figure(derived: list[Derivation]):
     """Small multiples: one panel per activation (periodic ones excepted: another scale), each with f
     (solid) and f' (dashed) on the same axes limits, so every curve can be told apart and panels
     compare at a glance (elu and celu, silu and swish, identity and linear coincide at their defaults
@@ -969,13 +966,13 @@ def comparison_figure(derived: list[DerivedActivation]):
     return fig
 
 
-def _plot_comparison(derived: list[DerivedActivation], path: Path) -> Path:
+def _plot_comparison(derived: list[Derivation], path: Path) -> Path:
     path.write_bytes(_comparison_bytes(derived, path.name))
     return path
 
 
 @cached("comparison", key=lambda derived, name: [_figures_key(d, name) for d in derived])
-def _comparison_bytes(derived: list[DerivedActivation], name: str) -> bytes:
+def _comparison_bytes(derived: list[Derivation], name: str) -> bytes:
     import tempfile
 
     import matplotlib
@@ -1083,7 +1080,8 @@ def _vector_context(vectors) -> list[dict]:
 
     rows = []
     for fn in vectors:
-        kernels = [_kernel_forms(rk.derived, rk.stable, name=rk.name, vjp=rk.vjp, proof=rk.proof.method)
+        kernels = [_kernel_forms(rk.textbook, rk.stable, name=rk.name, vjp=rk.vjp, proof=rk.proof.method,
+                                 check=rk.check if rk.vjp else "")
                    for rk in derive_rows(fn)]
         params = param_contexts(fn.params)
         call = ", ".join(["x", "axis=-1"] + [f"{p['name']}={p['default']}" for p in params])
@@ -1136,7 +1134,7 @@ def _row_loss_context(row_losses) -> list[dict]:
 
     rows = []
     for loss in row_losses:
-        kernels = [_kernel_forms(rk.derived, rk.stable, name=rk.name, proof=rk.proof, check=rk.check)
+        kernels = [_kernel_forms(rk.textbook, rk.stable, name=rk.name, proof=rk.proof.method, check=rk.check)
                    for rk in derive_row_loss(loss) if not rk.fused]
         args = [a for a, _ in loss.inputs] + ([] if set(loss.formulas) == {"none"} else ["target"])
         grads = [n for n, _ in loss.grad_names]
@@ -1150,10 +1148,11 @@ def _row_loss_context(row_losses) -> list[dict]:
     return rows
 
 
-def render_docs(derived: list[DerivedActivation], fmt: str, out_dir: Path,
-                accuracy: Optional[Path] = None, vectors=(), losses=(), row_losses=()) -> list[Path]:
+def render_docs(derivations: list[Derivation], fmt: str, out_dir: Path,
+                accuracy: Optional[Path] = None) -> list[Path]:
     """Write the reference in ``fmt`` ("latex", "markdown" or "both") into ``out_dir``: the document
-    (``reference.tex`` / ``reference.md``) and its figures (``figures/*.pdf`` / ``*.svg``).
+    (``reference.tex`` / ``reference.md``) and its figures (``figures/*.pdf`` / ``*.svg``), for the
+    derived entries of every kind in ``derivations`` (``entry.derive()``).
 
     ``accuracy`` is an optional path to the table ``tests/test_accuracy.py`` writes
     (``tests/accuracy_table.md``); without it the docs say accuracy was not measured in this build.
@@ -1163,6 +1162,12 @@ def render_docs(derived: list[DerivedActivation], fmt: str, out_dir: Path,
     for f in formats:
         if f not in FORMATS:
             raise DocsError(f"unknown docs format {f!r}; use one of {', '.join(FORMATS)} or both")
+    from .catalog.losses import Loss
+
+    derived = [d for d in derivations if d.entry.package == "activations"]
+    vectors = [d.entry for d in derivations if d.entry.package == "vectors"]
+    losses = [(d.entry, d.entry.pointwise_view(d)) for d in derivations if isinstance(d.entry, Loss)]
+    row_losses = [d.entry for d in derivations if d.entry.package == "losses" and not isinstance(d.entry, Loss)]
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     ctx = build_context(derived, accuracy)

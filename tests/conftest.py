@@ -15,14 +15,14 @@ from symact.derive.scalar import derive
 
 @functools.cache
 def derived_catalog():
-    """{name: DerivedActivation} for the whole built-in catalog, derived once per process (~13 s):
+    """{name: Derivation} for the whole built-in catalog, derived once per process (~13 s):
     for the fixture, and for test parameters that depend on the derived kernels."""
     return {e.name: derive(e) for e in all_entries()}
 
 
 @pytest.fixture(scope="session")
 def derived():
-    """{name: DerivedActivation} for the whole built-in catalog."""
+    """{name: Derivation} for the whole built-in catalog."""
     return derived_catalog()
 
 

@@ -41,7 +41,8 @@ def test_every_catalog_function_has_its_proofs_checked(results):
             grad = f"{e.name}_grad" + ("" if wrt == "x" else f"_{wrt}")
             assert f"{grad}: stable df/d{wrt} = df/d{wrt} of the definition" in names, grad
     for v in VECTORS:
-        assert {f"{v.name}: stable = derived", f"{v.name}_vjp: stable = derived"} <= names, v.name
+        assert {f"{v.name}: stable = derived", f"{v.name}_vjp: stable = derived",
+                f"{v.name}_vjp = d/dx at K = {', '.join(map(str, v.layout.sizes))}"} <= names, v.name  # the vjp's explicit-K cross-check
     for loss in LOSSES:
         assert f"{loss.name}_elementwise: stable form = definition" in names, loss.name
         assert (f"{loss.name}_elementwise_grad: stable df/dx = df/dx of the definition" in names) == loss.grad

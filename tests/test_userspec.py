@@ -280,7 +280,7 @@ def test_render_package_refuses_a_name_twice():
 
     clash = derive(parse_define("relu_grad = 3*x"))
     with pytest.raises(ValueError, match="two kernels named 'relu_grad'"):
-        render_package([derive(get("relu")), clash], vectors=(), losses=(), row_losses=())
+        render_package([derive(get("relu")), clash])
 
 
 def test_render_package_refuses_a_name_the_naming_rules_do_not_list(monkeypatch):

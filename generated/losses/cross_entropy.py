@@ -18,7 +18,7 @@ cross_entropy_label_grad_input:
     derived:  (exp(x[i])/Sum(exp(x[k]), (k, 0, K - 1)) - KroneckerDelta(i, y))*w[y]
     emitted:  Piecewise((-Sum((1 - KroneckerDelta(k, y))*exp(Centered(x[k], x[k])), (k, 0, K - 1))/Sum(exp(Centered(x[k], x[k])), (k, 0, K - 1)), Eq(i, y)), (exp(Centered(x[i], x[k]))/Sum(exp(Centered(x[k], x[k])), (k, 0, K - 1)), True))*w[y]
     proof:    K = 2, 3, 4 at every index and label: numeric
-    checked:  K = 2, 3, 4, every index and label: structural
+    checked:  K = 2, 3, 4 at every index and label: structural
 
 cross_entropy_prob:
     derived:  -Sum((-log(Sum(exp(x[k]), (k, 0, K - 1))) + x[j])*t[j]*w[j], (j, 0, K - 1))
@@ -30,7 +30,7 @@ cross_entropy_prob_grad_input:
     derived:  -t[i]*w[i] - Sum(-exp(x[i])*t[j]*w[j]/Sum(exp(x[k]), (k, 0, K - 1)), (j, 0, K - 1))
     emitted:  -t[i]*w[i] - Sum(-exp(Centered(x[i], x[k]))*t[j]*w[j]/Sum(exp(Centered(x[k], x[k])), (k, 0, K - 1)), (j, 0, K - 1))
     proof:    K = 2, 3, 4 at every index: numeric
-    checked:  K = 2, 3, 4, every index: structural
+    checked:  K = 2, 3, 4 at every index: structural
 """
 import math
 

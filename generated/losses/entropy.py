@@ -17,7 +17,7 @@ entropy_none_grad_p:
     derived:  -log(x[i]) - 1
     emitted:  -log(x[i]) - 1
     proof:    no rewrite needed: the derived form is emitted
-    checked:  K = 2, 3, 4, every index: structural
+    checked:  K = 2, 3, 4 at every index: structural
 """
 import math
 

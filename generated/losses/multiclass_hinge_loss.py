@@ -17,7 +17,7 @@ multiclass_hinge_loss_label_grad_input:
     derived:  (KroneckerDelta(i, y)*Step(margin) - KroneckerDelta(i, y)*Step(margin + x[i] - x[y]) + KroneckerDelta(i, y)*Sum(-Step(margin + x[k] - x[y]), (k, 0, K - 1)) + Step(margin + x[i] - x[y]))*w[y]
     emitted:  (KroneckerDelta(i, y)*Step(margin) - KroneckerDelta(i, y)*Step(margin + x[i] - x[y]) + KroneckerDelta(i, y)*Sum(-Step(margin + x[k] - x[y]), (k, 0, K - 1)) + Step(margin + x[i] - x[y]))*w[y]
     proof:    no rewrite needed: the derived form is emitted
-    checked:  K = 2, 3, 4, every index and label: structural
+    checked:  K = 2, 3, 4 at every index and label: structural
 """
 import math
 

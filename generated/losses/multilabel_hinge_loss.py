@@ -17,7 +17,7 @@ multilabel_hinge_loss_mask_grad_input:
     derived:  (t[i]*Sum(Step(-x[i] + x[k] + 1)*t[k], (k, 0, K - 1)) + t[i]*Sum(-Step(-x[i] + x[k] + 1), (k, 0, K - 1)) + Sum(Step(x[i] - x[j] + 1)*t[j], (j, 0, K - 1)) + Sum(-Step(x[i] - x[j] + 1)*t[i]*t[j], (j, 0, K - 1)))/K
     emitted:  (t[i]*Sum(Step(-x[i] + x[k] + 1)*t[k], (k, 0, K - 1)) + t[i]*Sum(-Step(-x[i] + x[k] + 1), (k, 0, K - 1)) + Sum(Step(x[i] - x[j] + 1)*t[j], (j, 0, K - 1)) + Sum(-Step(x[i] - x[j] + 1)*t[i]*t[j], (j, 0, K - 1)))/K
     proof:    no rewrite needed: the derived form is emitted
-    checked:  K = 2, 3, 4, every index: structural
+    checked:  K = 2, 3, 4 at every index: structural
 """
 import math
 

@@ -17,7 +17,7 @@ multilabel_soft_margin_loss_prob_grad_input:
     derived:  (-Sigmoid(-x[i])*t[i]*w[i] - Sigmoid(x[i])*t[i]*w[i] + Sigmoid(x[i])*w[i])/K
     emitted:  (-Sigmoid(-x[i])*t[i]*w[i] - Sigmoid(x[i])*t[i]*w[i] + Sigmoid(x[i])*w[i])/K
     proof:    no rewrite needed: the derived form is emitted
-    checked:  K = 2, 3, 4, every index: structural
+    checked:  K = 2, 3, 4 at every index: structural
 """
 import math
 

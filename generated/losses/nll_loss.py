@@ -15,7 +15,7 @@ nll_loss_label_grad_input:
     derived:  -KroneckerDelta(i, y)*w[y]
     emitted:  -KroneckerDelta(i, y)*w[y]
     proof:    no rewrite needed: the derived form is emitted
-    checked:  K = 2, 3, 4, every index and label: structural
+    checked:  K = 2, 3, 4 at every index and label: structural
 """
 import math
 

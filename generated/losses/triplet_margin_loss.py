@@ -17,19 +17,19 @@ triplet_margin_loss_none_grad_anchor:
     derived:  (Abs(eps + anchor[i] - positive[i])**p*sign(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))) - Abs(eps + anchor[i] - negative[i])**p*sign(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))))*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))
     emitted:  (Abs(eps + anchor[i] - positive[i])**p*sign(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))) - Abs(eps + anchor[i] - negative[i])**p*sign(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))))*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))
     proof:    no rewrite needed: the derived form is emitted; max-scaled sums: K = 2, 3, 4 at every index: numeric
-    checked:  K = 2, 3, 4, every index: structural
+    checked:  K = 2, 3, 4 at every index: structural
 
 triplet_margin_loss_none_grad_positive:
     derived:  -Abs(eps + anchor[i] - positive[i])**p*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))*sign(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1)))
     emitted:  -Abs(eps + anchor[i] - positive[i])**p*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))*sign(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - positive[i])*Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1)))
     proof:    no rewrite needed: the derived form is emitted; max-scaled sums: K = 2, 3, 4 at every index: numeric
-    checked:  K = 2, 3, 4, every index: structural
+    checked:  K = 2, 3, 4 at every index: structural
 
 triplet_margin_loss_none_grad_negative:
     derived:  Abs(eps + anchor[i] - negative[i])**p*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))*sign(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1)))
     emitted:  Abs(eps + anchor[i] - negative[i])**p*Step(margin - Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p) + Sum(Abs(eps + anchor[k] - positive[k])**p, (k, 0, K - 1))**(1/p))*sign(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1))**(1/p)/(Abs(eps + anchor[i] - negative[i])*Sum(Abs(eps + anchor[k] - negative[k])**p, (k, 0, K - 1)))
     proof:    no rewrite needed: the derived form is emitted; max-scaled sums: K = 2, 3, 4 at every index: numeric
-    checked:  K = 2, 3, 4, every index: structural
+    checked:  K = 2, 3, 4 at every index: structural
 """
 import math
 

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, ClassVar, Optional
 
 import sympy as sp
+
+from .entry import Entry
 
 X = sp.Symbol("x", real=True)
 
@@ -76,8 +78,10 @@ class Param:
 
 
 @dataclass(frozen=True)
-class Activation:
+class Activation(Entry):
     """An elementwise activation f(x; params)."""
+
+    package: ClassVar[str] = "activations"
 
     name: str
     formula: Callable[..., sp.Expr]
@@ -92,9 +96,18 @@ class Activation:
     no_from_output: str = ""  # why the entry has no name_grad_from_output although an inverse exists
     kind: str = field(default="activation", init=False)
 
-    @property
-    def kernel_params(self) -> tuple[Param, ...]:
-        return tuple(p for p in self.params if not p.constant)
+    def derive(self, from_output: bool = True, gradients: bool = True):
+        """f, df/dx, df/dp for each learnable p and (where the inverse exists) df/dx from y = f(x)."""
+        from ..derive.scalar import derive
+
+        return derive(self, from_output=from_output, gradients=gradients)
+
+    def kernel_names(self) -> list[str]:
+        n = self.name
+        names = [n, f"{n}_grad", f"{n}_grad_from_output", f"{n}_fwd_grad", f"{n}_fwd_vjp", f"{n}_vjp"]
+        for p in self.learnable:
+            names += [f"{n}_grad_{p.name}", f"{n}_vjp_{p.name}"]
+        return names
 
     @property
     def learnable(self) -> tuple[Param, ...]:
@@ -156,6 +169,29 @@ def clear_user() -> None:
 
 def get(name: str) -> Activation:
     for e in all_entries():
+        if e.name == name:
+            return e
+    raise KeyError(f"unknown function {name!r}; `symact list` shows the catalog")
+
+
+def entries() -> list[Entry]:
+    """Every entry of every kind, in the catalog's order: the activations (built-in, then the user's),
+    the vector functions, the pointwise losses and the row losses. Names are unique across kinds."""
+    from .losses import LOSSES
+    from .row_losses import ROW_LOSSES
+    from .vectors import VECTORS
+
+    out = [*all_entries(), *VECTORS, *LOSSES, *ROW_LOSSES]
+    names = [e.name for e in out]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ValueError(f"duplicate catalog names: {sorted(dup)}")
+    return out
+
+
+def find(name: str) -> Entry:
+    """The entry of any kind called ``name``."""
+    for e in entries():
         if e.name == name:
             return e
     raise KeyError(f"unknown function {name!r}; `symact list` shows the catalog")

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import product
-from typing import Callable, Optional
+from typing import Callable, ClassVar, Optional
 
 import sympy as sp
 
 from . import Activation, Param
+from .entry import Entry
 from . import references as refs
 from .activations import S000, S001, S002
 
@@ -70,7 +71,7 @@ class Variant:
 
 
 @dataclass(frozen=True)
-class Loss:
+class Loss(Entry):
     name: str
     formula: Callable[..., sp.Expr]          # lambda x, y, *params: per-element loss
     params: tuple[Param, ...] = ()
@@ -88,6 +89,7 @@ class Loss:
     notes: str = ""
     reference: tuple = ()                     # primary literature (catalog.references.Reference)
     kind: str = field(default="loss", init=False)
+    package: ClassVar[str] = "losses"
 
     def combinations(self) -> list[Variant]:
         """Every combination of flag values, the all-defaults one first (the main formula)."""
@@ -133,15 +135,37 @@ class Loss:
         )
 
     def derive(self):
-        """The derived per-element kernels: the main formula's, then each other combination's (one module)."""
-        from ..derive.scalar import derive
+        """The derived per-element kernels: the main formula's, then each other combination's (one module).
+        ``pointwise_view`` reads them as the main formula's elementwise entry."""
+        from ..derive.kernel import Derivation
 
-        d = derive(self.pointwise(), from_output=False, gradients=self.grad)
-        for v in self.variants:
-            dv = derive(self.pointwise(v), from_output=False, gradients=self.grad)
-            d.kernels.extend(dv.kernels)
-            d.proofs.extend(dv.proofs)
-        return d
+        kernels, proofs = [], []
+        for v in [None] + self.variants:
+            d = self.pointwise(v).derive(from_output=False, gradients=self.grad)
+            kernels += d.kernels
+            proofs += d.proofs
+        return Derivation(self, kernels, proofs)
+
+    def pointwise_view(self, d):
+        """The derivation as the elementwise entry of the main formula (what the per-element kernels'
+        module section and the plots are rendered from)."""
+        import dataclasses
+
+        return dataclasses.replace(d, entry=self.pointwise())
+
+    def grad_kernels(self) -> list[tuple[str, str, str]]:
+        """(name, argument, suffix of the per-element kernel) of each gradient: ``name_grad`` w.r.t. input,
+        ``name_grad_<second input>`` w.r.t. the second input."""
+        if not self.grad:
+            return []
+        second = [(f"{self.name}_grad_{self.second_input}", self.second_input, f"grad_{self.second_input}")]
+        return [(f"{self.name}_grad", "input", "grad")] + (second if self.second_input else [])
+
+    def kernel_names(self) -> list[str]:
+        """The reducing front ends, and the per-element kernels of every flag combination."""
+        pointwise = [self.pointwise()] + [self.pointwise(v) for v in self.variants]
+        return ([self.name] + [name for name, _, _ in self.grad_kernels()]
+                + [k for p in pointwise for k in p.kernel_names()])
 
 
 def _bce(x, y):

@@ -17,11 +17,12 @@ the rows not ignored, PyTorch's cross_entropy/nll_loss with labels) or "rows".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, ClassVar, Optional
 
 import sympy as sp
 
 from . import Param
+from .entry import Entry
 from ..primitives import Softplus
 from . import references as refs
 from .activations import S001, S002
@@ -98,7 +99,7 @@ def _cosine(eps):
 
 
 @dataclass(frozen=True)
-class RowLoss:
+class RowLoss(Entry):
     name: str
     formulas: dict                        # target kind → per-row loss: "label" (y), "prob" (t), "mask" (t), "pm1" (s), "none"
     inputs: tuple = (("input", x),)        # (argument name, IndexedBase); gradients w.r.t. each
@@ -116,6 +117,7 @@ class RowLoss:
     pytorch: Optional[Callable] = None    # lambda F, *inputs, target, **params, reduction: tensor
     reference: tuple = ()                 # primary literature (catalog.references.Reference)
     kind: str = field(default="loss", init=False)
+    package: ClassVar[str] = "losses"
 
     @property
     def grad_names(self) -> list[tuple[str, str]]:
@@ -124,6 +126,21 @@ class RowLoss:
             return []
         return [(f"{self.name}_grad" if n == 0 else f"{self.name}_grad_{arg}", arg)
                 for n, (arg, _) in enumerate(self.inputs)]
+
+    def derive(self):
+        """Per target kind: the row loss and its gradient by each input row (and the fused loss and gradient),
+        cross-checked at explicit K, stabilized, proven, lowered."""
+        from ..derive.kernel import Derivation
+        from ..derive.row_loss import derive_row_loss
+        from ..verify.prove import ProofFailure
+
+        try:
+            return Derivation(self, derive_row_loss(self))
+        except ProofFailure as exc:
+            return Derivation(self, [], raised=[exc])
+
+    def kernel_names(self) -> list[str]:
+        return [self.name] + [name for name, _ in self.grad_names] + [f"{self.name}_fwd_grad"]
 
 
 _CE_SOURCE = (f"{S002}: loss(x, class) = -log(e^(x[class]) / sum_j e^(x[j])) = -x[class] + log(sum_j e^(x[j])); "

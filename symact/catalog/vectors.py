@@ -11,11 +11,12 @@ pair of halves (``HALVES``: glu's a·σ(b), component j reading x_j and x_{j+K/2
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, ClassVar, Optional
 
 import sympy as sp
 
 from . import Param
+from .entry import Entry
 from .activations import S000, S001, S002
 from . import references as refs
 from ..primitives import Sigmoid
@@ -89,7 +90,7 @@ HALVES = Layout("halves", parts=2, sizes=(2, 4, 6))
 
 
 @dataclass(frozen=True)
-class VectorFunction:
+class VectorFunction(Entry):
     name: str
     formula: Callable[..., sp.Expr]  # lambda j, *params: output component j (ignored when scalar)
     source: str
@@ -101,12 +102,27 @@ class VectorFunction:
     reference: tuple = ()              # primary literature (catalog.references.Reference)
     layout: Layout = FULL              # how output components relate to the row (Layout)
     kind: str = field(default="vector", init=False)
+    package: ClassVar[str] = "vectors"
 
     def symbols(self) -> list[sp.Symbol]:
         return [p.symbol for p in self.params]
 
     def expr(self, index: sp.Expr = j) -> sp.Expr:
         return sp.sympify(self.formula(index, *self.symbols()))
+
+    def derive(self):
+        """The value and vjp row kernels, derived at symbolic K, cross-checked, stabilized, proven, lowered."""
+        from ..derive.kernel import Derivation
+        from ..stabilize.rowwise import derive_rows
+        from ..verify.prove import ProofFailure
+
+        try:
+            return Derivation(self, derive_rows(self))
+        except ProofFailure as exc:
+            return Derivation(self, [], raised=[exc])
+
+    def kernel_names(self) -> list[str]:
+        return [self.name, f"{self.name}_vjp"]
 
 
 VECTORS: tuple[VectorFunction, ...] = (

@@ -18,38 +18,22 @@ def build_target(target: str, only=None, package_hint: str = "symact_torch",
     """Derive the catalog (built-in and registered user entries) and render a ``target`` package.
     Returns ``symact.build.Build`` (files, or the failed proofs and nothing to write)."""
     from ..build import Build
-    from ..catalog import all_entries, user_identities
-    from ..catalog.losses import LOSSES
-    from ..catalog.row_losses import ROW_LOSSES
-    from ..catalog.vectors import VECTORS
+    from ..catalog import entries, user_identities
     from ..verify.check import check
-    from ..verify.prove import ProofFailure
     from .package import render_target
     from .source import derive_entry
 
-    def wanted(name):
-        return not only or name in only
-
-    entries = [e for e in all_entries() if wanted(e.name)]
-    vectors = [v for v in VECTORS if wanted(v.name)]
-    losses = [loss for loss in LOSSES if wanted(loss.name)]
-    row_losses = [r for r in ROW_LOSSES if wanted(r.name)]
-    todo = [*entries, *vectors, *losses, *row_losses]
+    todo = [e for e in entries() if not only or e.name in only]
     failures = []
     for n, e in enumerate(todo, 1):
-        try:
-            d = derive_entry(e)
-        except ProofFailure as exc:  # a row derivative or stable form that could not be proven
-            failures.append(exc)
-            continue
+        d = derive_entry(e)
         failures += d.failures
         progress(f"[{n:2d}/{len(todo)}] {e.name:<14} {e.kind}: derived{' FAILED' if d.failures else ''}")
     failures += [r for r in map(check, user_identities()) if r.status != "proved"]
     if failures:
         return Build({}, failures)
-    files = render_target(target, entries, vectors, losses, row_losses, package_hint)
+    files = render_target(target, todo, package_hint)
     return Build(files, [], kernels=len(todo), functions=len(todo))
-
 
 
 def targets_of(name: str) -> list[tuple[str, list[str], str]]:

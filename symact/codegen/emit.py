@@ -21,7 +21,8 @@ import sympy as sp
 from .. import __version__
 from ..atomic import write_atomically  # noqa: F401 - emit's writer, re-exported
 from ..catalog import X
-from ..derive.scalar import DerivedActivation, Kernel
+from ..derive.kernel import Kernel
+from ..derive.kernel import Derivation
 from .params import param_contexts
 from .numba import NumbaPrinter, fold_constants, helpers_used, scalar_body, special_value, transcendental
 
@@ -135,14 +136,14 @@ def param_vjp_name(entry, param: str) -> str:
     return f"{entry.name}_vjp_{param}"
 
 
-def param_vjps(d: DerivedActivation) -> list[str]:
+def param_vjps(d: Derivation) -> list[str]:
     """Names of an activation's parameter VJP kernels (``prelu_vjp_weight``), one per learnable
     parameter: Σ g·df/dp over the axes p was broadcast along, in p's shape."""
     return [param_vjp_name(d.entry, k.role[4:]) for k in d.kernels
             if k.role.startswith("df/d") and k.role != "df/dx" and k.arg == X]
 
 
-def _kernel_context(d: DerivedActivation, k: Kernel, vjps: bool = False) -> dict:
+def _kernel_context(d: Derivation, k: Kernel, vjps: bool = False) -> dict:
     e = d.entry
     constants = e.constants()
     if k.role == "f":  # k.name: a loss module also holds its variants' kernels (kl_div_log_target_elementwise)
@@ -187,7 +188,7 @@ LOOP_KINDS = [
 ]
 
 
-def fused_kernels(d: DerivedActivation, vjp: bool = False) -> list[tuple[str, Kernel, Kernel]]:
+def fused_kernels(d: Derivation, vjp: bool = False) -> list[tuple[str, Kernel, Kernel]]:
     """(name, f, df/dx) for the fused kernels of an activation, if it has both with the same
     argument and parameters: forward+derivative ``name_fwd_grad(x) -> (y, dy/dx)`` and (with
     ``vjp``) forward+vector-Jacobian product ``name_fwd_vjp(x, g) -> (y, g·dy/dx)``."""
@@ -198,7 +199,7 @@ def fused_kernels(d: DerivedActivation, vjp: bool = False) -> list[tuple[str, Ke
     return [(f"{d.entry.name}_fwd_grad", f, g)] + ([(f"{d.entry.name}_fwd_vjp", f, g)] if vjp else [])
 
 
-def render_activation(env: jinja2.Environment, d: DerivedActivation, vjp: bool = False) -> str:
+def render_activation(env: jinja2.Environment, d: Derivation, vjp: bool = False) -> str:
     e = d.entry
     kernels = [_kernel_context(d, k, vjps=vjp) for k in d.kernels]
     helpers = sorted({h for k in d.kernels for tag in ("f32", "f64") for h in helpers_used([k.stable], tag)})
@@ -215,12 +216,12 @@ def render_activation(env: jinja2.Environment, d: DerivedActivation, vjp: bool =
     )
 
 
-def render_loss(env: jinja2.Environment, loss, d: DerivedActivation) -> tuple[str, list[str]]:
+def render_loss(env: jinja2.Environment, loss, d: Derivation) -> tuple[str, list[str]]:
     """The loss module (its per-element kernels, then the reducing wrappers) and its public names."""
     params = param_contexts(loss.params)
     kernels = [d.entry.name] + [loss.pointwise(v).name for v in loss.variants]  # main formula, then each variant
     grads = [{"name": name, "wrt": wrt, "elementwise": [f"{k}_{suffix}" for k in kernels]}
-             for name, wrt, suffix in _loss_grads(loss)]
+             for name, wrt, suffix in loss.grad_kernels()]
     torch_name = loss.name if loss.pytorch is not None else None
     defaults = {f.name: f.default for f in loss.flags}
     variants = [{"condition": f"flags == {v.key!r}",
@@ -238,41 +239,11 @@ def render_loss(env: jinja2.Environment, loss, d: DerivedActivation) -> tuple[st
     return text, [loss.name] + [g["name"] for g in grads]
 
 
-def _loss_grads(loss) -> list[tuple[str, str, str]]:
-    """(name, argument, suffix of the per-element kernel) of each gradient of a pointwise loss:
-    ``name_grad`` w.r.t. input, ``name_grad_<second input>`` w.r.t. the second input."""
-    if not loss.grad:
-        return []
-    second = [(f"{loss.name}_grad_{loss.second_input}", loss.second_input, f"grad_{loss.second_input}")]
-    return [(f"{loss.name}_grad", "input", "grad")] + (second if loss.second_input else [])
-
-
 def kernel_names(entry) -> list[str]:
-    """Every public name (key of the package index) that a catalog entry — activation, vector function,
-    pointwise loss or row loss — can put into a generated package: the naming rules in one list.
-
-    A superset of what a given build emits (``name_grad_from_output`` only exists where the inverse
-    does): the CLI checks user names against it before any work, and :func:`render_package` checks
-    that every name it emits is listed here, so a new kind of kernel cannot slip past that check."""
-    from ..catalog import Activation
-    from ..catalog.losses import Loss
-    from ..catalog.row_losses import RowLoss
-    from ..catalog.vectors import VectorFunction
-
-    n = entry.name
-    if isinstance(entry, Activation):
-        names = [n, f"{n}_grad", f"{n}_grad_from_output", f"{n}_fwd_grad", f"{n}_fwd_vjp", f"{n}_vjp"]
-        for p in entry.learnable:
-            names += [f"{n}_grad_{p.name}", f"{n}_vjp_{p.name}"]
-        return names
-    if isinstance(entry, VectorFunction):
-        return [n, f"{n}_vjp"]
-    if isinstance(entry, Loss):
-        pointwise = [entry.pointwise()] + [entry.pointwise(v) for v in entry.variants]
-        return [n] + [name for name, _, _ in _loss_grads(entry)] + [k for p in pointwise for k in kernel_names(p)]
-    if isinstance(entry, RowLoss):
-        return [n] + [name for name, _ in entry.grad_names] + [f"{n}_fwd_grad"]
-    raise TypeError(f"not a catalog entry: {entry!r}")
+    """Every public name an entry of any kind can emit (:meth:`symact.catalog.entry.Entry.kernel_names`)."""
+    if not hasattr(entry, "kernel_names"):
+        raise TypeError(f"not a catalog entry: {entry!r}")
+    return entry.kernel_names()
 
 
 class _Index(list):
@@ -288,8 +259,8 @@ class _Index(list):
         listed = set(kernel_names(entry))
         for name in names:
             if name not in listed:
-                raise AssertionError(f"{entry.name} emits {name!r}, which emit.kernel_names does not list: "
-                                     "add the new naming rule there (the CLI checks user names against it)")
+                raise AssertionError(f"{entry.name} emits {name!r}, which {type(entry).__name__}.kernel_names does not "
+                                     "list: add the new naming rule there (the CLI checks user names against it)")
             if name in self.owner:
                 raise ValueError(f"two kernels named {name!r}: one from {self.owner[name]}, one from "
                                  f"{entry.name} ({module}); the package index would keep only one")
@@ -309,63 +280,71 @@ def _entry_named(name: str):
         raise SpecError(f"{name}: {exc}") from None
 
 
-def render_package(derived: list[DerivedActivation], package_hint: str = "symact.kernels",
-                   vectors=(), losses=(), row_losses=()) -> dict[str, str]:
-    """All files of the output package, as {relative path: text}.
+def _render_activation(env, d):
+    names = [k.name for k in d.kernels] + [name for name, _, _ in fused_kernels(d, vjp=True)] + list(param_vjps(d))
+    return render_activation(env, d, vjp=True), names
 
-    ``derived``: the activations; ``vectors``: VectorFunction entries (row-wise kernels);
-    ``losses``: (Loss, its derived per-element entry) pairs; ``row_losses``: RowLoss entries.
-    """
+
+def _render_vector(env, d):
     from ..stabilize.rowwise import render_vector
-    from ..verify.prove import ProofFailure, ProofFailures
 
-    env = _environment()
-    failures = []
-    files = {"_runtime.py": render_runtime(env),
-             "_dask.py": runtime_module("_dask.py"),
-             "activations/__init__.py": '"""Elementwise activations (generated by symact)."""\n'}
-    index = _Index()
-    for d in sorted(derived, key=lambda d: d.entry.name):
-        module = f"activations.{d.entry.name}"
-        with _entry_named(d.entry.name):
-            files[f"{module.replace('.', '/')}.py"] = render_activation(env, d, vjp=True)
-        index.add(d.entry, module, [k.name for k in d.kernels] + [name for name, _, _ in fused_kernels(d, vjp=True)]
-                  + list(param_vjps(d)))
-    if vectors or row_losses:
-        files["_rowwise.py"] = runtime_module("_rowwise.py")
-    if vectors:
-        files["vectors/__init__.py"] = '"""Vector functions along an axis (generated by symact)."""\n'
-        for fn in sorted(vectors, key=lambda f: f.name):
-            try:
-                with _entry_named(fn.name):
-                    files[f"vectors/{fn.name}.py"] = render_vector(env, fn, __version__)
-            except ProofFailure as exc:
-                failures.append(exc)
-                continue
-            index.add(fn, f"vectors.{fn.name}", [fn.name, f"{fn.name}_vjp"])
-    if losses:
-        files["_losses.py"] = runtime_module("_losses.py")
-        files["losses/__init__.py"] = '"""Losses with PyTorch semantics (generated by symact)."""\n'
-        for loss, d in sorted(losses, key=lambda p: p[0].name):
-            module = f"losses.{loss.name}"
-            with _entry_named(loss.name):
-                files[f"losses/{loss.name}.py"], names = render_loss(env, loss, d)
-            index.add(loss, module, names + [k.name for k in d.kernels] + [name for name, _, _ in fused_kernels(d)])
-    if row_losses:
-        from ..derive.row_loss import render_row_loss
+    return render_vector(env, d.entry, __version__, d.kernels), d.entry.kernel_names()
 
-        files["_rowlosses.py"] = runtime_module("_rowlosses.py")
-        files.setdefault("losses/__init__.py", '"""Losses with PyTorch semantics (generated by symact)."""\n')
-        for loss in sorted(row_losses, key=lambda r: r.name):
-            try:
-                with _entry_named(loss.name):
-                    files[f"losses/{loss.name}.py"], names = render_row_loss(env, loss, __version__)
-            except ProofFailure as exc:
-                failures.append(exc)
-                continue
-            index.add(loss, f"losses.{loss.name}", names)
+
+def _render_loss(env, d):
+    loss, d = d.entry, d.entry.pointwise_view(d)
+    text, names = render_loss(env, loss, d)
+    return text, names + [k.name for k in d.kernels] + [name for name, _, _ in fused_kernels(d)]
+
+
+def _render_row_loss(env, d):
+    from ..derive.row_loss import render_row_loss
+
+    return render_row_loss(env, d.entry, __version__, d.kernels)
+
+
+def _renderers() -> dict:
+    """The one table of what differs per kind: {entry class: (render(env, derivation) -> (module text, its
+    public names), the hand-written runtime modules its module imports)}."""
+    from ..catalog import Activation
+    from ..catalog.losses import Loss
+    from ..catalog.row_losses import RowLoss
+    from ..catalog.vectors import VectorFunction
+
+    return {Activation: (_render_activation, ()),
+            VectorFunction: (_render_vector, ("_rowwise.py",)),
+            Loss: (_render_loss, ("_losses.py",)),
+            RowLoss: (_render_row_loss, ("_rowwise.py", "_rowlosses.py"))}
+
+
+SUBPACKAGE_DOCS = {"activations": "Elementwise activations", "vectors": "Vector functions along an axis",
+                   "losses": "Losses with PyTorch semantics"}
+
+
+def render_package(derived, package_hint: str = "symact.kernels") -> dict[str, str]:
+    """All files of the output package, as {relative path: text}, from the derivations
+    (:class:`~symact.derive.kernel.Derivation`) of entries of any kind. A derivation that failed is
+    an error here: ``build`` reports those before rendering."""
+    from ..verify.prove import ProofFailures
+
+    failures = [f for d in derived for f in d.raised]
     if failures:  # every entry's, not just the first
         raise ProofFailures(failures)
+    env = _environment()
+    renderers = _renderers()
+    files = {"_runtime.py": render_runtime(env), "_dask.py": runtime_module("_dask.py"),
+             "activations/__init__.py": f'"""{SUBPACKAGE_DOCS["activations"]} (generated by symact)."""\n'}
+    index = _Index()
+    for d in sorted(derived, key=lambda d: d.entry.name):
+        e = d.entry
+        render, runtime = renderers[type(e)]
+        module = f"{e.package}.{e.name}"
+        with _entry_named(e.name):
+            files[f"{e.package}/{e.name}.py"], names = render(env, d)
+        index.add(e, module, names)
+        for name in runtime:
+            files.setdefault(name, runtime_module(name))
+        files.setdefault(f"{e.package}/__init__.py", f'"""{SUBPACKAGE_DOCS[e.package]} (generated by symact)."""\n')
     files["__init__.py"] = env.get_template("package_init.py.j2").render(
         version=__version__, index=sorted(index), modules=sorted({m for _, m in index}),
         count=len(index), package_hint=package_hint)

@@ -5,6 +5,8 @@ printer, front-end facts); the templates in ``templates/<target>/`` hold the str
 """
 from __future__ import annotations
 
+import dataclasses
+
 import sympy as sp
 
 from .. import __version__
@@ -30,8 +32,8 @@ def _elementwise_context(d: Derived, backend, prefix: str, args: list[str], tens
     kernels = []
     items = [("value", d.value)] + [(f"grad_{arg}", e) for arg, e in d.grads.items()]
     for role, e in items:
-        e = type(e)(e.name, e.stable.subs(constants),
-                    tuple(None if v is None else v.subs(constants) for v in e.at_inf), e.index)
+        e = dataclasses.replace(e, stable=e.stable.subs(constants),
+                                at_inf=tuple(None if v is None else v.subs(constants) for v in e.at_inf))
         k = elementwise_kernel(f"_{prefix}_{role}", e, backend, args, tensors, scalars)
         k["role"] = role
         kernels.append(k)
@@ -119,8 +121,19 @@ def _stamp(target: str, what: str) -> str:
             f"`symact generate --target {target}`.")
 
 
-def render_target(target: str, entries, vectors, losses, row_losses, package_hint: str) -> dict[str, str]:
-    """Every file of a ``--target torch|jax`` package: {relative path: text}."""
+def _contexts() -> dict:
+    """What differs per kind, in one table: {entry class: (template, context builder)}."""
+    from ..catalog import Activation
+    from ..catalog.losses import Loss
+    from ..catalog.row_losses import RowLoss
+    from ..catalog.vectors import VectorFunction
+
+    return {Activation: ("activation.py.j2", activation_context), VectorFunction: ("vector.py.j2", vector_context),
+            Loss: ("loss.py.j2", loss_context), RowLoss: ("row_loss.py.j2", row_loss_context)}
+
+
+def render_target(target: str, entries, package_hint: str) -> dict[str, str]:
+    """Every file of a ``--target torch|jax`` package from catalog entries of any kind: {relative path: text}."""
     from .emit import RUNTIME, _environment
 
     mod = backend_module(target)
@@ -139,14 +152,10 @@ def render_target(target: str, entries, vectors, losses, row_losses, package_hin
         exports = _top_level_public(text)
         index.extend((name, f"{sub}.{entry_name}") for name in exports)
 
+    contexts = _contexts()
     for e in sorted(entries, key=lambda e: e.name):
-        render("activation.py.j2", activation_context(e, mod.BACKEND), "activations", e.name)
-    for v in sorted(vectors, key=lambda v: v.name):
-        render("vector.py.j2", vector_context(v, mod.BACKEND), "vectors", v.name)
-    for loss in sorted(losses, key=lambda e: e.name):
-        render("loss.py.j2", loss_context(loss, mod.BACKEND), "losses", loss.name)
-    for loss in sorted(row_losses, key=lambda e: e.name):
-        render("row_loss.py.j2", row_loss_context(loss, mod.BACKEND), "losses", loss.name)
+        template, context = contexts[type(e)]
+        render(template, context(e, mod.BACKEND), e.package, e.name)
     for sub, doc in (("activations", "Elementwise activations"), ("vectors", "Vector functions along an axis"),
                      ("losses", "Losses with PyTorch semantics")):
         if any(m.startswith(sub + ".") for _, m in index):

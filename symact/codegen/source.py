@@ -1,11 +1,9 @@
 """The one adapter between the derivation stages and the framework backends.
 
 Everything the torch and JAX printers know about a catalog entry comes through :func:`derive_entry`:
-the stable (emitted) SymPy expression of the value and of each derived gradient, plus what the
-front end needs (parameters, targets, variants). Today it reads four result types —
-``derive.derive`` (activations), ``Loss.derive`` (pointwise losses), ``rowwise.derive_rows``
-(vector functions) and ``row_loss.derive_row_loss`` (row losses); when the redesign unifies them
-into one derived-kernel type, only this module changes.
+the derived :class:`~symact.derive.kernel.Kernel` of the value and of each gradient (the one kernel
+type of every kind: its stable form, limits at ±inf, output index), arranged by argument, loss
+variant and row-loss target — what the front end needs.
 
 Derivations are cached per process (keyed by the entry object): generating the torch and the JAX
 package in one process derives the catalog once.
@@ -18,16 +16,7 @@ from typing import Optional
 import sympy as sp
 
 from ..catalog import X
-
-
-@dataclass
-class Expr:
-    """One emitted expression: the value or a gradient."""
-
-    name: str                      # numba kernel name it corresponds to (for docs and errors)
-    stable: sp.Expr                # what the backend computes (derived, stabilized, proven)
-    at_inf: tuple = (None, None)   # lim at x = +inf, -inf (elementwise only; None: plain evaluation)
-    index: Optional[sp.Symbol] = None  # row expressions: the output index (None: one value per row)
+from ..derive.kernel import Kernel
 
 
 @dataclass
@@ -35,9 +24,9 @@ class Derived:
     """What a backend prints for one catalog entry."""
 
     entry: object
-    kind: str                      # "activation" | "loss" | "vector" | "row_loss"
-    value: Optional[Expr] = None   # elementwise / vector value
-    grads: dict = field(default_factory=dict)       # argument name -> Expr (d value / d argument, or vjp)
+    kind: str                      # the entry's kind ("activation", "vector", "loss")
+    value: Optional[Kernel] = None  # elementwise / vector value
+    grads: dict = field(default_factory=dict)       # argument name -> Kernel (d value / d argument, or vjp)
     variants: dict = field(default_factory=dict)    # loss flag combination's suffix -> Derived ("full", "no_log_input")
     targets: dict = field(default_factory=dict)     # row loss target kind -> Derived
     failures: list = field(default_factory=list)    # proofs that failed (nothing may be emitted then)
@@ -60,61 +49,34 @@ def derive_entry(entry) -> Derived:
 
 
 def _derive(entry) -> Derived:
+    """``entry.derive()`` (the one protocol), arranged for the front ends: the value and each gradient by
+    argument, per loss flag combination and per row-loss target kind."""
     from ..catalog import Activation
-    from ..catalog.losses import Loss
-    from ..catalog.row_losses import RowLoss
-    from ..catalog.vectors import VectorFunction
 
-    if isinstance(entry, Activation):
-        from ..derive.scalar import derive
-
-        d = derive(entry, from_output=False)
-        out = _elementwise(entry, "activation", d.kernels)
-        out.failures = [p for p in d.all_proofs() if not p.ok]
-        return out
-    if isinstance(entry, Loss):
-        d = entry.derive()
-        main = _elementwise(entry, "loss", [k for k in d.kernels if k.name.startswith(f"{entry.name}_elementwise")])
-        main.failures = [p for p in d.all_proofs() if not p.ok]
-        for v in entry.variants:
-            prefix = f"{entry.name}_{v.suffix}_elementwise"
-            main.variants[v.suffix] = _elementwise(entry, "loss", [k for k in d.kernels if k.name.startswith(prefix)])
-        return main
-    if isinstance(entry, VectorFunction):
-        from ..stabilize.rowwise import derive_rows
-
-        value, vjp = derive_rows(entry)
-        return Derived(entry, "vector", Expr(value.name, value.stable, index=value.index),
-                       {"x": Expr(vjp.name, vjp.stable, index=vjp.index)})
-    if isinstance(entry, RowLoss):
-        from ..catalog.vectors import i
-        from ..derive.row_loss import derive_row_loss
-
-        out = Derived(entry, "row_loss")
-        for rk in derive_row_loss(entry):
-            if rk.fused:
-                continue
-            t = out.targets.setdefault(rk.target, Derived(entry, "row_loss"))
-            if rk.wrt is None:
-                t.value = Expr(rk.name, rk.stable)
-            else:
-                t.grads[rk.wrt] = Expr(rk.name, rk.stable, index=i)
-        return out
-    raise TypeError(f"no backend derivation for {type(entry).__name__} {entry.name!r}")
-
-
-def _elementwise(entry, kind, kernels) -> Derived:
-    """f and its gradients: role 'f' -> value, 'df/d<arg>' -> grads[arg] ('x' for the input)."""
-    out = Derived(entry, kind)
-    for k in kernels:
-        if k.arg != X:
-            continue  # from-output kernels: the backends differentiate from the input
-        e = Expr(k.name, k.stable, k.at_inf)
+    # an activation's from-output kernels are not printed: the backends differentiate from the input
+    d = entry.derive(from_output=False) if isinstance(entry, Activation) else entry.derive()
+    out = Derived(entry, entry.kind, failures=d.failures)
+    for k in d.kernels:
+        if k.fused or k.arg != X:  # a fused row kernel repeats two others; the framework fuses itself
+            continue
+        holder = out
+        if k.target is not None:
+            holder = out.targets.setdefault(k.target, Derived(entry, entry.kind))
+        elif (suffix := _variant_of(entry, k.name)) is not None:
+            holder = out.variants.setdefault(suffix, Derived(entry, entry.kind))
         if k.role == "f":
-            out.value = e
+            holder.value = k
         else:
-            out.grads[k.role.removeprefix("df/d")] = e
+            holder.grads[k.wrt or k.role.removeprefix("df/d")] = k
     return out
+
+
+def _variant_of(entry, kernel: str):
+    """The flag combination (its suffix) a pointwise loss's per-element kernel belongs to; None: the defaults."""
+    for v in getattr(entry, "variants", ()):
+        if kernel.startswith(f"{entry.name}_{v.suffix}_elementwise"):
+            return v.suffix
+    return None
 
 
 def special_value(expr: sp.Expr, x: float):

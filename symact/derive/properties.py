@@ -451,9 +451,9 @@ def _definition(entry, derived=None):
 def properties(entry, derived=None) -> Properties:
     """Derive the reference-page properties of ``entry`` at its default parameter values.
 
-    ``entry`` is a catalog :class:`Activation` or a :class:`~symact.derive.scalar.DerivedActivation`.
+    ``entry`` is a catalog :class:`Activation` or a :class:`~symact.derive.kernel.Derivation`.
     The kernel's derivative at kinks is read from the derived ``df/dx`` kernel when ``derived`` (or a
-    DerivedActivation) is given; otherwise it is ``diff(entry.expr(), x)``, exactly what
+    Derivation) is given; otherwise it is ``diff(entry.expr(), x)``, exactly what
     :func:`symact.derive.scalar.derive` computes as that kernel's ``textbook`` (without its proofs, which
     take seconds for some entries).
     """

@@ -10,32 +10,17 @@ each rewritten form is proven equal to the derived one at K = 2, 3, 4; the resul
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sympy as sp
 
 from ..cache import cached
-from ..verify.prove import ProofFailure
+from ..verify.prove import Proof, ProofFailure
+from .kernel import Kernel
 from ..catalog.row_losses import ROW_FUNCTIONS, RowLoss, y
 from ..catalog.vectors import i
 from ..stabilize.rowscale import scale_norms
 from ..stabilize.rowwise import ROW_LOOP_KINDS, heavy_rows, lower, prove_row, row_code, stabilize_row
 from ..verify import explicit
 from .vector import reduce_deltas
-
-@dataclass
-class RowLossKernel:
-    name: str               # e.g. cross_entropy_label, cross_entropy_label_grad_input
-    target: str             # target kind
-    wrt: str | None         # input argument differentiated by (None: the loss itself)
-    derived: sp.Expr
-    stable: sp.Expr
-    proof: str              # how stable == derived was shown
-    check: str              # how the general-K gradient was cross-checked
-    lowered: tuple
-    fused: bool = False     # loss (vout) and gradient (out) in one kernel
-    scaled: sp.Expr = None  # the stable form with its norm sums max-scaled (rowscale): what is lowered
-
 
 def cross_check(loss_expr: sp.Expr, grad: sp.Expr, base: sp.IndexedBase, name: str) -> str:
     """The general-K gradient equals d/d base[a] of the explicit K = 2, 3, 4 loss, for every a and label
@@ -51,7 +36,7 @@ def cross_check(loss_expr: sp.Expr, grad: sp.Expr, base: sp.IndexedBase, name: s
 _DERIVED: dict = {}
 
 
-def derive_row_loss(loss: RowLoss) -> list[RowLossKernel]:
+def derive_row_loss(loss: RowLoss) -> list[Kernel]:
     """The value and gradient kernels of every target kind of a row loss, checked and lowered
     (once per definition: the kernels and the docs both ask)."""
     key = (loss.name, tuple((k, sp.srepr(v)) for k, v in loss.formulas.items()), loss.inputs, loss.params)
@@ -61,7 +46,7 @@ def derive_row_loss(loss: RowLoss) -> list[RowLossKernel]:
 
 
 @cached("row_loss", key=lambda loss: loss)
-def _derive_row_loss(loss: RowLoss) -> list[RowLossKernel]:
+def _derive_row_loss(loss: RowLoss) -> list[Kernel]:
     kernels = []
     for target, formula in loss.formulas.items():
         # log(e^a / Σ) → a − log Σ first (a real, Σ > 0): the derivative then comes out as
@@ -76,25 +61,25 @@ def _derive_row_loss(loss: RowLoss) -> list[RowLossKernel]:
         for name, wrt, expr, base in items:
             check = cross_check(formula, expr, base, name) if base is not None else "the definition"
             stable = stabilize_row(expr)
-            proof = prove_row(stable, expr, name, i if wrt is not None else None)
+            index = i if wrt is not None else None
+            proof = prove_row(stable, expr, name, index)
             if not proof.ok:
                 raise ProofFailure(name, f"stable form differs: {proof.method}")
-            proof = proof.method
-            index = i if wrt is not None else None
             scaled = scale_norms(stable)
             if scaled != stable:  # sums of squares and products max-scaled: an identity for any scale
                 how = prove_row(scaled, stable, name, index)
                 if not how.ok:
                     raise ProofFailure(name, f"max-scaled form differs: {how.method}")
-                proof += f"; max-scaled sums: {how.method}"
-            kernels.append(RowLossKernel(name, target, wrt, expr, stable, proof, check, lower(scaled, index),
-                                         scaled=scaled))
+                proof = Proof(name, "proved", f"{proof.method}; max-scaled sums: {how.method}", 0.0)
+            kernels.append(Kernel(name, "f" if wrt is None else f"df/d{wrt}", expr, stable, [], proof, check=check,
+                                  index=index, wrt=wrt, target=target, lowered=lower(scaled, index), scaled=scaled))
         if len(items) > 1:  # loss and gradient w.r.t. the first input in one pass over each row
             value, grad = kernels[first], kernels[first + 1]
-            kernels.append(RowLossKernel(f"{loss.name}_{target}_fwd_grad_{grad.wrt}", target, grad.wrt,
-                                         grad.derived, grad.stable, f"as {value.name} and {grad.name}",
-                                         grad.check, lower(grad.scaled, i, row_value=value.scaled),
-                                         fused=True, scaled=grad.scaled))
+            kernels.append(Kernel(f"{loss.name}_{target}_fwd_grad_{grad.wrt}", grad.role, grad.textbook,
+                                  grad.stable, [], Proof(grad.name, "proved", f"as {value.name} and {grad.name}", 0.0),
+                                  check=grad.check, index=i, wrt=grad.wrt, target=target,
+                                  lowered=lower(grad.scaled, i, row_value=value.scaled), fused=True,
+                                  scaled=grad.scaled))
     return kernels
 
 
@@ -131,13 +116,13 @@ def _signature(loss: RowLoss, target: str) -> list[str]:
     return args + [p.name for p in loss.params]
 
 
-def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
-    """The generated module of a row loss, and its public names."""
+def render_row_loss(env, loss: RowLoss, version: str, derived=None) -> tuple[str, list[str]]:
+    """The generated module of a row loss, and its public names, from its kernels (derived here if not given)."""
     from ..codegen.numba import helpers_used
     from ..codegen.params import param_contexts
 
     kernels, exprs, reductions = [], [], []
-    for rk in derive_row_loss(loss):
+    for rk in derive_row_loss(loss) if derived is None else derived:
         reds, out, inner, *value = rk.lowered
         divisor = None if rk.wrt is None else "gd"
         wide = wide_float32(reds + inner)
@@ -148,8 +133,8 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
                     for tag in ("f32", "f64")]
         exprs += [r.body for r in reds + inner] + [out] + value
         reductions += reds + inner
-        kernels.append({"name": rk.name, "target": rk.target, "wrt": rk.wrt, "derived": sp.sstr(rk.derived),
-                        "stable": sp.sstr(rk.stable), "proof": rk.proof, "check": rk.check, "fused": rk.fused,
+        kernels.append({"name": rk.name, "target": rk.target, "wrt": rk.wrt, "derived": sp.sstr(rk.textbook),
+                        "stable": sp.sstr(rk.stable), "proof": rk.proof.method, "check": rk.check, "fused": rk.fused,
                         "args": _signature(loss, rk.target) + ([divisor] if divisor else [])
                         + (["vout"] if rk.fused else []),
                         "variants": variants})
@@ -173,4 +158,4 @@ def render_row_loss(env, loss: RowLoss, version: str) -> tuple[str, list[str]]:
     return text, names
 
 
-__all__ = ["RowLossKernel", "derive_row_loss", "render_row_loss", "cross_check"]
+__all__ = ["derive_row_loss", "render_row_loss", "cross_check"]

@@ -7,48 +7,17 @@ The two are proven equal; nothing here is typed by hand.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Optional
 
 import sympy as sp
 
 from ..cache import cached
-from ..catalog import X, Activation, Param
+from ..catalog import X, Activation
 from .from_output import Y, derive_from_output
+from .kernel import Derivation, Kernel
 from ..primitives import to_textbook
-from ..verify.prove import Proof, _Timeout, prove, time_budget
+from ..verify.prove import _Timeout, prove, time_budget
 from ..stabilize.rules import stabilize
-
-
-@dataclass
-class Kernel:
-    """One scalar function to emit."""
-
-    name: str          # kernel name, e.g. "softplus_grad_beta"
-    role: str          # "f", "df/dx" or "df/d<param>"
-    textbook: sp.Expr  # straight from the definition; the truth tests compare against
-    stable: sp.Expr    # what the kernel computes
-    rules: list[str]   # stabilize rules applied
-    proof: Proof       # stable == textbook
-    at_inf: tuple[Optional[sp.Expr], Optional[sp.Expr]] = (None, None)  # values at x = +inf, -inf
-    arg: sp.Symbol = X                        # the kernel's input: x, or y = f(x) for from-output kernels
-    params: Optional[tuple[Param, ...]] = None  # kernel parameters if not the entry's
-    note: str = ""                            # accuracy caveat to state in docs and `symact show`
-
-
-@dataclass
-class DerivedActivation:
-    entry: Activation
-    kernels: list[Kernel]
-    proofs: list[Proof] = field(default_factory=list)
-    no_from_output: str = ""  # why there is no from-output kernel, if there is none
-
-    @property
-    def ok(self) -> bool:
-        return all(p.ok for p in self.all_proofs())
-
-    def all_proofs(self) -> list[Proof]:
-        return [k.proof for k in self.kernels] + self.proofs
 
 
 LIMIT_BUDGET = 300.0  # an error when exceeded, never a fallback (slowest: gelu_tanh' at ±inf, 19 s at load 8)
@@ -120,8 +89,8 @@ def _limit(expr: sp.Expr, direction) -> Optional[sp.Expr]:
 @cached("derive", key=lambda entry, from_output=True, gradients=True:
         (entry, entry.expr(), entry.written_expr(), from_output, gradients),
         pack=lambda d: (d.kernels, d.proofs, d.no_from_output),
-        unpack=lambda stored, entry, *args, **kwargs: DerivedActivation(entry, *stored))
-def derive(entry: Activation, from_output: bool = True, gradients: bool = True) -> DerivedActivation:
+        unpack=lambda stored, entry, *args, **kwargs: Derivation(entry, *stored))
+def derive(entry: Activation, from_output: bool = True, gradients: bool = True) -> Derivation:
     """``gradients=False``: the function only (zero_one_loss has no gradient)."""
     f = entry.expr()
     domains = entry.domains()
@@ -162,4 +131,4 @@ def derive(entry: Activation, from_output: bool = True, gradients: bool = True) 
     if written is not None:
         proofs.append(prove(written, f, f"{entry.name}: definition = the seed's formula as written",
                             X, domains))
-    return DerivedActivation(entry, kernels, proofs, no_from_output=fo.reason if fo else "")
+    return Derivation(entry, kernels, proofs, no_from_output=fo.reason if fo else "")

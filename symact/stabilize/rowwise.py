@@ -922,22 +922,11 @@ ROW_LOOP_KINDS = [
 ]
 
 
-@dataclass
-class RowKernel:
-    name: str
-    vjp: bool
-    derived: sp.Expr
-    stable: sp.Expr
-    proof: object
-    reductions: list
-    out: sp.Expr
-    index: object
-
-
 @cached("rows", key=lambda fn: (fn, fn.expr(), [fn.expr(n) for n in range(4)]))
-def derive_rows(fn) -> list[RowKernel]:
+def derive_rows(fn) -> list:
     """The forward and vjp row kernels of a vector function, stabilized, proven and lowered."""
     from ..catalog.vectors import i, j
+    from ..derive.kernel import Kernel
     from ..derive.vector import derive_vector
 
     d = derive_vector(fn)
@@ -953,7 +942,8 @@ def derive_rows(fn) -> list[RowKernel]:
         reds, out, inner = lower(stable, index)
         if inner:
             raise NotImplementedError(f"{name}: a sum depends on the output index")
-        kernels.append(RowKernel(name, is_vjp, expr, stable, proof, reds, out, index))
+        kernels.append(Kernel(name, "vjp" if is_vjp else "f", expr, stable, [], proof, check=d.checked, index=index,
+                              wrt="x" if is_vjp else None, lowered=(reds, out, inner)))
     return kernels
 
 
@@ -963,24 +953,26 @@ def heavy_rows(reductions: list[Reduction], exprs: list[sp.Expr]) -> bool:
     return any(r.kind == "rest" for r in reductions) or transcendental(exprs)
 
 
-def render_vector(env, fn, version: str) -> str:
+def render_vector(env, fn, version: str, rks=None) -> str:
+    """The generated module of a vector function, from its row kernels (derived here if not given)."""
     from ..codegen.numba import helpers_used
     from ..codegen.params import param_contexts
 
     kernels = []
-    rks = derive_rows(fn)
+    rks = derive_rows(fn) if rks is None else rks
     for rk in rks:
-        variants = [dict(zip(("lines", "nbuf"), row_code(rk.reductions, rk.out, t, rk.index,
+        reductions, out, _ = rk.lowered
+        variants = [dict(zip(("lines", "nbuf"), row_code(reductions, out, t, rk.index,
                                                          fn.scalar and not rk.vjp, layout=fn.layout)), tag=t,
                          buf="float32" if t == "f32" else "float64") for t in ("f32", "f64")]
         what = "vector-Jacobian product g·∂y/∂x (what backprop needs)" if rk.vjp else fn.summary
-        kernels.append({"name": rk.name, "vjp": rk.vjp, "derived": sp.sstr(rk.derived),
+        kernels.append({"name": rk.name, "vjp": rk.vjp, "derived": sp.sstr(rk.textbook),
                         "args": ["x"] + (["g"] if rk.vjp else []) + [p.name for p in fn.params],
                         "stable": sp.sstr(rk.stable), "proof": rk.proof.method, "variants": variants,
-                        "heavy": heavy_rows(rk.reductions, [r.body for r in rk.reductions] + [rk.out]),
+                        "heavy": heavy_rows(reductions, [r.body for r in reductions] + [out]),
                         "doc": f"{fn.name}{' vjp' if rk.vjp else ''} along ``axis``: {what}. Stable at any "
-                               f"magnitude{' (max-shifted)' if rk.reductions else ''}; float32 stays float32."})
-    exprs = [sp.exp(sp.Symbol("t"))] + [e for rk in rks for e in [r.body for r in rk.reductions] + [rk.out]]
+                               f"magnitude{' (max-shifted)' if reductions else ''}; float32 stays float32."})
+    exprs = [sp.exp(sp.Symbol("t"))] + [e for rk in rks for e in [r.body for r in rk.lowered[0]] + [rk.lowered[1]]]
     helpers = sorted({h for t in ("f32", "f64") for h in helpers_used(exprs, t)})
     return env.get_template("vector.py.j2").render(
         version=version, fn=fn, definition=sp.sstr(fn.expr()), kernels=kernels, params=param_contexts(fn.params),

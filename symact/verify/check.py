@@ -13,9 +13,8 @@ import mpmath
 import sympy as sp
 
 from ..cache import cached
-from ..catalog import X, all_entries, user_identities
+from ..catalog import X, user_identities
 from ..catalog.identities import IDENTITIES, Extremum, Identity, Limit
-from ..derive.scalar import derive
 from ..primitives import to_textbook
 from .prove import _Timeout, prove, time_budget
 
@@ -105,23 +104,42 @@ def check(item) -> Result:
     return _check_identity(item)
 
 
-_KIND = {"f": "stable form", "df/dx": "derivative"}
-
-
 def run(names: list[str] | None = None, extra: tuple = ()) -> list[Result]:
-    """Check the identities (those involving ``names``, or all) and the derived kernels' proofs."""
-    entries = [e for e in all_entries() if not names or e.name in names]
+    """Check the identities (those involving ``names``, or all) and the derived kernels' proofs, for
+    entries of every kind through one protocol (``entry.derive()``)."""
+    from ..catalog import entries
+
     stated = IDENTITIES + tuple(user_identities()) + tuple(extra)
     items = [i for i in stated if not names or set(i.involves) & set(names)]
     results = [check(i) for i in items]
-    for e in entries:
-        d = derive(e)
-        for k in d.kernels:
-            kind = _KIND.get(k.role, "derivative")
-            results.append(Result(k.proof.name, kind, e.source, k.proof.status, k.proof.method, k.proof.seconds))
-        for p in d.proofs:
-            results.append(Result(p.name, "as written", e.source, p.status, p.method, p.seconds))
-    return results + _vectors_and_losses(names)
+    for e in entries():
+        if not names or e.name in names:
+            results += kernel_results(e, e.derive())
+    return results
+
+
+def kernel_results(entry, d) -> list[Result]:
+    """One derived entry's proofs as results: each kernel's (an elementwise gradient is proven equal to the
+    definition's derivative; a kernel over a row has its explicit-K cross-check, then its stable form),
+    the formula as the source writes it, and a row derivation that failed."""
+    results = []
+    for k in d.kernels:
+        if k.fused:  # a fused kernel repeats two proven ones
+            continue
+        if k.lowered is None:  # elementwise
+            kind = "stable form" if k.role == "f" else "derivative"
+            results.append(Result(k.proof.name, kind, entry.source, k.proof.status, k.proof.method, k.proof.seconds))
+            continue
+        if k.wrt is not None:
+            results.append(Result(f"{k.name} = d/d{k.wrt} at {k.check.partition(' at ')[0]}", "derivative",
+                                  entry.source, "proved", _labelled(k.check), 0.0))
+        results.append(Result(f"{k.name}: stable = derived", "stable form", entry.source, k.proof.status,
+                              _labelled(k.proof.method), k.proof.seconds))
+    for p in d.proofs:
+        results.append(Result(p.name, "as written", entry.source, p.status, p.method, p.seconds))
+    for exc in d.raised:  # a derivative or a stable form over a row that does not hold
+        results.append(Result(exc.name, "derivative", entry.source, "failed", _labelled(exc.method), 0.0))
+    return results
 
 
 def _labelled(method: str) -> str:
@@ -129,49 +147,3 @@ def _labelled(method: str) -> str:
     if method.startswith(("symbolic:", "numeric:")):
         return method
     return f"{'numeric' if 'numeric' in method else 'symbolic'}: {method}"
-
-
-def _vectors_and_losses(names) -> list[Result]:
-    """The vector functions' and losses' stable forms and derivatives, proven as at generation."""
-    from ..catalog.losses import LOSSES
-    from ..catalog.row_losses import ROW_LOSSES
-    from ..catalog.vectors import VECTORS
-    from ..derive.row_loss import derive_row_loss
-    from ..stabilize.rowwise import derive_rows
-    from .prove import ProofFailure
-
-    def wanted(name):
-        return not names or name in names
-
-    results = []
-    for fn in filter(lambda f: wanted(f.name), VECTORS):
-        t0 = time.perf_counter()
-        try:
-            rows = derive_rows(fn)
-        except ProofFailure as exc:  # a derivative or a stable form that does not hold
-            results.append(Result(exc.name, "stable form", fn.source, "failed", _labelled(exc.method),
-                                  time.perf_counter() - t0))
-            continue
-        for rk in rows:
-            results.append(Result(rk.proof.name, "stable form", fn.source, rk.proof.status,
-                                  _labelled(rk.proof.method), time.perf_counter() - t0))
-    for loss in filter(lambda f: wanted(f.name), LOSSES):
-        d = loss.derive()
-        for k in d.kernels:
-            results.append(Result(k.proof.name, _KIND.get(k.role, "derivative"), loss.source, k.proof.status,
-                                  k.proof.method, k.proof.seconds))
-    for loss in filter(lambda f: wanted(f.name), ROW_LOSSES):
-        t0 = time.perf_counter()
-        try:
-            kernels = derive_row_loss(loss)
-        except ProofFailure as exc:  # a gradient or a stable form that does not hold
-            results.append(Result(exc.name, "derivative", loss.source, "failed", _labelled(exc.method),
-                                  time.perf_counter() - t0))
-            continue
-        for rk in (k for k in kernels if not k.fused):  # a fused kernel repeats two proven ones
-            if rk.wrt is not None:
-                results.append(Result(f"{rk.name} = d/d{rk.wrt} at K = 2, 3, 4", "derivative", loss.source,
-                                      "proved", _labelled(rk.check), time.perf_counter() - t0))
-            results.append(Result(f"{rk.name}: stable = derived", "stable form", loss.source, "proved",
-                                  _labelled(rk.proof), time.perf_counter() - t0))
-    return results
