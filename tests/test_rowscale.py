@@ -118,3 +118,49 @@ def test_cosine_of_huge_rows(dtype):
     np.testing.assert_array_equal(K.cosine_embedding_loss(aa, bb, one, margin=-1.0, reduction="none"), base)
     g = K.cosine_embedding_loss_grad(aa, bb, one, margin=-1.0, reduction="sum")
     np.testing.assert_array_equal(g * s, gbase)
+
+
+def test_a_contributors_l2_normalize_neither_overflows_nor_underflows(tmp_path, monkeypatch):
+    """The issue's l2_normalize, added as a contributor would (one VectorFunction, x_j/sqrt(Σ x_k²)), goes
+    through the one pipeline, whose row stabilization max-scales the norm for vector functions as for row
+    losses: its value and vjp are within a few ULP of mpmath on rows near the dtype's extremes (before,
+    float32 [1e-25, 1e-25] gave [inf, inf] and [1e30, 1e30] gave [0, 0])."""
+    import sys
+
+    from symact import build
+    from symact.atomic import write_atomically
+    from symact.catalog import vectors
+    from symact.catalog.vectors import VectorFunction, row_sum
+
+    xv = vectors.x
+    l2 = VectorFunction("l2_normalize", lambda j: xv[j] / sp.sqrt(row_sum(xv[k] ** 2)),
+                        "a contributor's entry", "x / ||x||")
+    monkeypatch.setattr(vectors, "VECTORS", vectors.VECTORS + (l2,))
+    result = build.build(only=["l2_normalize"], docs=False, package_hint="l2pkg", progress=lambda line: None)
+    assert not result.failures, result.failures
+    write_atomically(result.files, tmp_path / "l2pkg")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pkg = importlib.import_module("l2pkg")
+    try:
+        for dtype, rows in ((np.float32, [[1e-25, 1e-25], [1e30, 1e30], [3e-38, -1e-45, 2e-40], [3e38, -3e38, 1.0]]),
+                            (np.float64, [[1e-300, 1e-300], [1e300, 1e300], [2e-308, -1e-308, 1.5e-308],
+                                          [1.7e308, -1.7e308, 1.0]])):
+            u = float(np.finfo(dtype).eps) / 2
+            for row in rows:
+                a = np.array([row], dtype)
+                g = np.array([[1.0] + [-0.5] * (len(row) - 1)], dtype)
+                y, vjp = pkg.l2_normalize(a), pkg.l2_normalize_vjp(a, g)
+                with mpmath.workdps(60):
+                    xs = [mpmath.mpf(float(v)) for v in a[0]]
+                    gs = [mpmath.mpf(float(v)) for v in g[0]]
+                    norm = mpmath.sqrt(sum(v * v for v in xs))
+                    want_y = [v / norm for v in xs]
+                    dot = sum(p * q for p, q in zip(gs, xs))
+                    want_vjp = [gi / norm - xi * dot / norm ** 3 for gi, xi in zip(gs, xs)]
+                for got, want in ((y[0], want_y), (vjp[0], want_vjp)):
+                    for gv, wv in zip(got, want):
+                        tiny = float(np.finfo(dtype).smallest_subnormal)
+                        assert np.isfinite(gv), (dtype, row, got)
+                        assert abs(gv - float(wv)) <= 8 * u * abs(float(wv)) + tiny, (dtype, row, got, want)
+    finally:
+        sys.modules.pop("l2pkg", None)

@@ -21,7 +21,7 @@ from ..catalog.vectors import FULL, Blocks, K, RowArgMax, RowMax, k, x
 from ..codegen.numba import FUNCTIONS, NumbaPrinter, fold_constants, transcendental
 from ..verify import explicit
 from ..verify.prove import Proof, ProofFailure, prove
-from .rowscale import RowScale, Scaled
+from .rowscale import RowScale, Scaled, scale_norms
 
 
 class RowLog1pRest(sp.Function):
@@ -501,6 +501,7 @@ class RowPrinter(NumbaPrinter):
         self.row_locals: dict[str, str] = {}  # local name -> what it holds, read once per row
         self.widen = widen  # float32 data computed in float64 (row_loss.wide_float32): reads converted
         self.summands = False  # printing a row sum's summands (_print_Pow)
+        self.scales: set[str] = set()  # the max-scaled sums' row scales M (their reciprocals rcp_M exist)
 
     def _print_Indexed(self, expr):
         if expr.base.name == "w":
@@ -563,6 +564,13 @@ class RowPrinter(NumbaPrinter):
         return diff
 
     def _print_Mul(self, expr):
+        # a division by a row scale M (a power of two) as the rest times 1/M, applied last: exact either
+        # way, but M·sqrt(S) overflows first where M is near the largest float (l2 normalization's vjp)
+        scale = next((f for f in expr.args if isinstance(f, sp.Pow) and isinstance(f.base, sp.Symbol)
+                      and f.base.name in self.scales and f.exp.is_Integer and f.exp < 0), None)
+        if scale is not None:
+            rest = self._print(sp.Mul(*[f for f in expr.args if f is not scale]))
+            return f"({rest}{f'*rcp_{scale.base.name}' * int(-scale.exp)})"
         # a power-of-two coefficient of a quotient applied last ((s/n)·2, not (2·s)/n): exact either
         # way, but 2·s overflows first (_halve_ramps)
         c, rest = expr.as_coeff_Mul()
@@ -840,6 +848,7 @@ def _scale_lines(p: RowPrinter, red: Reduction, buf: int):
     vectorized; the element materialized first unless it is a plain row element), the power of two
     at or below it, and its reciprocal, exact. Returns the lines and the buffer rows used."""
     body, v, m = red.body, str(red.loop_index), red.var
+    p.scales.add(m)
     tail = [f"{m} = row_scale_{p.tag}({m})", f"rcp_{m} = {p.const(1)}/{m}"]
     if isinstance(body, sp.Indexed) and body.indices[0] == red.loop_index:
         return [f"{m} = fmaxabs_{p.tag}({body.base}[r])", *tail], 0
@@ -939,11 +948,17 @@ def derive_rows(fn) -> list:
         proof = prove_row(stable, expr, f"{name}: stable = derived", index, fn.layout)
         if not proof.ok:
             raise ProofFailure(name, proof.method)
-        reds, out, inner = lower(stable, index)
+        scaled = scale_norms(stable)
+        if scaled != stable:  # sums of squares and products max-scaled (l2 normalization): proven for any scale
+            how = prove_row(scaled, stable, f"{name}: stable = derived", index, fn.layout)
+            if not how.ok:
+                raise ProofFailure(name, f"max-scaled form differs: {how.method}")
+            proof = Proof(proof.name, "proved", f"{proof.method}; max-scaled sums: {how.method}", 0.0)
+        reds, out, inner = lower(scaled, index)
         if inner:
             raise NotImplementedError(f"{name}: a sum depends on the output index")
         kernels.append(Kernel(name, "vjp" if is_vjp else "f", expr, stable, [], proof, check=d.checked, index=index,
-                              wrt="x" if is_vjp else None, lowered=(reds, out, inner)))
+                              wrt="x" if is_vjp else None, lowered=(reds, out, inner), scaled=scaled))
     return kernels
 
 
@@ -958,22 +973,30 @@ def render_vector(env, fn, version: str, rks=None) -> str:
     from ..codegen.numba import helpers_used
     from ..codegen.params import param_contexts
 
+    from ..derive.row_loss import wide_float32
+
     kernels = []
     rks = derive_rows(fn) if rks is None else rks
     for rk in rks:
         reductions, out, _ = rk.lowered
-        variants = [dict(zip(("lines", "nbuf"), row_code(reductions, out, t, rk.index,
-                                                         fn.scalar and not rk.vjp, layout=fn.layout)), tag=t,
-                         buf="float32" if t == "f32" else "float64") for t in ("f32", "f64")]
+        wide = wide_float32(reductions)  # products of row elements: float32 computed in float64, as row losses
+        variants = [dict(zip(("lines", "nbuf"), row_code(reductions, out, "f64" if wide and t == "f32" else t, rk.index,
+                                                         fn.scalar and not rk.vjp, widen=wide and t == "f32",
+                                                         layout=fn.layout)), tag=t,
+                         buf="float64" if wide or t == "f64" else "float32") for t in ("f32", "f64")]
         what = "vector-Jacobian product g·∂y/∂x (what backprop needs)" if rk.vjp else fn.summary
         kernels.append({"name": rk.name, "vjp": rk.vjp, "derived": sp.sstr(rk.textbook),
                         "args": ["x"] + (["g"] if rk.vjp else []) + [p.name for p in fn.params],
                         "stable": sp.sstr(rk.stable), "proof": rk.proof.method, "variants": variants,
                         "heavy": heavy_rows(reductions, [r.body for r in reductions] + [out]),
                         "doc": f"{fn.name}{' vjp' if rk.vjp else ''} along ``axis``: {what}. Stable at any "
-                               f"magnitude{' (max-shifted)' if reductions else ''}; float32 stays float32."})
+                               f"magnitude{' (max-shifted)' if reductions else ''}; "
+                               + ("float32 computed in float64, stored as float32." if wide else "float32 stays float32.")})
     exprs = [sp.exp(sp.Symbol("t"))] + [e for rk in rks for e in [r.body for r in rk.lowered[0]] + [rk.lowered[1]]]
-    helpers = sorted({h for t in ("f32", "f64") for h in helpers_used(exprs, t)})
+    helpers = {h for t in ("f32", "f64") for h in helpers_used(exprs, t)}
+    if any(r.kind == "scale" for rk in rks for r in rk.lowered[0]):  # the max-scaled sums' row scale (_scale_lines)
+        helpers |= {f"{h}_{t}" for h in ("fmaxabs", "row_scale", "scaled", "scaled_abs_pow") for t in ("f32", "f64")}
+    helpers = sorted(helpers)
     return env.get_template("vector.py.j2").render(
         version=version, fn=fn, definition=sp.sstr(fn.expr()), kernels=kernels, params=param_contexts(fn.params),
         helpers=helpers, scalar=fn.scalar, grouped=fn.grouped, parts=fn.layout.parts, loop_kinds=ROW_LOOP_KINDS)

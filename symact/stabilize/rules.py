@@ -214,6 +214,114 @@ def _hypot_minus_one(node):
     return None
 
 
+def stabilize(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
+    """Rewrite ``expr`` bottom-up with :data:`RULES`; return the stable form and the rules used."""
+    used: list[str] = []
+
+    def walk(node, depth=0):
+        if depth > 50:
+            raise RecursionError("stabilize: rule loop")
+        if node.is_Atom or isinstance(node, (sp.Tuple,)):
+            return node
+        if isinstance(node, sp.Piecewise):
+            node = sp.Piecewise(*[(walk(e), c) for e, c in node.args], evaluate=False)
+        else:
+            node = node.func(*[walk(a) for a in node.args])
+        for rule in RULES:
+            new = rule.apply(node)
+            if new is not None and new != node:
+                used.append(rule.name)
+                return walk(new, depth + 1)
+        return node
+
+    out = walk(sp.sympify(expr))
+    return out, sorted(set(used), key=used.index)
+
+
+def _power_quotient(node):
+    # u^q · u^-1 → u^(q − 1) for a non-numeric exponent q (SymPy's d/dx of (x − y)^q is q(x − y)^q/(x − y));
+    if not isinstance(node, sp.Mul):
+        return None
+    powers = [f for f in node.args if isinstance(f, sp.Pow)]
+    for a in powers:
+        if a.exp.is_number:
+            continue
+        for b in powers:
+            if b is not a and b.base == a.base and b.exp == -1:
+                rest = [f for f in node.args if f is not a and f is not b]
+                return sp.Mul(*rest) * sp.Pow(a.base, a.exp - 1)
+    return None
+
+
+# log(cosh(a)) → logcosh(a) (log_cosh_loss)
+def _log_cosh(node):
+    if isinstance(node, sp.log) and isinstance(node.args[0], sp.cosh):
+        return LogCosh(node.args[0].args[0])
+    return None
+
+
+# a/u^m + b/u^n (u linear in x) → one fraction when the numerator cancels (softsign)
+def _fraction_sum_powers(node):
+    # softsign's 1/(1 + x) - x/(1 + x)² = 1/(1 + x)²: the two quotients cancel to about 1/x² for large x
+    if not (isinstance(node, sp.Add) and len(node.args) == 2):
+        return None
+    parts = []
+    for term in node.args:
+        num, den = sp.fraction(term)
+        base, k = (den.base, den.exp) if isinstance(den, sp.Pow) else (den, sp.S.One)
+        if not (k.is_Integer and k > 0 and base.has(X) and base.is_polynomial(X) and sp.degree(base, X) == 1
+                and num.is_polynomial(X)):
+            return None
+        parts.append((num, base, int(k)))
+    (a, u, m), (b, v, n) = parts
+    if sp.expand(u - v) != 0 or (m == 1 and n == 1):
+        return None
+    k = max(m, n)
+    pieces = [sp.expand(a * u ** (k - m)), sp.expand(b * u ** (k - n))]
+    top = sp.expand(pieces[0] + pieces[1])
+    if len(sp.Add.make_args(top)) >= sum(len(sp.Add.make_args(p)) for p in pieces):
+        return None
+    return sp.factor_terms(top) / u ** k
+
+
+# (a + sqrt(a² + b))/2 → squareplus(a, b)
+def _squareplus(node):
+    # c·a + c·sqrt(a² + b) (SymPy's spelling of c·(a + sqrt(a² + b))) → 2c·squareplus(a, b), b free of x
+    if not isinstance(node, sp.Add):
+        return None
+    for term in node.args:
+        c, root = term.as_coeff_Mul()
+        if not (isinstance(root, sp.Pow) and root.exp == sp.S.Half and isinstance(root.base, sp.Add)):
+            continue
+        for sq in root.base.args:
+            if isinstance(sq, sp.Pow) and sq.exp == 2:
+                a, b = sq.base, root.base - sq
+                if b.has(X) or not b.is_positive:
+                    continue
+                partner = [t for t in node.args if t is not term and sp.expand(t - c * a) == 0]
+                if partner:
+                    return 2 * c * Squareplus(a, b) + (node - term - partner[0])
+    return None
+
+
+# c·a − c·tanh(a) → c·tanhshrink(a)
+def _tanhshrink(node):
+    # a − tanh(a) cancels near a = 0 (it is about a³/3 there): one opaque primitive with a kernel that does not
+    if not isinstance(node, sp.Add):
+        return None
+    from ..primitives import TanhShrink
+
+    for term in node.args:
+        c, core = term.as_coeff_Mul()
+        if isinstance(core, sp.tanh):
+            a = core.args[0]
+            partner = [t for t in node.args if t is not term and sp.expand(t + c * a) == 0]
+            if partner:
+                return -c * TanhShrink(a) + (node - term - partner[0])
+    return None
+
+
+# In the order they are tried at each node (stabilize).
 RULES: tuple[Rule, ...] = (
     Rule("tanh_ratio", "(e^a - e^-a)/(e^a + e^-a)", "tanh(a)",
          "the ratio of exponentials is nan for |a| > 710 (inf/inf)", _tanh_ratio),
@@ -245,145 +353,15 @@ RULES: tuple[Rule, ...] = (
          "a^2 rounds before the subtraction: 1 - a^2 loses digits as |a| -> 1", _one_minus_square),
     Rule("power_quotient", "u^q / u", "u^(q - 1)",
          "u^q overflows (or underflows) where u^(q-1) does not: lq_loss's q|x - y|^q/|x - y| is inf at "
-         "|x - y| = 1e30 in float32 and 0 at subnormal differences", lambda node: _power_quotient(node)),
-)
-
-
-def stabilize(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
-    """Rewrite ``expr`` bottom-up with :data:`RULES`; return the stable form and the rules used."""
-    used: list[str] = []
-
-    def walk(node, depth=0):
-        if depth > 50:
-            raise RecursionError("stabilize: rule loop")
-        if node.is_Atom or isinstance(node, (sp.Tuple,)):
-            return node
-        if isinstance(node, sp.Piecewise):
-            node = sp.Piecewise(*[(walk(e), c) for e, c in node.args], evaluate=False)
-        else:
-            node = node.func(*[walk(a) for a in node.args])
-        for rule in RULES:
-            new = rule.apply(node)
-            if new is not None and new != node:
-                used.append(rule.name)
-                return walk(new, depth + 1)
-        return node
-
-    out = walk(sp.sympify(expr))
-    return out, sorted(set(used), key=used.index)
-
-
-RULES_BY_NAME = {r.name: r for r in RULES}
-
-
-def _power_quotient(node):
-    # u^q · u^-1 → u^(q − 1) for a non-numeric exponent q (SymPy's d/dx of (x − y)^q is q(x − y)^q/(x − y));
-    # appended for the losses (lq_loss's gradient), see RULES
-    if not isinstance(node, sp.Mul):
-        return None
-    powers = [f for f in node.args if isinstance(f, sp.Pow)]
-    for a in powers:
-        if a.exp.is_number:
-            continue
-        for b in powers:
-            if b is not a and b.base == a.base and b.exp == -1:
-                rest = [f for f in node.args if f is not a and f is not b]
-                return sp.Mul(*rest) * sp.Pow(a.base, a.exp - 1)
-    return None
-
-
-# ---- appended for log_cosh_loss: log(cosh(a)) → logcosh(a) ---------------------------------------------------
-def _log_cosh(node):
-    if isinstance(node, sp.log) and isinstance(node.args[0], sp.cosh):
-        return LogCosh(node.args[0].args[0])
-    return None
-
-
-RULES = RULES + (
+         "|x - y| = 1e30 in float32 and 0 at subnormal differences", _power_quotient),
     Rule("log_cosh", "log(cosh(a))", "logcosh(a) = |a| + log1p(e^(-2|a|)) - log 2",
          "cosh(a) overflows for |a| > 710 (89 in float32) where log(cosh(a)) is about |a| - log 2", _log_cosh),
-)
-RULES_BY_NAME = {r.name: r for r in RULES}
-
-
-# ---- appended for softsign: a/u^m + b/u^n (u linear in x) → one fraction when the numerator cancels --------------
-def _fraction_sum_powers(node):
-    # softsign's 1/(1 + x) - x/(1 + x)² = 1/(1 + x)²: the two quotients cancel to about 1/x² for large x
-    if not (isinstance(node, sp.Add) and len(node.args) == 2):
-        return None
-    parts = []
-    for term in node.args:
-        num, den = sp.fraction(term)
-        base, k = (den.base, den.exp) if isinstance(den, sp.Pow) else (den, sp.S.One)
-        if not (k.is_Integer and k > 0 and base.has(X) and base.is_polynomial(X) and sp.degree(base, X) == 1
-                and num.is_polynomial(X)):
-            return None
-        parts.append((num, base, int(k)))
-    (a, u, m), (b, v, n) = parts
-    if sp.expand(u - v) != 0 or (m == 1 and n == 1):
-        return None
-    k = max(m, n)
-    pieces = [sp.expand(a * u ** (k - m)), sp.expand(b * u ** (k - n))]
-    top = sp.expand(pieces[0] + pieces[1])
-    if len(sp.Add.make_args(top)) >= sum(len(sp.Add.make_args(p)) for p in pieces):
-        return None
-    return sp.factor_terms(top) / u ** k
-
-
-RULES = RULES + (
     Rule("fraction_sum_powers", "a/u^m + b/u^n (u linear in x)", "(a·u^(k-m) + b·u^(k-n))/u^k, numerator cancelled",
          "the two quotients cancel where the sum is small (softsign's derivative 1/(1 + |x|)² for large |x|)",
          _fraction_sum_powers),
-)
-RULES_BY_NAME = {r.name: r for r in RULES}
-
-
-# ---- appended for squareplus: (a + sqrt(a² + b))/2 → squareplus(a, b) ------------------------------------------
-def _squareplus(node):
-    # c·a + c·sqrt(a² + b) (SymPy's spelling of c·(a + sqrt(a² + b))) → 2c·squareplus(a, b), b free of x
-    if not isinstance(node, sp.Add):
-        return None
-    for term in node.args:
-        c, root = term.as_coeff_Mul()
-        if not (isinstance(root, sp.Pow) and root.exp == sp.S.Half and isinstance(root.base, sp.Add)):
-            continue
-        for sq in root.base.args:
-            if isinstance(sq, sp.Pow) and sq.exp == 2:
-                a, b = sq.base, root.base - sq
-                if b.has(X) or not b.is_positive:
-                    continue
-                partner = [t for t in node.args if t is not term and sp.expand(t - c * a) == 0]
-                if partner:
-                    return 2 * c * Squareplus(a, b) + (node - term - partner[0])
-    return None
-
-
-RULES = RULES + (
     Rule("squareplus", "(a + sqrt(a^2 + b))/2", "squareplus(a, b) = b/(2(sqrt(a^2 + b) - a)) for a < 0",
          "cancels to 0 as a -> -inf (the truth is about b/(4|a|)), and a^2 overflows for |a| > 1.3e154",
          _squareplus),
-)
-RULES_BY_NAME = {r.name: r for r in RULES}
-
-
-# ---- appended for tanhshrink: c·a − c·tanh(a) → c·tanhshrink(a) ------------------------------------------------
-def _tanhshrink(node):
-    # a − tanh(a) cancels near a = 0 (it is about a³/3 there): one opaque primitive with a kernel that does not
-    if not isinstance(node, sp.Add):
-        return None
-    from ..primitives import TanhShrink
-
-    for term in node.args:
-        c, core = term.as_coeff_Mul()
-        if isinstance(core, sp.tanh):
-            a = core.args[0]
-            partner = [t for t in node.args if t is not term and sp.expand(t + c * a) == 0]
-            if partner:
-                return -c * TanhShrink(a) + (node - term - partner[0])
-    return None
-
-
-RULES = RULES + (
     Rule("tanhshrink", "a - tanh(a)", "tanhshrink(a) = -a³·P(a²) (|a| < 0.55), (|a| - 1) + 2e/(1 + e) beyond",
          "cancels near 0, where it is about a³/3: a - tanh(a) is 0 for |a| < 1e-8 (float64) and loses "
          "every digit below", _tanhshrink),
