@@ -21,7 +21,7 @@ import pytest
 from numba import njit
 
 from symact.codegen import emit
-from symact.runtime import ELEMENTARY_MARK, _dask, _losses, _rowlosses, _rowwise, _runtime
+from symact.runtime import ELEMENTARY_MARK, _dask, _losses, _rowlosses, _rowwise, _runtime, _shapes
 from symact.runtime._runtime import at
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -355,6 +355,20 @@ def test_rowwise_along_any_axis_as_numpy(axis):
     out = np.empty_like(x)
     assert _rowwise.rowwise("f", CENTRED, x, axis, (), (), out) is out
     np.testing.assert_allclose(out, want, atol=1e-15)
+
+
+def test_shape_checks_every_front_end_shares():
+    """_shapes: maxout's pieces (a positive integer dividing the length: numpy integers yes, bools no)
+    and a layout's blocks, with messages naming the function, the axis word and the length."""
+    assert _shapes.check_pieces("f", 6, np.int64(3)) == 3 and type(_shapes.check_pieces("f", 6, 2)) is int
+    for bad in (True, 0, -2, 4, 2.0, "3", None):
+        with pytest.raises(ValueError, match=f"f: pieces must be a positive integer dividing the axis length 6, got {re.escape(repr(bad))}"):
+            _shapes.check_pieces("f", 6, bad)
+    _shapes.check_parts("glu", "axis", 1, 4, 2)
+    with pytest.raises(ValueError, match=r"glu: the length of dim 0 must be even \(glu splits it into 2 equal parts\), but it is 5"):
+        _shapes.check_parts("glu", "dim", 0, 5, 2)
+    with pytest.raises(ValueError, match=r"length of axis 1 must be a multiple of 3 .*but x has shape \(2, 5\): length 5"):
+        _shapes.check_parts("f", "axis", 1, 5, 3, (2, 5))
 
 
 def test_rowwise_pieces_and_errors():

@@ -226,14 +226,15 @@ def _rowwise_block(x, g=None, *, fn, loops, axis, params, specs, scalar, pieces,
 
 def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces=None, heavy=False, parts=1):
     """``_rowwise.rowwise`` on dask arrays: each block holds whole rows (the axis in one chunk)."""
-    from ._rowwise import _axis, check_parts
+    from ._rowwise import _axis
+    from ._shapes import check_parts, check_pieces
     if out is not None:
         raise TypeError(f"{fn}: out= is not supported with dask arrays (the result is a new lazy array)")
     xa = _as_dask(x, fn, "x")
     if xa.ndim == 0:
         raise ValueError(f"{fn}: x must have at least one dimension (the axis to work along)")
     axis = _axis(fn, axis, xa.ndim, xa.shape, "x")
-    check_parts(fn, axis, xa.shape, parts)
+    check_parts(fn, "axis", axis, xa.shape[axis], parts, xa.shape)
     values = []
     for v, (name, pos, inf) in zip(params, specs):
         if is_dask(v):
@@ -243,9 +244,8 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
             raise ValueError(f"{fn}: parameter {name!r} must be a scalar")
         values.append(v)
     size = xa.shape[axis]
-    if pieces is not None and (isinstance(pieces, bool) or not isinstance(pieces, (int, np.integer))
-                               or pieces < 1 or size % pieces):
-        raise ValueError(f"{fn}: pieces must be a positive integer dividing the axis length {size}, got {pieces!r}")
+    if pieces is not None:
+        pieces = check_pieces(fn, size, pieces)
     xa = _one_chunk(fn, xa, axis, "x")
     nd = xa.ndim
     ind = tuple(range(nd))

@@ -7,6 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
+from ._shapes import check_parts, check_pieces
 from ._runtime import _as_float_array, _check_param, _fast_scalars, fma, lazy, maxnum, use_parallel, wide_vectors
 
 
@@ -137,15 +138,6 @@ def pick(loops, dtype, size, heavy=False):
     return parallel if use_parallel(size, heavy) else serial
 
 
-def check_parts(fn, axis, shape, parts):
-    """A layout in ``parts`` equal blocks (glu's halves) needs an axis length that is a multiple of it."""
-    size = shape[axis]
-    if size % parts:
-        what = "even" if parts == 2 else f"a multiple of {parts}"
-        raise ValueError(f"{fn}: the length of axis {axis} must be {what} ({fn} splits it into {parts} "
-                         f"equal parts), but x has shape {tuple(shape)}: length {size}")
-
-
 def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces=None, heavy=False, parts=1):
     """Run ``loops[dtype](x2d, [g2d,] *params, out2d)`` along ``axis``.
 
@@ -194,7 +186,7 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
     if xa.ndim == 0:
         raise ValueError(f"{fn}: x must have at least one dimension (the axis to work along)")
     axis = _axis(fn, axis, xa.ndim, xa.shape, "x")
-    check_parts(fn, axis, xa.shape, parts)
+    check_parts(fn, "axis", axis, xa.shape[axis], parts, xa.shape)
     values = [_check_param(fn, name, v, pos, inf) for v, (name, pos, inf) in zip(params, specs)]
     for v, (name, _, _) in zip(values, specs):
         if v.ndim != 0:
@@ -204,9 +196,7 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
     grouped_shape = None
     if pieces is not None:
         size = moved.shape[-1]
-        if isinstance(pieces, bool) or not isinstance(pieces, (int, np.integer)) or pieces < 1 or size % pieces:
-            raise ValueError(f"{fn}: pieces must be a positive integer dividing the axis length {size}, "
-                             f"got {pieces!r}")
+        pieces = check_pieces(fn, size, pieces)
         grouped_shape = moved.shape
         moved = moved.reshape(moved.shape[:-1] + (size // pieces, int(pieces)))
     rows = np.ascontiguousarray(moved, dtype=dtype).reshape(-1, moved.shape[-1]) if moved.shape[-1] else \

@@ -2,13 +2,15 @@
 reductions and the row front end (class axis, labels, weights).
 
 A real module of symact, copied into every ``--target jax`` package as ``_runtime.py`` with the
-generated stamp. Needs only jax.
+generated stamp, beside ``_shapes.py`` (the checks every runtime shares). Needs only jax.
 """
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from . import _shapes
 
 REDUCTIONS = ("none", "mean", "sum")
 _LOW = (jnp.float16, jnp.bfloat16)
@@ -213,21 +215,17 @@ def rows_last(fn, x, axis):
 def check_parts(fn, x, d, parts):
     """A layout in ``parts`` equal blocks (glu's halves): the last axis (the input's axis ``d``) must
     hold a whole number of them."""
-    size = x.shape[-1]
-    if size % parts:
-        what = "even" if parts == 2 else f"a multiple of {parts}"
-        raise ValueError(f"{fn}: the length of axis {d} must be {what} ({fn} splits it into {parts} "
-                         f"equal parts), but it is {size}")
+    _shapes.check_parts(fn, "axis", d, x.shape[-1], parts)
     return x
 
 
 def pieces(fn, x, pieces_):
+    """maxout: the last axis cut into consecutive groups of ``pieces_`` (None: the whole axis)."""
     if pieces_ is None:
         return x
     size = x.shape[-1]
-    if isinstance(pieces_, bool) or not isinstance(pieces_, int) or pieces_ < 1 or size % pieces_:
-        raise ValueError(f"{fn}: pieces must be a positive integer dividing the axis length {size}, got {pieces_!r}")
-    return x.reshape(x.shape[:-1] + (size // pieces_, pieces_))
+    k = _shapes.check_pieces(fn, size, pieces_)
+    return x.reshape(x.shape[:-1] + (size // k, k))
 
 
 def class_rows(fn, inputs, names, class_axis):

@@ -2,11 +2,13 @@
 checks, parameter layout, reductions, and the row front end (class axis, labels, weights).
 
 A real module of symact (linted, tested), copied into every ``--target torch`` package as
-``_runtime.py`` with the generated stamp. Needs only torch.
+``_runtime.py`` with the generated stamp, beside ``_shapes.py`` (the checks every runtime shares). Needs only torch.
 """
 import math
 
 import torch
+
+from . import _shapes
 
 REDUCTIONS = ("none", "mean", "sum")
 _LOW = (torch.float16, torch.bfloat16)
@@ -272,11 +274,7 @@ def rows_last(fn, x, dim):
 def check_parts(fn, x, d, parts):
     """A layout in ``parts`` equal blocks (glu's halves): the last axis (the input's dim ``d``) must
     hold a whole number of them."""
-    size = x.shape[-1]
-    if size % parts:
-        what = "even" if parts == 2 else f"a multiple of {parts}"
-        raise ValueError(f"{fn}: the length of dim {d} must be {what} ({fn} splits it into {parts} "
-                         f"equal parts), but it is {size}")
+    _shapes.check_parts(fn, "dim", d, x.shape[-1], parts)
     return x
 
 
@@ -285,9 +283,8 @@ def pieces(fn, x, pieces_):
     if pieces_ is None:
         return x
     size = x.shape[-1]
-    if isinstance(pieces_, bool) or not isinstance(pieces_, int) or pieces_ < 1 or size % pieces_:
-        raise ValueError(f"{fn}: pieces must be a positive integer dividing the axis length {size}, got {pieces_!r}")
-    return x.reshape(x.shape[:-1] + (size // pieces_, pieces_))
+    k = _shapes.check_pieces(fn, size, pieces_)
+    return x.reshape(x.shape[:-1] + (size // k, k))
 
 
 def class_rows(fn, inputs, names, class_axis):

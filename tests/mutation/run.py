@@ -73,9 +73,9 @@ MUTATIONS = HERE / "mutations.toml"
 GROUPS = {
     "elementwise": ["tests/test_accuracy.py", "tests/test_fused.py", "tests/test_from_output.py",
                     "tests/test_kernels_api.py", "tests/test_torch.py"],
-    "rows": ["tests/test_vector.py", "tests/test_rowwise.py"],
+    "rows": ["tests/test_vector.py", "tests/test_explicit.py", "tests/test_rowwise.py"],
     "losses": ["tests/test_losses.py", "tests/test_row_losses.py"],
-    "runtime": ["tests/test_elementary.py"],
+    "runtime": ["tests/test_elementary.py", "tests/test_runtime.py"],
 }
 GROUPS["numeric"] = GROUPS["runtime"] + GROUPS["elementwise"] + GROUPS["rows"] + GROUPS["losses"]
 
