@@ -228,7 +228,7 @@ def _rowwise_block(x, g=None, *, fn, loops, axis, params, specs, scalar, pieces,
 def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces=None, heavy=False, parts=1):
     """``_rowwise.rowwise`` on dask arrays: each block holds whole rows (the axis in one chunk)."""
     from ._rowwise import _axis
-    from ._shapes import check_parts, check_pieces
+    from ._checks import check_parts, check_pieces
     if out is not None:
         raise TypeError(f"{fn}: out= is not supported with dask arrays (the result is a new lazy array)")
     xa = _as_dask(x, fn, "x")
@@ -290,7 +290,8 @@ def _domain_block(a, *, fn, what, kind):
 def check(fn, input, target, kind, reduction, others=(), input_kind="real", reductions=None):
     """``_losses.check`` on dask arrays: shapes and dtypes now, the domains of input and target when
     the blocks are computed; nan targets (and other inputs) replaced and marked lazily."""
-    from ._losses import _PLACEHOLDER, REDUCTIONS
+    from ._checks import REDUCTIONS
+    from ._losses import _PLACEHOLDER
     reductions = REDUCTIONS if reductions is None else reductions
     if not isinstance(reduction, str) or reduction not in reductions:
         raise ValueError(f"{fn}: reduction must be one of {', '.join(reductions)}, got {reduction!r}")
@@ -406,11 +407,11 @@ def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_
     """``_rowlosses.run`` on dask arrays: the class axis in one chunk, rows in blocks; 'none' lazily,
     'sum' and 'mean' as dask reductions with the NumPy denominators; gradients of 'mean' divided by
     the same lazy denominator."""
-    from ._rowlosses import _CLASSES, REDUCTIONS
+    from ._checks import check_reduction
+    from ._rowlosses import _CLASSES
     from ._rowwise import _axis
     axis = _CLASSES if axis is None else axis
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+    check_reduction(fn, reduction)
     names = spec["inputs"]
     xs = [_as_dask(a, fn, name) for name, a in zip(names, inputs)]
     for name, a in zip(names[1:], xs[1:]):

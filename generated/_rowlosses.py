@@ -12,10 +12,10 @@ import math
 import numpy as np
 from numba import njit
 
+from ._checks import check_reduction
 from ._runtime import _as_float_array, _check_param, lazy
 from ._rowwise import _axis, pick
 
-REDUCTIONS = ("none", "mean", "sum")
 _CLASSES = object()  # the axis of a loss without an axis argument: PyTorch's class dimension
 
 
@@ -129,8 +129,7 @@ def run(fn, spec, loops, inputs, target, params, reduction, weight=None, ignore_
         from ._dask import run as lazy_run
         return lazy_run(fn, spec, loops, inputs, target, params, reduction, weight, ignore_index, axis, base, grad,
                         fused, heavy)
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+    check_reduction(fn, reduction)
     rows, moved_shape, axis, dtype = _rows(fn, spec, inputs, axis)
     n_rows, classes = rows[0].shape
     batch = moved_shape[:-1]

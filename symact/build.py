@@ -91,7 +91,7 @@ def reserved_names() -> dict[str, str]:
     env = _environment()
     modules = {"__init__.py": env.get_template("package_init.py.j2").render(
         version="0", index=[], modules=[], count=0, package_hint="p"), "_runtime.py": render_runtime(env)}
-    for name in ("_rowwise.py", "_losses.py", "_rowlosses.py", "_dask.py", "_shapes.py"):
+    for name in ("_rowwise.py", "_losses.py", "_rowlosses.py", "_dask.py", "_checks.py"):
         modules[name] = runtime_module(name)
     for rel, text in modules.items():
         for name in _top_level(ast.parse(text)):

@@ -21,7 +21,7 @@ import pytest
 from numba import njit
 
 from symact.codegen import emit
-from symact.runtime import ELEMENTARY_MARK, _dask, _losses, _rowlosses, _rowwise, _runtime, _shapes
+from symact.runtime import ELEMENTARY_MARK, _dask, _losses, _rowlosses, _rowwise, _runtime, _checks
 from symact.runtime._runtime import at
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -357,18 +357,28 @@ def test_rowwise_along_any_axis_as_numpy(axis):
     np.testing.assert_allclose(out, want, atol=1e-15)
 
 
-def test_shape_checks_every_front_end_shares():
-    """_shapes: maxout's pieces (a positive integer dividing the length: numpy integers yes, bools no)
-    and a layout's blocks, with messages naming the function, the axis word and the length."""
-    assert _shapes.check_pieces("f", 6, np.int64(3)) == 3 and type(_shapes.check_pieces("f", 6, 2)) is int
+def test_argument_checks_every_front_end_shares():
+    """_checks: reductions, boolean flags, maxout's pieces (a positive integer dividing the length: numpy
+    integers yes, bools no) and a layout's blocks, with messages naming the function, the argument and
+    what it got. The numba, torch and JAX front ends all call these (one module, shipped with each)."""
+    assert _checks.check_reduction("f", "sum") == "sum" and _losses.flag is _checks.check_flag
+    for bad in ("batchmean", "Mean", None, ["sum"]):
+        with pytest.raises(ValueError, match=f"f: reduction must be one of none, mean, sum, got {re.escape(repr(bad))}"):
+            _checks.check_reduction("f", bad)
+    assert _checks.check_reduction("f", "batchmean", ("none", "batchmean")) == "batchmean"
+    assert _checks.check_flag("f", "full", np.bool_(True)) is True and _checks.check_flag("f", "full", False) is False
+    for bad in (1, 0, "True", None, np.int64(1)):
+        with pytest.raises(TypeError, match=f"f: full must be True or False, got {re.escape(repr(bad))}"):
+            _checks.check_flag("f", "full", bad)
+    assert _checks.check_pieces("f", 6, np.int64(3)) == 3 and type(_checks.check_pieces("f", 6, 2)) is int
     for bad in (True, 0, -2, 4, 2.0, "3", None):
         with pytest.raises(ValueError, match=f"f: pieces must be a positive integer dividing the axis length 6, got {re.escape(repr(bad))}"):
-            _shapes.check_pieces("f", 6, bad)
-    _shapes.check_parts("glu", "axis", 1, 4, 2)
+            _checks.check_pieces("f", 6, bad)
+    _checks.check_parts("glu", "axis", 1, 4, 2)
     with pytest.raises(ValueError, match=r"glu: the length of dim 0 must be even \(glu splits it into 2 equal parts\), but it is 5"):
-        _shapes.check_parts("glu", "dim", 0, 5, 2)
+        _checks.check_parts("glu", "dim", 0, 5, 2)
     with pytest.raises(ValueError, match=r"length of axis 1 must be a multiple of 3 .*but x has shape \(2, 5\): length 5"):
-        _shapes.check_parts("f", "axis", 1, 5, 3, (2, 5))
+        _checks.check_parts("f", "axis", 1, 5, 3, (2, 5))
 
 
 def test_rowwise_pieces_and_errors():

@@ -14,10 +14,10 @@ tests import them here before anything is generated (tests/test_runtime.py). Nam
 - ``_losses.py``: the front end of the pointwise losses (checks, weights, PyTorch's reductions).
 - ``_rowlosses.py``: the front end of the row losses (labels, class weights, ignore_index, reductions).
 - ``_dask.py``: dask arrays through all of the above, lazily, one block at a time.
-- ``_shapes.py``: the shape checks (a layout's blocks, maxout's pieces) that every front end shares.
+- ``_checks.py``: the argument checks (reductions, flags, a layout's blocks, maxout's pieces) every front end shares.
 
 ``torch_runtime.py`` and ``jax_runtime.py`` are the runtimes of the ``--target torch|jax`` packages, copied
-into them as ``_runtime.py`` (symact.codegen.package.render_target), with ``_shapes.py`` beside them.
+into them as ``_runtime.py`` (symact.codegen.package.render_target), with ``_checks.py`` beside them.
 """
 
 # The line of _runtime.py where the output's rendered elementary functions go (emit.render_runtime).

@@ -9,9 +9,9 @@ empty input, or weights that sum to 0) is nan, as in PyTorch, without a warning.
 """
 import numpy as np
 
+from ._checks import REDUCTIONS, check_flag, check_reduction
 from ._runtime import _as_float_array, lazy
 
-REDUCTIONS = ("none", "mean", "sum")
 _TARGETS = {
     "real": (lambda t: np.ones(t.shape, bool), "real numbers"),
     "pm1": (lambda t: (t == 1) | (t == -1), "labels -1 or +1"),
@@ -21,11 +21,7 @@ _TARGETS = {
 _PLACEHOLDER = {"real": 0.0, "pm1": 1.0, "prob": 0.5, "nonneg": 1.0}  # a valid target in place of a nan
 
 
-def flag(fn, name, value):
-    """A boolean keyword (kl_div's log_target): True or False, nothing else."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{fn}: {name} must be True or False, got {value!r}")
-    return bool(value)
+flag = check_flag  # the generated loss modules call _losses.flag
 
 
 def check(fn, input, target, kind, reduction, others=(), input_kind="real", reductions=REDUCTIONS):
@@ -39,8 +35,7 @@ def check(fn, input, target, kind, reduction, others=(), input_kind="real", redu
             and lazy(input, (target,), [o for _, o in others]):
         from ._dask import check as lazy_check
         return lazy_check(fn, input, target, kind, reduction, others, input_kind, reductions)
-    if not isinstance(reduction, str) or reduction not in reductions:
-        raise ValueError(f"{fn}: reduction must be one of {', '.join(reductions)}, got {reduction!r}")
+    check_reduction(fn, reduction, reductions)
     x = _as_float_array(input, fn, "input")
     ok, what = _TARGETS[input_kind]
     bad = ~ok(x) & ~np.isnan(x)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._shapes import check_parts, check_pieces
+from ._checks import check_parts, check_pieces
 from ._runtime import _as_float_array, _check_param, _fast_scalars, fma, lazy, maxnum, use_parallel, wide_vectors
 
 

@@ -2,7 +2,7 @@
 reductions and the row front end (class axis, labels, weights).
 
 A real module of symact, copied into every ``--target jax`` package as ``_runtime.py`` with the
-generated stamp, beside ``_shapes.py`` (the checks every runtime shares). Needs only jax.
+generated stamp, beside ``_checks.py`` (the checks every runtime shares). Needs only jax.
 """
 import math
 
@@ -10,9 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _shapes
+from . import _checks
 
-REDUCTIONS = ("none", "mean", "sum")
 _LOW = (jnp.float16, jnp.bfloat16)
 
 
@@ -151,15 +150,7 @@ def check_values(fn, name, t, kind):
         raise ValueError(f"{fn}: {name} must hold {what}; found {float(t[bad].ravel()[0])!r}")
 
 
-def check_reduction(fn, reduction, reductions=REDUCTIONS):
-    if not isinstance(reduction, str) or reduction not in reductions:
-        raise ValueError(f"{fn}: reduction must be one of {', '.join(reductions)}, got {reduction!r}")
-
-
-def flag(fn, name, value):
-    if not isinstance(value, bool):
-        raise TypeError(f"{fn}: {name} must be True or False, got {value!r}")
-    return value
+check_reduction, flag = _checks.check_reduction, _checks.check_flag  # what the generated modules call
 
 
 def loss_inputs(fn, input, target, others=(), kind="real", input_kind="real"):
@@ -215,7 +206,7 @@ def rows_last(fn, x, axis):
 def check_parts(fn, x, d, parts):
     """A layout in ``parts`` equal blocks (glu's halves): the last axis (the input's axis ``d``) must
     hold a whole number of them."""
-    _shapes.check_parts(fn, "axis", d, x.shape[-1], parts)
+    _checks.check_parts(fn, "axis", d, x.shape[-1], parts)
     return x
 
 
@@ -224,7 +215,7 @@ def pieces(fn, x, pieces_):
     if pieces_ is None:
         return x
     size = x.shape[-1]
-    k = _shapes.check_pieces(fn, size, pieces_)
+    k = _checks.check_pieces(fn, size, pieces_)
     return x.reshape(x.shape[:-1] + (size // k, k))
 
 

@@ -2,15 +2,14 @@
 checks, parameter layout, reductions, and the row front end (class axis, labels, weights).
 
 A real module of symact (linted, tested), copied into every ``--target torch`` package as
-``_runtime.py`` with the generated stamp, beside ``_shapes.py`` (the checks every runtime shares). Needs only torch.
+``_runtime.py`` with the generated stamp, beside ``_checks.py`` (the checks every runtime shares). Needs only torch.
 """
 import math
 
 import torch
 
-from . import _shapes
+from . import _checks
 
-REDUCTIONS = ("none", "mean", "sum")
 _LOW = (torch.float16, torch.bfloat16)
 
 
@@ -197,15 +196,7 @@ def check_values(fn, name, t, kind):
         raise ValueError(f"{fn}: {name} must hold {what}; found {t[bad].flatten()[0].item()!r}")
 
 
-def check_reduction(fn, reduction, reductions=REDUCTIONS):
-    if not isinstance(reduction, str) or reduction not in reductions:
-        raise ValueError(f"{fn}: reduction must be one of {', '.join(reductions)}, got {reduction!r}")
-
-
-def flag(fn, name, value):
-    if not isinstance(value, bool):
-        raise TypeError(f"{fn}: {name} must be True or False, got {value!r}")
-    return value
+check_reduction, flag = _checks.check_reduction, _checks.check_flag  # what the generated modules call
 
 
 def loss_inputs(fn, input, target, others=(), kind="real", input_kind="real"):
@@ -274,7 +265,7 @@ def rows_last(fn, x, dim):
 def check_parts(fn, x, d, parts):
     """A layout in ``parts`` equal blocks (glu's halves): the last axis (the input's dim ``d``) must
     hold a whole number of them."""
-    _shapes.check_parts(fn, "dim", d, x.shape[-1], parts)
+    _checks.check_parts(fn, "dim", d, x.shape[-1], parts)
     return x
 
 
@@ -283,7 +274,7 @@ def pieces(fn, x, pieces_):
     if pieces_ is None:
         return x
     size = x.shape[-1]
-    k = _shapes.check_pieces(fn, size, pieces_)
+    k = _checks.check_pieces(fn, size, pieces_)
     return x.reshape(x.shape[:-1] + (size // k, k))
 
 
