@@ -7,6 +7,16 @@ import numbers
 REDUCTIONS = ("none", "mean", "sum")  # PyTorch's reductions ('batchmean' too where a loss allows it)
 
 
+# What a loss's target (or input) may hold, by kind: (test, in words). The tests use comparison operators
+# only, so they take NumPy, dask, torch and JAX arrays alike; None: any value (nan is marked by the caller).
+VALUES = {
+    "real": (None, "real numbers"),
+    "pm1": (lambda t: (t == 1) | (t == -1), "labels -1 or +1"),
+    "prob": (lambda t: (t >= 0) & (t <= 1), "probabilities in [0, 1]"),
+    "nonneg": (lambda t: t >= 0, "non-negative numbers"),  # kl_div's distributions, poisson_nll_loss's counts
+}
+
+
 def check_reduction(fn, reduction, reductions=REDUCTIONS):
     if not isinstance(reduction, str) or reduction not in reductions:
         raise ValueError(f"{fn}: reduction must be one of {', '.join(reductions)}, got {reduction!r}")

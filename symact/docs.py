@@ -39,6 +39,7 @@ from sympy.printing.latex import LatexPrinter
 from .cache import cached
 from .catalog import X
 from .codegen.params import param_contexts
+from .runtime._checks import VALUES
 from .derive.kernel import Kernel
 from .derive.kernel import Derivation
 from .catalog.primitives import BY_CLASS, PRIMITIVES
@@ -1107,8 +1108,7 @@ def _loss_context(losses) -> list[dict]:
                          + [f"{p['name']}={p['default']}" for p in params] + ["reduction='mean'"]
                          + [f"{f.name}={f.default}" for f in loss.flags])
         weight = {None: "", "count": "the number of elements", "weights": "the sum of the weights"}[loss.weight]
-        kinds = {"real": "real numbers", "pm1": "labels -1 or +1", "prob": "probabilities in [0, 1]",
-                 "nonneg": "non-negative numbers (probabilities)"}
+        kinds = {kind: words for kind, (_, words) in VALUES.items()}  # as the front ends' errors say them
         defaults = {f.name: f.default for f in loss.flags}
         variants = [dict(flag=", ".join(f"{n}={on}" for n, on in v.values if on != defaults[n]), doc=v.doc,
                          target=kinds[v.target], input=kinds[v.input_domain] if v.input_domain != "real" else "",

@@ -476,7 +476,7 @@ def test_bce_weights_all_reductions_match_pytorch(reduction, dtype):
     (lambda: K.binary_cross_entropy([0.5], [1.5]), "target must hold probabilities in \\[0, 1\\]; found 1.5"),
     (lambda: K.binary_cross_entropy([0.5], [-1.0]), "target must hold probabilities in \\[0, 1\\]"),
     (lambda: K.binary_cross_entropy([0.5] * 3, [1.0] * 3, weight=[1.0, 2.0]), "weight of shape \\(2,\\) does not broadcast"),
-    (lambda: K.kl_div([-1.0, -2.0], [0.5, -0.1]), "kl_div: target must hold non-negative numbers .*; found -0.1"),
+    (lambda: K.kl_div([-1.0, -2.0], [0.5, -0.1]), "kl_div: target must hold non-negative numbers; found -0.1"),
     (lambda: K.kl_div_grad([-1.0], [-1e-300]), "kl_div_grad: target must hold non-negative numbers"),
     (lambda: K.kl_div([-1.0], [0.5], log_target="yes"), "kl_div: log_target must be True or False, got 'yes'"),
     (lambda: K.kl_div([-1.0], [0.5], reduction="avg"), "reduction must be one of none, mean, sum, batchmean, got 'avg'"),

@@ -278,11 +278,8 @@ def rowwise(fn, loops, x, axis, params, specs, out, g=None, scalar=False, pieces
 # ---- pointwise losses ---------------------------------------------------------------------------
 
 def _domain_block(a, *, fn, what, kind):
-    from ._losses import _TARGETS
-    ok, text = _TARGETS[kind]
-    bad = ~ok(a) & ~np.isnan(a)
-    if bad.any():
-        raise ValueError(f"{fn}: {what} must hold {text}; found {float(a[bad].flat[0])!r}")
+    from ._losses import check_values
+    check_values(fn, what, a, kind, np.isnan(a))
     return a
 
 

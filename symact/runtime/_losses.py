@@ -9,19 +9,22 @@ empty input, or weights that sum to 0) is nan, as in PyTorch, without a warning.
 """
 import numpy as np
 
-from ._checks import REDUCTIONS, check_flag, check_reduction
+from ._checks import REDUCTIONS, VALUES, check_flag, check_reduction
 from ._runtime import _as_float_array, lazy
 
-_TARGETS = {
-    "real": (lambda t: np.ones(t.shape, bool), "real numbers"),
-    "pm1": (lambda t: (t == 1) | (t == -1), "labels -1 or +1"),
-    "prob": (lambda t: (t >= 0) & (t <= 1), "probabilities in [0, 1]"),
-    "nonneg": (lambda t: t >= 0, "non-negative numbers (probabilities)"),
-}
 _PLACEHOLDER = {"real": 0.0, "pm1": 1.0, "prob": 0.5, "nonneg": 1.0}  # a valid target in place of a nan
 
 
 flag = check_flag  # the generated loss modules call _losses.flag
+
+
+def check_values(fn, name, a, kind, nan):
+    """The values of a (not nan) are of ``kind`` (_checks.VALUES), or a ValueError quoting one that is not."""
+    ok, what = VALUES[kind]
+    if ok is not None:
+        bad = ~ok(a) & ~nan
+        if bad.any():
+            raise ValueError(f"{fn}: {name} must hold {what}; found {float(a[bad].flat[0])!r}")
 
 
 def check(fn, input, target, kind, reduction, others=(), input_kind="real", reductions=REDUCTIONS):
@@ -37,20 +40,14 @@ def check(fn, input, target, kind, reduction, others=(), input_kind="real", redu
         return lazy_check(fn, input, target, kind, reduction, others, input_kind, reductions)
     check_reduction(fn, reduction, reductions)
     x = _as_float_array(input, fn, "input")
-    ok, what = _TARGETS[input_kind]
-    bad = ~ok(x) & ~np.isnan(x)
-    if bad.any():
-        raise ValueError(f"{fn}: input must hold {what}; found {float(x[bad].flat[0])!r}")
+    check_values(fn, "input", x, input_kind, np.isnan(x))
     t = _as_float_array(target, fn, "target")
     arrays = [_as_float_array(o, fn, name) for name, o in others]
     for name, a in [("target", t)] + [(n, a) for (n, _), a in zip(others, arrays)]:
         if a.shape != x.shape:
             raise ValueError(f"{fn}: {name} has shape {a.shape} but input has shape {x.shape}")
-    ok, what = _TARGETS[kind]
     nan_t = np.isnan(t)
-    bad = ~ok(t) & ~nan_t
-    if bad.any():
-        raise ValueError(f"{fn}: target must hold {what}; found {float(t[bad].flat[0])!r}")
+    check_values(fn, "target", t, kind, nan_t)
     dtype = np.result_type(x.dtype, t.dtype, *(a.dtype for a in arrays))
     nans = None
     if nan_t.any():

@@ -132,16 +132,10 @@ def learnable(fn, name, value, x):
     return jnp.asarray(value, x.dtype)
 
 
-_TARGETS = {
-    "real": (None, "real numbers"),
-    "pm1": (lambda t: (t == 1) | (t == -1), "labels -1 or +1"),
-    "prob": (lambda t: (t >= 0) & (t <= 1), "probabilities in [0, 1]"),
-    "nonneg": (lambda t: t >= 0, "non-negative numbers (probabilities)"),
-}
 
 
 def check_values(fn, name, t, kind):
-    ok, what = _TARGETS[kind]
+    ok, what = _checks.VALUES[kind]
     if ok is None or not _concrete(t):
         return
     t = np.asarray(t)

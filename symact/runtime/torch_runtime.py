@@ -179,16 +179,10 @@ def input_tensor(fn, x, name="input"):
 
 # -- pointwise losses ----------------------------------------------------------------------------------
 
-_TARGETS = {
-    "real": (None, "real numbers"),
-    "pm1": (lambda t: (t == 1) | (t == -1), "labels -1 or +1"),
-    "prob": (lambda t: (t >= 0) & (t <= 1), "probabilities in [0, 1]"),
-    "nonneg": (lambda t: t >= 0, "non-negative numbers (probabilities)"),
-}
 
 
 def check_values(fn, name, t, kind):
-    ok, what = _TARGETS[kind]
+    ok, what = _checks.VALUES[kind]
     if ok is None or not _eager():
         return
     bad = ~ok(t) & ~torch.isnan(t)
