@@ -234,7 +234,6 @@ _WORD_FACTOR = re.compile(r"(\\mathrm\{[^{}]*\}\}?) (?=[A-Za-z0-9({]|\\(?:left|f
 
 def notation() -> list[dict]:
     """Every stable primitive: how it reads, what it means, how the kernels evaluate it."""
-    z = sp.Symbol("z", real=True)
     rows = []
     for cls in primitives():
         how, words = BY_CLASS[cls].how

@@ -21,8 +21,7 @@ import sympy as sp
 from .. import __version__
 from ..atomic import write_atomically  # noqa: F401 - emit's writer, re-exported
 from ..catalog import X
-from ..derive.kernel import Kernel
-from ..derive.kernel import Derivation
+from ..derive.kernel import Derivation, Kernel
 from .params import param_contexts
 from .numba import NumbaPrinter, fold_constants, helpers_used, scalar_body, special_value, transcendental
 
@@ -338,7 +337,7 @@ def render_package(derived, package_hint: str = "symact.kernels") -> dict[str, s
     index = _Index()
     for d in sorted(derived, key=lambda d: d.entry.name):
         e = d.entry
-        render, runtime = renderers[type(e)]
+        render, runtime = next(v for cls, v in renderers.items() if isinstance(e, cls))
         module = f"{e.package}.{e.name}"
         with _entry_named(e.name):
             files[f"{e.package}/{e.name}.py"], names = render(env, d)

@@ -154,7 +154,7 @@ def render_target(target: str, entries, package_hint: str) -> dict[str, str]:
 
     contexts = _contexts()
     for e in sorted(entries, key=lambda e: e.name):
-        template, context = contexts[type(e)]
+        template, context = next(v for cls, v in contexts.items() if isinstance(e, cls))
         render(template, context(e, mod.BACKEND), e.package, e.name)
     for sub, doc in (("activations", "Elementwise activations"), ("vectors", "Vector functions along an axis"),
                      ("losses", "Losses with PyTorch semantics")):

@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
-from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.precedence import PRECEDENCE
 
 from ..catalog.primitives import BY_CLASS, PRIMITIVES
-from ..catalog.row_losses import Ramp, Step, XLogX
-from ..catalog.vectors import FULL, Blocks, K, RowArgMax, RowMax, x as X_ROW
+from ..catalog.vectors import FULL, K, RowArgMax, RowMax, x as X_ROW
 from ..stabilize.rowwise import Centered, RowLog1pRest
 
 
