@@ -50,6 +50,14 @@ def test_rule_shape_and_round_trip(name):
     assert prove(stable, textbook, name, x).ok
 
 
+def test_hypot_minus_one_inside_a_longer_sum():
+    """The bent identity x + (sqrt(x² + 1) − 1)/2 (SymPy: x + sqrt(x² + 1)/2 − 1/2): the cancelling pair is
+    found among the other terms and its coefficient kept, so no sqrt(1 + x²) − 1 is left to cancel near 0."""
+    stable, rules = stabilize(x + (sp.sqrt(x**2 + 1) - 1) / 2)
+    assert "hypot_minus_one" in rules and sp.expand(stable - (x + Hypot1m1(x) / 2)) == 0, stable
+    assert prove(stable, x + (sp.sqrt(x**2 + 1) - 1) / 2, "bent identity", x).ok
+
+
 def test_expm1_in_its_other_spellings():
     assert stabilize(1 - sp.exp(-a * x))[0] == -Expm1(-a * x)
     assert stabilize(3 * sp.exp(x) - 3)[0] == 3 * Expm1(x)

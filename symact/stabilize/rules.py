@@ -205,12 +205,18 @@ def _hypot(node):
 
 
 def _hypot_minus_one(node):
-    # hypot(1, t) − 1 → hypot1m1(t) = |t|·(|t|/(hypot(1, t) + 1)), one opaque primitive (SymPy would
-    # merge |t|·|t| back into t², which overflows)
-    if isinstance(node, sp.Add) and sp.S.NegativeOne in node.args:
-        for term in node.args:
-            if isinstance(term, Hypot1):
-                return Hypot1m1(term.args[0]) + (node - term + 1)
+    # c·hypot(1, t) − c → c·hypot1m1(t) = c·|t|·(|t|/(hypot(1, t) + 1)), one opaque primitive (SymPy would
+    # merge |t|·|t| back into t², which overflows), also inside a longer sum: SymPy writes the bent
+    # identity x + (sqrt(x² + 1) − 1)/2 as x + hypot(1, x)/2 − 1/2
+    if not isinstance(node, sp.Add):
+        return None
+    c, _ = node.as_coeff_Add()
+    if c == 0:
+        return None
+    for term in node.args:
+        coeff, core = term.as_coeff_Mul()
+        if isinstance(core, Hypot1) and coeff == -c:
+            return coeff * Hypot1m1(core.args[0]) + (node - term - c)
     return None
 
 
