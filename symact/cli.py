@@ -140,29 +140,29 @@ def _cwd_inside(out: Path) -> bool:
     return cwd == out or out in cwd.parents
 
 
-def cmd_list(args) -> int:
-    from .catalog.losses import LOSSES
-    from .catalog.row_losses import ROW_LOSSES
-    from .catalog.vectors import VECTORS
+def _call_arguments(e) -> list[str]:
+    """The keyword arguments of an entry's generated function, as `symact list` shows them."""
+    from .catalog import Activation
+    from .catalog.losses import Loss
+    from .catalog.vectors import VectorFunction
 
-    rows = [(e.name, e.kind, ", ".join(f"{p.name}={p.default}" + (" (learnable)" if p.learnable else "")
-                                       for p in e.kernel_params)) for e in _entries(None)]
-    rows += [(v.name, "vector", ", ".join(["axis=-1"] + [f"{p.name}={p.default}" for p in v.params])) for v in VECTORS]
-    rows += [(loss.name, "loss", ", ".join([f"{p.name}={p.default}" for p in loss.params] + ["reduction='mean'"]
-                                           + [f"{f.name}={f.default}" for f in loss.flags]))
-             for loss in LOSSES]
-    rows += [(r.name, "loss", ", ".join(([] if r.formulas.keys() == {"none"} else ["target"])
-                                        + [f"{p.name}={p.default}" for p in r.params]
-                                        + (["weight=None"] if r.weight else [])
-                                        + (["ignore_index=-100"] if r.ignore_index else [])
-                                        + (["axis=-1", "base=None", "reduction='none'"] if r.axis_arg
-                                           else ["reduction='mean'"])))
-             for r in ROW_LOSSES]
-    summaries = {e.name: e.summary for e in _entries(None)}
-    summaries |= {v.name: v.summary for v in VECTORS} | {loss.name: loss.summary for loss in LOSSES}
-    summaries |= {r.name: r.summary for r in ROW_LOSSES}
-    for name, kind, params in rows:
-        print(f"{name:<34} {kind:<11} {params or '-':<52} {summaries[name]}")
+    params = [f"{p.name}={p.default}" + (" (learnable)" if p.learnable else "") for p in e.kernel_params]
+    if isinstance(e, Activation):
+        return params
+    if isinstance(e, VectorFunction):
+        return ["axis=-1"] + params
+    if isinstance(e, Loss):
+        return params + ["reduction='mean'"] + [f"{f.name}={f.default}" for f in e.flags]
+    return (([] if e.formulas.keys() == {"none"} else ["target"]) + params  # a row loss
+            + (["weight=None"] if e.weight else []) + (["ignore_index=-100"] if e.ignore_index else [])
+            + (["axis=-1", "base=None", "reduction='none'"] if e.axis_arg else ["reduction='mean'"]))
+
+
+def cmd_list(args) -> int:
+    from .catalog import entries
+
+    for e in entries():
+        print(f"{e.name:<34} {e.kind:<11} {', '.join(_call_arguments(e)) or '-':<52} {e.summary}")
     return 0
 
 

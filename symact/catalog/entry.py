@@ -8,9 +8,10 @@ every public name it can emit (:meth:`Entry.kernel_names`: the naming rules live
 derives itself into the one result type (:meth:`Entry.derive` →
 :class:`~symact.derive.kernel.Derivation`, a list of :class:`~symact.derive.kernel.Kernel`).
 
-``generate``, ``check``, ``list``/``show`` and the torch/JAX targets go through
-:func:`symact.catalog.entries` and this protocol; only the renderers (one per kind, one table in
-``codegen/emit.py``) and the templates know the kinds apart.
+``generate``, ``check``, ``docs``, ``list`` and the torch/JAX targets go through
+:func:`symact.catalog.entries` and this protocol; what differs per kind is looked up in one table per
+backend (``_renderers`` in ``codegen/emit.py``, ``_contexts`` in ``codegen/package.py``) and written in
+the templates.
 """
 from __future__ import annotations
 
