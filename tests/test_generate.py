@@ -277,7 +277,6 @@ def test_failed_row_proofs_are_each_reported_and_nothing_written(tmp_path, monke
         return Proof(name, "failed", "numeric: differs (simulated)", 0.0)
 
     monkeypatch.setattr(rowwise, "prove_row", failed)
-    monkeypatch.setattr(row_loss, "prove_row", failed)
     monkeypatch.setattr(row_loss, "_DERIVED", {})  # derived earlier in this process: derive afresh
     names = [VECTORS[0].name, ROW_LOSSES[0].name]
     out = tmp_path / "k"

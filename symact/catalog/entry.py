@@ -36,4 +36,4 @@ class Entry:
     @property
     def kernel_params(self) -> tuple:
         """The parameters the kernels take (an activation's constants are folded in)."""
-        return tuple(p for p in self.params if not getattr(p, "constant", False))
+        return tuple(p for p in self.params if not p.constant)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import sympy as sp
 
 from ..cache import cached
-from ..verify.prove import Proof, ProofFailure
+from ..verify.prove import Proof
 from .kernel import Kernel
 from ..catalog.row_losses import ROW_FUNCTIONS, RowLoss, y
 from ..catalog.vectors import i
-from ..stabilize.rowscale import scale_norms
-from ..stabilize.rowwise import ROW_LOOP_KINDS, heavy_rows, lower, prove_row, row_code, stabilize_row
+from ..stabilize.rowwise import (ROW_LOOP_KINDS, heavy_rows, lower, prove_and_scale, row_code, scale_helpers,
+                                 stabilize_row)
 from ..verify import explicit
 from .vector import reduce_deltas
 
@@ -62,15 +62,7 @@ def _derive_row_loss(loss: RowLoss) -> list[Kernel]:
             check = cross_check(formula, expr, base, name) if base is not None else "the definition"
             stable = stabilize_row(expr)
             index = i if wrt is not None else None
-            proof = prove_row(stable, expr, name, index)
-            if not proof.ok:
-                raise ProofFailure(name, f"stable form differs: {proof.method}")
-            scaled = scale_norms(stable)
-            if scaled != stable:  # sums of squares and products max-scaled: an identity for any scale
-                how = prove_row(scaled, stable, name, index)
-                if not how.ok:
-                    raise ProofFailure(name, f"max-scaled form differs: {how.method}")
-                proof = Proof(name, "proved", f"{proof.method}; max-scaled sums: {how.method}", 0.0)
+            scaled, proof = prove_and_scale(stable, expr, name, name, index)
             kernels.append(Kernel(name, "f" if wrt is None else f"df/d{wrt}", expr, stable, [], proof, check=check,
                                   index=index, wrt=wrt, target=target, lowered=lower(scaled, index), scaled=scaled))
         if len(items) > 1:  # loss and gradient w.r.t. the first input in one pass over each row
@@ -142,9 +134,7 @@ def render_row_loss(env, loss: RowLoss, version: str, derived=None) -> tuple[str
     exprs = [e.replace(lambda q: isinstance(q, ROW_FUNCTIONS), lambda q: q.args[0]) for e in exprs]
     exprs.append(sp.exp(sp.Symbol("z")))
     helpers = {h for tag in ("f32", "f64") for h in helpers_used(exprs, tag)}
-    if any(r.kind == "scale" for r in reductions):  # the max-scaled sums' row scale (rowwise._scale_lines)
-        helpers |= {f"{h}_{tag}" for h in ("fmaxabs", "row_scale", "scaled", "scaled_abs_pow") for tag in ("f32", "f64")}
-    helpers = sorted(helpers)
+    helpers = sorted(helpers | scale_helpers(reductions))
     params = param_contexts(loss.params)
     api = [(loss.name, None, False)] + [(n, arg, False) for n, arg in loss.grad_names]
     if loss.grad_names:

@@ -945,21 +945,37 @@ def derive_rows(fn) -> list:
         stable = stabilize_row(expr)
         if is_vjp:  # β·p_i·(g_i − Σ_j p_j g_j): no β·g_i·p_i − β·p_i·Σ_j p_j g_j, whose terms overflow apart
             stable = Blocks(*map(sp.factor_terms, stable.args)) if isinstance(stable, Blocks) else sp.factor_terms(stable)
-        proof = prove_row(stable, expr, f"{name}: stable = derived", index, fn.layout)
-        if not proof.ok:
-            raise ProofFailure(name, proof.method)
-        scaled = scale_norms(stable)
-        if scaled != stable:  # sums of squares and products max-scaled (l2 normalization): proven for any scale
-            how = prove_row(scaled, stable, f"{name}: stable = derived", index, fn.layout)
-            if not how.ok:
-                raise ProofFailure(name, f"max-scaled form differs: {how.method}")
-            proof = Proof(proof.name, "proved", f"{proof.method}; max-scaled sums: {how.method}", 0.0)
+        scaled, proof = prove_and_scale(stable, expr, name, f"{name}: stable = derived", index, fn.layout)
         reds, out, inner = lower(scaled, index)
         if inner:
             raise NotImplementedError(f"{name}: a sum depends on the output index")
         kernels.append(Kernel(name, "vjp" if is_vjp else "f", expr, stable, [], proof, check=d.checked, index=index,
                               wrt="x" if is_vjp else None, lowered=(reds, out, inner), scaled=scaled))
     return kernels
+
+
+def prove_and_scale(stable: sp.Expr, derived: sp.Expr, name: str, title: str, index=None, layout=FULL):
+    """The one row stabilization after the max shift, for vector functions and row losses alike: ``stable``
+    proven equal to ``derived``, then its sums of squares, products and powers max-scaled (rowscale, an
+    identity for any scale) and that proven too. Returns (the form to lower, the proof, titled ``title``);
+    raises ProofFailure naming ``name`` where either step does not hold."""
+    proof = prove_row(stable, derived, title, index, layout)
+    if not proof.ok:
+        raise ProofFailure(name, f"stable form differs: {proof.method}")
+    scaled = scale_norms(stable)
+    if scaled != stable:
+        how = prove_row(scaled, stable, title, index, layout)
+        if not how.ok:
+            raise ProofFailure(name, f"max-scaled form differs: {how.method}")
+        proof = Proof(title, "proved", f"{proof.method}; max-scaled sums: {how.method}", 0.0)
+    return scaled, proof
+
+
+def scale_helpers(reductions) -> set[str]:
+    """The runtime helpers a kernel with max-scaled sums calls (_scale_lines, RowPrinter): none without."""
+    if not any(r.kind == "scale" for r in reductions):
+        return set()
+    return {f"{h}_{t}" for h in ("fmaxabs", "row_scale", "scaled", "scaled_abs_pow") for t in ("f32", "f64")}
 
 
 def heavy_rows(reductions: list[Reduction], exprs: list[sp.Expr]) -> bool:
@@ -994,9 +1010,7 @@ def render_vector(env, fn, version: str, rks=None) -> str:
                                + ("float32 computed in float64, stored as float32." if wide else "float32 stays float32.")})
     exprs = [sp.exp(sp.Symbol("t"))] + [e for rk in rks for e in [r.body for r in rk.lowered[0]] + [rk.lowered[1]]]
     helpers = {h for t in ("f32", "f64") for h in helpers_used(exprs, t)}
-    if any(r.kind == "scale" for rk in rks for r in rk.lowered[0]):  # the max-scaled sums' row scale (_scale_lines)
-        helpers |= {f"{h}_{t}" for h in ("fmaxabs", "row_scale", "scaled", "scaled_abs_pow") for t in ("f32", "f64")}
-    helpers = sorted(helpers)
+    helpers = sorted(helpers | scale_helpers([r for rk in rks for r in rk.lowered[0]]))
     return env.get_template("vector.py.j2").render(
         version=version, fn=fn, definition=sp.sstr(fn.expr()), kernels=kernels, params=param_contexts(fn.params),
         helpers=helpers, scalar=fn.scalar, grouped=fn.grouped, parts=fn.layout.parts, loop_kinds=ROW_LOOP_KINDS)
